@@ -1,0 +1,18 @@
+# The two entry points of the README. Each installs what it needs first.
+.PHONY: run test build clean bench
+
+build:
+	./scripts/bootstrap.sh
+
+run: build
+	.venv/bin/dataplane demo
+
+test: build
+	./scripts/test.sh
+
+bench: build
+	for b in benchmarks/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf build .venv *.egg-info
+	find dataplane -name '*.so' -delete

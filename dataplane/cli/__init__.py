@@ -1,0 +1,54 @@
+"""The ``dataplane`` command: bpftool-like verbs.
+
+Each verb lives in its own module in this package and exposes
+``register(subparsers)``; the module list below is the only place that names
+them.  Errors derived from :class:`dataplane.errors.DataplaneError` become a
+message on stderr and a non-zero exit code here, once.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from dataplane.errors import DataplaneError
+
+# Verb modules, in the order `dataplane --help` lists them.
+VERB_MODULES = [
+    "dataplane.cli.asm_cmd",
+    "dataplane.cli.conformance_cmd",
+    "dataplane.cli.demo_cmd",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dataplane", description="userspace eBPF packet-processing dataplane")
+    parser.add_argument("-j", "--json", action="store_true", help="JSON output (like bpftool -j)")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    sub.required = True
+    for modname in VERB_MODULES:
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name == modname:  # verb not built yet in this checkout
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except DataplaneError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2 if exc.kind != 0 else 1
+    except BrokenPipeError:
+        return 0
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

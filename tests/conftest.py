@@ -1,0 +1,55 @@
+"""Shared test fixtures.
+
+Kernel-dependent tests call :func:`require` with the capability they need.
+Outside CI a missing capability skips the test; under ``CI=true`` it fails it,
+because CI machines are supposed to have every capability the suite uses.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+CONFORMANCE = SHARED / "conformance"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(ok: bool, what: str) -> None:
+    if ok:
+        return
+    if IN_CI:
+        pytest.fail(f"required capability missing in CI: {what}")
+    pytest.skip(f"missing capability: {what}")
+
+
+@pytest.fixture
+def root_required():
+    require(os.geteuid() == 0, "root (bpf() syscall, netns)")
+
+
+@pytest.fixture(scope="session")
+def clang():
+    path = shutil.which("clang")
+    require(path is not None, "clang")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bpftool():
+    path = shutil.which("bpftool")
+    require(path is not None, "bpftool")
+    return path
+
+
+def run_cli(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real `dataplane` command in a subprocess."""
+    proc = subprocess.run([sys.executable, "-m", "dataplane", *args], input=input, capture_output=True, text=True, cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dataplane {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+    return proc
