@@ -1,0 +1,156 @@
+"""Program type and expected attach type from an ELF section name.
+
+Follows libbpf's SEC() conventions (libbpf.c section_defs): an entry matches
+the exact name, or — for entries ending in "+" — the name or name + "/..."
+(the rest is the attach target, e.g. tracepoint category/name).  Entries
+ending in "/" match any name starting with it.  First match wins, so more
+specific entries come first.  Numbers are the uapi enum values.
+"""
+from __future__ import annotations
+
+# enum bpf_prog_type
+PROG_TYPES = {
+    "unspec": 0, "socket_filter": 1, "kprobe": 2, "sched_cls": 3, "sched_act": 4,
+    "tracepoint": 5, "xdp": 6, "perf_event": 7, "cgroup_skb": 8, "cgroup_sock": 9,
+    "lwt_in": 10, "lwt_out": 11, "lwt_xmit": 12, "sock_ops": 13, "sk_skb": 14,
+    "cgroup_device": 15, "sk_msg": 16, "raw_tracepoint": 17, "cgroup_sock_addr": 18,
+    "lwt_seg6local": 19, "lirc_mode2": 20, "sk_reuseport": 21, "flow_dissector": 22,
+    "cgroup_sysctl": 23, "raw_tracepoint_writable": 24, "cgroup_sockopt": 25,
+    "tracing": 26, "struct_ops": 27, "ext": 28, "lsm": 29, "sk_lookup": 30,
+    "syscall": 31, "netfilter": 32,
+}
+PROG_TYPE_NAMES = {v: k for k, v in PROG_TYPES.items()}
+
+# enum bpf_attach_type (subset used by section names)
+ATTACH_TYPES = {
+    "cgroup_inet_ingress": 0, "cgroup_inet_egress": 1, "cgroup_inet_sock_create": 2,
+    "cgroup_sock_ops": 3, "sk_skb_stream_parser": 4, "sk_skb_stream_verdict": 5,
+    "cgroup_device": 6, "sk_msg_verdict": 7, "cgroup_inet4_bind": 8, "cgroup_inet6_bind": 9,
+    "cgroup_inet4_connect": 10, "cgroup_inet6_connect": 11, "cgroup_inet4_post_bind": 12,
+    "cgroup_inet6_post_bind": 13, "cgroup_udp4_sendmsg": 14, "cgroup_udp6_sendmsg": 15,
+    "lirc_mode2": 16, "flow_dissector": 17, "cgroup_sysctl": 18, "cgroup_udp4_recvmsg": 19,
+    "cgroup_udp6_recvmsg": 20, "cgroup_getsockopt": 21, "cgroup_setsockopt": 22,
+    "trace_raw_tp": 23, "trace_fentry": 24, "trace_fexit": 25, "modify_return": 26,
+    "lsm_mac": 27, "trace_iter": 28, "xdp_devmap": 33, "cgroup_inet_sock_release": 34,
+    "xdp_cpumap": 35, "sk_lookup": 36, "xdp": 37, "sk_skb_verdict": 38,
+    "sk_reuseport_select": 39, "sk_reuseport_select_or_migrate": 40, "perf_event": 41,
+    "trace_kprobe_multi": 42, "netfilter": 45, "tcx_ingress": 46, "tcx_egress": 47,
+    "trace_uprobe_multi": 48, "netkit_primary": 54, "netkit_peer": 55,
+}
+ATTACH_TYPE_NAMES = {v: k for k, v in ATTACH_TYPES.items()}
+
+BPF_F_SLEEPABLE = 1 << 4
+BPF_F_XDP_HAS_FRAGS = 1 << 5
+
+# (pattern, prog type, expected attach type or None, prog_flags)
+_DEFS: list[tuple[str, str, str | None, int]] = [
+    ("socket", "socket_filter", None, 0),
+    ("sk_reuseport/migrate", "sk_reuseport", "sk_reuseport_select_or_migrate", 0),
+    ("sk_reuseport", "sk_reuseport", "sk_reuseport_select", 0),
+    ("kprobe+", "kprobe", None, 0),
+    ("uprobe+", "kprobe", None, 0),
+    ("uprobe.s+", "kprobe", None, BPF_F_SLEEPABLE),
+    ("kretprobe+", "kprobe", None, 0),
+    ("uretprobe+", "kprobe", None, 0),
+    ("uretprobe.s+", "kprobe", None, BPF_F_SLEEPABLE),
+    ("kprobe.multi+", "kprobe", "trace_kprobe_multi", 0),
+    ("kretprobe.multi+", "kprobe", "trace_kprobe_multi", 0),
+    ("uprobe.multi+", "kprobe", "trace_uprobe_multi", 0),
+    ("ksyscall+", "kprobe", None, 0),
+    ("kretsyscall+", "kprobe", None, 0),
+    ("usdt+", "kprobe", None, 0),
+    ("tc/ingress", "sched_cls", "tcx_ingress", 0),
+    ("tc/egress", "sched_cls", "tcx_egress", 0),
+    ("tcx/ingress", "sched_cls", "tcx_ingress", 0),
+    ("tcx/egress", "sched_cls", "tcx_egress", 0),
+    ("tc", "sched_cls", None, 0),
+    ("classifier", "sched_cls", None, 0),
+    ("action", "sched_act", None, 0),
+    ("netkit/primary", "sched_cls", "netkit_primary", 0),
+    ("netkit/peer", "sched_cls", "netkit_peer", 0),
+    ("tracepoint+", "tracepoint", None, 0),
+    ("tp+", "tracepoint", None, 0),
+    ("raw_tracepoint+", "raw_tracepoint", None, 0),
+    ("raw_tp+", "raw_tracepoint", None, 0),
+    ("raw_tracepoint.w+", "raw_tracepoint_writable", None, 0),
+    ("raw_tp.w+", "raw_tracepoint_writable", None, 0),
+    ("tp_btf+", "tracing", "trace_raw_tp", 0),
+    ("fentry+", "tracing", "trace_fentry", 0),
+    ("fmod_ret+", "tracing", "modify_return", 0),
+    ("fexit+", "tracing", "trace_fexit", 0),
+    ("fentry.s+", "tracing", "trace_fentry", BPF_F_SLEEPABLE),
+    ("fmod_ret.s+", "tracing", "modify_return", BPF_F_SLEEPABLE),
+    ("fexit.s+", "tracing", "trace_fexit", BPF_F_SLEEPABLE),
+    ("freplace+", "ext", None, 0),
+    ("lsm+", "lsm", "lsm_mac", 0),
+    ("lsm.s+", "lsm", "lsm_mac", BPF_F_SLEEPABLE),
+    ("iter+", "tracing", "trace_iter", 0),
+    ("iter.s+", "tracing", "trace_iter", BPF_F_SLEEPABLE),
+    ("syscall", "syscall", None, BPF_F_SLEEPABLE),
+    ("xdp.frags/devmap", "xdp", "xdp_devmap", BPF_F_XDP_HAS_FRAGS),
+    ("xdp/devmap", "xdp", "xdp_devmap", 0),
+    ("xdp.frags/cpumap", "xdp", "xdp_cpumap", BPF_F_XDP_HAS_FRAGS),
+    ("xdp/cpumap", "xdp", "xdp_cpumap", 0),
+    ("xdp.frags", "xdp", "xdp", BPF_F_XDP_HAS_FRAGS),
+    ("xdp", "xdp", "xdp", 0),
+    ("perf_event", "perf_event", None, 0),
+    ("lwt_in", "lwt_in", None, 0),
+    ("lwt_out", "lwt_out", None, 0),
+    ("lwt_xmit", "lwt_xmit", None, 0),
+    ("lwt_seg6local", "lwt_seg6local", None, 0),
+    ("sockops", "sock_ops", "cgroup_sock_ops", 0),
+    ("sk_skb/stream_parser", "sk_skb", "sk_skb_stream_parser", 0),
+    ("sk_skb/stream_verdict", "sk_skb", "sk_skb_stream_verdict", 0),
+    ("sk_skb/verdict", "sk_skb", "sk_skb_verdict", 0),
+    ("sk_skb", "sk_skb", None, 0),
+    ("sk_msg", "sk_msg", "sk_msg_verdict", 0),
+    ("lirc_mode2", "lirc_mode2", "lirc_mode2", 0),
+    ("flow_dissector", "flow_dissector", "flow_dissector", 0),
+    ("cgroup_skb/ingress", "cgroup_skb", "cgroup_inet_ingress", 0),
+    ("cgroup_skb/egress", "cgroup_skb", "cgroup_inet_egress", 0),
+    ("cgroup/skb", "cgroup_skb", None, 0),
+    ("cgroup/sock_create", "cgroup_sock", "cgroup_inet_sock_create", 0),
+    ("cgroup/sock_release", "cgroup_sock", "cgroup_inet_sock_release", 0),
+    ("cgroup/sock", "cgroup_sock", "cgroup_inet_sock_create", 0),
+    ("cgroup/post_bind4", "cgroup_sock", "cgroup_inet4_post_bind", 0),
+    ("cgroup/post_bind6", "cgroup_sock", "cgroup_inet6_post_bind", 0),
+    ("cgroup/bind4", "cgroup_sock_addr", "cgroup_inet4_bind", 0),
+    ("cgroup/bind6", "cgroup_sock_addr", "cgroup_inet6_bind", 0),
+    ("cgroup/connect4", "cgroup_sock_addr", "cgroup_inet4_connect", 0),
+    ("cgroup/connect6", "cgroup_sock_addr", "cgroup_inet6_connect", 0),
+    ("cgroup/sendmsg4", "cgroup_sock_addr", "cgroup_udp4_sendmsg", 0),
+    ("cgroup/sendmsg6", "cgroup_sock_addr", "cgroup_udp6_sendmsg", 0),
+    ("cgroup/recvmsg4", "cgroup_sock_addr", "cgroup_udp4_recvmsg", 0),
+    ("cgroup/recvmsg6", "cgroup_sock_addr", "cgroup_udp6_recvmsg", 0),
+    ("cgroup/dev", "cgroup_device", "cgroup_device", 0),
+    ("cgroup/sysctl", "cgroup_sysctl", "cgroup_sysctl", 0),
+    ("cgroup/getsockopt", "cgroup_sockopt", "cgroup_getsockopt", 0),
+    ("cgroup/setsockopt", "cgroup_sockopt", "cgroup_setsockopt", 0),
+    ("struct_ops+", "struct_ops", None, 0),
+    ("struct_ops.s+", "struct_ops", None, BPF_F_SLEEPABLE),
+    ("sk_lookup", "sk_lookup", "sk_lookup", 0),
+    ("netfilter", "netfilter", "netfilter", 0),
+]
+
+
+def classify(section: str) -> tuple[int, int | None, int, str] | None:
+    """(prog_type, attach_type|None, prog_flags, attach target) or None if unknown.
+
+    An exact entry matches the name or the name followed by "/..." only when
+    it ends in "+"; libbpf's legacy "sloppy" prefix matching is not applied.
+    """
+    for pat, ptype, atype, flags in _DEFS:
+        if pat.endswith("+"):
+            base = pat[:-1]
+            if section == base:
+                target = ""
+            elif section.startswith(base + "/"):
+                target = section[len(base) + 1:]
+            else:
+                continue
+        elif section != pat:
+            continue
+        else:
+            target = ""
+        return PROG_TYPES[ptype], (ATTACH_TYPES[atype] if atype else None), flags, target
+    return None
