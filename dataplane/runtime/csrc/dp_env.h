@@ -1,0 +1,110 @@
+/*
+ * Per-execution state shared by every engine (interpreter now, JIT later),
+ * and by the helpers and kfuncs they call.
+ *
+ * One struct dp_env belongs to one thread of execution (a worker, or one
+ * Interpreter object). It holds what a program may touch besides its
+ * registers: the stack, the memory regions it was given, the helper and
+ * kfunc tables, the packet for legacy LD_ABS/LD_IND, and the stop/error
+ * state helpers use to end a program.
+ */
+#ifndef DP_ENV_H
+#define DP_ENV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DP_STACK_SIZE 512        /* bytes per frame (MAX_BPF_STACK) */
+#define DP_MAX_CALL_FRAMES 8     /* main program + 7 nested bpf-to-bpf calls (MAX_CALL_FRAMES) */
+#define DP_MAX_REGIONS 4096      /* fixed + per-run dynamic regions */
+#define DP_ERRMSG_LEN 256
+
+/* env->stop values. A helper sets one and returns; the engine checks after
+ * every helper/kfunc call. */
+#define DP_STOP_NONE 0
+#define DP_STOP_EXIT 1   /* end the program now; r0 = the helper's return value */
+#define DP_STOP_ERROR 2  /* abort: env->errmsg says why (see dp_env_fail) */
+
+/* region flags */
+#define DP_REGION_READ 1
+#define DP_REGION_WRITE 2
+#define DP_REGION_RW (DP_REGION_READ | DP_REGION_WRITE)
+
+struct dp_env;
+
+/* Helpers and kfuncs share one C signature: BPF passes up to five 64-bit
+ * arguments in r1-r5 and gets r0 back. */
+typedef uint64_t (*dp_helper_fn)(struct dp_env *env, uint64_t r1, uint64_t r2,
+                                 uint64_t r3, uint64_t r4, uint64_t r5);
+
+struct dp_region {
+    uint64_t lo;      /* first byte */
+    uint64_t len;     /* bytes */
+    uint32_t flags;   /* DP_REGION_* */
+    uint32_t kind;    /* free for the registrant (e.g. map id); not interpreted */
+};
+
+struct dp_env {
+    /* --- memory the program may access (interpreter bounds checks) --- */
+    uint8_t *stack;           /* DP_MAX_CALL_FRAMES * DP_STACK_SIZE bytes; frame 0 at the top */
+    uint64_t stack_top;       /* one past the last byte: r10 of frame 0 */
+    uint64_t stack_lo;        /* lowest byte of the deepest active frame (maintained by the engine) */
+    uint64_t mem_lo, mem_len; /* the input memory (r1/r2 or ctx); len 0 when none */
+    uint64_t mem_wlen;        /* mem_len if writable, else 0 */
+    struct dp_region *regions;
+    uint32_t nregions;        /* active regions */
+    uint32_t nfixed;          /* regions[0..nfixed) survive across runs; the rest are dropped at run start */
+    uint32_t cap_regions;
+
+    /* --- calls --- */
+    dp_helper_fn *helpers;    /* indexed by helper id (imm of call src 0, or callx register) */
+    uint32_t nhelpers;
+    uint32_t nkfuncs;
+    dp_helper_fn *kfuncs;     /* indexed by imm of call src 2 (the loader maps BTF ids to indices) */
+
+    /* --- legacy LD_ABS / LD_IND packet --- */
+    const uint8_t *pkt;
+    uint64_t pkt_len;
+
+    /* --- stop / error state --- */
+    int stop;                 /* DP_STOP_* */
+    int32_t cur_pc;           /* insn index of the call in progress (for helper messages) */
+    int32_t err_pc;           /* insn index where the program failed, -1 if not known */
+    char errmsg[DP_ERRMSG_LEN];
+
+    /* --- accounting (only the counting engine variant maintains these) --- */
+    uint64_t insn_count;      /* cumulative executed instructions */
+    uint64_t insn_limit;      /* per run; 0 = unlimited */
+    int count_insns;          /* nonzero: run the counting engine variant even without a limit */
+
+    void *user;               /* owner's pointer for helpers (worker state, maps registry...) */
+};
+
+/* Lifecycle: allocates the stack and the region array. 0 or -1 (ENOMEM). */
+int dp_env_init(struct dp_env *env);
+void dp_env_free(struct dp_env *env);
+
+/* Make [ptr, ptr+len) accessible. Before a run it is fixed (persists);
+ * during a run (from a helper returning a pointer) it lasts until the next
+ * run. Adding a range already covered with the same rights is a no-op.
+ * Returns 0, or -1 when the table is full. */
+int dp_env_add_region(struct dp_env *env, const void *ptr, uint64_t len, uint32_t flags, uint32_t kind);
+/* Mark all regions added so far as fixed. */
+void dp_env_fix_regions(struct dp_env *env);
+/* Drop every region (fixed ones included). */
+void dp_env_clear_regions(struct dp_env *env);
+
+/* For helpers: stop the program with an error message (printf-style).
+ * Returns 0 so a helper can write `return dp_env_fail(env, ...);`. */
+uint64_t dp_env_fail(struct dp_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Look up the region holding [addr, addr+size) with the needed rights.
+ * Returns a host pointer or NULL. The engines inline the stack and input
+ * memory checks and call this only for the dynamic regions. */
+void *dp_env_find(struct dp_env *env, uint64_t addr, uint64_t size, uint32_t need);
+
+/* The built-in "unwind" helper of the conformance suite (id 5 there): returns
+ * r1, and when r1 == 0 ends the program with r0 = 0. */
+uint64_t dp_helper_unwind(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+
+#endif /* DP_ENV_H */
