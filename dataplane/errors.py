@@ -75,3 +75,20 @@ class NotFound(DataplaneError):
 
 class AlreadyExists(DataplaneError):
     kind = _errno.EEXIST
+
+
+class MapError(DataplaneError):
+    """A map operation refused with the kernel's errno (``kind``), e.g. ENOENT, EEXIST, E2BIG."""
+
+    @property
+    def errno(self) -> int:
+        return self.kind
+
+
+class PcapError(DataplaneError):
+    """A pcap/pcapng file that cannot be read; names the byte offset."""
+
+    def __init__(self, message: str, *, path: str = "", offset: int = -1, kind: int | None = None):
+        super().__init__(f"{path}: {message}" if path else message, kind=kind)
+        self.path = path
+        self.offset = offset

@@ -1,0 +1,110 @@
+/* Map creation (the generic part of the kernel's map_create) and helpers
+ * shared by every map type. */
+#include <ctype.h>
+
+#include "map_impl.h"
+
+__thread uint32_t dp_this_cpu;
+
+void dp_maps_set_cpu(uint32_t cpu) { dp_this_cpu = cpu; }
+uint32_t dp_maps_get_cpu(void) { return dp_this_cpu; }
+
+void *dp_lookup_null(struct dp_map *m, const void *key) { (void)m; (void)key; return NULL; }
+void *dp_lookup_percpu_null(struct dp_map *m, const void *key, uint32_t cpu)
+{
+    (void)m; (void)key; (void)cpu;
+    return NULL;
+}
+long dp_op_einval(void) { return -EINVAL; }
+long dp_op_enotsupp(void) { return -DP_ENOTSUPP; }
+long dp_update_enotsupp(struct dp_map *m, const void *k, const void *v, uint64_t f)
+{
+    (void)m; (void)k; (void)v; (void)f;
+    return -DP_ENOTSUPP;
+}
+long dp_delete_enotsupp(struct dp_map *m, const void *k) { (void)m; (void)k; return -DP_ENOTSUPP; }
+long dp_push_enotsupp(struct dp_map *m, const void *v, uint64_t f) { (void)m; (void)v; (void)f; return -DP_ENOTSUPP; }
+long dp_pop_enotsupp(struct dp_map *m, void *v) { (void)m; (void)v; return -DP_ENOTSUPP; }
+long dp_lookup_and_delete_enotsupp(struct dp_map *m, const void *k, void *v, uint64_t f)
+{
+    (void)m; (void)k; (void)v; (void)f;
+    return -DP_ENOTSUPP;
+}
+
+void dp_map_init_common(struct dp_map *m, const struct dp_map_attr *attr)
+{
+    m->map_type = attr->map_type;
+    m->key_size = attr->key_size;
+    m->value_size = attr->value_size;
+    m->max_entries = attr->max_entries;
+    m->map_flags = attr->map_flags;
+    m->nr_cpus = attr->nr_cpus ? attr->nr_cpus : 1;
+    m->elem_size = DP_ROUND_UP(attr->value_size, 8);
+    m->sys_value_size = dp_is_percpu(attr->map_type) ? m->elem_size * m->nr_cpus : attr->value_size;
+    memcpy(m->name, attr->name, sizeof(m->name));
+}
+
+/* bpf_obj_name_cpy: NUL-terminated within 16 bytes, only [A-Za-z0-9_.]. */
+static long check_name(const char *name)
+{
+    for (int i = 0; i < 16; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c == 0)
+            return 0;
+        if (!isalnum(c) && c != '_' && c != '.')
+            return -EINVAL;
+    }
+    return -EINVAL;
+}
+
+long dp_map_create(const struct dp_map_attr *attr, struct dp_map **out)
+{
+    long err;
+    *out = NULL;
+    /* bpf_get_file_flag: read-only and write-only together make no sense */
+    if ((attr->map_flags & DP_F_RDONLY) && (attr->map_flags & DP_F_WRONLY))
+        return -EINVAL;
+    switch (attr->map_type) {
+    case DP_MAP_HASH:
+    case DP_MAP_PERCPU_HASH:
+    case DP_MAP_LRU_HASH:
+    case DP_MAP_LRU_PERCPU_HASH:
+    case DP_MAP_DEVMAP_HASH:
+        err = dp_htab_create(attr, out);
+        break;
+    case DP_MAP_ARRAY:
+    case DP_MAP_PERCPU_ARRAY:
+    case DP_MAP_PROG_ARRAY:
+    case DP_MAP_DEVMAP:
+    case DP_MAP_XSKMAP:
+        err = dp_array_create(attr, out);
+        break;
+    case DP_MAP_LPM_TRIE:
+        err = dp_lpm_create(attr, out);
+        break;
+    case DP_MAP_QUEUE:
+    case DP_MAP_STACK:
+        err = dp_qs_create(attr, out);
+        break;
+    case DP_MAP_RINGBUF:
+        err = dp_ringbuf_create(attr, out);
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (err)
+        return err;
+    /* the kernel copies the name after allocating the map */
+    err = check_name(attr->name);
+    if (err) {
+        dp_map_destroy(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
+void dp_map_destroy(struct dp_map *m)
+{
+    if (m)
+        m->ops->destroy(m);
+}
