@@ -1,0 +1,310 @@
+# distutils: sources = dataplane/io/csrc/pcap_read.c dataplane/io/csrc/pcap_write.c
+"""pcap / pcapng replay and capture for the data path.
+
+``PcapReader`` memory-maps a capture and fills a :class:`FrameBatch` with
+up to ``capacity`` packets per native call (bytes are copied into the
+batch's XDP-style slots so programs may rewrite them).  ``PcapWriter``
+writes classic pcap, a whole batch (or a selection of it) per call.
+
+Neither runs Python per packet on the batch paths; ``write()`` and
+``packets()`` are per-packet conveniences for the control plane and tests.
+"""
+import os
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdint cimport uintptr_t
+from posix.mman cimport MAP_FAILED, MAP_PRIVATE, PROT_READ, madvise, mmap, munmap
+from posix.mman cimport MADV_SEQUENTIAL
+
+from dataplane.errors import PcapError
+from dataplane.io.frames cimport FrameBatch
+
+LINKTYPE_ETHERNET = 1
+
+
+cdef class PcapReader:
+    """``PcapReader(path)``: a pcap or pcapng file, detected by its magic."""
+
+    def __cinit__(self):
+        self.map = NULL
+        self.map_len = 0
+        self.opened = False
+
+    def __init__(self, path):
+        cdef int fd
+        cdef size_t size
+        cdef void *p
+        self.path = os.fsdecode(path)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0)
+                if p == MAP_FAILED:
+                    raise OSError(f"mmap {self.path} failed")
+                madvise(p, size, MADV_SEQUENTIAL)
+                self.map = <uint8_t *>p
+                self.map_len = size
+        finally:
+            os.close(fd)
+        if dp_pcap_open(&self.r, self.map, self.map_len) < 0:
+            msg, off = self.r.errmsg.decode(errors="replace"), self.r.err_off
+            dp_pcap_close(&self.r)
+            self._unmap()
+            raise PcapError(msg, path=self.path, offset=off)
+        self.opened = True
+
+    cdef void _unmap(self) noexcept:
+        if self.map != NULL:
+            munmap(self.map, self.map_len)
+            self.map = NULL
+
+    def __dealloc__(self):
+        if self.opened:
+            dp_pcap_close(&self.r)
+        self._unmap()
+
+    def close(self):
+        if self.opened:
+            dp_pcap_close(&self.r)
+            self.opened = False
+        self._unmap()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    cdef uint32_t read_into(self, dp_batch *b) except? 0xffffffff:
+        cdef uint32_t n
+        if not self.opened:
+            raise ValueError("read from a closed PcapReader")
+        with nogil:
+            n = dp_pcap_read_batch(&self.r, b)
+        if n == 0 and self.r.err:
+            raise PcapError(self.r.errmsg.decode(errors="replace"), path=self.path,
+                            offset=self.r.err_off)
+        return n
+
+    def read_batch(self, FrameBatch batch not None):
+        """Fill ``batch`` with the next packets; returns how many (0 at end).
+
+        Packets before a malformed record are returned first; the call
+        after them raises :class:`PcapError` naming the record's offset.
+        """
+        return self.read_into(batch.ptr())
+
+    def rewind(self):
+        """Start again from the first packet (for --loop replay)."""
+        if not self.opened:
+            raise ValueError("rewind a closed PcapReader")
+        if dp_pcap_rewind(&self.r) < 0:
+            raise PcapError(self.r.errmsg.decode(errors="replace"), path=self.path,
+                            offset=self.r.err_off)
+
+    def packets(self, uint32_t batch_size=256):
+        """Yield ``(ts_ns, bytes)`` per packet: control plane and tests only."""
+        cdef FrameBatch b = FrameBatch(batch_size)
+        cdef uint32_t i, n
+        while True:
+            n = self.read_into(b.ptr())
+            if n == 0:
+                return
+            for i in range(n):
+                yield b.b.frames[i].ts_ns, b.frame(i)
+
+    @property
+    def format(self):
+        return "pcapng" if self.r.format == DP_PCAP_NG else "pcap"
+
+    @property
+    def linktype(self):
+        """Link type of the file (classic) or of its first interface (pcapng)."""
+        return self.r.linktype
+
+    @property
+    def snaplen(self):
+        return self.r.snaplen
+
+    @property
+    def nanosecond(self):
+        """Classic pcap: timestamps in ns (magic a1b23c4d); pcapng: always True."""
+        return bool(self.r.nsec)
+
+    @property
+    def byte_order(self):
+        """'little' or 'big': of the file (classic) / of the current section."""
+        import sys
+        if self.r.swapped:
+            return "big" if sys.byteorder == "little" else "little"
+        return sys.byteorder
+
+    @property
+    def version(self):
+        return (self.r.ver_major, self.r.ver_minor)
+
+    @property
+    def size(self):
+        return self.r.size
+
+    @property
+    def position(self):
+        """Byte offset of the next record or block."""
+        return self.r.pos
+
+    @property
+    def packets_read(self):
+        return self.r.packets
+
+    @property
+    def truncated(self):
+        """Packets cut to fit a batch slot since open/rewind."""
+        return self.r.truncated
+
+    @property
+    def interfaces(self):
+        """Interfaces seen so far (pcapng; all of those before the first
+        packet after open). Frame.ifindex is an index into this list."""
+        cdef uint32_t i
+        cdef dp_pcap_iface *f
+        if self.r.format != DP_PCAP_NG:
+            return [{"linktype": self.r.linktype, "snaplen": self.r.snaplen, "section": 0,
+                     "tsresol": 9 if self.r.nsec else 6, "tsoffset": 0, "name": ""}]
+        out = []
+        for i in range(self.r.n_ifaces):
+            f = &self.r.ifaces[i]
+            out.append({"linktype": f.linktype, "snaplen": f.snaplen, "section": f.section,
+                        "tsresol": f.tsresol, "tsoffset": f.tsoffset,
+                        "name": f.name.decode(errors="replace")})
+        return out
+
+    def __repr__(self):
+        return f"<PcapReader {self.path!r} {self.format} linktype={self.linktype}>"
+
+
+cdef class PcapWriter:
+    """``PcapWriter(path, linktype=1, nanosecond=True, snaplen=262144)``: classic pcap."""
+
+    def __cinit__(self):
+        self.opened = False
+
+    def __init__(self, path, uint32_t linktype=LINKTYPE_ETHERNET, bint nanosecond=True,
+                 uint32_t snaplen=262144):
+        cdef int fd, rc
+        if snaplen == 0:
+            raise ValueError("snaplen must be > 0")
+        self.path = os.fsdecode(path)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        rc = dp_pcap_writer_open(&self.w, fd, linktype, snaplen, nanosecond)
+        if rc < 0:
+            os.close(fd)
+            raise OSError(-rc, os.strerror(-rc), self.path)
+        self.opened = True
+
+    def __dealloc__(self):
+        if self.opened:
+            dp_pcap_writer_close(&self.w)
+
+    cdef int64_t write_into(self, const dp_batch *b, const uint32_t *idx, uint32_t n_idx,
+                            const uint8_t *mask, int64_t verdict) except -1:
+        cdef int64_t n
+        if not self.opened:
+            raise ValueError("write to a closed PcapWriter")
+        with nogil:
+            n = dp_pcap_write_batch(&self.w, b, idx, n_idx, mask, verdict)
+        if n < 0:
+            if n == -22:
+                raise IndexError(f"frame index out of range (count {b.count})")
+            raise OSError(-n, os.strerror(-n), self.path)
+        return n
+
+    def write_batch(self, FrameBatch batch not None, indexes=None, mask=None, verdict=None):
+        """Write frames of ``batch`` in one native call; returns how many.
+
+        ``indexes``: frame numbers (a uint32 buffer such as array('I'), or a
+        sequence); ``mask``: one byte per frame, nonzero = write; ``verdict``:
+        write the frames whose ``verdict`` field equals it.  Default: all.
+        """
+        cdef const uint32_t[::1] iv
+        cdef const uint8_t[::1] mv
+        cdef Py_ssize_t given = (indexes is not None) + (mask is not None) + (verdict is not None)
+        if given > 1:
+            raise ValueError("give at most one of indexes, mask, verdict")
+        if indexes is not None:
+            try:
+                iv = indexes
+            except (TypeError, ValueError):
+                import array
+                iv = array.array("I", indexes)
+            if iv.shape[0] == 0:
+                return 0
+            return self.write_into(batch.ptr(), &iv[0], <uint32_t>iv.shape[0], NULL, -1)
+        if mask is not None:
+            if not isinstance(mask, (bytes, bytearray, memoryview)):
+                mask = bytes(1 if m else 0 for m in mask)
+            mv = mask
+            if mv.shape[0] < batch.b.count:
+                raise ValueError(f"mask has {mv.shape[0]} entries for {batch.b.count} frames")
+            if mv.shape[0] == 0:
+                return 0
+            return self.write_into(batch.ptr(), NULL, 0, &mv[0], -1)
+        return self.write_into(batch.ptr(), NULL, 0, NULL, -1 if verdict is None else <uint32_t>verdict)
+
+    def write(self, const uint8_t[::1] data not None, uint64_t ts_ns=0, orig_len=None):
+        """Write one packet (control plane use: one Python call per packet)."""
+        cdef uint32_t n = <uint32_t>data.shape[0]
+        cdef uint32_t extra = 0
+        cdef int rc
+        cdef const uint8_t *p = &data[0] if n else <const uint8_t *>""
+        if not self.opened:
+            raise ValueError("write to a closed PcapWriter")
+        if orig_len is not None and orig_len > n:
+            extra = orig_len - n
+        rc = dp_pcap_write_packet(&self.w, p, n, extra, ts_ns)
+        if rc < 0:
+            raise OSError(-rc, os.strerror(-rc), self.path)
+
+    def flush(self):
+        cdef int rc
+        if self.opened:
+            rc = dp_pcap_flush(&self.w)
+            if rc < 0:
+                raise OSError(-rc, os.strerror(-rc), self.path)
+
+    def close(self):
+        cdef int rc
+        if self.opened:
+            self.opened = False
+            rc = dp_pcap_writer_close(&self.w)
+            if rc < 0:
+                raise OSError(-rc, os.strerror(-rc), self.path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def packets_written(self):
+        return self.w.packets
+
+    @property
+    def bytes_written(self):
+        return self.w.bytes
+
+    @property
+    def linktype(self):
+        return self.w.linktype
+
+    @property
+    def snaplen(self):
+        return self.w.snaplen
+
+    @property
+    def nanosecond(self):
+        return bool(self.w.nsec)
+
+    def __repr__(self):
+        return f"<PcapWriter {self.path!r} linktype={self.w.linktype}>"
