@@ -1,0 +1,432 @@
+# distutils: sources = dataplane/conntrack/csrc/ct_table.c dataplane/conntrack/csrc/ct_proto.c
+"""Python API over the native conntrack table (csrc/).
+
+``ConntrackTable`` owns a `struct dp_ct_table`; ``Conn`` is a referenced
+handle on one entry (like the `struct nf_conn *` a BPF program holds between
+bpf_xdp_ct_lookup and bpf_ct_release).  Every call that needs time takes
+``now`` in ns on the caller's monotonic clock.
+"""
+from libc.errno cimport EEXIST, ENOENT, ENOMEM
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, uintptr_t
+from libc.stdlib cimport free
+from libc.string cimport memcpy, memset
+
+import errno as _errno
+
+from dataplane.conntrack.consts import STAT_NAMES, TCP_STATE_NAMES, status_flags
+from dataplane.conntrack.tuples import PROTO_NAMES, CtTuple
+from dataplane.errors import AlreadyExists, DataplaneError, NotFound
+
+NOW_ANY = DP_CT_NOW_ANY
+ENTRY_SIZE = DP_NF_CONN_SIZE
+# Field offsets in struct dp_nf_conn that programs see (BTF is written for them).
+OFFSETS = {"use": 0, "timeout": 4, "status": 8, "mark": 16, "tuplehash": 64}
+
+
+cdef int _to_c(object tup, dp_ct_tuple *out) except -1:
+    cdef bytes raw = CtTuple.of(tup).pack()
+    memcpy(out, <const char *>raw, sizeof(dp_ct_tuple))
+    return 0
+
+
+cdef object _from_c(const dp_ct_tuple *t):
+    return CtTuple.unpack((<const char *>t)[:sizeof(dp_ct_tuple)])
+
+
+def _err(int rc, str what):
+    if rc == -EEXIST:
+        return AlreadyExists(f"{what}: entry exists")
+    if rc == -ENOENT:
+        return NotFound(f"{what}: no such entry")
+    return DataplaneError(f"{what}: {_errno.errorcode.get(-rc, rc)}", kind=-rc)
+
+
+def api_address():
+    """Address of the `struct dp_ct_api` function table (for JIT'd code)."""
+    return <uintptr_t>&dp_ct_api_table
+
+
+cdef class Conn:
+    """A referenced entry.  Fields are read live; ``release()`` (or garbage
+    collection of the handle) drops the reference."""
+
+    @staticmethod
+    cdef Conn wrap(ConntrackTable table, dp_nf_conn *ct, int dir):
+        cdef Conn c = Conn.__new__(Conn)
+        c._ct = ct
+        c._table = table
+        c.dir = dir
+        return c
+
+    cdef dp_nf_conn *_get(self) except NULL:
+        if self._ct == NULL:
+            raise DataplaneError("connection handle already released")
+        return self._ct
+
+    def __dealloc__(self):
+        if self._ct != NULL:
+            dp_ct_put(self._ct)
+            self._ct = NULL
+
+    def release(self):
+        """bpf_ct_release."""
+        if self._ct != NULL:
+            dp_ct_put(self._ct)
+            self._ct = NULL
+
+    @property
+    def released(self):
+        return self._ct == NULL
+
+    @property
+    def address(self):
+        return <uintptr_t>self._get()
+
+    @property
+    def status(self):
+        return self._get().status
+
+    @property
+    def flags(self):
+        return status_flags(self._get().status)
+
+    @property
+    def mark(self):
+        return self._get().mark
+
+    @mark.setter
+    def mark(self, uint32_t value):
+        self._get().mark = value
+
+    @property
+    def use(self):
+        return self._get().use
+
+    @property
+    def timeout(self):
+        """The u32 jiffies-like field (1 ms units) programs read."""
+        return self._get().timeout
+
+    @property
+    def expires_ns(self):
+        return self._get().expires_ns
+
+    @property
+    def state(self):
+        cdef dp_nf_conn *ct = self._get()
+        return TCP_STATE_NAMES[ct.tcp_state] if ct.l4 == 6 else None
+
+    @property
+    def orig(self):
+        return _from_c(&self._get().tuplehash[0].tuple)
+
+    @property
+    def reply(self):
+        return _from_c(&self._get().tuplehash[1].tuple)
+
+    @property
+    def hashed(self):
+        return bool(self._get().hashed)
+
+    def remaining_ns(self, uint64_t now):
+        return dp_ct_remaining_ns(self._get(), now)
+
+    def insert(self, uint64_t now):
+        """bpf_ct_insert_entry; the handle stays valid on success."""
+        cdef int rc = dp_ct_insert(self._table._t, self._get(), now)
+        if rc:
+            raise _err(rc, "insert")
+
+    def set_timeout(self, uint32_t msecs, uint64_t now):
+        dp_ct_set_timeout(self._get(), msecs, now)
+
+    def change_timeout(self, uint32_t msecs, uint64_t now):
+        """Returns the kfunc's int result (0, -EPERM, -ETIME)."""
+        return dp_ct_change_timeout(self._get(), msecs, now)
+
+    def change_status(self, uint32_t status):
+        """bpf_ct_set_status / bpf_ct_change_status: 0 or -EBUSY."""
+        return dp_ct_change_status(self._get(), status)
+
+    def set_nat_info(self, str addr, int port, int manip):
+        """bpf_ct_set_nat_info: manip 0 = SRC, 1 = DST. Returns 0/-errno."""
+        import ipaddress
+        cdef bytes raw = ipaddress.ip_address(addr).packed.ljust(16, b"\0")
+        return dp_ct_set_nat_info(self._get(), <const uint8_t *><const char *>raw, port, manip)
+
+    def update(self, int dir, uint8_t tcp_flags, uint64_t now):
+        """Data-path packet update; returns a verdict (consts.ACCEPT ...)."""
+        return dp_ct_update(self._table._t, self._get(), dir, tcp_flags, now)
+
+    def delete(self):
+        return dp_ct_delete(self._table._t, self._get()) == 0
+
+    def info(self, uint64_t now, int own_refs=1):
+        """The entry as a dict (see ConntrackTable.entries)."""
+        return _info(self._get(), now, own_refs)
+
+
+cdef dict _info(dp_nf_conn *ct, uint64_t now, int own_refs):
+    o = _from_c(&ct.tuplehash[0].tuple)
+    r = _from_c(&ct.tuplehash[1].tuple)
+    return {
+        "l3": "ipv6" if ct.l3 == 10 else "ipv4",
+        "l3num": ct.l3,
+        "proto": PROTO_NAMES.get(ct.l4, "unknown"),
+        "protonum": ct.l4,
+        "state": TCP_STATE_NAMES[ct.tcp_state] if ct.l4 == 6 else None,
+        "timeout_s": dp_ct_remaining_ns(ct, now) // 1000000000,
+        "orig": o.as_dict(),
+        "reply": r.as_dict(),
+        "status": ct.status,
+        "flags": status_flags(ct.status),
+        "mark": ct.mark,
+        "zone": ct.zone,
+        "use": ct.use - own_refs,
+    }
+
+
+cdef class ConntrackTable:
+    """A connection table of at most ``max_entries`` entries."""
+
+    def __cinit__(self, uint32_t max_entries=65536, str name="default"):
+        self.name = name
+        self._t = dp_ct_table_create(max_entries, name.encode()[:31])
+        if self._t == NULL:
+            raise MemoryError("conntrack table")
+
+    def __dealloc__(self):
+        if self._t != NULL:
+            dp_ct_table_destroy(self._t)
+            self._t = NULL
+
+    @property
+    def address(self):
+        """`struct dp_ct_table *` as an int, for the runtime/kfunc glue."""
+        return <uintptr_t>self._t
+
+    @property
+    def max_entries(self):
+        return dp_ct_table_max(self._t)
+
+    @property
+    def buckets(self):
+        return dp_ct_table_buckets(self._t)
+
+    def __len__(self):
+        cdef dp_ct_stats s
+        dp_ct_stats_read(self._t, &s)
+        return s.hashed
+
+    def timeouts(self):
+        """Per-protocol default timeouts in seconds (kernel defaults)."""
+        cdef dp_ct_timeouts *to = dp_ct_table_timeouts(self._t)
+        d = {f"tcp_{TCP_STATE_NAMES[i].lower()}": to.tcp[i] // 1000000000 for i in range(1, 10)}
+        d.update(tcp_retrans=to.tcp[12] // 1000000000, tcp_unack=to.tcp[13] // 1000000000,
+                 udp_unreplied=to.udp_unreplied // 1000000000, udp_replied=to.udp_replied // 1000000000,
+                 icmp=to.icmp // 1000000000, generic=to.generic // 1000000000)
+        return d
+
+    def lookup(self, tup, uint64_t now):
+        """Referenced Conn (with .dir) or None."""
+        cdef dp_ct_tuple t
+        cdef int dir = 0
+        _to_c(tup, &t)
+        cdef dp_nf_conn *ct = dp_ct_lookup(self._t, &t, now, &dir)
+        return None if ct == NULL else Conn.wrap(self, ct, dir)
+
+    def alloc(self, orig, uint64_t now, reply=None):
+        """bpf_xdp_ct_alloc: an unhashed referenced Conn; raises ENOMEM when full."""
+        cdef dp_ct_tuple o, r
+        cdef int err = 0
+        _to_c(orig, &o)
+        if reply is not None:
+            _to_c(reply, &r)
+        cdef dp_nf_conn *ct = dp_ct_alloc(self._t, &o, &r if reply is not None else NULL, now, &err)
+        if ct == NULL:
+            raise _err(err, "alloc")
+        return Conn.wrap(self, ct, 0)
+
+    def insert(self, orig, uint64_t now, timeout_ms=None, uint32_t status=0, uint32_t mark=0, reply=None):
+        """alloc + optional set_timeout/status/mark + insert + release."""
+        cdef Conn c = self.alloc(orig, now, reply)
+        try:
+            if timeout_ms is not None:
+                c.set_timeout(timeout_ms, now)
+            if status:
+                rc = c.change_status(status | c.status)
+                if rc:
+                    raise _err(rc, "set_status")
+            c.mark = mark
+            c.insert(now)
+        finally:
+            c.release()
+
+    def process(self, tup, uint8_t tcp_flags, uint64_t now):
+        """One packet through the data path (dp_ct_in): returns (Conn or None, dir, verdict)."""
+        cdef dp_ct_tuple t
+        cdef int dir = 0, verdict = 0
+        _to_c(tup, &t)
+        cdef dp_nf_conn *ct = dp_ct_in(self._t, &t, tcp_flags, now, &dir, &verdict)
+        return (None if ct == NULL else Conn.wrap(self, ct, dir)), dir, verdict
+
+    def delete(self, tup):
+        """Remove the entry with this tuple (either direction); NotFound if absent."""
+        cdef dp_ct_tuple t
+        _to_c(tup, &t)
+        cdef dp_nf_conn *ct = dp_ct_lookup(self._t, &t, DP_CT_NOW_ANY, NULL)
+        if ct == NULL:
+            raise NotFound(f"no conntrack entry for {tup}")
+        cdef int rc = dp_ct_delete(self._t, ct)
+        dp_ct_put(ct)
+        if rc:
+            raise _err(rc, "delete")
+
+    def entries(self, uint64_t now):
+        """Live entries as dicts: l3, proto, state, timeout_s, orig, reply,
+        status, flags, mark, zone, use (the listing's own reference excluded)."""
+        cdef dp_nf_conn **arr = NULL
+        cdef long n = dp_ct_collect(self._t, now, &arr)
+        cdef long i
+        if n < 0:
+            raise MemoryError("conntrack listing")
+        out = []
+        try:
+            for i in range(n):
+                out.append(_info(arr[i], now, 1))
+        finally:
+            for i in range(n):
+                dp_ct_put(arr[i])
+            free(arr)
+        return out
+
+    def flush(self):
+        return dp_ct_flush(self._t)
+
+    def gc(self, uint64_t now, budget=None):
+        """Scan `budget` buckets (default: all) for expired entries; returns removed."""
+        cdef uint32_t b = dp_ct_table_buckets(self._t) if budget is None else budget
+        with nogil:
+            b = dp_ct_gc_step(self._t, now, b)
+        return b
+
+    def stats(self):
+        cdef dp_ct_stats s
+        dp_ct_stats_read(self._t, &s)
+        d = {"entries": s.entries, "hashed": s.hashed}
+        for i, name in enumerate(STAT_NAMES):
+            d[name] = s.v[i]
+        return d
+
+
+# ---- nogil workloads for concurrency tests and benchmarks --------------------
+cdef inline void _synth_tuple(dp_ct_tuple *t, uint32_t i, uint8_t l4) noexcept nogil:
+    """Key i -> 10.(i>>16).(i>>8).i:(1024 + i % 50000) -> 192.0.2.1:80."""
+    memset(t, 0, sizeof(dp_ct_tuple))
+    t.src[0] = 10
+    t.src[1] = (i >> 16) & 0xff
+    t.src[2] = (i >> 8) & 0xff
+    t.src[3] = i & 0xff
+    t.dst[0] = 192
+    t.dst[2] = 2
+    t.dst[3] = 1
+    cdef uint32_t p = 1024 + (i >> 24) * 1000 + (i % 997)
+    t.sport = ((p & 0xff) << 8) | (p >> 8)
+    t.dport = 80 << 8
+    t.l3 = 2
+    t.l4 = l4
+
+
+def synth_tuple(uint32_t i, uint8_t l4=17):
+    """The CtTuple the nogil workloads use for key i."""
+    cdef dp_ct_tuple t
+    _synth_tuple(&t, i, l4)
+    return _from_c(&t)
+
+
+def run_inserts(ConntrackTable table, uint32_t first, uint32_t count, uint64_t now):
+    """Insert keys [first, first+count) (UDP) without the GIL; returns inserted."""
+    cdef dp_ct_tuple t
+    cdef dp_nf_conn *ct
+    cdef uint32_t i, ok = 0
+    cdef int err
+    with nogil:
+        for i in range(first, first + count):
+            _synth_tuple(&t, i, 17)
+            ct = dp_ct_alloc(table._t, &t, NULL, now, &err)
+            if ct == NULL:
+                continue
+            if dp_ct_insert(table._t, ct, now) == 0:
+                ok += 1
+            dp_ct_put(ct)
+    return ok
+
+
+def run_lookups(ConntrackTable table, uint32_t first, uint32_t count, uint32_t rounds, uint64_t now, bint reply=False):
+    """Look keys [first, first+count) up `rounds` times without the GIL;
+    returns hits.  reply=True looks up by the reply tuple."""
+    cdef dp_ct_tuple t, r
+    cdef dp_nf_conn *ct
+    cdef uint32_t i, k, hits = 0
+    cdef int dir
+    with nogil:
+        for k in range(rounds):
+            for i in range(first, first + count):
+                _synth_tuple(&t, i, 17)
+                if reply:
+                    dp_ct_invert(&t, &r)
+                    ct = dp_ct_lookup(table._t, &r, now, &dir)
+                else:
+                    ct = dp_ct_lookup(table._t, &t, now, &dir)
+                if ct != NULL:
+                    hits += 1
+                    dp_ct_put(ct)
+    return hits
+
+
+def run_mixed(ConntrackTable table, uint32_t seed, uint32_t iterations, uint32_t keyspace, uint64_t now):
+    """Random lookups / inserts / deletes / updates over `keyspace` keys without
+    the GIL, holding each looked-up entry across the next operation (so
+    entries get deleted while referenced).  Returns (lookups_hit, inserts, deletes)."""
+    cdef dp_ct_tuple t
+    cdef dp_nf_conn *ct
+    cdef dp_nf_conn *held = NULL
+    cdef uint64_t x = seed * 2654435761u + 1
+    cdef uint32_t n, key, op, hit = 0, ins = 0, dels = 0
+    cdef int dir, err
+    with nogil:
+        for n in range(iterations):
+            x ^= x << 13
+            x ^= x >> 7
+            x ^= x << 17
+            key = <uint32_t>(x % keyspace)
+            op = <uint32_t>((x >> 32) % 8)
+            _synth_tuple(&t, key, 17)
+            if op < 4:
+                ct = dp_ct_lookup(table._t, &t, now, &dir)
+                if ct != NULL:
+                    hit += 1
+                    dp_ct_update(table._t, ct, dir, 0, now)
+                    # a program reads fields of an entry it holds: must stay valid
+                    if ct.tuplehash[0].tuple.l4 != 17:
+                        hit += 1000000000
+                    if held != NULL:
+                        dp_ct_put(held)
+                    held = ct
+            elif op < 6:
+                ct = dp_ct_alloc(table._t, &t, NULL, now, &err)
+                if ct != NULL:
+                    if dp_ct_insert(table._t, ct, now) == 0:
+                        ins += 1
+                    dp_ct_put(ct)
+            elif op < 7:
+                ct = dp_ct_lookup(table._t, &t, now, &dir)
+                if ct != NULL:
+                    if dp_ct_delete(table._t, ct) == 0:
+                        dels += 1
+                    dp_ct_put(ct)
+            else:
+                dp_ct_gc_step(table._t, now, 4)
+        if held != NULL:
+            dp_ct_put(held)
+    return hit, ins, dels
