@@ -1,0 +1,122 @@
+"""Helper prototypes: argument and return types the verifier checks calls
+against (the kernel's struct bpf_func_proto for each helper), plus which
+program types may call them and which invalidate packet pointers.
+
+Values are facts from the kernel's *_proto definitions; only helpers that
+XDP, socket-filter and tc programs commonly use are listed.  A helper ID
+without a prototype here is "unknown" to the dataplane verifier.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dataplane.abi import maps as mt
+
+# --- argument types (enum bpf_arg_type, with the flag combinations used) ---
+ARG_DONTCARE = "dontcare"
+ARG_ANYTHING = "anything"
+ARG_CONST_MAP_PTR = "const_map_ptr"
+ARG_PTR_TO_MAP_KEY = "map_key"
+ARG_PTR_TO_MAP_VALUE = "map_value"
+ARG_PTR_TO_UNINIT_MAP_VALUE = "uninit_map_value"   # written by the helper (pop/peek)
+ARG_PTR_TO_MEM = "mem"                             # read by the helper (MEM_RDONLY)
+ARG_PTR_TO_MEM_OR_NULL = "mem_or_null"
+ARG_PTR_TO_UNINIT_MEM = "uninit_mem"               # written by the helper
+ARG_CONST_SIZE = "const_size"
+ARG_CONST_SIZE_OR_ZERO = "const_size_or_zero"
+ARG_CONST_ALLOC_SIZE_OR_ZERO = "const_alloc_size_or_zero"
+ARG_PTR_TO_CTX = "ctx"
+ARG_PTR_TO_RINGBUF_MEM = "ringbuf_mem"             # OBJ_RELEASE
+ARG_PTR_TO_FUNC = "func"
+ARG_PTR_TO_STACK_OR_NULL = "stack_or_null"
+ARG_PTR_TO_SPIN_LOCK = "spin_lock"
+
+# --- return types ------------------------------------------------------------
+RET_INTEGER = "integer"
+RET_VOID = "void"
+RET_PTR_TO_MAP_VALUE_OR_NULL = "map_value_or_null"
+RET_PTR_TO_MEM_OR_NULL = "ringbuf_mem_or_null"     # ringbuf_reserve: size from arg2
+
+ALL = frozenset({"xdp", "socket", "tc"})
+XDP = frozenset({"xdp"})
+SKB = frozenset({"socket", "tc"})
+TC = frozenset({"tc"})
+
+
+@dataclass(frozen=True)
+class HelperProto:
+    args: tuple = ()
+    ret: str = RET_INTEGER
+    gpl_only: bool = False
+    prog_types: frozenset = ALL
+    changes_pkt_data: bool = False
+    map_types: frozenset | None = None   # map types arg1 may be (None: any but special ones)
+
+
+_K, _V = ARG_PTR_TO_MAP_KEY, ARG_PTR_TO_MAP_VALUE
+_MAP, _ANY, _CTX = ARG_CONST_MAP_PTR, ARG_ANYTHING, ARG_PTR_TO_CTX
+_QS = frozenset({mt.BPF_MAP_TYPE_QUEUE, mt.BPF_MAP_TYPE_STACK})
+_RB = frozenset({mt.BPF_MAP_TYPE_RINGBUF})
+
+HELPER_PROTOS: dict[int, HelperProto] = {
+    1: HelperProto((_MAP, _K), RET_PTR_TO_MAP_VALUE_OR_NULL),               # map_lookup_elem
+    2: HelperProto((_MAP, _K, _V, _ANY)),                                   # map_update_elem
+    3: HelperProto((_MAP, _K)),                                             # map_delete_elem
+    5: HelperProto(()),                                                     # ktime_get_ns
+    6: HelperProto((ARG_PTR_TO_MEM, ARG_CONST_SIZE), gpl_only=True),        # trace_printk
+    7: HelperProto(()),                                                     # get_prandom_u32
+    8: HelperProto(()),                                                     # get_smp_processor_id
+    12: HelperProto((_CTX, _MAP, _ANY), RET_VOID,                           # tail_call
+                    map_types=frozenset({mt.BPF_MAP_TYPE_PROG_ARRAY})),
+    23: HelperProto((_ANY, _ANY), prog_types=frozenset({"xdp", "tc"})),     # redirect
+    25: HelperProto((_CTX, _MAP, _ANY, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO), gpl_only=True,
+                    map_types=frozenset({mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY})),  # perf_event_output
+    26: HelperProto((_CTX, _ANY, ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE), prog_types=SKB),  # skb_load_bytes
+    28: HelperProto((ARG_PTR_TO_MEM_OR_NULL, ARG_CONST_SIZE_OR_ZERO, ARG_PTR_TO_MEM_OR_NULL,
+                     ARG_CONST_SIZE_OR_ZERO, _ANY), prog_types=frozenset({"xdp", "tc"})),  # csum_diff
+    44: HelperProto((_CTX, _ANY), prog_types=XDP, changes_pkt_data=True),  # xdp_adjust_head
+    46: HelperProto((_CTX,), prog_types=SKB),                               # get_socket_cookie
+    47: HelperProto((_CTX,), prog_types=SKB),                               # get_socket_uid
+    51: HelperProto((_MAP, _ANY, _ANY), prog_types=XDP,                     # redirect_map
+                    map_types=frozenset({mt.BPF_MAP_TYPE_DEVMAP, mt.BPF_MAP_TYPE_DEVMAP_HASH,
+                                         mt.BPF_MAP_TYPE_CPUMAP, mt.BPF_MAP_TYPE_XSKMAP})),
+    54: HelperProto((_CTX, _ANY), prog_types=XDP, changes_pkt_data=True),  # xdp_adjust_meta
+    65: HelperProto((_CTX, _ANY), prog_types=XDP, changes_pkt_data=True),  # xdp_adjust_tail
+    68: HelperProto((_CTX, _ANY, ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE, _ANY), prog_types=SKB),
+    87: HelperProto((_MAP, _V, _ANY), map_types=_QS | {mt.BPF_MAP_TYPE_BLOOM_FILTER}),  # map_push_elem
+    88: HelperProto((_MAP, ARG_PTR_TO_UNINIT_MAP_VALUE), map_types=_QS),   # map_pop_elem
+    89: HelperProto((_MAP, ARG_PTR_TO_UNINIT_MAP_VALUE), map_types=_QS | {mt.BPF_MAP_TYPE_BLOOM_FILTER}),
+    93: HelperProto((ARG_PTR_TO_SPIN_LOCK,), RET_VOID),                     # spin_lock
+    94: HelperProto((ARG_PTR_TO_SPIN_LOCK,), RET_VOID),                     # spin_unlock
+    125: HelperProto(()),                                                   # ktime_get_boot_ns
+    130: HelperProto((_MAP, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY), map_types=_RB),  # ringbuf_output
+    131: HelperProto((_MAP, ARG_CONST_ALLOC_SIZE_OR_ZERO, _ANY), RET_PTR_TO_MEM_OR_NULL, map_types=_RB),
+    132: HelperProto((ARG_PTR_TO_RINGBUF_MEM, _ANY), RET_VOID),             # ringbuf_submit
+    133: HelperProto((ARG_PTR_TO_RINGBUF_MEM, _ANY), RET_VOID),             # ringbuf_discard
+    134: HelperProto((_MAP, _ANY), map_types=_RB),                          # ringbuf_query
+    160: HelperProto(()),                                                   # ktime_get_coarse_ns
+    181: HelperProto((_ANY, ARG_PTR_TO_FUNC, ARG_PTR_TO_STACK_OR_NULL, _ANY)),  # loop
+    188: HelperProto((_CTX,), prog_types=XDP),                              # xdp_get_buff_len
+    189: HelperProto((_CTX, _ANY, ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE), prog_types=XDP),  # xdp_load_bytes
+    190: HelperProto((_CTX, _ANY, ARG_PTR_TO_MEM, ARG_CONST_SIZE), prog_types=XDP),         # xdp_store_bytes
+    195: HelperProto((_MAP, _K, _ANY), RET_PTR_TO_MAP_VALUE_OR_NULL,        # map_lookup_percpu_elem
+                     map_types=frozenset({mt.BPF_MAP_TYPE_PERCPU_ARRAY, mt.BPF_MAP_TYPE_PERCPU_HASH,
+                                          mt.BPF_MAP_TYPE_LRU_PERCPU_HASH})),
+}
+
+# Map types that only work with their dedicated helpers (check_map_func_compatibility).
+MAP_ONLY_WITH = {
+    mt.BPF_MAP_TYPE_RINGBUF: frozenset({130, 131, 134}),
+    mt.BPF_MAP_TYPE_QUEUE: frozenset({87, 88, 89}),
+    mt.BPF_MAP_TYPE_STACK: frozenset({87, 88, 89}),
+    mt.BPF_MAP_TYPE_PROG_ARRAY: frozenset({12}),
+    mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY: frozenset({25, 22, 55}),
+    mt.BPF_MAP_TYPE_DEVMAP: frozenset({51, 1}),
+    mt.BPF_MAP_TYPE_DEVMAP_HASH: frozenset({51, 1}),
+    mt.BPF_MAP_TYPE_CPUMAP: frozenset({51}),
+    mt.BPF_MAP_TYPE_XSKMAP: frozenset({51, 1}),
+}
+
+
+def helper_proto(hid: int) -> HelperProto | None:
+    return HELPER_PROTOS.get(hid)

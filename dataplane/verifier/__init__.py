@@ -1,0 +1,12 @@
+"""The dataplane BPF verifier: proves a program safe before it runs natively.
+
+``verify(insns, prog_type=..., maps=..., license=..., kfuncs=...)`` returns a
+:class:`VerifiedProgram` or raises :class:`dataplane.errors.VerifierError`
+whose summary is the kernel's error line for the same program.
+"""
+from dataplane.verifier.core import verify
+from dataplane.verifier.types import (KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS, InsnAux,
+                                      KfuncProto, MapInfo, VerifiedProgram)
+
+__all__ = ["verify", "MapInfo", "KfuncProto", "VerifiedProgram", "InsnAux",
+           "KF_ACQUIRE", "KF_RELEASE", "KF_RET_NULL", "KF_TRUSTED_ARGS"]

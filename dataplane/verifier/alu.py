@@ -1,0 +1,215 @@
+"""ALU instructions: scalar range tracking and pointer arithmetic rules
+(the kernel's check_alu_op / adjust_reg_min_max_vals / adjust_ptr_min_max_vals)."""
+from __future__ import annotations
+
+from dataplane.isa import opcodes as op
+from dataplane.verifier import scalar
+from dataplane.verifier.reg import (BTF, CTX, FUNC, MAP_PTR, MAP_VALUE, MEM, NOT_INIT, OR_NULL, PKT,
+                                    PKT_META, SCALAR, STACK, Reg, mark_unknown, ptr, scalar_const,
+                                    scalar_from)
+
+ALU_STR = {op.BPF_ADD: "+=", op.BPF_SUB: "-=", op.BPF_MUL: "*=", op.BPF_DIV: "/=", op.BPF_OR: "|=",
+           op.BPF_AND: "&=", op.BPF_LSH: "<<=", op.BPF_RSH: ">>=", op.BPF_NEG: "neg", op.BPF_MOD: "%=",
+           op.BPF_XOR: "^=", op.BPF_MOV: "=", op.BPF_ARSH: "s>>=", op.BPF_END: "endian"}
+OPNAME = {op.BPF_ADD: "add", op.BPF_SUB: "sub", op.BPF_MUL: "mul", op.BPF_DIV: "div", op.BPF_OR: "or",
+          op.BPF_AND: "and", op.BPF_LSH: "lsh", op.BPF_RSH: "rsh", op.BPF_MOD: "mod",
+          op.BPF_XOR: "xor", op.BPF_ARSH: "arsh"}
+ARITH_OK = (CTX, MAP_VALUE, STACK, PKT, PKT_META, MEM, BTF, FUNC)
+BPF_MAX_VAR_OFF = 1 << 29
+S64_MIN = -(1 << 63)
+
+
+class AluMixin:
+    def read_reg(self, st, regno: int) -> Reg:
+        r = st.cur.regs[regno]
+        if r.t == NOT_INIT:
+            self.fail(f"R{regno} !read_ok")
+        return r
+
+    def write_check(self, regno: int) -> None:
+        if regno == 10:
+            self.fail("frame pointer is read only")
+
+    def check_alu(self, st, insn) -> None:
+        regs = st.cur.regs
+        o, is64 = insn.op, insn.cls == op.BPF_ALU64
+        dst = insn.dst
+        if o in (op.BPF_NEG, op.BPF_END):
+            d = self.read_reg(st, dst)
+            if d.is_ptr():
+                self.fail(f"R{dst} pointer arithmetic prohibited")
+            self.write_check(dst)
+            b = d.bounds()
+            if o == op.BPF_NEG:
+                if is64:
+                    nb = scalar.alu("sub", scalar.const(0), b)
+                else:
+                    nb = scalar.zext32(scalar.alu("sub", scalar.const(0, 32), scalar.subreg32(b), 32))
+            else:
+                nb = self._bswap(insn, b)
+            regs[dst] = scalar_from(nb)
+            return
+        if o == op.BPF_MOV:
+            if insn.source == op.BPF_X:
+                s = self.read_reg(st, insn.src)
+                self.write_check(dst)
+                if insn.off in (8, 16, 32) and not insn.off == 0:
+                    regs[dst] = self._movsx(s, insn.off, is64)
+                elif is64:
+                    if s.t == SCALAR and not s.id and not s.is_const():
+                        s.id = self.new_id()   # link copies so a later compare refines both
+                    regs[dst] = s.copy()
+                else:
+                    if s.t != SCALAR:
+                        regs[dst] = scalar_from(scalar.zext32(scalar.unknown(32)))
+                    else:
+                        nb = scalar.zext32(scalar.subreg32(s.bounds()))
+                        r = scalar_from(nb)
+                        # the copy stays linked only if it did not change value
+                        if s.id and s.umax <= scalar.M32:
+                            r.id = s.id
+                        regs[dst] = r
+            else:
+                self.write_check(dst)
+                regs[dst] = scalar_const(insn.imm if is64 else insn.imm & scalar.M32)
+            return
+        if o not in OPNAME:
+            self.fail(f"invalid BPF_ALU opcode {o:x}")
+        if insn.source == op.BPF_X:
+            s = self.read_reg(st, insn.src)
+        else:
+            if o in (op.BPF_DIV, op.BPF_MOD) and insn.imm == 0:
+                self.fail("div by zero")
+            if o in (op.BPF_LSH, op.BPF_RSH, op.BPF_ARSH) and not 0 <= insn.imm < (64 if is64 else 32):
+                self.fail(f"invalid shift {insn.imm}")
+            s = scalar_const(insn.imm if is64 else insn.imm & scalar.M32)
+        d = self.read_reg(st, dst)
+        self.write_check(dst)
+        if d.is_ptr() or s.is_ptr():
+            self._ptr_alu(st, insn, d, s)
+            return
+        name = OPNAME[o]
+        if is64:
+            nb = scalar.alu(name, d.bounds(), s.bounds(), 64)
+        else:
+            nb = scalar.zext32(scalar.alu(name, scalar.subreg32(d.bounds()), scalar.subreg32(s.bounds()), 32))
+        regs[dst] = scalar_from(nb)
+
+    def _bswap(self, insn, b):
+        bits = insn.imm
+        if b[0][1] == 0:
+            v = b[1] & ((1 << bits) - 1)
+            if insn.cls == op.BPF_ALU64 or insn.source == op.BPF_TO_BE:
+                v = int.from_bytes(v.to_bytes(bits // 8, "little"), "big")
+            return scalar.const(v)
+        if bits == 64:
+            return scalar.unknown()
+        return scalar.sync(((0, (1 << bits) - 1), 0, (1 << bits) - 1, 0, (1 << bits) - 1))
+
+    def _movsx(self, s: Reg, bits: int, is64: bool) -> Reg:
+        if s.t != SCALAR:
+            mark = Reg()
+            mark_unknown(mark)
+            return mark
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        if s.is_const():
+            v = scalar.to_signed(s.val, bits)
+            return scalar_const(v if is64 else v & scalar.M32)
+        if 0 <= s.smin and s.umax <= hi:
+            r = scalar_from(s.bounds())
+        else:
+            nb = scalar.sync((scalar.unknown()[0], 0, scalar.M64, lo, hi))
+            r = scalar_from(nb)
+        if not is64:
+            r = scalar_from(scalar.zext32(scalar.subreg32(r.bounds())))
+        return r
+
+    # ---------------------------------------------------------------- pointers
+    def _ptr_alu(self, st, insn, d: Reg, s: Reg) -> None:
+        regs = st.cur.regs
+        o, dst = insn.op, insn.dst
+        if d.is_ptr() and s.is_ptr():
+            if o == op.BPF_SUB:   # privileged: pointer difference is a scalar
+                r = Reg()
+                mark_unknown(r)
+                regs[dst] = r
+                return
+            self.fail(f"R{dst} pointer {ALU_STR[o]} pointer prohibited")
+        if insn.cls != op.BPF_ALU64:
+            if o == op.BPF_SUB:
+                r = Reg()
+                mark_unknown(r)
+                regs[dst] = r
+                return
+            self.fail(f"R{dst} 32-bit pointer arithmetic prohibited")
+        ptr_reg, off_reg = (d, s) if d.is_ptr() else (s, d)
+        if ptr_reg.t in OR_NULL:
+            self.fail(f"R{dst} pointer arithmetic on {ptr_reg.type_str()} prohibited, null-check it first")
+        known = off_reg.is_const()
+        smin = off_reg.smin
+        if ptr_reg.t not in ARITH_OK:
+            if not (ptr_reg.t == MAP_PTR and known and smin == 0 and o == op.BPF_ADD):
+                self.fail(f"R{dst} pointer arithmetic on {ptr_reg.type_str()} prohibited")
+        tstr = ptr_reg.type_str()
+        self._sane_offset(off_reg, tstr)
+        if o == op.BPF_ADD:
+            r = ptr_reg.copy()
+            if known and -(1 << 31) <= ptr_reg.off + smin < (1 << 31):
+                r.off = ptr_reg.off + smin
+            else:
+                nb = scalar.alu("add", ptr_reg.bounds(), off_reg.bounds())
+                r.set_bounds(nb)
+                if ptr_reg.t in (PKT, PKT_META):
+                    r.id = self.new_id()
+                    r.rng = 0
+        elif o == op.BPF_SUB:
+            if d is off_reg:
+                self.fail(f"R{dst} tried to subtract pointer from scalar")
+            if ptr_reg.t == STACK:
+                self.fail(f"R{dst} subtraction from stack pointer prohibited")
+            r = ptr_reg.copy()
+            if known and -(1 << 31) <= ptr_reg.off - smin < (1 << 31):
+                r.off = ptr_reg.off - smin
+            else:
+                nb = scalar.alu("sub", ptr_reg.bounds(), off_reg.bounds())
+                r.set_bounds(nb)
+                if ptr_reg.t in (PKT, PKT_META):
+                    r.id = self.new_id()
+                    r.rng = 0
+        elif o in (op.BPF_AND, op.BPF_OR, op.BPF_XOR):
+            self.fail(f"R{dst} bitwise operator {ALU_STR[o]} on pointer prohibited")
+        else:
+            self.fail(f"R{dst} pointer arithmetic with {ALU_STR[o]} operator prohibited")
+        self._sane_offset(r, tstr, ptr=True)
+        regs[dst] = r
+
+    def _sane_offset(self, reg: Reg, tstr: str, ptr: bool = False) -> None:
+        """check_reg_sane_offset: keep offsets far from overflow."""
+        known = reg.is_const()
+        val = reg.smin
+        if not ptr and known and (val >= BPF_MAX_VAR_OFF or val <= -BPF_MAX_VAR_OFF):
+            self.fail(f"math between {tstr} pointer and {val} is not allowed")
+        if ptr and (reg.off >= BPF_MAX_VAR_OFF or reg.off <= -BPF_MAX_VAR_OFF):
+            self.fail(f"{tstr} pointer offset {reg.off} is not allowed")
+        if reg.smin == S64_MIN:
+            self.fail(f"math between {tstr} pointer and register with unbounded min value is not allowed")
+        if reg.smin >= BPF_MAX_VAR_OFF or reg.smin <= -BPF_MAX_VAR_OFF:
+            self.fail(f"value {reg.smin} makes {tstr} pointer be out of bounds")
+
+    # ---------------------------------------------------------------- lddw
+    def check_lddw(self, st, insn, pc: int) -> None:
+        self.write_check(insn.dst)
+        regs = st.cur.regs
+        if insn.src == 0:
+            regs[insn.dst] = scalar_const(insn.imm)
+            return
+        fd = insn.imm & 0xFFFFFFFF
+        fd = fd - (1 << 32) if fd & 0x80000000 else fd
+        if insn.src in (op.BPF_PSEUDO_MAP_FD, op.BPF_PSEUDO_MAP_IDX):
+            regs[insn.dst] = ptr(MAP_PTR, map=fd)
+        elif insn.src in (op.BPF_PSEUDO_MAP_VALUE, op.BPF_PSEUDO_MAP_IDX_VALUE):
+            regs[insn.dst] = ptr(MAP_VALUE, map=fd, off=insn.imm >> 32)
+        elif insn.src == op.BPF_PSEUDO_FUNC:
+            regs[insn.dst] = ptr(FUNC, msize=pc + 1 + fd)
+        else:
+            self.fail("invalid bpf_ld_imm64 insn")

@@ -1,0 +1,266 @@
+"""Calls: helpers checked against their prototypes (check_helper_call /
+check_func_arg), kfuncs with acquire/release reference tracking, and
+bpf-to-bpf calls (new frame) including bpf_loop callbacks."""
+from __future__ import annotations
+
+from dataplane.abi import helper_protos as hp
+from dataplane.abi.helpers import BPF_FUNC_MAX_ID, HELPER_NAMES
+from dataplane.isa import opcodes as op
+from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VALUE,
+                                    MAP_VALUE_OR_NULL, MEM, MEM_OR_NULL, OR_NULL, PKT, PKT_END, PKT_META,
+                                    SCALAR, STACK, Reg, mark_unknown, ptr, scalar_unknown)
+from dataplane.verifier.state import Frame
+from dataplane.verifier.types import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS
+
+MAX_CALL_FRAMES = 8
+BPF_MAX_VAR_SIZ = 1 << 29
+MEM_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_"
+MEM_TYPES = (STACK, PKT, PKT_META, MAP_VALUE, MEM)
+_EXPECTED = {hp.ARG_CONST_MAP_PTR: ((MAP_PTR,), "map_ptr"), hp.ARG_PTR_TO_CTX: ((CTX,), "ctx"),
+             hp.ARG_PTR_TO_RINGBUF_MEM: ((MEM,), "ringbuf_mem"), hp.ARG_PTR_TO_FUNC: ((FUNC,), "func"),
+             hp.ARG_CONST_SIZE: ((SCALAR,), "scalar"), hp.ARG_CONST_SIZE_OR_ZERO: ((SCALAR,), "scalar"),
+             hp.ARG_CONST_ALLOC_SIZE_OR_ZERO: ((SCALAR,), "scalar"),
+             hp.ARG_PTR_TO_STACK_OR_NULL: ((STACK,), "fp")}
+_MEMLIKE = (hp.ARG_PTR_TO_MAP_KEY, hp.ARG_PTR_TO_MAP_VALUE, hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
+            hp.ARG_PTR_TO_MEM, hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_UNINIT_MEM)
+
+
+def _hname(hid: int) -> str:
+    return HELPER_NAMES.get(hid, "unknown")
+
+
+class CallsMixin:
+    def _kfunc(self, btf_id):
+        k = self.kfuncs
+        if callable(k) and not isinstance(k, dict):
+            return k(btf_id)
+        return k.get(btf_id)
+
+    def check_call(self, st, insn, pc: int):
+        if insn.is_local_call:
+            return self._local_call(st, pc + 1 + insn.imm, pc, cb=False)
+        if insn.is_kfunc_call:
+            self._kfunc_call(st, insn, pc)
+            return pc + 1
+        if insn.src != 0 or insn.opcode != op.OP_CALL:
+            self.fail(f"unknown opcode {insn.opcode:02x}")
+        return self._helper_call(st, insn.imm, pc)
+
+    # ---------------------------------------------------------------- helpers
+    def _helper_call(self, st, hid: int, pc: int):
+        if hid < 0 or hid >= BPF_FUNC_MAX_ID:
+            self.fail(f"invalid func unknown#{hid}")
+        proto = hp.helper_proto(hid)
+        name = _hname(hid)
+        if proto is None or self.prog_type not in proto.prog_types:
+            self.fail(f"program of this type cannot use helper {name}#{hid}")
+        if proto.gpl_only and not self.gpl:
+            self.fail("cannot call GPL-restricted function from non-GPL compatible program")
+        regs = st.cur.regs
+        meta_map = None
+        alloc_size = 0
+        release_ref = 0
+        callback = None
+        for i, at in enumerate(proto.args):
+            regno = i + 1
+            r = self.read_reg(st, regno)
+            if at == hp.ARG_ANYTHING:
+                continue
+            if at in _MEMLIKE:
+                if at == hp.ARG_PTR_TO_MEM_OR_NULL and r.is_null():
+                    continue
+                if r.t not in MEM_TYPES:
+                    self.fail(f"R{regno} type={r.type_str()} expected={MEM_EXPECTED}")
+            else:
+                ok, exp = _EXPECTED.get(at, ((), "?"))
+                if at == hp.ARG_PTR_TO_STACK_OR_NULL and r.is_null():
+                    continue
+                if r.t not in ok or (at == hp.ARG_PTR_TO_RINGBUF_MEM and not r.ringbuf):
+                    self.fail(f"R{regno} type={r.type_str()} expected={exp}")
+            if at == hp.ARG_CONST_MAP_PTR:
+                meta_map = r.map
+            elif at == hp.ARG_PTR_TO_CTX:
+                if r.off or not r.is_const() or r.val:
+                    self.fail(f"dereference of modified ctx ptr R{regno} off={r.off} disallowed")
+            elif at in (hp.ARG_PTR_TO_MAP_KEY, hp.ARG_PTR_TO_MAP_VALUE, hp.ARG_PTR_TO_UNINIT_MAP_VALUE):
+                if meta_map is None:
+                    self.fail(f"invalid map_ptr to access map->{'key' if at == hp.ARG_PTR_TO_MAP_KEY else 'value'}")
+                m = self.maps[meta_map]
+                size = m.key_size if at == hp.ARG_PTR_TO_MAP_KEY else m.value_size
+                self.check_helper_mem(st, regno, r, size, write=at == hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
+                                      zero_ok=False)
+            elif at in (hp.ARG_CONST_SIZE, hp.ARG_CONST_SIZE_OR_ZERO):
+                zero_ok = at == hp.ARG_CONST_SIZE_OR_ZERO
+                if r.smin < 0:
+                    self.fail(f"R{regno} min value is negative, either use unsigned or 'var &= const'")
+                if r.umin == 0 and not zero_ok:
+                    self.fail(f"R{regno} invalid zero-sized read: u64=[{r.umin},{r.umax}]")
+                if r.umax >= BPF_MAX_VAR_SIZ:
+                    self.fail(f"R{regno} unbounded memory access, use 'var &= const' or 'if (var < const)'")
+                memr = regs[regno - 1]
+                if not memr.is_null():
+                    self.check_helper_mem(st, regno - 1, memr, r.umax,
+                                          write=proto.args[i - 1] == hp.ARG_PTR_TO_UNINIT_MEM, zero_ok=zero_ok)
+            elif at == hp.ARG_CONST_ALLOC_SIZE_OR_ZERO:
+                if not r.is_const():
+                    self.fail(f"R{regno} is not a known constant'")
+                alloc_size = r.val
+            elif at == hp.ARG_PTR_TO_RINGBUF_MEM:
+                if r.off or not r.is_const() or r.val:
+                    self.fail(f"R{regno} must have zero offset when passed to release func")
+                if not r.ref or r.ref not in st.refs:
+                    self.fail(f"R{regno} must be referenced when passed to release function")
+                release_ref = r.ref
+            elif at == hp.ARG_PTR_TO_FUNC:
+                callback = r.msize
+            elif at == hp.ARG_PTR_TO_SPIN_LOCK:
+                self.fail("map '' has to have BTF in order to use bpf_spin_lock")
+        if meta_map is not None:
+            mtype = self.maps[meta_map].map_type
+            only = hp.MAP_ONLY_WITH.get(mtype)
+            if (only is not None and hid not in only) or (proto.map_types is not None and mtype not in proto.map_types):
+                self.fail(f"cannot pass map_type {mtype} into func {name}#{hid}")
+        if hid == 12 and st.refs:
+            self.fail("tail_call would lead to reference leak")
+        if release_ref:
+            self.release_reference(st, release_ref)
+        if callback is not None:
+            return self._local_call(st, callback, pc, cb=True)
+        for i in range(1, 6):
+            regs[i] = Reg()
+        regs[0] = self._helper_ret(st, proto, meta_map, alloc_size, pc)
+        if proto.changes_pkt_data:
+            self._clear_pkt_pointers(st)
+        return pc + 1
+
+    def _helper_ret(self, st, proto, meta_map, alloc_size, pc) -> Reg:
+        if proto.ret == hp.RET_VOID:
+            return Reg()
+        if proto.ret == hp.RET_PTR_TO_MAP_VALUE_OR_NULL:
+            return ptr(MAP_VALUE_OR_NULL, map=meta_map, id=self.new_id())
+        if proto.ret == hp.RET_PTR_TO_MEM_OR_NULL:
+            self.new_id()
+            rid = self.acquire_reference(st, pc)
+            return ptr(MEM_OR_NULL, msize=alloc_size, ringbuf=True, id=rid, ref=rid)
+        return scalar_unknown()
+
+    def _clear_pkt_pointers(self, st) -> None:
+        def conv(x):
+            if x.t in (PKT, PKT_META, PKT_END):
+                y = Reg()
+                mark_unknown(y)
+                return y
+            return None
+        for f in st.frames:
+            for i, x in enumerate(f.regs):
+                y = conv(x)
+                if y is not None:
+                    f.regs[i] = y
+        st.update_spills(conv)
+
+    # ---------------------------------------------------------------- references
+    def acquire_reference(self, st, pc: int) -> int:
+        rid = self.new_id()
+        st.refs[rid] = pc
+        return rid
+
+    def release_reference(self, st, rid: int) -> None:
+        """The object is gone: every copy of the pointer becomes unusable
+        (privileged programs see it as an unknown scalar, like the kernel)."""
+        st.refs.pop(rid, None)
+
+        def conv(x):
+            if x.ref == rid and x.t != SCALAR:
+                y = Reg()
+                mark_unknown(y)
+                return y
+            return None
+        for f in st.frames:
+            for i, x in enumerate(f.regs):
+                y = conv(x)
+                if y is not None:
+                    f.regs[i] = y
+        st.update_spills(conv)
+
+    # ---------------------------------------------------------------- kfuncs
+    def _kfunc_call(self, st, insn, pc: int) -> None:
+        k = self._kfunc(insn.imm)
+        if k is None:
+            self.fail(f"kernel btf_id {insn.imm} is not a function")
+        regs = st.cur.regs
+        release_ref = 0
+        trusted = bool(k.flags & (KF_TRUSTED_ARGS | KF_RELEASE))
+        for i, kind in enumerate(k.args):
+            regno = i + 1
+            r = self.read_reg(st, regno)
+            if kind == "scalar" or kind == "size":
+                if r.t != SCALAR:
+                    self.fail(f"R{regno} is not a scalar")
+                if kind == "size":
+                    self.check_helper_mem(st, regno - 1, regs[regno - 1], r.umax, write=False, zero_ok=True)
+            elif kind == "ctx":
+                if r.t != CTX:
+                    self.fail(f"arg#{i} expected pointer to ctx, but got {r.type_str()}")
+            elif kind == "mem":
+                if r.t not in MEM_TYPES:
+                    self.fail(f"arg#{i} expected pointer to memory, but got {r.type_str()}")
+            elif kind.startswith("obj:"):
+                want = kind[4:]
+                if r.t in (BTF_OR_NULL,) or r.is_null():
+                    if trusted:
+                        self.fail(f"Possibly NULL pointer passed to trusted arg{i}")
+                if r.t != BTF:
+                    self.fail(f"arg#{i} pointer type STRUCT {want} must point to scalar, or struct with scalar"
+                              if r.t == SCALAR else
+                              f"kernel function {k.name} args#{i} expected pointer to STRUCT {want} "
+                              f"but R{regno} has a pointer to {r.type_str()}")
+                if r.btf != want:
+                    self.fail(f"kernel function {k.name} args#{i} expected pointer to STRUCT {want} "
+                              f"but R{regno} has a pointer to STRUCT {r.btf}")
+                if r.off:
+                    self.fail(f"R{regno} must have zero offset when passed to release func or trusted arg to kfunc")
+                if k.flags & KF_RELEASE and not release_ref:
+                    if not r.ref:
+                        self.fail(f"release kernel function {k.name} expects refcounted PTR_TO_BTF_ID")
+                    if r.ref not in st.refs:
+                        self.fail(f"R{regno} must be referenced when passed to release function")
+                    release_ref = r.ref
+        if release_ref:
+            self.release_reference(st, release_ref)
+        for i in range(1, 6):
+            regs[i] = Reg()
+        if k.ret == "void":
+            regs[0] = Reg()
+        elif k.ret.startswith("obj:"):
+            r = ptr(BTF_OR_NULL if k.flags & KF_RET_NULL else BTF, btf=k.ret[4:])
+            if k.flags & KF_RET_NULL:
+                r.id = self.new_id()
+            if k.flags & KF_ACQUIRE:
+                rid = self.acquire_reference(st, pc)
+                r.ref = rid
+                if r.id:
+                    r.id = rid
+            regs[0] = r
+        else:
+            regs[0] = scalar_unknown()
+
+    # ---------------------------------------------------------------- bpf-to-bpf
+    def _local_call(self, st, target: int, pc: int, cb: bool):
+        if len(st.frames) >= MAX_CALL_FRAMES:
+            self.fail(f"the call stack of {len(st.frames) + 1} frames is too deep")
+        caller = st.cur
+        sp = self.cfg.subprogs.index(target) if target in self.cfg.subprogs else None
+        if sp is None:
+            self.fail(f"callback at insn {target} is not a subprogram")
+        callee = Frame(len(st.frames), sp, pc)
+        if cb:
+            # bpf_loop(nr, cb, ctx, flags): cb(index, ctx); verified once with
+            # an unknown index, like one iteration of any count.
+            callee.regs[1] = scalar_unknown()
+            callee.regs[2] = caller.regs[3].copy()
+            callee.callsite = -(pc + 1)   # negative: a callback frame
+        else:
+            for i in range(1, 6):
+                callee.regs[i] = caller.regs[i].copy()
+        st.frames.append(callee)
+        return target

@@ -1,0 +1,326 @@
+"""The verifier's main loop (the kernel's do_check): depth-first exploration
+of every path with a stack of pending branch states, checkpoints at prune
+points for state pruning and infinite-loop detection, the complexity limit,
+exits (program and subprogram), and the log.
+
+At log level 1 the log holds the trace of the path that failed, like the
+kernel's: a finished path's lines are dropped when the next branch resumes.
+"""
+from __future__ import annotations
+
+from dataplane.errors import VerifierError
+from dataplane.isa import opcodes as op
+from dataplane.isa.disasm import format_insn
+from dataplane.verifier import cfg as cfgmod
+from dataplane.verifier.alu import AluMixin
+from dataplane.verifier.branch import BranchMixin
+from dataplane.verifier.calls import CallsMixin
+from dataplane.verifier.mem import MemMixin
+from dataplane.verifier.reg import (CTX, NOT_INIT, SCALAR, STACK, Reg, fmt_reg, scalar_const, scalar_unknown)
+from dataplane.verifier.state import Frame, State, states_equal
+from dataplane.verifier.types import InsnAux, VerifiedProgram
+
+COMPLEXITY_LIMIT = 1_000_000
+MAX_CALL_FRAMES = 8
+GPL_COMPATIBLE = {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL",
+                  "Dual MPL/GPL"}
+
+
+class Reject(Exception):
+    pass
+
+
+class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
+    def __init__(self, insns, prog_type="xdp", maps=None, license="GPL", kfuncs=None, log_level=1,
+                 allow_uninit_stack=True):
+        self.insns = list(insns)
+        self.prog_type = prog_type
+        self.maps = maps or {}
+        self.gpl = license in GPL_COMPATIBLE
+        self.kfuncs = kfuncs or {}
+        self.log_level = log_level
+        self.allow_uninit_stack = allow_uninit_stack
+        self.lines: list[str] = []
+        self.insn_processed = 0
+        self.id_gen = 0
+        self.total_states = 0
+        self.peak_states = 0
+        self.max_states_per_insn = 0
+        self.max_pkt_offset = 0
+
+    # ---------------------------------------------------------------- log
+    def verbose(self, line: str) -> None:
+        if self.log_level:
+            self.lines.append(line)
+
+    def fail(self, msg: str, summary: str | None = None):
+        self.lines.append(msg)
+        raise Reject(summary or msg)
+
+    def new_id(self) -> int:
+        self.id_gen += 1
+        return self.id_gen
+
+    def fmt_state(self, st: State) -> str:
+        f = st.cur
+        parts = []
+        for i, r in enumerate(f.regs):
+            if r.t != NOT_INIT:
+                parts.append(f"R{i}={fmt_reg(r)}")
+        for spi in sorted(f.stack):
+            types, sp = f.stack[spi]
+            if sp is not None and "r" in types:
+                parts.append(f"fp{-(spi + 1) * 8}={fmt_reg(sp)}")
+            elif types != "????????":
+                parts.append(f"fp{-(spi + 1) * 8}={types[::-1].replace('?', '?')}")
+        return " ".join(parts)
+
+    # ---------------------------------------------------------------- run
+    def run(self) -> VerifiedProgram:
+        try:
+            self.cfg = cfgmod.build(self.insns)
+        except VerifierError as e:
+            self.lines.append(e.summary)
+            raise VerifierError(e.summary, self._final_log()) from None
+        self.prog = self.cfg.prog
+        self.aux = [InsnAux() if i is not None else None for i in self.prog]
+        self.stack_depth = [0] * len(self.cfg.subprogs)
+        try:
+            self._check_lddw()
+            self._do_check()
+            self._check_max_stack_depth()
+        except Reject as e:
+            raise VerifierError(str(e), self._final_log()) from None
+        log = self._stats_line() + "\n" if self.log_level else ""
+        return VerifiedProgram(self.insns, log, self.insn_processed, self.stack_depth,
+                               list(self.cfg.subprogs), self.aux, self.max_pkt_offset,
+                               self.total_states, self.peak_states)
+
+    def _stats_line(self) -> str:
+        return (f"processed {self.insn_processed} insns (limit {COMPLEXITY_LIMIT}) max_states_per_insn "
+                f"{self.max_states_per_insn} total_states {self.total_states} peak_states "
+                f"{self.peak_states} mark_read 0")
+
+    def _final_log(self) -> str:
+        return "\n".join(self.lines + [self._stats_line()]) + "\n"
+
+    def _check_lddw(self) -> None:
+        """resolve_pseudo_ldimm64: map references must name known maps."""
+        for pc, insn in enumerate(self.prog):
+            if insn is None or not insn.is_lddw:
+                continue
+            if insn.src in (op.BPF_PSEUDO_MAP_FD, op.BPF_PSEUDO_MAP_VALUE,
+                            op.BPF_PSEUDO_MAP_IDX, op.BPF_PSEUDO_MAP_IDX_VALUE):
+                fd = insn.imm & 0xFFFFFFFF
+                fd = fd - (1 << 32) if fd & 0x80000000 else fd
+                if fd not in self.maps:
+                    self.fail(f"fd {fd} is not pointing to valid bpf_map")
+                if insn.src in (op.BPF_PSEUDO_MAP_VALUE, op.BPF_PSEUDO_MAP_IDX_VALUE):
+                    m = self.maps[fd]
+                    off = insn.imm >> 32
+                    if off >= m.value_size:
+                        self.fail(f"invalid access to map value pointer, value_size={m.value_size} off={off}")
+            elif insn.src not in (0, op.BPF_PSEUDO_FUNC):
+                self.fail("invalid bpf_ld_imm64 insn")
+
+    def _initial_state(self) -> State:
+        st = State()
+        f = Frame(0, 0, -1)
+        f.regs[1].t = CTX
+        st.frames.append(f)
+        return st
+
+    def _do_check(self) -> None:
+        self.checkpoints: dict[int, list] = {}
+        self.pending: list = []   # (state, pc, prev_pc, log position)
+        st = self._initial_state()
+        pc = 0
+        self.verbose(f"0: {self.fmt_state(st)}")
+        prog, prune, n = self.prog, self.cfg.prune, self.cfg.n
+        while True:
+            self.insn_processed += 1
+            if self.insn_processed > COMPLEXITY_LIMIT:
+                self.fail(f"BPF program is too large. Processed {self.insn_processed} insn")
+            if pc in prune and self._is_state_visited(st, pc):
+                nxt = self._path_done(st)
+                if nxt is None:
+                    return
+                st, pc = nxt
+                continue
+            insn = prog[pc]
+            self.cur_pc = pc
+            if self.log_level:
+                self.verbose(f"{pc}: {format_insn(insn, helper_name=self._kfunc_name)}")
+            self.aux[pc].seen = True
+            npc = self.step(st, insn, pc)
+            if npc is None:   # path finished at a program exit
+                nxt = self._path_done(st)
+                if nxt is None:
+                    return
+                st, pc = nxt
+                continue
+            pc = npc
+
+    def _kfunc_name(self, insn):
+        if insn.src == op.BPF_PSEUDO_KFUNC_CALL:
+            k = self._kfunc(insn.imm)
+            return k.name if k else None
+        return None
+
+    # ---------------------------------------------------------------- branches
+    def push_branch(self, st: State, pc: int, from_pc: int) -> None:
+        """Queue the other side of a conditional jump (push_stack)."""
+        if st.parent is not None:
+            st.parent.branches += 1
+        self.pending.append((st, pc, from_pc, len(self.lines)))
+        if len(self.pending) > 8192:
+            self.fail(f"The sequence of {len(self.pending)} jumps is too complex.")
+
+    def _path_done(self, st: State):
+        cp = st.parent
+        while cp is not None:
+            cp.branches -= 1
+            if cp.branches > 0:
+                break
+            cp = cp.parent
+        if not self.pending:
+            return None
+        nst, pc, from_pc, pos = self.pending.pop()
+        if self.log_level:
+            del self.lines[pos:]
+            self.verbose(f"from {from_pc} to {pc}: {self.fmt_state(nst)}")
+        return nst, pc
+
+    def _is_state_visited(self, st: State, pc: int) -> bool:
+        cps = self.checkpoints.setdefault(pc, [])
+        live = self.cfg.live_in[pc]
+        key = None
+        for cp in cps:
+            if cp.branches > 0:
+                # An unfinished checkpoint at the same insn: if we are back
+                # in exactly that state the loop can never make progress.
+                if key is None:
+                    key = st.exact_key()
+                if cp.exact == key:
+                    msg = f"infinite loop detected at insn {pc}"
+                    self.verbose(msg)
+                    self.verbose(f"cur state: {self.fmt_state(st)}")
+                    self.fail(f"old state: {self.fmt_state(cp)}", summary=msg)
+                continue
+            if states_equal(cp, st, live):
+                return True
+        cp = st.copy()
+        cp.exact = st.exact_key() if key is None else key
+        cp.parent = st.parent
+        cp.branches = 1
+        st.parent = cp
+        cps.append(cp)
+        self.total_states += 1
+        self.peak_states = max(self.peak_states, self.total_states)
+        self.max_states_per_insn = max(self.max_states_per_insn, len(cps))
+        return False
+
+    def step(self, st: State, insn, pc: int):
+        """Execute one instruction on ``st``; the next pc, or None at program exit."""
+        cls = insn.cls
+        if cls in (op.BPF_ALU, op.BPF_ALU64):
+            self.check_alu(st, insn)
+            self._print_regs(st, insn.dst)
+            return pc + 1
+        if cls == op.BPF_LDX:
+            self.check_load(st, insn, pc)
+            self._print_regs(st, insn.dst)
+            return pc + 1
+        if cls in (op.BPF_ST, op.BPF_STX):
+            if insn.mode == op.BPF_ATOMIC:
+                self.check_atomic(st, insn, pc)
+            else:
+                self.check_store(st, insn, pc)
+            return pc + 1
+        if cls == op.BPF_LD:
+            if insn.is_lddw:
+                self.check_lddw(st, insn, pc)
+                self._print_regs(st, insn.dst)
+                return pc + 2
+            self.check_ld_abs(st, insn)
+            return pc + 1
+        # JMP / JMP32
+        if insn.is_exit:
+            return self.do_exit(st, pc)
+        if insn.is_call:
+            return self.check_call(st, insn, pc)
+        if insn.is_ja:
+            return insn.jump_target(pc)
+        if insn.is_cond_jump:
+            return self.check_cond_jmp(st, insn, pc)
+        self.fail(f"unknown opcode {insn.opcode:02x}")
+
+    def _print_regs(self, st: State, *regs) -> None:
+        if self.log_level and self.lines:
+            last = self.lines[-1]
+            width = ((max(len(last) + 1, 8) + 39) // 40) * 40 - 2
+            parts = " ".join(f"R{i}={fmt_reg(st.cur.regs[i])}" for i in regs
+                             if st.cur.regs[i].t != NOT_INIT)
+            self.lines[-1] = f"{last.ljust(width)}; {parts}"
+
+    # ---------------------------------------------------------------- exit
+    def do_exit(self, st: State, pc: int):
+        r0 = st.cur.regs[0]
+        if st.active_lock:
+            self.fail("bpf_spin_unlock is missing")
+        if len(st.frames) > 1:
+            if r0.t == NOT_INIT:
+                self.fail("R0 !read_ok")
+            if r0.t == STACK and r0.frame == len(st.frames) - 1:
+                self.fail("cannot return stack pointer to the caller")
+            callee = st.frames.pop()
+            caller = st.cur
+            for i in range(1, 6):
+                caller.regs[i] = Reg()
+            if callee.callsite < 0:   # bpf_loop callback: must return 0 or 1
+                if not (r0.umax <= 1):
+                    self.fail(f"At callback return the register R0 has smin={r0.smin} smax={r0.smax} "
+                              f"should have been in [0, 1]")
+                caller.regs[0] = scalar_unknown()
+                return -callee.callsite
+            caller.regs[0] = callee.regs[0]
+            return callee.callsite + 1
+        for rid, at in sorted(st.refs.items()):
+            self.verbose(f"Unreleased reference id={rid} alloc_insn={at}")
+            self.fail("BPF_EXIT instruction in main prog would lead to reference leak")
+        if r0.t == NOT_INIT:
+            self.fail("R0 !read_ok")
+        self.check_return_code(r0)
+        return None
+
+    def check_return_code(self, r0) -> None:
+        # XDP, socket filter and tc programs may return any value; the
+        # kernel only range-checks cgroup/LSM/struct_ops-like types and the
+        # devmap/cpumap XDP attach types, which dataplane does not load.
+        return
+
+    def _check_max_stack_depth(self) -> None:
+        """Combined stack of every call chain must fit in 512 bytes (JIT rounding: 16)."""
+        calls: dict[int, list] = {i: [] for i in range(len(self.cfg.subprogs))}
+        for pc, insn in enumerate(self.prog):
+            if insn is not None and insn.is_local_call:
+                calls[self.cfg.subprog_of[pc]].append(self.cfg.subprogs.index(pc + 1 + insn.imm))
+
+        def rnd(d):
+            return (d + 15) // 16 * 16
+
+        def walk(sp, depth, frames, seen):
+            depth += rnd(self.stack_depth[sp])
+            if depth > 512:
+                self.fail(f"combined stack size of {frames} calls is {depth}. Too large")
+            for callee in calls[sp]:
+                if callee in seen:
+                    continue
+                walk(callee, depth, frames + 1, seen | {callee})
+        walk(0, 0, 1, {0})
+
+
+def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kfuncs=None,
+           log_level: int = 1, allow_uninit_stack: bool = True) -> VerifiedProgram:
+    """Prove ``insns`` safe or raise VerifierError(summary, log)."""
+    return Verifier(insns, prog_type, maps, license, kfuncs, log_level, allow_uninit_stack).run()

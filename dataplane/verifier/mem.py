@@ -1,0 +1,296 @@
+"""Loads, stores and atomics: per pointer type bounds checks (check_mem_access,
+check_packet_access, check_map_access, check_ctx_access, check_stack_read /
+check_stack_write), spill/fill of registers, and helper memory arguments."""
+from __future__ import annotations
+
+from dataplane.abi import ctx as ctxabi
+from dataplane.isa import opcodes as op
+from dataplane.verifier import scalar, tnum
+from dataplane.verifier.reg import (BTF, CTX, MAP_VALUE, MEM, NOT_INIT, PKT, PKT_END, PKT_META,
+                                    SCALAR, STACK, Reg, mark_unknown, ptr, scalar_const, scalar_from,
+                                    scalar_unknown)
+from dataplane.verifier.state import INVALID_SLOT, MAX_BPF_STACK
+
+BPF_MAX_VAR_OFF = 1 << 29
+MAX_PACKET_OFF = 0xFFFF
+_CTX_KIND = {ctxabi.PKT: PKT, ctxabi.PKT_END: PKT_END, ctxabi.PKT_META: PKT_META}
+
+
+def _sized_unknown(size: int) -> Reg:
+    if size == 8:
+        return scalar_unknown()
+    m = (1 << (8 * size)) - 1
+    return scalar_from(scalar.sync(((0, m), 0, m, 0, m)))
+
+
+class MemMixin:
+    # ---------------------------------------------------------------- entry points
+    def check_load(self, st, insn, pc: int) -> None:
+        src = self.read_reg(st, insn.src)
+        self.write_check(insn.dst)
+        size = op.SIZE_BYTES[insn.size]
+        val = self.check_mem_access(st, pc, insn.src, src, insn.off, size, write=False)
+        if insn.mode == op.BPF_MEMSX and val.t == SCALAR:
+            bits = size * 8
+            if val.is_const():
+                val = scalar_const(scalar.to_signed(val.val, bits))
+            else:
+                lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+                val = scalar_from(scalar.sync((scalar.unknown()[0], 0, scalar.M64, lo, hi)))
+        st.cur.regs[insn.dst] = val
+
+    def check_store(self, st, insn, pc: int) -> None:
+        size = op.SIZE_BYTES[insn.size]
+        dst = self.read_reg(st, insn.dst)
+        if insn.cls == op.BPF_STX:
+            val = self.read_reg(st, insn.src)
+        else:
+            val = scalar_const(insn.imm)
+        self.check_mem_access(st, pc, insn.dst, dst, insn.off, size, write=True, value=val,
+                              is_st=insn.cls == op.BPF_ST)
+
+    def check_atomic(self, st, insn, pc: int) -> None:
+        size = op.SIZE_BYTES[insn.size]
+        if size not in (4, 8):
+            self.fail("invalid atomic operand size")
+        val = self.read_reg(st, insn.src)
+        dst = self.read_reg(st, insn.dst)
+        if insn.imm == op.BPF_CMPXCHG:
+            self.read_reg(st, 0)
+        if val.is_ptr():
+            self.fail(f"R{insn.src} leaks addr into mem")
+        if dst.t == CTX or dst.t in (PKT, PKT_META, PKT_END):
+            self.fail(f"BPF_ATOMIC stores into R{insn.dst} {dst.type_str()} is not allowed")
+        old = self.check_mem_access(st, pc, insn.dst, dst, insn.off, size, write=False)
+        self.check_mem_access(st, pc, insn.dst, dst, insn.off, size, write=True, value=scalar_unknown())
+        if insn.imm == op.BPF_CMPXCHG:
+            st.cur.regs[0] = _sized_unknown(size) if old.t == SCALAR else old
+        elif insn.imm & op.BPF_FETCH:
+            self.write_check(insn.src)
+            st.cur.regs[insn.src] = _sized_unknown(size)
+
+    def check_ld_abs(self, st, insn) -> None:
+        if self.prog_type not in ("socket", "tc"):
+            self.fail("BPF_LD_[ABS|IND] instructions not allowed for this program type")
+        r6 = self.read_reg(st, 6)
+        if insn.mode == op.BPF_IND:
+            self.read_reg(st, insn.src)
+        if r6.t != CTX:
+            self.fail("at the time of BPF_LD_ABS|IND R6 != pointer to skb")
+        if st.refs:
+            self.fail("BPF_LD_[ABS|IND] cannot be mixed with socket references")
+        regs = st.cur.regs
+        for i in range(1, 6):
+            regs[i] = Reg()
+        regs[0] = _sized_unknown(op.SIZE_BYTES[insn.size])
+
+    # ---------------------------------------------------------------- dispatch
+    def check_mem_access(self, st, pc, regno, reg: Reg, off: int, size: int, *, write: bool,
+                         value: Reg | None = None, is_st: bool = False) -> Reg:
+        """Check one access; for reads return the loaded value."""
+        t = reg.t
+        aux = self.aux[pc]
+        aux.mem_kinds.add(reg.type_str())
+        if t == STACK:
+            return self._stack_access(st, regno, reg, off, size, write, value, is_st)
+        if t == CTX:
+            return self._ctx_access(reg, regno, off, size, write, aux)
+        if t in (PKT, PKT_META):
+            if write and self.prog_type == "socket":
+                self.fail(f"cannot write into {reg.type_str()}")
+            if write and value.is_ptr():
+                pass
+            self._check_packet(regno, reg, off + reg.off, size)
+            return _sized_unknown(size)
+        if t == MAP_VALUE:
+            m = self.maps[reg.map]
+            self._check_region(regno, reg, off + reg.off, size, m.value_size, "map value")
+            return _sized_unknown(size)
+        if t == MEM:
+            self._check_region(regno, reg, off + reg.off, size, reg.msize, "memory")
+            return _sized_unknown(size)
+        if t == BTF:
+            self.fail(f"R{regno} invalid mem access '{reg.type_str()}'")
+        self.fail(f"R{regno} invalid mem access '{reg.type_str()}'")
+
+    # ---------------------------------------------------------------- regions
+    def _mem_err(self, regno, reg, kind, off, size, mem_size):
+        if kind == "map value":
+            return f"invalid access to map value, value_size={mem_size} off={off} size={size}"
+        if kind == "packet":
+            return f"invalid access to packet, off={off} size={size}, R{regno}(id={reg.id},off={off},r={mem_size})"
+        return f"invalid access to memory, mem_size={mem_size} off={off} size={size}"
+
+    def _fixed_ok(self, off: int, size: int, mem_size: int, zero_ok: bool = False) -> bool:
+        return off >= 0 and (size > 0 or (size == 0 and zero_ok)) and off + size <= mem_size
+
+    def _check_region(self, regno, reg, off, size, mem_size, kind, zero_ok=False) -> None:
+        """check_mem_region_access: the whole variable range must fit."""
+        smin = reg.smin
+        if smin < 0 and (smin == -(1 << 63) or not -(1 << 31) <= off + smin < (1 << 31) or smin + off < 0):
+            self.fail(f"R{regno} min value is negative, either use unsigned index or do a if (index >=0) check.")
+        if not self._fixed_ok(smin + off, size, mem_size, zero_ok):
+            self.verbose(self._mem_err(regno, reg, kind, smin + off, size, mem_size))
+            self.fail(f"R{regno} min value is outside of the allowed memory range")
+        if reg.umax >= BPF_MAX_VAR_OFF:
+            self.fail(f"R{regno} unbounded memory access, make sure to bounds check any such access")
+        if not self._fixed_ok(reg.umax + off, size, mem_size, zero_ok):
+            self.verbose(self._mem_err(regno, reg, kind, reg.umax + off, size, mem_size))
+            self.fail(f"R{regno} max value is outside of the allowed memory range")
+
+    def _check_packet(self, regno, reg, off, size, zero_ok=False) -> None:
+        if reg.smin < 0:
+            self.fail(f"R{regno} min value is negative, either use unsigned index or do a if (index >=0) check.")
+        if reg.rng < 0 or not self._fixed_ok(off, size, reg.rng, zero_ok):
+            self.verbose(self._mem_err(regno, reg, "packet", off, size, max(reg.rng, 0)))
+            self.fail(f"R{regno} offset is outside of the packet")
+        self.max_pkt_offset = max(self.max_pkt_offset, off + reg.umax + size - 1)
+
+    # ---------------------------------------------------------------- ctx
+    def _ctx_access(self, reg, regno, off, size, write, aux) -> Reg:
+        if reg.off or not reg.is_const() or reg.val:
+            if not reg.is_const():
+                self.fail(f"variable ctx access var_off={tnum.fmt(reg.vo)} disallowed")
+            self.fail(f"dereference of modified ctx ptr R{regno} off={reg.off + reg.val} disallowed")
+        f = ctxabi.ctx_access(self.prog_type, off, size, write)
+        if f is None:
+            self.fail(f"invalid bpf_context access off={off} size={size}")
+        aux.ctx_field, aux.ctx_off, aux.ctx_kind = f.name, off, f.kind
+        if write:
+            return None
+        kind = _CTX_KIND.get(f.kind)
+        if kind is not None:
+            return ptr(kind)
+        return _sized_unknown(size)
+
+    # ---------------------------------------------------------------- stack
+    def _stack_access(self, st, regno, reg, off, size, write, value, is_st) -> Reg:
+        frame = st.frames[reg.frame]
+        off += reg.off
+        if not reg.is_const():
+            return self._stack_var_access(frame, st, regno, reg, off, size, write)
+        off += scalar.to_signed(reg.val, 64)
+        if off % size:
+            var = scalar.to_signed(reg.val, 64)
+            self.fail(f"misaligned stack access off {var}+{reg.off}+{off - reg.off - var} size {size}")
+        if off < -MAX_BPF_STACK or off + size > 0:
+            self.fail(f"invalid {'write to' if write else 'read from'} stack R{regno} off={off} size={size}")
+        self._grow(st, reg.frame, -off)
+        if write:
+            self._stack_write(frame, off, size, value, is_st)
+            return None
+        return self._stack_read(frame, off, size)
+
+    def _grow(self, st, frameno, depth) -> None:
+        f = st.frames[frameno]
+        if depth > f.depth:
+            f.depth = depth
+        sp = f.subprog
+        if depth > self.stack_depth[sp]:
+            self.stack_depth[sp] = depth
+
+    def _stack_var_access(self, frame, st, regno, reg, off, size, write) -> Reg:
+        if reg.smax >= BPF_MAX_VAR_OFF or reg.smin <= -BPF_MAX_VAR_OFF:
+            self.fail(f"invalid unbounded variable-offset {'write to' if write else 'read from'} stack R{regno}")
+        lo, hi = reg.smin + off, reg.smax + off + size
+        if lo < -MAX_BPF_STACK or hi > 0:
+            self.fail(f"invalid variable-offset {'write to' if write else 'read from'} stack R{regno} "
+                      f"var_off={tnum.fmt(reg.vo)} off={off} size={size}")
+        self._grow(st, reg.frame, -lo)
+        for b in range(lo, hi):
+            spi, idx = (-b - 1) // 8, (-b - 1) % 8
+            types, sp = frame.stack.get(spi, INVALID_SLOT)
+            if write:
+                types = types.replace("r", "m")
+                frame.stack[spi] = (types[:idx] + "m" + types[idx + 1:], None)
+            elif types[idx] == "?" and not self.allow_uninit_stack:
+                self.fail(f"invalid variable-offset read from stack R{regno} var_off={tnum.fmt(reg.vo)} "
+                          f"off={off} size={size}")
+        return None if write else _sized_unknown(size)
+
+    def _stack_write(self, frame, off, size, value: Reg, is_st: bool) -> None:
+        spi = (-off - 1) // 8
+        types, sp = frame.stack.get(spi, INVALID_SLOT)
+        if value.is_ptr() and size != 8:
+            self.fail("invalid size of register spill")
+        if off % 8 == 0 and (size == 8 or (value.t == SCALAR and value.umax < (1 << (8 * size)))):
+            if size == 8 and is_st and value.is_null():
+                frame.stack[spi] = ("00000000", None)
+                return
+            # a spill (possibly narrow): the low-address bytes hold the register
+            keep = types[:8 - size].replace("r", "m")
+            frame.stack[spi] = (keep + "r" * size, value.copy())
+            return
+        fill = "0" if value.is_null() else "m"
+        lo_idx = (-(off + size - 1) - 1) % 8
+        hi_idx = (-off - 1) % 8
+        types = types.replace("r", "m") if "r" in types else types
+        frame.stack[spi] = (types[:lo_idx] + fill * (hi_idx - lo_idx + 1) + types[hi_idx + 1:], None)
+
+    def _stack_read(self, frame, off, size) -> Reg:
+        spi = (-off - 1) // 8
+        types, sp = frame.stack.get(spi, INVALID_SLOT)
+        lo_idx = (-(off + size - 1) - 1) % 8
+        hi_idx = (-off - 1) % 8
+        bytes_ = types[lo_idx:hi_idx + 1]
+        if sp is not None and "r" in bytes_:
+            if sp.t != SCALAR:
+                if size != 8:
+                    self.fail("invalid size of register fill")
+                return sp.copy()
+            if off % 8 == 0 and bytes_ == "r" * size and types.count("r") == size:
+                return sp.copy()
+            if off % 8 == 0 and size == 8 and types.count("r") < 8 and sp.is_const():
+                pass
+            return _sized_unknown(size)
+        for i, c in enumerate(reversed(bytes_)):
+            if c == "?" and not self.allow_uninit_stack:
+                self.fail(f"invalid read from stack off {off}+{i} size {size}")
+        if bytes_ == "0" * size:
+            return scalar_const(0)
+        return _sized_unknown(size)
+
+    # ---------------------------------------------------------------- helper memory args
+    def check_helper_mem(self, st, regno, reg: Reg, size: int, *, write: bool, zero_ok: bool) -> None:
+        """check_helper_mem_access: ``size`` bytes at ``reg`` are read (or written) by a helper."""
+        t = reg.t
+        if t in (PKT, PKT_META):
+            self._check_packet(regno, reg, reg.off, size, zero_ok)
+        elif t == MAP_VALUE:
+            self._check_region(regno, reg, reg.off, size, self.maps[reg.map].value_size, "map value", zero_ok)
+        elif t == MEM:
+            self._check_region(regno, reg, reg.off, size, reg.msize, "memory", zero_ok)
+        elif t == CTX:
+            if not write and size:
+                self._ctx_access(reg, regno, 0, size, False, self.aux[self.cur_pc])
+        elif t == STACK:
+            self._stack_range(st, regno, reg, size, write, zero_ok)
+
+    def _stack_range(self, st, regno, reg, size, write, zero_ok) -> None:
+        frame = st.frames[reg.frame]
+        if reg.is_const():
+            lo = reg.off + scalar.to_signed(reg.val, 64)
+            hi = lo + size
+        else:
+            if reg.smax >= BPF_MAX_VAR_OFF or reg.smin <= -BPF_MAX_VAR_OFF:
+                self.fail(f"invalid unbounded variable-offset indirect access to stack R{regno}")
+            lo, hi = reg.off + reg.smin, reg.off + reg.smax + size
+        if size == 0 and zero_ok:
+            return
+        if lo < -MAX_BPF_STACK or hi > 0 or (size == 0 and not zero_ok):
+            if reg.is_const():
+                self.fail(f"invalid {'write to' if write else 'read from'} stack R{regno} off={lo} size={size}")
+            self.fail(f"invalid variable-offset indirect access to stack R{regno} var_off={tnum.fmt(reg.vo)} "
+                      f"off={reg.off} size={size}")
+        self._grow(st, reg.frame, -lo)
+        for b in range(lo, hi):
+            spi, idx = (-b - 1) // 8, (-b - 1) % 8
+            types, sp = frame.stack.get(spi, INVALID_SLOT)
+            if write:
+                if "r" in types:
+                    types = types.replace("r", "m")
+                frame.stack[spi] = (types[:idx] + "m" + types[idx + 1:], None)
+                continue
+            c = types[idx]
+            if c == "?" and not self.allow_uninit_stack:
+                self.fail(f"invalid indirect read from stack R{regno} off {lo}+{b - lo} size {size}")

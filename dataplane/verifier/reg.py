@@ -1,0 +1,167 @@
+"""Abstract register state: type, fixed offset, variable part, ids.
+
+Mirrors the kernel's struct bpf_reg_state closely enough that messages can
+print the same type names.  For pointers the bounds describe the variable
+part of the offset (the kernel's var_off/umin..smax), ``off`` the fixed part.
+"""
+from __future__ import annotations
+
+from dataplane.verifier import scalar, tnum
+
+NOT_INIT = 0
+SCALAR = 1
+CTX = 2
+MAP_PTR = 3
+MAP_VALUE = 4
+MAP_VALUE_OR_NULL = 5
+STACK = 6
+PKT = 7
+PKT_META = 8
+PKT_END = 9
+MEM = 10          # ringbuf record (ref counted) or helper-returned memory
+MEM_OR_NULL = 11
+BTF = 12          # kfunc-returned object
+BTF_OR_NULL = 13
+FUNC = 14         # callback address (lddw src=4)
+
+OR_NULL = {MAP_VALUE_OR_NULL: MAP_VALUE, MEM_OR_NULL: MEM, BTF_OR_NULL: BTF}
+PKT_TYPES = (PKT, PKT_META, PKT_END)
+
+_NAMES = {NOT_INIT: "?", SCALAR: "scalar", CTX: "ctx", MAP_PTR: "map_ptr", MAP_VALUE: "map_value",
+          MAP_VALUE_OR_NULL: "map_value_or_null", STACK: "fp", PKT: "pkt", PKT_META: "pkt_meta",
+          PKT_END: "pkt_end", MEM: "mem", MEM_OR_NULL: "mem_or_null", BTF: "ptr_",
+          BTF_OR_NULL: "ptr_or_null_", FUNC: "func"}
+
+
+class Reg:
+    __slots__ = ("t", "off", "vo", "umin", "umax", "smin", "smax", "id", "ref", "rng",
+                 "map", "msize", "frame", "ringbuf", "btf")
+
+    def __init__(self, t: int = NOT_INIT):
+        self.t = t
+        self.off = 0
+        self.vo = (0, 0)
+        self.umin = self.umax = self.smin = self.smax = 0
+        self.id = 0        # shared by copies: null checks / packet range spread by id
+        self.ref = 0       # reference (acquired object) id, 0 if none
+        self.rng = 0       # packet: bytes known readable from the pointer
+        self.map = None    # map key for map_ptr / map_value
+        self.msize = 0     # PTR_TO_MEM size
+        self.frame = 0     # stack pointers: which call frame
+        self.ringbuf = False
+        self.btf = ""      # kfunc object type name
+
+    def copy(self) -> "Reg":
+        r = Reg.__new__(Reg)
+        r.t, r.off, r.vo, r.umin, r.umax, r.smin, r.smax = self.t, self.off, self.vo, self.umin, self.umax, self.smin, self.smax
+        r.id, r.ref, r.rng, r.map, r.msize, r.frame, r.ringbuf, r.btf = (
+            self.id, self.ref, self.rng, self.map, self.msize, self.frame, self.ringbuf, self.btf)
+        return r
+
+    def key(self) -> tuple:
+        return (self.t, self.off, self.vo, self.umin, self.umax, self.smin, self.smax, self.id,
+                self.ref, self.rng, self.map, self.msize, self.frame, self.ringbuf, self.btf)
+
+    # --- bounds ----------------------------------------------------------
+    def bounds(self):
+        return (self.vo, self.umin, self.umax, self.smin, self.smax)
+
+    def set_bounds(self, b) -> None:
+        self.vo, self.umin, self.umax, self.smin, self.smax = b
+
+    def is_const(self) -> bool:
+        return self.vo[1] == 0
+
+    @property
+    def val(self) -> int:
+        return self.vo[0]
+
+    def is_null(self) -> bool:
+        return self.t == SCALAR and self.vo == (0, 0)
+
+    def is_ptr(self) -> bool:
+        return self.t not in (NOT_INIT, SCALAR)
+
+    def type_str(self) -> str:
+        name = _NAMES[self.t]
+        if self.t in (MEM, MEM_OR_NULL) and self.ringbuf:
+            return "ringbuf_" + name
+        if self.t in (BTF, BTF_OR_NULL) and self.ref:
+            return "trusted_" + name
+        return name
+
+    def __repr__(self) -> str:
+        return fmt_reg(self)
+
+
+def scalar_unknown() -> Reg:
+    r = Reg(SCALAR)
+    r.set_bounds(scalar.unknown())
+    return r
+
+
+def scalar_const(v: int) -> Reg:
+    r = Reg(SCALAR)
+    r.set_bounds(scalar.const(v))
+    return r
+
+
+def scalar_from(b) -> Reg:
+    r = Reg(SCALAR)
+    r.set_bounds(b)
+    return r
+
+
+def ptr(t: int, **kw) -> Reg:
+    r = Reg(t)
+    for k, v in kw.items():
+        setattr(r, k, v)
+    return r
+
+
+def mark_unknown(r: Reg) -> None:
+    """__mark_reg_unknown: a scalar about which nothing is known."""
+    r.__init__(SCALAR)
+    r.set_bounds(scalar.unknown())
+
+
+def _bounds_str(r: Reg) -> str:
+    parts = []
+    b = r.bounds()
+    if r.smin != -(1 << 63):
+        parts.append(f"smin={r.smin}")
+    if r.smax != (1 << 63) - 1:
+        parts.append(f"smax={r.smax}")
+    if r.umin:
+        parts.append(f"umin={r.umin}")
+    if r.umax != scalar.M64:
+        parts.append(f"umax={r.umax}")
+    if r.vo != (0, scalar.M64) and b[0] != tnum.trange(r.umin, r.umax):
+        parts.append(f"var_off={tnum.fmt(r.vo)}")
+    return ",".join(parts)
+
+
+def fmt_reg(r: Reg) -> str:
+    """Approximately the kernel's print_verifier_state rendering of one reg."""
+    if r.t == SCALAR:
+        if r.is_const():
+            return str(scalar.to_signed(r.val, 64)) if r.smin < 0 else str(r.val)
+        return f"scalar({_bounds_str(r)})"
+    if r.t == STACK and r.is_const():
+        return f"fp{r.off + scalar.to_signed(r.val, 64)}"
+    parts = []
+    if r.id:
+        parts.append(f"id={r.id}")
+    if r.ref:
+        parts.append(f"ref_obj_id={r.ref}")
+    if r.off:
+        parts.append(f"off={r.off}")
+    if r.t in (PKT, PKT_META):
+        parts.append(f"r={r.rng}")
+    if r.t in (MAP_VALUE, MAP_VALUE_OR_NULL, MAP_PTR) and r.map is not None:
+        parts.append(f"map={r.map}")
+    if r.t in (MEM, MEM_OR_NULL):
+        parts.append(f"mem_size={r.msize}")
+    if r.t not in (MAP_PTR, CTX, PKT_END) and not r.is_const():
+        parts.append(_bounds_str(r))
+    return f"{r.type_str()}({','.join(p for p in parts if p)})"

@@ -1,0 +1,60 @@
+"""Plain data the verifier takes and returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KF_ACQUIRE = 1 << 0
+KF_RELEASE = 1 << 1
+KF_RET_NULL = 1 << 2
+KF_TRUSTED_ARGS = 1 << 4
+
+
+@dataclass(frozen=True)
+class MapInfo:
+    map_type: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    flags: int = 0
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class KfuncProto:
+    """A kfunc signature.  ``args`` kinds: ``"scalar"``, ``"ctx"``,
+    ``"obj:<type>"`` (pointer to a kfunc object), ``"mem"`` followed by a
+    ``"size"`` arg (memory read/written by the kfunc).  ``ret``: ``"void"``,
+    ``"scalar"`` or ``"obj:<type>"``."""
+
+    name: str
+    flags: int = 0
+    args: tuple = ()
+    ret: str = "scalar"
+
+
+@dataclass
+class InsnAux:
+    """Per-instruction facts for the JIT (one entry per slot)."""
+
+    ctx_field: str | None = None      # ctx load/store: which field
+    ctx_off: int | None = None
+    ctx_kind: str | None = None       # scalar / pkt / pkt_end / pkt_meta
+    mem_kinds: set = field(default_factory=set)   # pointer kinds seen at this load/store
+    seen: bool = False
+
+
+@dataclass
+class VerifiedProgram:
+    insns: list
+    log: str
+    insn_processed: int
+    stack_depth: list          # per subprog, bytes
+    subprogs: list             # slot index of each subprog's first insn
+    aux: list                  # InsnAux per slot
+    max_pkt_offset: int = 0
+    total_states: int = 0
+    peak_states: int = 0
+
+    def ctx_loads(self) -> dict:
+        """slot -> ctx field name for every load/store through the ctx pointer."""
+        return {pc: a.ctx_field for pc, a in enumerate(self.aux) if a is not None and a.ctx_field}
