@@ -1,0 +1,402 @@
+"""Load an ObjectSpec into the running kernel, the way libbpf would.
+
+The kernel is the oracle of the differential tests: the same ``.o`` is loaded
+here (real maps, real verifier, BPF_PROG_TEST_RUN) and in dataplane, and the
+verdicts, output bytes and map contents are compared.  So this module follows
+libbpf's bpf_object__load step by step:
+
+  1. the object's BTF is fixed up (DATASEC sizes and variable offsets, which
+     clang leaves at 0; extern kfunc prototypes without parameter names; the
+     ``.ksyms`` DATASEC of extern functions) and loaded, so programs get
+     func_info/line_info — the kernel needs func_info for bpf_loop callbacks
+     and global (separately verified) functions.  If BTF does not load,
+     programs are loaded without it, as libbpf does on old kernels;
+  2. maps are created with their BTF key/value types when the kernel accepts
+     them (needed for bpf_spin_lock / bpf_timer / kptr values), otherwise
+     without BTF (libbpf's retry); global data maps get their initial contents
+     and ``.rodata`` maps are frozen;
+  3. relocation placeholders are patched: map lddw (src=1 / src=2) imm = map
+     fd, kfunc calls imm = the vmlinux BTF id of the function (off=0: vmlinux),
+     ``__ksym`` variables become lddw src=BPF_PSEUDO_BTF_ID;
+  4. every program is loaded (type, expected_attach_type, prog_flags, license);
+     a rejection raises VerifierError carrying the verifier log;
+  5. PROG_ARRAY / map-in-map slots named in the object (``.values``) are set.
+
+CO-RE relocations are not applied: the corpus only uses them on local
+mirrors of kernel structs whose offsets already equal the kernel's.
+``.kconfig`` externs are not supported (LoadError).
+
+:func:`kernel_prog_run` gives the JSON object of ``dataplane prog run -j``
+computed by the kernel, for the differential tests.
+"""
+from __future__ import annotations
+
+import errno as _errno
+import os
+import struct
+from functools import lru_cache
+
+from dataplane.abi import maps as M
+from dataplane.errors import LoadError, NotFound, VerifierError
+from dataplane.loader import ObjectSpec, load_object
+from dataplane.loader import spec as S
+from dataplane.loader.btf import KIND, parse_btf
+
+from . import kbpf
+from .kbpf import KernelBpfError, LoadedProg, TestRunResult
+
+VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
+BPF_PSEUDO_BTF_ID = 3
+# Maps whose values are kernel object ids when read from user space: their
+# contents cannot be compared across implementations, only their keys.
+FD_ARRAY_TYPES = frozenset({M.BPF_MAP_TYPE_PROG_ARRAY, M.BPF_MAP_TYPE_ARRAY_OF_MAPS,
+                            M.BPF_MAP_TYPE_HASH_OF_MAPS})
+# Maps that have no keys to iterate (dump_maps lists them with no entries).
+NO_ITER_TYPES = frozenset({M.BPF_MAP_TYPE_RINGBUF, M.BPF_MAP_TYPE_USER_RINGBUF, M.BPF_MAP_TYPE_QUEUE,
+                           M.BPF_MAP_TYPE_STACK, M.BPF_MAP_TYPE_BLOOM_FILTER,
+                           M.BPF_MAP_TYPE_PERF_EVENT_ARRAY})
+
+
+def _kname(name: str) -> str:
+    """A name the kernel accepts for maps/programs (alnum, '_', '.'; 15 chars)."""
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "_." else "_" for c in name)[:15]
+
+
+# ---------------------------------------------------------------- BTF fix-ups
+
+_REC_EXTRA = {"INT": 4, "ARRAY": 12, "VAR": 4, "DECL_TAG": 4}
+_REC_PER_VLEN = {"STRUCT": 12, "UNION": 12, "ENUM": 8, "ENUM64": 12, "FUNC_PROTO": 8, "DATASEC": 12}
+
+
+def _type_positions(raw: bytes) -> tuple[int, list[int]]:
+    """Byte position of every type record (index = type id - 1) in ``raw``."""
+    hdr_len = struct.unpack_from("<I", raw, 4)[0]
+    type_off, type_len = struct.unpack_from("<II", raw, 8)
+    pos, end, out = hdr_len + type_off, hdr_len + type_off + type_len, []
+    while pos < end:
+        info = struct.unpack_from("<I", raw, pos + 4)[0]
+        kind = _KIND_BY_ID.get((info >> 24) & 0x1F, "UNKN")
+        out.append(pos)
+        pos += 12 + _REC_EXTRA.get(kind, 0) + _REC_PER_VLEN.get(kind, 0) * (info & 0xFFFF)
+    return hdr_len, out
+
+
+_KIND_BY_ID = {v: k for k, v in KIND.items()}
+
+
+def fixup_btf(spec: ObjectSpec) -> bytes | None:
+    """The object's BTF patched in place the way libbpf prepares it for the kernel."""
+    btf = spec.btf
+    if btf is None:
+        return None
+    raw = bytearray(btf.raw)
+    _, pos = _type_positions(raw)
+    if len(pos) != len(btf.types) - 1:
+        raise LoadError("BTF: type walk disagrees with the parsed type count")
+    # Variable offsets inside their sections: globals from the symbol table,
+    # map definitions from their MapSpec.
+    offsets = dict(spec.symbol_offsets)
+    for m in spec.maps.values():
+        if not m.internal:
+            offsets.setdefault(m.name, m.sec_offset)
+    int4 = next((t.id for t in btf.types if t.kind == "INT" and t.size == 4), 0)
+    for t in btf.types[1:]:
+        p = pos[t.id - 1]
+        if t.kind == "FUNC" and t.linkage == 2:
+            # extern (kfunc) prototypes come without parameter names; the
+            # kernel wants named parameters under a FUNC (libbpf fills them)
+            # The kernel also only knows static/global linkage: extern -> global.
+            struct.pack_into("<I", raw, p + 4, (KIND["FUNC"] << 24) | 1)
+            proto = btf[t.type]
+            if proto.kind == "FUNC_PROTO":
+                name_off = struct.unpack_from("<I", raw, p)[0]
+                pp = pos[proto.id - 1] + 12
+                for i, mbr in enumerate(proto.members):
+                    if not mbr.name and mbr.type:
+                        struct.pack_into("<I", raw, pp + 8 * i, name_off)
+        if t.kind != "DATASEC":
+            continue
+        vars_ = [btf[m.type] for m in t.members]
+        if any(v.kind != "VAR" for v in vars_):
+            # .ksyms of extern functions: not a real section; the kernel only
+            # allows VARs in a DATASEC.  Turn it into an anonymous union of ints.
+            if not int4:
+                raise LoadError(f"BTF: cannot rewrite DATASEC '{t.name}' (no 4-byte int type)")
+            struct.pack_into("<III", raw, p, 0, (KIND["UNION"] << 24) | t.vlen, 4)
+            for i in range(t.vlen):
+                struct.pack_into("<III", raw, p + 12 + 12 * i, 0, int4, 0)
+            continue
+        entries = []
+        if all(v.name in offsets for v in vars_):
+            for m, v in zip(t.members, vars_):
+                entries.append((offsets[v.name], m.type, m.size))
+        else:  # no symbols for it (license, version...): lay the variables out in order
+            off = 0
+            for m in t.members:
+                entries.append((off, m.type, m.size))
+                off += m.size
+        entries.sort()
+        size = spec.section_sizes.get(t.name) or max((o + s for o, _, s in entries), default=0)
+        struct.pack_into("<I", raw, p + 8, size)
+        for i, (o, tid, sz) in enumerate(entries):
+            struct.pack_into("<III", raw, p + 12 + 12 * i, tid, o, sz)
+    return bytes(raw)
+
+
+@lru_cache(maxsize=1)
+def _vmlinux_btf():
+    try:
+        with open(VMLINUX_BTF, "rb") as f:
+            return parse_btf(f.read())
+    except OSError as e:
+        raise LoadError(f"{VMLINUX_BTF}: {e.strerror} (kfuncs need the kernel's BTF)", kind=e.errno) from e
+
+
+def vmlinux_btf_id(name: str, kind: str) -> int:
+    t = _vmlinux_btf().find(name, kind)
+    if t is None:
+        raise NotFound(f"kernel BTF has no {kind} '{name}'")
+    return t.id
+
+
+# ---------------------------------------------------------------- the loaded object
+
+class KernelObject:
+    """Maps and programs of one ObjectSpec, alive in the kernel until close()."""
+
+    def __init__(self, spec: ObjectSpec):
+        self.spec = spec
+        self.maps: dict[str, int] = {}
+        self.progs: dict[str, LoadedProg] = {}
+        self.btf_fd = -1
+        self.btf_error = ""       # why the object's BTF was not loaded (programs went without)
+
+    # -- construction ---------------------------------------------------
+
+    @classmethod
+    def load(cls, spec_or_path, *, log_level: int = 0) -> "KernelObject":
+        spec = spec_or_path if isinstance(spec_or_path, ObjectSpec) else load_object(spec_or_path)
+        obj = cls(spec)
+        try:
+            obj._load_btf()
+            for m in spec.maps.values():
+                obj.maps[m.name] = obj._create_map(m)
+            for p in spec.programs.values():
+                obj.progs[p.name] = obj._load_prog(p, log_level)
+            obj._init_slots()
+        except BaseException:
+            obj.close()
+            raise
+        return obj
+
+    def _load_btf(self) -> None:
+        try:
+            data = fixup_btf(self.spec)
+            if data is not None:
+                self.btf_fd = kbpf.btf_load(data, log_level=1)
+        except (KernelBpfError, LoadError) as e:
+            self.btf_error = str(e)
+
+    def _create_map(self, m: S.MapSpec) -> int:
+        ks, vs, me = m.key_size, m.value_size, m.max_entries
+        if m.map_type in FD_ARRAY_TYPES:
+            ks, vs = ks or 4, 4
+        inner_fd = -1
+        try:
+            if m.inner is not None:
+                inner_fd = self._create_map(m.inner)
+            fd = self._map_create(m, ks, vs, me, max(inner_fd, 0))
+        finally:
+            if inner_fd >= 0:
+                os.close(inner_fd)
+        try:
+            if m.contents is not None:
+                kbpf.map_update(fd, bytes(4), m.contents)
+            if m.frozen:
+                kbpf.map_freeze(fd)
+        except KernelBpfError as e:
+            os.close(fd)
+            raise LoadError(f"map '{m.name}': initialising: {os.strerror(e.errno)}", kind=e.errno) from None
+        return fd
+
+    def _map_create(self, m: S.MapSpec, ks: int, vs: int, me: int, inner_fd: int) -> int:
+        kw = dict(flags=m.map_flags, name=_kname(m.name), inner_map_fd=inner_fd, map_extra=m.map_extra)
+        # With BTF first (the kernel needs it for spin locks, timers, kptrs);
+        # without on refusal, as libbpf retries.
+        if self.btf_fd >= 0 and (m.btf_key_type_id or m.btf_value_type_id):
+            try:
+                return kbpf.map_create(m.map_type, ks, vs, me, btf_fd=self.btf_fd,
+                                       btf_key_type_id=m.btf_key_type_id,
+                                       btf_value_type_id=m.btf_value_type_id, **kw)
+            except KernelBpfError:
+                pass
+        try:
+            return kbpf.map_create(m.map_type, ks, vs, me, **kw)
+        except KernelBpfError as e:
+            raise LoadError(f"map '{m.name}': BPF_MAP_CREATE (type {m.map_type}, key {ks}, value {vs}, "
+                            f"max_entries {me}, flags {m.map_flags:#x}): {os.strerror(e.errno)}",
+                            kind=e.errno) from None
+
+    def _patched_insns(self, p: S.ProgramSpec) -> bytes:
+        code = bytearray(p.insns)
+        for r in p.relocations:
+            at = r.insn_index * S.INSN_SIZE
+            if r.kind in (S.MAP_FD, S.MAP_VALUE):
+                if r.map_name not in self.maps:
+                    raise LoadError(f"program '{p.name}': relocation against unknown map '{r.map_name}'")
+                struct.pack_into("<i", code, at + 4, self.maps[r.map_name])
+            elif r.kind == S.KFUNC:
+                struct.pack_into("<hi", code, at + 2, 0, vmlinux_btf_id(r.symbol, "FUNC"))
+            elif r.kind == S.KSYM:
+                # typed __ksym variable: lddw src=BPF_PSEUDO_BTF_ID, imm = BTF id, next imm = 0 (vmlinux)
+                code[at + 1] = (code[at + 1] & 0x0F) | (BPF_PSEUDO_BTF_ID << 4)
+                struct.pack_into("<i", code, at + 4, vmlinux_btf_id(r.symbol, "VAR"))
+                struct.pack_into("<i", code, at + 12, 0)
+            elif r.kind == S.KCONFIG:
+                raise LoadError(f"program '{p.name}': .kconfig extern '{r.symbol}' is not supported")
+        return bytes(code)
+
+    def _load_prog(self, p: S.ProgramSpec, log_level: int) -> LoadedProg:
+        insns = self._patched_insns(p)
+        kw = {}
+        if self.btf_fd >= 0:
+            kw = dict(btf_fd=self.btf_fd,
+                      func_info=b"".join(struct.pack("<II", f.insn_off, f.type_id) for f in p.func_info),
+                      func_info_rec_size=8 if p.func_info else 0,
+                      line_info=b"".join(struct.pack("<IIII", li.insn_off, li.file_name_off, li.line_off,
+                                                     (li.line_num << 10) | li.col) for li in p.line_info),
+                      line_info_rec_size=16 if p.line_info else 0)
+        try:
+            return kbpf.prog_load(insns, p.prog_type, p.license or self.spec.license or "GPL",
+                                  log_level=log_level, name=_kname(p.name), prog_flags=p.prog_flags,
+                                  expected_attach_type=p.attach_type or 0, **kw)
+        except KernelBpfError as e:
+            lines = [ln for ln in e.log.strip().splitlines() if ln.strip()]
+            last = lines[-1] if lines else ""
+            if lines and last.startswith("processed ") and len(lines) > 1:
+                last = lines[-2]
+            err = VerifierError(f"program '{p.name}': kernel refused it ({os.strerror(e.errno)})"
+                                + (f": {last}" if last else ""), e.log)
+            err.kind = e.errno
+            raise err from None
+
+    def _init_slots(self) -> None:
+        for m in self.spec.maps.values():
+            for slot, target in sorted(m.init_values.items()):
+                if m.map_type == M.BPF_MAP_TYPE_PROG_ARRAY:
+                    if target not in self.progs:
+                        raise LoadError(f"map '{m.name}': slot {slot} names unknown program '{target}'")
+                    fd = self.progs[target].fd
+                else:
+                    if target not in self.maps:
+                        raise LoadError(f"map '{m.name}': slot {slot} names unknown map '{target}'")
+                    fd = self.maps[target]
+                try:
+                    kbpf.map_update(self.maps[m.name], struct.pack("<I", slot), struct.pack("<I", fd))
+                except KernelBpfError as e:
+                    raise LoadError(f"map '{m.name}': setting slot {slot} to '{target}': "
+                                    f"{os.strerror(e.errno)}", kind=e.errno) from None
+
+    # -- use --------------------------------------------------------------
+
+    def _map(self, name: str) -> tuple[S.MapSpec, int]:
+        if name not in self.maps:
+            raise NotFound(f"object '{self.spec.name}' has no map '{name}'")
+        return self.spec.maps[name], self.maps[name]
+
+    def run(self, prog: str, data: bytes, repeat: int = 1, cpu: int | None = 0) -> TestRunResult:
+        """BPF_PROG_TEST_RUN on ``data``.  The kernel runs the program on the
+        calling thread's CPU, so per-CPU map updates land in that CPU's slot:
+        the thread is pinned to ``cpu`` (default 0, the slot dataplane's
+        single-threaded runs use) for the call; ``cpu=None`` leaves it be."""
+        if prog not in self.progs:
+            raise NotFound(f"object '{self.spec.name}' has no program '{prog}'")
+        if cpu is None:
+            return kbpf.prog_test_run(self.progs[prog].fd, data, repeat=repeat)
+        old = os.sched_getaffinity(0)
+        try:
+            os.sched_setaffinity(0, {cpu})
+        except OSError:   # CPU outside our cpuset: run where we are
+            return kbpf.prog_test_run(self.progs[prog].fd, data, repeat=repeat)
+        try:
+            return kbpf.prog_test_run(self.progs[prog].fd, data, repeat=repeat)
+        finally:
+            os.sched_setaffinity(0, old)
+
+    def update_map(self, name: str, key: bytes, value: bytes, flags: int = 0) -> None:
+        """Update one element.  For per-CPU maps a single value is copied to every CPU."""
+        m, fd = self._map(name)
+        if m.map_type in M.PERCPU_MAP_TYPES and len(value) == m.value_size:
+            slot = (m.value_size + 7) & ~7
+            value = bytes(value).ljust(slot, b"\0") * kbpf.num_possible_cpus()
+        try:
+            kbpf.map_update(fd, key, value, flags)
+        except KernelBpfError as e:
+            raise LoadError(f"map '{name}': update {bytes(key).hex()}: {os.strerror(e.errno)}",
+                            kind=e.errno) from None
+
+    def lookup(self, name: str, key: bytes) -> bytes | None:
+        m, fd = self._map(name)
+        try:
+            return kbpf.map_lookup(fd, key, m.value_size, percpu=m.map_type in M.PERCPU_MAP_TYPES)
+        except KernelBpfError as e:
+            if e.errno == _errno.ENOENT:
+                return None
+            raise
+
+    def dump_map(self, name: str) -> list[dict]:
+        """Entries sorted by key as [{"key": hex, "value": hex}]; per-CPU values
+        concatenated (8-byte slots); PROG_ARRAY / map-in-map values are kernel
+        object ids; maps without keys (ringbuf, queue...) have no entries."""
+        m, fd = self._map(name)
+        if m.map_type in NO_ITER_TYPES:
+            return []
+        out = []
+        for key in sorted(kbpf.map_keys(fd, m.key_size)):
+            val = self.lookup(name, key)
+            if val is not None:   # arrays of fds list empty slots as keys
+                out.append({"key": key.hex(), "value": val.hex()})
+        return out
+
+    def dump_maps(self) -> dict[str, list[dict]]:
+        return {name: self.dump_map(name) for name in self.maps}
+
+    def close(self) -> None:
+        for p in self.progs.values():
+            p.close()
+        for fd in self.maps.values():
+            os.close(fd)
+        self.maps, self.progs = {}, {}
+        if self.btf_fd >= 0:
+            os.close(self.btf_fd)
+            self.btf_fd = -1
+
+    def __enter__(self) -> "KernelObject":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _as_bytes(v) -> bytes:
+    return bytes.fromhex(v) if isinstance(v, str) else bytes(v)
+
+
+def kernel_prog_run(obj_path, prog: str, packets: list[bytes], map_updates=(), repeat: int = 1,
+                    dump_maps: bool = True) -> dict:
+    """The kernel's answer to ``dataplane -j prog run OBJ --prog PROG --data-in ... --dump-maps``.
+
+    ``map_updates`` are (map, key, value) with bytes or hex strings, applied
+    in order before the first packet; packets run in order on the same maps.
+    """
+    with KernelObject.load(obj_path) as obj:
+        for name, key, value in map_updates:
+            obj.update_map(name, _as_bytes(key), _as_bytes(value))
+        runs = []
+        for data in packets:
+            r = obj.run(prog, bytes(data), repeat)
+            runs.append({"retval": r.retval, "duration_ns": r.duration_ns, "data_out": r.data_out.hex()})
+        out: dict = {"runs": runs}
+        if dump_maps:
+            out["maps"] = obj.dump_maps()
+        return out
