@@ -18,6 +18,7 @@ VERB_MODULES = [
     "dataplane.cli.asm_cmd",
     "dataplane.cli.conformance_cmd",
     "dataplane.cli.demo_cmd",
+    "dataplane.cli.prog_cmd",
 ]
 
 

@@ -16,11 +16,18 @@ cdef extern from "dp_env.h" nogil:
         DP_STOP_NONE
         DP_STOP_EXIT
         DP_STOP_ERROR
+        DP_STOP_TAIL
+        DP_MAX_TAIL_CALLS
         DP_REGION_READ
         DP_REGION_WRITE
         DP_REGION_RW
 
     cdef struct dp_env
+    cdef struct dp_prog
+
+    ctypedef int (*dp_ctx_load_fn)(dp_env *env, uint32_t off, uint32_t size, uint64_t *out) noexcept nogil
+    ctypedef int (*dp_call_fn)(dp_env *env, uint32_t start, uint64_t r1, uint64_t r2, uint64_t r3,
+                               uint64_t r4, uint64_t r5, uint64_t *r0) noexcept nogil
 
     ctypedef uint64_t (*dp_helper_fn)(dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3,
                                       uint64_t r4, uint64_t r5) noexcept nogil
@@ -56,6 +63,14 @@ cdef extern from "dp_env.h" nogil:
         uint64_t insn_limit
         int count_insns
         void *user
+        uint64_t ctx_lo
+        uint64_t ctx_len
+        dp_ctx_load_fn ctx_load
+        void *ctx
+        const dp_prog *cur_prog
+        const dp_prog *tail_target
+        uint32_t tail_call_cnt
+        dp_call_fn call_sub
 
     int dp_env_init(dp_env *env)
     void dp_env_free(dp_env *env)
@@ -63,6 +78,7 @@ cdef extern from "dp_env.h" nogil:
     void dp_env_fix_regions(dp_env *env)
     void dp_env_clear_regions(dp_env *env)
     void *dp_env_find(dp_env *env, uint64_t addr, uint64_t size, uint32_t need)
+    void *dp_env_mem(dp_env *env, uint64_t addr, uint64_t size, uint32_t need)
     uint64_t dp_helper_unwind(dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 
 

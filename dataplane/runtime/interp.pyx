@@ -54,6 +54,12 @@ cdef class Program:
     def __len__(self):
         return self.prog.len
 
+    @property
+    def address(self):
+        """The decoded `struct dp_prog *` (what a PROG_ARRAY slot holds for
+        tail calls). Valid while this Program is alive."""
+        return <uintptr_t>&self.prog
+
     def __repr__(self):
         return f"<Program {self.prog.len} insns>"
 
@@ -170,6 +176,12 @@ cdef class Interpreter:
             return
         self.add_region_ptr(&view[0], view.shape[0], DP_REGION_RW if writable else DP_REGION_READ, 0)
         self._pinned.append(mv)
+
+    def add_raw_region(self, uintptr_t address, uint64_t length, bint writable):
+        """Make native memory (e.g. a map's value storage) accessible in
+        every run. The caller guarantees it outlives this Interpreter."""
+        if length:
+            self.add_region_ptr(<const void *>address, length, DP_REGION_RW if writable else DP_REGION_READ, 0)
 
     def clear_regions(self):
         dp_env_clear_regions(&self.env)

@@ -103,3 +103,15 @@ uint64_t dp_helper_unwind(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t
         env->stop = DP_STOP_EXIT;
     return r1;
 }
+
+void *dp_env_mem(struct dp_env *env, uint64_t addr, uint64_t size, uint32_t need)
+{
+    if (size == 0)
+        return (void *)(uintptr_t)addr;
+    if (addr - env->stack_lo < env->stack_top - env->stack_lo && size <= env->stack_top - addr)
+        return (void *)(uintptr_t)addr;
+    if (env->mem_len && addr - env->mem_lo < env->mem_len && size <= env->mem_len - (addr - env->mem_lo) &&
+        (!(need & DP_REGION_WRITE) || env->mem_wlen))
+        return (void *)(uintptr_t)addr;
+    return dp_env_find(env, addr, size, need);
+}

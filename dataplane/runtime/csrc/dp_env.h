@@ -24,6 +24,10 @@
 #define DP_STOP_NONE 0
 #define DP_STOP_EXIT 1   /* end the program now; r0 = the helper's return value */
 #define DP_STOP_ERROR 2  /* abort: env->errmsg says why (see dp_env_fail) */
+#define DP_STOP_TAIL 3   /* bpf_tail_call succeeded: continue in env->tail_target from its start */
+
+/* MAX_TAIL_CALL_CNT in the kernel: a chain of tail calls stops after 33. */
+#define DP_MAX_TAIL_CALLS 33
 
 /* region flags */
 #define DP_REGION_READ 1
@@ -31,6 +35,21 @@
 #define DP_REGION_RW (DP_REGION_READ | DP_REGION_WRITE)
 
 struct dp_env;
+struct dp_prog;
+
+/* A context (r1 of a hook) whose fields are not plain memory: the kernel
+ * rewrites loads of e.g. xdp_md->data into loads of 64-bit pointers
+ * (convert_ctx_access). Without a verifier to rewrite the program, the
+ * engine calls this for every load that hits [ctx_lo, ctx_lo + ctx_len):
+ * it stores the value in *out and returns 0, or fails (dp_env_fail-style
+ * message in env->errmsg) and returns -1. Stores into the ctx always fail. */
+typedef int (*dp_ctx_load_fn)(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *out);
+
+/* Re-entry into the engine for helpers that call BPF code (bpf_loop):
+ * run the current program from insn `start` as a callee (fresh frame below
+ * the deepest active one), r1-r5 as given. 0 and *r0, or -1 with errmsg. */
+typedef int (*dp_call_fn)(struct dp_env *env, uint32_t start, uint64_t r1, uint64_t r2,
+                          uint64_t r3, uint64_t r4, uint64_t r5, uint64_t *r0);
 
 /* Helpers and kfuncs share one C signature: BPF passes up to five 64-bit
  * arguments in r1-r5 and gets r0 back. */
@@ -78,6 +97,17 @@ struct dp_env {
     int count_insns;          /* nonzero: run the counting engine variant even without a limit */
 
     void *user;               /* owner's pointer for helpers (worker state, maps registry...) */
+
+    /* --- program context (see dp_ctx_load_fn); ctx_len 0 = none --- */
+    uint64_t ctx_lo, ctx_len;
+    dp_ctx_load_fn ctx_load;
+    void *ctx;                /* the hook's object behind the ctx (struct dp_xdp_buff ...) */
+
+    /* --- tail calls and callbacks (maintained by the engine) --- */
+    const struct dp_prog *cur_prog;   /* program running now (changes on a tail call) */
+    const struct dp_prog *tail_target;/* set by bpf_tail_call with DP_STOP_TAIL */
+    uint32_t tail_call_cnt;           /* tail calls taken in this run */
+    dp_call_fn call_sub;              /* set by the engine: callback re-entry */
 };
 
 /* Lifecycle: allocates the stack and the region array. 0 or -1 (ENOMEM). */
@@ -97,6 +127,11 @@ void dp_env_clear_regions(struct dp_env *env);
 /* For helpers: stop the program with an error message (printf-style).
  * Returns 0 so a helper can write `return dp_env_fail(env, ...);`. */
 uint64_t dp_env_fail(struct dp_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* For helpers: [addr, addr+size) as a host pointer if the program may
+ * access it with `need` rights (stack, input memory or a region), else NULL.
+ * size 0 is always fine. */
+void *dp_env_mem(struct dp_env *env, uint64_t addr, uint64_t size, uint32_t need);
 
 /* Look up the region holding [addr, addr+size) with the needed rights.
  * Returns a host pointer or NULL. The engines inline the stack and input

@@ -8,7 +8,10 @@
  * the semantics of bpf_semantics.h.
  */
 
-static int DP_LOOP_NAME(const struct dp_prog *prog, struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t *r0_out)
+/* start: first insn; args: r1-r5; frame_top: r10 of the first frame (the
+ * top of the stack for a run, below the caller's frame for a callback). */
+static int DP_LOOP_NAME(const struct dp_prog *prog, struct dp_env *env, uint32_t start, const uint64_t *args,
+                        uint64_t frame_top, uint64_t *r0_out)
 {
     static const void *const labels[DP_X__count] = {
         [DP_X_invalid] = &&L_invalid,
@@ -43,8 +46,9 @@ static int DP_LOOP_NAME(const struct dp_prog *prog, struct dp_env *env, uint64_t
         [DP_X_call_kfunc] = &&L_call_kfunc,
         [DP_X_exit] = &&L_exit,
     };
-    const struct dp_xinsn *const base = prog->insns;
-    const struct dp_xinsn *pc = base;
+    const struct dp_xinsn *base = prog->insns;  /* changes on a tail call */
+    const struct dp_xinsn *pc = base + start;
+    const uint64_t stack_bottom = (uint64_t)(uintptr_t)env->stack;
     uint64_t r[11] = {0};
     struct dp_frame frames[DP_MAX_CALL_FRAMES];
     int depth = 0;
@@ -78,6 +82,8 @@ static int DP_LOOP_NAME(const struct dp_prog *prog, struct dp_env *env, uint64_t
         } else if (DP_LIKELY(a_ - env->mem_lo < env->mlen && (size) <= env->mlen - (a_ - env->mem_lo))) { \
         } else if (!(p_ = dp_env_find(env, a_, (size), (need)))) {                               \
             ea = a_; esz = (size); eneed = (need);                                              \
+            if (a_ - env->ctx_lo < env->ctx_len)                                                \
+                goto ctx_access;                                                                \
             goto fail_mem;                                                                      \
         }                                                                                       \
         p_;                                                                                     \
@@ -85,9 +91,13 @@ static int DP_LOOP_NAME(const struct dp_prog *prog, struct dp_env *env, uint64_t
 #define EA_DST ((uint64_t)(D + (uint64_t)(int64_t)pc->off))
 #define EA_SRC ((uint64_t)(S + (uint64_t)(int64_t)pc->off))
 
-    r[1] = r1;
-    r[2] = r2;
-    r[10] = env->stack_top;
+    r[1] = args[0];
+    r[2] = args[1];
+    r[3] = args[2];
+    r[4] = args[3];
+    r[5] = args[4];
+    r[10] = frame_top;
+    env->stack_lo = frame_top - DP_STACK_SIZE;
     DISPATCH();
 
 #define DP_H_ALU(n)                                                    \
@@ -190,16 +200,18 @@ L_call_kfunc:
      * frame below the caller's and r10 at its top; r6-r9 and r10 come back
      * on exit. */
 L_call_local:
-    if (DP_UNLIKELY(depth + 1 >= DP_MAX_CALL_FRAMES))
+    if (DP_UNLIKELY(depth + 1 >= DP_MAX_CALL_FRAMES ||
+                    frame_top - stack_bottom < (uint64_t)(depth + 2) * DP_STACK_SIZE))
         goto fail_depth;
     frames[depth].ret = pc + 1;
+    frames[depth].base = base;
     frames[depth].r6 = r[6];
     frames[depth].r7 = r[7];
     frames[depth].r8 = r[8];
     frames[depth].r9 = r[9];
     frames[depth].r10 = r[10];
     depth++;
-    r[10] = env->stack_top - (uint64_t)depth * DP_STACK_SIZE;
+    r[10] = frame_top - (uint64_t)depth * DP_STACK_SIZE;
     env->stack_lo = r[10] - DP_STACK_SIZE;
     memset((void *)(uintptr_t)env->stack_lo, 0, DP_STACK_SIZE);
     pc = base + pc->off;
@@ -214,7 +226,8 @@ L_exit:
     r[8] = frames[depth].r8;
     r[9] = frames[depth].r9;
     r[10] = frames[depth].r10;
-    env->stack_lo = env->stack_top - (uint64_t)(depth + 1) * DP_STACK_SIZE;
+    env->stack_lo = frame_top - (uint64_t)(depth + 1) * DP_STACK_SIZE;
+    base = frames[depth].base;
     pc = frames[depth].ret;
     DISPATCH();
 
@@ -223,9 +236,38 @@ done:
     *r0_out = r[0];
     return 0;
 
+    /* A ctx load (struct xdp_md ...): the hook computes the value, as the
+     * kernel's convert_ctx_access would have compiled it. Stores and
+     * sign-extending loads are not allowed on any ctx field we model. */
+ctx_access:
+    if (eneed == DP_REGION_READ && pc->op >= DP_X_ldx_ld8 && pc->op <= DP_X_ldx_ld64 && env->ctx_load) {
+        if (env->ctx_load(env, (uint32_t)(ea - env->ctx_lo), esz, &r[pc->dst]) == 0)
+            NEXT();
+    } else {
+        snprintf(env->errmsg, sizeof(env->errmsg), "invalid bpf_context access off=%u size=%u",
+                 (unsigned)(ea - env->ctx_lo), (unsigned)esz);
+    }
+    {
+        char why[DP_ERRMSG_LEN];
+        memcpy(why, env->errmsg, sizeof(why));
+        why[sizeof(why) - 1] = 0;
+        snprintf(env->errmsg, sizeof(env->errmsg), "%.200s at insn %d", why, (int)(pc - base));
+    }
+    goto fail;
+
 stopped:
     if (env->stop == DP_STOP_EXIT)
         goto done;
+    if (env->stop == DP_STOP_TAIL) {
+        /* bpf_tail_call: continue at the start of the target with the
+         * same ctx (r1, untouched by the helper) and the same frame. */
+        env->stop = DP_STOP_NONE;
+        env->cur_prog = env->tail_target;
+        base = env->tail_target->insns;
+        pc = base;
+        callkind = "helper";
+        DISPATCH();
+    }
     {
         char why[DP_ERRMSG_LEN];
         memcpy(why, env->errmsg, sizeof(why));

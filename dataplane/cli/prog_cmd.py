@@ -1,0 +1,172 @@
+"""`dataplane prog run` / `dataplane prog dump xlated`, modelled on bpftool.
+
+    dataplane [-j] prog run OBJ --prog NAME --data-in FILE [--data-in FILE ...]
+              [--data-out FILE] [--repeat N] [--engine interp|jit]
+              [--map-update MAP KEYHEX VALUEHEX ...] [--dump-maps] [-j]
+    dataplane prog dump xlated OBJ --prog NAME [--linum]
+
+JSON output of `prog run` (the contract with the kernel differential tests):
+    {"runs": [{"retval": INT, "duration_ns": INT, "data_out": "HEX"}, ...],
+     "maps": {"NAME": [{"key": "HEX", "value": "HEX"}, ...]}}     # only with --dump-maps
+Packets run in --data-in order against the same maps. Map entries are
+sorted by key and in the syscall layout (per-CPU: one 8-byte-rounded value
+per possible CPU, concatenated). PROG_ARRAY entries hold program ids (u32);
+ring buffer, queue, stack and perf event array maps list no entries (bpftool
+cannot dump them either).
+"""
+from __future__ import annotations
+
+import errno
+import json
+import struct
+import sys
+
+from dataplane.abi import maps as mt
+from dataplane.errors import DataplaneError
+
+_NO_DUMP = {mt.BPF_MAP_TYPE_RINGBUF, mt.BPF_MAP_TYPE_QUEUE, mt.BPF_MAP_TYPE_STACK,
+            mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("prog", help="run and inspect programs of an object file")
+    psub = p.add_subparsers(dest="prog_cmd", metavar="CMD")
+    psub.required = True
+
+    run = psub.add_parser("run", help="run a program on packets (like bpftool prog run)")
+    run.add_argument("obj", help="BPF object file (clang -target bpf)")
+    run.add_argument("--prog", required=True, help="program name")
+    run.add_argument("--data-in", action="append", required=True, metavar="FILE",
+                     help="packet bytes; repeat for several packets (run in order, maps carry over)")
+    run.add_argument("--data-out", metavar="FILE", help="write the last run's output packet here")
+    run.add_argument("--repeat", type=int, default=1, help="runs per packet (duration is the average)")
+    run.add_argument("--engine", choices=("interp", "jit"), default="interp")
+    run.add_argument("--map-update", nargs=3, action="append", default=[], metavar=("MAP", "KEYHEX", "VALUEHEX"),
+                     help="set a map entry before the first packet (in-memory layout, hex)")
+    run.add_argument("--dump-maps", action="store_true", help="print every map's entries after the runs")
+    run.add_argument("-j", "--json", dest="json_local", action="store_true", help="JSON output")
+    run.set_defaults(func=cmd_run)
+
+    dump = psub.add_parser("dump", help="dump a program's instructions")
+    dump.add_argument("what", choices=("xlated",))
+    dump.add_argument("obj")
+    dump.add_argument("--prog", required=True)
+    dump.add_argument("--linum", action="store_true", help="show file, line and column of source lines")
+    dump.add_argument("-j", "--json", dest="json_local", action="store_true")
+    dump.set_defaults(func=cmd_dump)
+
+
+def _hex(text: str, what: str) -> bytes:
+    clean = "".join(text.split()).replace(":", "")
+    if clean.lower().startswith("0x"):
+        clean = clean[2:]
+    try:
+        return bytes.fromhex(clean)
+    except ValueError:
+        raise DataplaneError(f"{what}: bad hex {text!r}", kind=errno.EINVAL) from None
+
+
+def _load(path: str):
+    from dataplane.runtime.collection import Collection
+    try:
+        return Collection.load(path)
+    except FileNotFoundError:
+        raise DataplaneError(f"{path}: no such file", kind=errno.ENOENT) from None
+
+
+def dump_maps(coll) -> dict[str, list[dict[str, str]]]:
+    out = {}
+    for name, m in coll.maps.items():
+        if coll.spec.maps[name].map_type in _NO_DUMP:
+            out[name] = []
+            continue
+        out[name] = [{"key": k.hex(), "value": v.hex()} for k, v in sorted(m.items())]
+    return out
+
+
+def cmd_run(args) -> int:
+    as_json = args.json or args.json_local
+    if args.engine == "jit":
+        raise DataplaneError("JIT engine not available yet (use --engine interp)", kind=errno.EOPNOTSUPP)
+    if args.repeat < 1:
+        raise DataplaneError("--repeat must be at least 1", kind=errno.EINVAL)
+    packets = []
+    for f in args.data_in:
+        try:
+            with open(f, "rb") as fh:
+                packets.append(fh.read())
+        except OSError as exc:
+            raise DataplaneError(f"--data-in {f}: {exc.strerror}", kind=exc.errno or errno.EIO) from None
+    coll = _load(args.obj)
+    coll.program(args.prog)        # NotFound before touching maps
+    for mname, khex, vhex in args.map_update:
+        m = coll.map(mname)
+        key, value = _hex(khex, f"--map-update {mname} key"), _hex(vhex, f"--map-update {mname} value")
+        try:
+            if m.map_type in (mt.BPF_MAP_TYPE_QUEUE, mt.BPF_MAP_TYPE_STACK):
+                m.push(value)
+            else:
+                m.update(key if m.key_size else None, value)
+        except DataplaneError as exc:
+            raise DataplaneError(f"--map-update {mname}: {exc}", kind=exc.kind) from None
+    runs = []
+    for pkt in packets:
+        retval, data_out, dur = coll.run(args.prog, pkt, args.repeat)
+        runs.append({"retval": retval, "duration_ns": int(dur), "data_out": data_out.hex()})
+    if args.data_out and runs:
+        with open(args.data_out, "wb") as fh:
+            fh.write(bytes.fromhex(runs[-1]["data_out"]))
+    maps = dump_maps(coll) if args.dump_maps else None
+    if as_json:
+        doc = {"runs": runs}
+        if maps is not None:
+            doc["maps"] = maps
+        json.dump(doc, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    for r in runs:
+        avg = " (average)" if args.repeat > 1 else ""
+        print(f"Return value: {r['retval']}, duration{avg}: {r['duration_ns']}ns")
+    for name, entries in (maps or {}).items():
+        print(f"map {name}:")
+        for e in entries:
+            print(f"  key: {' '.join(e['key'][i:i + 2] for i in range(0, len(e['key']), 2))}  "
+                  f"value: {' '.join(e['value'][i:i + 2] for i in range(0, len(e['value']), 2))}")
+    return 0
+
+
+def xlated_lines(coll, prog_name: str, linum: bool = False) -> list[str]:
+    """bpftool-style `prog dump xlated` lines of the original instructions,
+    map references shown as map[id:N], source lines from line_info."""
+    from dataplane.isa.disasm import bpftool_map_name, format_insn
+    from dataplane.isa.instruction import decode
+    p = coll.program(prog_name)
+    code = bytearray(p.spec.insns)
+    for r in p.spec.relocations:
+        if r.kind in ("map_fd", "map_value") and r.map_name in coll.map_ids:
+            struct.pack_into("<i", code, r.insn_index * 8 + 4, coll.map_ids[r.map_name])
+    lines_at: dict[int, object] = {}
+    for li in p.spec.line_info:
+        lines_at.setdefault(li.insn_off, li)
+    out, pc = [], 0
+    for insn in decode(bytes(code), validate=False):
+        li = lines_at.get(pc)
+        if li is not None and li.line:
+            if linum:  # bpftool trims the line's indentation
+                out.append(f"; {li.line.lstrip()} [file:{li.file_name} line_num:{li.line_num} line_col:{li.col}]")
+            else:
+                out.append(f"; {li.line.lstrip()}")
+        out.append(f"{pc:4d}: {format_insn(insn, map_name=bpftool_map_name)}")
+        pc += insn.slots
+    return out
+
+
+def cmd_dump(args) -> int:
+    coll = _load(args.obj)
+    lines = xlated_lines(coll, args.prog, args.linum)
+    if args.json or args.json_local:
+        json.dump(lines, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print("\n".join(lines))
+    return 0

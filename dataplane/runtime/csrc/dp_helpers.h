@@ -1,0 +1,104 @@
+/*
+ * Kernel helpers for the engines (dp_helper_fn, see dp_env.h) and the hook
+ * contexts they act on.
+ *
+ * A runner (helpers.pyx: Runner) owns one struct dp_rt and points
+ * env->user at it: the maps the program was linked against (map pointers a
+ * program passes are checked against this list, since there is no verifier
+ * yet), the redirect target of the last bpf_redirect*, the trace_printk and
+ * perf-event sinks, and the spin lock held.
+ */
+#ifndef DP_HELPERS_H
+#define DP_HELPERS_H
+
+#include <stdint.h>
+
+#include "dp_env.h"
+#include "dp_maps.h"
+
+/* XDP_PACKET_HEADROOM, and the tailroom BPF_PROG_TEST_RUN reserves
+ * (SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64): the same
+ * numbers as dataplane/io/csrc/dp_frame.h. */
+#define DP_XDP_HEADROOM 256u
+#define DP_XDP_TAILROOM 320u
+#define DP_XDP_FRAME_SIZE 4096u
+/* sizeof(struct xdp_frame): bpf_xdp_adjust_head/meta keep it free at hard_start. */
+#define DP_XDP_FRAME_HDR 40u
+#define DP_ETH_HLEN 14u
+
+/* bpf_loop callbacks: the linker turns `lddw rX, <subprog>` (src 4) into
+ * DP_CALLBACK_TAG | insn index; bpf_loop checks the tag. */
+#define DP_CALLBACK_TAG 0xcb0f000000000000ull
+#define DP_CALLBACK_MASK 0xffffffff00000000ull
+
+/* The XDP buffer (struct xdp_buff): same first members as struct dp_frame. */
+struct dp_xdp_buff {
+    uint8_t *data;
+    uint8_t *data_end;
+    uint8_t *data_meta;
+    uint8_t *hard_start;
+    uint32_t frame_sz;
+    uint32_t ingress_ifindex;
+    uint32_t rx_queue_index;
+    uint32_t egress_ifindex;
+};
+
+/* Minimal struct __sk_buff for socket filters (as BPF_PROG_TEST_RUN builds
+ * it: data starts at the network header, the Ethernet header before it). */
+struct dp_skb {
+    uint8_t *data;
+    uint32_t len;
+    uint32_t protocol;   /* __be16 as stored by eth_type_trans */
+    uint32_t ifindex;
+    uint32_t pad[3];     /* >= 24 bytes, so the ctx window never overlaps */
+};
+
+#define DP_REDIRECT_NONE 0
+#define DP_REDIRECT_IFINDEX 1
+#define DP_REDIRECT_MAP 2
+
+/* A byte sink Python drains: records appended back to back. */
+struct dp_sink {
+    uint8_t *buf;
+    uint32_t cap, len;
+    uint64_t dropped;    /* records that did not fit */
+};
+
+struct dp_rt {
+    struct dp_map **maps;        /* maps the program may name */
+    uint32_t nmaps;
+    struct dp_map **perf_maps;   /* stand-ins for PERF_EVENT_ARRAY maps */
+    uint32_t nperf;
+    uint32_t cpu;                /* bpf_get_smp_processor_id */
+    uint64_t prandom;            /* xorshift state */
+    /* bpf_redirect_info */
+    uint32_t redirect_kind, redirect_index;
+    uint64_t redirect_flags;
+    struct dp_map *redirect_map;
+    /* trace_printk lines ('\n'-terminated) and perf records ({u32 size, u32 index, data, pad to 8}) */
+    struct dp_sink trace, perf;
+    void *lock_held;             /* bpf_spin_lock taken and not released */
+};
+
+/* The kernel helper with this id, or NULL when not implemented. */
+dp_helper_fn dp_kernel_helper(uint32_t id);
+
+/* ctx load hooks (dp_ctx_load_fn) */
+int dp_xdp_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *out);
+int dp_skb_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *out);
+
+/* Point the engine's input window at the packet after data moved. */
+static inline void dp_xdp_sync(struct dp_env *env, const struct dp_xdp_buff *x)
+{
+    env->mem_lo = (uint64_t)(uintptr_t)x->data_meta;
+    env->mem_len = (uint64_t)(x->data_end - x->data_meta);
+    env->mem_wlen = env->mem_len;
+}
+
+/* Append to a sink; -1 when full (the record is dropped and counted). */
+int dp_sink_put(struct dp_sink *s, const void *a, uint32_t alen, const void *b, uint32_t blen);
+
+/* x86-64 csum_partial semantics (32-bit end-around-carry sum + seed). */
+uint32_t dp_csum_partial(const uint8_t *p, uint64_t len, uint32_t seed);
+
+#endif /* DP_HELPERS_H */

@@ -1,0 +1,285 @@
+/* Kernel helpers that do not depend on the hook: maps, time, randomness,
+ * tail calls, bpf_loop, spin locks. Argument checks stand in for the
+ * verifier: a bad pointer stops the program with a message instead of
+ * corrupting the process. Return values and errno follow the kernel. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "dp_helpers.h"
+
+#define RT(env) ((struct dp_rt *)(env)->user)
+#define UNUSED5 (void)r1; (void)r2; (void)r3; (void)r4; (void)r5
+
+/* The map a program passed, or NULL after failing the program. */
+static struct dp_map *arg_map(struct dp_env *env, uint64_t v, const char *helper)
+{
+    struct dp_rt *rt = RT(env);
+    uint32_t i;
+    if (rt)
+        for (i = 0; i < rt->nmaps; i++)
+            if ((uint64_t)(uintptr_t)rt->maps[i] == v)
+                return rt->maps[i];
+    dp_env_fail(env, "%s: R1 is not a map of this program (0x%llx)", helper, (unsigned long long)v);
+    return NULL;
+}
+
+static void *arg_mem(struct dp_env *env, uint64_t addr, uint64_t size, uint32_t need, const char *helper, int argno)
+{
+    void *p = dp_env_mem(env, addr, size, need);
+    if (!p)
+        dp_env_fail(env, "%s: R%d invalid memory access: %llu bytes at 0x%llx", helper, argno,
+                    (unsigned long long)size, (unsigned long long)addr);
+    return p;
+}
+
+static uint64_t h_map_lookup_elem(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_map *m = arg_map(env, r1, "bpf_map_lookup_elem");
+    const void *key;
+    (void)r3; (void)r4; (void)r5;
+    if (!m || !(key = arg_mem(env, r2, m->key_size, DP_REGION_READ, "bpf_map_lookup_elem", 2)))
+        return 0;
+    return (uint64_t)(uintptr_t)dp_map_lookup_elem(m, key);
+}
+
+static uint64_t h_map_lookup_percpu_elem(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_map *m = arg_map(env, r1, "bpf_map_lookup_percpu_elem");
+    const void *key;
+    (void)r4; (void)r5;
+    if (!m || !(key = arg_mem(env, r2, m->key_size, DP_REGION_READ, "bpf_map_lookup_percpu_elem", 2)))
+        return 0;
+    if ((uint32_t)r3 >= m->nr_cpus)
+        return 0;
+    return (uint64_t)(uintptr_t)dp_map_lookup_percpu_elem(m, key, (uint32_t)r3);
+}
+
+static uint64_t h_map_update_elem(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_map *m = arg_map(env, r1, "bpf_map_update_elem");
+    const void *key, *value;
+    (void)r5;
+    if (!m || !(key = arg_mem(env, r2, m->key_size, DP_REGION_READ, "bpf_map_update_elem", 2)) ||
+        !(value = arg_mem(env, r3, m->value_size, DP_REGION_READ, "bpf_map_update_elem", 3)))
+        return 0;
+    return (uint64_t)dp_map_update_elem(m, key, value, r4);
+}
+
+static uint64_t h_map_delete_elem(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_map *m = arg_map(env, r1, "bpf_map_delete_elem");
+    const void *key;
+    (void)r3; (void)r4; (void)r5;
+    if (!m || !(key = arg_mem(env, r2, m->key_size, DP_REGION_READ, "bpf_map_delete_elem", 2)))
+        return 0;
+    return (uint64_t)dp_map_delete_elem(m, key);
+}
+
+static uint64_t h_map_push_elem(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_map *m = arg_map(env, r1, "bpf_map_push_elem");
+    const void *v;
+    (void)r4; (void)r5;
+    if (!m || !(v = arg_mem(env, r2, m->value_size, DP_REGION_READ, "bpf_map_push_elem", 2)))
+        return 0;
+    return (uint64_t)dp_map_push_elem(m, v, r3);
+}
+
+static uint64_t h_map_pop_elem(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_map *m = arg_map(env, r1, "bpf_map_pop_elem");
+    void *v;
+    (void)r3; (void)r4; (void)r5;
+    if (!m || !(v = arg_mem(env, r2, m->value_size, DP_REGION_WRITE, "bpf_map_pop_elem", 2)))
+        return 0;
+    return (uint64_t)dp_map_pop_elem(m, v);
+}
+
+static uint64_t h_map_peek_elem(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_map *m = arg_map(env, r1, "bpf_map_peek_elem");
+    void *v;
+    (void)r3; (void)r4; (void)r5;
+    if (!m || !(v = arg_mem(env, r2, m->value_size, DP_REGION_WRITE, "bpf_map_peek_elem", 2)))
+        return 0;
+    return (uint64_t)dp_map_peek_elem(m, v);
+}
+
+static uint64_t clock_ns(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t h_ktime_get_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    (void)env; UNUSED5;
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+static uint64_t h_ktime_get_boot_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    (void)env; UNUSED5;
+    return clock_ns(CLOCK_BOOTTIME);
+}
+
+static uint64_t h_ktime_get_coarse_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    (void)env; UNUSED5;
+    return clock_ns(CLOCK_MONOTONIC_COARSE);
+}
+
+static uint64_t h_get_prandom_u32(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_rt *rt = RT(env);
+    uint64_t x;
+    UNUSED5;
+    if (!rt)
+        return 4;  /* chosen by fair dice roll: no runner state */
+    x = rt->prandom ? rt->prandom : (clock_ns(CLOCK_MONOTONIC) | 1);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    rt->prandom = x;
+    return (uint32_t)(x >> 16);
+}
+
+static uint64_t h_get_smp_processor_id(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    UNUSED5;
+    return RT(env) ? RT(env)->cpu : 0;
+}
+
+/* bpf_tail_call: the order of checks and the counter increment are the
+ * kernel interpreter's (and x86 JIT's): a call to an empty slot still counts. */
+static uint64_t h_tail_call(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_map *m = arg_map(env, r2, "bpf_tail_call");
+    const struct dp_prog *target;
+    (void)r1; (void)r4; (void)r5;
+    if (!m)
+        return 0;
+    if (m->map_type != DP_MAP_PROG_ARRAY)
+        return dp_env_fail(env, "bpf_tail_call: map is not a PROG_ARRAY");
+    if ((uint32_t)r3 >= m->max_entries)
+        return 0;
+    if (env->tail_call_cnt >= DP_MAX_TAIL_CALLS)
+        return 0;
+    env->tail_call_cnt++;
+    target = dp_prog_array_get(m, (uint32_t)r3);
+    if (!target)
+        return 0;
+    env->tail_target = target;
+    env->stop = DP_STOP_TAIL;
+    return 0;
+}
+
+/* bpf_loop(nr_loops, callback_fn, callback_ctx, flags) */
+#define DP_BPF_MAX_LOOPS (8u * 1024 * 1024)
+static uint64_t h_loop(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    uint32_t nr = (uint32_t)r1, i;
+    uint64_t ret;
+    (void)r5;
+    if (r4)
+        return (uint64_t)-EINVAL;
+    if (nr > DP_BPF_MAX_LOOPS)
+        return (uint64_t)-E2BIG;
+    if ((r2 & DP_CALLBACK_MASK) != DP_CALLBACK_TAG || !env->call_sub)
+        return dp_env_fail(env, "bpf_loop: R2 is not a callback function (0x%llx)", (unsigned long long)r2);
+    for (i = 0; i < nr; i++) {
+        if (env->call_sub(env, (uint32_t)(r2 & 0xffffffffu), i, r3, 0, 0, 0, &ret) != 0) {
+            env->stop = DP_STOP_ERROR;  /* errmsg already says why */
+            return 0;
+        }
+        if (ret)
+            return (uint64_t)i + 1;
+    }
+    return i;
+}
+
+/* struct bpf_spin_lock is a u32 in a map value. The runner releases a lock
+ * still held at exit (the kernel's verifier rejects such programs). */
+static uint64_t h_spin_lock(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    uint32_t *lock = arg_mem(env, r1, 4, DP_REGION_RW, "bpf_spin_lock", 1);
+    (void)r2; (void)r3; (void)r4; (void)r5;
+    if (!lock)
+        return 0;
+    if (RT(env) && RT(env)->lock_held)
+        return dp_env_fail(env, "bpf_spin_lock: already holding a lock");
+    while (__atomic_exchange_n(lock, 1u, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(lock, __ATOMIC_RELAXED))
+            __builtin_ia32_pause();
+    if (RT(env))
+        RT(env)->lock_held = lock;
+    return 0;
+}
+
+static uint64_t h_spin_unlock(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    uint32_t *lock = arg_mem(env, r1, 4, DP_REGION_RW, "bpf_spin_unlock", 1);
+    (void)r2; (void)r3; (void)r4; (void)r5;
+    if (!lock)
+        return 0;
+    if (RT(env) && RT(env)->lock_held != lock)
+        return dp_env_fail(env, "bpf_spin_unlock: lock is not held");
+    __atomic_store_n(lock, 0u, __ATOMIC_RELEASE);
+    if (RT(env))
+        RT(env)->lock_held = NULL;
+    return 0;
+}
+
+/* ---- defined in the other helper files ---- */
+uint64_t dp_h_trace_printk(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_perf_event_output(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_ringbuf_output(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_ringbuf_reserve(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_ringbuf_submit(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_ringbuf_discard(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_ringbuf_query(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_redirect(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_redirect_map(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_csum_diff(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_xdp_adjust_head(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_xdp_adjust_tail(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_xdp_adjust_meta(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+
+dp_helper_fn dp_kernel_helper(uint32_t id)
+{
+    switch (id) {
+    case 1: return h_map_lookup_elem;
+    case 2: return h_map_update_elem;
+    case 3: return h_map_delete_elem;
+    case 5: return h_ktime_get_ns;
+    case 6: return dp_h_trace_printk;
+    case 7: return h_get_prandom_u32;
+    case 8: return h_get_smp_processor_id;
+    case 12: return h_tail_call;
+    case 23: return dp_h_redirect;
+    case 25: return dp_h_perf_event_output;
+    case 28: return dp_h_csum_diff;
+    case 44: return dp_h_xdp_adjust_head;
+    case 51: return dp_h_redirect_map;
+    case 54: return dp_h_xdp_adjust_meta;
+    case 65: return dp_h_xdp_adjust_tail;
+    case 87: return h_map_push_elem;
+    case 88: return h_map_pop_elem;
+    case 89: return h_map_peek_elem;
+    case 93: return h_spin_lock;
+    case 94: return h_spin_unlock;
+    case 125: return h_ktime_get_boot_ns;
+    case 130: return dp_h_ringbuf_output;
+    case 131: return dp_h_ringbuf_reserve;
+    case 132: return dp_h_ringbuf_submit;
+    case 133: return dp_h_ringbuf_discard;
+    case 134: return dp_h_ringbuf_query;
+    case 160: return h_ktime_get_coarse_ns;
+    case 181: return h_loop;
+    case 195: return h_map_lookup_percpu_elem;
+    default: return NULL;
+    }
+}

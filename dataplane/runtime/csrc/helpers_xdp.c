@@ -1,0 +1,263 @@
+/* XDP context and XDP-only helpers, with the limits and return values of
+ * net/core/filter.c (bpf_xdp_adjust_head/tail/meta, bpf_xdp_redirect*,
+ * bpf_csum_diff) and the ctx rewrite of xdp_convert_ctx_access. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dp_helpers.h"
+
+#define RT(env) ((struct dp_rt *)(env)->user)
+
+/* enum xdp_action */
+#define XDP_ABORTED 0
+#define XDP_REDIRECT 4
+#define BPF_F_BROADCAST (1ull << 3)
+#define BPF_F_EXCLUDE_INGRESS (1ull << 4)
+
+static int ctx_fail(struct dp_env *env, uint32_t off, uint32_t size)
+{
+    snprintf(env->errmsg, sizeof(env->errmsg), "invalid bpf_context access off=%u size=%u", off, size);
+    return -1;
+}
+
+/* struct xdp_md: u32 loads only (__is_valid_xdp_access); data/data_end/
+ * data_meta become the 64-bit pointers; egress_ifindex only for devmap
+ * programs, which we do not run. */
+int dp_xdp_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *out)
+{
+    const struct dp_xdp_buff *x = env->ctx;
+    if (size != 4 || (off & 3))
+        return ctx_fail(env, off, size);
+    switch (off) {
+    case 0: *out = (uint64_t)(uintptr_t)x->data; return 0;
+    case 4: *out = (uint64_t)(uintptr_t)x->data_end; return 0;
+    case 8: *out = (uint64_t)(uintptr_t)x->data_meta; return 0;
+    case 12: *out = x->ingress_ifindex; return 0;
+    case 16: *out = x->rx_queue_index; return 0;
+    default: return ctx_fail(env, off, size);
+    }
+}
+
+/* struct __sk_buff, the fields a socket filter may read that we model:
+ * len, protocol, ifindex/ingress_ifindex; the rest of the readable u32
+ * fields read as 0 (pkt_type, mark, queue_mapping, vlan_*, priority,
+ * tc_index, cb[], hash). */
+int dp_skb_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *out)
+{
+    const struct dp_skb *s = env->ctx;
+    uint32_t v;
+    if (off >= 72 || (size != 1 && size != 2 && size != 4) || (off & (size - 1)))
+        return ctx_fail(env, off, size);
+    switch (off & ~3u) {
+    case 0: v = s->len; break;
+    case 16: v = s->protocol; break;
+    case 36: case 40: v = s->ifindex; break;
+    default: v = 0; break;
+    }
+    *out = (v >> ((off & 3) * 8)) & (size == 4 ? 0xffffffffu : (1u << (size * 8)) - 1);
+    return 0;
+}
+
+static struct dp_xdp_buff *xdp_of(struct dp_env *env, uint64_t ctx, const char *helper)
+{
+    if (env->ctx_load != dp_xdp_ctx_load || ctx != env->ctx_lo) {
+        dp_env_fail(env, "%s: R1 is not the XDP context", helper);
+        return NULL;
+    }
+    return env->ctx;
+}
+
+static uint64_t metalen(const struct dp_xdp_buff *x) { return (uint64_t)(x->data - x->data_meta); }
+
+uint64_t dp_h_xdp_adjust_head(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_xdp_buff *x = xdp_of(env, r1, "bpf_xdp_adjust_head");
+    int32_t off = (int32_t)r2;
+    uint8_t *start, *data;
+    uint64_t meta;
+    (void)r3; (void)r4; (void)r5;
+    if (!x)
+        return 0;
+    meta = metalen(x);
+    start = x->hard_start + DP_XDP_FRAME_HDR + meta;
+    data = x->data + off;
+    if (data < start || data > x->data_end - DP_ETH_HLEN)
+        return (uint64_t)-EINVAL;
+    if (meta)
+        memmove(x->data_meta + off, x->data_meta, meta);
+    x->data_meta += off;
+    x->data = data;
+    dp_xdp_sync(env, x);
+    return 0;
+}
+
+uint64_t dp_h_xdp_adjust_tail(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_xdp_buff *x = xdp_of(env, r1, "bpf_xdp_adjust_tail");
+    int32_t off = (int32_t)r2;
+    uint8_t *hard_end, *end;
+    (void)r3; (void)r4; (void)r5;
+    if (!x)
+        return 0;
+    hard_end = x->hard_start + x->frame_sz - DP_XDP_TAILROOM;
+    end = x->data_end + off;
+    if (end > hard_end || end < x->data + DP_ETH_HLEN)
+        return (uint64_t)-EINVAL;
+    if (off > 0)
+        memset(x->data_end, 0, (size_t)off);  /* the kernel clears grown room too */
+    x->data_end = end;
+    dp_xdp_sync(env, x);
+    return 0;
+}
+
+uint64_t dp_h_xdp_adjust_meta(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_xdp_buff *x = xdp_of(env, r1, "bpf_xdp_adjust_meta");
+    int32_t off = (int32_t)r2;
+    uint8_t *meta;
+    uint64_t len;
+    (void)r3; (void)r4; (void)r5;
+    if (!x)
+        return 0;
+    meta = x->data_meta + off;
+    if (meta < x->hard_start + DP_XDP_FRAME_HDR || meta > x->data)
+        return (uint64_t)-EINVAL;
+    len = (uint64_t)(x->data - meta);
+    /* xdp_metalen_invalid: 4-byte multiple, at most skb_shared_info.meta_len's max (255) */
+    if ((len & 3) || len > 255)
+        return (uint64_t)-EACCES;
+    x->data_meta = meta;
+    dp_xdp_sync(env, x);
+    return 0;
+}
+
+/* bpf_xdp_redirect(ifindex, flags) */
+uint64_t dp_h_redirect(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_rt *rt = RT(env);
+    (void)r3; (void)r4; (void)r5;
+    if (r2)
+        return XDP_ABORTED;
+    if (rt) {
+        rt->redirect_kind = DP_REDIRECT_IFINDEX;
+        rt->redirect_index = (uint32_t)r1;
+        rt->redirect_flags = 0;
+        rt->redirect_map = NULL;
+    }
+    return XDP_REDIRECT;
+}
+
+/* bpf_redirect_map(map, key, flags): the low two flag bits are the action
+ * when the key has no entry (__bpf_xdp_redirect_map). */
+uint64_t dp_h_redirect_map(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_rt *rt = RT(env);
+    struct dp_map *m = NULL;
+    const uint64_t action_mask = 3;
+    uint64_t flags_mask;
+    uint32_t key = (uint32_t)r2, i;
+    void *v;
+    (void)r4; (void)r5;
+    for (i = 0; rt && i < rt->nmaps; i++)
+        if ((uint64_t)(uintptr_t)rt->maps[i] == r1)
+            m = rt->maps[i];
+    if (!m)
+        return dp_env_fail(env, "bpf_redirect_map: R1 is not a map of this program");
+    if (m->map_type != DP_MAP_DEVMAP && m->map_type != DP_MAP_DEVMAP_HASH && m->map_type != DP_MAP_XSKMAP)
+        return dp_env_fail(env, "bpf_redirect_map: map type %u cannot redirect", m->map_type);
+    flags_mask = m->map_type == DP_MAP_XSKMAP ? 0 : (BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS);
+    if (r3 & ~(action_mask | flags_mask))
+        return XDP_ABORTED;
+    v = (r3 & BPF_F_BROADCAST) ? NULL : dp_map_lookup_elem(m, &key);
+    if (!v && !(r3 & BPF_F_BROADCAST)) {
+        if (rt)
+            rt->redirect_kind = DP_REDIRECT_NONE;
+        return r3 & action_mask;
+    }
+    if (rt) {
+        rt->redirect_kind = DP_REDIRECT_MAP;
+        rt->redirect_index = key;
+        rt->redirect_flags = r3;
+        rt->redirect_map = m;
+    }
+    return XDP_REDIRECT;
+}
+
+/* x86-64 csum_partial: 32-bit one's-complement sum with end-around carry,
+ * of little-endian words, seeded. Summing in 64 bits and folding gives the
+ * same 32-bit value as the kernel's adc loop (0 only when all is 0). Odd
+ * start addresses are handled the kernel's way (rotate around the sum). */
+static uint32_t add32c(uint32_t a, uint32_t b)
+{
+    uint64_t s = (uint64_t)a + b;
+    return (uint32_t)s + (uint32_t)(s >> 32);
+}
+
+static uint32_t ror32(uint32_t v, unsigned s) { return (v >> s) | (v << (32 - s)); }
+
+uint32_t dp_csum_partial(const uint8_t *p, uint64_t len, uint32_t seed)
+{
+    uint64_t acc;
+    uint32_t res;
+    int odd = (int)((uintptr_t)p & 1);
+    if (odd) {
+        if (len == 0)
+            return seed;
+        acc = ror32(seed, 8);
+        acc += (uint64_t)p[0] << 8;
+        p++;
+        len--;
+    } else {
+        acc = seed;
+    }
+    /* 32-bit chunks into a 64-bit accumulator: no overflow below 2^32 words */
+    while (len >= 4) {
+        uint32_t w;
+        memcpy(&w, p, 4);
+        acc += w;
+        p += 4;
+        len -= 4;
+    }
+    if (len >= 2) {
+        uint16_t w;
+        memcpy(&w, p, 2);
+        acc += w;
+        p += 2;
+        len -= 2;
+    }
+    if (len)
+        acc += p[0];
+    res = add32c((uint32_t)acc, (uint32_t)(acc >> 32));
+    if (odd)
+        res = ror32(res, 8);
+    return res;
+}
+
+/* bpf_csum_diff(from, from_size, to, to_size, seed). Since "bpf_csum_diff:
+ * optimize and homogenize for all archs" (6.13) the kernel computes
+ * csum_sub(csum_partial(to, seed), csum_partial(from, 0)) on the buffers
+ * themselves (any size, no 4-byte rule) and returns it folded to 16 bits
+ * (csum_from32to16, not complemented). Pinned against this machine's
+ * kernel by tests/test_runtime_helpers.py. The 512-byte limit of the old
+ * scratch buffer is kept. */
+uint64_t dp_h_csum_diff(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    uint32_t fs = (uint32_t)r2, ts = (uint32_t)r4, sum;
+    const uint8_t *from, *to;
+    if ((uint64_t)fs + ts > 512)
+        return (uint64_t)-EINVAL;
+    from = dp_env_mem(env, r1, fs, DP_REGION_READ);
+    to = dp_env_mem(env, r3, ts, DP_REGION_READ);
+    if ((fs && !from) || (ts && !to))
+        return dp_env_fail(env, "bpf_csum_diff: invalid memory access");
+    if (!fs)          /* pushing data */
+        sum = dp_csum_partial(to, ts, (uint32_t)r5);
+    else if (!ts)     /* pulling data */
+        sum = ~dp_csum_partial(from, fs, ~(uint32_t)r5);
+    else
+        sum = add32c(dp_csum_partial(to, ts, (uint32_t)r5), ~dp_csum_partial(from, fs, 0));
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    return sum;
+}

@@ -1,0 +1,224 @@
+# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c
+"""Kernel helpers in C and the Runner that executes hook programs with them.
+
+``kernel_helpers()`` is the helper table (by kernel helper id) every
+program of a Collection gets. ``Runner`` owns the per-thread helper state
+(struct dp_rt: linked maps, redirect target, trace_printk and perf sinks)
+and runs an Interpreter on one packet the way BPF_PROG_TEST_RUN does:
+XDP programs see a 4096-byte frame with the packet at headroom 256 and
+320 bytes of tailroom, ingress_ifindex 1 (the test run's loopback queue);
+socket filters see the packet from the network header on.
+"""
+import errno as _errno
+
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, uintptr_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
+cdef extern from "<stdlib.h>" nogil:
+    int posix_memalign(void **memptr, size_t alignment, size_t size)
+
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+from dataplane.errors import DataplaneError, ExecutionError
+from dataplane.maps.core cimport Map, set_current_cpu
+from dataplane.runtime.interp cimport HelperTable, DP_REGION_READ, DP_REGION_RW
+
+XDP_HEADROOM = DP_XDP_HEADROOM
+XDP_TAILROOM = DP_XDP_TAILROOM
+XDP_FRAME_SIZE = DP_XDP_FRAME_SIZE
+XDP_FRAME_HDR = DP_XDP_FRAME_HDR
+XDP_MAX_PACKET = DP_XDP_FRAME_SIZE - DP_XDP_HEADROOM - DP_XDP_TAILROOM
+CALLBACK_TAG = DP_CALLBACK_TAG
+ETH_HLEN = 14
+MAX_HELPER_ID = 212
+
+
+def implemented_helpers():
+    """Kernel helper ids with a C implementation."""
+    return [i for i in range(MAX_HELPER_ID) if dp_kernel_helper(i) != NULL]
+
+
+def kernel_helpers():
+    """A HelperTable with every implemented kernel helper at its kernel id."""
+    cdef HelperTable t = HelperTable()
+    cdef uint32_t i
+    for i in range(MAX_HELPER_ID):
+        if dp_kernel_helper(i) != NULL:
+            t.set(i, dp_kernel_helper(i))
+    return t
+
+
+def csum_partial(data, uint32_t seed=0):
+    """The checksum bpf_csum_diff builds on (x86 csum_partial), for tests."""
+    cdef const unsigned char[::1] v = bytes(data)
+    return dp_csum_partial(&v[0] if v.shape[0] else NULL, v.shape[0], seed)
+
+
+cdef inline uint64_t _now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <uint64_t>ts.tv_sec * 1000000000 + <uint64_t>ts.tv_nsec
+
+
+cdef class Runner:
+    """Per-thread execution state for the programs of one collection.
+
+    ``maps``: the Map objects programs may name (their pointers are checked
+    by the helpers); ``perf_maps``: stand-ins for PERF_EVENT_ARRAY maps.
+    """
+
+    def __cinit__(self, maps=(), perf_maps=(), *, uint32_t cpu=0, uint32_t ingress_ifindex=1,
+                  uint32_t rx_queue_index=0):
+        cdef void *p = NULL
+        cdef Map m
+        cdef uint32_t i
+        memset(&self.rt, 0, sizeof(self.rt))
+        memset(&self.xdp, 0, sizeof(self.xdp))
+        memset(&self.skb, 0, sizeof(self.skb))
+        if posix_memalign(&p, 4096, DP_XDP_FRAME_SIZE) != 0:
+            raise MemoryError()
+        self.frame = <uint8_t *>p
+        self._maps = list(maps) + list(perf_maps)
+        self.rt.maps = <dp_map **>malloc((len(maps) + 1) * sizeof(dp_map *))
+        self.rt.perf_maps = <dp_map **>malloc((len(perf_maps) + 1) * sizeof(dp_map *))
+        if self.rt.maps == NULL or self.rt.perf_maps == NULL:
+            raise MemoryError()
+        for i, m in enumerate(maps):
+            self.rt.maps[i] = m._m
+        self.rt.nmaps = len(maps)
+        for i, m in enumerate(perf_maps):
+            self.rt.perf_maps[i] = m._m
+        self.rt.nperf = len(perf_maps)
+        self.rt.cpu = cpu
+        self.ingress_ifindex = ingress_ifindex
+        self.rx_queue_index = rx_queue_index
+
+    def __dealloc__(self):
+        free(self.frame)
+        free(self.rt.maps)
+        free(self.rt.perf_maps)
+        free(self.rt.trace.buf)
+        free(self.rt.perf.buf)
+
+    @property
+    def cpu(self):
+        return self.rt.cpu
+
+    cdef _prepare(self, Interpreter interp):
+        interp.env.user = &self.rt
+        self.rt.redirect_kind = DP_REDIRECT_NONE
+        set_current_cpu(self.rt.cpu)
+
+    cdef _finish(self, Interpreter interp):
+        cdef uint32_t *lock = <uint32_t *>self.rt.lock_held
+        if lock != NULL:       # a program left a spin lock taken: release it
+            lock[0] = 0
+            self.rt.lock_held = NULL
+        interp.env.user = NULL
+        interp.env.ctx = NULL
+        interp.env.ctx_len = 0
+        interp.env.ctx_load = NULL
+        interp.env.mem_len = 0
+        interp.env.mem_wlen = 0
+        interp.env.pkt = NULL
+        interp.env.pkt_len = 0
+
+    def run_xdp(self, Interpreter interp not None, data, uint64_t repeat=1):
+        """Run an XDP program on one packet, ``repeat`` times on the same
+        buffer (as BPF_PROG_TEST_RUN does: changes accumulate).
+
+        Returns (retval, data_out, duration_ns) where data_out runs from
+        data_meta to data_end and duration_ns is the average per run."""
+        cdef bytes pkt = bytes(data)
+        cdef Py_ssize_t n = len(pkt)
+        cdef uint64_t r0 = 0, i, t0, t1
+        if n < ETH_HLEN or n > XDP_MAX_PACKET:
+            raise DataplaneError(f"XDP test packet must be {ETH_HLEN}..{XDP_MAX_PACKET} bytes, got {n}",
+                                 kind=_errno.EINVAL)
+        if repeat == 0:
+            repeat = 1
+        memset(self.frame, 0, DP_XDP_FRAME_SIZE)
+        memcpy(self.frame + DP_XDP_HEADROOM, <const char *>pkt, n)
+        self.xdp.hard_start = self.frame
+        self.xdp.data = self.frame + DP_XDP_HEADROOM
+        self.xdp.data_meta = self.xdp.data
+        self.xdp.data_end = self.xdp.data + n
+        self.xdp.frame_sz = DP_XDP_FRAME_SIZE
+        self.xdp.ingress_ifindex = self.ingress_ifindex
+        self.xdp.rx_queue_index = self.rx_queue_index
+        self._prepare(interp)
+        interp.env.ctx = &self.xdp
+        interp.env.ctx_lo = <uint64_t><uintptr_t>&self.xdp
+        interp.env.ctx_len = 24          # sizeof(struct xdp_md)
+        interp.env.ctx_load = dp_xdp_ctx_load
+        try:
+            t0 = _now()
+            for i in range(repeat):
+                interp.env.mem_lo = <uint64_t><uintptr_t>self.xdp.data_meta
+                interp.env.mem_len = <uint64_t>(self.xdp.data_end - self.xdp.data_meta)
+                interp.env.mem_wlen = interp.env.mem_len
+                interp.run_c(<uint64_t><uintptr_t>&self.xdp, 0, &r0)
+            t1 = _now()
+        finally:
+            self._finish(interp)
+        out = (<char *>self.xdp.data_meta)[:self.xdp.data_end - self.xdp.data_meta]
+        return <uint32_t>r0, out, (t1 - t0) // repeat
+
+    def run_skb(self, Interpreter interp not None, data, uint64_t repeat=1):
+        """Run a socket filter as BPF_PROG_TEST_RUN does: skb->data (and
+        LD_ABS offset 0) at the network header, skb->len = size - 14.
+        Returns (retval, data_out, duration_ns); data_out is the packet."""
+        cdef bytes pkt = bytes(data)
+        cdef Py_ssize_t n = len(pkt)
+        cdef uint64_t r0 = 0, i, t0, t1
+        if n < ETH_HLEN or n > XDP_MAX_PACKET:
+            raise DataplaneError(f"test packet must be {ETH_HLEN}..{XDP_MAX_PACKET} bytes, got {n}",
+                                 kind=_errno.EINVAL)
+        if repeat == 0:
+            repeat = 1
+        memcpy(self.frame, <const char *>pkt, n)
+        self.skb.data = self.frame + 14
+        self.skb.len = <uint32_t>(n - 14)
+        self.skb.protocol = self.frame[12] | (<uint32_t>self.frame[13] << 8)
+        self.skb.ifindex = self.ingress_ifindex
+        self._prepare(interp)
+        interp.env.ctx = &self.skb
+        interp.env.ctx_lo = <uint64_t><uintptr_t>&self.skb
+        interp.env.ctx_len = 192         # sizeof(struct __sk_buff)
+        interp.env.ctx_load = dp_skb_ctx_load
+        interp.env.pkt = self.skb.data
+        interp.env.pkt_len = self.skb.len
+        try:
+            t0 = _now()
+            for i in range(repeat):
+                interp.run_c(<uint64_t><uintptr_t>&self.skb, 0, &r0)
+            t1 = _now()
+        finally:
+            self._finish(interp)
+        return <uint32_t>r0, pkt, (t1 - t0) // repeat
+
+    # ---- what the helpers left behind ----
+    @property
+    def redirect(self):
+        """(kind, index, flags) of the last run's bpf_redirect*: kind is
+        None, "ifindex" or "map" (index = the map key)."""
+        kind = {DP_REDIRECT_NONE: None, DP_REDIRECT_IFINDEX: "ifindex", DP_REDIRECT_MAP: "map"}[self.rt.redirect_kind]
+        return kind, self.rt.redirect_index, self.rt.redirect_flags
+
+    def trace_lines(self):
+        """Drain bpf_trace_printk output: one str per call."""
+        data = (<char *>self.rt.trace.buf)[:self.rt.trace.len] if self.rt.trace.len else b""
+        self.rt.trace.len = 0
+        return data.decode("utf-8", "replace").splitlines()
+
+    def perf_records(self):
+        """Drain bpf_perf_event_output records: [(index, bytes)]."""
+        cdef uint32_t off = 0, size, idx
+        out = []
+        while off + 8 <= self.rt.perf.len:
+            size = (<uint32_t *>(self.rt.perf.buf + off))[0]
+            idx = (<uint32_t *>(self.rt.perf.buf + off))[1]
+            out.append((idx, (<char *>self.rt.perf.buf + off + 8)[:size]))
+            off += 8 + ((size + 7) & ~7u)
+        self.rt.perf.len = 0
+        return out
