@@ -22,6 +22,7 @@ Engine = Callable[[bytes, bytearray], int]
 
 ENGINES: dict[str, str] = {
     "interp": "dataplane.runtime.conformance:run_interp",
+    "jit": "dataplane.runtime.jit.engine:run_conformance",
 }
 
 

@@ -1,0 +1,147 @@
+/*
+ * Run-time support included by every C file the JIT generates
+ * (dataplane/runtime/jit/codegen.py).
+ *
+ * The generated .so is dlopen'ed RTLD_LOCAL, so it cannot call into the
+ * extension module that loaded it: everything it needs besides libc is a
+ * static function here. Instruction semantics come from bpf_semantics.h,
+ * shared with the interpreter, so the two engines agree by construction.
+ * Error texts copy the interpreter's wording so a checked-mode fault reads
+ * the same whichever engine ran the program.
+ */
+#ifndef DP_JIT_RT_H
+#define DP_JIT_RT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bpf_semantics.h"
+#include "dp_env.h"
+
+#define DP_JIT_COLD static __attribute__((noinline, cold))
+
+/* Legacy LD_ABS / LD_IND: big-endian loads from env->pkt. */
+DP_INLINE uint64_t dp_jit_pkt_load1(const uint8_t *p) { return p[0]; }
+DP_INLINE uint64_t dp_jit_pkt_load2(const uint8_t *p) { return dp_be16(dp_ld16(p)); }
+DP_INLINE uint64_t dp_jit_pkt_load4(const uint8_t *p) { return dp_be32(dp_ld32(p)); }
+
+/* The region table walk of dp_env_find (dp_env.c), newest region first. */
+static inline void *dp_jit_find(struct dp_env *env, uint64_t addr, uint64_t size, uint32_t need)
+{
+    uint32_t i;
+    for (i = env->nregions; i-- > 0;) {
+        const struct dp_region *r = &env->regions[i];
+        uint64_t o = addr - r->lo;
+        if (o < r->len && size <= r->len - o && (r->flags & need) == need)
+            return (void *)(uintptr_t)addr;
+    }
+    return NULL;
+}
+
+DP_JIT_COLD void dp_jit_describe(struct dp_env *env, uint64_t a, uint64_t size, uint32_t need, char *out, size_t len)
+{
+    uint64_t bottom = (uint64_t)(uintptr_t)env->stack;
+    uint32_t i;
+    if (a >= bottom && a < env->stack_top) {
+        if (a < env->stack_lo)
+            snprintf(out, len, "below the current stack frame, r10-%llu",
+                     (unsigned long long)(env->stack_lo + DP_STACK_SIZE - a));
+        else
+            snprintf(out, len, "crosses the top of the stack");
+        return;
+    }
+    if (a >= env->stack_top && a - env->stack_top < DP_STACK_SIZE) {
+        snprintf(out, len, "above the top of the stack, r10+%llu", (unsigned long long)(a - env->stack_top));
+        return;
+    }
+    if (a + size > bottom && a < bottom) {
+        snprintf(out, len, "crosses the bottom of the stack");
+        return;
+    }
+    if (env->mem_len && a - env->mem_lo < env->mem_len) {
+        if ((need & DP_REGION_WRITE) && env->mem_wlen == 0)
+            snprintf(out, len, "input memory is read-only");
+        else
+            snprintf(out, len, "crosses the end of the input memory, %llu bytes at 0x%llx",
+                     (unsigned long long)env->mem_len, (unsigned long long)env->mem_lo);
+        return;
+    }
+    for (i = env->nregions; i-- > 0;) {
+        const struct dp_region *r = &env->regions[i];
+        if (a - r->lo < r->len) {
+            if ((r->flags & need) != need)
+                snprintf(out, len, "region %u at 0x%llx is %s", i, (unsigned long long)r->lo,
+                         (r->flags & DP_REGION_WRITE) ? "write-only" : "read-only");
+            else
+                snprintf(out, len, "crosses the end of region %u, %llu bytes at 0x%llx", i,
+                         (unsigned long long)r->len, (unsigned long long)r->lo);
+            return;
+        }
+    }
+    snprintf(out, len, "no region");
+}
+
+DP_JIT_COLD void dp_jit_fail_mem(struct dp_env *env, int32_t pc, uint64_t a, uint32_t size, uint32_t need)
+{
+    char where[160];
+    const char *what = need == DP_REGION_READ ? "load" : need == DP_REGION_WRITE ? "store" : "atomic";
+    dp_jit_describe(env, a, size, need, where, sizeof(where));
+    snprintf(env->errmsg, sizeof(env->errmsg), "out of bounds memory %s at insn %d: %u bytes at 0x%llx (%s)",
+             what, (int)pc, size, (unsigned long long)a, where);
+    env->err_pc = pc;
+    env->stop = DP_STOP_ERROR;
+}
+
+DP_JIT_COLD void dp_jit_fail_unknown(struct dp_env *env, const char *kind, uint64_t id, int32_t pc)
+{
+    snprintf(env->errmsg, sizeof(env->errmsg), "call to unknown %s %llu at insn %d", kind,
+             (unsigned long long)id, (int)pc);
+    env->err_pc = pc;
+    env->stop = DP_STOP_ERROR;
+}
+
+DP_JIT_COLD void dp_jit_fail_depth(struct dp_env *env, int32_t pc)
+{
+    snprintf(env->errmsg, sizeof(env->errmsg), "call at insn %d exceeds the maximum call depth of %d frames",
+             (int)pc, DP_MAX_CALL_FRAMES);
+    env->err_pc = pc;
+    env->stop = DP_STOP_ERROR;
+}
+
+/* A helper or kfunc set env->stop. DP_STOP_EXIT ends the program normally
+ * (r0 = the call's return value); DP_STOP_ERROR gets the interpreter's
+ * "helper N failed at insn I: why" wrapping. */
+DP_JIT_COLD void dp_jit_stopped(struct dp_env *env, const char *kind, uint64_t id, int32_t pc)
+{
+    char why[DP_ERRMSG_LEN];
+    if (env->stop == DP_STOP_EXIT)
+        return;
+    memcpy(why, env->errmsg, sizeof(why));
+    why[sizeof(why) - 1] = 0;
+    snprintf(env->errmsg, sizeof(env->errmsg), "%s %llu failed at insn %d: %.200s", kind,
+             (unsigned long long)id, (int)pc, why[0] ? why : "stopped");
+    env->err_pc = pc;
+}
+
+/* Checked access: the active stack frames first, then the input memory,
+ * then the region table -- the interpreter's order (dp_interp_loop.h).
+ * Expects locals slo/stop (stack bounds) and mlo/mlen/mwlen (input memory)
+ * and a `fail` label in the enclosing function. */
+#define DP_JIT_ACCESS(p, addr, size, need, lenvar, pc)                                          \
+    do {                                                                                        \
+        uint64_t a_ = (addr);                                                                   \
+        p = (void *)(uintptr_t)a_;                                                              \
+        if (DP_LIKELY(a_ - slo <= stop - slo - (size))) {                                       \
+        } else if (DP_LIKELY(a_ - mlo < lenvar && (size) <= lenvar - (a_ - mlo))) {             \
+        } else if (DP_UNLIKELY(!dp_jit_find(env, a_, (size), (need)))) {                        \
+            dp_jit_fail_mem(env, (pc), a_, (size), (need));                                     \
+            goto fail;                                                                          \
+        }                                                                                       \
+    } while (0)
+
+/* Input memory may change under a helper (e.g. a packet resized by one):
+ * the generated code re-reads it after every call. */
+#define DP_JIT_RELOAD() do { mlo = env->mem_lo; mlen = env->mem_len; mwlen = env->mem_wlen; } while (0)
+
+#endif /* DP_JIT_RT_H */

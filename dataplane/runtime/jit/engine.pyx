@@ -1,0 +1,261 @@
+# distutils: sources = dataplane/runtime/csrc/dp_env.c
+# distutils: include_dirs = dataplane/runtime/csrc
+"""JIT engine: compile a program to native code and run it.
+
+Python API mirrors the interpreter's (dataplane.runtime.interp.Interpreter)
+so tests can run the same program on both: ``JitProgram(code, checked=True)``
+then ``.run(mem=None, packet=None)`` / ``.run_repeat(mem, n)``. Execution
+state is the same struct dp_env the interpreter uses (stack, regions,
+helper and kfunc tables), set up the same way, so helpers written for the
+interpreter work unchanged.
+"""
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t, uintptr_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+from posix.dlfcn cimport RTLD_LOCAL, RTLD_NOW, dlclose, dlerror, dlopen, dlsym
+
+from dataplane.runtime.interp cimport (DP_REGION_READ, DP_REGION_RW, DP_REGION_WRITE, DP_STOP_ERROR,
+                                       dp_env_add_region, dp_env_clear_regions, dp_env_fix_regions,
+                                       dp_env_free, dp_env_init)
+
+from dataplane.errors import DataplaneError, ExecutionError
+from dataplane.runtime.jit import codegen, compiler
+
+
+cdef extern from "dp_jit_ops.h" nogil:
+    const char *dp_jit_opname(unsigned op)
+
+
+def decode(code):
+    """The decoder's view of `code` for codegen: [(op, dst, src, off, imm)].
+
+    Uses the interpreter's decoder (raises InvalidInstruction / LoadError
+    exactly as Program() does); jump and call targets are absolute."""
+    cdef Program prog = code if isinstance(code, Program) else Program(code)
+    cdef uint32_t i
+    out = []
+    for i in range(prog.prog.len):
+        x = &prog.prog.insns[i]
+        out.append((dp_jit_opname(x.op).decode(), x.dst, x.src, x.off, x.imm))
+    return out
+
+
+def source(code, checked=True):
+    """The C the JIT generates for `code` (for inspection and debugging)."""
+    return codegen.generate(decode(code), checked)
+
+
+cdef class JitProgram:
+    """A program compiled to native code, with its own dp_env.
+
+    `checked` (default) bounds-checks every memory access like the
+    interpreter and raises ExecutionError naming the instruction; unchecked
+    code touches memory directly and must only be used for programs a
+    verifier accepted. Not thread-safe: one JitProgram per thread (compiled
+    code is shared through the cache, so more instances are cheap).
+    """
+
+    def __cinit__(self, code, bint checked=True, HelperTable helpers=None, HelperTable kfuncs=None,
+                  *, str opt=compiler.DEFAULT_OPT):
+        cdef bytes path_b
+        if dp_env_init(&self.env) != 0:
+            raise MemoryError()
+        self.program = code if isinstance(code, Program) else Program(code)
+        self.checked = checked
+        self.opt = opt
+        self.helpers = helpers if helpers is not None else HelperTable()
+        self.kfuncs = kfuncs if kfuncs is not None else HelperTable()
+        self._pinned = []
+        memset(&self.stats_c, 0, sizeof(self.stats_c))
+        prog = self.program
+        path = compiler.build(prog.code, checked, lambda: codegen.generate(decode(prog), checked), opt)
+        self.compile_seconds = compiler.last_stats["seconds"]
+        self.cache_hit = compiler.last_stats["hit"]
+        self.path = str(path)
+        path_b = self.path.encode()
+        self.handle = dlopen(path_b, RTLD_NOW | RTLD_LOCAL)
+        if self.handle == NULL:
+            raise DataplaneError(f"JIT: dlopen {self.path}: {(<bytes>dlerror()).decode(errors='replace')}")
+        # A program compiled in a bundle (compiler.build_many) exports a
+        # keyed entry; one compiled alone exports dp_jit_main.
+        self.fn = <dp_jit_fn>dlsym(self.handle, compiler.entry_symbol(path.stem).encode())
+        if self.fn == NULL:
+            self.fn = <dp_jit_fn>dlsym(self.handle, b"dp_jit_main")
+        if self.fn == NULL:
+            raise DataplaneError(f"JIT: {self.path} has no dp_jit_main")
+
+    def __dealloc__(self):
+        dp_env_free(&self.env)
+        if self.handle != NULL:
+            dlclose(self.handle)
+
+    cdef void sync_tables(self) noexcept:
+        # HelperTable may reallocate when ids are added: re-read every run.
+        self.env.helpers = self.helpers.fns
+        self.env.nhelpers = self.helpers.n
+        self.env.kfuncs = self.kfuncs.fns
+        self.env.nkfuncs = self.kfuncs.n
+
+    cdef uint32_t run_batch_c(self, uint8_t *const *data, const uint32_t *lens, uint32_t n,
+                              uint32_t *verdicts) noexcept nogil:
+        return dp_jit_run_batch(self.fn, self.checked, &self.env, data, lens, n, verdicts, &self.stats_c)
+
+    cdef _raise(self):
+        raise ExecutionError(self.env.errmsg.decode("utf-8", "replace"), pc=self.env.err_pc)
+
+    # --- regions (as Interpreter) ------------------------------------------
+
+    def add_region(self, buf, writable=None):
+        """Make a buffer accessible in every run (pinned until clear_regions())."""
+        mv = memoryview(buf).cast("B")
+        if writable is None:
+            writable = not mv.readonly
+        elif writable and mv.readonly:
+            raise ValueError("buffer is read-only")
+        cdef const unsigned char[::1] view = mv
+        if view.shape[0] == 0:
+            return
+        self.env.nregions = self.env.nfixed
+        if dp_env_add_region(&self.env, &view[0], view.shape[0], DP_REGION_RW if writable else DP_REGION_READ, 0) != 0:
+            raise MemoryError("too many memory regions")
+        dp_env_fix_regions(&self.env)
+        self._pinned.append(mv)
+
+    def clear_regions(self):
+        dp_env_clear_regions(&self.env)
+        for mv in self._pinned:
+            mv.release()
+        self._pinned = []
+
+    @property
+    def stack_top(self):
+        return self.env.stack_top
+
+    @property
+    def stats(self):
+        """Counters of run_batch: runs, errors, ns, batches."""
+        return dict(runs=self.stats_c.runs, errors=self.stats_c.errors, ns=self.stats_c.ns,
+                    batches=self.stats_c.batches)
+
+    def __repr__(self):
+        return (f"<JitProgram {self.program.prog.len} insns {'checked' if self.checked else 'unchecked'} "
+                f"{self.opt} {self.path}>")
+
+    # --- running ------------------------------------------------------------
+
+    def run(self, mem=None, packet=None):
+        """Run once: r1 = address of `mem` (0 if None/empty), r2 = its length;
+        `packet` is what LD_ABS/LD_IND read. Returns r0; raises
+        ExecutionError (with .pc) on a checked-mode fault."""
+        cdef uint64_t r0 = 0, r1 = 0, r2 = 0
+        cdef Py_buffer mview, pview
+        cdef bint have_m = False, have_p = False
+        cdef int rc
+        if mem is None:
+            self.env.mem_len = 0
+            self.env.mem_wlen = 0
+        elif type(mem) is bytearray:
+            r2 = <uint64_t>PyByteArray_GET_SIZE(mem)
+            r1 = <uint64_t><uintptr_t>PyByteArray_AS_STRING(mem) if r2 else 0
+            self.env.mem_len = r2
+            self.env.mem_wlen = r2
+        else:
+            try:
+                PyObject_GetBuffer(mem, &mview, PyBUF_WRITABLE)
+                self.env.mem_wlen = <uint64_t>mview.len
+            except BufferError:
+                PyObject_GetBuffer(mem, &mview, PyBUF_SIMPLE)
+                self.env.mem_wlen = 0
+            have_m = True
+            r2 = <uint64_t>mview.len
+            r1 = <uint64_t><uintptr_t>mview.buf if r2 else 0
+            self.env.mem_len = r2
+        self.env.mem_lo = r1
+        try:
+            if packet is not None:
+                PyObject_GetBuffer(packet, &pview, PyBUF_SIMPLE)
+                have_p = True
+                self.env.pkt = <const uint8_t *>pview.buf
+                self.env.pkt_len = <uint64_t>pview.len
+            self.sync_tables()
+            rc = dp_jit_run(self.fn, self.checked, &self.env, r1, r2, &r0)
+        finally:
+            if have_m:
+                PyBuffer_Release(&mview)
+            if have_p:
+                self.env.pkt = NULL
+                self.env.pkt_len = 0
+                PyBuffer_Release(&pview)
+            self.env.mem_len = 0
+            self.env.mem_wlen = 0
+        if rc != 0:
+            self._raise()
+        return r0
+
+    def run_repeat(self, mem, uint64_t n):
+        """Run `n` times in C without the GIL, reusing `mem`; returns the last r0."""
+        cdef uint64_t r0 = 0, r1 = 0, r2 = 0, i
+        cdef Py_buffer mview
+        cdef bint have_m = False
+        cdef int rc = 0
+        if mem is not None:
+            PyObject_GetBuffer(mem, &mview, PyBUF_WRITABLE)
+            have_m = True
+            r2 = <uint64_t>mview.len
+            r1 = <uint64_t><uintptr_t>mview.buf if r2 else 0
+        self.env.mem_lo = r1
+        self.env.mem_len = r2
+        self.env.mem_wlen = r2
+        self.sync_tables()
+        try:
+            with nogil:
+                for i in range(n):
+                    rc = dp_jit_run(self.fn, self.checked, &self.env, r1, r2, &r0)
+                    if rc != 0:
+                        break
+        finally:
+            if have_m:
+                PyBuffer_Release(&mview)
+            self.env.mem_len = 0
+            self.env.mem_wlen = 0
+        if rc != 0:
+            self._raise()
+        return r0
+
+    def run_batch(self, buffers):
+        """Run over a list of writable buffers (bytearrays) in one nogil call;
+        returns the verdicts (low 32 bits of r0; 0 = XDP_ABORTED on a fault)."""
+        cdef uint32_t n = len(buffers), i, got = 0
+        cdef size_t m = n if n else 1
+        cdef uint8_t **data = <uint8_t **>malloc(m * sizeof(uint8_t *))
+        cdef uint32_t *lens = <uint32_t *>malloc(m * sizeof(uint32_t))
+        cdef uint32_t *verdicts = <uint32_t *>malloc(m * sizeof(uint32_t))
+        cdef Py_buffer *views = <Py_buffer *>malloc(m * sizeof(Py_buffer))
+        try:
+            if data == NULL or lens == NULL or verdicts == NULL or views == NULL:
+                raise MemoryError()
+            for i in range(n):
+                PyObject_GetBuffer(buffers[i], &views[i], PyBUF_WRITABLE)
+                got += 1
+                data[i] = <uint8_t *>views[i].buf
+                lens[i] = <uint32_t>views[i].len
+            self.sync_tables()
+            with nogil:
+                self.run_batch_c(data, lens, n, verdicts)
+            return [verdicts[i] for i in range(n)]
+        finally:
+            for i in range(got):
+                PyBuffer_Release(&views[i])
+            free(views)
+            free(data)
+            free(lens)
+            free(verdicts)
+
+
+def run_conformance(code, mem):
+    """conformance-plugin engine "jit": checked mode, the suite's helpers."""
+    from dataplane.runtime.interp import HelperTable
+
+    return JitProgram(code, True, HelperTable.conformance()).run(mem)
