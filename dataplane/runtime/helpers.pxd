@@ -33,6 +33,8 @@ cdef extern from "dp_helpers.h" nogil:
         uint32_t len
         uint32_t protocol
         uint32_t ifindex
+        uint32_t pkt_type
+        uint32_t ingress_ifindex
 
     struct dp_sink:
         uint8_t *buf

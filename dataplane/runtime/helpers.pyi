@@ -7,6 +7,12 @@ XDP_TAILROOM: int      # 320
 XDP_FRAME_SIZE: int    # 4096
 XDP_FRAME_HDR: int     # 40, sizeof(struct xdp_frame)
 XDP_MAX_PACKET: int    # 3520
+SKB_MAX_PACKET: int    # 3712, the skb test run's bound
+ETH_HLEN: int
+PACKET_HOST: int       # 0
+PACKET_BROADCAST: int  # 1
+PACKET_MULTICAST: int  # 2
+PACKET_OTHERHOST: int  # 3
 CALLBACK_TAG: int
 MAX_HELPER_ID: int
 

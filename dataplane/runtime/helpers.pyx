@@ -7,7 +7,8 @@ program of a Collection gets. ``Runner`` owns the per-thread helper state
 and runs an Interpreter on one packet the way BPF_PROG_TEST_RUN does:
 XDP programs see a 4096-byte frame with the packet at headroom 256 and
 320 bytes of tailroom, ingress_ifindex 1 (the test run's loopback queue);
-socket filters see the packet from the network header on.
+socket filters see the packet from the network header on, with the
+skb fields eth_type_trans sets on the loopback device (see run_skb).
 """
 import errno as _errno
 
@@ -30,6 +31,45 @@ XDP_FRAME_HDR = DP_XDP_FRAME_HDR
 XDP_MAX_PACKET = DP_XDP_FRAME_SIZE - DP_XDP_HEADROOM - DP_XDP_TAILROOM
 CALLBACK_TAG = DP_CALLBACK_TAG
 ETH_HLEN = 14
+# bpf_test_init's bound for skb test runs: PAGE_SIZE - (NET_SKB_PAD +
+# NET_IP_ALIGN = 64 on x86) - SKB_DATA_ALIGN(sizeof(struct skb_shared_info)).
+SKB_MAX_PACKET = DP_XDP_FRAME_SIZE - 64 - DP_XDP_TAILROOM
+
+# PACKET_* (linux/if_packet.h), as eth_type_trans classifies frames
+cdef enum:
+    _PACKET_HOST = 0
+    _PACKET_BROADCAST = 1
+    _PACKET_MULTICAST = 2
+    _PACKET_OTHERHOST = 3
+    _ETH_HLEN = 14
+PACKET_HOST = _PACKET_HOST
+PACKET_BROADCAST = _PACKET_BROADCAST
+PACKET_MULTICAST = _PACKET_MULTICAST
+PACKET_OTHERHOST = _PACKET_OTHERHOST
+
+
+cdef uint32_t _eth_protocol(const uint8_t *f, Py_ssize_t n) noexcept nogil:
+    """skb->protocol (__be16 as a little-endian u32 load sees it) the way
+    eth_type_trans picks it: an EtherType >= ETH_P_802_3_MIN as is, else
+    ETH_P_802_3 for raw Novell 802.3 (payload starts 0xFFFF), else ETH_P_802_2."""
+    if ((<uint32_t>f[12] << 8) | f[13]) >= 0x600:
+        return f[12] | (<uint32_t>f[13] << 8)
+    if n >= _ETH_HLEN + 2 and f[14] == 0xff and f[15] == 0xff:
+        return 0x0100                    # htons(ETH_P_802_3)
+    return 0x0400                        # htons(ETH_P_802_2)
+
+
+cdef uint32_t _lo_pkt_type(const uint8_t *f) noexcept nogil:
+    """skb->pkt_type from eth_type_trans on the test run's device, loopback,
+    whose address and broadcast address are both 00:00:00:00:00:00: the
+    all-zero destination is PACKET_HOST; any group address (even
+    ff:ff:ff:ff:ff:ff, which is not lo's broadcast) is PACKET_MULTICAST;
+    everything else PACKET_OTHERHOST. PACKET_BROADCAST cannot happen on lo."""
+    cdef int k
+    for k in range(6):
+        if f[k] != 0:
+            return _PACKET_MULTICAST if f[0] & 1 else _PACKET_OTHERHOST
+    return _PACKET_HOST
 MAX_HELPER_ID = 212
 
 
@@ -165,22 +205,34 @@ cdef class Runner:
         return <uint32_t>r0, out, (t1 - t0) // repeat
 
     def run_skb(self, Interpreter interp not None, data, uint64_t repeat=1):
-        """Run a socket filter as BPF_PROG_TEST_RUN does: skb->data (and
-        LD_ABS offset 0) at the network header, skb->len = size - 14.
-        Returns (retval, data_out, duration_ns); data_out is the packet."""
+        """Run a socket filter as BPF_PROG_TEST_RUN does (net/bpf/test_run.c,
+        bpf_prog_test_run_skb): eth_type_trans on the loopback device pulls
+        the Ethernet header, so skb->data (and LD_ABS offset 0) is the network
+        header and skb->len = size - 14; skb->protocol and skb->pkt_type are
+        what eth_type_trans derives from the header. After the run the kernel
+        pushes the header back for non-L2 program types *zeroed*, so data_out
+        is 14 zero bytes followed by the rest of the packet.
+        Returns (retval, data_out, duration_ns)."""
         cdef bytes pkt = bytes(data)
         cdef Py_ssize_t n = len(pkt)
         cdef uint64_t r0 = 0, i, t0, t1
-        if n < ETH_HLEN or n > XDP_MAX_PACKET:
-            raise DataplaneError(f"test packet must be {ETH_HLEN}..{XDP_MAX_PACKET} bytes, got {n}",
+        if n < ETH_HLEN or n > SKB_MAX_PACKET:
+            raise DataplaneError(f"test packet must be {ETH_HLEN}..{SKB_MAX_PACKET} bytes, got {n}",
+                                 kind=_errno.EINVAL)
+        # The kernel refuses (EINVAL) an IPv4/IPv6 frame whose fixed network
+        # header is incomplete (it reads the addresses into its test socket).
+        if (pkt[12:14] == b"\x08\x00" and n < ETH_HLEN + 20) or (pkt[12:14] == b"\x86\xdd" and n < ETH_HLEN + 40):
+            raise DataplaneError(f"test packet: {n} bytes is too short for its IPv4/IPv6 header",
                                  kind=_errno.EINVAL)
         if repeat == 0:
             repeat = 1
         memcpy(self.frame, <const char *>pkt, n)
-        self.skb.data = self.frame + 14
-        self.skb.len = <uint32_t>(n - 14)
-        self.skb.protocol = self.frame[12] | (<uint32_t>self.frame[13] << 8)
+        self.skb.data = self.frame + _ETH_HLEN
+        self.skb.len = <uint32_t>(n - _ETH_HLEN)
+        self.skb.protocol = _eth_protocol(self.frame, n)
+        self.skb.pkt_type = _lo_pkt_type(self.frame)
         self.skb.ifindex = self.ingress_ifindex
+        self.skb.ingress_ifindex = 0     # skb_iif is only set from a ctx_in
         self._prepare(interp)
         interp.env.ctx = &self.skb
         interp.env.ctx_lo = <uint64_t><uintptr_t>&self.skb
@@ -195,7 +247,8 @@ cdef class Runner:
             t1 = _now()
         finally:
             self._finish(interp)
-        return <uint32_t>r0, pkt, (t1 - t0) // repeat
+        memset(self.frame, 0, _ETH_HLEN)  # memset(__skb_push(skb, hh_len), 0, hh_len)
+        return <uint32_t>r0, (<char *>self.frame)[:n], (t1 - t0) // repeat
 
     # ---- what the helpers left behind ----
     @property

@@ -49,8 +49,10 @@ struct dp_skb {
     uint8_t *data;
     uint32_t len;
     uint32_t protocol;   /* __be16 as stored by eth_type_trans */
-    uint32_t ifindex;
-    uint32_t pad[3];     /* >= 24 bytes, so the ctx window never overlaps */
+    uint32_t ifindex;    /* skb->dev: the loopback device in a test run */
+    uint32_t pkt_type;   /* PACKET_HOST/BROADCAST/MULTICAST/OTHERHOST from eth_type_trans */
+    uint32_t ingress_ifindex;  /* skb->skb_iif: 0 in a test run (no ctx_in) */
+    uint32_t pad[1];     /* >= 24 bytes, so the ctx window never overlaps */
 };
 
 #define DP_REDIRECT_NONE 0

@@ -40,9 +40,9 @@ int dp_xdp_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *o
 }
 
 /* struct __sk_buff, the fields a socket filter may read that we model:
- * len, protocol, ifindex/ingress_ifindex; the rest of the readable u32
- * fields read as 0 (pkt_type, mark, queue_mapping, vlan_*, priority,
- * tc_index, cb[], hash). */
+ * len, pkt_type, protocol, ingress_ifindex, ifindex; the rest of the
+ * readable u32 fields are 0 in a test run (mark, queue_mapping, vlan_*,
+ * priority, tc_index, cb[], hash). */
 int dp_skb_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *out)
 {
     const struct dp_skb *s = env->ctx;
@@ -51,8 +51,10 @@ int dp_skb_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *o
         return ctx_fail(env, off, size);
     switch (off & ~3u) {
     case 0: v = s->len; break;
+    case 4: v = s->pkt_type; break;
     case 16: v = s->protocol; break;
-    case 36: case 40: v = s->ifindex; break;
+    case 36: v = s->ingress_ifindex; break;
+    case 40: v = s->ifindex; break;
     default: v = 0; break;
     }
     *out = (v >> ((off & 3) * 8)) & (size == 4 ? 0xffffffffu : (1u << (size * 8)) - 1);
