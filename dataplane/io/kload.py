@@ -267,7 +267,7 @@ class KernelObject:
                                                      (li.line_num << 10) | li.col) for li in p.line_info),
                       line_info_rec_size=16 if p.line_info else 0)
         try:
-            return kbpf.prog_load(insns, p.prog_type, p.license or self.spec.license or "GPL",
+            return kbpf.prog_load(insns, p.prog_type, p.license or self.spec.license,
                                   log_level=log_level, name=_kname(p.name), prog_flags=p.prog_flags,
                                   expected_attach_type=p.attach_type or 0, **kw)
         except KernelBpfError as e:
