@@ -44,6 +44,15 @@ def _extensions():
     )
 
 
+# --- gRPC stubs (dataplane/service/_gen/, gitignored) --------------------------
+# Generated from proto/ at build time, before cythonize, so a build always
+# ships stubs matching the .proto.  codegen.py runs as a script (the package
+# is not importable yet) and needs grpcio-tools (a build requirement).
+import subprocess
+import sys
+
+subprocess.run([sys.executable, os.path.join(HERE, "dataplane", "service", "codegen.py")], check=True)
+
 setup(
     packages=find_packages(include=["dataplane", "dataplane.*"]),
     package_data={"dataplane": ["**/*.pxd", "**/*.h", "**/*.pyi", "**/*.yaml", "**/*.pcap", "data/*"]},

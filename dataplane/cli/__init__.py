@@ -19,6 +19,8 @@ VERB_MODULES = [
     "dataplane.cli.conformance_cmd",
     "dataplane.cli.demo_cmd",
     "dataplane.cli.prog_cmd",
+    "dataplane.cli.serve_cmd",
+    "dataplane.cli.client_cmd",
 ]
 
 

@@ -1,0 +1,32 @@
+"""`dataplane serve`: run the control-plane service (gRPC + metrics) until SIGINT/SIGTERM."""
+from __future__ import annotations
+
+
+def run(args) -> int:
+    from dataplane.service.config import Config, load_config, parse_address
+    from dataplane.service.server import run as run_server
+
+    cfg = load_config(args.config) if args.config else Config()
+    # Command-line addresses win over the file; validated like the file's.
+    if args.grpc:
+        parse_address(args.grpc, "--grpc")
+        cfg.grpc_listen = args.grpc
+    if args.metrics:
+        if args.metrics == "off":
+            cfg.metrics_enabled = False
+        else:
+            parse_address(args.metrics, "--metrics")
+            cfg.metrics_listen = args.metrics
+            cfg.metrics_enabled = True
+    if args.no_verify:
+        cfg.verifier = False
+    return run_server(cfg)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="run the gRPC control plane and Prometheus endpoint")
+    p.add_argument("--config", metavar="FILE", help="YAML config (see configs/default.yaml)")
+    p.add_argument("--grpc", metavar="ADDR", help="gRPC listen HOST:PORT (port 0: any free port)")
+    p.add_argument("--metrics", metavar="ADDR", help="metrics listen HOST:PORT, or 'off'")
+    p.add_argument("--no-verify", action="store_true", help="skip the dataplane verifier on load")
+    p.set_defaults(func=run)

@@ -1,0 +1,1 @@
+"""The control-plane service: registry, gRPC servicers, metrics, config."""

@@ -1,0 +1,59 @@
+"""The ONE place where dataplane error kinds become gRPC status codes.
+
+Servicers raise (or let through) :class:`~dataplane.errors.DataplaneError`;
+:func:`abort_with` turns it into a status on the call.  A verifier rejection
+is INVALID_ARGUMENT like any bad input, but its full log travels in the
+trailing metadata key :data:`VERIFIER_LOG_KEY` (bytes) (the status message only holds
+the one-line summary, which is what a kernel user sees from libbpf too).
+"""
+from __future__ import annotations
+
+import errno
+
+import grpc
+
+from dataplane.errors import DataplaneError, VerifierError
+
+# "-bin" keys carry raw bytes, so the multi-line log needs no escaping.
+VERIFIER_LOG_KEY = "dataplane-verifier-log-bin"
+ERRNO_KEY = "dataplane-errno"
+# gRPC metadata values must stay well below the default 8 KiB header limit;
+# a verifier log beyond this is cut at the start (the error is at the end).
+MAX_LOG_METADATA = 6000
+
+ENOTSUPP = 524   # the kernel-internal errno bpf() returns for unsupported map ops (not in Python's errno)
+
+_CODES = {
+    errno.EINVAL: grpc.StatusCode.INVALID_ARGUMENT,
+    errno.EACCES: grpc.StatusCode.INVALID_ARGUMENT,   # verifier rejection: the program is the bad argument
+    errno.EPERM: grpc.StatusCode.PERMISSION_DENIED,
+    errno.ENOENT: grpc.StatusCode.NOT_FOUND,
+    errno.EEXIST: grpc.StatusCode.ALREADY_EXISTS,
+    errno.E2BIG: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errno.ENOSPC: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errno.ENOMEM: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errno.EBUSY: grpc.StatusCode.FAILED_PRECONDITION,
+    errno.ENOTSUP: grpc.StatusCode.UNIMPLEMENTED,
+    ENOTSUPP: grpc.StatusCode.UNIMPLEMENTED,          # e.g. get_next_key on a queue map
+}
+
+
+def status_code(kind: int) -> grpc.StatusCode:
+    """gRPC status for an errno-like kind; INTERNAL for anything unmapped."""
+    return _CODES.get(kind, grpc.StatusCode.INTERNAL)
+
+
+def details(exc: DataplaneError) -> tuple[grpc.StatusCode, str, tuple]:
+    """(code, message, trailing metadata) for an error."""
+    md = [(ERRNO_KEY, str(exc.kind))]
+    if isinstance(exc, VerifierError) and exc.log:
+        log = exc.log[-MAX_LOG_METADATA:]
+        md.append((VERIFIER_LOG_KEY, log.encode("utf-8", "replace")))
+    return status_code(exc.kind), str(exc), tuple(md)
+
+
+async def abort_with(context, exc: DataplaneError):
+    """Abort an aio call with the mapped status; never returns."""
+    code, message, md = details(exc)
+    context.set_trailing_metadata(md)
+    await context.abort(code, message)

@@ -1,0 +1,350 @@
+"""The service's registry of loaded objects, programs, maps and attachments.
+
+One lock guards everything: control-plane calls (asyncio thread), the
+metrics collector (prometheus HTTP thread) and config loading all come
+through here, and none of them is on the packet path, so contention is
+irrelevant while correctness (no map read while another thread updates it)
+is not.
+
+Loading is all-or-nothing: the object is parsed, verified and its maps
+created *before* anything is published; the registry only changes in the
+final step, under the lock, so a failed load leaves nothing behind.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import itertools
+import os
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+from dataplane.abi import maps as mt
+from dataplane.errors import AlreadyExists, DataplaneError, LoadError, NotFound, VerifierError
+from dataplane.loader import MapSpec, ObjectSpec, ProgramSpec, load_object
+from dataplane.loader.sections import PROG_TYPE_NAMES
+from dataplane.maps.core import Map
+
+try:  # the runtime collection makes programs runnable; the registry works without it
+    from dataplane.runtime.collection import Collection
+except ImportError:  # pragma: no cover - absent in early checkouts
+    Collection = None
+
+try:
+    from dataplane.isa.instruction import decode as _decode
+    from dataplane.verifier import MapInfo as _VMapInfo, verify as _verify
+except ImportError:  # pragma: no cover
+    _verify = None
+
+HAVE_VERIFIER = _verify is not None
+
+
+@dataclass
+class LoadedMap:
+    id: int
+    name: str
+    map: Map
+    spec: MapSpec
+    object_id: int
+
+    @property
+    def type_name(self) -> str:
+        return mt.MAP_TYPE_NAMES.get(self.spec.map_type, str(self.spec.map_type))
+
+
+@dataclass
+class LoadedProg:
+    id: int
+    name: str
+    spec: ProgramSpec
+    object_id: int
+    object_name: str
+    map_ids: list[int]
+    loaded_at_ns: int
+    verified: bool
+    tag: str
+    verifier_log: str = ""
+    runnable: object = None          # runtime LoadedProgram when the collection is available
+    run_cnt: int = 0
+    run_time_ns: int = 0
+
+    @property
+    def type_name(self) -> str:
+        return PROG_TYPE_NAMES.get(self.spec.prog_type, str(self.spec.prog_type))
+
+
+@dataclass
+class LoadedObject:
+    id: int
+    name: str
+    programs: dict[str, LoadedProg]
+    maps: dict[str, LoadedMap]
+    collection: object = None
+
+
+@dataclass
+class Attachment:
+    link_id: int
+    program_id: int
+    interface: str
+    direction: int           # 0 ingress, 1 egress (proto enum values)
+    priority: int
+    state: str = "attached"
+
+
+@dataclass
+class LoadResult:
+    obj: LoadedObject
+    verifier_log: str = ""
+
+
+def _tag(insns: bytes) -> str:
+    # The kernel's tag is the first 8 bytes of a SHA-1 over the instructions
+    # with map fds zeroed; the spec's placeholders are already zero.
+    return hashlib.sha1(insns).hexdigest()[:16]
+
+
+def _verify_program(spec: ObjectSpec, ps: ProgramSpec, log_level: int) -> str:
+    """Run the dataplane verifier on one program; return its log or raise VerifierError."""
+    buf = bytearray(ps.insns)
+    names = list(spec.maps)
+    infos = {}
+    for r in ps.relocations:
+        if r.kind in ("map_fd", "map_value") and r.map_name in spec.maps:
+            fd = names.index(r.map_name) + 3       # any stable fd-like number the verifier can resolve
+            struct.pack_into("<i", buf, r.insn_index * 8 + 4, fd)
+            ms = spec.maps[r.map_name]
+            infos[fd] = _VMapInfo(ms.map_type, ms.key_size, ms.value_size, ms.max_entries, ms.map_flags, ms.name)
+    prog_type = PROG_TYPE_NAMES.get(ps.prog_type, "xdp")
+    v = _verify(_decode(bytes(buf)), prog_type=prog_type, maps=infos,
+                license=ps.license or spec.license or "", log_level=log_level)
+    return v.log
+
+
+def _create_maps(spec: ObjectSpec) -> dict[str, Map]:
+    maps = {}
+    for name, ms in spec.maps.items():
+        try:
+            m = Map(ms.map_type, ms.key_size, ms.value_size, ms.max_entries, ms.map_flags, ms.name[:15])
+        except DataplaneError:
+            raise
+        except Exception as exc:
+            raise LoadError(f"map {name}: {exc}") from exc
+        if ms.contents is not None:
+            m.update(b"\0\0\0\0", bytes(ms.contents).ljust(ms.value_size, b"\0")[:ms.value_size])
+        maps[name] = m
+    return maps
+
+
+def entry_count(m: Map) -> int:
+    """Entries a map holds by iteration; 0 for types without keys (queue, stack, ringbuf)."""
+    try:
+        return len(m.keys())
+    except DataplaneError:   # get_next_key is ENOTSUPP/EINVAL for keyless map types, as in the kernel
+        return 0
+
+
+class Registry:
+    """Thread-safe registry; ids are unique per kind for the process lifetime."""
+
+    def __init__(self, *, verify: bool = True):
+        self.verify = verify and HAVE_VERIFIER
+        self.lock = threading.RLock()
+        self.objects: dict[int, LoadedObject] = {}
+        self.progs: dict[int, LoadedProg] = {}
+        self.maps: dict[int, LoadedMap] = {}
+        self.links: dict[int, Attachment] = {}
+        self._obj_ids = itertools.count(1)
+        self._prog_ids = itertools.count(1)
+        self._map_ids = itertools.count(1)
+        self._link_ids = itertools.count(1)
+        self.started = time.time()
+
+    # ---------------------------------------------------------------- load
+    def load(self, source: bytes | str, *, program: str = "", name: str = "", log_level: int = 0) -> LoadResult:
+        """Load an object from bytes or a path; ``program`` selects one program (empty: all)."""
+        if isinstance(source, str):
+            if not os.path.isfile(source):
+                raise NotFound(f"object file {source!r} not found")
+            obj_name = name or os.path.splitext(os.path.basename(source))[0]
+        else:
+            obj_name = name or "object"
+        try:
+            spec = load_object(source, obj_name)
+        except DataplaneError:
+            raise
+        except Exception as exc:   # parser bugs on hostile input must still be "bad argument"
+            raise LoadError(f"object {obj_name!r}: {exc}") from exc
+        if program:
+            if program not in spec.programs:
+                raise NotFound(f"program {program!r} not in object; it has: "
+                               f"{', '.join(sorted(spec.programs)) or 'none'}")
+            selected = [spec.programs[program]]
+        else:
+            selected = list(spec.programs.values())
+        if not selected:
+            raise LoadError(f"object {obj_name!r} has no programs")
+
+        logs = {}
+        if self.verify:
+            for ps in selected:
+                try:
+                    logs[ps.name] = _verify_program(spec, ps, log_level)
+                except VerifierError:
+                    if log_level:
+                        raise
+                    # as libbpf does: a rejection is worth the full log, so verify again at level 1
+                    _verify_program(spec, ps, 1)
+                    raise
+
+        # Maps (and runnable programs when the runtime is present) are built
+        # before anything is registered: a failure here publishes nothing.
+        collection = None
+        if Collection is not None:
+            collection = Collection.load(spec)
+            maps = dict(collection.maps)
+        else:
+            maps = _create_maps(spec)
+
+        now = time.time_ns()
+        with self.lock:
+            oid = next(self._obj_ids)
+            lmaps = {n: LoadedMap(next(self._map_ids), n, m, spec.maps[n], oid) for n, m in maps.items()}
+            lprogs = {}
+            for ps in selected:
+                refs = []
+                for r in ps.relocations:
+                    if r.map_name in lmaps and lmaps[r.map_name].id not in refs:
+                        refs.append(lmaps[r.map_name].id)
+                runnable = collection.programs.get(ps.name) if collection is not None else None
+                lprogs[ps.name] = LoadedProg(next(self._prog_ids), ps.name, ps, oid, obj_name, refs, now,
+                                             self.verify, _tag(ps.insns), logs.get(ps.name, ""), runnable)
+            obj = LoadedObject(oid, obj_name, lprogs, lmaps, collection)
+            self.objects[oid] = obj
+            self.progs.update({p.id: p for p in lprogs.values()})
+            self.maps.update({m.id: m for m in lmaps.values()})
+        return LoadResult(obj, "".join(logs.values()))
+
+    def unload(self, prog_id: int) -> int:
+        """Unload the object that owns program ``prog_id``; EBUSY while a program of it is attached."""
+        with self.lock:
+            p = self.program(prog_id)
+            obj = self.objects[p.object_id]
+            ids = {q.id for q in obj.programs.values()}
+            busy = [a for a in self.links.values() if a.program_id in ids]
+            if busy:
+                raise DataplaneError(f"program {busy[0].program_id} is attached to {busy[0].interface} "
+                                     f"(link {busy[0].link_id}); detach it first", kind=errno.EBUSY)
+            for q in obj.programs.values():
+                del self.progs[q.id]
+            for m in obj.maps.values():
+                del self.maps[m.id]
+            del self.objects[obj.id]
+            return obj.id
+
+    # ---------------------------------------------------------------- lookups
+    def program(self, prog_id: int) -> LoadedProg:
+        with self.lock:
+            p = self.progs.get(prog_id)
+        if p is None:
+            raise NotFound(f"no program with id {prog_id}")
+        return p
+
+    def map(self, map_id: int) -> LoadedMap:
+        with self.lock:
+            m = self.maps.get(map_id)
+        if m is None:
+            raise NotFound(f"no map with id {map_id}")
+        return m
+
+    def list_programs(self) -> list[LoadedProg]:
+        with self.lock:
+            return [self.progs[i] for i in sorted(self.progs)]
+
+    def list_maps(self) -> list[LoadedMap]:
+        with self.lock:
+            return [self.maps[i] for i in sorted(self.maps)]
+
+    # ---------------------------------------------------------------- map ops
+    @staticmethod
+    def _check(lm: LoadedMap, key: bytes, value: bytes | None = None) -> None:
+        m = lm.map
+        if m.key_size and len(key) != m.key_size:
+            raise DataplaneError(f"map {lm.id} ({lm.name}): key is {len(key)} bytes, expected {m.key_size}")
+        vsize = getattr(m, "sys_value_size", m.value_size)
+        if value is not None and len(value) != vsize:
+            raise DataplaneError(f"map {lm.id} ({lm.name}): value is {len(value)} bytes, expected {vsize}")
+
+    def map_entries(self, lm: LoadedMap) -> int:
+        with self.lock:
+            return entry_count(lm.map)
+
+    def lookup(self, map_id: int, key: bytes) -> bytes:
+        with self.lock:
+            lm = self.map(map_id)
+            self._check(lm, key)
+            v = lm.map.lookup(key)
+        if v is None:
+            raise NotFound(f"map {map_id}: key {key.hex()} not found")
+        return v
+
+    def update(self, map_id: int, key: bytes, value: bytes, flags: int = 0) -> None:
+        with self.lock:
+            lm = self.map(map_id)
+            self._check(lm, key, value)
+            lm.map.update(key, value, flags)
+
+    def delete(self, map_id: int, key: bytes) -> None:
+        with self.lock:
+            lm = self.map(map_id)
+            self._check(lm, key)
+            lm.map.delete(key)
+
+    def dump(self, map_id: int, start_after: bytes = b"", limit: int = 0) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        """Up to ``limit`` entries after ``start_after``; returns (entries, next_key or b"")."""
+        with self.lock:
+            lm = self.map(map_id)
+            if start_after:
+                self._check(lm, start_after)
+            out: list[tuple[bytes, bytes]] = []
+            key = lm.map.get_next_key(start_after or None)
+            while key is not None and (not limit or len(out) < limit):
+                v = lm.map.lookup(key)
+                if v is not None:
+                    out.append((key, v))
+                key = lm.map.get_next_key(key)
+            more = key is not None and bool(out)
+            return out, (out[-1][0] if more else b"")
+
+    # ---------------------------------------------------------------- hooks (placeholder state machine)
+    def attach(self, program_id: int, interface: str, direction: int, priority: int = 0) -> Attachment:
+        if not interface:
+            raise DataplaneError("attach: interface is required")
+        with self.lock:
+            self.program(program_id)
+            for a in self.links.values():
+                if (a.program_id, a.interface, a.direction) == (program_id, interface, direction):
+                    raise AlreadyExists(f"program {program_id} already attached to {interface} (link {a.link_id})")
+            a = Attachment(next(self._link_ids), program_id, interface, direction, priority)
+            self.links[a.link_id] = a
+            return a
+
+    def detach(self, link_id: int) -> None:
+        with self.lock:
+            if self.links.pop(link_id, None) is None:
+                raise NotFound(f"no link with id {link_id}")
+
+    def list_links(self) -> list[Attachment]:
+        with self.lock:
+            return sorted(self.links.values(), key=lambda a: (a.interface, a.direction, a.priority, a.link_id))
+
+    # ---------------------------------------------------------------- metrics snapshot
+    def snapshot(self) -> tuple[int, list[tuple[LoadedMap, int]]]:
+        """(programs loaded, [(map, entry count)]) read consistently for one scrape."""
+        with self.lock:
+            return len(self.progs), [(lm, entry_count(lm.map)) for lm in self.maps.values()]
+
+
+__all__ = ["Registry", "LoadedObject", "LoadedProg", "LoadedMap", "Attachment", "LoadResult", "HAVE_VERIFIER"]
