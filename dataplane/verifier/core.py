@@ -269,7 +269,10 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
         if st.active_lock:
             self.fail("bpf_spin_unlock is missing")
         if len(st.frames) > 1:
-            if r0.t == NOT_INIT:
+            # A static subprogram may return nothing (a void function): the
+            # kernel copies r0 to the caller as it is, and only a later read
+            # of the caller's r0 fails.  Callbacks must return a value.
+            if r0.t == NOT_INIT and st.frames[-1].callsite < 0:
                 self.fail("R0 !read_ok")
             if r0.t == STACK and r0.frame == len(st.frames) - 1:
                 self.fail("cannot return stack pointer to the caller")
