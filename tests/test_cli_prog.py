@@ -65,7 +65,7 @@ def test_global_maps_dumped_and_plain_output(objs, pkts):
     (["--prog", "xdp_count", "--map-update", "nomap", "00", "00"], "map 'nomap' not found"),
     (["--prog", "xdp_count", "--map-update", "proto_count", "zz", "00"], "bad hex"),
     (["--prog", "xdp_count", "--map-update", "proto_count", "11", "00"], "key must be 4 bytes"),
-    (["--prog", "xdp_count", "--engine", "jit"], "JIT engine not available yet"),
+    (["--prog", "nope", "--engine", "jit"], "program 'nope' not found"),
 ])
 def test_errors(objs, pkts, extra, msg):
     p = run_cli("prog", "run", str(objs["xdp_counter"]), "--data-in", pkts[0], *extra, check=False)

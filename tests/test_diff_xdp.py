@@ -16,7 +16,7 @@ import pytest
 import difftools as D
 from dataplane.io.kload import kernel_prog_run
 
-ENGINES = ["interp"]
+ENGINES = ["interp", "jit"]
 
 RINGBUF_WHY = "ringbuf records are not key/value entries; both sides list no entries"
 

@@ -66,10 +66,10 @@ def _hex(text: str, what: str) -> bytes:
         raise DataplaneError(f"{what}: bad hex {text!r}", kind=errno.EINVAL) from None
 
 
-def _load(path: str):
+def _load(path: str, engine: str = "interp"):
     from dataplane.runtime.collection import Collection
     try:
-        return Collection.load(path)
+        return Collection.load(path, engine=engine)
     except FileNotFoundError:
         raise DataplaneError(f"{path}: no such file", kind=errno.ENOENT) from None
 
@@ -86,8 +86,6 @@ def dump_maps(coll) -> dict[str, list[dict[str, str]]]:
 
 def cmd_run(args) -> int:
     as_json = args.json or args.json_local
-    if args.engine == "jit":
-        raise DataplaneError("JIT engine not available yet (use --engine interp)", kind=errno.EOPNOTSUPP)
     if args.repeat < 1:
         raise DataplaneError("--repeat must be at least 1", kind=errno.EINVAL)
     packets = []
@@ -97,7 +95,7 @@ def cmd_run(args) -> int:
                 packets.append(fh.read())
         except OSError as exc:
             raise DataplaneError(f"--data-in {f}: {exc.strerror}", kind=exc.errno or errno.EIO) from None
-    coll = _load(args.obj)
+    coll = _load(args.obj, args.engine)
     coll.program(args.prog)        # NotFound before touching maps
     for mname, khex, vhex in args.map_update:
         m = coll.map(mname)

@@ -96,8 +96,12 @@ class Collection:
     # ---- construction ----
     @classmethod
     def load(cls, path_or_spec, *, cpu: int = 0, kfuncs: dict[str, int] | None = None,
-             kfunc_table: HelperTable | None = None) -> "Collection":
+             kfunc_table: HelperTable | None = None, engine: str = "interp") -> "Collection":
         """Load an object file (path/bytes) or an ObjectSpec.
+
+        ``engine``: "interp" (reference interpreter) or "jit" (every program
+        compiled to native code, checked mode: a JitInterpreter, which the
+        Runner drives like an Interpreter; tail calls stay within the JIT).
 
         ``kfuncs`` maps kfunc names to indexes in ``kfunc_table`` (the kfunc
         registry of whoever provides them, e.g. conntrack)."""
@@ -114,7 +118,13 @@ class Collection:
         for name, ps in spec.programs.items():
             xlated, refs = _link(ps, maps, available, kfuncs or {})
             program = Program(xlated)
-            interp = Interpreter(program, helpers, kfunc_table)
+            if engine == "jit":
+                from dataplane.runtime.jit.engine import JitInterpreter
+                interp = JitInterpreter.create(program, helpers, kfunc_table, checked=True)
+            elif engine == "interp":
+                interp = Interpreter(program, helpers, kfunc_table)
+            else:
+                raise LoadError(f"unknown engine {engine!r} (interp or jit)")
             for mname, m in maps.items():
                 if m.map_type in _NO_VALUE_REGION:
                     continue

@@ -20,6 +20,13 @@ Shape of the output:
   callee sees and leaves registers exactly as the interpreter's shared
   register file does.
 
+Cross-program control flow (see csrc/dp_jit_link.h): a helper stopping
+with DP_STOP_TAIL hands the registers to dp_jit_tail_hook, which runs the
+target's exported ``<entry>_regs`` in the same frame; ``<entry>_sub`` is the
+env->call_sub dispatcher over every function and callback entry (lddw
+immediates carrying the linker's callback tag). Plain loads in checked mode
+that miss all memory but hit env's ctx go through env->ctx_load.
+
 Checked mode bounds-checks every access like the interpreter and keeps the
 frames on the env's stack (same addresses, so callees can use a caller's
 stack through a pointer and error messages match). Unchecked mode gives each
@@ -29,7 +36,7 @@ programs a verifier has accepted.
 from __future__ import annotations
 
 # Bump when the generated code changes meaning: it is part of the cache key.
-CODEGEN_VERSION = 3
+CODEGEN_VERSION = 5
 
 _ALU = ("add", "sub", "mul", "div", "sdiv", "or", "and", "lsh", "rsh", "mod", "smod", "xor", "mov", "arsh")
 _JMP = ("jeq", "jne", "jgt", "jge", "jlt", "jle", "jset", "jsgt", "jsge", "jslt", "jsle")
@@ -76,11 +83,28 @@ def _reachable(insns: list[tuple], entry: int) -> list[int]:
     return sorted(seen)
 
 
+# lddw imm64 of a callback (bpf_loop's callback_fn): the linker's
+# DP_CALLBACK_TAG | insn index (dp_helpers.h).
+CALLBACK_TAG = 0xCB0F000000000000
+CALLBACK_MASK = 0xFFFFFFFF00000000
+
+
+def callbacks(insns: list[tuple]) -> list[int]:
+    """Insn indexes some lddw names as a callback (env->call_sub targets)."""
+    out = set()
+    for op, _dst, _src, _off, imm in insns:
+        if op == "lddw" and (imm & CALLBACK_MASK) == CALLBACK_TAG:
+            i = imm & 0xFFFFFFFF
+            if i < len(insns) and insns[i][0] != "invalid":
+                out.add(i)
+    return sorted(out)
+
+
 def functions(insns: list[tuple]) -> dict[int, list[int]]:
-    """Entry index -> reachable instruction indexes, for the entry and every
-    local-call target reachable from it."""
+    """Entry index -> reachable instruction indexes, for the entry, every
+    callback and every local-call target reachable from them."""
     funcs: dict[int, list[int]] = {}
-    work = [0]
+    work = [0] + callbacks(insns)
     while work:
         entry = work.pop()
         if entry in funcs:
@@ -136,7 +160,6 @@ class _Func:
             out.append("    (void)mlo; (void)mlen; (void)mwlen;")
             out.append("    r10 = slo + DP_STACK_SIZE;")
             out.append("    env->stack_lo = slo;")
-            out.append("    if (depth) memset((void *)(uintptr_t)slo, 0, DP_STACK_SIZE);")
         else:
             out.append("    uint64_t stk[DP_STACK_SIZE / 8] __attribute__((aligned(8)));")
             out.append("    r10 = (uint64_t)(uintptr_t)&stk[DP_STACK_SIZE / 8];")
@@ -176,6 +199,10 @@ class _Func:
             w(f"{d} = {k};")
         elif op == "ja":
             w(f"goto L{off};")
+        elif op.startswith("ldx_") and checked and not op.startswith("ldx_ldsx"):
+            # plain loads may hit the ctx (xdp_md ...): env->ctx_load
+            acc = op[4:]
+            w(f"DP_JIT_LOAD({d}, {acc}, {s} + {_k(off)}, {_LOAD_SIZE[acc]}, {i});")
         elif op.startswith("ldx_"):
             acc = op[4:]
             w(self.access(i, f"{s} + {_k(off)}", _LOAD_SIZE[acc], "DP_REGION_READ", "mlen"))
@@ -188,7 +215,10 @@ class _Func:
             kind = op.split("_", 1)[1]
             size = 8 if kind.endswith("64") else 4
             w(self.access(i, f"{d} + {_k(off)}", size, "DP_REGION_RW", "mwlen"))
-            w(f"{s + ' = ' if op.startswith('fetch_') else '(void)'}dp_atomic_{kind}(p, {s});")
+            if op.startswith("fetch_") and not kind.startswith("add"):
+                w(f"{s} = dp_jit_fetch_{kind}(p, {s});")  # see dp_jit_rt.h: GCC 12 bug
+            else:
+                w(f"{s + ' = ' if op.startswith('fetch_') else '(void)'}dp_atomic_{kind}(p, {s});")
         elif op in ("xchg32", "xchg64"):
             w(self.access(i, f"{d} + {_k(off)}", 4 if op == "xchg32" else 8, "DP_REGION_RW", "mwlen"))
             w(f"{s} = dp_atomic_{op}(p, {s});")
@@ -216,12 +246,25 @@ class _Func:
               f"{{ dp_jit_fail_unknown(env, \"{kind}\", hid, {i}); goto fail; }}")
             w(f"    env->cur_pc = {i};")
             w(f"    r0 = {table}[hid](env, r1, r2, r3, r4, r5);")
-            w(f"    if (DP_UNLIKELY(env->stop != DP_STOP_NONE)) {{ dp_jit_stopped(env, \"{kind}\", hid, {i}); return r0; }}")
+            w("    if (DP_UNLIKELY(env->stop != DP_STOP_NONE)) {")
+            if kind == "helper":
+                # bpf_tail_call: the target continues in this frame with
+                # these registers; its exit is this function's exit.
+                w("        if (env->stop == DP_STOP_TAIL) {")
+                w("            regs[0] = r0; regs[1] = r1; regs[2] = r2; regs[3] = r3; regs[4] = r4;")
+                w("            regs[5] = r5; regs[6] = r6; regs[7] = r7; regs[8] = r8; regs[9] = r9;")
+                w(f"            return dp_jit_tail(env, regs, depth, {i});")
+                w("        }")
+            w(f"        dp_jit_stopped(env, \"{kind}\", hid, {i});")
+            w("        return r0;")
+            w("    }")
             if checked:
                 w("    DP_JIT_RELOAD();")
             w("}")
         elif op == "call_local":
             w(f"if (DP_UNLIKELY(depth + 1 >= DP_MAX_CALL_FRAMES)) {{ dp_jit_fail_depth(env, {i}); goto fail; }}")
+            if checked:  # the callee's fresh frame, zeroed as in the interpreter
+                w("memset((void *)(uintptr_t)(slo - DP_STACK_SIZE), 0, DP_STACK_SIZE);")
             w("cregs[0] = r0; cregs[1] = r1; cregs[2] = r2; cregs[3] = r3; cregs[4] = r4;")
             w("cregs[5] = r5; cregs[6] = r6; cregs[7] = r7; cregs[8] = r8; cregs[9] = r9;")
             w(f"r0 = {self.prefix}f{off}(env, cregs, depth + 1);")
@@ -239,7 +282,12 @@ class _Func:
 
 def generate(insns: list[tuple], checked: bool = True, *, entry: str = "dp_jit_main", prefix: str = "dp_",
              header: bool = True) -> str:
-    """C source defining ``uint64_t <entry>(struct dp_env *, uint64_t r1, uint64_t r2)``.
+    """C source defining ``uint64_t <entry>(struct dp_env *, uint64_t r1, uint64_t r2)``,
+    ``uint64_t <entry>_regs(struct dp_env *, uint64_t *regs, int depth)`` (the
+    entry with a full register file at a frame depth: tail-call targets) and
+    ``uint64_t <entry>_sub(struct dp_env *, uint32_t start, uint64_t *regs,
+    int depth)`` (env->call_sub re-entry at a function or callback entry;
+    regs[0..9] in, regs[0..5] out).
 
     `prefix` names the static functions and `header=False` leaves out the
     #include, so several programs can share one translation unit (the
@@ -263,5 +311,25 @@ def generate(insns: list[tuple], checked: bool = True, *, entry: str = "dp_jit_m
     out.append("{")
     out.append("    uint64_t regs[10] = {0, r1, r2, 0, 0, 0, 0, 0, 0, 0};")
     out.append(f"    return {prefix}f0(env, regs, 0);")
+    out.append("}")
+    out.append("")
+    out.append("__attribute__((visibility(\"default\")))")
+    out.append(f"uint64_t {entry}_regs(struct dp_env *env, uint64_t *regs, int depth)")
+    out.append("{")
+    out.append(f"    return {prefix}f0(env, regs, depth);")
+    out.append("}")
+    out.append("")
+    out.append("__attribute__((visibility(\"default\")))")
+    out.append(f"uint64_t {entry}_sub(struct dp_env *env, uint32_t start, uint64_t *regs, int depth)")
+    out.append("{")
+    out.append("    switch (start) {")
+    for e in sorted(funcs):
+        out.append(f"    case {e}: return {prefix}f{e}(env, regs, depth);")
+    out.append("    }")
+    out.append("    snprintf(env->errmsg, sizeof(env->errmsg), start < %du ? "
+               "\"callback at insn %%u is not a function entry the JIT compiled\" : "
+               "\"callback at insn %%u is outside the program\", start);" % len(insns))
+    out.append("    env->stop = DP_STOP_ERROR;")
+    out.append("    return 0;")
     out.append("}")
     return "\n".join(out) + "\n"

@@ -3,7 +3,7 @@
 # nogil batch loop (csrc/dp_jit_batch.h).
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
 
-from dataplane.runtime.interp cimport HelperTable, Program, dp_env
+from dataplane.runtime.interp cimport HelperTable, Interpreter, Program, dp_env, dp_prog
 
 
 cdef extern from "dp_jit_batch.h" nogil:
@@ -18,16 +18,38 @@ cdef extern from "dp_jit_batch.h" nogil:
     enum:
         DP_JIT_VERDICT_ERROR
 
-    void dp_jit_run_setup(dp_env *env, int checked)
-    int dp_jit_run(dp_jit_fn fn, int checked, dp_env *env, uint64_t r1, uint64_t r2, uint64_t *r0)
-    uint32_t dp_jit_run_batch(dp_jit_fn fn, int checked, dp_env *env, uint8_t *const *data,
+    void dp_jit_run_setup(dp_env *env, int checked, const dp_prog *prog)
+    int dp_jit_run(dp_jit_fn fn, int checked, const dp_prog *prog, dp_env *env, uint64_t r1, uint64_t r2,
+                   uint64_t *r0)
+    uint32_t dp_jit_run_batch(dp_jit_fn fn, int checked, const dp_prog *prog, dp_env *env, uint8_t *const *data,
                               const uint32_t *lens, uint32_t n, uint32_t *verdicts, dp_jit_stats *st)
+
+
+cdef extern from "dp_jit_link.h" nogil:
+    ctypedef uint64_t (*dp_jit_regs_fn)(dp_env *env, uint64_t *regs, int depth) noexcept nogil
+    ctypedef uint64_t (*dp_jit_sub_fn)(dp_env *env, uint32_t start, uint64_t *regs, int depth) noexcept nogil
+    int dp_jit_link_add(const dp_prog *prog, int checked, dp_jit_regs_fn entry, dp_jit_sub_fn sub,
+                        const void *owner)
+    void dp_jit_link_remove(const void *owner)
+    uint64_t dp_jit_tail_continue(dp_env *env, uint64_t *regs, int depth)
+
+
+# The native side of one compiled program: loaded .so, entry points, and its
+# registration for tail calls / callbacks (dp_jit_link.h).
+cdef class _Native:
+    cdef void *handle
+    cdef dp_jit_fn fn
+    cdef readonly str path
+    cdef readonly double compile_seconds
+    cdef readonly bint cache_hit
+    cdef readonly bint checked
+    cdef Program program
 
 
 cdef class JitProgram:
     cdef dp_env env
     cdef dp_jit_fn fn              # dp_jit_main of the loaded .so
-    cdef void *handle              # dlopen handle
+    cdef _Native native            # owns the dlopen handle and the link registration
     cdef readonly Program program  # decoded/validated bytecode (same decoder as the interpreter)
     cdef readonly HelperTable helpers
     cdef readonly HelperTable kfuncs
@@ -43,3 +65,13 @@ cdef class JitProgram:
     cdef uint32_t run_batch_c(self, uint8_t *const *data, const uint32_t *lens, uint32_t n,
                               uint32_t *verdicts) noexcept nogil
     cdef _raise(self)
+
+
+# The Interpreter interface (env, run_c) with JIT-compiled code behind it,
+# so the helpers' Runner (and everything built on Interpreter) runs it
+# unchanged. Build with JitInterpreter.create(program, helpers, kfuncs).
+cdef class JitInterpreter(Interpreter):
+    cdef dp_jit_fn fn
+    cdef _Native native
+    cdef readonly bint checked
+    cdef int run_c(self, uint64_t r1, uint64_t r2, uint64_t *r0) except -1

@@ -1,7 +1,7 @@
 """Type stub for the JIT engine extension (engine.pyx)."""
 from typing import Optional, Sequence, Union
 
-from dataplane.runtime.interp import HelperTable, Program
+from dataplane.runtime.interp import HelperTable, Interpreter, Program
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -29,3 +29,12 @@ class JitProgram:
     def stack_top(self) -> int: ...
     @property
     def stats(self) -> dict[str, int]: ...  # runs, errors, ns, batches (run_batch)
+
+class JitInterpreter(Interpreter):
+    """An Interpreter (same env, regions, Runner interface) running JIT code."""
+    checked: bool
+    @property
+    def path(self) -> Optional[str]: ...
+    @staticmethod
+    def create(program: Program, helpers: Optional[HelperTable] = None, kfuncs: Optional[HelperTable] = None, *,
+               checked: bool = True, opt: str = "O2") -> "JitInterpreter": ...

@@ -47,6 +47,50 @@ def source(code, checked=True):
     return codegen.generate(decode(code), checked)
 
 
+cdef class _Native:
+    """Compile (or fetch from the cache) and load one program's .so, hook its
+    tail calls up to this engine and register it for tail calls and
+    callbacks (dp_jit_link.h) until deallocated."""
+
+    def __cinit__(self, Program prog not None, bint checked, str opt):
+        cdef bytes path_b, name
+        cdef dp_jit_regs_fn entry
+        cdef dp_jit_sub_fn sub
+        cdef dp_jit_regs_fn *hook
+        self.program = prog
+        self.checked = checked
+        path = compiler.build(prog.code, checked, lambda: codegen.generate(decode(prog), checked), opt)
+        self.compile_seconds = compiler.last_stats["seconds"]
+        self.cache_hit = compiler.last_stats["hit"]
+        self.path = str(path)
+        path_b = self.path.encode()
+        self.handle = dlopen(path_b, RTLD_NOW | RTLD_LOCAL)
+        if self.handle == NULL:
+            raise DataplaneError(f"JIT: dlopen {self.path}: {(<bytes>dlerror()).decode(errors='replace')}")
+        # A program compiled in a bundle (compiler.build_many) exports a
+        # keyed entry; one compiled alone exports dp_jit_main.
+        name = compiler.entry_symbol(path.stem).encode()
+        self.fn = <dp_jit_fn>dlsym(self.handle, name)
+        if self.fn == NULL:
+            name = b"dp_jit_main"
+            self.fn = <dp_jit_fn>dlsym(self.handle, name)
+        if self.fn == NULL:
+            raise DataplaneError(f"JIT: {self.path} has no dp_jit_main")
+        entry = <dp_jit_regs_fn>dlsym(self.handle, name + b"_regs")
+        sub = <dp_jit_sub_fn>dlsym(self.handle, name + b"_sub")
+        hook = <dp_jit_regs_fn *>dlsym(self.handle, b"dp_jit_tail_hook")
+        if entry == NULL or sub == NULL or hook == NULL:
+            raise DataplaneError(f"JIT: {self.path} lacks the tail-call/callback entries (stale cache?)")
+        hook[0] = dp_jit_tail_continue
+        if dp_jit_link_add(&prog.prog, checked, entry, sub, <void *>self) != 0:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        dp_jit_link_remove(<void *>self)
+        if self.handle != NULL:
+            dlclose(self.handle)
+
+
 cdef class JitProgram:
     """A program compiled to native code, with its own dp_env.
 
@@ -59,7 +103,6 @@ cdef class JitProgram:
 
     def __cinit__(self, code, bint checked=True, HelperTable helpers=None, HelperTable kfuncs=None,
                   *, str opt=compiler.DEFAULT_OPT):
-        cdef bytes path_b
         if dp_env_init(&self.env) != 0:
             raise MemoryError()
         self.program = code if isinstance(code, Program) else Program(code)
@@ -69,27 +112,14 @@ cdef class JitProgram:
         self.kfuncs = kfuncs if kfuncs is not None else HelperTable()
         self._pinned = []
         memset(&self.stats_c, 0, sizeof(self.stats_c))
-        prog = self.program
-        path = compiler.build(prog.code, checked, lambda: codegen.generate(decode(prog), checked), opt)
-        self.compile_seconds = compiler.last_stats["seconds"]
-        self.cache_hit = compiler.last_stats["hit"]
-        self.path = str(path)
-        path_b = self.path.encode()
-        self.handle = dlopen(path_b, RTLD_NOW | RTLD_LOCAL)
-        if self.handle == NULL:
-            raise DataplaneError(f"JIT: dlopen {self.path}: {(<bytes>dlerror()).decode(errors='replace')}")
-        # A program compiled in a bundle (compiler.build_many) exports a
-        # keyed entry; one compiled alone exports dp_jit_main.
-        self.fn = <dp_jit_fn>dlsym(self.handle, compiler.entry_symbol(path.stem).encode())
-        if self.fn == NULL:
-            self.fn = <dp_jit_fn>dlsym(self.handle, b"dp_jit_main")
-        if self.fn == NULL:
-            raise DataplaneError(f"JIT: {self.path} has no dp_jit_main")
+        self.native = _Native(self.program, checked, opt)
+        self.fn = self.native.fn
+        self.compile_seconds = self.native.compile_seconds
+        self.cache_hit = self.native.cache_hit
+        self.path = self.native.path
 
     def __dealloc__(self):
         dp_env_free(&self.env)
-        if self.handle != NULL:
-            dlclose(self.handle)
 
     cdef void sync_tables(self) noexcept:
         # HelperTable may reallocate when ids are added: re-read every run.
@@ -100,7 +130,7 @@ cdef class JitProgram:
 
     cdef uint32_t run_batch_c(self, uint8_t *const *data, const uint32_t *lens, uint32_t n,
                               uint32_t *verdicts) noexcept nogil:
-        return dp_jit_run_batch(self.fn, self.checked, &self.env, data, lens, n, verdicts, &self.stats_c)
+        return dp_jit_run_batch(self.fn, self.checked, &self.program.prog, &self.env, data, lens, n, verdicts, &self.stats_c)
 
     cdef _raise(self):
         raise ExecutionError(self.env.errmsg.decode("utf-8", "replace"), pc=self.env.err_pc)
@@ -180,7 +210,7 @@ cdef class JitProgram:
                 self.env.pkt = <const uint8_t *>pview.buf
                 self.env.pkt_len = <uint64_t>pview.len
             self.sync_tables()
-            rc = dp_jit_run(self.fn, self.checked, &self.env, r1, r2, &r0)
+            rc = dp_jit_run(self.fn, self.checked, &self.program.prog, &self.env, r1, r2, &r0)
         finally:
             if have_m:
                 PyBuffer_Release(&mview)
@@ -212,7 +242,7 @@ cdef class JitProgram:
         try:
             with nogil:
                 for i in range(n):
-                    rc = dp_jit_run(self.fn, self.checked, &self.env, r1, r2, &r0)
+                    rc = dp_jit_run(self.fn, self.checked, &self.program.prog, &self.env, r1, r2, &r0)
                     if rc != 0:
                         break
         finally:
@@ -259,3 +289,77 @@ def run_conformance(code, mem):
     from dataplane.runtime.interp import HelperTable
 
     return JitProgram(code, True, HelperTable.conformance()).run(mem)
+
+
+cdef class JitInterpreter(Interpreter):
+    """An Interpreter whose run_c (what the helpers' Runner calls) runs
+    JIT-compiled code: same dp_env, regions, helper tables and errors.
+    Python-level run() runs the JIT too. Create with
+    ``JitInterpreter.create(program, helpers, kfuncs, checked=True)``."""
+
+    @staticmethod
+    def create(Program program not None, HelperTable helpers=None, HelperTable kfuncs=None, *,
+               bint checked=True, str opt=compiler.DEFAULT_OPT):
+        cdef JitInterpreter self = JitInterpreter(program, helpers, kfuncs)
+        self.native = _Native(program, checked, opt)
+        self.fn = self.native.fn
+        self.checked = checked
+        return self
+
+    @property
+    def path(self):
+        return self.native.path if self.native is not None else None
+
+    cdef int run_c(self, uint64_t r1, uint64_t r2, uint64_t *r0) except -1:
+        if self.fn == NULL:
+            raise DataplaneError("JitInterpreter: use JitInterpreter.create()")
+        self.env.helpers = self.helpers.fns
+        self.env.nhelpers = self.helpers.n
+        self.env.kfuncs = self.kfuncs.fns
+        self.env.nkfuncs = self.kfuncs.n
+        if dp_jit_run(self.fn, self.checked, &self.program.prog, &self.env, r1, r2, r0) != 0:
+            self._raise()
+        return 0
+
+    def run(self, mem=None, packet=None):
+        """As Interpreter.run, on the compiled code."""
+        cdef uint64_t r0 = 0, r1 = 0, r2 = 0
+        cdef Py_buffer mview, pview
+        cdef bint have_m = False, have_p = False
+        self.env.mem_len = 0
+        self.env.mem_wlen = 0
+        if mem is not None:
+            try:
+                PyObject_GetBuffer(mem, &mview, PyBUF_WRITABLE)
+                self.env.mem_wlen = <uint64_t>mview.len
+            except BufferError:
+                PyObject_GetBuffer(mem, &mview, PyBUF_SIMPLE)
+            have_m = True
+            r2 = <uint64_t>mview.len
+            r1 = <uint64_t><uintptr_t>mview.buf if r2 else 0
+            self.env.mem_len = r2
+        self.env.mem_lo = r1
+        try:
+            if packet is not None:
+                PyObject_GetBuffer(packet, &pview, PyBUF_SIMPLE)
+                have_p = True
+                self.env.pkt = <const uint8_t *>pview.buf
+                self.env.pkt_len = <uint64_t>pview.len
+            self.run_c(r1, r2, &r0)
+        finally:
+            if have_m:
+                PyBuffer_Release(&mview)
+            if have_p:
+                self.env.pkt = NULL
+                self.env.pkt_len = 0
+                PyBuffer_Release(&pview)
+            self.env.mem_len = 0
+            self.env.mem_wlen = 0
+        return r0
+
+    def run_repeat(self, mem, uint64_t n):
+        cdef uint64_t i
+        r0 = 0
+        for i in range(n):
+            r0 = self.run(mem)
+        return r0

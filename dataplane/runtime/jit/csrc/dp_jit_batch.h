@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "dp_env.h"
+#include "dp_jit_link.h"
 
 typedef uint64_t (*dp_jit_fn)(struct dp_env *env, uint64_t r1, uint64_t r2);
 
@@ -32,9 +33,14 @@ struct dp_jit_stats {
 /* Same reset as the interpreter's dp_run_setup: no stop, no stale error,
  * the previous run's dynamic regions dropped, frame 0 zeroed (checked mode
  * keeps frames on env->stack; unchecked frames are C locals). */
-static inline void dp_jit_run_setup(struct dp_env *env, int checked)
+static inline void dp_jit_run_setup(struct dp_env *env, int checked, const struct dp_prog *prog)
 {
     env->stop = DP_STOP_NONE;
+    env->cur_prog = prog;          /* tail calls and callbacks (dp_jit_link.h) */
+    env->tail_target = NULL;
+    env->tail_call_cnt = 0;
+    env->call_sub = dp_jit_call_sub;
+    dp_jit_cur_checked = checked;
     env->err_pc = -1;
     env->errmsg[0] = 0;
     env->nregions = env->nfixed;
@@ -44,10 +50,11 @@ static inline void dp_jit_run_setup(struct dp_env *env, int checked)
 }
 
 /* One run; 0 and *r0, or -1 with env->errmsg set. */
-static inline int dp_jit_run(dp_jit_fn fn, int checked, struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t *r0)
+static inline int dp_jit_run(dp_jit_fn fn, int checked, const struct dp_prog *prog, struct dp_env *env,
+                             uint64_t r1, uint64_t r2, uint64_t *r0)
 {
     uint64_t v;
-    dp_jit_run_setup(env, checked);
+    dp_jit_run_setup(env, checked, prog);
     v = fn(env, r1, r2);
     if (env->stop == DP_STOP_ERROR)
         return -1;
@@ -65,7 +72,7 @@ static inline uint64_t dp_jit_now_ns(void)
 /* Run the program over n buffers: r1 = data[i], r2 = lens[i], the buffer
  * being the (writable) input memory. verdicts[i] = low 32 bits of r0, or
  * DP_JIT_VERDICT_ERROR on a fault. Returns the number of faults. */
-static inline uint32_t dp_jit_run_batch(dp_jit_fn fn, int checked, struct dp_env *env, uint8_t *const *data,
+static inline uint32_t dp_jit_run_batch(dp_jit_fn fn, int checked, const struct dp_prog *prog, struct dp_env *env, uint8_t *const *data,
                                         const uint32_t *lens, uint32_t n, uint32_t *verdicts,
                                         struct dp_jit_stats *st)
 {
@@ -75,7 +82,7 @@ static inline uint32_t dp_jit_run_batch(dp_jit_fn fn, int checked, struct dp_env
         uint64_t lo = (uint64_t)(uintptr_t)data[i];
         env->mem_lo = lo;
         env->mem_len = env->mem_wlen = lens[i];
-        if (__builtin_expect(dp_jit_run(fn, checked, env, lo, lens[i], &r0) != 0, 0)) {
+        if (__builtin_expect(dp_jit_run(fn, checked, prog, env, lo, lens[i], &r0) != 0, 0)) {
             verdicts[i] = DP_JIT_VERDICT_ERROR;
             errors++;
         } else {
