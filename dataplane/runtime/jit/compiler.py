@@ -26,7 +26,7 @@ from . import codegen
 
 _HERE = Path(__file__).resolve().parent
 INCLUDE_DIRS = (_HERE / "csrc", _HERE.parent / "csrc")
-_HEADERS = ("dp_jit_rt.h", "bpf_semantics.h", "dp_env.h")
+_HEADERS = ("dp_jit_rt.h", "bpf_semantics.h", "dp_env.h", "dp_memerr.h")
 
 # Measured (benchmarks/jit_compile.py, gcc 12, shared 2-core box): a cold
 # compile is ~60-70 ms at any level, nearly all of it cc/as/ld process

@@ -18,6 +18,7 @@
 
 #include "bpf_semantics.h"
 #include "dp_env.h"
+#include "dp_memerr.h"
 
 #define DP_JIT_COLD static __attribute__((noinline, cold))
 
@@ -39,56 +40,9 @@ static inline void *dp_jit_find(struct dp_env *env, uint64_t addr, uint64_t size
     return NULL;
 }
 
-DP_JIT_COLD void dp_jit_describe(struct dp_env *env, uint64_t a, uint64_t size, uint32_t need, char *out, size_t len)
-{
-    uint64_t bottom = (uint64_t)(uintptr_t)env->stack;
-    uint32_t i;
-    if (a >= bottom && a < env->stack_top) {
-        if (a < env->stack_lo)
-            snprintf(out, len, "below the current stack frame, r10-%llu",
-                     (unsigned long long)(env->stack_lo + DP_STACK_SIZE - a));
-        else
-            snprintf(out, len, "crosses the top of the stack");
-        return;
-    }
-    if (a >= env->stack_top && a - env->stack_top < DP_STACK_SIZE) {
-        snprintf(out, len, "above the top of the stack, r10+%llu", (unsigned long long)(a - env->stack_top));
-        return;
-    }
-    if (a + size > bottom && a < bottom) {
-        snprintf(out, len, "crosses the bottom of the stack");
-        return;
-    }
-    if (env->mem_len && a - env->mem_lo < env->mem_len) {
-        if ((need & DP_REGION_WRITE) && env->mem_wlen == 0)
-            snprintf(out, len, "input memory is read-only");
-        else
-            snprintf(out, len, "crosses the end of the input memory, %llu bytes at 0x%llx",
-                     (unsigned long long)env->mem_len, (unsigned long long)env->mem_lo);
-        return;
-    }
-    for (i = env->nregions; i-- > 0;) {
-        const struct dp_region *r = &env->regions[i];
-        if (a - r->lo < r->len) {
-            if ((r->flags & need) != need)
-                snprintf(out, len, "region %u at 0x%llx is %s", i, (unsigned long long)r->lo,
-                         (r->flags & DP_REGION_WRITE) ? "write-only" : "read-only");
-            else
-                snprintf(out, len, "crosses the end of region %u, %llu bytes at 0x%llx", i,
-                         (unsigned long long)r->len, (unsigned long long)r->lo);
-            return;
-        }
-    }
-    snprintf(out, len, "no region");
-}
-
 DP_JIT_COLD void dp_jit_fail_mem(struct dp_env *env, int32_t pc, uint64_t a, uint32_t size, uint32_t need)
 {
-    char where[160];
-    const char *what = need == DP_REGION_READ ? "load" : need == DP_REGION_WRITE ? "store" : "atomic";
-    dp_jit_describe(env, a, size, need, where, sizeof(where));
-    snprintf(env->errmsg, sizeof(env->errmsg), "out of bounds memory %s at insn %d: %u bytes at 0x%llx (%s)",
-             what, (int)pc, size, (unsigned long long)a, where);
+    dp_format_mem_error(env, pc, a, size, need);
     env->err_pc = pc;
     env->stop = DP_STOP_ERROR;
 }
