@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-scapy_utils = pytest.importorskip("scapy.utils")
+import scapy.utils as scapy_utils  # a required dependency: a missing one must fail
 
 SHB, IDB, OPB, SPB, NRB, ISB, EPB = 0x0A0D0D0A, 1, 2, 3, 4, 5, 6
 

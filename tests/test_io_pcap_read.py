@@ -10,7 +10,7 @@ from dataplane.io.pcap import PcapReader
 from test_io_pcap_build import (NRB, ISB, block, classic, epb, eth_frame, idb, opb, option,
                                 scapy_view, shb, spb)
 
-scapy_utils = pytest.importorskip("scapy.utils")
+import scapy.utils as scapy_utils  # a required dependency: a missing one must fail
 from scapy.layers.l2 import Ether  # noqa: E402
 from scapy.layers.inet import IP, UDP  # noqa: E402
 

@@ -12,7 +12,7 @@ from dataplane.io.frames import FrameBatch
 from dataplane.io.pcap import PcapReader, PcapWriter
 from test_io_pcap_build import classic, eth_frame, scapy_view
 
-scapy_utils = pytest.importorskip("scapy.utils")
+import scapy.utils as scapy_utils  # a required dependency: a missing one must fail
 from scapy.layers.l2 import Ether  # noqa: E402
 from scapy.layers.inet import IP, UDP  # noqa: E402
 

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import require
 
 from dataplane.loader import load_object
 
@@ -61,8 +62,7 @@ def xlated_layout(bpftool, pin):
 
 
 def test_corpus_loads_in_kernel(objs, bpftool, root_required, bpffs):
-    if bpffs is None:
-        pytest.skip("bpffs not available")
+    require(bpffs is not None, "bpffs mounted at /sys/fs/bpf")
     checked_maps = 0
     for stem, path in objs.items():
         if stem in NOT_LIBBPF:
