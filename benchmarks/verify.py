@@ -5,7 +5,12 @@ The program parses Ethernet/IPv4/TCP with bounds checks, matches N rules on
 an atomic add.  Prints insns, processed insns and milliseconds per verify,
 and checks the kernel accepts it too when run as root.
 
-    python benchmarks/verify.py [--rules 40] [--repeat 20]
+    python benchmarks/verify.py [--rules 40] [--repeat 20] [--corpus]
+
+``--corpus`` also compiles every clang program of tests/progs and
+tests/verifier_reject and prints, per program, dataplane's verify time,
+processed insns per second, and the kernel's BPF_PROG_LOAD time for the
+same object (as root).
 """
 from __future__ import annotations
 
@@ -74,6 +79,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rules", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--corpus", action="store_true", help="also time every clang corpus program")
     args = ap.parse_args()
     from verifier_util import assemble
     fds = {"counters": 1000}
@@ -96,7 +102,56 @@ def main() -> int:
         finally:
             os.close(fd)
         print(f"kernel: {'accepts' if ok else 'rejects: ' + err}; {log.strip().splitlines()[-1]}")
+    if args.corpus:
+        corpus(args.repeat)
     return 0
+
+
+def corpus(repeat: int) -> None:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from dataplane.cli.verify_cmd import verify_program
+    from dataplane.errors import DataplaneError, VerifierError
+    from dataplane.loader import load_object
+    from runtime_progs import build
+    compile_c = build.compile_c
+    tests = Path(__file__).resolve().parent.parent / "tests"
+    srcs = sorted((tests / "progs").glob("*.c")) + sorted((tests / "verifier_reject").glob("*.c"))
+    clang = shutil.which("clang")
+    out = Path(tempfile.mkdtemp())
+    print(f"{'program':34} {'verdict':8} {'insns':>6} {'processed':>9} {'dp_ms':>8} {'Minsn/s':>8} {'kernel_ms':>9}")
+    for src in srcs:
+        try:
+            obj = compile_c(clang, src, out / f"{src.stem}.o", ["-I", str(src.parent)])
+        except AssertionError:
+            continue
+        spec = load_object(obj)
+        kl = src.parent.name == "verifier_reject"
+        for name, ps in spec.programs.items():
+            t0 = time.perf_counter()
+            try:
+                for _ in range(repeat):
+                    v = verify_program(spec, ps, kernel_layout=kl)
+                verdict, processed = "accept", v.insn_processed
+            except VerifierError as e:
+                verdict, processed = "reject", int(e.log.split("processed ")[-1].split()[0])
+            except DataplaneError:
+                continue
+            dt = (time.perf_counter() - t0) / repeat
+            k_ms = float("nan")
+            if os.geteuid() == 0:
+                from dataplane.io.kload import KernelObject
+                t1 = time.perf_counter()
+                try:
+                    with KernelObject.load(obj):
+                        pass
+                except DataplaneError:
+                    pass
+                k_ms = (time.perf_counter() - t1) * 1e3
+            print(f"{src.stem + ':' + name:34} {verdict:8} {ps.insn_count:6} {processed:9} {dt * 1e3:8.2f} "
+                  f"{processed / dt / 1e6:8.3f} {k_ms:9.2f}")
 
 
 if __name__ == "__main__":

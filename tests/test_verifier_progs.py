@@ -11,13 +11,13 @@ import pytest
 
 from dataplane.errors import DataplaneError
 from dataplane.io.kload import KernelObject
-from dataplane.isa.instruction import decode
+from dataplane.cli.verify_cmd import verify_program
 from dataplane.loader import load_object
-from dataplane.verifier import MapInfo, verify
 from runtime_progs import build
 
-# Needs the conntrack kfunc registry (a later issue) on the dataplane side.
-NEEDS_KFUNCS = {"xdp_conntrack"}
+# Every corpus program is checked (conntrack kfuncs come from
+# dataplane.verifier.kernel_kfuncs).
+NEEDS_KFUNCS: set = set()
 
 
 @pytest.fixture(scope="module")
@@ -26,19 +26,9 @@ def objs(clang, tmp_path_factory):
 
 
 def _verify_all(path):
+    """Verify every program as `dataplane verify` does (maps numbered 1..N)."""
     spec = load_object(path)
-    index = {name: i + 1 for i, name in enumerate(spec.maps)}
-    maps = {index[n]: MapInfo(m.map_type, m.key_size, m.value_size, m.max_entries, m.map_flags, n)
-            for n, m in spec.maps.items()}
-    results = {}
-    for name, prog in spec.programs.items():
-        insns = bytearray(prog.insns)
-        for r in prog.relocations:
-            if r.kind in ("map_fd", "map_value"):
-                insns[r.insn_index * 8 + 4:r.insn_index * 8 + 8] = index[r.map_name].to_bytes(4, "little")
-        ptype = "socket" if prog.prog_type == 1 else "xdp"
-        results[name] = verify(decode(bytes(insns)), prog_type=ptype, maps=maps, license=spec.license)
-    return results
+    return {name: verify_program(spec, prog) for name, prog in spec.programs.items()}
 
 
 def test_corpus_verdicts_match_kernel(objs, root_required):

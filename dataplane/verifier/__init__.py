@@ -6,7 +6,7 @@ whose summary is the kernel's error line for the same program.
 """
 from dataplane.verifier.core import verify
 from dataplane.verifier.types import (KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS, InsnAux,
-                                      KfuncProto, MapInfo, VerifiedProgram)
+                                      KfuncProto, MapInfo, ObjLayout, VerifiedProgram)
 
-__all__ = ["verify", "MapInfo", "KfuncProto", "VerifiedProgram", "InsnAux",
+__all__ = ["verify", "MapInfo", "KfuncProto", "ObjLayout", "VerifiedProgram", "InsnAux",
            "KF_ACQUIRE", "KF_RELEASE", "KF_RET_NULL", "KF_TRUSTED_ARGS"]

@@ -19,6 +19,12 @@ BPF_MAX_VAR_OFF = 1 << 29
 S64_MIN = -(1 << 63)
 
 
+def _unknown64() -> Reg:
+    r = Reg()
+    mark_unknown(r)
+    return r
+
+
 class AluMixin:
     def read_reg(self, st, regno: int) -> Reg:
         r = st.cur.regs[regno]
@@ -89,11 +95,40 @@ class AluMixin:
             self._ptr_alu(st, insn, d, s)
             return
         name = OPNAME[o]
+        width = 64 if is64 else 32
+        if o in (op.BPF_DIV, op.BPF_MOD) or (o in (op.BPF_LSH, op.BPF_RSH, op.BPF_ARSH)
+                                             and (not s.is_const() or s.val >= width)):
+            # is_safe_to_compute_dst_reg_range says no: the kernel forgets
+            # the whole register (no 32-bit zero extension either).
+            nb = self._divmod(insn, d, s, is64) if o in (op.BPF_DIV, op.BPF_MOD) else None
+            regs[dst] = scalar_from(nb) if nb is not None else _unknown64()
+            return
         if is64:
             nb = scalar.alu(name, d.bounds(), s.bounds(), 64)
         else:
             nb = scalar.zext32(scalar.alu(name, scalar.subreg32(d.bounds()), scalar.subreg32(s.bounds()), 32))
         regs[dst] = scalar_from(nb)
+
+    def _divmod(self, insn, d: Reg, s: Reg, is64: bool):
+        """Unsigned div/mod by a constant, when ``divmod_ranges`` is on (more
+        precise than the 6.18 kernel, which accepts fewer programs)."""
+        if not self.divmod_ranges or insn.off != 0 or not s.is_const():
+            return None
+        b = d.bounds() if is64 else scalar.subreg32(d.bounds())
+        k = s.val if is64 else s.val & scalar.M32
+        if k == 0:    # x / 0 = 0, x % 0 = x in BPF
+            return scalar.const(0) if insn.op == op.BPF_DIV else (b if is64 else scalar.zext32(b))
+        _, umin, umax, _, _ = b
+        if insn.op == op.BPF_DIV:
+            lo, hi = umin // k, umax // k
+        else:
+            lo, hi = (umin % k, umax % k) if umax - umin < k and umin % k <= umax % k else (0, min(k - 1, umax))
+        w = 64 if is64 else 32
+        umaxw = (1 << w) - 1
+        nb = scalar.sync((scalar.tnum.trange(lo, hi), lo, hi, -(1 << (w - 1)), (1 << (w - 1)) - 1), w)
+        if nb is None:
+            nb = scalar.unknown(w)
+        return nb if is64 else scalar.zext32(nb) if hi <= umaxw else None
 
     def _bswap(self, insn, b):
         bits = insn.imm

@@ -4,17 +4,21 @@ bpf-to-bpf calls (new frame) including bpf_loop callbacks."""
 from __future__ import annotations
 
 from dataplane.abi import helper_protos as hp
+from dataplane.abi import maps as mt
 from dataplane.abi.helpers import BPF_FUNC_MAX_ID, HELPER_NAMES
 from dataplane.isa import opcodes as op
 from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VALUE,
                                     MAP_VALUE_OR_NULL, MEM, MEM_OR_NULL, OR_NULL, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_unknown)
-from dataplane.verifier.state import Frame
+from dataplane.verifier import scalar
+from dataplane.verifier.state import INVALID_SLOT, Frame
 from dataplane.verifier.types import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS
 
 MAX_CALL_FRAMES = 8
 BPF_MAX_VAR_SIZ = 1 << 29
 MEM_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_"
+# maps whose lookups with a constant in-range key never return NULL
+_ELIDE_NULL = (mt.BPF_MAP_TYPE_ARRAY, mt.BPF_MAP_TYPE_PERCPU_ARRAY)
 MEM_TYPES = (STACK, PKT, PKT_META, MAP_VALUE, MEM)
 _EXPECTED = {hp.ARG_CONST_MAP_PTR: ((MAP_PTR,), "map_ptr"), hp.ARG_PTR_TO_CTX: ((CTX,), "ctx"),
              hp.ARG_PTR_TO_RINGBUF_MEM: ((MEM,), "ringbuf_mem"), hp.ARG_PTR_TO_FUNC: ((FUNC,), "func"),
@@ -58,6 +62,7 @@ class CallsMixin:
             self.fail("cannot call GPL-restricted function from non-GPL compatible program")
         regs = st.cur.regs
         meta_map = None
+        const_key = None
         alloc_size = 0
         release_ref = 0
         callback = None
@@ -87,6 +92,8 @@ class CallsMixin:
                     self.fail(f"invalid map_ptr to access map->{'key' if at == hp.ARG_PTR_TO_MAP_KEY else 'value'}")
                 m = self.maps[meta_map]
                 size = m.key_size if at == hp.ARG_PTR_TO_MAP_KEY else m.value_size
+                if at == hp.ARG_PTR_TO_MAP_KEY and hid == 1 and r.t == STACK:
+                    const_key = self._const_map_key(st, r, size)
                 self.check_helper_mem(st, regno, r, size, write=at == hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
                                       zero_ok=False)
             elif at in (hp.ARG_CONST_SIZE, hp.ARG_CONST_SIZE_OR_ZERO):
@@ -129,9 +136,44 @@ class CallsMixin:
         for i in range(1, 6):
             regs[i] = Reg()
         regs[0] = self._helper_ret(st, proto, meta_map, alloc_size, pc)
+        if (const_key is not None and regs[0].t == MAP_VALUE_OR_NULL
+                and self.maps[meta_map].map_type in _ELIDE_NULL
+                and const_key < self.maps[meta_map].max_entries):
+            # can_elide_value_nullness: an array lookup with a constant
+            # in-range key cannot fail, so the result is not NULL.
+            regs[0].t = MAP_VALUE
         if proto.changes_pkt_data:
             self._clear_pkt_pointers(st)
         return pc + 1
+
+    def _const_map_key(self, st, r, key_size):
+        """get_constant_map_key: the key's value when the stack holds it as
+        known zero bytes or as a spilled constant of exactly key_size bytes."""
+        if not r.is_const():
+            return None
+        stack_off = r.off + scalar.to_signed(r.val, 64)
+        slot = -stack_off - 1
+        if slot < 0:
+            return None
+        spi, off = slot // 8, slot % 8
+        types, sp = st.frames[r.frame].stack.get(spi, INVALID_SLOT)
+        zero = 0
+        i = off
+        while i >= 0 and types[i] == "0":
+            zero += 1
+            i -= 1
+        if zero >= key_size:
+            return 0
+        if sp is None or types[7] != "r" or sp.t != SCALAR:
+            return None
+        spill = 0
+        i = off
+        while i >= 0 and types[i] == "r":
+            spill += 1
+            i -= 1
+        if spill != key_size or not sp.is_const():
+            return None
+        return sp.val
 
     def _helper_ret(self, st, proto, meta_map, alloc_size, pc) -> Reg:
         if proto.ret == hp.RET_VOID:

@@ -32,12 +32,14 @@ class Reject(Exception):
 
 class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
     def __init__(self, insns, prog_type="xdp", maps=None, license="GPL", kfuncs=None, log_level=1,
-                 allow_uninit_stack=True):
+                 allow_uninit_stack=True, objs=None, divmod_ranges=False):
         self.insns = list(insns)
         self.prog_type = prog_type
         self.maps = maps or {}
         self.gpl = license in GPL_COMPATIBLE
         self.kfuncs = kfuncs or {}
+        self.objs = objs or {}
+        self.divmod_ranges = divmod_ranges
         self.log_level = log_level
         self.allow_uninit_stack = allow_uninit_stack
         self.lines: list[str] = []
@@ -324,6 +326,14 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
 
 
 def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kfuncs=None,
-           log_level: int = 1, allow_uninit_stack: bool = True) -> VerifiedProgram:
-    """Prove ``insns`` safe or raise VerifierError(summary, log)."""
-    return Verifier(insns, prog_type, maps, license, kfuncs, log_level, allow_uninit_stack).run()
+           log_level: int = 1, allow_uninit_stack: bool = True, objs=None,
+           divmod_ranges: bool = False) -> VerifiedProgram:
+    """Prove ``insns`` safe or raise VerifierError(summary, log).
+
+    ``kfuncs``: btf id -> KfuncProto (or a callable doing that lookup);
+    ``objs``: BTF struct name -> ObjLayout for objects kfuncs return;
+    ``divmod_ranges``: track unsigned div/mod by constants (e.g. ``x % k`` is
+    in [0, k-1]); off by default because the 6.18 kernel forgets such
+    results, and dataplane's verdicts follow the kernel's."""
+    return Verifier(insns, prog_type, maps, license, kfuncs, log_level, allow_uninit_stack, objs,
+                    divmod_ranges).run()

@@ -110,8 +110,40 @@ class MemMixin:
             self._check_region(regno, reg, off + reg.off, size, reg.msize, "memory")
             return _sized_unknown(size)
         if t == BTF:
-            self.fail(f"R{regno} invalid mem access '{reg.type_str()}'")
+            return self._btf_access(regno, reg, off + reg.off, size, write, value)
         self.fail(f"R{regno} invalid mem access '{reg.type_str()}'")
+
+    # ---------------------------------------------------------------- kernel objects
+    def _btf_access(self, regno, reg, off, size, write, value) -> Reg:
+        """check_ptr_to_btf_access for objects kfuncs return: reads inside the
+        struct, writes only where the type's struct_access hook allows."""
+        lay = self.objs.get(reg.btf)
+        tname = reg.btf
+        if off < 0:
+            self.fail(f"R{regno} is ptr_{tname} invalid negative access: off={off}")
+        if not reg.is_const() or reg.val:
+            self.fail(f"R{regno} is ptr_{tname} invalid variable offset: off={off}, var_off={tnum.fmt(reg.vo)}")
+        if lay is None:
+            # No layout known: nothing may be touched (stricter than the
+            # kernel, which knows every struct's BTF).
+            self.fail(f"access beyond struct {tname} at off {off} size {size}")
+        if write:
+            if not lay.writable:
+                self.fail("only read is supported")
+            for woff, wsize in lay.writable:
+                if off == woff:
+                    if off + size > woff + wsize:
+                        self.fail(f"write access at off {off} with size {size} beyond the member of "
+                                  f"{tname} ended at {woff + wsize}")
+                    break
+            else:
+                self.fail(f"no write support to {tname} at off {off}")
+            if value is not None and value.is_ptr():
+                self.fail(f"R{regno} leaks addr into mem")
+            return None
+        if off + size > lay.size:
+            self.fail(f"access beyond struct {tname} at off {off} size {size}")
+        return _sized_unknown(size)
 
     # ---------------------------------------------------------------- regions
     def _mem_err(self, regno, reg, kind, off, size, mem_size):
@@ -168,6 +200,10 @@ class MemMixin:
         frame = st.frames[reg.frame]
         off += reg.off
         if not reg.is_const():
+            # check_ptr_alignment: stack accesses are always strictly aligned
+            v, m = tnum.add(reg.vo, tnum.const(off))
+            if (v | m) & (size - 1):
+                self.fail(f"misaligned stack access off {tnum.fmt(reg.vo)}+{reg.off}+{off - reg.off} size {size}")
             return self._stack_var_access(frame, st, regno, reg, off, size, write)
         off += scalar.to_signed(reg.val, 64)
         if off % size:

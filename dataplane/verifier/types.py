@@ -32,6 +32,26 @@ class KfuncProto:
     ret: str = "scalar"
 
 
+@dataclass(frozen=True)
+class ObjLayout:
+    """What a program may touch in a kernel object a kfunc returned (a
+    PTR_TO_BTF_ID): reads anywhere in ``[0, size)`` (they yield scalars),
+    writes only inside ``writable`` byte ranges (the kernel's per-type
+    btf_struct_access hook; nf_conn: only ``mark``)."""
+
+    name: str        # BTF struct name, e.g. "nf_conn"
+    size: int        # bytes a program may read
+    fields: tuple    # ((field_name, off, size), ...)
+    writable: tuple  # ((off, size), ...) byte ranges a program may write
+
+    def field_at(self, off: int):
+        """(name, off, size) of the field holding byte ``off``, or None."""
+        for f in self.fields:
+            if f[1] <= off < f[1] + f[2]:
+                return f
+        return None
+
+
 @dataclass
 class InsnAux:
     """Per-instruction facts for the JIT (one entry per slot)."""
