@@ -41,6 +41,7 @@ from dataplane.errors import LoadError, NotFound, VerifierError
 from dataplane.loader import ObjectSpec, load_object
 from dataplane.loader import spec as S
 from dataplane.loader.btf import KIND, parse_btf
+from dataplane.loader.core_relo import relocate
 
 from . import kbpf
 from .kbpf import KernelBpfError, LoadedProg, TestRunResult
@@ -238,7 +239,8 @@ class KernelObject:
                             kind=e.errno) from None
 
     def _patched_insns(self, p: S.ProgramSpec) -> bytes:
-        code = bytearray(p.insns)
+        # CO-RE first, against the running kernel's BTF, as libbpf does
+        code = bytearray(relocate(p, self.spec.btf, _vmlinux_btf()) if p.core_relos else p.insns)
         for r in p.relocations:
             at = r.insn_index * S.INSN_SIZE
             if r.kind in (S.MAP_FD, S.MAP_VALUE):

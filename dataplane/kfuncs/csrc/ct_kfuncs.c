@@ -1,0 +1,316 @@
+/* Conntrack kfuncs: see ct_kfuncs.h for the contract. */
+#include "ct_kfuncs.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../runtime/csrc/dp_helpers.h"
+#include "../../conntrack/csrc/ct_impl.h"
+
+#define KF_OPTS_SZ_OLD 12u
+#define KF_OPTS_SZ 16u          /* NF_BPF_CT_OPTS_SZ */
+#define KF_TUPLE_V4 12u         /* sizeof(bpf_tuple->ipv4) */
+#define KF_TUPLE_V6 36u         /* sizeof(bpf_tuple->ipv6) */
+#define KF_DEFAULT_ZONE_DIR 3u  /* NF_CT_DEFAULT_ZONE_DIR */
+#define KF_INT_MAX 2147483647ull
+
+/* struct bpf_ct_opts field offsets */
+#define O_NETNS 0
+#define O_ERROR 4
+#define O_L4PROTO 8
+#define O_DIR 9
+#define O_ZONE_ID 10
+#define O_ZONE_DIR 12
+#define O_RESERVED 13
+
+uint64_t dp_kf_ct_now(const struct dp_kf_ct *k)
+{
+    struct timespec ts;
+    if (k && k->now)
+        return k->now;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct dp_kf_ct *kf_ctx(struct dp_env *env)
+{
+    struct dp_rt *rt = env->user;
+    struct dp_kf_ct *k = rt ? rt->ct : NULL;
+    if (!k || !k->table || !k->api) {
+        dp_env_fail(env, "conntrack kfunc called without a conntrack table");
+        return NULL;
+    }
+    return k;
+}
+
+/* The entry the program holds: readable, and its mark writable (the
+ * verifier allows nothing else; these regions are for the interpreter's
+ * and checked JIT's bounds checks). */
+static uint64_t kf_hand_out(struct dp_env *env, struct dp_nf_conn *ct)
+{
+    dp_env_add_region(env, ct, DP_NF_CONN_SIZE, DP_REGION_READ, 0);
+    dp_env_add_region(env, (uint8_t *)ct + DP_NF_CONN_OFF_MARK, 4, DP_REGION_RW, 0);
+    return (uint64_t)(uintptr_t)ct;
+}
+
+static struct dp_nf_conn *kf_conn(struct dp_env *env, uint64_t p)
+{
+    if (!p)
+        dp_env_fail(env, "conntrack kfunc: NULL nf_conn");
+    return (struct dp_nf_conn *)(uintptr_t)p;
+}
+
+static inline int32_t rd_s32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+static inline uint16_t rd_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+/* Validate opts (bytes already accessible) and the tuple; build the
+ * ORIGINAL tuple.  Returns 0 or a negative errno in kernel check order.
+ * `alloc` selects the allocation path's order (netns before l4proto). */
+static int kf_parse(struct dp_env *env, uint64_t tup_addr, uint32_t tup_sz, uint8_t *o, uint32_t opts_sz,
+                    int alloc, struct dp_ct_tuple *out)
+{
+    int32_t netns;
+    uint8_t l4;
+    uint16_t zone = 0;
+    const uint8_t *t;
+
+    if (!tup_addr)
+        return -EINVAL;
+    if (opts_sz != KF_OPTS_SZ && opts_sz != KF_OPTS_SZ_OLD)
+        return -EINVAL;
+    if (opts_sz == KF_OPTS_SZ) {
+        if (o[O_RESERVED] || o[O_RESERVED + 1] || o[O_RESERVED + 2])
+            return -EINVAL;
+    } else if (rd_u16(o + O_ZONE_ID)) {
+        return -EINVAL;
+    }
+    netns = rd_s32(o + O_NETNS);
+    l4 = o[O_L4PROTO];
+    if (!alloc && l4 != DP_CT_IPPROTO_TCP && l4 != DP_CT_IPPROTO_UDP)
+        return -EPROTO;
+    if (netns < -1)
+        return -EINVAL;
+    if (l4 != DP_CT_IPPROTO_TCP && l4 != DP_CT_IPPROTO_UDP)
+        return -EPROTO;
+    memset(out, 0, sizeof(*out));
+    if (tup_sz == KF_TUPLE_V4) {
+        t = dp_env_mem(env, tup_addr, KF_TUPLE_V4, DP_REGION_READ);
+        if (!t)
+            return -EFAULT;
+        out->l3 = DP_CT_AF_INET;
+        memcpy(out->src, t, 4);
+        memcpy(out->dst, t + 4, 4);
+        memcpy(&out->sport, t + 8, 2);
+        memcpy(&out->dport, t + 10, 2);
+    } else if (tup_sz == KF_TUPLE_V6) {
+        t = dp_env_mem(env, tup_addr, KF_TUPLE_V6, DP_REGION_READ);
+        if (!t)
+            return -EFAULT;
+        out->l3 = DP_CT_AF_INET6;
+        memcpy(out->src, t, 16);
+        memcpy(out->dst, t + 16, 16);
+        memcpy(&out->sport, t + 32, 2);
+        memcpy(&out->dport, t + 34, 2);
+    } else {
+        return -EAFNOSUPPORT;
+    }
+    out->l4 = l4;
+    if (netns >= 0)
+        return -ENONET;   /* no namespace ids are assigned here */
+    if (opts_sz == KF_OPTS_SZ) {
+        if (o[O_ZONE_DIR] == 0)
+            o[O_ZONE_DIR] = KF_DEFAULT_ZONE_DIR;
+        zone = rd_u16(o + O_ZONE_ID);
+    }
+    out->zone = zone;
+    return 0;
+}
+
+/* opts as a host pointer; NULL opts makes the kfunc return NULL without
+ * writing anything, as the kernel does. */
+static uint8_t *kf_opts(struct dp_env *env, uint64_t addr, uint32_t sz)
+{
+    uint8_t *o;
+    if (!addr)
+        return NULL;
+    o = dp_env_mem(env, addr, sz < 8 ? 8 : sz, DP_REGION_RW);
+    if (!o)
+        dp_env_fail(env, "conntrack kfunc: opts %#llx (%u bytes) is not accessible",
+                    (unsigned long long)addr, sz);
+    return o;
+}
+
+static inline void kf_set_error(uint8_t *o, int err) { memcpy(o + O_ERROR, &err, 4); }
+
+static uint64_t kf_lookup(struct dp_env *env, uint64_t ctx, uint64_t tup, uint64_t tup_sz, uint64_t opts,
+                          uint64_t opts_sz)
+{
+    struct dp_kf_ct *k = kf_ctx(env);
+    struct dp_ct_tuple t;
+    struct dp_nf_conn *ct;
+    uint8_t *o;
+    int err, dir = 0;
+    (void)ctx;
+    if (!k)
+        return 0;
+    o = kf_opts(env, opts, (uint32_t)opts_sz);
+    if (!o)
+        return 0;
+    err = kf_parse(env, tup, (uint32_t)tup_sz, o, (uint32_t)opts_sz, 0, &t);
+    if (err == -EFAULT)
+        return dp_env_fail(env, "conntrack kfunc: tuple %#llx is not accessible", (unsigned long long)tup);
+    if (err) {
+        kf_set_error(o, err);
+        return 0;
+    }
+    ct = k->api->lookup(k->table, &t, dp_kf_ct_now(k), &dir);
+    if (!ct) {
+        kf_set_error(o, -ENOENT);
+        return 0;
+    }
+    o[O_DIR] = (uint8_t)dir;
+    return kf_hand_out(env, ct);
+}
+
+static uint64_t kf_alloc(struct dp_env *env, uint64_t ctx, uint64_t tup, uint64_t tup_sz, uint64_t opts,
+                         uint64_t opts_sz)
+{
+    struct dp_kf_ct *k = kf_ctx(env);
+    struct dp_ct_tuple t;
+    struct dp_nf_conn *ct;
+    uint8_t *o;
+    int err = 0;
+    (void)ctx;
+    if (!k)
+        return 0;
+    o = kf_opts(env, opts, (uint32_t)opts_sz);
+    if (!o)
+        return 0;
+    err = kf_parse(env, tup, (uint32_t)tup_sz, o, (uint32_t)opts_sz, 1, &t);
+    if (err == -EFAULT)
+        return dp_env_fail(env, "conntrack kfunc: tuple %#llx is not accessible", (unsigned long long)tup);
+    if (err) {
+        kf_set_error(o, err);
+        return 0;
+    }
+    ct = k->api->alloc(k->table, &t, NULL, dp_kf_ct_now(k), &err);
+    if (!ct) {
+        kf_set_error(o, err ? err : -ENOMEM);
+        return 0;
+    }
+    /* Unconfirmed, with a relative timeout of 10 s (10 * HZ jiffies). */
+    __atomic_fetch_and(&ct->status, ~IPS_BIT(IPS_CONFIRMED_BIT), __ATOMIC_RELAXED);
+    ct->timeout = 10u * DP_CT_HZ;
+    return kf_hand_out(env, ct);
+}
+
+static uint64_t kf_insert(struct dp_env *env, uint64_t p, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_kf_ct *k = kf_ctx(env);
+    struct dp_nf_conn *ct = kf_conn(env, p);
+    uint64_t now;
+    (void)r2; (void)r3; (void)r4; (void)r5;
+    if (!k || !ct)
+        return 0;
+    now = dp_kf_ct_now(k);
+    if (!ct_test_bit(ct, IPS_CONFIRMED_BIT))
+        ct_set_expiry(ct, now + (uint64_t)ct->timeout * DP_CT_NS_PER_JIFFY);
+    if (k->api->insert(ct->table, ct, now) < 0) {
+        k->api->put(ct);   /* nf_conntrack_free: the reference is consumed */
+        return 0;
+    }
+    return (uint64_t)(uintptr_t)ct;
+}
+
+static uint64_t kf_release(struct dp_env *env, uint64_t p, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_kf_ct *k = kf_ctx(env);
+    (void)r2; (void)r3; (void)r4; (void)r5;
+    if (k && p)
+        k->api->put((struct dp_nf_conn *)(uintptr_t)p);
+    return 0;
+}
+
+/* __nf_ct_set_timeout(ct, msecs_to_jiffies(ms)) with HZ 1000. */
+static void kf_set_timeout_common(struct dp_kf_ct *k, struct dp_nf_conn *ct, uint32_t ms)
+{
+    uint64_t j = ms > KF_INT_MAX ? KF_INT_MAX : ms;
+    if (ct_test_bit(ct, IPS_CONFIRMED_BIT)) {
+        ct_set_expiry(ct, dp_kf_ct_now(k) + j * DP_CT_NS_PER_JIFFY);
+    } else {
+        __atomic_store_n(&ct->expires_ns, dp_kf_ct_now(k) + j * DP_CT_NS_PER_JIFFY, __ATOMIC_RELAXED);
+        ct->timeout = (uint32_t)j;
+    }
+}
+
+static uint64_t kf_set_timeout(struct dp_env *env, uint64_t p, uint64_t ms, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_kf_ct *k = kf_ctx(env);
+    struct dp_nf_conn *ct = kf_conn(env, p);
+    (void)r3; (void)r4; (void)r5;
+    if (k && ct)
+        kf_set_timeout_common(k, ct, (uint32_t)ms);
+    return 0;
+}
+
+static uint64_t kf_change_timeout(struct dp_env *env, uint64_t p, uint64_t ms, uint64_t r3, uint64_t r4,
+                                  uint64_t r5)
+{
+    struct dp_kf_ct *k = kf_ctx(env);
+    struct dp_nf_conn *ct = kf_conn(env, p);
+    (void)r3; (void)r4; (void)r5;
+    if (!k || !ct)
+        return 0;
+    if (ct_test_bit(ct, IPS_FIXED_TIMEOUT_BIT))
+        return (uint64_t)(int64_t)-EPERM;
+    kf_set_timeout_common(k, ct, (uint32_t)ms);
+    if (ct_test_bit(ct, IPS_DYING_BIT))
+        return (uint64_t)(int64_t)-ETIME;
+    return 0;
+}
+
+static uint64_t kf_change_status(struct dp_env *env, uint64_t p, uint64_t status, uint64_t r3, uint64_t r4,
+                                 uint64_t r5)
+{
+    struct dp_kf_ct *k = kf_ctx(env);
+    struct dp_nf_conn *ct = kf_conn(env, p);
+    (void)r3; (void)r4; (void)r5;
+    if (!k || !ct)
+        return 0;
+    return (uint64_t)(int64_t)k->api->change_status(ct, (uint32_t)status);
+}
+
+/* bpf_ct_set_nat_info(nfct, union nf_inet_addr *addr, int port, manip) */
+static uint64_t kf_set_nat_info(struct dp_env *env, uint64_t p, uint64_t addr, uint64_t port, uint64_t manip,
+                                uint64_t r5)
+{
+    struct dp_kf_ct *k = kf_ctx(env);
+    struct dp_nf_conn *ct = kf_conn(env, p);
+    const uint8_t *a;
+    (void)r5;
+    if (!k || !ct)
+        return 0;
+    a = dp_env_mem(env, addr, 16, DP_REGION_READ);
+    if (!a)
+        return dp_env_fail(env, "bpf_ct_set_nat_info: addr %#llx is not accessible", (unsigned long long)addr);
+    return (uint64_t)(int64_t)k->api->set_nat_info(ct, a, (int)(int32_t)port, (int)(int32_t)manip);
+}
+
+dp_helper_fn dp_ct_kfunc(uint32_t id)
+{
+    switch (id) {
+    case DP_KF_XDP_CT_LOOKUP:
+    case DP_KF_SKB_CT_LOOKUP: return kf_lookup;
+    case DP_KF_XDP_CT_ALLOC:
+    case DP_KF_SKB_CT_ALLOC: return kf_alloc;
+    case DP_KF_CT_INSERT_ENTRY: return kf_insert;
+    case DP_KF_CT_RELEASE: return kf_release;
+    case DP_KF_CT_SET_TIMEOUT: return kf_set_timeout;
+    case DP_KF_CT_CHANGE_TIMEOUT: return kf_change_timeout;
+    case DP_KF_CT_SET_STATUS:
+    case DP_KF_CT_CHANGE_STATUS: return kf_change_status;
+    case DP_KF_CT_SET_NAT_INFO: return kf_set_nat_info;
+    default: return NULL;
+    }
+}

@@ -1,0 +1,52 @@
+/* The kernel's conntrack kfuncs (net/netfilter/nf_conntrack_bpf.c and
+ * nf_nat_bpf.c, Linux 6.18) over dataplane's native conntrack table.
+ *
+ * Every function has the engines' helper signature (dp_helper_fn), so one
+ * implementation serves the interpreter and the JIT: both call
+ * env->kfuncs[imm].  The table a program works on comes from the Runner:
+ * env->user is its struct dp_rt, whose `ct` member points at a struct
+ * dp_kf_ct (set by Collection; see dataplane/kfuncs/ct_kfuncs.pyx).
+ *
+ * Semantics follow the kernel, including its quirks:
+ *   - bpf_ct_opts of 12 (pre-zone) or 16 bytes (NF_BPF_CT_OPTS_SZ); other
+ *     sizes -EINVAL; with 12 bytes the zone-id bytes are "reserved" and must
+ *     be 0, with 16 bytes reserved[0..2] must be 0 and a zero ct_zone_dir is
+ *     written back as NF_CT_DEFAULT_ZONE_DIR (3).
+ *   - check order (lookup): NULL tuple, opts size/reserved (-EINVAL),
+ *     l4proto (-EPROTO), netns_id < -1 (-EINVAL), tuple size
+ *     (-EAFNOSUPPORT), netns_id >= 0 (-ENONET: no peer namespaces here, as in
+ *     a fresh kernel netns), miss (-ENOENT).  alloc checks netns_id < -1
+ *     before l4proto.
+ *   - entries from alloc are unconfirmed: status without IPS_CONFIRMED and a
+ *     *relative* ct->timeout (10 s in jiffies) until bpf_ct_insert_entry adds
+ *     "now" and sets IPS_CONFIRMED, as __nf_ct_set_timeout does.
+ *   - jiffies are 1 ms (HZ 1000) on the table's clock.
+ */
+#ifndef DP_CT_KFUNCS_H
+#define DP_CT_KFUNCS_H
+
+#include <stdint.h>
+
+#include "../../runtime/csrc/dp_env.h"
+#include "../../conntrack/csrc/conntrack.h"
+
+/* What dp_rt.ct points at: the table programs of a collection share. */
+struct dp_kf_ct {
+    struct dp_ct_table *table;
+    const struct dp_ct_api *api;
+    uint64_t now;       /* fixed clock (ns) for tests; 0 = CLOCK_MONOTONIC */
+};
+
+/* Index order of the registry (dataplane/kfuncs/registry.py KFUNC_NAMES). */
+enum dp_kf_id {
+    DP_KF_XDP_CT_LOOKUP, DP_KF_SKB_CT_LOOKUP, DP_KF_XDP_CT_ALLOC, DP_KF_SKB_CT_ALLOC,
+    DP_KF_CT_INSERT_ENTRY, DP_KF_CT_RELEASE, DP_KF_CT_SET_TIMEOUT, DP_KF_CT_CHANGE_TIMEOUT,
+    DP_KF_CT_SET_STATUS, DP_KF_CT_CHANGE_STATUS, DP_KF_CT_SET_NAT_INFO, DP_KF_COUNT
+};
+
+/* The implementation of kfunc `id`, or NULL. */
+dp_helper_fn dp_ct_kfunc(uint32_t id);
+/* The clock the kfuncs use for this context (ns). */
+uint64_t dp_kf_ct_now(const struct dp_kf_ct *k);
+
+#endif

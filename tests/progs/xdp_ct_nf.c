@@ -1,0 +1,225 @@
+// The checks of the kernel selftest test_bpf_nf (tools/testing/selftests/
+// bpf/progs/test_bpf_nf.c) in one XDP program: every opts->error case of
+// lookup and alloc, alloc -> set_timeout -> mark -> insert -> lookup, status
+// changes and their errors, duplicates, zones, both opts sizes, NAT info.
+// Each result goes into res[] so the kernel's and dataplane's runs compare
+// slot by slot.
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+struct nf_conn {
+	unsigned long status;
+	unsigned int mark;
+} __attribute__((preserve_access_index));
+
+struct opts16 {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u16 ct_zone_id;
+	__u8 ct_zone_dir;
+	__u8 reserved[3];
+};
+
+struct opts12 {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u8 reserved[2];
+};
+
+/* libbpf checks these prototypes against the kernel's (kinds must match) */
+union nf_inet_addr___local { __u32 all[4]; };
+enum nf_nat_manip_type___local { NAT_SRC___local, NAT_DST___local };
+
+extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *, struct bpf_sock_tuple *, __u32, struct opts16 *,
+					 __u32) __ksym;
+extern struct nf_conn *bpf_xdp_ct_alloc(struct xdp_md *, struct bpf_sock_tuple *, __u32, struct opts16 *,
+					__u32) __ksym;
+extern struct nf_conn *bpf_ct_insert_entry(struct nf_conn *) __ksym;
+extern void bpf_ct_release(struct nf_conn *) __ksym;
+extern void bpf_ct_set_timeout(struct nf_conn *, __u32) __ksym;
+extern int bpf_ct_change_timeout(struct nf_conn *, __u32) __ksym;
+extern int bpf_ct_set_status(struct nf_conn *, __u32) __ksym;
+extern int bpf_ct_change_status(struct nf_conn *, __u32) __ksym;
+extern int bpf_ct_set_nat_info(struct nf_conn *, union nf_inet_addr___local *, int,
+			       enum nf_nat_manip_type___local) __ksym;
+
+#define IPS_SEEN_REPLY (1 << 1)
+#define IPS_ASSURED (1 << 2)
+#define IPS_CONFIRMED (1 << 3)
+#define NOT_SET 0xdead
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 40);
+	__type(key, __u32);
+	__type(value, __u64);
+} res SEC(".maps");
+
+static __always_inline void rec(__u32 k, __s64 v)
+{
+	__u64 *c = bpf_map_lookup_elem(&res, &k);
+	if (c)
+		*c = (__u64)v;
+}
+
+/* an allocated entry can only leave through insert (release wants nf_conn) */
+static __always_inline void dispose(struct nf_conn *ct)
+{
+	struct nf_conn *ins = bpf_ct_insert_entry(ct);
+	if (ins)
+		bpf_ct_release(ins);
+}
+
+/* lookup with these opts; record opts.error (or 0 when found), release */
+#define TRY_LOOKUP(slot, o, tsz, osz)                                             \
+	do {                                                                       \
+		(o).error = 0;                                                     \
+		ct = bpf_xdp_ct_lookup(ctx, &tup, tsz, (struct opts16 *)&(o), osz);                \
+		if (ct) {                                                          \
+			bpf_ct_release(ct);                                        \
+			rec(slot, 1000 + (o).dir);                                 \
+		} else {                                                           \
+			rec(slot, (o).error);                                      \
+		}                                                                  \
+	} while (0)
+
+SEC("xdp")
+int xdp_ct_nf(struct xdp_md *ctx)
+{
+	struct bpf_sock_tuple tup = {}, rtup = {};
+	struct opts16 o = { .netns_id = -1, .l4proto = IPPROTO_TCP };
+	struct opts12 o12 = { .netns_id = -1, .l4proto = IPPROTO_TCP };
+	struct nf_conn *ct, *ins, *lk;
+	union nf_inet_addr___local nat = { .all = { bpf_htonl(0xc0a80001), 0, 0, 0 } };
+
+	tup.ipv4.saddr = bpf_htonl(0x0a000001);
+	tup.ipv4.daddr = bpf_htonl(0x0a000002);
+	tup.ipv4.sport = bpf_htons(40000);
+	tup.ipv4.dport = bpf_htons(443);
+
+	/* lookup errors */
+	o.reserved[0] = 1;
+	TRY_LOOKUP(0, o, sizeof(tup.ipv4), sizeof(o));
+	o.reserved[0] = 0;
+	o.netns_id = -2;
+	TRY_LOOKUP(1, o, sizeof(tup.ipv4), sizeof(o));
+	o.netns_id = -1;
+	TRY_LOOKUP(2, o, sizeof(tup.ipv4), sizeof(o) - 1);
+	TRY_LOOKUP(3, o, sizeof(tup.ipv4), 8);
+	o.l4proto = IPPROTO_ICMP;
+	TRY_LOOKUP(4, o, sizeof(tup.ipv4), sizeof(o));
+	o.netns_id = -2;               /* lookup: l4proto is checked first */
+	TRY_LOOKUP(5, o, sizeof(tup.ipv4), sizeof(o));
+	o.netns_id = -1;
+	o.l4proto = IPPROTO_TCP;
+	o.netns_id = 0xf00f;
+	TRY_LOOKUP(6, o, sizeof(tup.ipv4), sizeof(o));
+	o.netns_id = -1;
+	TRY_LOOKUP(7, o, sizeof(tup.ipv4) + 1, sizeof(o));
+	TRY_LOOKUP(8, o, sizeof(tup.ipv4), sizeof(o));          /* -ENOENT */
+	rec(9, o.ct_zone_dir);                                   /* written back: 3 */
+	o12.reserved[1] = 0;
+	*(__u16 *)&o12.reserved[0] = 0x0101;                     /* the zone id bytes of a 12-byte opts */
+	TRY_LOOKUP(10, o12, sizeof(tup.ipv4), sizeof(o12));
+	*(__u16 *)&o12.reserved[0] = 0;
+	TRY_LOOKUP(11, o12, sizeof(tup.ipv4), sizeof(o12));     /* -ENOENT */
+
+	/* alloc errors: netns_id is checked before l4proto here */
+	o.l4proto = IPPROTO_ICMP;
+	o.netns_id = -2;
+	o.error = 0;
+	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4), &o, sizeof(o));
+	if (ct) { dispose(ct); rec(12, 1); } else rec(12, o.error);
+	o.netns_id = -1;
+	o.error = 0;
+	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4), &o, sizeof(o));
+	if (ct) { dispose(ct); rec(13, 1); } else rec(13, o.error);
+	o.l4proto = IPPROTO_TCP;
+	o.error = 0;
+	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4) + 2, &o, sizeof(o));
+	if (ct) { dispose(ct); rec(14, 1); } else rec(14, o.error);
+	o.error = 0;
+	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4), &o, 13);
+	if (ct) { dispose(ct); rec(15, 1); } else rec(15, o.error);
+
+	/* alloc -> set_timeout -> mark -> status -> insert -> lookup */
+	rec(16, NOT_SET);
+	o.error = 0;
+	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4), &o, sizeof(o));
+	if (!ct)
+		return XDP_ABORTED;
+	rec(17, ct->status);                                   /* unconfirmed: 0 */
+	bpf_ct_set_timeout(ct, 10000);
+	ct->mark = 77;
+	rec(18, bpf_ct_set_status(ct, IPS_CONFIRMED));         /* -EBUSY */
+	rec(19, bpf_ct_set_status(ct, IPS_SEEN_REPLY));        /* 0 */
+	rec(20, ct->status);
+	ins = bpf_ct_insert_entry(ct);
+	if (!ins)
+		return XDP_ABORTED;
+	rec(21, ins->status);
+	rec(22, ins->mark);
+	lk = bpf_xdp_ct_lookup(ctx, &tup, sizeof(tup.ipv4), &o, sizeof(o));
+	if (lk) {
+		rec(23, lk->mark + 1000 * o.dir);
+		rec(24, bpf_ct_change_timeout(lk, 10000));
+		rec(25, bpf_ct_change_status(lk, IPS_CONFIRMED | IPS_SEEN_REPLY | IPS_ASSURED));
+		rec(26, lk->status);
+		rec(27, bpf_ct_change_status(lk, IPS_CONFIRMED));    /* clears SEEN_REPLY: -EBUSY */
+		rec(28, bpf_ct_change_status(lk, 0));                /* clears CONFIRMED: -EBUSY */
+		lk->mark = 78;
+		bpf_ct_release(lk);
+	}
+	bpf_ct_release(ins);
+
+	/* the reply direction finds it too */
+	rtup.ipv4.saddr = tup.ipv4.daddr;
+	rtup.ipv4.daddr = tup.ipv4.saddr;
+	rtup.ipv4.sport = tup.ipv4.dport;
+	rtup.ipv4.dport = tup.ipv4.sport;
+	o.error = 0;
+	lk = bpf_xdp_ct_lookup(ctx, &rtup, sizeof(rtup.ipv4), &o, sizeof(o));
+	if (lk) { rec(29, lk->mark + 1000 * o.dir); bpf_ct_release(lk); } else rec(29, o.error);
+	TRY_LOOKUP(30, o12, sizeof(tup.ipv4), sizeof(o12));     /* 12-byte opts find it */
+	o.ct_zone_id = 5;
+	TRY_LOOKUP(31, o, sizeof(tup.ipv4), sizeof(o));          /* other zone: -ENOENT */
+	o.ct_zone_id = 0;
+	o.l4proto = IPPROTO_UDP;
+	TRY_LOOKUP(32, o, sizeof(tup.ipv4), sizeof(o));          /* other protocol: -ENOENT */
+	o.l4proto = IPPROTO_TCP;
+
+	/* duplicate insert fails (-EEXIST inside: NULL) */
+	o.error = 0;
+	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4), &o, sizeof(o));
+	if (ct) {
+		ins = bpf_ct_insert_entry(ct);
+		if (ins) { rec(33, 1); bpf_ct_release(ins); } else rec(33, -17);
+	}
+
+	/* source NAT: the reply tuple targets the NAT address and port */
+	tup.ipv4.sport = bpf_htons(40001);
+	o.error = 0;
+	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4), &o, sizeof(o));
+	if (ct) {
+		rec(34, bpf_ct_set_nat_info(ct, &nat, 4321, NAT_SRC___local));
+		ins = bpf_ct_insert_entry(ct);
+		if (ins) {
+			rec(35, ins->status);
+			bpf_ct_release(ins);
+		}
+	}
+	rtup.ipv4.daddr = nat.all[0];
+	rtup.ipv4.dport = bpf_htons(4321);
+	o.error = 0;
+	lk = bpf_xdp_ct_lookup(ctx, &rtup, sizeof(rtup.ipv4), &o, sizeof(o));
+	if (lk) { rec(36, 1000 + o.dir); bpf_ct_release(lk); } else rec(36, o.error);
+	return XDP_PASS;
+}
+
+char _license[] SEC("license") = "GPL";
