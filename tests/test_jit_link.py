@@ -50,15 +50,18 @@ def _maps(coll):
 
 
 def test_every_program_same_on_both_engines(objs):
-    """Runs, packet out and maps identical for every corpus program."""
+    """Runs, packet out and maps identical for every corpus program: on the
+    interpreter, the checked JIT (unverified) and the unchecked JIT (verified)."""
     compared = 0
     for stem, path in objs.items():
         if stem == "xdp_conntrack":      # needs a kfunc registry
             continue
         for name in Collection.load(path).programs:
             results = []
-            for engine in ("interp", "jit"):
-                coll = Collection.load(path, engine=engine)
+            for engine, verify in (("interp", True), ("jit", False), ("jit", True)):
+                coll = Collection.load(path, engine=engine, verify=verify)
+                if engine == "jit":
+                    assert coll.programs[name].interp.checked is (not verify)
                 runs = []
                 for pkt in PACKETS:
                     try:
@@ -67,7 +70,7 @@ def test_every_program_same_on_both_engines(objs):
                     except ExecutionError as exc:
                         runs.append(("error", str(exc)))
                 results.append((runs, _maps(coll)))
-            assert results[0] == results[1], (stem, name)
+            assert results[0] == results[1] == results[2], (stem, name)
             compared += 1
     assert compared >= 12
 
@@ -75,7 +78,7 @@ def test_every_program_same_on_both_engines(objs):
 def test_jit_collection_really_runs_compiled_code(objs):
     from dataplane.runtime.jit.engine import JitInterpreter
 
-    coll = Collection.load(objs["xdp_counter"], engine="jit")
+    coll = Collection.load(objs["xdp_counter"], engine="jit", verify=False)
     interp = coll.programs["xdp_count"].interp
     assert isinstance(interp, JitInterpreter) and interp.checked and interp.path.endswith(".so")
     assert coll.run("xdp_count", PACKETS[0])[0] == XDP_PASS
@@ -124,7 +127,7 @@ def test_invalid_ctx_access_same_error(clang, tmp_path):
     msgs = []
     for engine in ("interp", "jit"):
         with pytest.raises(ExecutionError, match="invalid bpf_context access off=20 size=4") as ei:
-            Collection.load(path, engine=engine).run("bad", udp())
+            Collection.load(path, engine=engine, verify=False).run("bad", udp())
         msgs.append((str(ei.value), ei.value.pc))
     assert msgs[0] == msgs[1]
 
@@ -145,7 +148,7 @@ def test_ctx_store_rejected_like_interpreter(clang, tmp_path):
     msgs = []
     for engine in ("interp", "jit"):
         with pytest.raises(ExecutionError, match="invalid bpf_context access off=16 size=4") as ei:
-            Collection.load(path, engine=engine).run("st", udp())
+            Collection.load(path, engine=engine, verify=False).run("st", udp())
         msgs.append(str(ei.value))
     assert msgs[0] == msgs[1]
 

@@ -16,17 +16,22 @@ from dataplane.errors import DataplaneError
 # Verb modules, in the order `dataplane --help` lists them.
 VERB_MODULES = [
     "dataplane.cli.asm_cmd",
+    "dataplane.cli.ct_cmd",
     "dataplane.cli.conformance_cmd",
     "dataplane.cli.demo_cmd",
     "dataplane.cli.prog_cmd",
     "dataplane.cli.serve_cmd",
     "dataplane.cli.client_cmd",
+    "dataplane.cli.verify_cmd",
+    "dataplane.cli.replay_cmd",
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dataplane", description="userspace eBPF packet-processing dataplane")
     parser.add_argument("-j", "--json", action="store_true", help="JSON output (like bpftool -j)")
+    parser.add_argument("--server", metavar="ADDR",
+                        help="act on a running `dataplane serve` over gRPC: same as `dataplane remote --server ADDR ...`")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
     for modname in VERB_MODULES:
@@ -42,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    from dataplane.cli.client_cmd import split_server
+    args = parser.parse_args(split_server(sys.argv[1:] if argv is None else list(argv)))
     try:
         rc = args.func(args)
     except DataplaneError as exc:

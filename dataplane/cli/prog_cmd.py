@@ -1,9 +1,16 @@
 """`dataplane prog run` / `dataplane prog dump xlated`, modelled on bpftool.
 
     dataplane [-j] prog run OBJ --prog NAME --data-in FILE [--data-in FILE ...]
-              [--data-out FILE] [--repeat N] [--engine interp|jit]
+              [--data-out FILE] [--repeat N] [--engine interp|jit] [--no-verify]
               [--map-update MAP KEYHEX VALUEHEX ...] [--dump-maps] [-j]
     dataplane prog dump xlated OBJ --prog NAME [--linum]
+    dataplane [-j] prog dump jited OBJ --prog NAME [--no-verify]
+
+Programs are verified on load (a rejected program fails with the verifier's
+log on stderr, exit status as for EACCES) and run on the JIT, unchecked;
+--no-verify skips the verifier and runs the interpreter (or, with
+--engine jit, the JIT in checked mode). `dump jited` prints the C the JIT
+compiles (JSON: {"name", "source", "checked"}).
 
 JSON output of `prog run` (the contract with the kernel differential tests):
     {"runs": [{"retval": INT, "duration_ns": INT, "data_out": "HEX"}, ...],
@@ -40,7 +47,10 @@ def register(sub) -> None:
                      help="packet bytes; repeat for several packets (run in order, maps carry over)")
     run.add_argument("--data-out", metavar="FILE", help="write the last run's output packet here")
     run.add_argument("--repeat", type=int, default=1, help="runs per packet (duration is the average)")
-    run.add_argument("--engine", choices=("interp", "jit"), default="interp")
+    run.add_argument("--engine", choices=("interp", "jit"), default=None,
+                     help="default: jit for verified programs, interp with --no-verify")
+    run.add_argument("--no-verify", dest="verify", action="store_false",
+                     help="skip the verifier (unverified programs run checked)")
     run.add_argument("--map-update", nargs=3, action="append", default=[], metavar=("MAP", "KEYHEX", "VALUEHEX"),
                      help="set a map entry before the first packet (in-memory layout, hex)")
     run.add_argument("--dump-maps", action="store_true", help="print every map's entries after the runs")
@@ -48,9 +58,11 @@ def register(sub) -> None:
     run.set_defaults(func=cmd_run)
 
     dump = psub.add_parser("dump", help="dump a program's instructions")
-    dump.add_argument("what", choices=("xlated",))
+    dump.add_argument("what", choices=("xlated", "jited"))
     dump.add_argument("obj")
     dump.add_argument("--prog", required=True)
+    dump.add_argument("--no-verify", dest="verify", action="store_false",
+                      help="jited: the checked code an unverified program gets")
     dump.add_argument("--linum", action="store_true", help="show file, line and column of source lines")
     dump.add_argument("-j", "--json", dest="json_local", action="store_true")
     dump.set_defaults(func=cmd_dump)
@@ -66,10 +78,14 @@ def _hex(text: str, what: str) -> bytes:
         raise DataplaneError(f"{what}: bad hex {text!r}", kind=errno.EINVAL) from None
 
 
-def _load(path: str, engine: str = "interp"):
+def _load(path: str, engine: str | None = "interp", verify: bool = False):
+    from dataplane.errors import VerifierError
     from dataplane.runtime.collection import Collection
     try:
-        return Collection.load(path, engine=engine)
+        return Collection.load(path, engine=engine, verify=verify)
+    except VerifierError as exc:   # as bpftool: the verifier's log, then the error
+        sys.stderr.write(exc.log if exc.log.endswith("\n") else exc.log + "\n")
+        raise
     except FileNotFoundError:
         raise DataplaneError(f"{path}: no such file", kind=errno.ENOENT) from None
 
@@ -95,7 +111,7 @@ def cmd_run(args) -> int:
                 packets.append(fh.read())
         except OSError as exc:
             raise DataplaneError(f"--data-in {f}: {exc.strerror}", kind=exc.errno or errno.EIO) from None
-    coll = _load(args.obj, args.engine)
+    coll = _load(args.obj, args.engine, args.verify)
     coll.program(args.prog)        # NotFound before touching maps
     for mname, khex, vhex in args.map_update:
         m = coll.map(mname)
@@ -160,6 +176,8 @@ def xlated_lines(coll, prog_name: str, linum: bool = False) -> list[str]:
 
 
 def cmd_dump(args) -> int:
+    if args.what == "jited":
+        return _dump_jited(args)
     coll = _load(args.obj)
     lines = xlated_lines(coll, args.prog, args.linum)
     if args.json or args.json_local:
@@ -167,4 +185,17 @@ def cmd_dump(args) -> int:
         sys.stdout.write("\n")
     else:
         print("\n".join(lines))
+    return 0
+
+
+def _dump_jited(args) -> int:
+    coll = _load(args.obj, "jit", args.verify)
+    p = coll.program(args.prog)
+    native = p.interp.compiled
+    src = native.source()
+    if args.json or args.json_local:
+        json.dump({"name": p.name, "source": src, "checked": bool(native.checked)}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(src)
     return 0

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from dataplane.abi import maps as mt
 from dataplane.abi.helpers import HELPER_NAMES
-from dataplane.errors import LoadError, NotFound
+from dataplane.errors import LoadError, NotFound, VerifierError
 from dataplane.loader import ObjectSpec, ProgramSpec, load_object
 from dataplane.maps.core import Map
 from dataplane.runtime.helpers import CALLBACK_TAG, Runner, implemented_helpers, kernel_helpers
@@ -74,6 +74,7 @@ class LoadedProgram:
     program: Program
     interp: Interpreter
     map_refs: list[str] = field(default_factory=list)   # maps the program names, in first-use order
+    verified: object = None        # the verifier's VerifiedProgram (None: loaded with verify=False)
 
     @property
     def prog_type(self) -> int:
@@ -96,15 +97,36 @@ class Collection:
     # ---- construction ----
     @classmethod
     def load(cls, path_or_spec, *, cpu: int = 0, kfuncs: dict[str, int] | None = None,
-             kfunc_table: HelperTable | None = None, engine: str = "interp") -> "Collection":
+             kfunc_table: HelperTable | None = None, engine: str | None = None, verify: bool = True,
+             kfunc_protos: dict | None = None, conntrack=None) -> "Collection":
         """Load an object file (path/bytes) or an ObjectSpec.
 
-        ``engine``: "interp" (reference interpreter) or "jit" (every program
-        compiled to native code, checked mode: a JitInterpreter, which the
-        Runner drives like an Interpreter; tail calls stay within the JIT).
+        ``verify`` (default): every program goes through dataplane.verifier
+        first, as BPF_PROG_LOAD does; a rejected program raises VerifierError
+        (``.summary`` is the kernel's error line, ``.log`` the whole log).
+
+        ``engine``: "jit" (default for verified programs: native code; a
+        verified program runs unchecked, without run-time bounds checks, ctx
+        loads rewritten from the verifier's facts) or "interp" (reference
+        interpreter; the default with ``verify=False``). With ``verify=False``
+        the JIT runs in checked mode. Either way the Runner drives a
+        JitInterpreter like an Interpreter; tail calls stay within the JIT.
 
         ``kfuncs`` maps kfunc names to indexes in ``kfunc_table`` (the kfunc
-        registry of whoever provides them, e.g. conntrack)."""
+        registry of whoever provides them, e.g. conntrack); ``kfunc_protos``
+        maps kfunc names to verifier KfuncProtos (default: what the
+        dataplane.kfuncs package offers, when installed). With ``kfuncs``
+        None the default registry (dataplane.kfuncs) is linked.
+
+        ``conntrack``: the dataplane.conntrack ConntrackTable the conntrack
+        kfuncs of this collection act on, or the name of a shared table
+        (dataplane.conntrack.tables); default: a new table per collection, created when a
+        program calls a kfunc (``Collection.conntrack``).  CO-RE records are
+        applied against the runtime's BTF (dataplane.kfuncs.btf_types)."""
+        if engine is None:
+            engine = "jit" if verify else "interp"
+        if engine not in ("jit", "interp"):
+            raise LoadError(f"unknown engine {engine!r} (interp or jit)")
         spec = path_or_spec if isinstance(path_or_spec, ObjectSpec) else load_object(path_or_spec)
         maps, map_ids, perf = {}, {}, []
         for name, ms in spec.maps.items():
@@ -115,22 +137,33 @@ class Collection:
         helpers = kernel_helpers()
         available = set(implemented_helpers())
         programs: dict[str, LoadedProgram] = {}
+        linked = {}
+        uses_kfuncs = any(r.kind == "kfunc" for p in spec.programs.values() for r in p.relocations)
+        if kfuncs is None and uses_kfuncs:
+            from dataplane.kfuncs import default_registry
+            kfuncs = default_registry().indices()
+            kfunc_table = kfunc_table or default_registry().table()
         for name, ps in spec.programs.items():
+            ps = _core(spec, ps)
             xlated, refs = _link(ps, maps, available, kfuncs or {})
+            vp = _verify(spec, ps, kfuncs or {}, kfunc_protos) if verify else None
+            linked[name] = (xlated, refs, vp, _facts(ps, vp))
+        if engine == "jit":
+            from dataplane.runtime.jit.engine import JitInterpreter
+            _warm_jit(linked)
+        for name, ps in spec.programs.items():
+            xlated, refs, vp, facts = linked[name]
             program = Program(xlated)
             if engine == "jit":
-                from dataplane.runtime.jit.engine import JitInterpreter
-                interp = JitInterpreter.create(program, helpers, kfunc_table, checked=True)
-            elif engine == "interp":
-                interp = Interpreter(program, helpers, kfunc_table)
+                interp = JitInterpreter.create(program, helpers, kfunc_table, checked=vp is None, facts=facts)
             else:
-                raise LoadError(f"unknown engine {engine!r} (interp or jit)")
+                interp = Interpreter(program, helpers, kfunc_table)
             for mname, m in maps.items():
                 if m.map_type in _NO_VALUE_REGION:
                     continue
                 base, size = m.value_region()
                 interp.add_raw_region(base, size, not spec.maps[mname].readonly)
-            programs[name] = LoadedProgram(name, ps, next(_ids), xlated, program, interp, refs)
+            programs[name] = LoadedProgram(name, ps, next(_ids), xlated, program, interp, refs, vp)
         for name, ms in spec.maps.items():
             for slot, target in ms.init_values.items():
                 if ms.map_type != mt.BPF_MAP_TYPE_PROG_ARRAY:
@@ -139,7 +172,23 @@ class Collection:
                     raise LoadError(f"map {name}: slot {slot} names unknown program {target!r}")
                 p = programs[target]
                 maps[name].set_prog(slot, p.program.address, p.id)
-        return cls(spec, maps, map_ids, programs, perf, cpu)
+        coll = cls(spec, maps, map_ids, programs, perf, cpu)
+        if uses_kfuncs or conntrack is not None:
+            coll._attach_conntrack(conntrack)
+        return coll
+
+    conntrack = None    # the ConntrackTable the conntrack kfuncs use (None: no kfunc program)
+
+    def _attach_conntrack(self, table) -> None:
+        from dataplane.conntrack.table import ConntrackTable
+        from dataplane.kfuncs.ct_kfuncs import CtContext
+        if isinstance(table, str):   # a named, shared table (dataplane.conntrack.tables)
+            from dataplane.conntrack import tables
+            table = tables.get_or_create(table)
+        elif table is None:
+            table = ConntrackTable(name=(self.spec.name or "collection")[:31])
+        self.conntrack = table
+        self.runner.set_ct(CtContext(table))
 
     # ---- access ----
     def program(self, name: str) -> LoadedProgram:
@@ -169,6 +218,106 @@ class Collection:
         if p.prog_type == PROG_TYPE_SOCKET_FILTER:
             return self.runner.run_skb(p.interp, data, repeat)
         raise LoadError(f"program {prog_name}: running program type {p.prog_type} is not supported yet")
+
+
+# enum bpf_prog_type -> the verifier's ctx model (what r1 points to)
+_VERIFIER_PROG_TYPES = {PROG_TYPE_XDP: "xdp", PROG_TYPE_SOCKET_FILTER: "socket", 3: "tc", 4: "tc"}
+
+
+def _kfunc_protos(given: dict | None) -> dict:
+    """name -> KfuncProto: `given`, else what dataplane.kfuncs offers (if built)."""
+    if given is not None:
+        return dict(given)
+    try:
+        import dataplane.kfuncs as kf
+    except ImportError:
+        return {}
+    for attr in ("KFUNC_PROTOS", "PROTOS"):
+        if isinstance(getattr(kf, attr, None), dict):
+            return dict(getattr(kf, attr))
+    for attr in ("kfunc_protos", "protos"):
+        fn = getattr(kf, attr, None)
+        if callable(fn):
+            return dict(fn())
+    return {}
+
+
+def _core(spec: ObjectSpec, ps: ProgramSpec) -> ProgramSpec:
+    """ps with its CO-RE relocations applied against the runtime's BTF."""
+    if not ps.core_relos:
+        return ps
+    from dataplane.kfuncs.btf_types import runtime_btf
+    from dataplane.loader.core_relo import relocated_spec
+    return relocated_spec(ps, spec.btf, runtime_btf(), missing="local")   # ctx structs: uapi layout
+
+
+def _verify(spec: ObjectSpec, ps: ProgramSpec, kfuncs: dict[str, int], kfunc_protos: dict | None):
+    """Run dataplane.verifier on the program as BPF_PROG_LOAD sees it: map
+    references as fd-like numbers (index + 3) with their MapInfo, kfunc
+    calls by the index _link gives them. None for program types the
+    verifier does not model (they run checked)."""
+    from dataplane.isa.instruction import decode
+    from dataplane.verifier import MapInfo
+    from dataplane.verifier import verify as _run_verifier
+    ptype = _VERIFIER_PROG_TYPES.get(ps.prog_type)
+    if ptype is None:
+        return None
+    names = list(spec.maps)
+    buf = bytearray(ps.insns)
+    infos = {}
+    for r in ps.relocations:
+        if r.kind in ("map_fd", "map_value") and r.map_name in spec.maps:
+            fd = names.index(r.map_name) + 3
+            struct.pack_into("<i", buf, r.insn_index * 8 + 4, fd)
+            ms = spec.maps[r.map_name]
+            infos[fd] = MapInfo(ms.map_type, ms.key_size, ms.value_size, ms.max_entries, ms.map_flags, ms.name)
+        elif r.kind == "kfunc" and r.symbol in kfuncs:
+            struct.pack_into("<i", buf, r.insn_index * 8 + 4, kfuncs[r.symbol])
+    protos = _kfunc_protos(kfunc_protos)
+    kf = {idx: protos[n] for n, idx in kfuncs.items() if n in protos}
+    try:
+        return _run_verifier(decode(bytes(buf)), prog_type=ptype, maps=infos,
+                             license=ps.license or spec.license or "", kfuncs=kf, objs=_kfunc_objs())
+    except VerifierError as exc:
+        err = VerifierError(exc.summary, exc.log)
+        err.args = (f"program {ps.name}: verifier rejected it: {exc.summary}",)
+        err.program = ps.name
+        raise err from None
+
+
+def _kfunc_objs() -> dict:
+    """BTF struct name -> ObjLayout of objects kfuncs return (dataplane.kfuncs)."""
+    try:
+        from dataplane.kfuncs import default_registry
+    except ImportError:
+        return {}
+    return default_registry().objs()
+
+
+def _facts(ps: ProgramSpec, vp):
+    """What the JIT may assume beyond the bytes (see codegen.Facts)."""
+    from dataplane.runtime.jit.codegen import Facts
+    relocs = {r.insn_index for r in ps.relocations if r.kind in ("map_fd", "map_value")}
+    if vp is None:
+        return Facts(relocs)
+    ctx = {}
+    for pc, a in enumerate(vp.aux):
+        if a is not None and a.ctx_field:
+            ctx[pc] = "ctx" if a.mem_kinds <= {"ctx"} else "mixed"
+    return Facts(relocs, ctx, _VERIFIER_PROG_TYPES.get(ps.prog_type))
+
+
+def _warm_jit(linked: dict) -> None:
+    """Compile every cache miss of an object in one cc process (per-process
+    start-up dominates a cold compile: compiler.build_many)."""
+    from dataplane.runtime.jit import compiler
+    from dataplane.runtime.jit.engine import decode, key_code
+    if len(linked) < 2:
+        return
+    items = [(key_code(x, f), vp is None, f) for x, _refs, vp, f in linked.values()]
+    for res in compiler.build_many(items, decode):
+        if isinstance(res, Exception):
+            raise res
 
 
 def _create_map(ms) -> Map:

@@ -56,6 +56,7 @@ cdef extern from "dp_helpers.h" nogil:
         dp_sink trace
         dp_sink perf
         void *lock_held
+        void *ct
 
     dp_helper_fn dp_kernel_helper(uint32_t id)
     int dp_xdp_ctx_load(dp_env *env, uint32_t off, uint32_t size, uint64_t *out)
@@ -69,6 +70,7 @@ cdef class Runner:
     cdef dp_skb skb
     cdef uint8_t *frame          # DP_XDP_FRAME_SIZE bytes, page aligned
     cdef list _maps              # keep the Map objects alive
+    cdef object _ct              # conntrack kfunc context (dataplane.kfuncs CtContext) kept alive
     cdef readonly uint32_t ingress_ifindex
     cdef readonly uint32_t rx_queue_index
     cdef _prepare(self, Interpreter interp)

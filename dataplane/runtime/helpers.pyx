@@ -71,6 +71,9 @@ cdef uint32_t _lo_pkt_type(const uint8_t *f) noexcept nogil:
             return _PACKET_MULTICAST if f[0] & 1 else _PACKET_OTHERHOST
     return _PACKET_HOST
 MAX_HELPER_ID = 212
+# Address of the XDP ctx-load hook (dp_ctx_load_fn) for engines that set up
+# XDP contexts themselves (the JIT's frame batch loop), which cannot link it.
+XDP_CTX_LOAD = <uintptr_t>dp_xdp_ctx_load
 
 
 def implemented_helpers():
@@ -108,7 +111,7 @@ cdef class Runner:
     """
 
     def __cinit__(self, maps=(), perf_maps=(), *, uint32_t cpu=0, uint32_t ingress_ifindex=1,
-                  uint32_t rx_queue_index=0):
+                  uint32_t rx_queue_index=0, ct=None):
         cdef void *p = NULL
         cdef Map m
         cdef uint32_t i
@@ -130,6 +133,7 @@ cdef class Runner:
             self.rt.perf_maps[i] = m._m
         self.rt.nperf = len(perf_maps)
         self.rt.cpu = cpu
+        self.set_ct(ct)
         self.ingress_ifindex = ingress_ifindex
         self.rx_queue_index = rx_queue_index
 
@@ -139,6 +143,16 @@ cdef class Runner:
         free(self.rt.perf_maps)
         free(self.rt.trace.buf)
         free(self.rt.perf.buf)
+
+    def set_ct(self, ct):
+        """The conntrack kfuncs' context (an object with ``.address`` of a
+        struct dp_kf_ct, e.g. dataplane.kfuncs.CtContext), or None."""
+        self._ct = ct
+        self.rt.ct = <void *><uintptr_t>(ct.address if ct is not None else 0)
+
+    @property
+    def ct(self):
+        return self._ct
 
     @property
     def cpu(self):

@@ -106,7 +106,7 @@ uint64_t dp_helper_unwind(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t
 
 void *dp_env_mem(struct dp_env *env, uint64_t addr, uint64_t size, uint32_t need)
 {
-    if (size == 0)
+    if (size == 0 || env->trusted)
         return (void *)(uintptr_t)addr;
     if (addr - env->stack_lo < env->stack_top - env->stack_lo && size <= env->stack_top - addr)
         return (void *)(uintptr_t)addr;

@@ -108,6 +108,12 @@ struct dp_env {
     const struct dp_prog *tail_target;/* set by bpf_tail_call with DP_STOP_TAIL */
     uint32_t tail_call_cnt;           /* tail calls taken in this run */
     dp_call_fn call_sub;              /* set by the engine: callback re-entry */
+
+    /* Nonzero while a verified program runs unchecked (JIT): the verifier
+     * proved every pointer a helper gets, and the program's stack frames are
+     * C locals the region checks cannot see, so helpers take map and memory
+     * arguments as given (dp_env_mem, arg_map). */
+    int trusted;
 };
 
 /* Lifecycle: allocates the stack and the region array. 0 or -1 (ENOMEM). */

@@ -80,6 +80,7 @@ struct dp_rt {
     /* trace_printk lines ('\n'-terminated) and perf records ({u32 size, u32 index, data, pad to 8}) */
     struct dp_sink trace, perf;
     void *lock_held;             /* bpf_spin_lock taken and not released */
+    void *ct;                    /* struct dp_kf_ct (dataplane/kfuncs): conntrack table of the kfuncs */
 };
 
 /* The kernel helper with this id, or NULL when not implemented. */

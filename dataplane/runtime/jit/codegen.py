@@ -36,7 +36,7 @@ programs a verifier has accepted.
 from __future__ import annotations
 
 # Bump when the generated code changes meaning: it is part of the cache key.
-CODEGEN_VERSION = 5
+CODEGEN_VERSION = 6
 
 _ALU = ("add", "sub", "mul", "div", "sdiv", "or", "and", "lsh", "rsh", "mod", "smod", "xor", "mov", "arsh")
 _JMP = ("jeq", "jne", "jgt", "jge", "jlt", "jle", "jset", "jsgt", "jsge", "jslt", "jsle")
@@ -115,13 +115,61 @@ def functions(insns: list[tuple]) -> dict[int, list[int]]:
     return funcs
 
 
+class Facts:
+    """What the loader and the verifier know about a program beyond its bytes.
+
+    ``relocs``: lddw slots whose immediate is a run-time address (a map, a
+    map value): the code reads it from the running program's decoded
+    instructions (env->cur_prog) instead of baking it in, so the same .so
+    serves every process and collection (the cache key masks those
+    immediates). ``ctx``: for verified programs, slot -> "ctx" (the
+    verifier proved the access goes through the unmodified ctx pointer and
+    nothing else) or "mixed" (ctx on some paths, other memory on others);
+    ``ctx_type`` is "xdp" or "socket" (which struct r1 points to)."""
+
+    def __init__(self, relocs=(), ctx=None, ctx_type: str | None = None):
+        self.relocs = frozenset(relocs)
+        self.ctx = dict(ctx or {})
+        self.ctx_type = ctx_type
+
+    def digest(self) -> bytes:
+        """Bytes that decide the generated code besides the program (cache key)."""
+        return repr((sorted(self.relocs), sorted(self.ctx.items()), self.ctx_type)).encode()
+
+
+NO_FACTS = Facts()
+
+# struct xdp_md offset -> struct dp_xdp_buff member (xdp_convert_ctx_access)
+_XDP_FIELDS = {0: "(uint64_t)(uintptr_t)X->data", 4: "(uint64_t)(uintptr_t)X->data_end",
+               8: "(uint64_t)(uintptr_t)X->data_meta", 12: "(uint64_t)X->ingress_ifindex",
+               16: "(uint64_t)X->rx_queue_index"}
+# struct __sk_buff u32 word -> struct dp_skb member; other words below 72 read 0 (dp_skb_ctx_load)
+_SKB_FIELDS = {0: "S->len", 4: "S->pkt_type", 16: "S->protocol", 36: "S->ingress_ifindex", 40: "S->ifindex"}
+
+
+def _ctx_expr(ctx_type: str | None, base: str, off: int, size: int) -> str | None:
+    """C expression of a verified ctx load, or None for the generic path."""
+    if ctx_type == "xdp" and size == 4 and off in _XDP_FIELDS:
+        return _XDP_FIELDS[off].replace("X", f"((const struct dp_xdp_buff *)(uintptr_t){base})")
+    if ctx_type == "socket" and 0 <= off < 72 and size in (1, 2, 4) and off % size == 0:
+        word = _SKB_FIELDS.get(off & ~3)
+        if word is None:
+            return "0"
+        v = word.replace("S", f"((const struct dp_skb *)(uintptr_t){base})")
+        mask = 0xFFFFFFFF if size == 4 else (1 << (size * 8)) - 1
+        return f"(((uint64_t)(uint32_t){v} >> {(off & 3) * 8}) & 0x{mask:x}ULL)"
+    return None
+
+
 class _Func:
-    def __init__(self, insns: list[tuple], entry: int, body: list[int], checked: bool, prefix: str):
+    def __init__(self, insns: list[tuple], entry: int, body: list[int], checked: bool, prefix: str,
+                 facts: Facts = NO_FACTS):
         self.prefix = prefix
         self.insns = insns
         self.entry = entry
         self.body = body
         self.checked = checked
+        self.facts = facts
         self.lines: list[str] = []
 
     def access(self, i: int, ptr_expr: str, size: int, need: str, lenvar: str) -> str:
@@ -151,6 +199,8 @@ class _Func:
         out.append("    void *p;")
         out.append("    uint32_t poff;")
         out.append("    (void)cregs; (void)p; (void)poff;")
+        if any(i in self.facts.relocs for i in body):
+            out.append("    const struct dp_xinsn *const xi = env->cur_prog->insns;")
         if self.checked:
             # Frames live on the env's stack as in the interpreter: frame d
             # spans [top - (d+1)*512, top - d*512).
@@ -176,8 +226,10 @@ class _Func:
         out.append("}")
         return out
 
-    def insn(self, i: int) -> None:
+    def insn(self, i: int, plain: bool = False) -> None:
+        """Emit instruction i; `plain`: ignore ctx facts (the direct access)."""
         op, dst, src, off, imm = self.insns[i]
+        ctx = {} if plain else self.facts.ctx
         out = self.lines
         d, s, k = f"r{dst}", f"r{src}", _k(imm)
         checked = self.checked
@@ -195,8 +247,37 @@ class _Func:
             w(f"{d} = dp_{op}({d});")
         elif op in _UN_SRC:
             w(f"{d} = dp_{op}({s});")
+        elif op == "lddw" and i in self.facts.relocs:
+            w(f"{d} = (uint64_t)xi[{i}].imm;")
         elif op == "lddw":
             w(f"{d} = {k};")
+        elif not checked and op.startswith("ldx_ld") and not op.startswith("ldx_ldsx") and ctx.get(i) == "ctx":
+            size = _LOAD_SIZE[op[4:]]
+            expr = _ctx_expr(self.facts.ctx_type, s, off, size)
+            if expr is not None:
+                w(f"{d} = {expr};")
+            else:
+                w(f"{{ uint64_t v_; if (dp_jit_ctx_load(env, {s} + {_k(off)}, {size}, &v_, {i}) != 0) goto fail; "
+                  f"{d} = v_; }}")
+        elif not checked and i in ctx and (op.startswith("ldx_") or op.startswith("st")
+                                                     or op.startswith("atomic_") or op.startswith("fetch_")
+                                                     or op.startswith("xchg") or op.startswith("cmpxchg")):
+            # ctx on some paths only: decide at run time, as checked mode does
+            addr = f"{s if op.startswith('ldx_') else d} + {_k(off)}"
+            acc = op.split("_", 1)[1] if "_" in op else op
+            size = _LOAD_SIZE.get(acc) or _STORE_SIZE.get(acc) or (4 if acc.endswith("32") else 8)
+            plain_load = op.startswith("ldx_ld") and not op.startswith("ldx_ldsx")
+            w(f"if (DP_UNLIKELY(({addr}) - env->ctx_lo < env->ctx_len)) {{")
+            if plain_load:
+                w(f"    uint64_t v_; if (dp_jit_ctx_load(env, {addr}, {size}, &v_, {i}) != 0) goto fail;")
+                w(f"    {d} = v_;")
+                w("} else {")
+                w(f"    {d} = dp_{acc}((const void *)(uintptr_t)({addr}));")
+                w("}")
+            else:
+                w(f"    dp_jit_ctx_bad(env, {addr}, {size}, {i}); goto fail;")
+                w("}")
+                self.insn(i, plain=True)
         elif op == "ja":
             w(f"goto L{off};")
         elif op.startswith("ldx_") and checked and not op.startswith("ldx_ldsx"):
@@ -236,14 +317,20 @@ class _Func:
             w(f"if ((int32_t)poff < 0 || (uint64_t)poff + {size} > env->pkt_len) "
               "{ env->stop = DP_STOP_EXIT; return 0; }")
             w(f"r0 = dp_jit_pkt_load{size}(env->pkt + poff);")
+        elif not checked and op == "call_helper" and imm == 1:
+            # bpf_map_lookup_elem of a verified program: R1 is a map, R2 a
+            # key of key_size bytes (maps.h inlines plain arrays).
+            w("r0 = (uint64_t)(uintptr_t)dp_map_lookup_elem((struct dp_map *)(uintptr_t)r1, "
+              "(const void *)(uintptr_t)r2);")
         elif op in ("call_helper", "callx", "call_kfunc"):
             kind = "kfunc" if op == "call_kfunc" else "helper"
             table, count = ("env->kfuncs", "env->nkfuncs") if kind == "kfunc" else ("env->helpers", "env->nhelpers")
             hid = _k(imm & 0xFFFFFFFF) if op != "callx" else d
             w("{")
             w(f"    uint64_t hid = {hid};")
-            w(f"    if (DP_UNLIKELY(hid >= {count} || {table}[hid] == NULL)) "
-              f"{{ dp_jit_fail_unknown(env, \"{kind}\", hid, {i}); goto fail; }}")
+            if checked or op == "callx":  # verified: the loader resolved every id
+                w(f"    if (DP_UNLIKELY(hid >= {count} || {table}[hid] == NULL)) "
+                  f"{{ dp_jit_fail_unknown(env, \"{kind}\", hid, {i}); goto fail; }}")
             w(f"    env->cur_pc = {i};")
             w(f"    r0 = {table}[hid](env, r1, r2, r3, r4, r5);")
             w("    if (DP_UNLIKELY(env->stop != DP_STOP_NONE)) {")
@@ -281,7 +368,7 @@ class _Func:
 
 
 def generate(insns: list[tuple], checked: bool = True, *, entry: str = "dp_jit_main", prefix: str = "dp_",
-             header: bool = True) -> str:
+             header: bool = True, facts: Facts = NO_FACTS) -> str:
     """C source defining ``uint64_t <entry>(struct dp_env *, uint64_t r1, uint64_t r2)``,
     ``uint64_t <entry>_regs(struct dp_env *, uint64_t *regs, int depth)`` (the
     entry with a full register file at a frame depth: tail-call targets) and
@@ -304,7 +391,7 @@ def generate(insns: list[tuple], checked: bool = True, *, entry: str = "dp_jit_m
         out.append(f"static uint64_t {prefix}f{e}(struct dp_env *env, uint64_t *regs, int depth);")
     out.append("")
     for e in sorted(funcs):
-        out.extend(_Func(insns, e, funcs[e], checked, prefix).emit())
+        out.extend(_Func(insns, e, funcs[e], checked, prefix, facts).emit())
         out.append("")
     out.append("__attribute__((visibility(\"default\")))")
     out.append(f"uint64_t {entry}(struct dp_env *env, uint64_t r1, uint64_t r2)")

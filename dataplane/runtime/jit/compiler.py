@@ -25,8 +25,9 @@ from dataplane.errors import DataplaneError
 from . import codegen
 
 _HERE = Path(__file__).resolve().parent
-INCLUDE_DIRS = (_HERE / "csrc", _HERE.parent / "csrc")
-_HEADERS = ("dp_jit_rt.h", "bpf_semantics.h", "dp_env.h", "dp_memerr.h")
+INCLUDE_DIRS = (_HERE / "csrc", _HERE.parent / "csrc", _HERE.parent.parent / "include")
+_HEADERS = ("dp_jit_rt.h", "bpf_semantics.h", "dp_env.h", "dp_memerr.h", "dp_prog.h", "dp_helpers.h",
+            "dp_maps.h", "../maps/csrc/maps.h")
 
 # Measured (benchmarks/jit_compile.py, gcc 12, shared 2-core box): a cold
 # compile is ~60-70 ms at any level, nearly all of it cc/as/ld process
@@ -84,9 +85,10 @@ def _headers_digest() -> str:
     return _header_digest
 
 
-def cache_key(code: bytes, checked: bool, opt: str = DEFAULT_OPT) -> str:
+def cache_key(code: bytes, checked: bool, opt: str = DEFAULT_OPT, facts: codegen.Facts = codegen.NO_FACTS) -> str:
     h = hashlib.sha256()
     h.update(bytes(code))
+    h.update(facts.digest())
     h.update(b"\0checked" if checked else b"\0unchecked")
     h.update(f"\0codegen{codegen.CODEGEN_VERSION}\0{compiler()}\0".encode())
     # Include dirs are absolute paths; the headers' contents are what matters.
@@ -124,10 +126,11 @@ def compile_source(source: str, out: Path, opt: str = DEFAULT_OPT) -> None:
 last_stats = {"hit": False, "seconds": 0.0}
 
 
-def build(code: bytes, checked: bool, generate: Callable[[], str], opt: str = DEFAULT_OPT) -> Path:
+def build(code: bytes, checked: bool, generate: Callable[[], str], opt: str = DEFAULT_OPT,
+          facts: codegen.Facts = codegen.NO_FACTS) -> Path:
     """Path of the cached .so for `code`, compiling `generate()` on a miss."""
     t0 = time.perf_counter()
-    path = cache_dir() / f"{cache_key(code, checked, opt)}.so"
+    path = cache_dir() / f"{cache_key(code, checked, opt, facts)}.so"
     hit = path.exists()
     if not hit:
         compile_source(generate(), path, opt)
@@ -141,17 +144,18 @@ def entry_symbol(key: str) -> str:
     return f"dp_jit_main_{key[:24]}"
 
 
-def _compile_bundle(chunk: list[tuple[str, bytes, bool]], decode: Callable[[bytes], list], opt: str) -> None:
+def _compile_bundle(chunk: list[tuple], decode: Callable[[bytes], list], opt: str) -> None:
     """One cc process for several programs: a shared object exporting one
     entry_symbol(key) per program, hard-linked under each program's key."""
     parts = ['#include "dp_jit_rt.h"', ""]
-    for j, (key, code, checked) in enumerate(chunk):
-        parts.append(codegen.generate(decode(code), checked, entry=entry_symbol(key), prefix=f"p{j}_", header=False))
-    digest = hashlib.sha256("".join(k for k, _, _ in chunk).encode()).hexdigest()
+    for j, (key, code, checked, facts) in enumerate(chunk):
+        parts.append(codegen.generate(decode(code), checked, entry=entry_symbol(key), prefix=f"p{j}_", header=False,
+                                      facts=facts))
+    digest = hashlib.sha256("".join(c[0] for c in chunk).encode()).hexdigest()
     bundle = cache_dir() / f"bundle-{digest[:32]}.so"
     compile_source("\n".join(parts), bundle, opt)
     try:
-        for key, _, _ in chunk:
+        for key, *_ in chunk:
             tmp = bundle.with_name(f"{key}.{os.getpid()}.link")
             os.link(bundle, tmp)
             os.replace(tmp, cache_dir() / f"{key}.so")
@@ -159,18 +163,20 @@ def _compile_bundle(chunk: list[tuple[str, bytes, bool]], decode: Callable[[byte
         os.unlink(bundle)
 
 
-def build_many(items: list[tuple[bytes, bool]], decode: Callable[[bytes], list], opt: str = DEFAULT_OPT,
+def build_many(items: list[tuple], decode: Callable[[bytes], list], opt: str = DEFAULT_OPT,
                jobs: int | None = None, bundle: int = 32) -> list[Path | Exception]:
-    """Warm the cache for many programs: misses are compiled `bundle` at a
-    time per cc process, `jobs` processes in parallel. Returns each item's
-    .so path, or the exception that item raised (a failed bundle is retried
-    one program at a time, so an error names its own program)."""
+    """Warm the cache for many programs: items are (code, checked) or
+    (code, checked, Facts). Misses are compiled `bundle` at a time per cc
+    process, `jobs` processes in parallel. Returns each item's .so path, or
+    the exception that item raised (a failed bundle is retried one program
+    at a time, so an error names its own program)."""
     jobs = jobs or min(4, os.cpu_count() or 1)
-    keys = [cache_key(code, checked, opt) for code, checked in items]
-    pending: dict[str, tuple[str, bytes, bool]] = {}
-    for key, (code, checked) in zip(keys, items):
+    items = [(it[0], it[1], it[2] if len(it) > 2 else codegen.NO_FACTS) for it in items]
+    keys = [cache_key(code, checked, opt, facts) for code, checked, facts in items]
+    pending: dict[str, tuple] = {}
+    for key, (code, checked, facts) in zip(keys, items):
         if not (cache_dir() / f"{key}.so").exists():
-            pending.setdefault(key, (key, bytes(code), checked))
+            pending.setdefault(key, (key, bytes(code), checked, facts))
     todo = list(pending.values())
     chunks = [todo[i:i + bundle] for i in range(0, len(todo), bundle)]
     errors: dict[str, Exception] = {}
@@ -179,9 +185,9 @@ def build_many(items: list[tuple[bytes, bool]], decode: Callable[[bytes], list],
         try:
             _compile_bundle(chunk, decode, opt)
         except Exception:
-            for key, code, checked in chunk:
+            for key, code, checked, facts in chunk:
                 try:
-                    build(code, checked, lambda: codegen.generate(decode(code), checked), opt)
+                    build(code, checked, lambda: codegen.generate(decode(code), checked, facts=facts), opt, facts)
                 except Exception as exc:
                     errors[key] = exc
 

@@ -4,6 +4,7 @@
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
 
 from dataplane.runtime.interp cimport HelperTable, Interpreter, Program, dp_env, dp_prog
+from dataplane.runtime.helpers cimport dp_xdp_buff
 
 
 cdef extern from "dp_jit_batch.h" nogil:
@@ -23,6 +24,9 @@ cdef extern from "dp_jit_batch.h" nogil:
                    uint64_t *r0)
     uint32_t dp_jit_run_batch(dp_jit_fn fn, int checked, const dp_prog *prog, dp_env *env, uint8_t *const *data,
                               const uint32_t *lens, uint32_t n, uint32_t *verdicts, dp_jit_stats *st)
+    uint32_t dp_jit_run_xdp_frames(dp_jit_fn fn, int checked, const dp_prog *prog, dp_env *env,
+                                   uint8_t *const *frames, const uint32_t *lens, uint32_t n, uint32_t *verdicts,
+                                   dp_jit_stats *st, dp_xdp_buff *x, uint32_t ingress_ifindex)
 
 
 cdef extern from "dp_jit_link.h" nogil:
@@ -43,6 +47,7 @@ cdef class _Native:
     cdef readonly double compile_seconds
     cdef readonly bint cache_hit
     cdef readonly bint checked
+    cdef readonly object facts     # codegen.Facts the code was generated with
     cdef Program program
 
 
@@ -74,4 +79,13 @@ cdef class JitInterpreter(Interpreter):
     cdef dp_jit_fn fn
     cdef _Native native
     cdef readonly bint checked
+    cdef dp_jit_stats stats_c
+    cdef dp_xdp_buff xdp
     cdef int run_c(self, uint64_t r1, uint64_t r2, uint64_t *r0) except -1
+
+
+# dp_jit_run with this module's tail-call/callback link table (the table is
+# per C module): exported for the hooks' chain runner (dataplane/hooks),
+# which finds it in __pyx_capi__. fn is a dp_jit_fn.
+cdef int jit_run_nogil(void *fn, int checked, const dp_prog *prog, dp_env *env, uint64_t r1, uint64_t r2,
+                       uint64_t *r0) noexcept nogil

@@ -13,15 +13,22 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyOb
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from posix.dlfcn cimport RTLD_LOCAL, RTLD_NOW, dlclose, dlerror, dlopen, dlsym
 
 from dataplane.runtime.interp cimport (DP_REGION_READ, DP_REGION_RW, DP_REGION_WRITE, DP_STOP_ERROR,
                                        dp_env_add_region, dp_env_clear_regions, dp_env_fix_regions,
                                        dp_env_free, dp_env_init)
 
+from dataplane.runtime.helpers cimport Runner
+from dataplane.runtime.interp cimport dp_ctx_load_fn
+
 from dataplane.errors import DataplaneError, ExecutionError
+from dataplane.runtime import helpers as _helpers
 from dataplane.runtime.jit import codegen, compiler
+
+cdef extern from "<stdlib.h>" nogil:
+    int posix_memalign(void **memptr, size_t alignment, size_t size)
 
 
 cdef extern from "dp_jit_ops.h" nogil:
@@ -42,9 +49,22 @@ def decode(code):
     return out
 
 
-def source(code, checked=True):
+def source(code, checked=True, facts=None):
     """The C the JIT generates for `code` (for inspection and debugging)."""
-    return codegen.generate(decode(code), checked)
+    return codegen.generate(decode(code), checked, facts=facts or codegen.NO_FACTS)
+
+
+def key_code(code, facts=None):
+    """`code` with relocated lddw immediates (map addresses) zeroed: what the
+    cache key hashes, so a program's .so is reused across processes."""
+    code = bytes(code.code if isinstance(code, Program) else code)
+    if facts is None or not facts.relocs:
+        return code
+    buf = bytearray(code)
+    for i in facts.relocs:
+        buf[i * 8 + 4:i * 8 + 8] = bytes(4)
+        buf[i * 8 + 12:i * 8 + 16] = bytes(4)
+    return bytes(buf)
 
 
 cdef class _Native:
@@ -52,14 +72,16 @@ cdef class _Native:
     tail calls up to this engine and register it for tail calls and
     callbacks (dp_jit_link.h) until deallocated."""
 
-    def __cinit__(self, Program prog not None, bint checked, str opt):
+    def __cinit__(self, Program prog not None, bint checked, str opt, facts=None):
         cdef bytes path_b, name
         cdef dp_jit_regs_fn entry
         cdef dp_jit_sub_fn sub
         cdef dp_jit_regs_fn *hook
         self.program = prog
         self.checked = checked
-        path = compiler.build(prog.code, checked, lambda: codegen.generate(decode(prog), checked), opt)
+        self.facts = facts = facts or codegen.NO_FACTS
+        path = compiler.build(key_code(prog, facts), checked,
+                              lambda: codegen.generate(decode(prog), checked, facts=facts), opt, facts)
         self.compile_seconds = compiler.last_stats["seconds"]
         self.cache_hit = compiler.last_stats["hit"]
         self.path = str(path)
@@ -85,6 +107,10 @@ cdef class _Native:
         if dp_jit_link_add(&prog.prog, checked, entry, sub, <void *>self) != 0:
             raise MemoryError()
 
+    def source(self):
+        """The C this program was compiled from."""
+        return codegen.generate(decode(self.program), self.checked, facts=self.facts)
+
     def __dealloc__(self):
         dp_jit_link_remove(<void *>self)
         if self.handle != NULL:
@@ -102,7 +128,7 @@ cdef class JitProgram:
     """
 
     def __cinit__(self, code, bint checked=True, HelperTable helpers=None, HelperTable kfuncs=None,
-                  *, str opt=compiler.DEFAULT_OPT):
+                  *, str opt=compiler.DEFAULT_OPT, facts=None):
         if dp_env_init(&self.env) != 0:
             raise MemoryError()
         self.program = code if isinstance(code, Program) else Program(code)
@@ -112,7 +138,7 @@ cdef class JitProgram:
         self.kfuncs = kfuncs if kfuncs is not None else HelperTable()
         self._pinned = []
         memset(&self.stats_c, 0, sizeof(self.stats_c))
-        self.native = _Native(self.program, checked, opt)
+        self.native = _Native(self.program, checked, opt, facts)
         self.fn = self.native.fn
         self.compile_seconds = self.native.compile_seconds
         self.cache_hit = self.native.cache_hit
@@ -299,9 +325,9 @@ cdef class JitInterpreter(Interpreter):
 
     @staticmethod
     def create(Program program not None, HelperTable helpers=None, HelperTable kfuncs=None, *,
-               bint checked=True, str opt=compiler.DEFAULT_OPT):
+               bint checked=True, str opt=compiler.DEFAULT_OPT, facts=None):
         cdef JitInterpreter self = JitInterpreter(program, helpers, kfuncs)
-        self.native = _Native(program, checked, opt)
+        self.native = _Native(program, checked, opt, facts)
         self.fn = self.native.fn
         self.checked = checked
         return self
@@ -309,6 +335,11 @@ cdef class JitInterpreter(Interpreter):
     @property
     def path(self):
         return self.native.path if self.native is not None else None
+
+    @property
+    def compiled(self):
+        """The compiled program (_Native: path, cache_hit, compile_seconds, source())."""
+        return self.native
 
     cdef int run_c(self, uint64_t r1, uint64_t r2, uint64_t *r0) except -1:
         if self.fn == NULL:
@@ -357,9 +388,68 @@ cdef class JitInterpreter(Interpreter):
             self.env.mem_wlen = 0
         return r0
 
+    @property
+    def stats(self):
+        """Counters of run_xdp_frames: runs, errors, ns, batches."""
+        return dict(runs=self.stats_c.runs, errors=self.stats_c.errors, ns=self.stats_c.ns,
+                    batches=self.stats_c.batches)
+
+    def run_xdp_frames(self, Runner runner not None, packets, uint64_t rounds=1):
+        """XDP over a batch: each packet gets its own 4096-byte frame (headroom
+        256, as struct dp_frame); the nogil loop (dp_jit_run_xdp_frames) runs
+        the batch `rounds` times, a fresh XDP context per frame and run.
+        Returns (verdicts of the last round, ns for all rounds)."""
+        cdef uint32_t n = len(packets), i
+        cdef uint64_t r, t0, ns
+        cdef void *mem = NULL
+        cdef uint8_t **frames = <uint8_t **>malloc((n or 1) * sizeof(uint8_t *))
+        cdef uint32_t *lens = <uint32_t *>malloc((n or 1) * sizeof(uint32_t))
+        cdef uint32_t *verdicts = <uint32_t *>malloc((n or 1) * sizeof(uint32_t))
+        cdef const unsigned char[::1] view
+        try:
+            if frames == NULL or lens == NULL or verdicts == NULL or \
+                    posix_memalign(&mem, 4096, (n or 1) * <size_t>_helpers.XDP_FRAME_SIZE) != 0:
+                raise MemoryError()
+            memset(mem, 0, (n or 1) * <size_t>_helpers.XDP_FRAME_SIZE)
+            for i in range(n):
+                view = bytes(packets[i])
+                if not 14 <= view.shape[0] <= _helpers.XDP_MAX_PACKET:
+                    raise DataplaneError(f"packet {i}: {view.shape[0]} bytes does not fit an XDP frame")
+                frames[i] = <uint8_t *>mem + i * <size_t>_helpers.XDP_FRAME_SIZE
+                memcpy(frames[i] + <size_t>_helpers.XDP_HEADROOM, &view[0], view.shape[0])
+                lens[i] = view.shape[0]
+            self.env.helpers = self.helpers.fns
+            self.env.nhelpers = self.helpers.n
+            self.env.kfuncs = self.kfuncs.fns
+            self.env.nkfuncs = self.kfuncs.n
+            runner._prepare(self)
+            self.env.ctx_load = <dp_ctx_load_fn><uintptr_t>_helpers.XDP_CTX_LOAD
+            try:
+                t0 = self.stats_c.ns
+                with nogil:
+                    for r in range(rounds):
+                        dp_jit_run_xdp_frames(self.fn, self.checked, &self.program.prog, &self.env, frames, lens,
+                                              n, verdicts, &self.stats_c, &self.xdp, runner.ingress_ifindex)
+                ns = self.stats_c.ns - t0
+            finally:
+                runner._finish(self)
+            return [verdicts[i] for i in range(n)], ns
+        finally:
+            free(mem)
+            free(frames)
+            free(lens)
+            free(verdicts)
+
     def run_repeat(self, mem, uint64_t n):
         cdef uint64_t i
         r0 = 0
         for i in range(n):
             r0 = self.run(mem)
         return r0
+
+
+cdef int jit_run_nogil(void *fn, int checked, const dp_prog *prog, dp_env *env, uint64_t r1, uint64_t r2,
+                       uint64_t *r0) noexcept nogil:
+    """dp_jit_run for other C modules (see engine.pxd): runs in this module so
+    tail calls and callbacks find the programs registered here."""
+    return dp_jit_run(<dp_jit_fn>fn, checked, prog, env, r1, r2, r0)

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "dp_env.h"
+#include "dp_helpers.h"
 #include "dp_jit_link.h"
 
 typedef uint64_t (*dp_jit_fn)(struct dp_env *env, uint64_t r1, uint64_t r2);
@@ -41,6 +42,7 @@ static inline void dp_jit_run_setup(struct dp_env *env, int checked, const struc
     env->tail_call_cnt = 0;
     env->call_sub = dp_jit_call_sub;
     dp_jit_cur_checked = checked;
+    env->trusted = !checked;       /* verified code: helpers take pointers as given */
     env->err_pc = -1;
     env->errmsg[0] = 0;
     env->nregions = env->nfixed;
@@ -90,6 +92,48 @@ static inline uint32_t dp_jit_run_batch(dp_jit_fn fn, int checked, const struct 
         }
     }
     env->mem_lo = env->mem_len = env->mem_wlen = 0;
+    st->runs += n;
+    st->errors += errors;
+    st->batches++;
+    st->ns += dp_jit_now_ns() - t0;
+    return errors;
+}
+
+/* XDP over n frames of DP_XDP_FRAME_SIZE bytes, packet i at frames[i] +
+ * DP_XDP_HEADROOM, lens[i] bytes long (the layout of struct dp_frame and
+ * of BPF_PROG_TEST_RUN): a fresh struct dp_xdp_buff per frame in `x`, r1 =
+ * x (the contract verified code's ctx loads rely on). The caller set
+ * env->ctx_load (dp_xdp_ctx_load) and env->user (the runner's dp_rt).
+ * verdicts[i] = the XDP action, or DP_JIT_VERDICT_ERROR on a fault. */
+static inline uint32_t dp_jit_run_xdp_frames(dp_jit_fn fn, int checked, const struct dp_prog *prog,
+                                             struct dp_env *env, uint8_t *const *frames, const uint32_t *lens,
+                                             uint32_t n, uint32_t *verdicts, struct dp_jit_stats *st,
+                                             struct dp_xdp_buff *x, uint32_t ingress_ifindex)
+{
+    uint64_t t0 = dp_jit_now_ns(), r0;
+    uint32_t i, errors = 0;
+    env->ctx = x;
+    env->ctx_lo = (uint64_t)(uintptr_t)x;
+    env->ctx_len = 24;            /* sizeof(struct xdp_md) */
+    for (i = 0; i < n; i++) {
+        x->hard_start = frames[i];
+        x->data = frames[i] + DP_XDP_HEADROOM;
+        x->data_meta = x->data;
+        x->data_end = x->data + lens[i];
+        x->frame_sz = DP_XDP_FRAME_SIZE;
+        x->ingress_ifindex = ingress_ifindex;
+        x->rx_queue_index = 0;
+        dp_xdp_sync(env, x);
+        if (__builtin_expect(dp_jit_run(fn, checked, prog, env, (uint64_t)(uintptr_t)x, 0, &r0) != 0, 0)) {
+            verdicts[i] = DP_JIT_VERDICT_ERROR;
+            errors++;
+        } else {
+            verdicts[i] = (uint32_t)r0;
+        }
+    }
+    env->mem_lo = env->mem_len = env->mem_wlen = 0;
+    env->ctx = NULL;
+    env->ctx_len = 0;
     st->runs += n;
     st->errors += errors;
     st->batches++;

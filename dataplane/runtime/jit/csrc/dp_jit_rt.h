@@ -18,7 +18,9 @@
 
 #include "bpf_semantics.h"
 #include "dp_env.h"
+#include "dp_helpers.h"   /* struct dp_xdp_buff / dp_skb: verified ctx loads; dp_maps.h: inline lookups */
 #include "dp_memerr.h"
+#include "dp_prog.h"      /* struct dp_xinsn: relocated lddw immediates (env->cur_prog) */
 
 #define DP_JIT_COLD static __attribute__((noinline, cold))
 
