@@ -92,3 +92,10 @@ class PcapError(DataplaneError):
         super().__init__(f"{path}: {message}" if path else message, kind=kind)
         self.path = path
         self.offset = offset
+
+
+class StaleRevision(DataplaneError):
+    """A hook changed since the caller read it: ``expected_revision`` did not
+    match (bpf_mprog returns ESTALE)."""
+
+    kind = _errno.ESTALE

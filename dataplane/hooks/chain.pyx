@@ -1,0 +1,305 @@
+# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/dp_interp.c
+# distutils: include_dirs = dataplane/runtime/csrc dataplane/runtime/jit/csrc dataplane/io/csrc
+"""Native chain of XDP programs (csrc/dp_chain.h) and its counters.
+
+``Chain(entries, ifindex=1, revision=0, totals=None)`` builds an immutable
+native chain from ``[(BoundProgram, ProgStats)]``; ``Chain.run(batch)``
+runs it over a FrameBatch in one call with the GIL released. Hooks
+(hook.py) publish chains; workers (worker.py, pump.pyx) run them.
+"""
+import os
+
+from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer, PyCapsule_IsValid
+from libc.stdint cimport uint32_t, uint64_t, uintptr_t
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy, memset
+from posix.dlfcn cimport RTLD_NOW, dlopen, dlsym
+
+cdef extern from "<dlfcn.h>" nogil:
+    enum:
+        RTLD_NOLOAD
+
+from dataplane.errors import DataplaneError
+from dataplane.io.frames cimport FrameBatch
+from dataplane.maps.core cimport set_current_cpu
+from dataplane.runtime.helpers cimport Runner, dp_rt
+from dataplane.runtime.interp cimport (Interpreter, dp_ctx_load_fn, dp_env_add_region, dp_env_fix_regions,
+                                       dp_env_free, dp_env_init, dp_helper_fn)
+from dataplane.runtime.jit.engine cimport JitInterpreter, dp_jit_fn, dp_jit_run
+
+from dataplane.hooks.verdicts import VERDICT_NAMES
+
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef struct pthread_mutex_t:
+        pass
+    int pthread_mutex_init(pthread_mutex_t *m, void *attr)
+    int pthread_mutex_destroy(pthread_mutex_t *m)
+    int pthread_mutex_lock(pthread_mutex_t *m)
+    int pthread_mutex_unlock(pthread_mutex_t *m)
+
+
+cdef extern from "dp_chain.h" nogil:
+    cdef struct dp_chain:
+        uint32_t n
+        dp_chain_entry *e
+        uint32_t ingress_ifindex
+        dp_ctx_load_fn xdp_ctx_load
+        dp_prog_stats *totals
+        uint32_t *live
+        uint32_t live_cap
+        pthread_mutex_t lock
+    uint32_t dp_chain_run(dp_chain *c, dp_batch *b, dp_chain_result *res)
+
+
+# --- engine entry points ---------------------------------------------------
+
+cdef int _local_jit_run(void *fn, int checked, const dp_prog *prog, dp_env *env, uint64_t r1, uint64_t r2,
+                        uint64_t *r0) noexcept nogil:
+    # Fallback when the engine does not export its runner: fine for programs
+    # without tail calls/callbacks (their link table lives in the engine).
+    return dp_jit_run(<dp_jit_fn>fn, checked, prog, env, r1, r2, r0)
+
+
+cdef dp_chain_jit_run_fn _jit_run = _local_jit_run
+cdef dp_ctx_load_fn _xdp_ctx_load = NULL
+
+
+cdef void *_capi(module, str name):
+    cap = getattr(module, "__pyx_capi__", {}).get(name)
+    if cap is None or not PyCapsule_IsValid(cap, PyCapsule_GetName(cap)):
+        return NULL
+    return PyCapsule_GetPointer(cap, PyCapsule_GetName(cap))
+
+
+cdef _resolve():
+    """Find the helpers module's dp_xdp_ctx_load (bpf_xdp_adjust_* compare
+    env->ctx_load against it, so it must be that very function) and the JIT
+    engine's exported runner (its tail-call/callback tables are per module)."""
+    global _jit_run, _xdp_ctx_load
+    from dataplane.runtime import helpers
+    from dataplane.runtime.jit import engine
+    cdef void *h = dlopen(os.fsencode(helpers.__file__), RTLD_NOW | RTLD_NOLOAD)
+    if h != NULL:
+        _xdp_ctx_load = <dp_ctx_load_fn>dlsym(h, b"dp_xdp_ctx_load")
+    if _xdp_ctx_load == NULL:
+        raise ImportError("dataplane.runtime.helpers does not export dp_xdp_ctx_load")
+    cdef void *p = _capi(engine, "jit_run_nogil")
+    if p != NULL:
+        _jit_run = <dp_chain_jit_run_fn>p
+
+
+_resolve()
+
+JIT_SHARED_RUNNER = _jit_run != _local_jit_run
+
+
+cdef dict _snapshot(dp_prog_stats *s):
+    return {
+        "runs": s.runs, "run_ns": s.run_ns, "errors": s.errors, "invalid": s.invalid,
+        "packets": {VERDICT_NAMES[i]: s.packets[i] for i in range(DP_NVERDICTS)},
+        "bytes": {VERDICT_NAMES[i]: s.bytes[i] for i in range(DP_NVERDICTS)},
+    }
+
+
+cdef class ProgStats:
+    """Native counters of one attachment (or of a hook's chain verdicts)."""
+
+    def __cinit__(self):
+        self.s = <dp_prog_stats *>calloc(1, sizeof(dp_prog_stats))
+        if self.s == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.s)
+
+    def snapshot(self):
+        """{"runs", "run_ns", "errors", "invalid", "packets": {verdict: n}, "bytes": {verdict: n}}"""
+        return _snapshot(self.s)
+
+    def reset(self):
+        memset(self.s, 0, sizeof(dp_prog_stats))
+
+    @property
+    def address(self):
+        return <uintptr_t>self.s
+
+
+cdef class Chain:
+    """An immutable chain of XDP programs, ready to run over batches.
+
+    ``entries``: [(BoundProgram, ProgStats)] in run order; ``ifindex``: what
+    ctx->ingress_ifindex reads; ``totals``: ProgStats for the chain verdicts.
+    """
+
+    def __cinit__(self, entries=(), uint32_t ifindex=1, uint64_t revision=0, ProgStats totals=None):
+        cdef dp_chain *c = <dp_chain *>calloc(1, sizeof(dp_chain))
+        cdef dp_chain_entry *e
+        cdef Interpreter ip
+        cdef JitInterpreter ji
+        cdef Runner runner
+        cdef ProgStats st
+        cdef uint32_t i, j, n
+        cdef dp_rt *rt
+        if c == NULL:
+            raise MemoryError()
+        pthread_mutex_init(&c.lock, NULL)
+        self.c = c
+        self._keep = []
+        entries = list(entries)
+        self.programs = tuple(b for b, _ in entries)
+        self.revision = revision
+        c.ingress_ifindex = ifindex
+        c.xdp_ctx_load = _xdp_ctx_load
+        if totals is not None:
+            c.totals = totals.s
+            self._keep.append(totals)
+        c.e = <dp_chain_entry *>calloc(len(entries) + 1, sizeof(dp_chain_entry))
+        if c.e == NULL:
+            raise MemoryError()
+        for i, (bound, st) in enumerate(entries):
+            ip = bound.loaded.interp
+            runner = bound.collection.runner
+            e = &c.e[i]
+            if dp_env_init(&e.env) != 0:
+                raise MemoryError()
+            c.n = i + 1          # from here __dealloc__ frees this entry
+            self._keep.extend((bound, st, ip, runner))
+            e.stats = st.s
+            e.prog = &ip.program.prog
+            if isinstance(ip, JitInterpreter):
+                ji = <JitInterpreter>ip
+                e.engine = DP_ENGINE_JIT
+                e.jit_fn = <void *>ji.fn
+                e.checked = ji.checked
+                e.jit_run = _jit_run
+                if e.jit_fn == NULL:
+                    raise DataplaneError(f"program {bound.name!r}: JIT program has no native code")
+            else:
+                e.engine = DP_ENGINE_INTERP
+            # Own copies of what the Interpreter's env holds for every run:
+            # helper/kfunc tables and the fixed regions (map values).
+            e.env.helpers = _copy_table(ip.helpers.fns, ip.helpers.n)
+            e.env.nhelpers = ip.helpers.n
+            e.env.kfuncs = _copy_table(ip.kfuncs.fns, ip.kfuncs.n)
+            e.env.nkfuncs = ip.kfuncs.n
+            for j in range(ip.env.nfixed):
+                if dp_env_add_region(&e.env, <const void *><uintptr_t>ip.env.regions[j].lo, ip.env.regions[j].len,
+                                     ip.env.regions[j].flags, ip.env.regions[j].kind) != 0:
+                    raise MemoryError("too many memory regions")
+            dp_env_fix_regions(&e.env)
+            e.env.insn_limit = ip.env.insn_limit
+            # Helper state: the collection's maps (the runner owns the array
+            # and lives as long as this chain), private redirect/trace state.
+            rt = &e.rt
+            rt.maps = runner.rt.maps
+            rt.nmaps = runner.rt.nmaps
+            rt.perf_maps = runner.rt.perf_maps
+            rt.nperf = runner.rt.nperf
+            rt.cpu = runner.rt.cpu
+            rt.ct = runner.rt.ct     # conntrack kfunc context (shared table, its own locking)
+
+    def __dealloc__(self):
+        cdef dp_chain *c = <dp_chain *>self.c
+        cdef uint32_t i
+        if c == NULL:
+            return
+        for i in range(c.n):
+            free(c.e[i].env.helpers)
+            free(c.e[i].env.kfuncs)
+            free(c.e[i].rt.trace.buf)
+            free(c.e[i].rt.perf.buf)
+            dp_env_free(&c.e[i].env)
+        free(c.e)
+        free(c.live)
+        pthread_mutex_destroy(&c.lock)
+        free(c)
+
+    def __len__(self):
+        return (<dp_chain *>self.c).n
+
+    @property
+    def prog_ids(self):
+        return tuple(b.id for b in self.programs)
+
+    @property
+    def ifindex(self):
+        return (<dp_chain *>self.c).ingress_ifindex
+
+    def last_errors(self):
+        """{prog_id: message of the first fault of the latest faulting batch}"""
+        cdef dp_chain *c = <dp_chain *>self.c
+        out = {}
+        for i, b in enumerate(self.programs):
+            if c.e[i].last_error[0]:
+                out[b.id] = c.e[i].last_error.decode("utf-8", "replace")
+        return out
+
+    cdef uint32_t run_c(self, dp_batch *b, dp_chain_result *res) except? 0xffffffff:
+        cdef dp_chain *c = <dp_chain *>self.c
+        cdef uint32_t n = 0, cpu = 0
+        cdef uint32_t *live
+        cdef bint nomem = False
+        if c.n:
+            cpu = c.e[0].rt.cpu
+        with nogil:
+            pthread_mutex_lock(&c.lock)
+            if b.count > c.live_cap:          # scratch grows under the lock (workers share chains)
+                live = <uint32_t *>malloc(b.capacity * sizeof(uint32_t))
+                if live == NULL:
+                    nomem = True
+                else:
+                    free(c.live)
+                    c.live = live
+                    c.live_cap = b.capacity
+            if not nomem:
+                set_current_cpu(cpu)       # per-CPU maps: this worker's CPU slot
+                n = dp_chain_run(c, b, res)
+            pthread_mutex_unlock(&c.lock)
+        if nomem:
+            raise MemoryError()
+        return n
+
+    def run(self, FrameBatch batch not None):
+        """Run the chain over ``batch`` (GIL released). Frames get their
+        verdict (and redirect target in info()["reserved"]); returns
+        {"packets": {verdict: n}, "bytes": {verdict: n}, "in_bytes": n}."""
+        cdef dp_chain_result res
+        memset(&res, 0, sizeof(res))
+        self.run_c(batch.ptr(), &res)
+        return {"packets": {VERDICT_NAMES[i]: res.packets[i] for i in range(DP_NVERDICTS)},
+                "bytes": {VERDICT_NAMES[i]: res.bytes[i] for i in range(DP_NVERDICTS)},
+                "in_bytes": res.in_bytes}
+
+
+cdef dp_helper_fn *_copy_table(dp_helper_fn *fns, uint32_t n) except? NULL:
+    cdef dp_helper_fn *t
+    if n == 0:
+        return NULL
+    t = <dp_helper_fn *>malloc(n * sizeof(dp_helper_fn))
+    if t == NULL:
+        raise MemoryError()
+    memcpy(t, fns, n * sizeof(dp_helper_fn))
+    return t
+
+
+cdef class ChainSlot:
+    """Holder of a hook's published chain (see chain.pxd)."""
+
+    def __cinit__(self, Chain chain=None):
+        self._chain = chain if chain is not None else Chain()
+
+    @property
+    def chain(self):
+        return self._chain
+
+    @chain.setter
+    def chain(self, Chain chain not None):
+        self._chain = chain       # one reference swap: the publication point
+
+
+def redirect_target(FrameBatch batch not None, Py_ssize_t i):
+    """The redirect target the chain stored for frame ``i`` (valid when its
+    verdict is XDP_REDIRECT): the ifindex of bpf_redirect, or the key of
+    bpf_redirect_map."""
+    return batch._frame(i).reserved

@@ -1,0 +1,46 @@
+"""pcap replay: run a hook's chain over a trace, write each verdict's packets.
+
+Public API (stable; the service and the CLI build on it)::
+
+    from dataplane.replay import Replay, ReplaySummary, parse_map_update, apply_map_updates
+
+    r = Replay(target, "trace.pcap", loop=1, outputs={"pass": "p.pcap", "drop": "d.pcap"},
+               batch=256, progress_interval=None)
+        # target: a dataplane.hooks.Hook (replay into its live chain: attach/detach
+        #         while it runs), or a sequence of BoundProgram (a private hook is built)
+        # loop:   times to play the trace (0 = until cancelled)
+        # outputs: verdict name ("aborted","drop","pass","tx","redirect") -> pcap path;
+        #          packets are written as they leave the chain (with modifications)
+    r.start()              # background worker thread; returns self
+    r.progress()           # ReplayProgress: packets, bytes, loops_done, position, size,
+                           #   fraction (0..1, None when looping forever), elapsed_s, running
+    r.cancel()             # stop between batches; wait() then returns a summary with cancelled=True
+    r.wait(timeout=None)   # -> ReplaySummary (raises TimeoutError when still running)
+    r.summary              # ReplaySummary or None while running
+    r.run()                # start() + wait() in the caller's thread, for scripts and the CLI
+
+    ReplaySummary fields: packets, bytes, verdicts {name: packets}, verdict_bytes {name: bytes},
+        wall_s, mpps, ns_per_packet, loops, cancelled, error (None, or the error message --
+        e.g. a malformed pcap record: "file: offset N: reason", raised by wait() too as
+        the original PcapError after the good records before it were processed and written),
+        outputs {name: path}, written {name: packets written}, revisions (chain revisions
+        the replay ran).  .to_dict() for JSON, .text() for the CLI.
+    r.hook                 # the Hook it runs (the private one when given programs)
+
+    parse_map_update("MAP:KEYHEX:VALUEHEX") -> (map_name, key_bytes, value_bytes)
+    apply_map_updates(collection, ["MAP:KEY:VALUE", ...])
+
+Sample trace (the bundled trace of configs/default.yaml)::
+
+    from dataplane.replay.sample import write_sample_trace, SAMPLE_PCAP
+    write_sample_trace(path, count=1000, seed=7)  # deterministic mixed IPv4/IPv6 TCP/UDP/ICMP/ARP
+"""
+__all__ = ["Replay", "ReplaySummary", "ReplayProgress", "parse_map_update", "apply_map_updates"]
+
+
+def __getattr__(name):
+    # Lazy so `import dataplane.replay` works before the native chain is built.
+    if name in __all__:
+        from dataplane.replay import replay
+        return getattr(replay, name)
+    raise AttributeError(name)

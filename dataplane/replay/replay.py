@@ -1,0 +1,235 @@
+"""Replay a pcap trace through a hook's chain (see the package docstring)."""
+from __future__ import annotations
+
+import errno
+import threading
+from dataclasses import asdict, dataclass, field
+
+from dataplane.errors import DataplaneError, NotFound
+from dataplane.hooks.hook import BoundProgram, Hook
+from dataplane.hooks.verdicts import VERDICT_NAMES, VERDICTS
+from dataplane.hooks.worker import Worker
+from dataplane.io.pcap import PcapReader, PcapWriter
+
+__all__ = ["Replay", "ReplaySummary", "ReplayProgress", "parse_map_update", "apply_map_updates"]
+
+
+@dataclass
+class ReplayProgress:
+    packets: int
+    bytes: int
+    loops_done: int
+    loops: int                 # 0 = until cancelled
+    position: int              # byte offset in the trace
+    size: int                  # trace size in bytes
+    fraction: float | None     # of the whole replay; None when looping forever
+    elapsed_s: float
+    running: bool
+    verdicts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ReplaySummary:
+    pcap: str
+    packets: int
+    bytes: int
+    verdicts: dict[str, int]
+    verdict_bytes: dict[str, int]
+    wall_s: float
+    mpps: float
+    ns_per_packet: float
+    loops: int                 # complete passes over the trace
+    cancelled: bool
+    error: str | None
+    outputs: dict[str, str]
+    revisions: int             # distinct chain revisions the replay ran
+    written: dict[str, int] = field(default_factory=dict)   # packets written per output
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        lines = [f"pcap:        {self.pcap}",
+                 f"packets:     {self.packets}",
+                 f"bytes:       {self.bytes}",
+                 "verdicts:    " + ", ".join(f"{k} {v}" for k, v in self.verdicts.items()),
+                 f"wall time:   {self.wall_s:.6f} s",
+                 f"rate:        {self.mpps:.3f} Mpps",
+                 f"ns/packet:   {self.ns_per_packet:.1f}",
+                 f"loops:       {self.loops}"]
+        for name, path in self.outputs.items():
+            lines.append(f"{name + ' out:':<12} {path} ({self.written.get(name, 0)} packets)")
+        if self.cancelled:
+            lines.append("cancelled:   yes")
+        if self.error:
+            lines.append(f"error:       {self.error}")
+        return "\n".join(lines)
+
+
+class Replay:
+    """Play ``pcap`` through ``target`` (a Hook, or BoundPrograms forming a
+    private hook's chain) ``loop`` times, writing verdicts to ``outputs``."""
+
+    def __init__(self, target, pcap, *, loop: int = 1, outputs: dict[str, str] | None = None,
+                 batch: int = 256, batches_per_call: int = 16, ifindex: int = 1):
+        if isinstance(target, Hook):
+            self.hook = target
+        else:
+            progs = [target] if isinstance(target, BoundProgram) else list(target)
+            if not progs:
+                raise DataplaneError("replay: no program to run")
+            self.hook = Hook("replay", ifindex=ifindex)
+            for p in progs:
+                self.hook.attach(p)
+        if loop < 0:
+            raise DataplaneError("replay: loop must be >= 0 (0 = until cancelled)")
+        if not 1 <= batch <= 65536:
+            raise DataplaneError("replay: batch must be 1..65536")
+        self.pcap = str(pcap)
+        self.loop = loop
+        self.outputs = {}
+        for name, path in (outputs or {}).items():
+            if name not in VERDICTS:
+                raise DataplaneError(f"replay: unknown verdict {name!r} (one of {', '.join(VERDICT_NAMES)})")
+            if path:
+                self.outputs[name] = str(path)
+        self.batch = batch
+        self.batches_per_call = batches_per_call
+        self.summary: ReplaySummary | None = None
+        self._worker: Worker | None = None
+        self._reader: PcapReader | None = None
+        self._writers: dict[str, PcapWriter] = {}
+        self._finish_lock = threading.Lock()
+
+    # ---- lifecycle ----
+    def _open(self) -> Worker:
+        if self._worker is not None:
+            raise DataplaneError("replay: already started")
+        try:
+            self._reader = PcapReader(self.pcap)      # a bad header fails here, before any thread
+        except OSError as exc:
+            raise _os_error(exc, self.pcap) from None
+        try:
+            for name, path in self.outputs.items():
+                try:
+                    self._writers[name] = PcapWriter(path, linktype=self._reader.linktype,
+                                                     nanosecond=self._reader.nanosecond)
+                except OSError as exc:
+                    raise _os_error(exc, path) from None
+        except BaseException:
+            self._close()
+            raise
+        self._worker = Worker(self.hook, self._reader, self._writers, batch_size=self.batch, loops=self.loop,
+                              batches_per_call=self.batches_per_call, name=f"replay-{self.hook.name}")
+        return self._worker
+
+    def start(self) -> "Replay":
+        self._open().start()
+        return self
+
+    def run(self) -> ReplaySummary:
+        """Replay in the calling thread; returns the summary (raises as wait())."""
+        self._open().run()
+        return self.wait()
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """True once the replay ended (done, cancelled or failed)."""
+        return self._worker is not None and self._worker.join(timeout)
+
+    def wait(self, timeout: float | None = None, *, raise_error: bool = True) -> ReplaySummary:
+        if self._worker is None:
+            raise DataplaneError("replay: not started")
+        if not self._worker.join(timeout):
+            raise TimeoutError(f"replay of {self.pcap} still running")
+        summary = self._finish()
+        if raise_error and self._worker.error is not None:
+            raise self._worker.error
+        return summary
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and self._worker.running
+
+    def progress(self) -> ReplayProgress:
+        w = self._worker
+        if w is None:
+            return ReplayProgress(0, 0, 0, self.loop, 0, 0, 0.0 if self.loop else None, 0.0, False)
+        st = w.state
+        size = self._reader.size if self._reader is not None else 0
+        pos = self._reader.position if self._reader is not None else 0
+        frac = None
+        if self.loop:
+            frac = 1.0 if st.done else min(1.0, (st.loops_done + (pos / size if size else 0)) / self.loop)
+        return ReplayProgress(st.packets, st.bytes, st.loops_done, self.loop, pos, size, frac, w.elapsed,
+                              w.running, st.verdicts)
+
+    # ---- internals ----
+    def _finish(self) -> ReplaySummary:
+        with self._finish_lock:
+            if self.summary is not None:
+                return self.summary
+            w = self._worker
+            written = {name: 0 for name in self._writers}
+            err = w.error
+            try:
+                for name, wr in self._writers.items():
+                    wr.flush()
+                    written[name] = wr.packets_written
+            except OSError as exc:
+                err = err or exc
+                w.error = w.error or exc
+            finally:
+                self._close()
+            st = w.state
+            wall = w.elapsed
+            self.summary = ReplaySummary(
+                pcap=self.pcap, packets=st.packets, bytes=st.bytes, verdicts=st.verdicts,
+                verdict_bytes=st.verdict_bytes, wall_s=wall,
+                mpps=(st.packets / wall / 1e6) if wall > 0 else 0.0,
+                ns_per_packet=(wall * 1e9 / st.packets) if st.packets else 0.0,
+                loops=st.loops_done, cancelled=w.cancelled, error=str(err) if err is not None else None,
+                outputs=dict(self.outputs), revisions=st.revisions_seen, written=written)
+            return self.summary
+
+    def _close(self) -> None:
+        for wr in self._writers.values():
+            try:
+                wr.close()
+            except OSError:
+                pass
+        if self._reader is not None:
+            self._reader.close()
+
+
+def _os_error(exc: OSError, path: str) -> DataplaneError:
+    cls = NotFound if exc.errno == errno.ENOENT else DataplaneError
+    return cls(f"{path}: {exc.strerror or exc}", kind=exc.errno or errno.EIO)
+
+
+def parse_map_update(text: str) -> tuple[str, bytes, bytes]:
+    """"MAP:KEYHEX:VALUEHEX" -> (map name, key, value). Hex may contain spaces."""
+    parts = text.split(":")
+    if len(parts) != 3 or not parts[0]:
+        raise DataplaneError(f"--map-update {text!r}: expected MAP:KEYHEX:VALUEHEX")
+    try:
+        key = bytes.fromhex(parts[1])
+        value = bytes.fromhex(parts[2])
+    except ValueError as exc:
+        raise DataplaneError(f"--map-update {text!r}: {exc}") from None
+    return parts[0], key, value
+
+
+def apply_map_updates(collection, updates) -> None:
+    for u in updates:
+        name, key, value = parse_map_update(u) if isinstance(u, str) else u
+        if name not in collection.maps:
+            raise NotFound(f"--map-update: no map {name!r}; object has: {', '.join(sorted(collection.maps))}")
+        m = collection.maps[name]
+        if len(key) != m.key_size or len(value) != m.value_size:
+            raise DataplaneError(f"--map-update {name}: key/value must be {m.key_size}/{m.value_size} bytes, "
+                                 f"got {len(key)}/{len(value)}")
+        m.update(key, value)
