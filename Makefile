@@ -5,7 +5,7 @@ build:
 	./scripts/bootstrap.sh
 
 run: build
-	.venv/bin/dataplane demo
+	.venv/bin/dataplane serve --config configs/default.yaml
 
 test: build
 	./scripts/test.sh

@@ -50,6 +50,8 @@ class Server:
         self.progs = rpc.ProgramsStub(self.channel)
         self.maps = rpc.MapsStub(self.channel)
         self.hooks = rpc.HooksStub(self.channel)
+        self.replay = rpc.ReplayStub(self.channel)
+        self.ct = rpc.ConntrackStub(self.channel)
         self.svc = rpc.ServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
 
@@ -165,8 +167,22 @@ def test_reflection_lists_services(server):
     resp = next(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
                                           timeout=RPC_TIMEOUT))
     names = {s.name for s in resp.list_services_response.service}
-    assert {"dataplane.v1.Programs", "dataplane.v1.Maps", "dataplane.v1.Hooks", "dataplane.v1.Service",
-            "grpc.health.v1.Health"} <= names
+    assert {"dataplane.v1.Programs", "dataplane.v1.Maps", "dataplane.v1.Hooks", "dataplane.v1.Replay",
+            "dataplane.v1.Conntrack", "dataplane.v1.Service", "grpc.health.v1.Health"} <= names
+
+
+def test_reflection_client_resolves_methods(server):
+    # what grpcurl does: fetch descriptors by symbol through the reflection service
+    from google.protobuf.descriptor_pool import DescriptorPool
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+    pool = DescriptorPool(ProtoReflectionDescriptorDatabase(server.channel))
+    hooks = pool.FindServiceByName("dataplane.v1.Hooks")
+    assert {m.name for m in hooks.methods} == {"Attach", "Detach", "List"}
+    watch = pool.FindServiceByName("dataplane.v1.Replay").methods_by_name["Watch"]
+    assert watch.output_type.full_name == "dataplane.v1.ReplayStatus" and not watch.client_streaming
+    attach = pool.FindMessageTypeByName("dataplane.v1.AttachRequest")
+    assert attach.fields_by_name["expected_revision"].number == 8
+    assert attach.fields_by_name["program_id"].number == 1     # old field numbers kept
 
 
 def test_info(server):
@@ -323,15 +339,19 @@ def test_verifier_rejection_carries_log(server, objs):
     # the kernel's wording for this program: "invalid access to packet, off=0 size=1, ..."
     # then "R1 offset is outside of the packet" (the summary line)
     assert "outside of the packet" in e.details()
-    assert "invalid access to packet" in log and e.details() in log
+    summary = e.details().rsplit(": ", 1)[-1]
+    assert "invalid access to packet" in log and summary in log and "xdp_unchecked" in e.details()
     assert _counts(server) == before, "a rejected load must leave nothing behind (maps included)"
 
 
-def test_hooks_placeholder_state_machine(server, objs):
+def test_attach_detach_and_unload_busy(server, objs):
     r = load_counter(server, objs)
     pid = r.programs[0].id
-    a = server.hooks.Attach(pb.AttachRequest(program_id=pid, interface="veth0"), timeout=RPC_TIMEOUT).attachment
-    assert (a.program_id, a.interface, a.state) == (pid, "veth0", "attached")
+    # the old request shape (interface, no hook) still works: the hook is named after the interface
+    resp = server.hooks.Attach(pb.AttachRequest(program_id=pid, interface="veth0"), timeout=RPC_TIMEOUT)
+    a = resp.attachment
+    assert (a.program_id, a.interface, a.hook, a.state, a.priority) == (pid, "veth0", "veth0", "attached", 0)
+    assert resp.revision == 2      # a new hook starts at revision 1 (bpf_mprog); the attach made it 2
     e = rpc_error(lambda: server.hooks.Attach(pb.AttachRequest(program_id=pid, interface="veth0"), timeout=RPC_TIMEOUT))
     assert e.code() == grpc.StatusCode.ALREADY_EXISTS
     e = rpc_error(lambda: server.progs.Unload(pb.UnloadRequest(id=pid), timeout=RPC_TIMEOUT))
@@ -339,6 +359,8 @@ def test_hooks_placeholder_state_machine(server, objs):
     links = server.hooks.List(pb.ListHooksRequest(), timeout=RPC_TIMEOUT).attachments
     assert a.link_id in [x.link_id for x in links]
     server.hooks.Detach(pb.DetachRequest(link_id=a.link_id), timeout=RPC_TIMEOUT)
+    e = rpc_error(lambda: server.hooks.Detach(pb.DetachRequest(link_id=a.link_id), timeout=RPC_TIMEOUT))
+    assert e.code() == grpc.StatusCode.NOT_FOUND
     server.progs.Unload(pb.UnloadRequest(id=pid), timeout=RPC_TIMEOUT)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 def run(args) -> int:
     from dataplane.service.config import Config, load_config, parse_address
-    from dataplane.service.server import run as run_server
+    from dataplane.service.server import check, run as run_server
 
     cfg = load_config(args.config) if args.config else Config()
     # Command-line addresses win over the file; validated like the file's.
@@ -20,7 +20,9 @@ def run(args) -> int:
             cfg.metrics_enabled = True
     if args.no_verify:
         cfg.verifier = False
-    return run_server(cfg)
+    if args.engine:
+        cfg.engine = args.engine
+    return check(cfg) if args.check else run_server(cfg)
 
 
 def register(sub) -> None:
@@ -29,4 +31,7 @@ def register(sub) -> None:
     p.add_argument("--grpc", metavar="ADDR", help="gRPC listen HOST:PORT (port 0: any free port)")
     p.add_argument("--metrics", metavar="ADDR", help="metrics listen HOST:PORT, or 'off'")
     p.add_argument("--no-verify", action="store_true", help="skip the dataplane verifier on load")
+    p.add_argument("--engine", choices=["interp", "jit"], help="execution engine (default: the config's, else jit)")
+    p.add_argument("--check", action="store_true",
+                   help="apply the config without listening or replaying, report, exit (0: it would start)")
     p.set_defaults(func=run)

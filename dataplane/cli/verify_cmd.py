@@ -77,8 +77,9 @@ def verify_program(spec, ps, *, log_level: int = 0, kfuncs: dict | None = None, 
                    kernel_layout: bool = False):
     """Verify one ProgramSpec of ``spec``; VerifiedProgram or VerifierError.
 
-    By default the program is checked as dataplane runs it: CO-RE
-    relocations applied against dataplane's runtime BTF, kfuncs and object
+    By default the program is checked as dataplane runs it (__kconfig
+    externs resolved, CO-RE relocations applied by the same function as
+    Collection.load: against dataplane's runtime BTF), kfuncs and object
     layouts from dataplane.kfuncs.  ``kernel_layout=True`` checks it against
     the kernel's prototypes and struct layouts (dataplane.verifier.kernel_kfuncs,
     CO-RE against vmlinux) — what BPF_PROG_LOAD on this machine sees."""
@@ -94,20 +95,21 @@ def verify_program(spec, ps, *, log_level: int = 0, kfuncs: dict | None = None, 
         kfuncs = kernel_kfuncs.KFUNCS if rt is None else rt[0]
     if objs is None:
         objs = kernel_kfuncs.OBJS if rt is None else rt[1]
+    # __kconfig externs become loads from a read-only map, as Collection.load
+    # and the kernel loader (libbpf) do
+    from dataplane.kfuncs.kconfig import resolve_kconfig
+    spec = resolve_kconfig(spec)
+    ps = spec.programs.get(ps.name, ps)
     if ps.core_relos:
-        from dataplane.errors import LoadError
-        from dataplane.io.kload import _vmlinux_btf
-        from dataplane.loader.core_relo import relocated_spec
         if rt is None:
+            from dataplane.io.kload import _vmlinux_btf
+            from dataplane.loader.core_relo import relocated_spec
             ps = relocated_spec(ps, spec.btf, _vmlinux_btf())
         else:
-            from dataplane.kfuncs.btf_types import runtime_btf
-            try:
-                ps = relocated_spec(ps, spec.btf, runtime_btf())
-            except LoadError:
-                # types dataplane's runtime BTF does not describe (ctx
-                # structs...) have the kernel's layout
-                ps = relocated_spec(ps, spec.btf, _vmlinux_btf())
+            # exactly what Collection.load runs: the runtime's BTF, ctx
+            # structs it does not describe keep their local (uapi) layout
+            from dataplane.runtime.collection import _core
+            ps = _core(spec, ps)
     insns, maps, ktable = link_for_verifier(spec, ps, kfuncs)
     return verify(insns, prog_type=ptype, maps=maps, license=spec.license, kfuncs=ktable,
                   log_level=log_level, objs=objs)

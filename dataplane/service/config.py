@@ -8,10 +8,28 @@ back to a default.
     grpc:    {listen: "127.0.0.1:50051"}
     metrics: {listen: "127.0.0.1:9464", enabled: true}
     verifier: true
+    engine: jit                         # optional: interp | jit (default: the runtime's)
     programs:
       - object: progs/xdp_counter.o     # relative to the config file
         program: xdp_count              # optional: default all programs
-        name: counter                   # optional object name
+        name: counter                   # optional object name (default: file stem)
+        maps:                           # optional: entries to put in the object's maps
+          proto_count:
+            - {key: "06 00 00 00", value: "00 00 00 00 00 00 00 00"}   # hex bytes
+    hooks:
+      - name: sample                    # an attachment point
+        chain: [counter]                # OBJECT (its one program) or OBJECT/PROGRAM, in run order
+    replays:
+      - hook: sample
+        pcap: trace.pcap                # relative to the config file; "sample:" = the bundled trace
+        loop: forever                   # or a number of passes (default 1)
+        outputs: {pass: out/pass.pcap}  # pass / drop / tx / redirect / aborted
+        name: sample                    # optional
+
+Cross references (a chain naming an object no ``programs`` entry defines, a
+replay naming an unknown hook) are checked here, with the line of the
+reference; what can only be known by loading (a program name inside an
+object) is reported at start with the line of the entry.
 """
 from __future__ import annotations
 
@@ -43,6 +61,37 @@ class ProgramConfig:
     program: str = ""
     name: str = ""
     line: int = 0
+    maps: list["MapFill"] = field(default_factory=list)
+
+
+@dataclass
+class MapFill:
+    map: str
+    key: bytes
+    value: bytes
+    line: int = 0
+
+
+@dataclass
+class HookConfig:
+    name: str
+    chain: list[tuple[str, str, int]] = field(default_factory=list)   # (object name, program or "", line)
+    line: int = 0
+
+
+@dataclass
+class ReplayConfig:
+    hook: str
+    pcap: str
+    loop: int = 1                     # passes; -1 = until stopped
+    outputs: dict[str, str] = field(default_factory=dict)
+    name: str = ""
+    line: int = 0
+
+
+VERDICT_NAMES = ("pass", "drop", "tx", "redirect", "aborted")
+SAMPLE_PCAP = "sample:"               # the bundled sample trace (dataplane.replay.sample)
+ENGINES = ("interp", "jit")
 
 
 @dataclass
@@ -51,7 +100,10 @@ class Config:
     metrics_listen: str = DEFAULT_METRICS
     metrics_enabled: bool = True
     verifier: bool = True
+    engine: str = ""                  # "": the runtime's default
     programs: list[ProgramConfig] = field(default_factory=list)
+    hooks: list[HookConfig] = field(default_factory=list)
+    replays: list[ReplayConfig] = field(default_factory=list)
     path: str = ""
 
 
@@ -94,6 +146,21 @@ class _Checker:
             self.fail(node, f"{where}: expected true or false")
         return node.value.lower() in ("true", "yes", "on")
 
+    def hexbytes(self, node, where: str) -> bytes:
+        s = self.string(node, where) if not (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int")) \
+            else node.value
+        try:
+            return bytes.fromhex(s.replace("0x", "").replace(":", " "))
+        except ValueError:
+            self.fail(node, f"{where}: expected hex bytes like \"06 00 00 17\", got {s!r}")
+
+    def sequence(self, node, where: str) -> list:
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            self.fail(node, f"{where}: expected a list")
+        return node.value
+
     def address(self, node, where: str) -> str:
         s = self.string(node, where)
         try:
@@ -123,7 +190,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     cfg = Config(path=path)
     if root is None:       # empty file: all defaults
         return cfg
-    top = ck.mapping(root, "top level", {"grpc", "metrics", "verifier", "programs"})
+    top = ck.mapping(root, "top level", {"grpc", "metrics", "verifier", "engine", "programs", "hooks", "replays"})
     base = os.path.dirname(os.path.abspath(path)) if path != "<config>" else os.getcwd()
     if "grpc" in top:
         g = ck.mapping(top["grpc"][1], "grpc", {"listen"})
@@ -137,22 +204,100 @@ def parse_config(text: str, path: str = "<config>") -> Config:
             cfg.metrics_enabled = ck.boolean(m["enabled"][1], "metrics.enabled")
     if "verifier" in top:
         cfg.verifier = ck.boolean(top["verifier"][1], "verifier")
+    if "engine" in top:
+        cfg.engine = ck.string(top["engine"][1], "engine")
+        if cfg.engine not in ENGINES:
+            ck.fail(top["engine"][1], f"engine: expected one of {', '.join(ENGINES)}, got {cfg.engine!r}")
+    objects: dict[str, ProgramConfig] = {}
     if "programs" in top:
-        seq = top["programs"][1]
-        if isinstance(seq, yaml.ScalarNode) and seq.tag == "tag:yaml.org,2002:null":
-            return cfg
-        if not isinstance(seq, yaml.SequenceNode):
-            ck.fail(seq, "programs: expected a list")
-        for i, item in enumerate(seq.value):
-            where = f"programs[{i}]"
-            p = ck.mapping(item, where, {"object", "program", "name"})
-            if "object" not in p:
-                ck.fail(item, f"{where}: missing required key 'object'")
-            obj = ck.string(p["object"][1], f"{where}.object")
-            pc = ProgramConfig(os.path.join(base, obj), line=item.start_mark.line + 1)
-            if "program" in p:
-                pc.program = ck.string(p["program"][1], f"{where}.program")
-            if "name" in p:
-                pc.name = ck.string(p["name"][1], f"{where}.name")
+        for i, item in enumerate(ck.sequence(top["programs"][1], "programs")):
+            pc = _program(ck, item, f"programs[{i}]", base)
+            oname = pc.name or os.path.splitext(os.path.basename(pc.object))[0]
+            if oname in objects:
+                ck.fail(item, f"programs[{i}]: object name {oname!r} already used on line {objects[oname].line}"
+                              " (set a distinct `name`)")
+            objects[oname] = pc
             cfg.programs.append(pc)
+    hooks: dict[str, HookConfig] = {}
+    if "hooks" in top:
+        for i, item in enumerate(ck.sequence(top["hooks"][1], "hooks")):
+            hc = _hook(ck, item, f"hooks[{i}]", objects)
+            if hc.name in hooks:
+                ck.fail(item, f"hooks[{i}]: hook {hc.name!r} already defined on line {hooks[hc.name].line}")
+            hooks[hc.name] = hc
+            cfg.hooks.append(hc)
+    if "replays" in top:
+        for i, item in enumerate(ck.sequence(top["replays"][1], "replays")):
+            cfg.replays.append(_replay(ck, item, f"replays[{i}]", base, hooks))
     return cfg
+
+
+def _program(ck: _Checker, item, where: str, base: str) -> ProgramConfig:
+    p = ck.mapping(item, where, {"object", "program", "name", "maps"})
+    if "object" not in p:
+        ck.fail(item, f"{where}: missing required key 'object'")
+    obj = ck.string(p["object"][1], f"{where}.object")
+    pc = ProgramConfig(os.path.join(base, obj), line=item.start_mark.line + 1)
+    if "program" in p:
+        pc.program = ck.string(p["program"][1], f"{where}.program")
+    if "name" in p:
+        pc.name = ck.string(p["name"][1], f"{where}.name")
+    if "maps" in p:
+        mnode = p["maps"][1]
+        if not isinstance(mnode, yaml.MappingNode):
+            ck.fail(mnode, f"{where}.maps: expected a mapping of map name -> list of {{key, value}}")
+        for knode, vnode in mnode.value:
+            mname = ck.string(knode, f"{where}.maps: map name")
+            for j, e in enumerate(ck.sequence(vnode, f"{where}.maps.{mname}")):
+                w = f"{where}.maps.{mname}[{j}]"
+                ent = ck.mapping(e, w, {"key", "value"})
+                for need in ("key", "value"):
+                    if need not in ent:
+                        ck.fail(e, f"{w}: missing required key {need!r}")
+                pc.maps.append(MapFill(mname, ck.hexbytes(ent["key"][1], f"{w}.key"),
+                                       ck.hexbytes(ent["value"][1], f"{w}.value"), e.start_mark.line + 1))
+    return pc
+
+
+def _hook(ck: _Checker, item, where: str, objects: dict) -> HookConfig:
+    h = ck.mapping(item, where, {"name", "chain"})
+    if "name" not in h:
+        ck.fail(item, f"{where}: missing required key 'name'")
+    hc = HookConfig(ck.string(h["name"][1], f"{where}.name"), line=item.start_mark.line + 1)
+    if "chain" in h:
+        for j, ref in enumerate(ck.sequence(h["chain"][1], f"{where}.chain")):
+            r = ck.string(ref, f"{where}.chain[{j}]")
+            obj, _, prog = r.partition("/")
+            if obj not in objects:
+                ck.fail(ref, f"{where}.chain[{j}]: no programs entry named {obj!r} "
+                             f"(known: {', '.join(sorted(objects)) or 'none'})")
+            hc.chain.append((obj, prog, ref.start_mark.line + 1))
+    return hc
+
+
+def _replay(ck: _Checker, item, where: str, base: str, hooks: dict) -> ReplayConfig:
+    r = ck.mapping(item, where, {"hook", "pcap", "loop", "outputs", "name"})
+    for need in ("hook", "pcap"):
+        if need not in r:
+            ck.fail(item, f"{where}: missing required key {need!r}")
+    hook = ck.string(r["hook"][1], f"{where}.hook")
+    if hook not in hooks:
+        ck.fail(r["hook"][1], f"{where}.hook: no hook named {hook!r} (known: {', '.join(sorted(hooks)) or 'none'})")
+    pcap = ck.string(r["pcap"][1], f"{where}.pcap")
+    if not pcap.startswith(SAMPLE_PCAP):
+        pcap = os.path.join(base, pcap)
+    rc = ReplayConfig(hook, pcap, line=item.start_mark.line + 1)
+    if "loop" in r:
+        node = r["loop"][1]
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":str") and node.value == "forever":
+            rc.loop = -1
+        elif isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int") and int(node.value, 0) >= 1:
+            rc.loop = int(node.value, 0)
+        else:
+            ck.fail(node, f"{where}.loop: expected a number of passes >= 1 or 'forever'")
+    if "outputs" in r:
+        o = ck.mapping(r["outputs"][1], f"{where}.outputs", set(VERDICT_NAMES))
+        rc.outputs = {k: os.path.join(base, ck.string(v, f"{where}.outputs.{k}")) for k, (_, v) in o.items()}
+    if "name" in r:
+        rc.name = ck.string(r["name"][1], f"{where}.name")
+    return rc

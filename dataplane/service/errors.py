@@ -5,6 +5,19 @@ Servicers raise (or let through) :class:`~dataplane.errors.DataplaneError`;
 is INVALID_ARGUMENT like any bad input, but its full log travels in the
 trailing metadata key :data:`VERIFIER_LOG_KEY` (bytes) (the status message only holds
 the one-line summary, which is what a kernel user sees from libbpf too).
+
+Choices worth knowing:
+
+* ESTALE (a hook edit whose expected_revision no longer matches, as
+  bpf_mprog reports it) is ABORTED, not FAILED_PRECONDITION: gRPC reserves
+  ABORTED for concurrency conflicts that a client resolves by re-reading and
+  retrying the whole read-modify-write, which is exactly the remedy here;
+  FAILED_PRECONDITION means "the system is not in a state for this" and
+  retrying will not help until someone else changes it (EBUSY: detach first).
+* A full map (E2BIG from BPF_ANY/BPF_NOEXIST updates, as the kernel returns
+  it) and a full conntrack table (ENOSPC/ENOMEM) are RESOURCE_EXHAUSTED.
+* Malformed input files (a truncated pcap: EINVAL/EIO with the offset in the
+  message) are INVALID_ARGUMENT / INTERNAL by their kind.
 """
 from __future__ import annotations
 
@@ -33,6 +46,9 @@ _CODES = {
     errno.ENOSPC: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errno.ENOMEM: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errno.EBUSY: grpc.StatusCode.FAILED_PRECONDITION,
+    errno.ESTALE: grpc.StatusCode.ABORTED,            # stale hook revision: re-read, retry
+    errno.ECANCELED: grpc.StatusCode.CANCELLED,
+    errno.EISDIR: grpc.StatusCode.INVALID_ARGUMENT,
     errno.ENOTSUP: grpc.StatusCode.UNIMPLEMENTED,
     ENOTSUPP: grpc.StatusCode.UNIMPLEMENTED,          # e.g. get_next_key on a queue map
 }

@@ -1,4 +1,10 @@
-"""The service process: registry + gRPC (asyncio) + health + reflection + metrics.
+"""The service process: App (registry, hooks, replays) + gRPC (asyncio) +
+health + reflection + metrics.
+
+Start order: apply the config (load, verify, fill maps, build chains — any
+error exits before listening), bind metrics and gRPC, start the configured
+replays, report.  Shutdown: health NOT_SERVING, stop gRPC with a grace
+period, cancel replays (their output files are flushed), stop metrics.
 
 ``run(cfg)`` blocks until SIGINT/SIGTERM.  Once both listeners are bound it
 prints one line on stdout,
@@ -22,24 +28,18 @@ from grpc_reflection.v1alpha import reflection
 
 from dataplane.errors import DataplaneError
 from dataplane.service import metrics, servicers
-from dataplane.service.config import Config, ConfigError, parse_address
-from dataplane.service.state import Registry
+from dataplane.service.app import App
+from dataplane.service.config import Config, parse_address
 
 GRACE_SECONDS = 2.0
 
 
-def load_configured(reg: Registry, cfg: Config) -> None:
-    """Load the config's programs; an error names the config line of the entry."""
-    for pc in cfg.programs:
-        try:
-            reg.load(pc.object, program=pc.program, name=pc.name)
-        except DataplaneError as exc:
-            raise ConfigError(cfg.path, pc.line, f"loading {pc.object}: {exc}") from exc
-
-
-async def serve(cfg: Config, reg: Registry | None = None, *, stop: asyncio.Event | None = None) -> None:
-    reg = reg or Registry(verify=cfg.verifier)
-    load_configured(reg, cfg)
+async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
+    # Programs, maps and hooks are set up before anything listens, so a bad
+    # config exits without ever serving; replays start once both listeners
+    # are bound (a port clash must not leave a replay thread behind).
+    app = App(verify=cfg.verifier, engine=cfg.engine)
+    app.apply(cfg, start=False)
     stop = stop or asyncio.Event()
 
     httpd = None
@@ -47,7 +47,7 @@ async def serve(cfg: Config, reg: Registry | None = None, *, stop: asyncio.Event
     if cfg.metrics_enabled:
         mhost, mport = parse_address(cfg.metrics_listen, "metrics address")
         try:
-            httpd, mport = metrics.start(reg, mhost, mport)
+            httpd, mport = metrics.start(app, mhost, mport)
         except OSError as exc:
             raise DataplaneError(f"metrics listen {cfg.metrics_listen}: {exc.strerror or exc}",
                                  kind=exc.errno or 0) from exc
@@ -62,7 +62,7 @@ async def serve(cfg: Config, reg: Registry | None = None, *, stop: asyncio.Event
     except RuntimeError as exc:   # grpc reports bind failures this way
         raise DataplaneError(f"gRPC listen {cfg.grpc_listen}: {exc}", kind=errno.EADDRINUSE) from exc
     grpc_addr = f"{ghost}:{bound}"
-    servicers.add_all(server, reg, grpc_addr, metrics_addr)
+    servicers.add_all(server, app, grpc_addr, metrics_addr)
 
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -71,6 +71,14 @@ async def serve(cfg: Config, reg: Registry | None = None, *, stop: asyncio.Event
     reflection.enable_server_reflection(names, server)
 
     await server.start()
+    try:
+        app.start_replays(cfg)
+    except DataplaneError:
+        await server.stop(None)
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        raise
     for name in ("",) + servicers.SERVICE_NAMES:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     print(f"dataplane serving grpc={grpc_addr} metrics={metrics_addr or 'off'}", flush=True)
@@ -87,9 +95,24 @@ async def serve(cfg: Config, reg: Registry | None = None, *, stop: asyncio.Event
         # NOT_SERVING first so load balancers drain, then stop accepting.
         await health.enter_graceful_shutdown()
         await server.stop(GRACE_SECONDS)
+        await asyncio.to_thread(app.close)
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
+
+
+def check(cfg: Config) -> int:
+    """`serve --check`: apply the config (load, verify, fill maps, build chains, check
+    replay inputs) without listening or replaying; 0 when it would start."""
+    try:
+        app = App(verify=cfg.verifier, engine=cfg.engine)
+        app.apply(cfg, start=False)
+    except DataplaneError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{cfg.path or 'config'}: ok: {len(app.reg.progs)} programs, {len(app.reg.maps)} maps, "
+          f"{len(app.hooks.names())} hooks, {len(cfg.replays)} replays")
+    return 0
 
 
 def run(cfg: Config) -> int:

@@ -41,12 +41,13 @@ def _guard(fn):
     return wrapper
 
 
-def prog_info(p: LoadedProg) -> pb.ProgramInfo:
+def prog_info(p: LoadedProg, runs: tuple[int, int] = (0, 0)) -> pb.ProgramInfo:
+    """``runs``: (run_cnt, run_time_ns) read from the native counters of the program's attachments."""
     return pb.ProgramInfo(
         id=p.id, name=p.name, type=p.type_name, type_id=p.spec.prog_type, insn_count=p.spec.insn_count,
         map_ids=p.map_ids, object_id=p.object_id, object_name=p.object_name, section=p.spec.section,
-        license=p.spec.license, loaded_at_unix_ns=p.loaded_at_ns, run_cnt=p.run_cnt,
-        run_time_ns=p.run_time_ns, verified=p.verified, tag=p.tag)
+        license=p.spec.license, loaded_at_unix_ns=p.loaded_at_ns, run_cnt=runs[0],
+        run_time_ns=runs[1], verified=p.verified, tag=p.tag)
 
 
 def map_info(m: LoadedMap, entries: int) -> pb.MapInfo:
@@ -56,8 +57,12 @@ def map_info(m: LoadedMap, entries: int) -> pb.MapInfo:
 
 
 class Programs(rpc.ProgramsServicer):
-    def __init__(self, reg: Registry):
+    def __init__(self, reg: Registry, runs=lambda prog_id: (0, 0)):
         self.reg = reg
+        self.runs = runs          # prog id -> (run_cnt, run_time_ns), from the hooks' native counters
+
+    def info(self, p: LoadedProg) -> pb.ProgramInfo:
+        return prog_info(p, self.runs(p.id))
 
     @_guard
     async def Load(self, request, context):
@@ -70,16 +75,16 @@ class Programs(rpc.ProgramsServicer):
                                       log_level=request.log_level)
         obj = res.obj
         maps = [map_info(m, self.reg.map_entries(m)) for m in obj.maps.values()]
-        return pb.LoadResponse(object_id=obj.id, programs=[prog_info(p) for p in obj.programs.values()],
+        return pb.LoadResponse(object_id=obj.id, programs=[self.info(p) for p in obj.programs.values()],
                                maps=maps, verifier_log=res.verifier_log)
 
     @_guard
     async def List(self, request, context):
-        return pb.ListProgramsResponse(programs=[prog_info(p) for p in self.reg.list_programs()])
+        return pb.ListProgramsResponse(programs=[self.info(p) for p in self.reg.list_programs()])
 
     @_guard
     async def Get(self, request, context):
-        return prog_info(self.reg.program(request.id))
+        return self.info(self.reg.program(request.id))
 
     @_guard
     async def Unload(self, request, context):
@@ -133,30 +138,6 @@ class Maps(rpc.MapsServicer):
             await abort_with(context, exc)
 
 
-class Hooks(rpc.HooksServicer):
-    def __init__(self, reg: Registry):
-        self.reg = reg
-
-    @staticmethod
-    def _att(a) -> pb.Attachment:
-        return pb.Attachment(link_id=a.link_id, program_id=a.program_id, interface=a.interface,
-                             direction=a.direction, state=a.state, priority=a.priority)
-
-    @_guard
-    async def Attach(self, request, context):
-        a = self.reg.attach(request.program_id, request.interface, request.direction, request.priority)
-        return pb.AttachResponse(attachment=self._att(a))
-
-    @_guard
-    async def Detach(self, request, context):
-        self.reg.detach(request.link_id)
-        return pb.DetachResponse()
-
-    @_guard
-    async def List(self, request, context):
-        return pb.ListHooksResponse(attachments=[self._att(a) for a in self.reg.list_links()])
-
-
 class Service(rpc.ServiceServicer):
     def __init__(self, reg: Registry, grpc_address: str = "", metrics_address: str = ""):
         self.reg = reg
@@ -171,10 +152,13 @@ class Service(rpc.ServiceServicer):
                                metrics_address=self.metrics_address, verifier_enabled=self.reg.verify)
 
 
-def add_all(server, reg: Registry, grpc_address: str = "", metrics_address: str = "") -> Service:
-    rpc.add_ProgramsServicer_to_server(Programs(reg), server)
+def add_all(server, app, grpc_address: str = "", metrics_address: str = "") -> Service:
+    """Every dataplane.v1 service of ``app`` (service.app.App) on ``server``."""
+    from dataplane.service.flow_servicers import add_flow
+    reg = app.reg
+    rpc.add_ProgramsServicer_to_server(Programs(reg, app.hooks.program_runs), server)
     rpc.add_MapsServicer_to_server(Maps(reg), server)
-    rpc.add_HooksServicer_to_server(Hooks(reg), server)
+    add_flow(server, reg, app.hooks, app.replays)
     svc = Service(reg, grpc_address, metrics_address)
     rpc.add_ServiceServicer_to_server(svc, server)
     return svc

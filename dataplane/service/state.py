@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from dataplane.abi import maps as mt
-from dataplane.errors import AlreadyExists, DataplaneError, LoadError, NotFound, VerifierError
+from dataplane.errors import DataplaneError, LoadError, NotFound, VerifierError
 from dataplane.loader import MapSpec, ObjectSpec, ProgramSpec, load_object
 from dataplane.loader.sections import PROG_TYPE_NAMES
 from dataplane.maps.core import Map
@@ -67,8 +67,6 @@ class LoadedProg:
     tag: str
     verifier_log: str = ""
     runnable: object = None          # runtime LoadedProgram when the collection is available
-    run_cnt: int = 0
-    run_time_ns: int = 0
 
     @property
     def type_name(self) -> str:
@@ -138,6 +136,22 @@ def _create_maps(spec: ObjectSpec) -> dict[str, Map]:
     return maps
 
 
+def _make_conntrack(max_entries: int):
+    try:
+        from dataplane.conntrack.table import ConntrackTable
+    except ImportError:  # pragma: no cover - extension not built
+        return None
+    return ConntrackTable(max_entries, "service")
+
+
+def _load_params() -> set[str]:
+    import inspect
+    try:
+        return set(inspect.signature(Collection.load).parameters)
+    except (TypeError, ValueError):  # pragma: no cover
+        return set()
+
+
 def entry_count(m: Map) -> int:
     """Entries a map holds by iteration; 0 for types without keys (queue, stack, ringbuf)."""
     try:
@@ -149,8 +163,12 @@ def entry_count(m: Map) -> int:
 class Registry:
     """Thread-safe registry; ids are unique per kind for the process lifetime."""
 
-    def __init__(self, *, verify: bool = True):
+    def __init__(self, *, verify: bool = True, engine: str = "", conntrack_max: int = 65536):
         self.verify = verify and HAVE_VERIFIER
+        self.engine = engine
+        # One connection-tracking table per service, as the kernel has one per
+        # netns: every object's conntrack kfuncs see the same connections.
+        self.conntrack = _make_conntrack(conntrack_max)
         self.lock = threading.RLock()
         self.objects: dict[int, LoadedObject] = {}
         self.progs: dict[int, LoadedProg] = {}
@@ -188,7 +206,10 @@ class Registry:
             raise LoadError(f"object {obj_name!r} has no programs")
 
         logs = {}
-        if self.verify:
+        # Collection.load verifies (with the kfunc prototypes, and the JIT uses
+        # the verifier's facts) when this runtime can; verify here only otherwise.
+        delegate = Collection is not None and "verify" in _load_params()
+        if self.verify and not delegate:
             for ps in selected:
                 try:
                     logs[ps.name] = _verify_program(spec, ps, log_level)
@@ -203,15 +224,23 @@ class Registry:
         # before anything is registered: a failure here publishes nothing.
         collection = None
         if Collection is not None:
-            collection = Collection.load(spec)
+            collection = Collection.load(spec, **self._collection_kwargs())
             maps = dict(collection.maps)
+            if delegate and self.verify and log_level:
+                for ps in selected:
+                    vp = getattr(collection.programs.get(ps.name), "verified", None)
+                    logs[ps.name] = getattr(vp, "log", "") or ""
         else:
             maps = _create_maps(spec)
 
         now = time.time_ns()
         with self.lock:
             oid = next(self._obj_ids)
-            lmaps = {n: LoadedMap(next(self._map_ids), n, m, spec.maps[n], oid) for n, m in maps.items()}
+            # With the runtime, ids are the runtime's own (process-unique, never
+            # reused): hooks, counters and their errors then name the same ids.
+            rt_map_ids = collection.map_ids if collection is not None else {}
+            lmaps = {n: LoadedMap(rt_map_ids.get(n) or next(self._map_ids), n, m, spec.maps[n], oid)
+                     for n, m in maps.items()}
             lprogs = {}
             for ps in selected:
                 refs = []
@@ -219,13 +248,33 @@ class Registry:
                     if r.map_name in lmaps and lmaps[r.map_name].id not in refs:
                         refs.append(lmaps[r.map_name].id)
                 runnable = collection.programs.get(ps.name) if collection is not None else None
-                lprogs[ps.name] = LoadedProg(next(self._prog_ids), ps.name, ps, oid, obj_name, refs, now,
+                lprogs[ps.name] = LoadedProg(runnable.id if runnable is not None else next(self._prog_ids), ps.name, ps, oid, obj_name, refs, now,
                                              self.verify, _tag(ps.insns), logs.get(ps.name, ""), runnable)
             obj = LoadedObject(oid, obj_name, lprogs, lmaps, collection)
             self.objects[oid] = obj
             self.progs.update({p.id: p for p in lprogs.values()})
             self.maps.update({m.id: m for m in lmaps.values()})
         return LoadResult(obj, "".join(logs.values()))
+
+    def _collection_kwargs(self) -> dict:
+        # Only pass what this checkout's Collection.load accepts.
+        params = _load_params()
+        kw = {}
+        if self.engine and "engine" in params:
+            kw["engine"] = self.engine
+        if self.conntrack is not None and "conntrack" in params:
+            kw["conntrack"] = self.conntrack
+        if "verify" in params:
+            kw["verify"] = self.verify
+        return kw
+
+    def fill(self, obj: LoadedObject, map_name: str, key: bytes, value: bytes, flags: int = 0) -> None:
+        """Config-time map fill by map name within an object."""
+        lm = obj.maps.get(map_name)
+        if lm is None:
+            raise NotFound(f"object {obj.name!r} has no map {map_name!r}; it has: "
+                           f"{', '.join(sorted(obj.maps)) or 'none'}")
+        self.update(lm.id, key, value, flags)
 
     def unload(self, prog_id: int) -> int:
         """Unload the object that owns program ``prog_id``; EBUSY while a program of it is attached."""
@@ -318,27 +367,12 @@ class Registry:
             more = key is not None and bool(out)
             return out, (out[-1][0] if more else b"")
 
-    # ---------------------------------------------------------------- hooks (placeholder state machine)
-    def attach(self, program_id: int, interface: str, direction: int, priority: int = 0) -> Attachment:
-        if not interface:
-            raise DataplaneError("attach: interface is required")
-        with self.lock:
-            self.program(program_id)
-            for a in self.links.values():
-                if (a.program_id, a.interface, a.direction) == (program_id, interface, direction):
-                    raise AlreadyExists(f"program {program_id} already attached to {interface} (link {a.link_id})")
-            a = Attachment(next(self._link_ids), program_id, interface, direction, priority)
-            self.links[a.link_id] = a
-            return a
-
-    def detach(self, link_id: int) -> None:
-        with self.lock:
-            if self.links.pop(link_id, None) is None:
-                raise NotFound(f"no link with id {link_id}")
-
+    # ---------------------------------------------------------------- links
+    # Attach/detach live in service/hookset.py (they need the runtime's hooks);
+    # the registry only keeps the link table so unload can refuse (EBUSY).
     def list_links(self) -> list[Attachment]:
         with self.lock:
-            return sorted(self.links.values(), key=lambda a: (a.interface, a.direction, a.priority, a.link_id))
+            return sorted(self.links.values(), key=lambda a: (a.interface, a.priority, a.link_id))
 
     # ---------------------------------------------------------------- metrics snapshot
     def snapshot(self) -> tuple[int, list[tuple[LoadedMap, int]]]:

@@ -1,0 +1,82 @@
+"""The service's state in one object: registry, hooks, replays — and the
+config applied to it at start.
+
+Applying a config is ordered so that each step only depends on the ones
+before: load objects, fill their maps, build hook chains, start replays.  A
+failing step raises ConfigError with the config line of the entry at fault;
+``dataplane serve`` then exits before it listens, so a half-applied config is
+never served.
+"""
+from __future__ import annotations
+
+from dataplane.errors import DataplaneError
+from dataplane.service.config import Config, ConfigError
+from dataplane.service.hookset import HookSet
+from dataplane.service.replays import ReplaySet
+from dataplane.service.state import Registry
+
+
+class App:
+    def __init__(self, *, verify: bool = True, engine: str = ""):
+        self.reg = Registry(verify=verify, engine=engine)
+        self.hooks = HookSet(self.reg)
+        self.replays = ReplaySet(self.hooks)
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> "App":
+        app = cls(verify=cfg.verifier, engine=cfg.engine)
+        app.apply(cfg)
+        return app
+
+    def apply(self, cfg: Config, *, start: bool = True) -> None:
+        """Apply a config; ``start=False`` only validates the replays (serve starts them once listening)."""
+        objects = {}
+        for pc in cfg.programs:
+            try:
+                res = self.reg.load(pc.object, program=pc.program, name=pc.name)
+            except DataplaneError as exc:
+                raise ConfigError(cfg.path, pc.line, f"loading {pc.object}: {exc}") from exc
+            objects[res.obj.name] = res.obj
+            for f in pc.maps:
+                try:
+                    self.reg.fill(res.obj, f.map, f.key, f.value)
+                except DataplaneError as exc:
+                    raise ConfigError(cfg.path, f.line, f"map {f.map}: {exc}") from exc
+        for hc in cfg.hooks:
+            self.hooks.hook(hc.name, create=True)
+            for obj_name, prog, line in hc.chain:
+                obj = objects[obj_name]
+                try:
+                    if not prog:
+                        if len(obj.programs) != 1:
+                            raise DataplaneError(f"object {obj_name!r} has programs "
+                                                 f"{', '.join(sorted(obj.programs))}: name one as {obj_name}/PROGRAM")
+                        prog = next(iter(obj.programs))
+                    if prog not in obj.programs:
+                        raise DataplaneError(f"object {obj_name!r} has no program {prog!r} loaded")
+                    self.hooks.attach(obj.programs[prog].id, hc.name)
+                except DataplaneError as exc:
+                    raise ConfigError(cfg.path, line, f"hook {hc.name}: {exc}") from exc
+        if start:
+            self.start_replays(cfg)
+        else:
+            self.check_replays(cfg)
+
+    def start_replays(self, cfg: Config) -> None:
+        self._replays(cfg, True)
+
+    def check_replays(self, cfg: Config) -> None:
+        self._replays(cfg, False)
+
+    def _replays(self, cfg: Config, start: bool) -> None:
+        for rc in cfg.replays:
+            try:
+                if start:
+                    self.replays.start(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, name=rc.name)
+                else:
+                    self.replays.check(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs)
+            except DataplaneError as exc:
+                raise ConfigError(cfg.path, rc.line, f"replay: {exc}") from exc
+
+    def close(self) -> None:
+        self.replays.stop_all()

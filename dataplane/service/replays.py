@@ -1,0 +1,164 @@
+"""Replay sources of the service: pcap traces fed into a hook's live chain.
+
+Each replay is a :class:`dataplane.replay.Replay` on its own worker thread
+(the native batch loop runs without the GIL); the service only starts, stops
+and observes them.  Attach/detach on the hook while a replay runs is picked up
+between batches.  A replay that fails (a truncated pcap record, an output that
+cannot be written) ends in state "failed" with the reader's message — after
+the good records before it were processed — and never affects the server.
+Finished replays stay listed (with their summary) so a late Watch still gets
+the result.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+from dataplane.errors import DataplaneError, NotFound
+from dataplane.service.config import SAMPLE_PCAP, VERDICT_NAMES
+from dataplane.service.hookset import HookSet
+
+FOREVER = -1
+
+
+@dataclass
+class ReplayEntry:
+    id: int
+    name: str
+    hook: str
+    pcap: str
+    loop: int                      # proto convention: -1 forever, N passes
+    outputs: dict[str, str]
+    replay: object                 # dataplane.replay.Replay
+    started: float = field(default_factory=time.monotonic)
+    stopping: bool = False
+
+    def status(self) -> dict:
+        """The ReplayStatus fields as a dict (summary once finished, progress while running)."""
+        r = self.replay
+        d = {"id": self.id, "name": self.name, "hook": self.hook, "pcap": self.pcap, "loop": self.loop}
+        if r.running:
+            p = r.progress()
+            elapsed = p.elapsed_s or 0.0
+            d.update(state="running", fraction=-1.0 if p.fraction is None else p.fraction, packets=p.packets, bytes=p.bytes, passes=p.loops_done,
+                     elapsed_seconds=elapsed, verdicts={k: v for k, v in (p.verdicts or {}).items() if v},
+                     mpps=p.packets / elapsed / 1e6 if elapsed > 0 else 0.0,
+                     ns_per_packet=elapsed * 1e9 / p.packets if p.packets else 0.0, error="")
+            return d
+        # the worker ended: wait() collects the summary (flushes outputs) once
+        s = r.wait(10, raise_error=False)
+        state = "failed" if s.error else "stopped" if s.cancelled else "done"
+        if self.loop == FOREVER:
+            fraction = -1.0
+        elif state == "done":
+            fraction = 1.0
+        else:             # stopped or failed part-way: the passes it completed
+            fraction = min(1.0, s.loops / max(1, self.loop))
+        d.update(state=state, fraction=fraction, packets=s.packets, bytes=s.bytes, passes=s.loops,
+                 verdicts={k: v for k, v in s.verdicts.items() if v}, elapsed_seconds=s.wall_s,
+                 mpps=s.mpps, ns_per_packet=s.ns_per_packet, error=s.error or "")
+        return d
+
+    @property
+    def running(self) -> bool:
+        return self.replay.running
+
+
+def sample_trace() -> str:
+    """Path of the bundled sample trace, written once per process if not shipped as a file."""
+    from dataplane.replay import sample
+    shipped = getattr(sample, "SAMPLE_PCAP", None)
+    if shipped and os.path.isfile(str(shipped)):
+        return str(shipped)
+    global _sample_path
+    with _sample_lock:
+        if _sample_path is None or not os.path.isfile(_sample_path):
+            d = tempfile.mkdtemp(prefix="dataplane-sample-")
+            path = os.path.join(d, "sample.pcap")
+            sample.write_sample_trace(path)
+            _sample_path = path
+        return _sample_path
+
+
+_sample_path: str | None = None
+_sample_lock = threading.Lock()
+
+
+class ReplaySet:
+    def __init__(self, hooks: HookSet):
+        self.hooks = hooks
+        self.lock = threading.Lock()
+        self.replays: dict[int, ReplayEntry] = {}
+        self._ids = itertools.count(1)
+
+    def check(self, hook: str, pcap: str, *, loop: int = 1, outputs: dict[str, str] | None = None):
+        """Validate a replay request without starting it; returns (hook, pcap path, outputs)."""
+        h = self.hooks.hook(hook)
+        if pcap.startswith(SAMPLE_PCAP):
+            pcap = sample_trace()
+        if not os.path.isfile(pcap):
+            raise NotFound(f"pcap file {pcap!r} not found on the server")
+        outputs = {k: v for k, v in (outputs or {}).items() if v}
+        for verdict, path in outputs.items():
+            if verdict not in VERDICT_NAMES:
+                raise DataplaneError(f"output for unknown verdict {verdict!r} (one of {', '.join(VERDICT_NAMES)})")
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent):
+                raise NotFound(f"output {verdict}: directory {parent!r} does not exist")
+        if loop < FOREVER:
+            raise DataplaneError(f"loop {loop}: expected -1 (until stopped) or a number of passes")
+        return h, pcap, outputs
+
+    def start(self, hook: str, pcap: str, *, loop: int = 1, outputs: dict[str, str] | None = None,
+              name: str = "") -> ReplayEntry:
+        from dataplane.replay import Replay
+        h, pcap, outputs = self.check(hook, pcap, loop=loop, outputs=outputs)
+        with self.lock:
+            rid = next(self._ids)
+            name = name or f"replay-{rid}"
+            if any(e.name == name for e in self.replays.values() if e.running):
+                from dataplane.errors import AlreadyExists
+                raise AlreadyExists(f"a replay named {name!r} is running")
+            # dataplane.replay counts loop=0 as "until cancelled"
+            r = Replay(h, pcap, loop=0 if loop == FOREVER else max(1, loop), outputs=outputs)
+            entry = ReplayEntry(rid, name, hook, pcap, loop, outputs, r)
+            r.start()
+            self.replays[rid] = entry
+            return entry
+
+    def get(self, rid: int) -> ReplayEntry:
+        with self.lock:
+            e = self.replays.get(rid)
+        if e is None:
+            raise NotFound(f"no replay with id {rid}")
+        return e
+
+    def stop(self, rid: int, timeout: float = 30.0) -> ReplayEntry:
+        e = self.get(rid)
+        e.stopping = True
+        e.replay.cancel()
+        try:
+            e.replay.wait(timeout)
+        except TimeoutError:
+            raise DataplaneError(f"replay {rid} did not stop within {timeout:.0f}s", kind=62) from None  # ETIME
+        except DataplaneError:
+            pass          # failed before the cancel landed: the status says why
+        return e
+
+    def list(self) -> list[ReplayEntry]:
+        with self.lock:
+            return [self.replays[i] for i in sorted(self.replays)]
+
+    def stop_all(self) -> None:
+        for e in self.list():
+            if e.running:
+                e.replay.cancel()
+        for e in self.list():
+            try:
+                e.replay.wait(10)
+            except Exception:   # shutting down: a failed replay has nothing more to say
+                pass
