@@ -10,7 +10,12 @@ contents must be identical.
   ct->status read through CO-RE) over a scripted packet sequence.
 * xdp_ct_nf.c: the kernel selftest test_bpf_nf's checks, one result slot
   each (every opts->error case, the alloc/insert/lookup round trip, status
-  rules, duplicates, zones, 12- and 16-byte opts, NAT info).
+  rules, duplicates, zones, 12- and 16-byte opts, NAT info), and its
+  in-program timeout check: (ct->timeout - bpf_jiffies64()) / CONFIG_HZ
+  (__kconfig) within bounds, so jiffies tick at the kernel's HZ here.
+* xdp_ct_zone.c: ct_zone_id / ct_zone_dir: zones applying to both, the
+  original or the reply direction; lookups by either tuple from several
+  zones (the kernel's second probe with the reply-direction zone id).
 """
 from __future__ import annotations
 
@@ -103,6 +108,8 @@ def _u64s(rows) -> dict[int, int]:
 
 def _dp_run(obj, prog, packets, engine, mapname):
     coll = Collection.load(obj, engine=engine)
+    # the JIT may fall back to the interpreter: make sure it did not here
+    assert getattr(coll.program(prog), "engine", engine) == engine, getattr(coll.program(prog), "jit_error", "")
     verdicts = [coll.run(prog, p)[0] for p in packets]
     m = coll.map(mapname)
     vals = {}
@@ -169,8 +176,52 @@ def test_selftest_checks_match_kernel(objs, nf_kernel, engine):
     assert r[27] == r[28] == E["EBUSY"]
     assert r[29] == 1078 and r[30] == 1000 and r[31] == r[32] == E["ENOENT"]
     assert r[33] == -17 and r[34] == 0 and r[36] == 1001
-    # timeout within bounds: change_timeout(10 s) just before the run ended
+    # the selftest's in-program check: (ct->timeout - bpf_jiffies64()) / CONFIG_HZ
+    # within bounds after insert (10 s) and change_timeout (20 s); the
+    # __kconfig externs read the kernel's values in both
+    from dataplane.kfuncs.kconfig import hz, kernel_version_code
+    assert r[37] == 1 and r[40] == 1
+    assert r[38] == hz() == coll.conntrack.hz and r[39] == kernel_version_code()
     now = coll.runner.ct.now
     main = [e for e in coll.conntrack.entries(now) if e["orig"]["sport"] == 40000]
     assert len(main) == 1
-    assert 9 <= main[0]["timeout_s"] < 10 and main[0]["mark"] == 78
+    assert 19 <= main[0]["timeout_s"] < 20 and main[0]["mark"] == 78
+
+
+# ---------------------------------------------------------------- zones
+
+@pytest.fixture(scope="module")
+def zone_obj(clang, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ctzone")
+    return D.build.compile_c(clang, D.build.PROGS / "xdp_ct_zone.c", out / "xdp_ct_zone.o")
+
+
+@pytest.fixture(scope="module")
+def zone_kernel(zone_obj, kernel_ok):
+    return kernel_run(zone_obj, "xdp_ct_zone", [b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + bytes(50)])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_zones_match_kernel(zone_obj, zone_kernel, engine):
+    """ct_zone_id / ct_zone_dir of 16-byte opts: which direction's tuple
+    lives in the zone, duplicates across zones, lookups from other zones."""
+    pkt = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + bytes(50)
+    coll, verdicts, res = _dp_run(zone_obj, "xdp_ct_zone", [pkt], engine, "res")
+    assert verdicts == zone_kernel["retvals"] == [2]
+    kres = _u64s(zone_kernel["maps"]["res"])
+    diff = {k: (_signed(kres[k]), _signed(res[k])) for k in kres if kres[k] != res[k]}
+    assert not diff, f"slot: (kernel, dataplane) {diff}"
+    r = {k: _signed(v) for k, v in res.items()}
+    # inserts: dir 0 written back as 3; collisions only where a direction's key matches
+    assert [r[i] for i in range(9)] == [103, 101, 102, 103, 103, 103, -17, -17, 103]
+    # sport 101 has an entry in zone 5 and one in zone 0: each zone finds its
+    # own (orig dir 1000+, reply 2000+); zone 7 finds none
+    assert [r[10 + i] for i in range(4)] == [1101, 2101, 1101, 2101] and r[18] == r[19] == -2
+    # zone (5, reply only) looking up a zone-5-both entry's reply tuple falls
+    # back to the zone-0 entry (the kernel's second, reply-zone hash probe)
+    assert r[15] == 2101
+    # zone applies to the original direction only: its reply tuple is in zone 0
+    assert r[20] == -2 and r[21] == 2102 and r[22] == 1102
+    entries = coll.conntrack.entries(coll.runner.ct.now)
+    z = {(e["orig"]["sport"], e["zone"], e["zone_dir"]) for e in entries}
+    assert {(102, 5, 1), (103, 5, 2), (101, 5, 3), (101, 0, 3)} <= z

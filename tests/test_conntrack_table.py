@@ -82,7 +82,7 @@ def test_alloc_is_unconfirmed_until_insert_like_bpf_ct_alloc():
     assert t.lookup(udp(), T0) is None
     assert t.stats()["entries"] == 1  # counted while allocated
     c.set_timeout(5000, T0)
-    assert c.remaining_ns(T0) == 5 * S and c.timeout == (T0 + 5 * S) // 1_000_000 & 0xFFFFFFFF
+    assert c.remaining_ns(T0) == 5 * S and c.timeout == (T0 + 5 * S) * t.hz // S & 0xFFFFFFFF
     c.mark = 42
     c.insert(T0)
     assert c.hashed and c.use == 2
@@ -259,7 +259,7 @@ def test_fields_at_documented_offsets_and_api_table():
     c = t.lookup(udp(), T0)
     base = c.address
     assert ctypes.c_uint32.from_address(base + OFFSETS["use"]).value == c.use == 2
-    assert ctypes.c_uint32.from_address(base + OFFSETS["timeout"]).value == ((T0 + 30 * S) // 1_000_000) & 0xFFFFFFFF
+    assert ctypes.c_uint32.from_address(base + OFFSETS["timeout"]).value == ((T0 + 30 * S) * t.hz // S) & 0xFFFFFFFF
     assert ctypes.c_uint64.from_address(base + OFFSETS["status"]).value == c.status
     ctypes.c_uint32.from_address(base + OFFSETS["mark"]).value = 99  # what a program's store does
     assert c.mark == 99

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import require
 
+from dataplane.kfuncs.kconfig import resolve_kconfig
 from dataplane.loader import load_object
 
 _spec = importlib.util.spec_from_file_location("progs_build", Path(__file__).parent / "progs" / "build.py")
@@ -67,7 +68,8 @@ def test_corpus_loads_in_kernel(objs, bpftool, root_required, bpffs):
     for stem, path in objs.items():
         if stem in NOT_LIBBPF:
             continue
-        spec = load_object(path)
+        # libbpf adds the .kconfig map of __kconfig externs (dataplane: resolve_kconfig)
+        spec = resolve_kconfig(load_object(path))
         d = f"{bpffs}/dp_loader_{uuid.uuid4().hex[:8]}"
         os.mkdir(d)
         try:

@@ -88,6 +88,7 @@ HELPER_PROTOS: dict[int, HelperProto] = {
     89: HelperProto((_MAP, ARG_PTR_TO_UNINIT_MAP_VALUE), map_types=_QS | {mt.BPF_MAP_TYPE_BLOOM_FILTER}),
     93: HelperProto((ARG_PTR_TO_SPIN_LOCK,), RET_VOID),                     # spin_lock
     94: HelperProto((ARG_PTR_TO_SPIN_LOCK,), RET_VOID),                     # spin_unlock
+    118: HelperProto(()),                                                   # jiffies64
     125: HelperProto(()),                                                   # ktime_get_boot_ns
     130: HelperProto((_MAP, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY), map_types=_RB),  # ringbuf_output
     131: HelperProto((_MAP, ARG_CONST_ALLOC_SIZE_OR_ZERO, _ANY), RET_PTR_TO_MEM_OR_NULL, map_types=_RB),

@@ -32,17 +32,22 @@ def format_entry(e: dict) -> str:
         out.append(str(e["timeout_s"]))
     if e.get("state"):
         out.append(e["state"])
+    zone, zdir = e.get("zone", 0), e.get("zone_dir", 3)
     out.append(format_tuple(e["orig"]))
+    if zone and zdir & 3 == 1:          # zone of one direction only (conntrack's zone-orig=)
+        out.append(f"zone-orig={zone}")
     if not status & IPS_SEEN_REPLY:
         out.append("[UNREPLIED]")
     out.append(format_tuple(e["reply"]))
+    if zone and zdir & 3 == 2:
+        out.append(f"zone-reply={zone}")
     if status & IPS_OFFLOAD:
         out.append("[OFFLOAD]")
     elif status & IPS_ASSURED:
         out.append("[ASSURED]")
     out.append(f"mark={e['mark']}")
-    if e.get("zone"):
-        out.append(f"zone={e['zone']}")
+    if zone and zdir & 3 == 3:
+        out.append(f"zone={zone}")
     out.append(f"use={e['use']}")
     return " ".join(out)
 

@@ -41,6 +41,7 @@ cdef extern from "conntrack.h" nogil:
         uint64_t expires_ns
         uint8_t hashed
         uint8_t l3
+        uint8_t zone_dir
         dp_ct_node tuplehash[2]
 
     struct dp_ct_stats:
@@ -64,6 +65,9 @@ cdef extern from "conntrack.h" nogil:
     void dp_ct_table_destroy(dp_ct_table *t)
     uint32_t dp_ct_table_max(const dp_ct_table *t)
     uint32_t dp_ct_table_buckets(const dp_ct_table *t)
+    void dp_ct_table_set_hz(dp_ct_table *t, uint32_t hz)
+    uint32_t dp_ct_table_hz(const dp_ct_table *t)
+    uint64_t dp_ct_jiffies(const dp_ct_table *t, uint64_t ns)
     dp_ct_timeouts *dp_ct_table_timeouts(dp_ct_table *t)
     void dp_ct_invert(const dp_ct_tuple *inp, dp_ct_tuple *out)
     dp_nf_conn *dp_ct_lookup(dp_ct_table *t, const dp_ct_tuple *tup, uint64_t now, int *dir)

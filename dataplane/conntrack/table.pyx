@@ -104,7 +104,7 @@ cdef class Conn:
 
     @property
     def timeout(self):
-        """The u32 jiffies-like field (1 ms units) programs read."""
+        """The u32 absolute expiry in jiffies at the table's HZ (what programs read)."""
         return self._get().timeout
 
     @property
@@ -182,6 +182,7 @@ cdef dict _info(dp_nf_conn *ct, uint64_t now, int own_refs):
         "flags": status_flags(ct.status),
         "mark": ct.mark,
         "zone": ct.zone,
+        "zone_dir": ct.zone_dir,
         "use": ct.use - own_refs,
     }
 
@@ -189,11 +190,17 @@ cdef dict _info(dp_nf_conn *ct, uint64_t now, int own_refs):
 cdef class ConntrackTable:
     """A connection table of at most ``max_entries`` entries."""
 
-    def __cinit__(self, uint32_t max_entries=65536, str name="default"):
+    def __cinit__(self, uint32_t max_entries=65536, str name="default", hz=None):
         self.name = name
         self._t = dp_ct_table_create(max_entries, name.encode()[:31])
         if self._t == NULL:
             raise MemoryError("conntrack table")
+        if hz is None:
+            # the kernel's CONFIG_HZ, so nf_conn->timeout counts the jiffies
+            # bpf_jiffies64 returns (a leaf module: it only reads the config)
+            from dataplane.kfuncs.kconfig import hz as _kernel_hz
+            hz = _kernel_hz()
+        dp_ct_table_set_hz(self._t, hz)
 
     def __dealloc__(self):
         if self._t != NULL:
@@ -208,6 +215,15 @@ cdef class ConntrackTable:
     @property
     def max_entries(self):
         return dp_ct_table_max(self._t)
+
+    @property
+    def hz(self):
+        """Jiffy rate of the entries' u32 ``timeout`` (the kernel's CONFIG_HZ)."""
+        return dp_ct_table_hz(self._t)
+
+    def jiffies(self, uint64_t now):
+        """``now`` (ns) in jiffies, as bpf_jiffies64 computes them."""
+        return dp_ct_jiffies(self._t, now)
 
     @property
     def buckets(self):
@@ -300,11 +316,24 @@ cdef class ConntrackTable:
             free(arr)
         return out
 
+    def gc_step(self, uint64_t now, uint32_t budget=256):
+        """One incremental GC step for a background thread: the next
+        ``budget`` buckets from the shared cursor (see gc)."""
+        with nogil:
+            budget = dp_ct_gc_step(self._t, now, budget)
+        return budget
+
     def flush(self):
-        return dp_ct_flush(self._t)
+        """Remove every entry (programs holding one keep it until release); returns the count."""
+        cdef uint32_t n
+        with nogil:
+            n = dp_ct_flush(self._t)
+        return n
 
     def gc(self, uint64_t now, budget=None):
-        """Scan `budget` buckets (default: all) for expired entries; returns removed."""
+        """Scan `budget` buckets (default: all) for expired entries; returns removed.
+        Runs without the GIL and takes only bucket locks, so a background
+        thread may call it while programs use the table."""
         cdef uint32_t b = dp_ct_table_buckets(self._t) if budget is None else budget
         with nogil:
             b = dp_ct_gc_step(self._t, now, b)
@@ -313,9 +342,11 @@ cdef class ConntrackTable:
     def stats(self):
         cdef dp_ct_stats s
         dp_ct_stats_read(self._t, &s)
-        d = {"entries": s.entries, "hashed": s.hashed}
+        d = {"entries": s.entries, "hashed": s.hashed, "max_entries": dp_ct_table_max(self._t)}
         for i, name in enumerate(STAT_NAMES):
             d[name] = s.v[i]
+        # the names the control plane exports (plural counters)
+        d["inserts"], d["drops"], d["early_drops"] = d["insert"], d["drop"], d["early_drop"]
         return d
 
 

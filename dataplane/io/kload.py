@@ -24,7 +24,8 @@ libbpf's bpf_object__load step by step:
 
 CO-RE relocations are not applied: the corpus only uses them on local
 mirrors of kernel structs whose offsets already equal the kernel's.
-``.kconfig`` externs are not supported (LoadError).
+``__kconfig`` externs get libbpf's read-only ``.kconfig`` map, filled from
+the kernel config (dataplane.kfuncs.kconfig.resolve_kconfig).
 
 :func:`kernel_prog_run` gives the JSON object of ``dataplane prog run -j``
 computed by the kernel, for the differential tests.
@@ -115,6 +116,10 @@ def fixup_btf(spec: ObjectSpec) -> bytes | None:
                 for i, mbr in enumerate(proto.members):
                     if not mbr.name and mbr.type:
                         struct.pack_into("<I", raw, pp + 8 * i, name_off)
+        if t.kind == "VAR" and t.linkage == 2:
+            # extern variables (__kconfig) live in the .kconfig map: libbpf
+            # marks them global allocated, the only linkage the kernel takes
+            struct.pack_into("<I", raw, p + 12, 1)
         if t.kind != "DATASEC":
             continue
         vars_ = [btf[m.type] for m in t.members]
@@ -177,6 +182,8 @@ class KernelObject:
     @classmethod
     def load(cls, spec_or_path, *, log_level: int = 0) -> "KernelObject":
         spec = spec_or_path if isinstance(spec_or_path, ObjectSpec) else load_object(spec_or_path)
+        from dataplane.kfuncs.kconfig import resolve_kconfig   # .kconfig map filled as libbpf does
+        spec = resolve_kconfig(spec)
         obj = cls(spec)
         try:
             obj._load_btf()

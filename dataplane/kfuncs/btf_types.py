@@ -4,7 +4,7 @@ libbpf resolves them against vmlinux BTF for the kernel).
 
 struct nf_conn here is dataplane/conntrack/csrc/conntrack.h's struct
 dp_nf_conn: ``ct_general`` (the refcount, {use}) at 0, ``timeout`` (u32
-jiffies, 1 ms) at 4, ``status`` (unsigned long) at 8, ``mark`` at 16.
+absolute jiffies at the kernel's CONFIG_HZ) at 4, ``status`` (unsigned long) at 8, ``mark`` at 16.
 ``struct bpf_ct_opts`` is the 16-byte 6.18 layout; ``struct bpf_sock_tuple``
 the uapi one (an anonymous union of ipv4/ipv6).
 """

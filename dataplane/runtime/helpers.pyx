@@ -76,6 +76,12 @@ MAX_HELPER_ID = 212
 XDP_CTX_LOAD = <uintptr_t>dp_xdp_ctx_load
 
 
+def set_jiffies_hz(uint32_t hz):
+    """bpf_jiffies64's tick rate (the kernel's CONFIG_HZ; dataplane.kfuncs.kconfig.hz() sets it)."""
+    global dp_jiffies_hz
+    dp_jiffies_hz = hz if hz else 250
+
+
 def implemented_helpers():
     """Kernel helper ids with a C implementation."""
     return [i for i in range(MAX_HELPER_ID) if dp_kernel_helper(i) != NULL]

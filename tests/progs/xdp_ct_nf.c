@@ -1,7 +1,9 @@
 // The checks of the kernel selftest test_bpf_nf (tools/testing/selftests/
 // bpf/progs/test_bpf_nf.c) in one XDP program: every opts->error case of
 // lookup and alloc, alloc -> set_timeout -> mark -> insert -> lookup, status
-// changes and their errors, duplicates, zones, both opts sizes, NAT info.
+// changes and their errors, duplicates, zones, both opts sizes, NAT info,
+// and the selftest's in-program timeout check (ct->timeout - bpf_jiffies64(),
+// in seconds via the CONFIG_HZ __kconfig extern).
 // Each result goes into res[] so the kernel's and dataplane's runs compare
 // slot by slot.
 #include <linux/bpf.h>
@@ -10,6 +12,7 @@
 #include <bpf/bpf_endian.h>
 
 struct nf_conn {
+	unsigned int timeout;
 	unsigned long status;
 	unsigned int mark;
 } __attribute__((preserve_access_index));
@@ -49,6 +52,9 @@ extern int bpf_ct_change_status(struct nf_conn *, __u32) __ksym;
 extern int bpf_ct_set_nat_info(struct nf_conn *, union nf_inet_addr___local *, int,
 			       enum nf_nat_manip_type___local) __ksym;
 
+extern unsigned long CONFIG_HZ __kconfig;
+extern unsigned int LINUX_KERNEL_VERSION __kconfig;
+
 #define IPS_SEEN_REPLY (1 << 1)
 #define IPS_ASSURED (1 << 2)
 #define IPS_CONFIRMED (1 << 3)
@@ -56,7 +62,7 @@ extern int bpf_ct_set_nat_info(struct nf_conn *, union nf_inet_addr___local *, i
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 40);
+	__uint(max_entries, 48);
 	__type(key, __u32);
 	__type(value, __u64);
 } res SEC(".maps");
@@ -96,6 +102,7 @@ int xdp_ct_nf(struct xdp_md *ctx)
 	struct opts16 o = { .netns_id = -1, .l4proto = IPPROTO_TCP };
 	struct opts12 o12 = { .netns_id = -1, .l4proto = IPPROTO_TCP };
 	struct nf_conn *ct, *ins, *lk;
+	int delta;
 	union nf_inet_addr___local nat = { .all = { bpf_htonl(0xc0a80001), 0, 0, 0 } };
 
 	tup.ipv4.saddr = bpf_htonl(0x0a000001);
@@ -165,10 +172,19 @@ int xdp_ct_nf(struct xdp_md *ctx)
 		return XDP_ABORTED;
 	rec(21, ins->status);
 	rec(22, ins->mark);
+	/* test_bpf_nf: the new entry's timeout is within bounds, in seconds */
+	delta = ins->timeout - bpf_jiffies64();
+	delta /= CONFIG_HZ;
+	rec(37, delta > 8 && delta <= 10);
+	rec(38, CONFIG_HZ);
+	rec(39, LINUX_KERNEL_VERSION);
 	lk = bpf_xdp_ct_lookup(ctx, &tup, sizeof(tup.ipv4), &o, sizeof(o));
 	if (lk) {
 		rec(23, lk->mark + 1000 * o.dir);
-		rec(24, bpf_ct_change_timeout(lk, 10000));
+		rec(24, bpf_ct_change_timeout(lk, 20000));
+		delta = lk->timeout - bpf_jiffies64();
+		delta /= CONFIG_HZ;
+		rec(40, delta > 18 && delta <= 20);
 		rec(25, bpf_ct_change_status(lk, IPS_CONFIRMED | IPS_SEEN_REPLY | IPS_ASSURED));
 		rec(26, lk->status);
 		rec(27, bpf_ct_change_status(lk, IPS_CONFIRMED));    /* clears SEEN_REPLY: -EBUSY */

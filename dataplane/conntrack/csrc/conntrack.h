@@ -87,10 +87,12 @@ enum dp_tcp_state {
 #define DP_CT_IPPROTO_UDP 17
 #define DP_CT_IPPROTO_ICMPV6 58
 
-/* The u32 `timeout` field counts "jiffies" of 1 ms (HZ = 1000) on the
- * caller's clock: timeout == (uint32_t)(expires_ns / 1000000). */
-#define DP_CT_HZ 1000
-#define DP_CT_NS_PER_JIFFY (1000000000ULL / DP_CT_HZ)
+/* The u32 `timeout` field counts jiffies at the table's HZ (the kernel's
+ * CONFIG_HZ, dp_ct_table_set_hz) on the caller's clock, as the kernel's
+ * absolute nf_conn->timeout: timeout == (uint32_t)floor(expires_ns * HZ / 1e9),
+ * the formula bpf_jiffies64 uses, so ct->timeout - bpf_jiffies64() is the
+ * remaining lifetime in jiffies in both. */
+#define DP_CT_DEFAULT_HZ 250
 /* bpf_xdp_ct_alloc gives new entries a 10 s timeout (kernel: 10 * HZ). */
 #define DP_CT_ALLOC_TIMEOUT_MS 10000u
 /* `now` value meaning "ignore expiry" (control-plane lookups, delete). */
@@ -127,7 +129,7 @@ struct dp_ct_table;
 /* ---- the entry: stable layout (BTF for programs is written against it) ---- */
 struct dp_nf_conn {
     uint32_t use;            /* off 0: refcount (atomic) */
-    uint32_t timeout;        /* off 4: expiry in 1 ms jiffies, u32 (read-only to programs) */
+    uint32_t timeout;        /* off 4: expiry in jiffies (table HZ), u32 (read-only to programs) */
     unsigned long status;    /* off 8: IPS_* bits, 8 bytes (read-only to programs) */
     uint32_t mark;           /* off 16: the only field programs may write */
     uint16_t zone;           /* off 20 */
@@ -141,7 +143,8 @@ struct dp_nf_conn {
     uint8_t tcp_last_index;  /* off 43 */
     uint8_t tcp_flags;       /* off 44: DP_CT_TCPF_* */
     uint8_t l3;              /* off 45 */
-    uint8_t pad[2];
+    uint8_t zone_dir;        /* off 46: NF_CT_ZONE_DIR_* bits the zone applies to */
+    uint8_t pad[1];
     uint64_t udp_stream_ns;  /* off 48: UDP "stream" deadline (kernel stream_ts) */
     uint64_t reserved;       /* off 56 */
     struct dp_ct_node tuplehash[IP_CT_DIR_MAX]; /* off 64, 56 bytes each */
@@ -194,6 +197,12 @@ struct dp_ct_table *dp_ct_table_create(uint32_t max_entries, const char *name);
 void dp_ct_table_destroy(struct dp_ct_table *t);
 uint32_t dp_ct_table_max(const struct dp_ct_table *t);
 uint32_t dp_ct_table_buckets(const struct dp_ct_table *t);
+/* Jiffy rate of the u32 timeouts (default DP_CT_DEFAULT_HZ); set before use. */
+void dp_ct_table_set_hz(struct dp_ct_table *t, uint32_t hz);
+uint32_t dp_ct_table_hz(const struct dp_ct_table *t);
+/* ns -> jiffies and ms -> jiffies (msecs_to_jiffies: rounds up) at the table's HZ. */
+uint64_t dp_ct_jiffies(const struct dp_ct_table *t, uint64_t ns);
+uint64_t dp_ct_ms_to_jiffies(const struct dp_ct_table *t, uint64_t ms);
 struct dp_ct_timeouts *dp_ct_table_timeouts(struct dp_ct_table *t);
 
 /* REPLY tuple of an ORIGINAL one: swap addresses/ports; ICMP requests map

@@ -24,7 +24,7 @@ struct dp_ct_table {
     uint32_t count;  /* atomic: allocated entries not yet freed */
     uint32_t hashed; /* atomic: linked entries */
     uint32_t refs;   /* atomic: 1 (owner) + count */
-    uint32_t pad;
+    uint32_t hz;     /* jiffy rate of nf_conn->timeout (kernel CONFIG_HZ) */
     struct dp_ct_node **buckets;
     uint32_t *locks;
     struct dp_ct_timeouts to;
@@ -85,11 +85,16 @@ static inline int ct_expired(const struct dp_nf_conn *ct, uint64_t now)
     return (int64_t)(__atomic_load_n(&ct->expires_ns, __ATOMIC_RELAXED) - now) <= 0;
 }
 
+static inline uint64_t ct_ns_to_jiffies(uint64_t ns, uint32_t hz) { return (uint64_t)((__uint128_t)ns * hz / 1000000000u); }
+/* Duration of j jiffies in ns, rounded up so that
+ * ct_ns_to_jiffies(now + ct_jiffies_to_ns(j)) == ct_ns_to_jiffies(now) + j. */
+static inline uint64_t ct_jiffies_to_ns(uint64_t j, uint32_t hz) { return (uint64_t)(((__uint128_t)j * 1000000000u + hz - 1) / hz); }
+
 /* Expiry and the u32 jiffies mirror programs read, written together. */
 static inline void ct_set_expiry(struct dp_nf_conn *ct, uint64_t expires)
 {
     __atomic_store_n(&ct->expires_ns, expires, __ATOMIC_RELAXED);
-    __atomic_store_n(&ct->timeout, (uint32_t)(expires / DP_CT_NS_PER_JIFFY), __ATOMIC_RELAXED);
+    __atomic_store_n(&ct->timeout, (uint32_t)ct_ns_to_jiffies(expires, ct->table->hz), __ATOMIC_RELAXED);
 }
 
 /* kernel nf_ct_refresh: no-op under IPS_FIXED_TIMEOUT. */

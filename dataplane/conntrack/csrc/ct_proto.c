@@ -294,11 +294,11 @@ struct dp_nf_conn *dp_ct_in(struct dp_ct_table *t, const struct dp_ct_tuple *tup
 /* ---- kfunc-level operations on one entry -------------------------------------------- */
 static void ct_set_timeout_ns(struct dp_nf_conn *ct, uint32_t msecs, uint64_t now)
 {
-    /* __nf_ct_set_timeout caps at INT_MAX jiffies */
-    uint64_t j = msecs; /* 1 jiffy == 1 ms */
+    /* msecs_to_jiffies, then __nf_ct_set_timeout caps at INT_MAX jiffies */
+    uint64_t j = dp_ct_ms_to_jiffies(ct->table, msecs);
     if (j > INT_MAX)
         j = INT_MAX;
-    ct_set_expiry(ct, now + j * DP_CT_NS_PER_JIFFY);
+    ct_set_expiry(ct, now + ct_jiffies_to_ns(j, ct->table->hz));
 }
 
 void dp_ct_set_timeout(struct dp_nf_conn *ct, uint32_t msecs, uint64_t now) { ct_set_timeout_ns(ct, msecs, now); }

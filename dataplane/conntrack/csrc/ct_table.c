@@ -145,6 +145,7 @@ struct dp_ct_table *dp_ct_table_create(uint32_t max_entries, const char *name)
     /* Per-table seed so chains are not predictable across tables/runs. */
     t->seed = (uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)t->buckets;
     t->refs = 1;
+    t->hz = DP_CT_DEFAULT_HZ;
     ct_timeouts_default(&t->to);
     if (name)
         strncpy(t->name, name, sizeof(t->name) - 1);
@@ -174,6 +175,10 @@ void dp_ct_table_destroy(struct dp_ct_table *t)
 
 uint32_t dp_ct_table_max(const struct dp_ct_table *t) { return t->max_entries; }
 uint32_t dp_ct_table_buckets(const struct dp_ct_table *t) { return t->nbuckets; }
+void dp_ct_table_set_hz(struct dp_ct_table *t, uint32_t hz) { t->hz = hz ? hz : DP_CT_DEFAULT_HZ; }
+uint32_t dp_ct_table_hz(const struct dp_ct_table *t) { return t->hz; }
+uint64_t dp_ct_jiffies(const struct dp_ct_table *t, uint64_t ns) { return ct_ns_to_jiffies(ns, t->hz); }
+uint64_t dp_ct_ms_to_jiffies(const struct dp_ct_table *t, uint64_t ms) { return (ms * t->hz + 999) / 1000; }
 struct dp_ct_timeouts *dp_ct_table_timeouts(struct dp_ct_table *t) { return &t->to; }
 
 /* ---- references ------------------------------------------------------------ */
@@ -333,6 +338,7 @@ struct dp_nf_conn *dp_ct_alloc(struct dp_ct_table *t, const struct dp_ct_tuple *
         dp_ct_invert(orig, &ct->tuplehash[1].tuple);
     ct->tuplehash[1].hash = dp_ct_hash(t, &ct->tuplehash[1].tuple);
     ct->tuplehash[1].dir = IP_CT_DIR_REPLY;
+    ct->zone_dir = 3; /* NF_CT_DEFAULT_ZONE_DIR */
     ct_set_expiry(ct, now + (uint64_t)DP_CT_ALLOC_TIMEOUT_MS * 1000000ULL);
     if (err)
         *err = 0;

@@ -68,7 +68,7 @@ static inline uint16_t rd_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); 
  * ORIGINAL tuple.  Returns 0 or a negative errno in kernel check order.
  * `alloc` selects the allocation path's order (netns before l4proto). */
 static int kf_parse(struct dp_env *env, uint64_t tup_addr, uint32_t tup_sz, uint8_t *o, uint32_t opts_sz,
-                    int alloc, struct dp_ct_tuple *out)
+                    int alloc, struct dp_ct_tuple *out, uint8_t *zone_dir)
 {
     int32_t netns;
     uint8_t l4;
@@ -122,8 +122,12 @@ static int kf_parse(struct dp_env *env, uint64_t tup_addr, uint32_t tup_sz, uint
         if (o[O_ZONE_DIR] == 0)
             o[O_ZONE_DIR] = KF_DEFAULT_ZONE_DIR;
         zone = rd_u16(o + O_ZONE_ID);
+        *zone_dir = o[O_ZONE_DIR];
+    } else {
+        *zone_dir = KF_DEFAULT_ZONE_DIR;
     }
-    out->zone = zone;
+    /* the ORIGINAL-direction key: nf_ct_zone_id(zone, IP_CT_DIR_ORIGINAL) */
+    out->zone = (*zone_dir & 1) ? zone : 0;
     return 0;
 }
 
@@ -143,13 +147,38 @@ static uint8_t *kf_opts(struct dp_env *env, uint64_t addr, uint32_t sz)
 
 static inline void kf_set_error(uint8_t *o, int err) { memcpy(o + O_ERROR, &err, 4); }
 
+/* nf_conntrack_find_get with a zone: look the tuple up keyed by the zone's
+ * ORIGINAL-direction id, then (if different) its REPLY-direction id; a node
+ * of direction d matches only if the entry's zone id for d is the lookup
+ * zone's id for d (nf_ct_zone_equal).  A node's key is its entry's id for
+ * its direction, so that is: node key == lookup id for the node's dir. */
+static struct dp_nf_conn *kf_zone_find(struct dp_kf_ct *k, struct dp_ct_tuple *t, uint8_t zdir, uint16_t id,
+                                       int *dir)
+{
+    uint16_t ids[2] = {(zdir & 1) ? id : 0, (zdir & 2) ? id : 0};
+    uint64_t now = dp_kf_ct_now(k);
+    for (int pass = 0; pass < 2; pass++) {
+        struct dp_nf_conn *ct;
+        if (pass == 1 && ids[1] == ids[0])
+            break;
+        t->zone = ids[pass];
+        ct = k->api->lookup(k->table, t, now, dir);
+        if (!ct)
+            continue;
+        if (ids[*dir & 1] == t->zone)
+            return ct;
+        k->api->put(ct);
+    }
+    return NULL;
+}
+
 static uint64_t kf_lookup(struct dp_env *env, uint64_t ctx, uint64_t tup, uint64_t tup_sz, uint64_t opts,
                           uint64_t opts_sz)
 {
     struct dp_kf_ct *k = kf_ctx(env);
     struct dp_ct_tuple t;
     struct dp_nf_conn *ct;
-    uint8_t *o;
+    uint8_t *o, zdir = 0;
     int err, dir = 0;
     (void)ctx;
     if (!k)
@@ -157,14 +186,14 @@ static uint64_t kf_lookup(struct dp_env *env, uint64_t ctx, uint64_t tup, uint64
     o = kf_opts(env, opts, (uint32_t)opts_sz);
     if (!o)
         return 0;
-    err = kf_parse(env, tup, (uint32_t)tup_sz, o, (uint32_t)opts_sz, 0, &t);
+    err = kf_parse(env, tup, (uint32_t)tup_sz, o, (uint32_t)opts_sz, 0, &t, &zdir);
     if (err == -EFAULT)
         return dp_env_fail(env, "conntrack kfunc: tuple %#llx is not accessible", (unsigned long long)tup);
     if (err) {
         kf_set_error(o, err);
         return 0;
     }
-    ct = k->api->lookup(k->table, &t, dp_kf_ct_now(k), &dir);
+    ct = kf_zone_find(k, &t, zdir, (uint32_t)opts_sz == KF_OPTS_SZ ? rd_u16(o + O_ZONE_ID) : 0, &dir);
     if (!ct) {
         kf_set_error(o, -ENOENT);
         return 0;
@@ -179,7 +208,8 @@ static uint64_t kf_alloc(struct dp_env *env, uint64_t ctx, uint64_t tup, uint64_
     struct dp_kf_ct *k = kf_ctx(env);
     struct dp_ct_tuple t;
     struct dp_nf_conn *ct;
-    uint8_t *o;
+    uint8_t *o, zdir = 0;
+    uint16_t zone_id;
     int err = 0;
     (void)ctx;
     if (!k)
@@ -187,7 +217,7 @@ static uint64_t kf_alloc(struct dp_env *env, uint64_t ctx, uint64_t tup, uint64_
     o = kf_opts(env, opts, (uint32_t)opts_sz);
     if (!o)
         return 0;
-    err = kf_parse(env, tup, (uint32_t)tup_sz, o, (uint32_t)opts_sz, 1, &t);
+    err = kf_parse(env, tup, (uint32_t)tup_sz, o, (uint32_t)opts_sz, 1, &t, &zdir);
     if (err == -EFAULT)
         return dp_env_fail(env, "conntrack kfunc: tuple %#llx is not accessible", (unsigned long long)tup);
     if (err) {
@@ -199,9 +229,16 @@ static uint64_t kf_alloc(struct dp_env *env, uint64_t ctx, uint64_t tup, uint64_
         kf_set_error(o, err ? err : -ENOMEM);
         return 0;
     }
+    /* The zone applies to the directions in zdir (nf_conntrack_alloc keys
+     * each tuple with nf_ct_zone_id(zone, dir)); insert rehashes. */
+    zone_id = (uint32_t)opts_sz == KF_OPTS_SZ ? rd_u16(o + O_ZONE_ID) : 0;
+    ct->zone = zone_id;
+    ct->zone_dir = zdir;
+    ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple.zone = (zdir & 1) ? zone_id : 0;
+    ct->tuplehash[IP_CT_DIR_REPLY].tuple.zone = (zdir & 2) ? zone_id : 0;
     /* Unconfirmed, with a relative timeout of 10 s (10 * HZ jiffies). */
     __atomic_fetch_and(&ct->status, ~IPS_BIT(IPS_CONFIRMED_BIT), __ATOMIC_RELAXED);
-    ct->timeout = 10u * DP_CT_HZ;
+    ct->timeout = 10u * ct->table->hz;
     return kf_hand_out(env, ct);
 }
 
@@ -215,7 +252,7 @@ static uint64_t kf_insert(struct dp_env *env, uint64_t p, uint64_t r2, uint64_t 
         return 0;
     now = dp_kf_ct_now(k);
     if (!ct_test_bit(ct, IPS_CONFIRMED_BIT))
-        ct_set_expiry(ct, now + (uint64_t)ct->timeout * DP_CT_NS_PER_JIFFY);
+        ct_set_expiry(ct, now + ct_jiffies_to_ns(ct->timeout, ct->table->hz));
     if (k->api->insert(ct->table, ct, now) < 0) {
         k->api->put(ct);   /* nf_conntrack_free: the reference is consumed */
         return 0;
@@ -232,14 +269,17 @@ static uint64_t kf_release(struct dp_env *env, uint64_t p, uint64_t r2, uint64_t
     return 0;
 }
 
-/* __nf_ct_set_timeout(ct, msecs_to_jiffies(ms)) with HZ 1000. */
+/* __nf_ct_set_timeout(ct, msecs_to_jiffies(ms)) at the table's HZ. */
 static void kf_set_timeout_common(struct dp_kf_ct *k, struct dp_nf_conn *ct, uint32_t ms)
 {
-    uint64_t j = ms > KF_INT_MAX ? KF_INT_MAX : ms;
+    uint32_t hz = ct->table->hz;
+    uint64_t j = (uint64_t)ms * hz / 1000 + ((uint64_t)ms * hz % 1000 != 0);   /* rounds up */
+    if (j > KF_INT_MAX)
+        j = KF_INT_MAX;
     if (ct_test_bit(ct, IPS_CONFIRMED_BIT)) {
-        ct_set_expiry(ct, dp_kf_ct_now(k) + j * DP_CT_NS_PER_JIFFY);
+        ct_set_expiry(ct, dp_kf_ct_now(k) + ct_jiffies_to_ns(j, hz));
     } else {
-        __atomic_store_n(&ct->expires_ns, dp_kf_ct_now(k) + j * DP_CT_NS_PER_JIFFY, __ATOMIC_RELAXED);
+        __atomic_store_n(&ct->expires_ns, dp_kf_ct_now(k) + ct_jiffies_to_ns(j, hz), __ATOMIC_RELAXED);
         ct->timeout = (uint32_t)j;
     }
 }

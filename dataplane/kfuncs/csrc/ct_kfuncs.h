@@ -20,7 +20,17 @@
  *   - entries from alloc are unconfirmed: status without IPS_CONFIRMED and a
  *     *relative* ct->timeout (10 s in jiffies) until bpf_ct_insert_entry adds
  *     "now" and sets IPS_CONFIRMED, as __nf_ct_set_timeout does.
- *   - jiffies are 1 ms (HZ 1000) on the table's clock.
+ *   - jiffies tick at the table's HZ (the kernel's CONFIG_HZ) on the kfuncs'
+ *     clock, with the formula bpf_jiffies64 uses, so a program's
+ *     ct->timeout - bpf_jiffies64() is the remaining lifetime as in the kernel
+ *     (only with the CLOCK_MONOTONIC clock: a fixed test clock, `now`, is not
+ *     seen by bpf_jiffies64).
+ *   - zones (16-byte opts): an entry's zone {id, dir} applies to the tuples of
+ *     the directions in dir (NF_CT_ZONE_DIR_ORIG 1, _REPL 2); the other
+ *     direction lives in zone 0, as nf_ct_zone_id(zone, dir) keys the
+ *     kernel's hash.  A lookup matches a tuple of direction d when the
+ *     entry's zone id for d equals the lookup zone's id for d, and (as the
+ *     kernel hashes the lookup with its ORIGINAL id) the lookup's ORIGINAL id.
  */
 #ifndef DP_CT_KFUNCS_H
 #define DP_CT_KFUNCS_H

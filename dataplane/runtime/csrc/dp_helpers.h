@@ -85,6 +85,8 @@ struct dp_rt {
 
 /* The kernel helper with this id, or NULL when not implemented. */
 dp_helper_fn dp_kernel_helper(uint32_t id);
+/* bpf_jiffies64's tick rate: the kernel's CONFIG_HZ (helpers.set_jiffies_hz). */
+extern uint32_t dp_jiffies_hz;
 
 /* ctx load hooks (dp_ctx_load_fn) */
 int dp_xdp_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *out);

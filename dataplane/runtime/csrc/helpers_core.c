@@ -122,6 +122,20 @@ static uint64_t h_ktime_get_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uin
     return clock_ns(CLOCK_MONOTONIC);
 }
 
+/* jiffies tick at the kernel's CONFIG_HZ (set by dataplane.kfuncs.kconfig.hz()),
+ * floor(monotonic_ns * HZ / 1e9): the same formula the conntrack table uses
+ * for nf_conn->timeout, so ct->timeout - bpf_jiffies64() means what it does
+ * in the kernel. */
+uint32_t dp_jiffies_hz = 250;
+
+uint64_t dp_jiffies_of(uint64_t ns, uint32_t hz) { return (uint64_t)((__uint128_t)ns * hz / 1000000000u); }
+
+static uint64_t h_jiffies64(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    (void)env; UNUSED5;
+    return dp_jiffies_of(clock_ns(CLOCK_MONOTONIC), dp_jiffies_hz);
+}
+
 static uint64_t h_ktime_get_boot_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     (void)env; UNUSED5;
@@ -273,6 +287,7 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case 89: return h_map_peek_elem;
     case 93: return h_spin_lock;
     case 94: return h_spin_unlock;
+    case 118: return h_jiffies64;
     case 125: return h_ktime_get_boot_ns;
     case 130: return dp_h_ringbuf_output;
     case 131: return dp_h_ringbuf_reserve;
