@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+import logging
 from dataclasses import dataclass, field
 
 from dataplane.abi import maps as mt
@@ -65,6 +66,9 @@ def _set_imm64(buf: bytearray, i: int, value: int) -> None:
     struct.pack_into("<i", buf, i * 8 + 12, struct.unpack("<i", struct.pack("<I", value >> 32))[0])
 
 
+_log = logging.getLogger("dataplane.runtime")
+
+
 @dataclass
 class LoadedProgram:
     name: str
@@ -75,6 +79,8 @@ class LoadedProgram:
     interp: Interpreter
     map_refs: list[str] = field(default_factory=list)   # maps the program names, in first-use order
     verified: object = None        # the verifier's VerifiedProgram (None: loaded with verify=False)
+    engine: str = "interp"         # what runs it: "jit" or "interp"
+    jit_error: str | None = None   # why the JIT was asked for but the interpreter runs it
 
     @property
     def prog_type(self) -> int:
@@ -128,6 +134,10 @@ class Collection:
         if engine not in ("jit", "interp"):
             raise LoadError(f"unknown engine {engine!r} (interp or jit)")
         spec = path_or_spec if isinstance(path_or_spec, ObjectSpec) else load_object(path_or_spec)
+        # __kconfig externs -> a read-only map, as libbpf; jiffies at the kernel's HZ
+        from dataplane.kfuncs.kconfig import hz, resolve_kconfig
+        hz()
+        spec = resolve_kconfig(spec)
         maps, map_ids, perf = {}, {}, []
         for name, ms in spec.maps.items():
             maps[name] = _create_map(ms)
@@ -148,22 +158,21 @@ class Collection:
             xlated, refs = _link(ps, maps, available, kfuncs or {})
             vp = _verify(spec, ps, kfuncs or {}, kfunc_protos) if verify else None
             linked[name] = (xlated, refs, vp, _facts(ps, vp))
+        progs = {name: Program(linked[name][0]) for name in spec.programs}
+        engines, jit_error = {}, None
         if engine == "jit":
-            from dataplane.runtime.jit.engine import JitInterpreter
-            _warm_jit(linked)
+            engines, jit_error = _jit_all(linked, progs, helpers, kfunc_table)
         for name, ps in spec.programs.items():
             xlated, refs, vp, facts = linked[name]
-            program = Program(xlated)
-            if engine == "jit":
-                interp = JitInterpreter.create(program, helpers, kfunc_table, checked=vp is None, facts=facts)
-            else:
-                interp = Interpreter(program, helpers, kfunc_table)
+            program = progs[name]
+            interp = engines.get(name) or Interpreter(program, helpers, kfunc_table)
             for mname, m in maps.items():
                 if m.map_type in _NO_VALUE_REGION:
                     continue
                 base, size = m.value_region()
                 interp.add_raw_region(base, size, not spec.maps[mname].readonly)
-            programs[name] = LoadedProgram(name, ps, next(_ids), xlated, program, interp, refs, vp)
+            programs[name] = LoadedProgram(name, ps, next(_ids), xlated, program, interp, refs, vp,
+                                           "jit" if engines else "interp", jit_error)
         for name, ms in spec.maps.items():
             for slot, target in ms.init_values.items():
                 if ms.map_type != mt.BPF_MAP_TYPE_PROG_ARRAY:
@@ -257,8 +266,8 @@ def _verify(spec: ObjectSpec, ps: ProgramSpec, kfuncs: dict[str, int], kfunc_pro
     calls by the index _link gives them. None for program types the
     verifier does not model (they run checked)."""
     from dataplane.isa.instruction import decode
-    from dataplane.verifier import MapInfo
     from dataplane.verifier import verify as _run_verifier
+    from dataplane.verifier.types import map_info
     ptype = _VERIFIER_PROG_TYPES.get(ps.prog_type)
     if ptype is None:
         return None
@@ -270,7 +279,7 @@ def _verify(spec: ObjectSpec, ps: ProgramSpec, kfuncs: dict[str, int], kfunc_pro
             fd = names.index(r.map_name) + 3
             struct.pack_into("<i", buf, r.insn_index * 8 + 4, fd)
             ms = spec.maps[r.map_name]
-            infos[fd] = MapInfo(ms.map_type, ms.key_size, ms.value_size, ms.max_entries, ms.map_flags, ms.name)
+            infos[fd] = map_info(ms, spec.btf)   # with its bpf_spin_lock offset
         elif r.kind == "kfunc" and r.symbol in kfuncs:
             struct.pack_into("<i", buf, r.insn_index * 8 + 4, kfuncs[r.symbol])
     protos = _kfunc_protos(kfunc_protos)
@@ -305,6 +314,24 @@ def _facts(ps: ProgramSpec, vp):
         if a is not None and a.ctx_field:
             ctx[pc] = "ctx" if a.mem_kinds <= {"ctx"} else "mixed"
     return Facts(relocs, ctx, _VERIFIER_PROG_TYPES.get(ps.prog_type))
+
+
+def _jit_all(linked: dict, progs: dict, helpers, kfunc_table) -> tuple[dict, str | None]:
+    """JitInterpreters for every program, or ({}, reason) when the C compiler
+    fails: the whole collection then runs on the interpreter (one engine per
+    collection, so tail calls never cross engines). A failed compile is a
+    dataplane bug or a broken toolchain, never the user's program's fault, so
+    the program must still run; the reason is logged and kept."""
+    from dataplane.runtime.jit.compiler import CompileError
+    from dataplane.runtime.jit.engine import JitInterpreter
+    try:
+        _warm_jit(linked)
+        return {name: JitInterpreter.create(progs[name], helpers, kfunc_table, checked=vp is None, facts=facts)
+                for name, (_x, _r, vp, facts) in linked.items()}, None
+    except CompileError as exc:
+        reason = str(exc).splitlines()[0]
+        _log.warning("%s; running on the interpreter instead", reason)
+        return {}, reason
 
 
 def _warm_jit(linked: dict) -> None:
