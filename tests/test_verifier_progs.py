@@ -51,3 +51,18 @@ def test_corpus_verdicts_match_kernel(objs, root_required):
             assert all(v.insn_processed > 0 for v in verified.values())
         checked += 1
     assert checked >= 12
+
+
+@pytest.mark.parametrize("stem", ["xdp_ct_nf", "xdp_ct_fw", "xdp_loop", "xdp_kconfig"])
+def test_verify_cmd_sees_what_collection_runs(objs, stem):
+    """`dataplane verify` and Collection.load relocate CO-RE (runtime BTF,
+    ctx structs keep their uapi layout) and resolve __kconfig the same way:
+    the verifier walks the same bytecode, so the same number of insns."""
+    from dataplane.runtime.collection import Collection
+    spec = load_object(objs[stem])
+    coll = Collection.load(str(objs[stem]), engine="interp")
+    for name, ps in spec.programs.items():
+        ours = verify_program(spec, ps)
+        theirs = coll.program(name).verified
+        assert theirs is not None and ours.insn_processed == theirs.insn_processed, name
+        assert ours.total_states == theirs.total_states

@@ -31,13 +31,14 @@ def link_for_verifier(spec, ps, kfuncs: dict | None = None):
     A call to a kfunc nobody knows raises VerifierError, as the kernel refuses
     a kfunc it does not export."""
     from dataplane.isa.instruction import decode
-    from dataplane.verifier import MapInfo
+    from dataclasses import replace
+
     from dataplane.verifier.kernel_kfuncs import KFUNCS
+    from dataplane.verifier.types import map_info
 
     known = KFUNCS if kfuncs is None else kfuncs
     index = {name: i + 1 for i, name in enumerate(spec.maps)}
-    maps = {index[n]: MapInfo(m.map_type, m.key_size, m.value_size, m.max_entries, m.map_flags, n)
-            for n, m in spec.maps.items()}
+    maps = {index[n]: replace(map_info(m, spec.btf), name=n) for n, m in spec.maps.items()}
     buf = bytearray(ps.insns)
     ktable: dict[int, object] = {}
     kids: dict[str, int] = {}

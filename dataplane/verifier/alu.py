@@ -47,10 +47,7 @@ class AluMixin:
             self.write_check(dst)
             b = d.bounds()
             if o == op.BPF_NEG:
-                if is64:
-                    nb = scalar.alu("sub", scalar.const(0), b)
-                else:
-                    nb = scalar.zext32(scalar.alu("sub", scalar.const(0, 32), scalar.subreg32(b), 32))
+                nb = self._checked(scalar.neg(b, not is64))
             else:
                 nb = self._bswap(insn, b)
             regs[dst] = scalar_from(nb)
@@ -63,16 +60,17 @@ class AluMixin:
                     regs[dst] = self._movsx(s, insn.off, is64)
                 elif is64:
                     if s.t == SCALAR and not s.id and not s.is_const():
-                        s.id = self.new_id()   # link copies so a later compare refines both
+                        s = self._with_new_id(st, insn.src, s)   # a later compare refines both
                     regs[dst] = s.copy()
                 else:
                     if s.t != SCALAR:
-                        regs[dst] = scalar_from(scalar.zext32(scalar.unknown(32)))
+                        regs[dst] = scalar_from(scalar.sync(scalar.zext32(scalar.unknown())))
                     else:
-                        nb = scalar.zext32(scalar.subreg32(s.bounds()))
-                        r = scalar_from(nb)
-                        # the copy stays linked only if it did not change value
-                        if s.id and s.umax <= scalar.M32:
+                        # the copy stays linked only if it cannot change value
+                        if s.umax <= scalar.M32 and not s.id and not s.is_const():
+                            s = self._with_new_id(st, insn.src, s)
+                        r = scalar_from(self._checked(scalar.sync(scalar.zext32(s.bounds()))))
+                        if s.umax <= scalar.M32:
                             r.id = s.id
                         regs[dst] = r
             else:
@@ -88,7 +86,7 @@ class AluMixin:
                 self.fail("div by zero")
             if o in (op.BPF_LSH, op.BPF_RSH, op.BPF_ARSH) and not 0 <= insn.imm < (64 if is64 else 32):
                 self.fail(f"invalid shift {insn.imm}")
-            s = scalar_const(insn.imm if is64 else insn.imm & scalar.M32)
+            s = scalar_const(insn.imm)
         d = self.read_reg(st, dst)
         self.write_check(dst)
         if d.is_ptr() or s.is_ptr():
@@ -96,39 +94,50 @@ class AluMixin:
             return
         name = OPNAME[o]
         width = 64 if is64 else 32
+        src_const = (s.is_const() and s.smin == s.smax and s.umin == s.umax) if is64 else (
+            scalar.is_const32(s.bounds()) and s.s32min == s.s32max and s.u32min == s.u32max)
         if o in (op.BPF_DIV, op.BPF_MOD) or (o in (op.BPF_LSH, op.BPF_RSH, op.BPF_ARSH)
-                                             and (not s.is_const() or s.val >= width)):
+                                             and (not src_const or s.umax >= width)):
             # is_safe_to_compute_dst_reg_range says no: the kernel forgets
             # the whole register (no 32-bit zero extension either).
             nb = self._divmod(insn, d, s, is64) if o in (op.BPF_DIV, op.BPF_MOD) else None
             regs[dst] = scalar_from(nb) if nb is not None else _unknown64()
             return
-        if is64:
-            nb = scalar.alu(name, d.bounds(), s.bounds(), 64)
-        else:
-            nb = scalar.zext32(scalar.alu(name, scalar.subreg32(d.bounds()), scalar.subreg32(s.bounds()), 32))
-        regs[dst] = scalar_from(nb)
+        regs[dst] = scalar_from(self._checked(scalar.alu(name, d.bounds(), s.bounds(), not is64)))
+
+    def _with_new_id(self, st, regno: int, s: Reg) -> Reg:
+        """Give register ``regno`` a fresh id.  Register objects are shared
+        between state copies (copy on write), so it is replaced, not edited."""
+        s = s.copy()
+        s.id = self.new_id()
+        st.cur.regs[regno] = s
+        return s
+
+    @staticmethod
+    def _checked(nb):
+        """reg_bounds_sanity_check outside the test harness: an impossible
+        range is forgotten (the register becomes unknown), never trusted."""
+        return nb if scalar.valid(nb) else scalar.unknown()
 
     def _divmod(self, insn, d: Reg, s: Reg, is64: bool):
         """Unsigned div/mod by a constant, when ``divmod_ranges`` is on (more
         precise than the 6.18 kernel, which accepts fewer programs)."""
         if not self.divmod_ranges or insn.off != 0 or not s.is_const():
             return None
-        b = d.bounds() if is64 else scalar.subreg32(d.bounds())
+        b = d.bounds()
         k = s.val if is64 else s.val & scalar.M32
         if k == 0:    # x / 0 = 0, x % 0 = x in BPF
-            return scalar.const(0) if insn.op == op.BPF_DIV else (b if is64 else scalar.zext32(b))
-        _, umin, umax, _, _ = b
+            return scalar.const(0) if insn.op == op.BPF_DIV else (b if is64 else scalar.sync(scalar.zext32(b)))
+        umin, umax = (b[1], b[2]) if is64 else (b[5], b[6])
         if insn.op == op.BPF_DIV:
             lo, hi = umin // k, umax // k
         else:
             lo, hi = (umin % k, umax % k) if umax - umin < k and umin % k <= umax % k else (0, min(k - 1, umax))
         w = 64 if is64 else 32
         umaxw = (1 << w) - 1
-        nb = scalar.sync((scalar.tnum.trange(lo, hi), lo, hi, -(1 << (w - 1)), (1 << (w - 1)) - 1), w)
-        if nb is None:
-            nb = scalar.unknown(w)
-        return nb if is64 else scalar.zext32(nb) if hi <= umaxw else None
+        if hi > umaxw:
+            return None
+        return self._checked(scalar.from64(scalar.tnum.trange(lo, hi), lo, hi, lo, hi))
 
     def _bswap(self, insn, b):
         bits = insn.imm
@@ -139,7 +148,7 @@ class AluMixin:
             return scalar.const(v)
         if bits == 64:
             return scalar.unknown()
-        return scalar.sync(((0, (1 << bits) - 1), 0, (1 << bits) - 1, 0, (1 << bits) - 1))
+        return scalar.from64((0, (1 << bits) - 1), 0, (1 << bits) - 1, 0, (1 << bits) - 1)
 
     def _movsx(self, s: Reg, bits: int, is64: bool) -> Reg:
         if s.t != SCALAR:
@@ -153,10 +162,9 @@ class AluMixin:
         if 0 <= s.smin and s.umax <= hi:
             r = scalar_from(s.bounds())
         else:
-            nb = scalar.sync((scalar.unknown()[0], 0, scalar.M64, lo, hi))
-            r = scalar_from(nb)
+            r = scalar_from(scalar.from64((0, scalar.M64), 0, scalar.M64, lo, hi))
         if not is64:
-            r = scalar_from(scalar.zext32(scalar.subreg32(r.bounds())))
+            r = scalar_from(scalar.sync(scalar.zext32(r.bounds())))
         return r
 
     # ---------------------------------------------------------------- pointers

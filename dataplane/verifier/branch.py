@@ -15,92 +15,141 @@ NEG = {op.BPF_JEQ: op.BPF_JNE, op.BPF_JNE: op.BPF_JEQ, op.BPF_JGT: op.BPF_JLE, o
 MAX_PACKET_OFF = 0xFFFF
 
 
-def refine(o: int, a, b, w: int):
-    """Bounds of (a, b) given that ``a <o> b`` holds; None if it cannot."""
-    va, ua0, ua1, sa0, sa1 = a
-    vb, ub0, ub1, sb0, sb1 = b
-    if o == op.BPF_JEQ:
-        vo = tnum.intersect(va, vb)
-        if (va[0] ^ vb[0]) & ~(va[1] | vb[1]) & ((1 << w) - 1):
-            return None
-        r = (vo, max(ua0, ub0), min(ua1, ub1), max(sa0, sb0), min(sa1, sb1))
-        r = scalar.sync(r, w)
-        return None if r is None else (r, r)
-    if o == op.BPF_JNE:
-        if a[0][1] == 0 and b[0][1] == 0:
-            return None if va[0] == vb[0] else (a, b)
-        if b[0][1] == 0:
-            a = _exclude(a, vb[0], w)
-        elif a[0][1] == 0:
-            b = _exclude(b, va[0], w)
-        if a is None or b is None:
-            return None
-        return (a, b)
+def _view(b, is32: bool):
+    """(tnum, umin, umax, smin, smax) the compare looks at."""
+    if is32:
+        return (b[0][0] & scalar.M32, b[0][1] & scalar.M32), b[5], b[6], b[7], b[8]
+    return b[0], b[1], b[2], b[3], b[4]
+
+
+def branch_taken(o: int, a, b, is32: bool, same: bool = False) -> int:
+    """is_scalar_branch_taken: 1 always, 0 never, -1 unknown."""
+    if same:   # the same register on both sides
+        if o in (op.BPF_JGE, op.BPF_JLE, op.BPF_JSGE, op.BPF_JSLE, op.BPF_JEQ):
+            return 1
+        if o in (op.BPF_JGT, op.BPF_JLT, op.BPF_JSGT, op.BPF_JSLT, op.BPF_JNE):
+            return 0
+    t1, umin1, umax1, smin1, smax1 = _view(a, is32)
+    t2, umin2, umax2, smin2, smax2 = _view(b, is32)
+    if o in (op.BPF_JEQ, op.BPF_JNE):
+        eq = o == op.BPF_JEQ
+        if t1[1] == 0 and t2[1] == 0:
+            return int((t1[0] == t2[0]) == eq)
+        mu = t1[1] | t2[1]
+        if (t1[0] ^ t2[0]) & ~mu:     # the known bits disagree (tnum_overlap)
+            return 0 if eq else 1
+        if umin1 > umax2 or umax1 < umin2 or smin1 > smax2 or smax1 < smin2:
+            return 0 if eq else 1
+        if not is32 and (a[5] > b[6] or a[6] < b[5] or a[7] > b[8] or a[8] < b[7]):
+            return 0 if eq else 1
+        return -1
     if o == op.BPF_JSET:
-        if b[0][1] == 0 and (va[0] & vb[0]) == 0 and ((va[0] | va[1]) & vb[0]) == 0:
-            return None
-        if b[0][1] == 0 and vb[0] and vb[0] & (vb[0] - 1) == 0:
-            na = scalar.sync((tnum.tor(va, vb), ua0, ua1, sa0, sa1), w)
-            return None if na is None else (na, b)
-        return (a, b)
-    if o == -op.BPF_JSET:   # a & b == 0
-        if b[0][1] == 0:
-            if va[0] & vb[0]:
-                return None
-            m = (1 << w) - 1
-            na = scalar.sync((tnum.tand(va, (~vb[0] & m, 0)), ua0, ua1, sa0, sa1), w)
-            return None if na is None else (na, b)
-        return (a, b)
+        if t2[1] != 0:
+            t1, t2 = t2, t1
+        if t2[1] != 0:
+            return -1
+        if (~t1[1] & t1[0]) & t2[0]:
+            return 1
+        if not ((t1[1] | t1[0]) & t2[0]):
+            return 0
+        return -1
     if o == op.BPF_JGT:
-        ua0, ub1 = max(ua0, ub0 + 1), min(ub1, ua1 - 1)
-    elif o == op.BPF_JGE:
-        ua0, ub1 = max(ua0, ub0), min(ub1, ua1)
-    elif o == op.BPF_JLT:
-        ua1, ub0 = min(ua1, ub1 - 1), max(ub0, ua0 + 1)
+        return 1 if umin1 > umax2 else 0 if umax1 <= umin2 else -1
+    if o == op.BPF_JSGT:
+        return 1 if smin1 > smax2 else 0 if smax1 <= smin2 else -1
+    if o == op.BPF_JLT:
+        return 1 if umax1 < umin2 else 0 if umin1 >= umax2 else -1
+    if o == op.BPF_JSLT:
+        return 1 if smax1 < smin2 else 0 if smin1 >= smax2 else -1
+    if o == op.BPF_JGE:
+        return 1 if umin1 >= umax2 else 0 if umax1 < umin2 else -1
+    if o == op.BPF_JSGE:
+        return 1 if smin1 >= smax2 else 0 if smax1 < smin2 else -1
+    if o == op.BPF_JLE:
+        return 1 if umax1 <= umin2 else 0 if umin1 > umax2 else -1
+    if o == op.BPF_JSLE:
+        return 1 if smax1 <= smin2 else 0 if smin1 > smax2 else -1
+    return -1
+
+
+_FLIP = {op.BPF_JGE: op.BPF_JLE, op.BPF_JGT: op.BPF_JLT, op.BPF_JSGE: op.BPF_JSLE,
+         op.BPF_JSGT: op.BPF_JSLT}
+_U = (1, 2)     # indexes of umin/umax in a bounds list, 64-bit
+_U32 = (5, 6)
+_S = (3, 4)
+_S32 = (7, 8)
+
+
+def refine(o: int, a, b, is32: bool):
+    """regs_refine_cond_op + reg_bounds_sync: (a, b) given ``a <o> b``.
+    The results may be invalid (empty) on a dead branch: see scalar.valid."""
+    r1, r2 = list(a), list(b)
+    swapped = False
+    if o in _FLIP:
+        o = _FLIP[o]
+        r1, r2, swapped = r2, r1, True
+    um = scalar.M32 if is32 else scalar.M64
+    U, S = (_U32, _S32) if is32 else (_U, _S)
+    if o == op.BPF_JEQ:
+        for lo, hi in (U, S):
+            r1[lo] = r2[lo] = max(r1[lo], r2[lo])
+            r1[hi] = r2[hi] = min(r1[hi], r2[hi])
+        if is32:
+            t = tnum.intersect(tnum.subreg(r1[0]), tnum.subreg(r2[0]))
+            r1[0], r2[0] = tnum.with_subreg(r1[0], t), tnum.with_subreg(r2[0], t)
+        else:
+            r1[0] = r2[0] = tnum.intersect(r1[0], r2[0])
+    elif o in (op.BPF_JNE, op.BPF_JSET, -op.BPF_JSET):
+        if not _is_const(r2, is32):
+            r1, r2, swapped = r2, r1, not swapped
+        if _is_const(r2, is32):
+            val = r2[0][0] & um
+            if o == op.BPF_JNE:
+                sval = scalar.to_signed(val, 32 if is32 else 64)
+                if r1[U[0]] == val:
+                    r1[U[0]] += 1
+                if r1[U[1]] == val:
+                    r1[U[1]] -= 1
+                if r1[S[0]] == sval:
+                    r1[S[0]] += 1
+                if r1[S[1]] == sval:
+                    r1[S[1]] -= 1
+            elif o == op.BPF_JSET:
+                if val and val & (val - 1) == 0:
+                    r1[0] = _with(r1[0], tnum.tor(_sub(r1[0], is32), (val, 0)), is32)
+            else:
+                # forget the ranges first (the kernel does, to avoid
+                # invariant violations on a dead branch)
+                r1[1:] = scalar.UNKNOWN[1:]
+                r1[0] = _with(r1[0], tnum.tand(_sub(r1[0], is32), (~val & um, 0)), is32)
     elif o == op.BPF_JLE:
-        ua1, ub0 = min(ua1, ub1), max(ub0, ua0)
-    elif o == op.BPF_JSGT:
-        sa0, sb1 = max(sa0, sb0 + 1), min(sb1, sa1 - 1)
-    elif o == op.BPF_JSGE:
-        sa0, sb1 = max(sa0, sb0), min(sb1, sa1)
-    elif o == op.BPF_JSLT:
-        sa1, sb0 = min(sa1, sb1 - 1), max(sb0, sa0 + 1)
+        r1[U[1]] = min(r1[U[1]], r2[U[1]])
+        r2[U[0]] = max(r1[U[0]], r2[U[0]])
+    elif o == op.BPF_JLT:
+        r1[U[1]] = min(r1[U[1]], (r2[U[1]] - 1) & um)
+        r2[U[0]] = max((r1[U[0]] + 1) & um, r2[U[0]])
     elif o == op.BPF_JSLE:
-        sa1, sb0 = min(sa1, sb1), max(sb0, sa0)
-    if ua0 > ua1 or ub0 > ub1 or sa0 > sa1 or sb0 > sb1:
-        return None
-    na = scalar.sync((va, ua0, ua1, sa0, sa1), w)
-    nb = scalar.sync((vb, ub0, ub1, sb0, sb1), w)
-    if na is None or nb is None:
-        return None
-    return (na, nb)
+        r1[S[1]] = min(r1[S[1]], r2[S[1]])
+        r2[S[0]] = max(r1[S[0]], r2[S[0]])
+    elif o == op.BPF_JSLT:
+        w = 32 if is32 else 64
+        r1[S[1]] = min(r1[S[1]], scalar.to_signed(r2[S[1]] - 1, w))
+        r2[S[0]] = max(scalar.to_signed(r1[S[0]] + 1, w), r2[S[0]])
+    if swapped:
+        r1, r2 = r2, r1
+    return scalar.sync(tuple(r1)), scalar.sync(tuple(r2))
 
 
-def _exclude(a, v: int, w: int):
-    vo, u0, u1, s0, s1 = a
-    sv = scalar.to_signed(v, w)
-    if u0 == v:
-        u0 += 1
-    if u1 == v:
-        u1 -= 1
-    if s0 == sv:
-        s0 += 1
-    if s1 == sv:
-        s1 -= 1
-    if u0 > u1 or s0 > s1:
-        return None
-    return scalar.sync((vo, u0, u1, s0, s1), w)
+def _is_const(r, is32: bool) -> bool:
+    return (r[0][1] & scalar.M32 == 0) if is32 else r[0][1] == 0
 
 
-def _widen32(full, new32):
-    """Fold refined 32-bit bounds back into a 64-bit register."""
-    vo, umin, umax, smin, smax = full
-    if umin >> 32 == umax >> 32:
-        hi = umin & ~scalar.M32
-        nb = (tnum.with_subreg(vo, new32[0]), hi | new32[1], hi | new32[2], smin, smax)
-    else:
-        nb = (tnum.with_subreg(vo, new32[0]), umin, umax, smin, smax)
-    return scalar.sync(nb, 64)
+def _sub(t, is32: bool):
+    return tnum.subreg(t) if is32 else t
+
+
+def _with(t, new, is32: bool):
+    return tnum.with_subreg(t, new) if is32 else new
 
 
 class BranchMixin:
@@ -135,41 +184,32 @@ class BranchMixin:
         return fall
 
     def _scalar_branch(self, st, insn, d, s, o, is32, target, fall, pc):
-        w = 32 if is32 else 64
-        if is32:
-            a, b = scalar.subreg32(d.bounds()), scalar.subreg32(s.bounds())
-        else:
-            a, b = d.bounds(), s.bounds()
-        taken = refine(o, a, b, w)
-        not_taken = refine(NEG[o], a, b, w)
-        if taken is None and not_taken is None:
-            return fall   # contradictory state; cannot happen on a feasible path
-        if taken is None:
-            self._apply(st, insn, d, s, not_taken, is32)
-            return fall
-        if not_taken is None:
-            self._apply(st, insn, d, s, taken, is32)
+        same = insn.source == op.BPF_X and insn.src == insn.dst
+        pred = branch_taken(o, d.bounds(), s.bounds(), is32, same)
+        if pred == 1:
             return target
+        if pred == 0:
+            return fall
         other = st.copy()
-        od = other.cur.regs[insn.dst]
-        os_ = other.cur.regs[insn.src] if insn.source == op.BPF_X else None
-        self._apply(other, insn, od, os_, taken, is32)
-        self._apply(st, insn, d, s if insn.source == op.BPF_X else None, not_taken, is32)
+        if same:    # reg_set_min_max learns nothing from r <op> r
+            self.push_branch(other, target, pc)
+            return fall
+        is_x = insn.source == op.BPF_X
+        ta, tb = refine(o, d.bounds(), s.bounds(), is32)
+        fa, fb = refine(NEG[o], d.bounds(), s.bounds(), is32)
+        self._set_scalar(other, insn.dst, other.cur.regs[insn.dst], ta)
+        self._set_scalar(st, insn.dst, d, fa)
+        if is_x:
+            self._set_scalar(other, insn.src, other.cur.regs[insn.src], tb)
+            self._set_scalar(st, insn.src, s, fb)
         self.push_branch(other, target, pc)
         return fall
 
-    def _apply(self, st, insn, d: Reg, s, res, is32: bool) -> None:
-        na, nb = res
-        regs = st.cur.regs
-        self._set_scalar(st, insn.dst, d, na, is32)
-        if insn.source == op.BPF_X and s is not None and insn.src != insn.dst:
-            self._set_scalar(st, insn.src, regs[insn.src], nb, is32)
-
-    def _set_scalar(self, st, regno: int, r: Reg, nb, is32: bool) -> None:
-        if is32:
-            nb = _widen32(r.bounds(), nb)
-            if nb is None:
-                return
+    def _set_scalar(self, st, regno: int, r: Reg, nb) -> None:
+        if not scalar.valid(nb):
+            # reg_bounds_sanity_check: a dead branch's impossible range is
+            # forgotten, and the branch is still explored (as the kernel does)
+            nb = scalar.unknown()
         nr = scalar_from(nb)
         nr.id = r.id
         st.cur.regs[regno] = nr

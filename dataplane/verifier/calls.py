@@ -24,7 +24,9 @@ _EXPECTED = {hp.ARG_CONST_MAP_PTR: ((MAP_PTR,), "map_ptr"), hp.ARG_PTR_TO_CTX: (
              hp.ARG_PTR_TO_RINGBUF_MEM: ((MEM,), "ringbuf_mem"), hp.ARG_PTR_TO_FUNC: ((FUNC,), "func"),
              hp.ARG_CONST_SIZE: ((SCALAR,), "scalar"), hp.ARG_CONST_SIZE_OR_ZERO: ((SCALAR,), "scalar"),
              hp.ARG_CONST_ALLOC_SIZE_OR_ZERO: ((SCALAR,), "scalar"),
-             hp.ARG_PTR_TO_STACK_OR_NULL: ((STACK,), "fp")}
+             hp.ARG_PTR_TO_STACK_OR_NULL: ((STACK,), "fp"),
+             hp.ARG_PTR_TO_SPIN_LOCK: ((MAP_VALUE,), "map_value, ptr_")}
+BPF_FUNC_SPIN_LOCK, BPF_FUNC_SPIN_UNLOCK = 93, 94
 _MEMLIKE = (hp.ARG_PTR_TO_MAP_KEY, hp.ARG_PTR_TO_MAP_VALUE, hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
             hp.ARG_PTR_TO_MEM, hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_UNINIT_MEM)
 
@@ -34,6 +36,32 @@ def _hname(hid: int) -> str:
 
 
 class CallsMixin:
+    def _spin_lock_arg(self, st, regno: int, r, is_lock: bool) -> None:
+        """process_spin_lock: the lock must be the map value's bpf_spin_lock
+        field at a constant offset; one lock at a time, released by the same
+        program path."""
+        if not r.is_const():
+            self.fail(f"R{regno} doesn't have constant offset. bpf_spin_lock has to be at the constant offset")
+        m = self.maps[r.map]
+        if not m.has_btf:
+            self.fail(f"map '{m.name}' has to have BTF in order to use bpf_spin_lock")
+        if m.spin_lock_off < 0:
+            self.fail(f"map '{m.name}' has no valid bpf_spin_lock")
+        off = r.val + r.off
+        if off != m.spin_lock_off:
+            self.fail(f"off {off} doesn't point to 'struct bpf_spin_lock' that is at {m.spin_lock_off}")
+        lock = (r.map, r.id)
+        if is_lock:
+            if st.active_lock:
+                self.fail("Locking two bpf_spin_locks are not allowed")
+            st.active_lock = lock
+        else:
+            if not st.active_lock:
+                self.fail("bpf_spin_unlock without taking a lock")
+            if st.active_lock[0] != r.map:
+                self.fail("bpf_spin_unlock of different lock")
+            st.active_lock = 0
+
     def _kfunc(self, btf_id):
         k = self.kfuncs
         if callable(k) and not isinstance(k, dict):
@@ -43,6 +71,8 @@ class CallsMixin:
     def check_call(self, st, insn, pc: int):
         if insn.is_local_call:
             return self._local_call(st, pc + 1 + insn.imm, pc, cb=False)
+        if st.active_lock and not (insn.src == 0 and insn.imm == BPF_FUNC_SPIN_UNLOCK):
+            self.fail("function calls are not allowed while holding a lock")
         if insn.is_kfunc_call:
             self._kfunc_call(st, insn, pc)
             return pc + 1
@@ -121,7 +151,7 @@ class CallsMixin:
             elif at == hp.ARG_PTR_TO_FUNC:
                 callback = r.msize
             elif at == hp.ARG_PTR_TO_SPIN_LOCK:
-                self.fail("map '' has to have BTF in order to use bpf_spin_lock")
+                self._spin_lock_arg(st, regno, r, hid == BPF_FUNC_SPIN_LOCK)
         if meta_map is not None:
             mtype = self.maps[meta_map].map_type
             only = hp.MAP_ONLY_WITH.get(mtype)

@@ -203,6 +203,8 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
                 # in exactly that state the loop can never make progress.
                 if key is None:
                     key = st.exact_key()
+                if cp.exact is None:    # computed lazily: most checkpoints never need it
+                    cp.exact = cp.exact_key()
                 if cp.exact == key:
                     msg = f"infinite loop detected at insn {pc}"
                     self.verbose(msg)
@@ -212,7 +214,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
             if states_equal(cp, st, live):
                 return True
         cp = st.copy()
-        cp.exact = st.exact_key() if key is None else key
+        cp.exact = key
         cp.parent = st.parent
         cp.branches = 1
         st.parent = cp
@@ -268,8 +270,8 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
     # ---------------------------------------------------------------- exit
     def do_exit(self, st: State, pc: int):
         r0 = st.cur.regs[0]
-        if st.active_lock:
-            self.fail("bpf_spin_unlock is missing")
+        if st.active_lock and len(st.frames) == 1:
+            self.fail("BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region")
         if len(st.frames) > 1:
             # A static subprogram may return nothing (a void function): the
             # kernel copies r0 to the caller as it is, and only a later read

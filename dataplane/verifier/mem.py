@@ -20,7 +20,7 @@ def _sized_unknown(size: int) -> Reg:
     if size == 8:
         return scalar_unknown()
     m = (1 << (8 * size)) - 1
-    return scalar_from(scalar.sync(((0, m), 0, m, 0, m)))
+    return scalar_from(scalar.from64((0, m), 0, m, 0, m))
 
 
 class MemMixin:
@@ -36,7 +36,7 @@ class MemMixin:
                 val = scalar_const(scalar.to_signed(val.val, bits))
             else:
                 lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-                val = scalar_from(scalar.sync((scalar.unknown()[0], 0, scalar.M64, lo, hi)))
+                val = scalar_from(scalar.from64((0, scalar.M64), 0, scalar.M64, lo, hi))
         st.cur.regs[insn.dst] = val
 
     def check_store(self, st, insn, pc: int) -> None:
@@ -105,6 +105,10 @@ class MemMixin:
         if t == MAP_VALUE:
             m = self.maps[reg.map]
             self._check_region(regno, reg, off + reg.off, size, m.value_size, "map value")
+            lk = m.spin_lock_off
+            if lk >= 0 and reg.smin + off + reg.off < lk + 4 and lk < reg.umax + off + reg.off + size:
+                # check_map_access: special BTF fields are off limits
+                self.fail("bpf_spin_lock cannot be accessed directly by load/store")
             return _sized_unknown(size)
         if t == MEM:
             self._check_region(regno, reg, off + reg.off, size, reg.msize, "memory")

@@ -34,7 +34,8 @@ _NAMES = {NOT_INIT: "?", SCALAR: "scalar", CTX: "ctx", MAP_PTR: "map_ptr", MAP_V
 
 
 class Reg:
-    __slots__ = ("t", "off", "vo", "umin", "umax", "smin", "smax", "id", "ref", "rng",
+    __slots__ = ("t", "off", "vo", "umin", "umax", "smin", "smax", "u32min", "u32max", "s32min",
+                 "s32max", "id", "ref", "rng",
                  "map", "msize", "frame", "ringbuf", "btf")
 
     def __init__(self, t: int = NOT_INIT):
@@ -42,6 +43,7 @@ class Reg:
         self.off = 0
         self.vo = (0, 0)
         self.umin = self.umax = self.smin = self.smax = 0
+        self.u32min = self.u32max = self.s32min = self.s32max = 0
         self.id = 0        # shared by copies: null checks / packet range spread by id
         self.ref = 0       # reference (acquired object) id, 0 if none
         self.rng = 0       # packet: bytes known readable from the pointer
@@ -54,20 +56,24 @@ class Reg:
     def copy(self) -> "Reg":
         r = Reg.__new__(Reg)
         r.t, r.off, r.vo, r.umin, r.umax, r.smin, r.smax = self.t, self.off, self.vo, self.umin, self.umax, self.smin, self.smax
+        r.u32min, r.u32max, r.s32min, r.s32max = self.u32min, self.u32max, self.s32min, self.s32max
         r.id, r.ref, r.rng, r.map, r.msize, r.frame, r.ringbuf, r.btf = (
             self.id, self.ref, self.rng, self.map, self.msize, self.frame, self.ringbuf, self.btf)
         return r
 
     def key(self) -> tuple:
-        return (self.t, self.off, self.vo, self.umin, self.umax, self.smin, self.smax, self.id,
+        return (self.t, self.off, self.vo, self.umin, self.umax, self.smin, self.smax, self.u32min,
+                self.u32max, self.s32min, self.s32max, self.id,
                 self.ref, self.rng, self.map, self.msize, self.frame, self.ringbuf, self.btf)
 
     # --- bounds ----------------------------------------------------------
     def bounds(self):
-        return (self.vo, self.umin, self.umax, self.smin, self.smax)
+        return (self.vo, self.umin, self.umax, self.smin, self.smax,
+                self.u32min, self.u32max, self.s32min, self.s32max)
 
     def set_bounds(self, b) -> None:
-        self.vo, self.umin, self.umax, self.smin, self.smax = b
+        (self.vo, self.umin, self.umax, self.smin, self.smax,
+         self.u32min, self.u32max, self.s32min, self.s32max) = b
 
     def is_const(self) -> bool:
         return self.vo[1] == 0
@@ -136,6 +142,14 @@ def _bounds_str(r: Reg) -> str:
         parts.append(f"umin={r.umin}")
     if r.umax != scalar.M64:
         parts.append(f"umax={r.umax}")
+    if r.s32min != scalar.S32_MIN and r.s32min != r.smin:
+        parts.append(f"smin32={r.s32min}")
+    if r.s32max != scalar.S32_MAX and r.s32max != r.smax:
+        parts.append(f"smax32={r.s32max}")
+    if r.u32min and r.u32min != r.umin:
+        parts.append(f"umin32={r.u32min}")
+    if r.u32max != scalar.M32 and r.u32max != r.umax:
+        parts.append(f"umax32={r.u32max}")
     if r.vo != (0, scalar.M64) and b[0] != tnum.trange(r.umin, r.umax):
         parts.append(f"var_off={tnum.fmt(r.vo)}")
     return ",".join(parts)

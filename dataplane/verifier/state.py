@@ -29,7 +29,9 @@ class Frame:
 
     def copy(self) -> "Frame":
         f = Frame.__new__(Frame)
-        f.regs = [r.copy() for r in self.regs]
+        # Reg objects are never edited in place once in a state (writers
+        # replace them), so copies share them: copy on write
+        f.regs = list(self.regs)
         f.stack = dict(self.stack)
         f.frameno, f.subprog, f.callsite, f.depth = self.frameno, self.subprog, self.callsite, self.depth
         return f
@@ -95,10 +97,13 @@ def _check_ids(old_id: int, new_id: int, idmap: dict) -> bool:
 
 
 def regsafe(old: Reg, new: Reg, idmap: dict) -> bool:
-    if old.t == NOT_INIT:
+    t = old.t
+    if t == NOT_INIT:
         return True
-    if new.t != old.t:
+    if new.t != t:
         return False
+    if old is new:   # shared by copy on write: equal, only ids must map consistently
+        return _check_ids(old.id, old.id, idmap) and _check_ids(old.ref, old.ref, idmap)
     if old.t == SCALAR:
         if old.id and not _check_ids(old.id, new.id, idmap):
             return False
@@ -113,23 +118,35 @@ def regsafe(old: Reg, new: Reg, idmap: dict) -> bool:
     return _check_ids(old.id, new.id, idmap) and _check_ids(old.ref, new.ref, idmap)
 
 
-def _stacksafe(old: Frame, new: Frame, idmap: dict) -> bool:
-    for spi, (otypes, osp) in old.stack.items():
-        ntypes, nsp = new.stack.get(spi, INVALID_SLOT)
-        for i in range(8):
-            o = otypes[i]
-            n = ntypes[i]
-            if o == "?" or o == "m":
-                # Privileged programs may read uninitialised stack as
-                # unknown data, so misc subsumes everything but spilled
-                # pointers (which a fill would turn back into a pointer).
-                if n == "r" and nsp is not None and nsp.t != SCALAR:
-                    return False
-                continue
-            if o == "0" and n == "0":
-                continue
-            if o != n:
+def _types_ok(otypes: str, ntypes: str, nsp) -> bool:
+    for i in range(8):
+        o = otypes[i]
+        n = ntypes[i]
+        if o == "?" or o == "m":
+            # Privileged programs may read uninitialised stack as
+            # unknown data, so misc subsumes everything but spilled
+            # pointers (which a fill would turn back into a pointer).
+            if n == "r" and nsp is not None and nsp.t != SCALAR:
                 return False
+            continue
+        if o == "0" and n == "0":
+            continue
+        if o != n:
+            return False
+    return True
+
+
+def _stacksafe(old: Frame, new: Frame, idmap: dict) -> bool:
+    nstack = new.stack
+    for spi, oslot in old.stack.items():
+        nslot = nstack.get(spi, INVALID_SLOT)
+        otypes, osp = oslot
+        if nslot is oslot and (osp is None or (not osp.id and not osp.ref)):
+            continue    # slots are immutable and shared by copies: same slot, same facts
+        ntypes, nsp = nslot
+        # byte-wise equal kinds always subsume
+        if otypes != ntypes and not _types_ok(otypes, ntypes, nsp):
+            return False
         if osp is not None:
             if nsp is None or not regsafe(osp, nsp, idmap):
                 return False

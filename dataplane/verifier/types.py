@@ -17,6 +17,33 @@ class MapInfo:
     max_entries: int
     flags: int = 0
     name: str = ""
+    has_btf: bool = False       # created with BTF for key/value (spin locks need it)
+    spin_lock_off: int = -1     # offset of the value's struct bpf_spin_lock, -1 if none
+
+
+def map_info(ms, btf=None) -> "MapInfo":
+    """MapInfo of a loader MapSpec, with the spin lock found in its value BTF."""
+    off, has = -1, bool(btf is not None and ms.btf_value_type_id)
+    if has:
+        off = spin_lock_offset(btf, ms.btf_value_type_id)
+    return MapInfo(ms.map_type, ms.key_size, ms.value_size, ms.max_entries, ms.map_flags, ms.name,
+                   has, off)
+
+
+def spin_lock_offset(btf, type_id: int) -> int:
+    """Byte offset of the top-level ``struct bpf_spin_lock`` member, -1 if none
+    (the kernel's btf_record spin_lock_off for a map value)."""
+    try:
+        t = btf.skip_modifiers(type_id)
+    except Exception:
+        return -1
+    if t.kind != "STRUCT":
+        return -1
+    for m in t.members:
+        mt = btf.skip_modifiers(m.type)
+        if mt.kind == "STRUCT" and mt.name == "bpf_spin_lock":
+            return m.offset // 8
+    return -1
 
 
 @dataclass(frozen=True)
