@@ -129,3 +129,14 @@ def test_sample_trace_is_deterministic(tmp_path):
     assert a == b
     assert SAMPLE_PCAP.read_bytes() == a          # the committed copy is this generator's output
     assert tcpdump_count(tmp_path / "a.pcap") == 500
+
+
+def test_cli_rate_and_ifindex_map(tmp_path, objs):
+    from hooks_util import frame, write_pcap
+    trace = write_pcap(tmp_path / "t.pcap", [frame(i) for i in range(300)])
+    proc = run_cli("-j", "replay", "--prog", f"{objs['chain']}:stamp1", str(trace), "--rate", "1000")
+    s = json.loads(proc.stdout)
+    assert s["rate"] == "1000 pps" and s["packets"] == 300 and 0.25 <= s["wall_s"] <= 1.5
+    for bad in (["--rate", "fast"], ["--rate", "10", "--speed", "2"], ["--ifindex-map", "x"]):
+        proc = run_cli("replay", "--prog", f"{objs['chain']}:stamp1", str(trace), *bad, check=False)
+        assert proc.returncode != 0 and "Error" in proc.stderr, bad

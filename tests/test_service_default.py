@@ -28,6 +28,12 @@ def _scrape(addr: str) -> str:
         return r.read().decode()
 
 
+def _cpu_seconds(pid: int) -> float:
+    import os
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")     # utime + stime
+
+
 def test_shipped_sample_object_is_built_from_its_source(tmp_path, clang):
     rebuilt = sample.build(str(tmp_path / "xdp_fw.o"), clang)
     shipped, fresh = load_object(str(sample.OBJECT)), load_object(rebuilt)
@@ -60,9 +66,14 @@ def test_default_config_replays_sample_on_a_loop():
             (r,) = rpc.ReplayStub(ch).List(pb.ListReplaysRequest(), timeout=RPC_TIMEOUT).replays
             assert (r.name, r.hook, r.loop, r.state) == ("sample", "sample", -1, "running")
             pid = hooks[0].chain[0].program_id
+            assert r.rate == "20000 pps"          # paced: the default must not burn a core
+            info = rpc.ServiceStub(ch).Info(pb.InfoRequest(), timeout=RPC_TIMEOUT)
+            assert (info.hooks, info.replays, info.replays_running) == (1, 1, 1)
+        cpu0 = _cpu_seconds(proc.pid)
         first = _scrape(m)
-        time.sleep(0.5)
+        time.sleep(1.0)
         second = _scrape(m)
+        assert _cpu_seconds(proc.pid) - cpu0 < 0.5       # a flat-out replay would use ~1.0
 
         def total(text, verdict):
             return gauge(text, "dataplane_hook_packets_total", hook="sample", program="xdp_firewall", id=pid,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import sys
+import time
 
 import grpc
 import pytest
@@ -300,6 +301,9 @@ def test_truncated_pcap_fails_the_replay_not_the_server(server, tmp_path):
         grpc.StatusCode.INVALID_ARGUMENT: [
             lambda: server.replay.Start(pb.StartReplayRequest(hook=hook, pcap=str(garbage)), timeout=RPC_TIMEOUT),
             lambda: server.replay.Start(pb.StartReplayRequest(hook=hook, pcap=good, loop=-2), timeout=RPC_TIMEOUT),
+            lambda: server.replay.Start(pb.StartReplayRequest(hook=hook, pcap=good, rate="fast"), timeout=RPC_TIMEOUT),
+            lambda: server.replay.Start(pb.StartReplayRequest(hook=hook, pcap=good, rate="100", speed=2),
+                                        timeout=RPC_TIMEOUT),
             lambda: server.hooks.Attach(pb.AttachRequest(program_id=pid, hook="bad name!"), timeout=RPC_TIMEOUT),
         ],
         grpc.StatusCode.NOT_FOUND: [
@@ -319,6 +323,27 @@ def test_truncated_pcap_fails_the_replay_not_the_server(server, tmp_path):
             e = rpc_error(call)
             assert e.code() == code, (code, i, e.details())
     assert serving(server)
+    server.hooks.Detach(pb.DetachRequest(hook=hook, program_id=pid), timeout=RPC_TIMEOUT)
+    server.progs.Unload(pb.UnloadRequest(id=pid), timeout=RPC_TIMEOUT)
+
+
+def test_paced_replay_over_grpc(server, tmp_path):
+    pid, _ = load_fw(server, "paced-fw")
+    hook = "paced"
+    server.hooks.Attach(pb.AttachRequest(program_id=pid, hook=hook), timeout=RPC_TIMEOUT)
+    frames = packets()
+    good = write_pcap(tmp_path / "good.pcap", frames)
+    st = server.replay.Start(pb.StartReplayRequest(hook=hook, pcap=good, loop=-1, rate="200"), timeout=RPC_TIMEOUT)
+    assert st.rate == "200 pps" and st.state == "running"
+    info = server.svc.Info(pb.InfoRequest(), timeout=RPC_TIMEOUT)
+    assert info.hooks >= 1 and info.replays_running >= 1 and info.replays >= info.replays_running
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    final = server.replay.Stop(pb.StopReplayRequest(id=st.id), timeout=RPC_TIMEOUT)
+    assert time.monotonic() - t0 < 1.0              # a paced replay stops promptly
+    assert final.state == "stopped" and 40 <= final.packets <= 300, final.packets
+    after = server.svc.Info(pb.InfoRequest(), timeout=RPC_TIMEOUT)
+    assert after.replays_running == info.replays_running - 1
     server.hooks.Detach(pb.DetachRequest(hook=hook, program_id=pid), timeout=RPC_TIMEOUT)
     server.progs.Unload(pb.UnloadRequest(id=pid), timeout=RPC_TIMEOUT)
 

@@ -3,7 +3,13 @@
     dataplane [-j] replay --prog OBJ[:NAME] [--prog OBJ[:NAME] ...] PCAP
               [--pass-out F] [--drop-out F] [--tx-out F] [--redirect-out F] [--aborted-out F]
               [--map-update MAP:KEYHEX:VALUEHEX ...] [--loop N] [--engine jit|interp]
-              [--no-verify] [--batch N] [--ifindex N]
+              [--no-verify] [--batch N] [--ifindex N] [--rate max|pcap|N [--speed X]]
+              [--ifindex-map ID=IFINDEX,...]
+
+--rate: max (flat out, the default: a benchmark), pcap (the trace's own
+timestamps, --speed times faster) or N packets per second. pcapng frames
+read ctx->ingress_ifindex = interface id + 1 (the i-th IDB), or what
+--ifindex-map says; classic pcap frames read --ifindex.
 
 Several --prog form a chain in the given order (XDP_PASS continues to the
 next one; see dataplane.hooks). --map-update names a map of the first
@@ -35,6 +41,11 @@ def register(sub) -> None:
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the verifier")
     p.add_argument("--batch", type=int, default=256, help="packets per batch (default 256)")
     p.add_argument("--ifindex", type=int, default=1, help="ctx->ingress_ifindex (default 1, as a test run)")
+    p.add_argument("--rate", default="max", metavar="max|pcap|N",
+                   help="pacing: max (flat out), pcap (trace timestamps), or N packets/s")
+    p.add_argument("--speed", type=float, default=None, help="with --rate pcap: times real time (default 1)")
+    p.add_argument("--ifindex-map", default=None, metavar="ID=IFINDEX,...",
+                   help="pcapng interface id -> ingress ifindex (default: id + 1)")
     p.add_argument("-j", "--json", dest="json_local", action="store_true", help="JSON output (as the global -j)")
     p.set_defaults(func=run)
 
@@ -77,10 +88,17 @@ def run(args) -> int:
     from dataplane.replay import Replay
 
     as_json = args.json or args.json_local
+    from dataplane.errors import DataplaneError
+    ifmap = None
+    if args.ifindex_map:
+        try:
+            ifmap = {int(a, 0): int(b, 0) for a, b in (x.split("=") for x in args.ifindex_map.split(","))}
+        except ValueError:
+            raise DataplaneError(f"--ifindex-map {args.ifindex_map!r}: expected ID=IFINDEX,...") from None
     progs = _load_chain(args)
     outputs = {v: getattr(args, f"{v}_out") for v in ("pass", "drop", "tx", "redirect", "aborted")}
     r = Replay(progs, args.pcap, loop=args.loop, outputs={k: v for k, v in outputs.items() if v}, batch=args.batch,
-               ifindex=args.ifindex)
+               ifindex=args.ifindex, rate=args.rate, speed=args.speed, ifindexes=ifmap)
     tty = sys.stderr.isatty()
     r.start()
     shown = False

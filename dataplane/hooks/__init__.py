@@ -16,7 +16,8 @@ Public API (stable; the service builds on it)::
     hook.totals()         # {"packets": {verdict: n}, "bytes": {verdict: n}}: chain verdicts
     hook.current()        # (revision, Chain): the published native chain (what workers run)
 
-    Worker(hook, source, sinks, batch_size=256)   # see dataplane.hooks.worker
+    Worker(hook, source, sinks, batch_size=256, loops=1, rate=0, speed=0, ifindexes=None)
+                          # see dataplane.hooks.worker; rate/speed pace it (sleeping, GIL released)
 
 Chain semantics (the kernel's multi-program XDP, libxdp dispatcher /
 bpf_mprog style): programs run in chain order on each packet; XDP_PASS
@@ -51,8 +52,16 @@ Native layer (dataplane.hooks.chain, Cython over csrc/dp_chain.h):
     ProgStats()                    # native counters of one attachment; .snapshot() -> dict
     ChainSlot(chain).chain         # a hook's published chain (hook.slot), swapped whole
 
-    dataplane.hooks.pump: pump(reader, slot, writers[5], batch, PumpState(loops), max_batches)
-                                   # the replay loop (Cython): read, run, write by verdict
+    dataplane.hooks.pump: pump(reader, slot, writers[5], batch, PumpState(loops, rate, speed, ifindexes),
+                               max_batches)
+                                   # the replay loop (Cython): read, run, then one native pass
+                                   # appending every frame to its verdict's PcapWriter buffer
+                                   # (pcap_write.h: 1 MiB buffers, blocks preallocated); paced
+                                   # replays run 1 ms groups of due packets and sleep between them
+
+ctx->ingress_ifindex is per frame: a frame's ``ifindex`` when nonzero (the
+pump sets it for pcapng: interface i -> i + 1, or PumpState's mapping),
+else the hook's ``ifindex`` (classic pcap frames).
 """
 from dataplane.hooks.verdicts import (VERDICT_NAMES, VERDICTS, XDP_ABORTED, XDP_DROP, XDP_PASS,
                                       XDP_REDIRECT, XDP_TX, verdict_name)

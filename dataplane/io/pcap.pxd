@@ -57,6 +57,8 @@ cdef extern from "pcap_write.h" nogil:
                              uint32_t wire_extra, uint64_t ts_ns)
     int64_t dp_pcap_write_batch(dp_pcap_writer *w, const dp_batch *b, const uint32_t *idx,
                                 uint32_t n_idx, const uint8_t *mask, int64_t want_verdict)
+    int64_t dp_pcap_write_verdicts(dp_pcap_writer **ws, uint32_t nws, const dp_batch *b,
+                                   uint64_t *written)
     int dp_pcap_flush(dp_pcap_writer *w)
     int dp_pcap_writer_close(dp_pcap_writer *w)
 
@@ -79,3 +81,10 @@ cdef class PcapWriter:
     cdef readonly str path
     cdef int64_t write_into(self, const dp_batch *b, const uint32_t *idx, uint32_t n_idx,
                             const uint8_t *mask, int64_t verdict) except -1
+
+
+# For other extension modules (the replay pump): the writer's C functions
+# live in this module's .so, so they are exported as Cython C-API functions.
+cdef int64_t pcap_write_verdicts(dp_pcap_writer **ws, uint32_t nws, const dp_batch *b,
+                                 uint64_t *written) noexcept nogil
+cdef int pcap_flush(dp_pcap_writer *w) noexcept nogil

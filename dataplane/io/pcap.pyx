@@ -22,6 +22,16 @@ from dataplane.io.frames cimport FrameBatch
 LINKTYPE_ETHERNET = 1
 
 
+cdef int64_t pcap_write_verdicts(dp_pcap_writer **ws, uint32_t nws, const dp_batch *b,
+                                 uint64_t *written) noexcept nogil:
+    """One pass over ``b``: each frame to the writer of its verdict (see pcap_write.h)."""
+    return dp_pcap_write_verdicts(ws, nws, b, written)
+
+
+cdef int pcap_flush(dp_pcap_writer *w) noexcept nogil:
+    return dp_pcap_flush(w)
+
+
 cdef class PcapReader:
     """``PcapReader(path)``: a pcap or pcapng file, detected by its magic."""
 

@@ -5,7 +5,14 @@ Public API (stable; the service and the CLI build on it)::
     from dataplane.replay import Replay, ReplaySummary, parse_map_update, apply_map_updates
 
     r = Replay(target, "trace.pcap", loop=1, outputs={"pass": "p.pcap", "drop": "d.pcap"},
-               batch=256, progress_interval=None)
+               batch=256, rate="max", speed=None, ifindexes=None)
+        # rate:   "max" flat out (benchmarks), "pcap" the trace's timestamps (times
+        #         ``speed``, default 1.0), or N packets/s; a paced replay sleeps
+        #         between 1 ms groups of packets (GIL released) and cancel() lands
+        #         within ~20 ms
+        # ifindexes: pcapng interface id -> ctx->ingress_ifindex, a list by id or
+        #         {id: ifindex}; default: interface i (i-th IDB) -> ifindex i + 1.
+        #         Classic pcap frames read the hook's ifindex.
         # target: a dataplane.hooks.Hook (replay into its live chain: attach/detach
         #         while it runs), or a sequence of BoundProgram (a private hook is built)
         # loop:   times to play the trace (0 = until cancelled)
@@ -24,9 +31,10 @@ Public API (stable; the service and the CLI build on it)::
         e.g. a malformed pcap record: "file: offset N: reason", raised by wait() too as
         the original PcapError after the good records before it were processed and written),
         outputs {name: path}, written {name: packets written}, revisions (chain revisions
-        the replay ran).  .to_dict() for JSON, .text() for the CLI.
+        the replay ran), rate (pacing text: "max", "pcap", "pcap x2", "20000 pps").  .to_dict() for JSON, .text() for the CLI.
     r.hook                 # the Hook it runs (the private one when given programs)
 
+    parse_rate("max"|"pcap"|N, speed=None) -> (pps, speed)   # (0, 0) = flat out
     parse_map_update("MAP:KEYHEX:VALUEHEX") -> (map_name, key_bytes, value_bytes)
     apply_map_updates(collection, ["MAP:KEY:VALUE", ...])
 
@@ -35,7 +43,8 @@ Sample trace (the bundled trace of configs/default.yaml)::
     from dataplane.replay.sample import write_sample_trace, SAMPLE_PCAP
     write_sample_trace(path, count=1000, seed=7)  # deterministic mixed IPv4/IPv6 TCP/UDP/ICMP/ARP
 """
-__all__ = ["Replay", "ReplaySummary", "ReplayProgress", "parse_map_update", "apply_map_updates"]
+__all__ = ["Replay", "ReplaySummary", "ReplayProgress", "parse_map_update", "apply_map_updates", "parse_rate",
+           "rate_text"]
 
 
 def __getattr__(name):

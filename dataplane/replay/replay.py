@@ -11,7 +11,8 @@ from dataplane.hooks.verdicts import VERDICT_NAMES, VERDICTS
 from dataplane.hooks.worker import Worker
 from dataplane.io.pcap import PcapReader, PcapWriter
 
-__all__ = ["Replay", "ReplaySummary", "ReplayProgress", "parse_map_update", "apply_map_updates"]
+__all__ = ["Replay", "ReplaySummary", "ReplayProgress", "parse_map_update", "apply_map_updates", "parse_rate",
+           "rate_text"]
 
 
 @dataclass
@@ -44,6 +45,7 @@ class ReplaySummary:
     outputs: dict[str, str]
     revisions: int             # distinct chain revisions the replay ran
     written: dict[str, int] = field(default_factory=dict)   # packets written per output
+    rate: str = "max"          # pacing: "max", "pcap" (x speed) or "N pps"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,7 +58,8 @@ class ReplaySummary:
                  f"wall time:   {self.wall_s:.6f} s",
                  f"rate:        {self.mpps:.3f} Mpps",
                  f"ns/packet:   {self.ns_per_packet:.1f}",
-                 f"loops:       {self.loops}"]
+                 f"loops:       {self.loops}",
+                 f"pacing:      {self.rate}"]
         for name, path in self.outputs.items():
             lines.append(f"{name + ' out:':<12} {path} ({self.written.get(name, 0)} packets)")
         if self.cancelled:
@@ -71,7 +74,8 @@ class Replay:
     private hook's chain) ``loop`` times, writing verdicts to ``outputs``."""
 
     def __init__(self, target, pcap, *, loop: int = 1, outputs: dict[str, str] | None = None,
-                 batch: int = 256, batches_per_call: int = 16, ifindex: int = 1):
+                 batch: int = 256, batches_per_call: int = 16, ifindex: int = 1, rate="max",
+                 speed: float | None = None, ifindexes=None):
         if isinstance(target, Hook):
             self.hook = target
         else:
@@ -95,6 +99,9 @@ class Replay:
                 self.outputs[name] = str(path)
         self.batch = batch
         self.batches_per_call = batches_per_call
+        self.pps, self.speed = parse_rate(rate, speed)
+        self.rate = rate_text(self.pps, self.speed)
+        self.ifindexes = _ifindexes(ifindexes)
         self.summary: ReplaySummary | None = None
         self._worker: Worker | None = None
         self._reader: PcapReader | None = None
@@ -120,7 +127,8 @@ class Replay:
             self._close()
             raise
         self._worker = Worker(self.hook, self._reader, self._writers, batch_size=self.batch, loops=self.loop,
-                              batches_per_call=self.batches_per_call, name=f"replay-{self.hook.name}")
+                              batches_per_call=self.batches_per_call, name=f"replay-{self.hook.name}",
+                              rate=self.pps, speed=self.speed, ifindexes=self.ifindexes)
         return self._worker
 
     def start(self) -> "Replay":
@@ -192,7 +200,7 @@ class Replay:
                 mpps=(st.packets / wall / 1e6) if wall > 0 else 0.0,
                 ns_per_packet=(wall * 1e9 / st.packets) if st.packets else 0.0,
                 loops=st.loops_done, cancelled=w.cancelled, error=str(err) if err is not None else None,
-                outputs=dict(self.outputs), revisions=st.revisions_seen, written=written)
+                outputs=dict(self.outputs), revisions=st.revisions_seen, written=written, rate=self.rate)
             return self.summary
 
     def _close(self) -> None:
@@ -208,6 +216,60 @@ class Replay:
 def _os_error(exc: OSError, path: str) -> DataplaneError:
     cls = NotFound if exc.errno == errno.ENOENT else DataplaneError
     return cls(f"{path}: {exc.strerror or exc}", kind=exc.errno or errno.EIO)
+
+
+def parse_rate(rate="max", speed: float | None = None) -> tuple[float, float]:
+    """Pacing of a replay -> (packets/s, pcap speed); (0, 0) = flat out.
+
+    ``rate``: "max" (or None/0: flat out, for benchmarks), "pcap" (the
+    trace's own timestamps, ``speed`` times faster; default 1.0), or a
+    number of packets per second (int, float or a numeric string).
+    """
+    text = "max" if rate is None else str(rate).strip().lower()
+    if text in ("max", "0", ""):
+        pps, spd = 0.0, 0.0
+    elif text == "pcap":
+        pps, spd = 0.0, 1.0 if speed is None else float(speed)
+        if not spd > 0:
+            raise DataplaneError(f"replay: speed must be > 0, got {speed}")
+        return pps, spd
+    else:
+        try:
+            pps = float(text.removesuffix("pps"))
+        except ValueError:
+            raise DataplaneError(f"replay: rate {rate!r}: expected max, pcap or packets per second") from None
+        if not pps > 0 or pps != pps or pps == float("inf"):
+            raise DataplaneError(f"replay: rate {rate!r}: packets per second must be > 0")
+        spd = 0.0
+    if speed is not None and float(speed) != 1.0:
+        raise DataplaneError("replay: speed only applies to rate 'pcap'")
+    return pps, spd
+
+
+def rate_text(pps: float, speed: float) -> str:
+    if pps > 0:
+        return f"{pps:g} pps"
+    if speed > 0:
+        return "pcap" if speed == 1.0 else f"pcap x{speed:g}"
+    return "max"
+
+
+def _ifindexes(spec) -> list[int] | None:
+    """pcapng interface id -> ingress ifindex: a list (by id) or {id: ifindex} (gaps: id + 1)."""
+    if not spec:
+        return None
+    if isinstance(spec, dict):
+        items = {int(k): int(v) for k, v in spec.items()}
+        if min(items) < 0 or max(items) > 4095:
+            raise DataplaneError("replay: interface ids must be 0..4095")
+        out = [i + 1 for i in range(max(items) + 1)]
+        for k, v in items.items():
+            out[k] = v
+    else:
+        out = [int(v) for v in spec]
+    if any(not 1 <= v <= 0xFFFFFFFF for v in out):
+        raise DataplaneError("replay: ifindexes must be 1..4294967295")
+    return out
 
 
 def parse_map_update(text: str) -> tuple[str, bytes, bytes]:

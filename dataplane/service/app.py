@@ -72,9 +72,11 @@ class App:
         for rc in cfg.replays:
             try:
                 if start:
-                    self.replays.start(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, name=rc.name)
+                    self.replays.start(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, name=rc.name,
+                                       rate=rc.rate, speed=rc.speed)
                 else:
-                    self.replays.check(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs)
+                    self.replays.check(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, rate=rc.rate,
+                                       speed=rc.speed)
             except DataplaneError as exc:
                 raise ConfigError(cfg.path, rc.line, f"replay: {exc}") from exc
 

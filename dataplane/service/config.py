@@ -25,6 +25,8 @@ back to a default.
         loop: forever                   # or a number of passes (default 1)
         outputs: {pass: out/pass.pcap}  # pass / drop / tx / redirect / aborted
         name: sample                    # optional
+        rate: 20000                     # pacing: max (default, flat out), pcap (trace timestamps), packets/s
+        speed: 2                        # with rate pcap: times real time (default 1)
 
 Cross references (a chain naming an object no ``programs`` entry defines, a
 replay naming an unknown hook) are checked here, with the line of the
@@ -87,6 +89,8 @@ class ReplayConfig:
     outputs: dict[str, str] = field(default_factory=dict)
     name: str = ""
     line: int = 0
+    rate: str = "max"                 # "max", "pcap" (x speed) or packets/s
+    speed: float | None = None
 
 
 VERDICT_NAMES = ("pass", "drop", "tx", "redirect", "aborted")
@@ -276,7 +280,7 @@ def _hook(ck: _Checker, item, where: str, objects: dict) -> HookConfig:
 
 
 def _replay(ck: _Checker, item, where: str, base: str, hooks: dict) -> ReplayConfig:
-    r = ck.mapping(item, where, {"hook", "pcap", "loop", "outputs", "name"})
+    r = ck.mapping(item, where, {"hook", "pcap", "loop", "outputs", "name", "rate", "speed"})
     for need in ("hook", "pcap"):
         if need not in r:
             ck.fail(item, f"{where}: missing required key {need!r}")
@@ -300,4 +304,20 @@ def _replay(ck: _Checker, item, where: str, base: str, hooks: dict) -> ReplayCon
         rc.outputs = {k: os.path.join(base, ck.string(v, f"{where}.outputs.{k}")) for k, (_, v) in o.items()}
     if "name" in r:
         rc.name = ck.string(r["name"][1], f"{where}.name")
+    if "rate" in r:
+        node = r["rate"][1]
+        rc.rate = node.value if isinstance(node, yaml.ScalarNode) else ""
+    if "speed" in r:
+        node = r["speed"][1]
+        try:
+            rc.speed = float(node.value) if isinstance(node, yaml.ScalarNode) else None
+        except ValueError:
+            rc.speed = None
+        if rc.speed is None:
+            ck.fail(node, f"{where}.speed: expected a number > 0")
+    try:
+        from dataplane.replay.replay import parse_rate
+        parse_rate(rc.rate, rc.speed)
+    except DataplaneError as exc:
+        ck.fail(r["rate"][1] if "rate" in r else item, f"{where}.rate: {exc.message}")
     return rc

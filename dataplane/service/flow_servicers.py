@@ -90,7 +90,8 @@ class Replay(rpc.ReplayServicer):
         outputs = {k: getattr(o, k) for k in VERDICT_NAMES}     # `pass` is a Python keyword
         loop = request.loop if request.loop != 0 else 1
         e = await asyncio.to_thread(self.replays.start, request.hook, request.pcap, loop=loop, outputs=outputs,
-                                    name=request.name)
+                                    name=request.name, rate=request.rate or "max",
+                                    speed=request.speed or None, ifindexes=dict(request.ifindexes) or None)
         return replay_status(e)
 
     async def Watch(self, request, context):

@@ -40,7 +40,8 @@ class ReplayEntry:
     def status(self) -> dict:
         """The ReplayStatus fields as a dict (summary once finished, progress while running)."""
         r = self.replay
-        d = {"id": self.id, "name": self.name, "hook": self.hook, "pcap": self.pcap, "loop": self.loop}
+        d = {"id": self.id, "name": self.name, "hook": self.hook, "pcap": self.pcap, "loop": self.loop,
+             "rate": getattr(r, "rate", "max")}
         if r.running:
             p = r.progress()
             elapsed = p.elapsed_s or 0.0
@@ -95,8 +96,11 @@ class ReplaySet:
         self.replays: dict[int, ReplayEntry] = {}
         self._ids = itertools.count(1)
 
-    def check(self, hook: str, pcap: str, *, loop: int = 1, outputs: dict[str, str] | None = None):
+    def check(self, hook: str, pcap: str, *, loop: int = 1, outputs: dict[str, str] | None = None,
+              rate="max", speed: float | None = None):
         """Validate a replay request without starting it; returns (hook, pcap path, outputs)."""
+        from dataplane.replay import parse_rate
+        parse_rate(rate, speed)          # DataplaneError -> INVALID_ARGUMENT before anything starts
         h = self.hooks.hook(hook)
         if pcap.startswith(SAMPLE_PCAP):
             pcap = sample_trace()
@@ -114,9 +118,10 @@ class ReplaySet:
         return h, pcap, outputs
 
     def start(self, hook: str, pcap: str, *, loop: int = 1, outputs: dict[str, str] | None = None,
-              name: str = "") -> ReplayEntry:
+              name: str = "", rate="max", speed: float | None = None, ifindexes=None) -> ReplayEntry:
+        """``rate``: "max" (flat out), "pcap" (trace timestamps x ``speed``) or packets/s."""
         from dataplane.replay import Replay
-        h, pcap, outputs = self.check(hook, pcap, loop=loop, outputs=outputs)
+        h, pcap, outputs = self.check(hook, pcap, loop=loop, outputs=outputs, rate=rate, speed=speed)
         with self.lock:
             rid = next(self._ids)
             name = name or f"replay-{rid}"
@@ -124,7 +129,8 @@ class ReplaySet:
                 from dataplane.errors import AlreadyExists
                 raise AlreadyExists(f"a replay named {name!r} is running")
             # dataplane.replay counts loop=0 as "until cancelled"
-            r = Replay(h, pcap, loop=0 if loop == FOREVER else max(1, loop), outputs=outputs)
+            r = Replay(h, pcap, loop=0 if loop == FOREVER else max(1, loop), outputs=outputs, rate=rate,
+                       speed=speed, ifindexes=ifindexes)
             entry = ReplayEntry(rid, name, hook, pcap, loop, outputs, r)
             r.start()
             self.replays[rid] = entry

@@ -139,8 +139,9 @@ class Maps(rpc.MapsServicer):
 
 
 class Service(rpc.ServiceServicer):
-    def __init__(self, reg: Registry, grpc_address: str = "", metrics_address: str = ""):
+    def __init__(self, reg: Registry, grpc_address: str = "", metrics_address: str = "", app=None):
         self.reg = reg
+        self.app = app                # hook and replay counts (service.app.App)
         self.grpc_address = grpc_address
         self.metrics_address = metrics_address
 
@@ -149,7 +150,16 @@ class Service(rpc.ServiceServicer):
         n_progs, maps = self.reg.snapshot()
         return pb.InfoResponse(version=dataplane.__version__, uptime_seconds=time.time() - self.reg.started,
                                programs_loaded=n_progs, maps_loaded=len(maps), grpc_address=self.grpc_address,
-                               metrics_address=self.metrics_address, verifier_enabled=self.reg.verify)
+                               metrics_address=self.metrics_address, verifier_enabled=self.reg.verify,
+                               **self._flow_counts())
+
+    def _flow_counts(self) -> dict:
+        if self.app is None:
+            return {}
+        with self.app.replays.lock:
+            entries = list(self.app.replays.replays.values())
+        return {"hooks": len(self.app.hooks.names()), "replays": len(entries),
+                "replays_running": sum(1 for e in entries if e.running)}
 
 
 def add_all(server, app, grpc_address: str = "", metrics_address: str = "") -> Service:
@@ -159,7 +169,7 @@ def add_all(server, app, grpc_address: str = "", metrics_address: str = "") -> S
     rpc.add_ProgramsServicer_to_server(Programs(reg, app.hooks.program_runs), server)
     rpc.add_MapsServicer_to_server(Maps(reg), server)
     add_flow(server, reg, app.hooks, app.replays)
-    svc = Service(reg, grpc_address, metrics_address)
+    svc = Service(reg, grpc_address, metrics_address, app)
     rpc.add_ServiceServicer_to_server(svc, server)
     return svc
 

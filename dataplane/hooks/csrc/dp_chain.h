@@ -152,6 +152,8 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
             x.hard_start = f->hard_start;
             x.frame_sz = f->frame_sz;
             x.rx_queue_index = f->rx_queue;
+            /* a source may set the frame's ingress (pcapng interfaces); 0: the hook's */
+            x.ingress_ifindex = f->ifindex ? f->ifindex : c->ingress_ifindex;
             x.egress_ifindex = 0;
             e->rt.redirect_kind = DP_REDIRECT_NONE;
             if (__builtin_expect(dp_chain_run_one(e, &x, &r0) != 0, 0)) {
