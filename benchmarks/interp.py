@@ -25,6 +25,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from _common import per_run_ns  # noqa: E402
 from dataplane.runtime.interp import HelperTable, Interpreter, Program  # noqa: E402
 
 ASSEMBLED = os.path.join(os.path.dirname(ROOT), "shared", "conformance", "assembled.json")
@@ -87,21 +88,8 @@ def measure(code: bytes, mem, seconds: float, helpers=None):
     r0 = counter.run(bytearray(mem) if mem is not None else None)
     per_run = counter.insn_count
     it = Interpreter(Program(code), helpers)
-    buf = bytearray(mem) if mem is not None else None
-    n = 1
-    while True:  # calibrate the repeat count to the time budget
-        t0 = time.perf_counter()
-        it.run_repeat(buf, n)
-        dt = time.perf_counter() - t0
-        if dt >= seconds / 4 or n >= 1 << 30:
-            break
-        n *= 4
-    best = dt
-    for _ in range(3):
-        t0 = time.perf_counter()
-        it.run_repeat(buf, n)
-        best = min(best, time.perf_counter() - t0)
-    return r0, per_run, best / n * 1e9, best / (n * per_run) * 1e9
+    ns = per_run_ns(it, bytearray(mem) if mem is not None else None, seconds)
+    return r0, per_run, ns, ns / per_run
 
 
 def call_overhead(seconds: float) -> float:

@@ -12,7 +12,6 @@ clock gives packets/s and ns/packet. Single thread, one core.
 from __future__ import annotations
 
 import argparse
-import shutil
 import struct
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "progs"))
+
+from _common import find_clang  # noqa: E402
 
 PASS_SRC = r"""
 #include <linux/bpf.h>
@@ -61,9 +62,8 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=20000)
     args = ap.parse_args()
-    clang = shutil.which("clang")
+    clang = find_clang()
     if not clang:
-        print("clang not found", file=sys.stderr)
         return 1
     frames = _frames(args.batch)
     with tempfile.TemporaryDirectory() as d:

@@ -25,6 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
+from _common import per_run_ns  # noqa: E402
 from interp import ASSEMBLED, checksum_program  # noqa: E402
 
 from dataplane.runtime.interp import HelperTable, Interpreter, Program  # noqa: E402
@@ -67,23 +68,6 @@ def dns_packet() -> bytearray:
     ip = bytes([0x45, 0, 0, 40, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2])
     udp = struct.pack(">HHHH", 1234, 53, 20, 0)
     return bytearray(eth + ip + udp + bytes(12))
-
-
-def per_run_ns(runner, mem, seconds: float) -> float:
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        runner.run_repeat(mem, n)
-        dt = time.perf_counter() - t0
-        if dt >= seconds / 4 or n >= 1 << 30:
-            break
-        n *= 4
-    best = dt
-    for _ in range(3):
-        t0 = time.perf_counter()
-        runner.run_repeat(mem, n)
-        best = min(best, time.perf_counter() - t0)
-    return best / n * 1e9
 
 
 def main() -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "progs"))
+
+from _common import find_clang  # noqa: E402
 
 from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
@@ -63,9 +64,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=200000)
     args = ap.parse_args()
-    clang = shutil.which("clang")
+    clang = find_clang()
     if not clang:
-        print("clang not found", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

@@ -118,6 +118,33 @@ cdef class HelperTable:
     cdef dp_helper_fn get(self, uint32_t id) noexcept
 
 
+# Point an env at the tables' current arrays: a HelperTable may reallocate
+# when ids are added, so every run re-reads them.
+cdef inline void env_set_tables(dp_env *env, HelperTable helpers, HelperTable kfuncs) noexcept:
+    env.helpers = helpers.fns
+    env.nhelpers = helpers.n
+    env.kfuncs = kfuncs.fns
+    env.nkfuncs = kfuncs.n
+
+
+# The Python buffers of one run (r1/r2 = `mem`, LD_ABS/LD_IND data =
+# `packet`) mapped into a dp_env; shared by the interpreter and the JIT
+# engine. Call run_bufs_get inside a try and run_bufs_put in its finally.
+cdef struct RunBufs:
+    Py_buffer mview
+    Py_buffer pview
+    bint have_m
+    bint have_p
+    uint64_t r1
+    uint64_t r2
+
+cdef int run_bufs_get(dp_env *env, RunBufs *b, object mem, object packet, bint pin_writable) except -1
+cdef void run_bufs_put(dp_env *env, RunBufs *b) noexcept
+# A buffer as a fixed region of env, pinned in `pinned` until env_clear_pinned.
+cdef int env_add_pinned(dp_env *env, list pinned, object buf, object writable) except -1
+cdef void env_clear_pinned(dp_env *env, list pinned)
+
+
 cdef class Interpreter:
     cdef dp_env env
     cdef readonly Program program

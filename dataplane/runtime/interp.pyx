@@ -8,7 +8,7 @@ Python per instruction.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
-from libc.stdint cimport int32_t, uint32_t, uint64_t, uintptr_t
+from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memset
 
@@ -140,18 +140,11 @@ cdef class Interpreter:
 
     cdef int add_region_ptr(self, const void *ptr, uint64_t length, uint32_t flags, uint32_t kind) except -1:
         """A fixed region (kept across runs). The caller keeps the memory alive."""
-        self.env.nregions = self.env.nfixed
-        if dp_env_add_region(&self.env, ptr, length, flags, kind) != 0:
-            raise MemoryError("too many memory regions")
-        dp_env_fix_regions(&self.env)
-        return 0
+        return env_add_fixed(&self.env, ptr, length, flags, kind)
 
     cdef int run_c(self, uint64_t r1, uint64_t r2, uint64_t *r0) except -1:
         """One run with the input memory already set in self.env."""
-        self.env.helpers = self.helpers.fns
-        self.env.nhelpers = self.helpers.n
-        self.env.kfuncs = self.kfuncs.fns
-        self.env.nkfuncs = self.kfuncs.n
+        env_set_tables(&self.env, self.helpers, self.kfuncs)
         if dp_run(&self.program.prog, &self.env, r1, r2, r0) != 0:
             self._raise()
         return 0
@@ -166,16 +159,7 @@ cdef class Interpreter:
 
         `writable` defaults to whether the buffer is writable. The buffer is
         pinned (kept alive, not resizable) until clear_regions()."""
-        mv = memoryview(buf).cast("B")
-        if writable is None:
-            writable = not mv.readonly
-        elif writable and mv.readonly:
-            raise ValueError("buffer is read-only")
-        cdef const unsigned char[::1] view = mv
-        if view.shape[0] == 0:
-            return
-        self.add_region_ptr(&view[0], view.shape[0], DP_REGION_RW if writable else DP_REGION_READ, 0)
-        self._pinned.append(mv)
+        env_add_pinned(&self.env, self._pinned, buf, writable)
 
     def add_raw_region(self, uintptr_t address, uint64_t length, bint writable):
         """Make native memory (e.g. a map's value storage) accessible in
@@ -184,10 +168,7 @@ cdef class Interpreter:
             self.add_region_ptr(<const void *>address, length, DP_REGION_RW if writable else DP_REGION_READ, 0)
 
     def clear_regions(self):
-        dp_env_clear_regions(&self.env)
-        for mv in self._pinned:
-            mv.release()
-        self._pinned = []
+        env_clear_pinned(&self.env, self._pinned)
 
     @property
     def regions(self):
@@ -232,81 +213,117 @@ cdef class Interpreter:
         `mem` is written in place when writable (bytearray); a read-only
         buffer (bytes) makes stores to it fail. `packet` is what LD_ABS and
         LD_IND read. Returns r0; raises ExecutionError (with .pc)."""
-        cdef uint64_t r0 = 0, r1 = 0, r2 = 0
-        cdef Py_buffer mview, pview
-        cdef bint have_m = False, have_p = False
-        cdef int rc
-        if mem is None:
-            self.env.mem_len = 0
-        elif type(mem) is bytearray:
-            r2 = <uint64_t>PyByteArray_GET_SIZE(mem)
-            r1 = <uint64_t><uintptr_t>PyByteArray_AS_STRING(mem) if r2 else 0
-            self.env.mem_len = r2
-            self.env.mem_wlen = r2
-        else:
-            try:
-                PyObject_GetBuffer(mem, &mview, PyBUF_WRITABLE)
-                self.env.mem_wlen = <uint64_t>mview.len
-            except BufferError:
-                PyObject_GetBuffer(mem, &mview, PyBUF_SIMPLE)
-                self.env.mem_wlen = 0
-            have_m = True
-            r2 = <uint64_t>mview.len
-            r1 = <uint64_t><uintptr_t>mview.buf if r2 else 0
-            self.env.mem_len = r2
-        self.env.mem_lo = r1
+        cdef uint64_t r0 = 0
+        cdef RunBufs b
         try:
-            if packet is not None:
-                PyObject_GetBuffer(packet, &pview, PyBUF_SIMPLE)
-                have_p = True
-                self.env.pkt = <const uint8_t *>pview.buf
-                self.env.pkt_len = <uint64_t>pview.len
-            self.env.helpers = self.helpers.fns
-            self.env.nhelpers = self.helpers.n
-            self.env.kfuncs = self.kfuncs.fns
-            self.env.nkfuncs = self.kfuncs.n
-            rc = dp_run(&self.program.prog, &self.env, r1, r2, &r0)
+            run_bufs_get(&self.env, &b, mem, packet, False)
+            self.run_c(b.r1, b.r2, &r0)     # virtual: JitInterpreter runs compiled code
         finally:
-            if have_m:
-                PyBuffer_Release(&mview)
-            if have_p:
-                self.env.pkt = NULL
-                self.env.pkt_len = 0
-                PyBuffer_Release(&pview)
-            self.env.mem_len = 0
-            self.env.mem_wlen = 0
-        if rc != 0:
-            self._raise()
+            run_bufs_put(&self.env, &b)
         return r0
 
     def run_repeat(self, mem, uint64_t n):
         """Run `n` times in C without the GIL (benchmarks). The same `mem` is
         reused, so stores of one run are visible to the next. Returns the
         last r0."""
-        cdef uint64_t r0 = 0, r1 = 0, r2 = 0
-        cdef Py_buffer mview
-        cdef bint have_m = False
-        cdef int rc
-        if mem is not None:
-            PyObject_GetBuffer(mem, &mview, PyBUF_WRITABLE)
-            have_m = True
-            r2 = <uint64_t>mview.len
-            r1 = <uint64_t><uintptr_t>mview.buf if r2 else 0
-        self.env.mem_lo = r1
-        self.env.mem_len = r2
-        self.env.mem_wlen = r2
-        self.env.helpers = self.helpers.fns
-        self.env.nhelpers = self.helpers.n
-        self.env.kfuncs = self.kfuncs.fns
-        self.env.nkfuncs = self.kfuncs.n
+        cdef uint64_t r0 = 0
+        cdef RunBufs b
+        cdef int rc = 0
         try:
+            run_bufs_get(&self.env, &b, mem, None, True)
+            env_set_tables(&self.env, self.helpers, self.kfuncs)
             with nogil:
-                rc = dp_run_repeat(&self.program.prog, &self.env, r1, r2, n, &r0)
+                rc = dp_run_repeat(&self.program.prog, &self.env, b.r1, b.r2, n, &r0)
         finally:
-            if have_m:
-                PyBuffer_Release(&mview)
-            self.env.mem_len = 0
-            self.env.mem_wlen = 0
+            run_bufs_put(&self.env, &b)
         if rc != 0:
             self._raise()
         return r0
+
+
+# --- shared with the JIT engine (declared in interp.pxd) -------------------
+
+cdef int run_bufs_get(dp_env *env, RunBufs *b, object mem, object packet, bint pin_writable) except -1:
+    """Map `mem` and `packet` into env. A bytearray is used in place (no
+    export: nothing can resize it while the GIL is held) and another buffer
+    is exported writable, or read-only so stores to it fail. pin_writable
+    (run_repeat, which drops the GIL): `mem` is always exported, writable."""
+    b.have_m = False
+    b.have_p = False
+    b.r1 = 0
+    b.r2 = 0
+    env.mem_len = 0
+    env.mem_wlen = 0
+    if mem is None:
+        pass
+    elif type(mem) is bytearray and not pin_writable:
+        b.r2 = <uint64_t>PyByteArray_GET_SIZE(mem)
+        b.r1 = <uint64_t><uintptr_t>PyByteArray_AS_STRING(mem) if b.r2 else 0
+        env.mem_wlen = b.r2
+    else:
+        if pin_writable:
+            PyObject_GetBuffer(mem, &b.mview, PyBUF_WRITABLE)
+            env.mem_wlen = <uint64_t>b.mview.len
+        else:
+            try:
+                PyObject_GetBuffer(mem, &b.mview, PyBUF_WRITABLE)
+                env.mem_wlen = <uint64_t>b.mview.len
+            except BufferError:
+                PyObject_GetBuffer(mem, &b.mview, PyBUF_SIMPLE)
+        b.have_m = True
+        b.r2 = <uint64_t>b.mview.len
+        b.r1 = <uint64_t><uintptr_t>b.mview.buf if b.r2 else 0
+    env.mem_lo = b.r1
+    env.mem_len = b.r2
+    if packet is not None:
+        PyObject_GetBuffer(packet, &b.pview, PyBUF_SIMPLE)
+        b.have_p = True
+        env.pkt = <const uint8_t *>b.pview.buf
+        env.pkt_len = <uint64_t>b.pview.len
+    return 0
+
+
+cdef void run_bufs_put(dp_env *env, RunBufs *b) noexcept:
+    """Release what run_bufs_get exported and leave env without input memory."""
+    if b.have_m:
+        b.have_m = False
+        PyBuffer_Release(&b.mview)
+    if b.have_p:
+        b.have_p = False
+        env.pkt = NULL
+        env.pkt_len = 0
+        PyBuffer_Release(&b.pview)
+    env.mem_len = 0
+    env.mem_wlen = 0
+
+
+cdef int env_add_fixed(dp_env *env, const void *ptr, uint64_t length, uint32_t flags, uint32_t kind) except -1:
+    # Drop the per-run regions first: fixed ones stay at the front.
+    env.nregions = env.nfixed
+    if dp_env_add_region(env, ptr, length, flags, kind) != 0:
+        raise MemoryError("too many memory regions")
+    dp_env_fix_regions(env)
+    return 0
+
+
+cdef int env_add_pinned(dp_env *env, list pinned, object buf, object writable) except -1:
+    """`buf` as a fixed region of env (writable defaults to the buffer's own
+    writability); its memoryview stays in `pinned` so it cannot move."""
+    mv = memoryview(buf).cast("B")
+    if writable is None:
+        writable = not mv.readonly
+    elif writable and mv.readonly:
+        raise ValueError("buffer is read-only")
+    cdef const unsigned char[::1] view = mv
+    if view.shape[0] == 0:
+        return 0
+    env_add_fixed(env, &view[0], view.shape[0], DP_REGION_RW if writable else DP_REGION_READ, 0)
+    pinned.append(mv)
+    return 0
+
+
+cdef void env_clear_pinned(dp_env *env, list pinned):
+    dp_env_clear_regions(env)
+    for mv in pinned:
+        mv.release()
+    del pinned[:]

@@ -2,34 +2,7 @@
 // ct_lookup looks the packet's TCP tuple up (hit or miss), ct_insert_pkt
 // creates the packet's entry, ct_insert_seq creates a new entry per run
 // (source address from a counter) to measure inserts.
-#include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/ip.h>
-#include <linux/in.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
-
-struct nf_conn {
-	unsigned int mark;
-} __attribute__((preserve_access_index));
-
-struct bpf_ct_opts___local {
-	__s32 netns_id;
-	__s32 error;
-	__u8 l4proto;
-	__u8 dir;
-	__u16 ct_zone_id;
-	__u8 ct_zone_dir;
-	__u8 reserved[3];
-};
-
-extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *, struct bpf_sock_tuple *, __u32,
-					 struct bpf_ct_opts___local *, __u32) __ksym;
-extern struct nf_conn *bpf_xdp_ct_alloc(struct xdp_md *, struct bpf_sock_tuple *, __u32,
-					struct bpf_ct_opts___local *, __u32) __ksym;
-extern struct nf_conn *bpf_ct_insert_entry(struct nf_conn *) __ksym;
-extern void bpf_ct_release(struct nf_conn *) __ksym;
-extern void bpf_ct_set_timeout(struct nf_conn *, __u32) __ksym;
+#include "ct_common.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -47,10 +20,7 @@ static __always_inline int tuple_of(struct xdp_md *ctx, struct bpf_sock_tuple *t
 
 	if ((void *)(ports + 2) > data_end)
 		return -1;
-	t->ipv4.saddr = ip->saddr;
-	t->ipv4.daddr = ip->daddr;
-	t->ipv4.sport = ports[0];
-	t->ipv4.dport = ports[1];
+	ct_tuple_v4(t, ip, ports);
 	return 0;
 }
 

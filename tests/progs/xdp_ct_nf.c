@@ -6,51 +6,8 @@
 // in seconds via the CONFIG_HZ __kconfig extern).
 // Each result goes into res[] so the kernel's and dataplane's runs compare
 // slot by slot.
-#include <linux/bpf.h>
-#include <linux/in.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
-
-struct nf_conn {
-	unsigned int timeout;
-	unsigned long status;
-	unsigned int mark;
-} __attribute__((preserve_access_index));
-
-struct opts16 {
-	__s32 netns_id;
-	__s32 error;
-	__u8 l4proto;
-	__u8 dir;
-	__u16 ct_zone_id;
-	__u8 ct_zone_dir;
-	__u8 reserved[3];
-};
-
-struct opts12 {
-	__s32 netns_id;
-	__s32 error;
-	__u8 l4proto;
-	__u8 dir;
-	__u8 reserved[2];
-};
-
-/* libbpf checks these prototypes against the kernel's (kinds must match) */
-union nf_inet_addr___local { __u32 all[4]; };
-enum nf_nat_manip_type___local { NAT_SRC___local, NAT_DST___local };
-
-extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *, struct bpf_sock_tuple *, __u32, struct opts16 *,
-					 __u32) __ksym;
-extern struct nf_conn *bpf_xdp_ct_alloc(struct xdp_md *, struct bpf_sock_tuple *, __u32, struct opts16 *,
-					__u32) __ksym;
-extern struct nf_conn *bpf_ct_insert_entry(struct nf_conn *) __ksym;
-extern void bpf_ct_release(struct nf_conn *) __ksym;
-extern void bpf_ct_set_timeout(struct nf_conn *, __u32) __ksym;
-extern int bpf_ct_change_timeout(struct nf_conn *, __u32) __ksym;
-extern int bpf_ct_set_status(struct nf_conn *, __u32) __ksym;
-extern int bpf_ct_change_status(struct nf_conn *, __u32) __ksym;
-extern int bpf_ct_set_nat_info(struct nf_conn *, union nf_inet_addr___local *, int,
-			       enum nf_nat_manip_type___local) __ksym;
+#include "ct_common.h"
+#include "slots.h"
 
 extern unsigned long CONFIG_HZ __kconfig;
 extern unsigned int LINUX_KERNEL_VERSION __kconfig;
@@ -60,19 +17,7 @@ extern unsigned int LINUX_KERNEL_VERSION __kconfig;
 #define IPS_CONFIRMED (1 << 3)
 #define NOT_SET 0xdead
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 48);
-	__type(key, __u32);
-	__type(value, __u64);
-} res SEC(".maps");
-
-static __always_inline void rec(__u32 k, __s64 v)
-{
-	__u64 *c = bpf_map_lookup_elem(&res, &k);
-	if (c)
-		*c = (__u64)v;
-}
+RESULT_SLOTS(res, 48)
 
 /* an allocated entry can only leave through insert (release wants nf_conn) */
 static __always_inline void dispose(struct nf_conn *ct)
@@ -86,12 +31,12 @@ static __always_inline void dispose(struct nf_conn *ct)
 #define TRY_LOOKUP(slot, o, tsz, osz)                                             \
 	do {                                                                       \
 		(o).error = 0;                                                     \
-		ct = bpf_xdp_ct_lookup(ctx, &tup, tsz, (struct opts16 *)&(o), osz);                \
+		ct = bpf_xdp_ct_lookup(ctx, &tup, tsz, (struct bpf_ct_opts___local *)&(o), osz);                \
 		if (ct) {                                                          \
 			bpf_ct_release(ct);                                        \
-			rec(slot, 1000 + (o).dir);                                 \
+			res_set(slot, 1000 + (o).dir);                                 \
 		} else {                                                           \
-			rec(slot, (o).error);                                      \
+			res_set(slot, (o).error);                                      \
 		}                                                                  \
 	} while (0)
 
@@ -99,8 +44,8 @@ SEC("xdp")
 int xdp_ct_nf(struct xdp_md *ctx)
 {
 	struct bpf_sock_tuple tup = {}, rtup = {};
-	struct opts16 o = { .netns_id = -1, .l4proto = IPPROTO_TCP };
-	struct opts12 o12 = { .netns_id = -1, .l4proto = IPPROTO_TCP };
+	struct bpf_ct_opts___local o = { .netns_id = -1, .l4proto = IPPROTO_TCP };
+	struct bpf_ct_opts12___local o12 = { .netns_id = -1, .l4proto = IPPROTO_TCP };
 	struct nf_conn *ct, *ins, *lk;
 	int delta;
 	union nf_inet_addr___local nat = { .all = { bpf_htonl(0xc0a80001), 0, 0, 0 } };
@@ -130,7 +75,7 @@ int xdp_ct_nf(struct xdp_md *ctx)
 	o.netns_id = -1;
 	TRY_LOOKUP(7, o, sizeof(tup.ipv4) + 1, sizeof(o));
 	TRY_LOOKUP(8, o, sizeof(tup.ipv4), sizeof(o));          /* -ENOENT */
-	rec(9, o.ct_zone_dir);                                   /* written back: 3 */
+	res_set(9, o.ct_zone_dir);                                   /* written back: 3 */
 	o12.reserved[1] = 0;
 	*(__u16 *)&o12.reserved[0] = 0x0101;                     /* the zone id bytes of a 12-byte opts */
 	TRY_LOOKUP(10, o12, sizeof(tup.ipv4), sizeof(o12));
@@ -142,53 +87,53 @@ int xdp_ct_nf(struct xdp_md *ctx)
 	o.netns_id = -2;
 	o.error = 0;
 	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4), &o, sizeof(o));
-	if (ct) { dispose(ct); rec(12, 1); } else rec(12, o.error);
+	if (ct) { dispose(ct); res_set(12, 1); } else res_set(12, o.error);
 	o.netns_id = -1;
 	o.error = 0;
 	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4), &o, sizeof(o));
-	if (ct) { dispose(ct); rec(13, 1); } else rec(13, o.error);
+	if (ct) { dispose(ct); res_set(13, 1); } else res_set(13, o.error);
 	o.l4proto = IPPROTO_TCP;
 	o.error = 0;
 	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4) + 2, &o, sizeof(o));
-	if (ct) { dispose(ct); rec(14, 1); } else rec(14, o.error);
+	if (ct) { dispose(ct); res_set(14, 1); } else res_set(14, o.error);
 	o.error = 0;
 	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4), &o, 13);
-	if (ct) { dispose(ct); rec(15, 1); } else rec(15, o.error);
+	if (ct) { dispose(ct); res_set(15, 1); } else res_set(15, o.error);
 
 	/* alloc -> set_timeout -> mark -> status -> insert -> lookup */
-	rec(16, NOT_SET);
+	res_set(16, NOT_SET);
 	o.error = 0;
 	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4), &o, sizeof(o));
 	if (!ct)
 		return XDP_ABORTED;
-	rec(17, ct->status);                                   /* unconfirmed: 0 */
+	res_set(17, ct->status);                                   /* unconfirmed: 0 */
 	bpf_ct_set_timeout(ct, 10000);
 	ct->mark = 77;
-	rec(18, bpf_ct_set_status(ct, IPS_CONFIRMED));         /* -EBUSY */
-	rec(19, bpf_ct_set_status(ct, IPS_SEEN_REPLY));        /* 0 */
-	rec(20, ct->status);
+	res_set(18, bpf_ct_set_status(ct, IPS_CONFIRMED));         /* -EBUSY */
+	res_set(19, bpf_ct_set_status(ct, IPS_SEEN_REPLY));        /* 0 */
+	res_set(20, ct->status);
 	ins = bpf_ct_insert_entry(ct);
 	if (!ins)
 		return XDP_ABORTED;
-	rec(21, ins->status);
-	rec(22, ins->mark);
+	res_set(21, ins->status);
+	res_set(22, ins->mark);
 	/* test_bpf_nf: the new entry's timeout is within bounds, in seconds */
 	delta = ins->timeout - bpf_jiffies64();
 	delta /= CONFIG_HZ;
-	rec(37, delta > 8 && delta <= 10);
-	rec(38, CONFIG_HZ);
-	rec(39, LINUX_KERNEL_VERSION);
+	res_set(37, delta > 8 && delta <= 10);
+	res_set(38, CONFIG_HZ);
+	res_set(39, LINUX_KERNEL_VERSION);
 	lk = bpf_xdp_ct_lookup(ctx, &tup, sizeof(tup.ipv4), &o, sizeof(o));
 	if (lk) {
-		rec(23, lk->mark + 1000 * o.dir);
-		rec(24, bpf_ct_change_timeout(lk, 20000));
+		res_set(23, lk->mark + 1000 * o.dir);
+		res_set(24, bpf_ct_change_timeout(lk, 20000));
 		delta = lk->timeout - bpf_jiffies64();
 		delta /= CONFIG_HZ;
-		rec(40, delta > 18 && delta <= 20);
-		rec(25, bpf_ct_change_status(lk, IPS_CONFIRMED | IPS_SEEN_REPLY | IPS_ASSURED));
-		rec(26, lk->status);
-		rec(27, bpf_ct_change_status(lk, IPS_CONFIRMED));    /* clears SEEN_REPLY: -EBUSY */
-		rec(28, bpf_ct_change_status(lk, 0));                /* clears CONFIRMED: -EBUSY */
+		res_set(40, delta > 18 && delta <= 20);
+		res_set(25, bpf_ct_change_status(lk, IPS_CONFIRMED | IPS_SEEN_REPLY | IPS_ASSURED));
+		res_set(26, lk->status);
+		res_set(27, bpf_ct_change_status(lk, IPS_CONFIRMED));    /* clears SEEN_REPLY: -EBUSY */
+		res_set(28, bpf_ct_change_status(lk, 0));                /* clears CONFIRMED: -EBUSY */
 		lk->mark = 78;
 		bpf_ct_release(lk);
 	}
@@ -201,7 +146,7 @@ int xdp_ct_nf(struct xdp_md *ctx)
 	rtup.ipv4.dport = tup.ipv4.sport;
 	o.error = 0;
 	lk = bpf_xdp_ct_lookup(ctx, &rtup, sizeof(rtup.ipv4), &o, sizeof(o));
-	if (lk) { rec(29, lk->mark + 1000 * o.dir); bpf_ct_release(lk); } else rec(29, o.error);
+	if (lk) { res_set(29, lk->mark + 1000 * o.dir); bpf_ct_release(lk); } else res_set(29, o.error);
 	TRY_LOOKUP(30, o12, sizeof(tup.ipv4), sizeof(o12));     /* 12-byte opts find it */
 	o.ct_zone_id = 5;
 	TRY_LOOKUP(31, o, sizeof(tup.ipv4), sizeof(o));          /* other zone: -ENOENT */
@@ -215,7 +160,7 @@ int xdp_ct_nf(struct xdp_md *ctx)
 	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4), &o, sizeof(o));
 	if (ct) {
 		ins = bpf_ct_insert_entry(ct);
-		if (ins) { rec(33, 1); bpf_ct_release(ins); } else rec(33, -17);
+		if (ins) { res_set(33, 1); bpf_ct_release(ins); } else res_set(33, -17);
 	}
 
 	/* source NAT: the reply tuple targets the NAT address and port */
@@ -223,10 +168,10 @@ int xdp_ct_nf(struct xdp_md *ctx)
 	o.error = 0;
 	ct = bpf_xdp_ct_alloc(ctx, &tup, sizeof(tup.ipv4), &o, sizeof(o));
 	if (ct) {
-		rec(34, bpf_ct_set_nat_info(ct, &nat, 4321, NAT_SRC___local));
+		res_set(34, bpf_ct_set_nat_info(ct, &nat, 4321, NAT_SRC___local));
 		ins = bpf_ct_insert_entry(ct);
 		if (ins) {
-			rec(35, ins->status);
+			res_set(35, ins->status);
 			bpf_ct_release(ins);
 		}
 	}
@@ -234,7 +179,7 @@ int xdp_ct_nf(struct xdp_md *ctx)
 	rtup.ipv4.dport = bpf_htons(4321);
 	o.error = 0;
 	lk = bpf_xdp_ct_lookup(ctx, &rtup, sizeof(rtup.ipv4), &o, sizeof(o));
-	if (lk) { rec(36, 1000 + o.dir); bpf_ct_release(lk); } else rec(36, o.error);
+	if (lk) { res_set(36, 1000 + o.dir); bpf_ct_release(lk); } else res_set(36, o.error);
 	return XDP_PASS;
 }
 

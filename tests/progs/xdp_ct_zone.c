@@ -3,46 +3,10 @@
 // original, or only the reply direction, then looked up by their original
 // and reply tuples from several zones.  One result slot per lookup so the
 // kernel's and dataplane's answers compare slot by slot.
-#include <linux/bpf.h>
-#include <linux/in.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
+#include "ct_common.h"
+#include "slots.h"
 
-struct nf_conn {
-	unsigned int mark;
-} __attribute__((preserve_access_index));
-
-struct opts16 {
-	__s32 netns_id;
-	__s32 error;
-	__u8 l4proto;
-	__u8 dir;
-	__u16 ct_zone_id;
-	__u8 ct_zone_dir;
-	__u8 reserved[3];
-};
-
-extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *, struct bpf_sock_tuple *, __u32, struct opts16 *,
-					 __u32) __ksym;
-extern struct nf_conn *bpf_xdp_ct_alloc(struct xdp_md *, struct bpf_sock_tuple *, __u32, struct opts16 *,
-					__u32) __ksym;
-extern struct nf_conn *bpf_ct_insert_entry(struct nf_conn *) __ksym;
-extern void bpf_ct_release(struct nf_conn *) __ksym;
-extern void bpf_ct_set_timeout(struct nf_conn *, __u32) __ksym;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 96);
-	__type(key, __u32);
-	__type(value, __u64);
-} res SEC(".maps");
-
-static __always_inline void rec(__u32 k, __s64 v)
-{
-	__u64 *c = bpf_map_lookup_elem(&res, &k);
-	if (c)
-		*c = (__u64)v;
-}
+RESULT_SLOTS(res, 96)
 
 static __always_inline void mk(struct bpf_sock_tuple *t, __u16 sport, int reply)
 {
@@ -60,23 +24,23 @@ static __always_inline void mk(struct bpf_sock_tuple *t, __u16 sport, int reply)
 static __always_inline void add(struct xdp_md *ctx, __u32 slot, __u16 sport, __u16 id, __u8 zdir)
 {
 	struct bpf_sock_tuple t = {};
-	struct opts16 o = { .netns_id = -1, .l4proto = IPPROTO_TCP, .ct_zone_id = id, .ct_zone_dir = zdir };
+	struct bpf_ct_opts___local o = { .netns_id = -1, .l4proto = IPPROTO_TCP, .ct_zone_id = id, .ct_zone_dir = zdir };
 	struct nf_conn *ct, *ins;
 
 	mk(&t, sport, 0);
 	ct = bpf_xdp_ct_alloc(ctx, &t, sizeof(t.ipv4), &o, sizeof(o));
 	if (!ct) {
-		rec(slot, o.error);
+		res_set(slot, o.error);
 		return;
 	}
 	bpf_ct_set_timeout(ct, 30000);
 	ct->mark = sport;
 	ins = bpf_ct_insert_entry(ct);
 	if (ins) {
-		rec(slot, 100 + o.ct_zone_dir);
+		res_set(slot, 100 + o.ct_zone_dir);
 		bpf_ct_release(ins);
 	} else {
-		rec(slot, -17);
+		res_set(slot, -17);
 	}
 }
 
@@ -84,16 +48,16 @@ static __always_inline void add(struct xdp_md *ctx, __u32 slot, __u16 sport, __u
 static __always_inline void look(struct xdp_md *ctx, __u32 slot, __u16 sport, int reply, __u16 id, __u8 zdir)
 {
 	struct bpf_sock_tuple t = {};
-	struct opts16 o = { .netns_id = -1, .l4proto = IPPROTO_TCP, .ct_zone_id = id, .ct_zone_dir = zdir };
+	struct bpf_ct_opts___local o = { .netns_id = -1, .l4proto = IPPROTO_TCP, .ct_zone_id = id, .ct_zone_dir = zdir };
 	struct nf_conn *ct;
 
 	mk(&t, sport, reply);
 	ct = bpf_xdp_ct_lookup(ctx, &t, sizeof(t.ipv4), &o, sizeof(o));
 	if (ct) {
-		rec(slot, 1000 * (o.dir + 1) + ct->mark % 1000);
+		res_set(slot, 1000 * (o.dir + 1) + ct->mark % 1000);
 		bpf_ct_release(ct);
 	} else {
-		rec(slot, o.error);
+		res_set(slot, o.error);
 	}
 }
 

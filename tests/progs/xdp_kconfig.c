@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include "slots.h"
 
 extern unsigned long CONFIG_HZ __kconfig;
 extern unsigned int LINUX_KERNEL_VERSION __kconfig;
@@ -12,33 +13,21 @@ extern enum libbpf_tristate CONFIG_IPV6 __kconfig;
 extern char CONFIG_LOCALVERSION[8] __kconfig;
 extern int CONFIG_NR_CPUS __kconfig;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 8);
-	__type(key, __u32);
-	__type(value, __u64);
-} out SEC(".maps");
-
-static __always_inline void put(__u32 k, __u64 v)
-{
-	__u64 *p = bpf_map_lookup_elem(&out, &k);
-	if (p)
-		*p = v;
-}
+RESULT_SLOTS(out, 8)
 
 SEC("xdp")
 int xdp_kconfig(struct xdp_md *ctx)
 {
 	__u64 j0 = bpf_jiffies64(), j1;
 
-	put(0, CONFIG_HZ);
-	put(1, LINUX_KERNEL_VERSION);
-	put(2, CONFIG_BPF_SYSCALL);
-	put(3, CONFIG_IPV6);
-	put(4, CONFIG_LOCALVERSION[0] | CONFIG_LOCALVERSION[1] << 8 | CONFIG_LOCALVERSION[7] << 16);
-	put(5, CONFIG_NR_CPUS);
+	out_set(0, CONFIG_HZ);
+	out_set(1, LINUX_KERNEL_VERSION);
+	out_set(2, CONFIG_BPF_SYSCALL);
+	out_set(3, CONFIG_IPV6);
+	out_set(4, CONFIG_LOCALVERSION[0] | CONFIG_LOCALVERSION[1] << 8 | CONFIG_LOCALVERSION[7] << 16);
+	out_set(5, CONFIG_NR_CPUS);
 	j1 = bpf_jiffies64();
-	put(6, j0 != 0 && j1 - j0 < 2);
+	out_set(6, j0 != 0 && j1 - j0 < 2);
 	return XDP_PASS;
 }
 

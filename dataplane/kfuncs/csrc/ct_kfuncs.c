@@ -172,70 +172,84 @@ static struct dp_nf_conn *kf_zone_find(struct dp_kf_ct *k, struct dp_ct_tuple *t
     return NULL;
 }
 
+/* What lookup and alloc share: the table, the opts, the tuple parsed and
+ * checked (kf_parse; alloc has its own rules), its zone direction and the
+ * zone id (16-byte opts only). */
+struct kf_call {
+    struct dp_kf_ct *k;
+    uint8_t *o;
+    struct dp_ct_tuple t;
+    uint8_t zdir;
+    uint16_t zone_id;
+    uint64_t ret;      /* what the kfunc returns when kf_begin says stop */
+};
+
+/* The front half of lookup and alloc.  Returns 1 to go on; 0 when the call
+ * ends with c->ret: 0 (no table, no opts, or opts->error set) or the
+ * failure of an unreadable tuple. */
+static int kf_begin(struct dp_env *env, struct kf_call *c, uint64_t tup, uint64_t tup_sz, uint64_t opts,
+                    uint64_t opts_sz, int alloc)
+{
+    int err;
+    c->ret = 0;
+    c->zdir = 0;
+    c->k = kf_ctx(env);
+    if (!c->k)
+        return 0;
+    c->o = kf_opts(env, opts, (uint32_t)opts_sz);
+    if (!c->o)
+        return 0;
+    err = kf_parse(env, tup, (uint32_t)tup_sz, c->o, (uint32_t)opts_sz, alloc, &c->t, &c->zdir);
+    if (err == -EFAULT) {
+        c->ret = dp_env_fail(env, "conntrack kfunc: tuple %#llx is not accessible", (unsigned long long)tup);
+        return 0;
+    }
+    if (err) {
+        kf_set_error(c->o, err);
+        return 0;
+    }
+    c->zone_id = (uint32_t)opts_sz == KF_OPTS_SZ ? rd_u16(c->o + O_ZONE_ID) : 0;
+    return 1;
+}
+
 static uint64_t kf_lookup(struct dp_env *env, uint64_t ctx, uint64_t tup, uint64_t tup_sz, uint64_t opts,
                           uint64_t opts_sz)
 {
-    struct dp_kf_ct *k = kf_ctx(env);
-    struct dp_ct_tuple t;
+    struct kf_call c;
     struct dp_nf_conn *ct;
-    uint8_t *o, zdir = 0;
-    int err, dir = 0;
+    int dir = 0;
     (void)ctx;
-    if (!k)
-        return 0;
-    o = kf_opts(env, opts, (uint32_t)opts_sz);
-    if (!o)
-        return 0;
-    err = kf_parse(env, tup, (uint32_t)tup_sz, o, (uint32_t)opts_sz, 0, &t, &zdir);
-    if (err == -EFAULT)
-        return dp_env_fail(env, "conntrack kfunc: tuple %#llx is not accessible", (unsigned long long)tup);
-    if (err) {
-        kf_set_error(o, err);
-        return 0;
-    }
-    ct = kf_zone_find(k, &t, zdir, (uint32_t)opts_sz == KF_OPTS_SZ ? rd_u16(o + O_ZONE_ID) : 0, &dir);
+    if (!kf_begin(env, &c, tup, tup_sz, opts, opts_sz, 0))
+        return c.ret;
+    ct = kf_zone_find(c.k, &c.t, c.zdir, c.zone_id, &dir);
     if (!ct) {
-        kf_set_error(o, -ENOENT);
+        kf_set_error(c.o, -ENOENT);
         return 0;
     }
-    o[O_DIR] = (uint8_t)dir;
+    c.o[O_DIR] = (uint8_t)dir;
     return kf_hand_out(env, ct);
 }
 
 static uint64_t kf_alloc(struct dp_env *env, uint64_t ctx, uint64_t tup, uint64_t tup_sz, uint64_t opts,
                          uint64_t opts_sz)
 {
-    struct dp_kf_ct *k = kf_ctx(env);
-    struct dp_ct_tuple t;
+    struct kf_call c;
     struct dp_nf_conn *ct;
-    uint8_t *o, zdir = 0;
-    uint16_t zone_id;
     int err = 0;
     (void)ctx;
-    if (!k)
-        return 0;
-    o = kf_opts(env, opts, (uint32_t)opts_sz);
-    if (!o)
-        return 0;
-    err = kf_parse(env, tup, (uint32_t)tup_sz, o, (uint32_t)opts_sz, 1, &t, &zdir);
-    if (err == -EFAULT)
-        return dp_env_fail(env, "conntrack kfunc: tuple %#llx is not accessible", (unsigned long long)tup);
-    if (err) {
-        kf_set_error(o, err);
-        return 0;
-    }
-    ct = k->api->alloc(k->table, &t, NULL, dp_kf_ct_now(k), &err);
+    if (!kf_begin(env, &c, tup, tup_sz, opts, opts_sz, 1))
+        return c.ret;
+    ct = c.k->api->alloc(c.k->table, &c.t, NULL, dp_kf_ct_now(c.k), &err);
     if (!ct) {
-        kf_set_error(o, err ? err : -ENOMEM);
+        kf_set_error(c.o, err ? err : -ENOMEM);
         return 0;
     }
     /* The zone applies to the directions in zdir (nf_conntrack_alloc keys
      * each tuple with nf_ct_zone_id(zone, dir)); insert rehashes. */
-    zone_id = (uint32_t)opts_sz == KF_OPTS_SZ ? rd_u16(o + O_ZONE_ID) : 0;
-    ct->zone = zone_id;
-    ct->zone_dir = zdir;
-    ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple.zone = (zdir & 1) ? zone_id : 0;
-    ct->tuplehash[IP_CT_DIR_REPLY].tuple.zone = (zdir & 2) ? zone_id : 0;
+    ct->zone = c.zone_id;
+    ct->zone_dir = c.zdir;
+    ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple.zone = (c.zdir & 1) ? c.zone_id : 0;
+    ct->tuplehash[IP_CT_DIR_REPLY].tuple.zone = (c.zdir & 2) ? c.zone_id : 0;
     /* Unconfirmed, with a relative timeout of 10 s (10 * HZ jiffies). */
     __atomic_fetch_and(&ct->status, ~IPS_BIT(IPS_CONFIRMED_BIT), __ATOMIC_RELAXED);
     ct->timeout = 10u * ct->table->hz;

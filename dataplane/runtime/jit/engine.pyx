@@ -9,16 +9,14 @@ state is the same struct dp_env the interpreter uses (stack, regions,
 helper and kfunc tables), set up the same way, so helpers written for the
 interpreter work unchanged.
 """
-from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 from posix.dlfcn cimport RTLD_LOCAL, RTLD_NOW, dlclose, dlerror, dlopen, dlsym
 
-from dataplane.runtime.interp cimport (DP_REGION_READ, DP_REGION_RW, DP_REGION_WRITE, DP_STOP_ERROR,
-                                       dp_env_add_region, dp_env_clear_regions, dp_env_fix_regions,
-                                       dp_env_free, dp_env_init)
+from dataplane.runtime.interp cimport (DP_STOP_ERROR, RunBufs, dp_env_free, dp_env_init, env_add_pinned,
+                                       env_clear_pinned, env_set_tables, run_bufs_get, run_bufs_put)
 
 from dataplane.runtime.helpers cimport Runner
 from dataplane.runtime.interp cimport dp_ctx_load_fn
@@ -148,11 +146,7 @@ cdef class JitProgram:
         dp_env_free(&self.env)
 
     cdef void sync_tables(self) noexcept:
-        # HelperTable may reallocate when ids are added: re-read every run.
-        self.env.helpers = self.helpers.fns
-        self.env.nhelpers = self.helpers.n
-        self.env.kfuncs = self.kfuncs.fns
-        self.env.nkfuncs = self.kfuncs.n
+        env_set_tables(&self.env, self.helpers, self.kfuncs)
 
     cdef uint32_t run_batch_c(self, uint8_t *const *data, const uint32_t *lens, uint32_t n,
                               uint32_t *verdicts) noexcept nogil:
@@ -165,25 +159,10 @@ cdef class JitProgram:
 
     def add_region(self, buf, writable=None):
         """Make a buffer accessible in every run (pinned until clear_regions())."""
-        mv = memoryview(buf).cast("B")
-        if writable is None:
-            writable = not mv.readonly
-        elif writable and mv.readonly:
-            raise ValueError("buffer is read-only")
-        cdef const unsigned char[::1] view = mv
-        if view.shape[0] == 0:
-            return
-        self.env.nregions = self.env.nfixed
-        if dp_env_add_region(&self.env, &view[0], view.shape[0], DP_REGION_RW if writable else DP_REGION_READ, 0) != 0:
-            raise MemoryError("too many memory regions")
-        dp_env_fix_regions(&self.env)
-        self._pinned.append(mv)
+        env_add_pinned(&self.env, self._pinned, buf, writable)
 
     def clear_regions(self):
-        dp_env_clear_regions(&self.env)
-        for mv in self._pinned:
-            mv.release()
-        self._pinned = []
+        env_clear_pinned(&self.env, self._pinned)
 
     @property
     def stack_top(self):
@@ -205,77 +184,34 @@ cdef class JitProgram:
         """Run once: r1 = address of `mem` (0 if None/empty), r2 = its length;
         `packet` is what LD_ABS/LD_IND read. Returns r0; raises
         ExecutionError (with .pc) on a checked-mode fault."""
-        cdef uint64_t r0 = 0, r1 = 0, r2 = 0
-        cdef Py_buffer mview, pview
-        cdef bint have_m = False, have_p = False
-        cdef int rc
-        if mem is None:
-            self.env.mem_len = 0
-            self.env.mem_wlen = 0
-        elif type(mem) is bytearray:
-            r2 = <uint64_t>PyByteArray_GET_SIZE(mem)
-            r1 = <uint64_t><uintptr_t>PyByteArray_AS_STRING(mem) if r2 else 0
-            self.env.mem_len = r2
-            self.env.mem_wlen = r2
-        else:
-            try:
-                PyObject_GetBuffer(mem, &mview, PyBUF_WRITABLE)
-                self.env.mem_wlen = <uint64_t>mview.len
-            except BufferError:
-                PyObject_GetBuffer(mem, &mview, PyBUF_SIMPLE)
-                self.env.mem_wlen = 0
-            have_m = True
-            r2 = <uint64_t>mview.len
-            r1 = <uint64_t><uintptr_t>mview.buf if r2 else 0
-            self.env.mem_len = r2
-        self.env.mem_lo = r1
+        cdef uint64_t r0 = 0
+        cdef RunBufs b
+        cdef int rc = 0
         try:
-            if packet is not None:
-                PyObject_GetBuffer(packet, &pview, PyBUF_SIMPLE)
-                have_p = True
-                self.env.pkt = <const uint8_t *>pview.buf
-                self.env.pkt_len = <uint64_t>pview.len
+            run_bufs_get(&self.env, &b, mem, packet, False)
             self.sync_tables()
-            rc = dp_jit_run(self.fn, self.checked, &self.program.prog, &self.env, r1, r2, &r0)
+            rc = dp_jit_run(self.fn, self.checked, &self.program.prog, &self.env, b.r1, b.r2, &r0)
         finally:
-            if have_m:
-                PyBuffer_Release(&mview)
-            if have_p:
-                self.env.pkt = NULL
-                self.env.pkt_len = 0
-                PyBuffer_Release(&pview)
-            self.env.mem_len = 0
-            self.env.mem_wlen = 0
+            run_bufs_put(&self.env, &b)
         if rc != 0:
             self._raise()
         return r0
 
     def run_repeat(self, mem, uint64_t n):
         """Run `n` times in C without the GIL, reusing `mem`; returns the last r0."""
-        cdef uint64_t r0 = 0, r1 = 0, r2 = 0, i
-        cdef Py_buffer mview
-        cdef bint have_m = False
+        cdef uint64_t r0 = 0, i
+        cdef RunBufs b
         cdef int rc = 0
-        if mem is not None:
-            PyObject_GetBuffer(mem, &mview, PyBUF_WRITABLE)
-            have_m = True
-            r2 = <uint64_t>mview.len
-            r1 = <uint64_t><uintptr_t>mview.buf if r2 else 0
-        self.env.mem_lo = r1
-        self.env.mem_len = r2
-        self.env.mem_wlen = r2
-        self.sync_tables()
         try:
+            run_bufs_get(&self.env, &b, mem, None, True)
+            self.sync_tables()
             with nogil:
                 for i in range(n):
-                    rc = dp_jit_run(self.fn, self.checked, &self.program.prog, &self.env, r1, r2, &r0)
+                    rc = dp_jit_run(self.fn, self.checked, &self.program.prog, &self.env, b.r1, b.r2, &r0)
                     if rc != 0:
                         break
         finally:
-            if have_m:
-                PyBuffer_Release(&mview)
-            self.env.mem_len = 0
-            self.env.mem_wlen = 0
+            run_bufs_put(&self.env, &b)
         if rc != 0:
             self._raise()
         return r0
@@ -344,49 +280,12 @@ cdef class JitInterpreter(Interpreter):
     cdef int run_c(self, uint64_t r1, uint64_t r2, uint64_t *r0) except -1:
         if self.fn == NULL:
             raise DataplaneError("JitInterpreter: use JitInterpreter.create()")
-        self.env.helpers = self.helpers.fns
-        self.env.nhelpers = self.helpers.n
-        self.env.kfuncs = self.kfuncs.fns
-        self.env.nkfuncs = self.kfuncs.n
+        env_set_tables(&self.env, self.helpers, self.kfuncs)
         if dp_jit_run(self.fn, self.checked, &self.program.prog, &self.env, r1, r2, r0) != 0:
             self._raise()
         return 0
 
-    def run(self, mem=None, packet=None):
-        """As Interpreter.run, on the compiled code."""
-        cdef uint64_t r0 = 0, r1 = 0, r2 = 0
-        cdef Py_buffer mview, pview
-        cdef bint have_m = False, have_p = False
-        self.env.mem_len = 0
-        self.env.mem_wlen = 0
-        if mem is not None:
-            try:
-                PyObject_GetBuffer(mem, &mview, PyBUF_WRITABLE)
-                self.env.mem_wlen = <uint64_t>mview.len
-            except BufferError:
-                PyObject_GetBuffer(mem, &mview, PyBUF_SIMPLE)
-            have_m = True
-            r2 = <uint64_t>mview.len
-            r1 = <uint64_t><uintptr_t>mview.buf if r2 else 0
-            self.env.mem_len = r2
-        self.env.mem_lo = r1
-        try:
-            if packet is not None:
-                PyObject_GetBuffer(packet, &pview, PyBUF_SIMPLE)
-                have_p = True
-                self.env.pkt = <const uint8_t *>pview.buf
-                self.env.pkt_len = <uint64_t>pview.len
-            self.run_c(r1, r2, &r0)
-        finally:
-            if have_m:
-                PyBuffer_Release(&mview)
-            if have_p:
-                self.env.pkt = NULL
-                self.env.pkt_len = 0
-                PyBuffer_Release(&pview)
-            self.env.mem_len = 0
-            self.env.mem_wlen = 0
-        return r0
+    # run() is Interpreter.run: it calls run_c, the compiled code here.
 
     @property
     def stats(self):
@@ -418,10 +317,7 @@ cdef class JitInterpreter(Interpreter):
                 frames[i] = <uint8_t *>mem + i * <size_t>_helpers.XDP_FRAME_SIZE
                 memcpy(frames[i] + <size_t>_helpers.XDP_HEADROOM, &view[0], view.shape[0])
                 lens[i] = view.shape[0]
-            self.env.helpers = self.helpers.fns
-            self.env.nhelpers = self.helpers.n
-            self.env.kfuncs = self.kfuncs.fns
-            self.env.nkfuncs = self.kfuncs.n
+            env_set_tables(&self.env, self.helpers, self.kfuncs)
             runner._prepare(self)
             self.env.ctx_load = <dp_ctx_load_fn><uintptr_t>_helpers.XDP_CTX_LOAD
             try:
