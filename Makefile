@@ -11,7 +11,7 @@ test: build
 	./scripts/test.sh
 
 bench: build
-	for b in benchmarks/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
+	for b in benchmarks/[!_]*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
 
 clean:
 	rm -rf build .venv *.egg-info
