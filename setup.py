@@ -19,8 +19,20 @@ except ImportError as exc:  # pragma: no cover - build-time guard
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def _c_sources():
+    """Every hand-written C header/source. Extensions #include each other's
+    csrc headers (struct dp_env, dp_rt, dp_frame ...), and setuptools only
+    recompiles an extension when a listed dependency changed, so each one
+    depends on all of them: a header edit can never leave a stale .so behind."""
+    found = []
+    for pattern in ("dataplane/**/csrc/*.h", "dataplane/**/csrc/*.c", "dataplane/include/*.h"):
+        found += glob.glob(pattern, recursive=True)
+    return sorted(found)
+
+
 def _extensions():
     exts = []
+    depends = _c_sources()
     for pyx in sorted(glob.glob(os.path.join("dataplane", "**", "*.pyx"), recursive=True)):
         modname = pyx[:-4].replace(os.sep, ".")
         exts.append(
@@ -29,6 +41,7 @@ def _extensions():
                 [pyx],
                 include_dirs=[os.path.dirname(pyx), os.path.join(os.path.dirname(pyx), "csrc"), "dataplane/include"],
                 extra_compile_args=["-O2", "-fno-strict-aliasing", "-Wno-unused-function"],
+                depends=depends,
             )
         )
     return cythonize(
