@@ -30,6 +30,7 @@ class MemMixin:
         self.write_check(insn.dst)
         size = op.SIZE_BYTES[insn.size]
         val = self.check_mem_access(st, pc, insn.src, src, insn.off, size, write=False)
+        self._same_ptr_type(pc)
         if insn.mode == op.BPF_MEMSX and val.t == SCALAR:
             bits = size * 8
             if val.is_const():
@@ -48,6 +49,15 @@ class MemMixin:
             val = scalar_const(insn.imm)
         self.check_mem_access(st, pc, insn.dst, dst, insn.off, size, write=True, value=val,
                               is_st=insn.cls == op.BPF_ST)
+        self._same_ptr_type(pc)
+
+    def _same_ptr_type(self, pc: int) -> None:
+        """save_aux_ptr_type: a load/store that reaches the ctx on one path
+        must reach it on every path (the ctx access is rewritten per insn;
+        the JIT's static ctx loads rely on it too)."""
+        kinds = self.aux[pc].mem_kinds
+        if "ctx" in kinds and len(kinds) > 1:
+            self.fail("same insn cannot be used with different pointers")
 
     def check_atomic(self, st, insn, pc: int) -> None:
         size = op.SIZE_BYTES[insn.size]
@@ -254,9 +264,9 @@ class MemMixin:
         if value.is_ptr() and size != 8:
             self.fail("invalid size of register spill")
         if off % 8 == 0 and (size == 8 or (value.t == SCALAR and value.umax < (1 << (8 * size)))):
-            if size == 8 and is_st and value.is_null():
-                frame.stack[spi] = ("00000000", None)
-                return
+            # an 8-byte BPF_ST of 0 is a spill of the constant 0, not
+            # STACK_ZERO bytes (check_stack_write_fixed_off's fake_reg):
+            # overwriting part of it later leaves the rest STACK_MISC
             # a spill (possibly narrow): the low-address bytes hold the register
             keep = types[:8 - size].replace("r", "m")
             frame.stack[spi] = (keep + "r" * size, value.copy())
