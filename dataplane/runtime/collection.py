@@ -153,6 +153,15 @@ class Collection:
             from dataplane.kfuncs import default_registry
             kfuncs = default_registry().indices()
             kfunc_table = kfunc_table or default_registry().table()
+        # A verified program calls kfuncs without checking the table at run
+        # time (as the kernel, which resolved them at load): an index the
+        # table lacks is refused here, never a call through NULL.
+        for p in spec.programs.values():
+            for r in p.relocations:
+                if r.kind == "kfunc" and r.symbol in (kfuncs or {}) and \
+                        (kfunc_table is None or kfuncs[r.symbol] not in kfunc_table):
+                    raise LoadError(f"program {p.name}: kfunc {r.symbol} (index {kfuncs[r.symbol]}) "
+                                    f"is not in the kfunc table")
         for name, ps in spec.programs.items():
             ps = _core(spec, ps)
             xlated, refs = _link(ps, maps, available, kfuncs or {})
@@ -313,7 +322,9 @@ def _facts(ps: ProgramSpec, vp):
     for pc, a in enumerate(vp.aux):
         if a is not None and a.ctx_field:
             ctx[pc] = "ctx" if a.mem_kinds <= {"ctx"} else "mixed"
-    return Facts(relocs, ctx, _VERIFIER_PROG_TYPES.get(ps.prog_type))
+    # verifier subprogs are the JIT's function entries (callbacks included)
+    stack = dict(zip(vp.subprogs, vp.stack_depth))
+    return Facts(relocs, ctx, _VERIFIER_PROG_TYPES.get(ps.prog_type), stack)
 
 
 def _jit_all(linked: dict, progs: dict, helpers, kfunc_table) -> tuple[dict, str | None]:

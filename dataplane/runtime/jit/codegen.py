@@ -36,7 +36,7 @@ programs a verifier has accepted.
 from __future__ import annotations
 
 # Bump when the generated code changes meaning: it is part of the cache key.
-CODEGEN_VERSION = 6
+CODEGEN_VERSION = 7
 
 _ALU = ("add", "sub", "mul", "div", "sdiv", "or", "and", "lsh", "rsh", "mod", "smod", "xor", "mov", "arsh")
 _JMP = ("jeq", "jne", "jgt", "jge", "jlt", "jle", "jset", "jsgt", "jsge", "jslt", "jsle")
@@ -125,16 +125,23 @@ class Facts:
     immediates). ``ctx``: for verified programs, slot -> "ctx" (the
     verifier proved the access goes through the unmodified ctx pointer and
     nothing else) or "mixed" (ctx on some paths, other memory on others);
-    ``ctx_type`` is "xdp" or "socket" (which struct r1 points to)."""
+    ``ctx_type`` is "xdp" or "socket" (which struct r1 points to).
+    ``stack``: function entry -> bytes of its frame the verifier saw used
+    (stack_depth): an unchecked frame zeroes only those (a privileged
+    program may read stack it never wrote, as root can in the kernel, and
+    must see the interpreter's zeroes, not the native stack's leftovers of
+    other programs and packets); entries not listed zero the whole frame."""
 
-    def __init__(self, relocs=(), ctx=None, ctx_type: str | None = None):
+    def __init__(self, relocs=(), ctx=None, ctx_type: str | None = None, stack=None):
         self.relocs = frozenset(relocs)
         self.ctx = dict(ctx or {})
         self.ctx_type = ctx_type
+        self.stack = dict(stack or {})
 
     def digest(self) -> bytes:
         """Bytes that decide the generated code besides the program (cache key)."""
-        return repr((sorted(self.relocs), sorted(self.ctx.items()), self.ctx_type)).encode()
+        return repr((sorted(self.relocs), sorted(self.ctx.items()), self.ctx_type,
+                     sorted(self.stack.items()))).encode()
 
 
 NO_FACTS = Facts()
@@ -213,6 +220,9 @@ class _Func:
         else:
             out.append("    uint64_t stk[DP_STACK_SIZE / 8] __attribute__((aligned(8)));")
             out.append("    r10 = (uint64_t)(uintptr_t)&stk[DP_STACK_SIZE / 8];")
+            used = min(512, (self.facts.stack.get(e, 512) + 7) // 8 * 8)
+            if used:   # the interpreter's zeroed frame, as far as the program can see it
+                out.append(f"    memset(&stk[DP_STACK_SIZE / 8 - {used // 8}], 0, {used});")
         if self.entry != body[0]:
             out.append(f"    goto L{e};")
         for i in body:
@@ -328,7 +338,10 @@ class _Func:
             hid = _k(imm & 0xFFFFFFFF) if op != "callx" else d
             w("{")
             w(f"    uint64_t hid = {hid};")
-            if checked or op == "callx":  # verified: the loader resolved every id
+            # verified helper calls: the loader resolved every id against the
+            # collection's own table; kfunc tables belong to their registry
+            # (entries can be removed), so those keep the two-compare check
+            if checked or op != "call_helper":
                 w(f"    if (DP_UNLIKELY(hid >= {count} || {table}[hid] == NULL)) "
                   f"{{ dp_jit_fail_unknown(env, \"{kind}\", hid, {i}); goto fail; }}")
             w(f"    env->cur_pc = {i};")

@@ -280,6 +280,11 @@ cdef class JitInterpreter(Interpreter):
     cdef int run_c(self, uint64_t r1, uint64_t r2, uint64_t *r0) except -1:
         if self.fn == NULL:
             raise DataplaneError("JitInterpreter: use JitInterpreter.create()")
+        if not self.checked and (self.env.ctx == NULL or r1 != self.env.ctx_lo):
+            # verified code trusts r1 to be the runtime's ctx struct (static
+            # ctx loads, helpers without checks): never caller bytes (run(mem))
+            raise ExecutionError("a verified (unchecked) program runs only on a context the runtime builds "
+                                 "(Runner.run_xdp/run_skb, hooks), not on caller memory", pc=0)
         env_set_tables(&self.env, self.helpers, self.kfuncs)
         if dp_jit_run(self.fn, self.checked, &self.program.prog, &self.env, r1, r2, r0) != 0:
             self._raise()

@@ -122,7 +122,9 @@ static int dp_jit_call_sub(struct dp_env *env, uint32_t start, uint64_t r1, uint
         return -1;
     }
     depth = (int)((env->stack_top - saved_lo) / DP_STACK_SIZE);
-    memset((void *)(uintptr_t)(saved_lo - DP_STACK_SIZE), 0, DP_STACK_SIZE);
+    /* unchecked callbacks have C-local frames (zeroed by their own code) */
+    if (dp_jit_cur_checked)
+        memset((void *)(uintptr_t)(saved_lo - DP_STACK_SIZE), 0, DP_STACK_SIZE);
     *r0 = l->sub(env, start, regs, depth);
     env->stack_lo = saved_lo;
     env->cur_prog = prog;
