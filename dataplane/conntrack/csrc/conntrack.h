@@ -203,6 +203,8 @@ uint32_t dp_ct_table_hz(const struct dp_ct_table *t);
 /* ns -> jiffies and ms -> jiffies (msecs_to_jiffies: rounds up) at the table's HZ. */
 uint64_t dp_ct_jiffies(const struct dp_ct_table *t, uint64_t ns);
 uint64_t dp_ct_ms_to_jiffies(const struct dp_ct_table *t, uint64_t ms);
+/* msecs_to_jiffies of 2^31 ms or more: the kernel's MAX_JIFFY_OFFSET. */
+#define DP_CT_MAX_JIFFY_OFFSET ((uint64_t)(INT64_MAX >> 1) - 1)
 struct dp_ct_timeouts *dp_ct_table_timeouts(struct dp_ct_table *t);
 
 /* REPLY tuple of an ORIGINAL one: swap addresses/ports; ICMP requests map

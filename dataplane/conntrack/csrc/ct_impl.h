@@ -90,6 +90,16 @@ static inline uint64_t ct_ns_to_jiffies(uint64_t ns, uint32_t hz) { return (uint
  * ct_ns_to_jiffies(now + ct_jiffies_to_ns(j)) == ct_ns_to_jiffies(now) + j. */
 static inline uint64_t ct_jiffies_to_ns(uint64_t j, uint32_t hz) { return (uint64_t)(((__uint128_t)j * 1000000000u + hz - 1) / hz); }
 
+/* msecs_to_jiffies (rounds up).  The kernel's takes an unsigned int and
+ * reads (int)ms < 0 as "infinite" (MAX_JIFFY_OFFSET): 2^31 ms and more
+ * saturate rather than scale (callers then cap at INT_MAX jiffies). */
+static inline uint64_t ct_ms_to_jiffies(uint64_t ms, uint32_t hz)
+{
+    if (ms > 0x7fffffffu)
+        return DP_CT_MAX_JIFFY_OFFSET;
+    return (ms * hz + 999) / 1000;
+}
+
 /* Expiry and the u32 jiffies mirror programs read, written together. */
 static inline void ct_set_expiry(struct dp_nf_conn *ct, uint64_t expires)
 {

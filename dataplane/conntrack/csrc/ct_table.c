@@ -178,7 +178,7 @@ uint32_t dp_ct_table_buckets(const struct dp_ct_table *t) { return t->nbuckets; 
 void dp_ct_table_set_hz(struct dp_ct_table *t, uint32_t hz) { t->hz = hz ? hz : DP_CT_DEFAULT_HZ; }
 uint32_t dp_ct_table_hz(const struct dp_ct_table *t) { return t->hz; }
 uint64_t dp_ct_jiffies(const struct dp_ct_table *t, uint64_t ns) { return ct_ns_to_jiffies(ns, t->hz); }
-uint64_t dp_ct_ms_to_jiffies(const struct dp_ct_table *t, uint64_t ms) { return (ms * t->hz + 999) / 1000; }
+uint64_t dp_ct_ms_to_jiffies(const struct dp_ct_table *t, uint64_t ms) { return ct_ms_to_jiffies(ms, t->hz); }
 struct dp_ct_timeouts *dp_ct_table_timeouts(struct dp_ct_table *t) { return &t->to; }
 
 /* ---- references ------------------------------------------------------------ */

@@ -44,20 +44,95 @@ static struct dp_kf_ct *kf_ctx(struct dp_env *env)
     return k;
 }
 
-/* The entry the program holds: readable, and its mark writable (the
- * verifier allows nothing else; these regions are for the interpreter's
- * and checked JIT's bounds checks). */
-static uint64_t kf_hand_out(struct dp_env *env, struct dp_nf_conn *ct)
+/* Checked runs (interpreter, checked JIT: env->trusted == 0) have no
+ * verifier reference tracking behind them, so the kfuncs keep their own:
+ * every nf_conn handed out gets two dynamic regions (the entry readable,
+ * its mark writable -- the verifier allows nothing else), tagged
+ * KF_HELD_TAG, with the number of references this run holds in the low
+ * bits of the READ region's kind.  Releasing the last one drops the
+ * regions, so a use after release faults instead of reading freed (or
+ * reused) memory, and releasing, inserting or changing a pointer the
+ * program does not hold stops it instead of corrupting a refcount.
+ * Verified runs (trusted) skip all of this: the verifier proved it. */
+#define KF_HELD_TAG 0x4e430000u
+#define KF_HELD_MASK 0xffff0000u
+#define KF_HELD_MAX 0xffffu
+
+/* Index of the READ region of a held entry at p, or -1. */
+static int kf_held_find(struct dp_env *env, uint64_t p)
 {
-    dp_env_add_region(env, ct, DP_NF_CONN_SIZE, DP_REGION_READ, 0);
-    dp_env_add_region(env, (uint8_t *)ct + DP_NF_CONN_OFF_MARK, 4, DP_REGION_RW, 0);
-    return (uint64_t)(uintptr_t)ct;
+    for (uint32_t i = env->nfixed; i < env->nregions; i++) {
+        const struct dp_region *r = &env->regions[i];
+        if (r->lo == p && r->len == DP_NF_CONN_SIZE && (r->kind & KF_HELD_MASK) == KF_HELD_TAG)
+            return (int)i;
+    }
+    return -1;
 }
 
-static struct dp_nf_conn *kf_conn(struct dp_env *env, uint64_t p)
+/* Forget both regions of the entry at p (the others keep their order). */
+static void kf_held_drop(struct dp_env *env, uint64_t p)
 {
-    if (!p)
-        dp_env_fail(env, "conntrack kfunc: NULL nf_conn");
+    uint32_t w = env->nfixed;
+    for (uint32_t i = env->nfixed; i < env->nregions; i++) {
+        const struct dp_region *r = &env->regions[i];
+        if ((r->kind & KF_HELD_MASK) == KF_HELD_TAG && (r->lo == p || r->lo == p + DP_NF_CONN_OFF_MARK))
+            continue;
+        env->regions[w++] = *r;
+    }
+    env->nregions = w;
+}
+
+/* One reference to the held entry p is gone (release, failed insert);
+ * i is its READ region (kf_conn), unused in trusted runs. */
+static void kf_held_put(struct dp_env *env, int i, uint64_t p)
+{
+    if (env->trusted)
+        return;
+    if ((env->regions[i].kind & ~KF_HELD_MASK) <= 1)
+        kf_held_drop(env, p);
+    else
+        env->regions[i].kind--;
+}
+
+/* Hand a referenced entry to the program; 0 (the entry put back, the
+ * program stopped) when a checked run cannot track one more. */
+static uint64_t kf_hand_out(struct dp_env *env, struct dp_kf_ct *k, struct dp_nf_conn *ct)
+{
+    uint64_t p = (uint64_t)(uintptr_t)ct;
+    uint32_t n0 = env->nregions;
+    int i;
+    if (env->trusted)
+        return p;
+    i = kf_held_find(env, p);
+    if (i >= 0) {
+        if ((env->regions[i].kind & ~KF_HELD_MASK) < KF_HELD_MAX) {
+            env->regions[i].kind++;
+            return p;
+        }
+    } else if (dp_env_add_region(env, ct, DP_NF_CONN_SIZE, DP_REGION_READ, KF_HELD_TAG | 1) == 0 &&
+               env->nregions == n0 + 1 &&
+               dp_env_add_region(env, (uint8_t *)ct + DP_NF_CONN_OFF_MARK, 4, DP_REGION_RW, KF_HELD_TAG) == 0 &&
+               env->nregions == n0 + 2) {
+        return p;
+    }
+    env->nregions = n0;
+    k->api->put(ct);
+    return dp_env_fail(env, "conntrack kfunc: too many nf_conn references held by one run");
+}
+
+/* The nf_conn argument of insert, release and the setters: in checked runs
+ * it must be one the program holds (*held gets its READ region), else the
+ * program stops and this returns NULL. */
+static struct dp_nf_conn *kf_conn(struct dp_env *env, uint64_t p, const char *fn, int *held)
+{
+    *held = 0;
+    if (!env->trusted)
+        *held = p ? kf_held_find(env, p) : -1;
+    if (!p || *held < 0) {
+        dp_env_fail(env, "%s: %#llx is not an nf_conn this program holds (released, or never acquired)", fn,
+                    (unsigned long long)p);
+        return NULL;
+    }
     return (struct dp_nf_conn *)(uintptr_t)p;
 }
 
@@ -227,7 +302,7 @@ static uint64_t kf_lookup(struct dp_env *env, uint64_t ctx, uint64_t tup, uint64
         return 0;
     }
     c.o[O_DIR] = (uint8_t)dir;
-    return kf_hand_out(env, ct);
+    return kf_hand_out(env, c.k, ct);
 }
 
 static uint64_t kf_alloc(struct dp_env *env, uint64_t ctx, uint64_t tup, uint64_t tup_sz, uint64_t opts,
@@ -253,13 +328,14 @@ static uint64_t kf_alloc(struct dp_env *env, uint64_t ctx, uint64_t tup, uint64_
     /* Unconfirmed, with a relative timeout of 10 s (10 * HZ jiffies). */
     __atomic_fetch_and(&ct->status, ~IPS_BIT(IPS_CONFIRMED_BIT), __ATOMIC_RELAXED);
     ct->timeout = 10u * ct->table->hz;
-    return kf_hand_out(env, ct);
+    return kf_hand_out(env, c.k, ct);
 }
 
 static uint64_t kf_insert(struct dp_env *env, uint64_t p, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     struct dp_kf_ct *k = kf_ctx(env);
-    struct dp_nf_conn *ct = kf_conn(env, p);
+    int held;
+    struct dp_nf_conn *ct = kf_conn(env, p, "bpf_ct_insert_entry", &held);
     uint64_t now;
     (void)r2; (void)r3; (void)r4; (void)r5;
     if (!k || !ct)
@@ -268,6 +344,7 @@ static uint64_t kf_insert(struct dp_env *env, uint64_t p, uint64_t r2, uint64_t 
     if (!ct_test_bit(ct, IPS_CONFIRMED_BIT))
         ct_set_expiry(ct, now + ct_jiffies_to_ns(ct->timeout, ct->table->hz));
     if (k->api->insert(ct->table, ct, now) < 0) {
+        kf_held_put(env, held, p);
         k->api->put(ct);   /* nf_conntrack_free: the reference is consumed */
         return 0;
     }
@@ -277,9 +354,16 @@ static uint64_t kf_insert(struct dp_env *env, uint64_t p, uint64_t r2, uint64_t 
 static uint64_t kf_release(struct dp_env *env, uint64_t p, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     struct dp_kf_ct *k = kf_ctx(env);
+    int held;
+    struct dp_nf_conn *ct;
     (void)r2; (void)r3; (void)r4; (void)r5;
-    if (k && p)
-        k->api->put((struct dp_nf_conn *)(uintptr_t)p);
+    if (!k)
+        return 0;
+    ct = kf_conn(env, p, "bpf_ct_release", &held);
+    if (!ct)
+        return 0;
+    kf_held_put(env, held, p);
+    k->api->put(ct);
     return 0;
 }
 
@@ -287,7 +371,7 @@ static uint64_t kf_release(struct dp_env *env, uint64_t p, uint64_t r2, uint64_t
 static void kf_set_timeout_common(struct dp_kf_ct *k, struct dp_nf_conn *ct, uint32_t ms)
 {
     uint32_t hz = ct->table->hz;
-    uint64_t j = (uint64_t)ms * hz / 1000 + ((uint64_t)ms * hz % 1000 != 0);   /* rounds up */
+    uint64_t j = ct_ms_to_jiffies(ms, hz);   /* rounds up; 2^31 ms and more saturate */
     if (j > KF_INT_MAX)
         j = KF_INT_MAX;
     if (ct_test_bit(ct, IPS_CONFIRMED_BIT)) {
@@ -301,7 +385,9 @@ static void kf_set_timeout_common(struct dp_kf_ct *k, struct dp_nf_conn *ct, uin
 static uint64_t kf_set_timeout(struct dp_env *env, uint64_t p, uint64_t ms, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     struct dp_kf_ct *k = kf_ctx(env);
-    struct dp_nf_conn *ct = kf_conn(env, p);
+    int held;
+    struct dp_nf_conn *ct = kf_conn(env, p, "bpf_ct_set_timeout", &held);
+    (void)held;
     (void)r3; (void)r4; (void)r5;
     if (k && ct)
         kf_set_timeout_common(k, ct, (uint32_t)ms);
@@ -312,7 +398,9 @@ static uint64_t kf_change_timeout(struct dp_env *env, uint64_t p, uint64_t ms, u
                                   uint64_t r5)
 {
     struct dp_kf_ct *k = kf_ctx(env);
-    struct dp_nf_conn *ct = kf_conn(env, p);
+    int held;
+    struct dp_nf_conn *ct = kf_conn(env, p, "bpf_ct_change_timeout", &held);
+    (void)held;
     (void)r3; (void)r4; (void)r5;
     if (!k || !ct)
         return 0;
@@ -328,7 +416,9 @@ static uint64_t kf_change_status(struct dp_env *env, uint64_t p, uint64_t status
                                  uint64_t r5)
 {
     struct dp_kf_ct *k = kf_ctx(env);
-    struct dp_nf_conn *ct = kf_conn(env, p);
+    int held;
+    struct dp_nf_conn *ct = kf_conn(env, p, "bpf_ct_change_status", &held);
+    (void)held;
     (void)r3; (void)r4; (void)r5;
     if (!k || !ct)
         return 0;
@@ -340,8 +430,10 @@ static uint64_t kf_set_nat_info(struct dp_env *env, uint64_t p, uint64_t addr, u
                                 uint64_t r5)
 {
     struct dp_kf_ct *k = kf_ctx(env);
-    struct dp_nf_conn *ct = kf_conn(env, p);
+    int held;
+    struct dp_nf_conn *ct = kf_conn(env, p, "bpf_ct_set_nat_info", &held);
     const uint8_t *a;
+    (void)held;
     (void)r5;
     if (!k || !ct)
         return 0;
