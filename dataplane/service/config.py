@@ -306,7 +306,9 @@ def _replay(ck: _Checker, item, where: str, base: str, hooks: dict) -> ReplayCon
         rc.name = ck.string(r["name"][1], f"{where}.name")
     if "rate" in r:
         node = r["rate"][1]
-        rc.rate = node.value if isinstance(node, yaml.ScalarNode) else ""
+        if not isinstance(node, yaml.ScalarNode) or not node.value:
+            ck.fail(node, f"{where}.rate: expected max, pcap or packets per second")
+        rc.rate = node.value
     if "speed" in r:
         node = r["speed"][1]
         try:

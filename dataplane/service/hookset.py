@@ -76,7 +76,6 @@ class HookSet:
     def attach(self, program_id: int, hook_name: str, position: str = "last", relative_id: int = 0,
                expected_revision: int = 0) -> tuple[Attachment, int]:
         """Attach a loaded program; returns (attachment, the hook's new revision)."""
-        from dataplane.hooks import bind
         if position not in POSITIONS:
             raise DataplaneError(f"attach: unknown position {position!r}")
         with self.reg.lock, self.lock:
@@ -84,28 +83,43 @@ class HookSet:
             obj = self.reg.objects[p.object_id]
             if obj.collection is None:
                 raise DataplaneError(f"program {program_id} is not runnable (no runtime)", kind=errno.ENOTSUP)
+            created = hook_name not in self.hooks
             h = self.hook(hook_name, create=True)
-            kw = {}
-            if position in ("before", "after", "replace"):
-                if not relative_id:
-                    raise DataplaneError(f"attach {position}: relative_program_id is required")
-                kw[position] = self._link_of(h, relative_id).bound
-            elif position == "first" and h.chain:
-                kw["before"] = h.chain[0]
-            replaced = kw.get("replace")
-            bp = bind(obj.collection, p.name)
-            old_stats = h.stats().get(replaced.id) if replaced is not None else None
-            rev = h.attach(bp, expected_revision=expected_revision or None, **kw)
-            if replaced is not None:
-                old = next(lid for lid, ln in self.links.items() if ln.hook is h and ln.bound.id == replaced.id)
-                self._retire(self.links.pop(old), old_stats)
-                self.reg.links.pop(old, None)
-            self.retired.pop((hook_name, program_id), None)
-            att = Attachment(next(self.reg._link_ids), program_id, hook_name, 0, 0)
-            self.links[att.link_id] = Link(att, h, bp, p.name)
-            self.reg.links[att.link_id] = att
-            att.priority = self._index(h, bp)
-            return att, rev
+            try:
+                return self._attach(h, p, obj, hook_name, position, relative_id, expected_revision)
+            except BaseException:
+                # a failed attach must not leave behind the hook it created
+                # (nor a metrics series for every made-up name a client sends)
+                if created and not h.chain and self.hooks.get(hook_name) is h:
+                    del self.hooks[hook_name]
+                raise
+
+    def _attach(self, h, p, obj, hook_name: str, position: str, relative_id: int,
+                expected_revision: int) -> tuple[Attachment, int]:
+        from dataplane.hooks import bind
+        # the caller holds self.reg.lock and self.lock
+        program_id = p.id
+        kw = {}
+        if position in ("before", "after", "replace"):
+            if not relative_id:
+                raise DataplaneError(f"attach {position}: relative_program_id is required")
+            kw[position] = self._link_of(h, relative_id).bound
+        elif position == "first" and h.chain:
+            kw["before"] = h.chain[0]
+        replaced = kw.get("replace")
+        bp = bind(obj.collection, p.name)
+        old_stats = h.stats().get(replaced.id) if replaced is not None else None
+        rev = h.attach(bp, expected_revision=expected_revision or None, **kw)
+        if replaced is not None:
+            old = next(lid for lid, ln in self.links.items() if ln.hook is h and ln.bound.id == replaced.id)
+            self._retire(self.links.pop(old), old_stats)
+            self.reg.links.pop(old, None)
+        self.retired.pop((hook_name, program_id), None)
+        att = Attachment(next(self.reg._link_ids), program_id, hook_name, 0, 0)
+        self.links[att.link_id] = Link(att, h, bp, p.name)
+        self.reg.links[att.link_id] = att
+        att.priority = self._index(h, bp)
+        return att, rev
 
     def detach(self, link_id: int = 0, hook_name: str = "", program_id: int = 0,
                expected_revision: int = 0) -> int:

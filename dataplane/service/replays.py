@@ -7,10 +7,11 @@ between batches.  A replay that fails (a truncated pcap record, an output that
 cannot be written) ends in state "failed" with the reader's message — after
 the good records before it were processed — and never affects the server.
 Finished replays stay listed (with their summary) so a late Watch still gets
-the result.
+the result -- the newest MAX_FINISHED of them.
 """
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import tempfile
@@ -23,6 +24,10 @@ from dataplane.service.config import SAMPLE_PCAP, VERDICT_NAMES
 from dataplane.service.hookset import HookSet
 
 FOREVER = -1
+# Finished replays kept for List/Watch (oldest dropped first): each is a
+# summary in memory and a label value on every replay metric, and clients
+# start replays at will, so the set must be bounded.
+MAX_FINISHED = 64
 
 
 @dataclass
@@ -85,6 +90,15 @@ def sample_trace() -> str:
         return _sample_path
 
 
+def _file_key(path: str):
+    """Identity of a file: (device, inode) when it exists, else its resolved path."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return (st.st_dev, st.st_ino)
+
+
 _sample_path: str | None = None
 _sample_lock = threading.Lock()
 
@@ -104,15 +118,25 @@ class ReplaySet:
         h = self.hooks.hook(hook)
         if pcap.startswith(SAMPLE_PCAP):
             pcap = sample_trace()
-        if not os.path.isfile(pcap):
+        if not os.path.exists(pcap):
             raise NotFound(f"pcap file {pcap!r} not found on the server")
+        if not os.path.isfile(pcap):       # a FIFO would block the start, a directory is no trace
+            raise DataplaneError(f"pcap {pcap!r} is not a regular file")
         outputs = {k: v for k, v in (outputs or {}).items() if v}
+        # The reader mmaps the trace and writers open with O_TRUNC: an output
+        # that is the input truncates the mapping under the reader (SIGBUS
+        # kills the whole server), two verdicts in one file interleave.
+        seen = {_file_key(pcap): "the input pcap"}
         for verdict, path in outputs.items():
             if verdict not in VERDICT_NAMES:
                 raise DataplaneError(f"output for unknown verdict {verdict!r} (one of {', '.join(VERDICT_NAMES)})")
             parent = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(parent):
                 raise NotFound(f"output {verdict}: directory {parent!r} does not exist")
+            key = _file_key(path)
+            if key in seen:
+                raise DataplaneError(f"output {verdict} {path!r} is the same file as {seen[key]}")
+            seen[key] = f"output {verdict}"
         if loop < FOREVER:
             raise DataplaneError(f"loop {loop}: expected -1 (until stopped) or a number of passes")
         return h, pcap, outputs
@@ -128,13 +152,40 @@ class ReplaySet:
             if any(e.name == name for e in self.replays.values() if e.running):
                 from dataplane.errors import AlreadyExists
                 raise AlreadyExists(f"a replay named {name!r} is running")
+            self._check_clash(pcap, outputs)
             # dataplane.replay counts loop=0 as "until cancelled"
             r = Replay(h, pcap, loop=0 if loop == FOREVER else max(1, loop), outputs=outputs, rate=rate,
                        speed=speed, ifindexes=ifindexes)
             entry = ReplayEntry(rid, name, hook, pcap, loop, outputs, r)
             r.start()
             self.replays[rid] = entry
+            self._prune()
             return entry
+
+    def _prune(self) -> None:
+        """Forget the oldest finished replays beyond MAX_FINISHED.  Under self.lock."""
+        done = [rid for rid, e in self.replays.items() if not e.running]
+        for rid in done[:max(0, len(done) - MAX_FINISHED)]:
+            self.replays.pop(rid).replay.wait(0, raise_error=False)   # collect it: outputs flushed and closed
+
+    def _check_clash(self, pcap: str, outputs: dict[str, str]) -> None:
+        """EBUSY when this replay would write a file a running one reads or writes, or read one it writes
+        (truncating a trace under its reader's mmap is SIGBUS for the whole server).  Under self.lock."""
+        reads, writes = {}, {}
+        for e in self.replays.values():
+            if e.running:
+                reads.setdefault(_file_key(e.pcap), e.id)
+                for path in e.outputs.values():
+                    writes.setdefault(_file_key(path), e.id)
+        for verdict, path in outputs.items():
+            key = _file_key(path)
+            rid = writes.get(key) or reads.get(key)
+            if rid:
+                raise DataplaneError(f"output {verdict} {path!r} is in use by running replay {rid}",
+                                     kind=errno.EBUSY)
+        rid = writes.get(_file_key(pcap))
+        if rid:
+            raise DataplaneError(f"pcap {pcap!r} is being written by running replay {rid}", kind=errno.EBUSY)
 
     def get(self, rid: int) -> ReplayEntry:
         with self.lock:
@@ -157,6 +208,7 @@ class ReplaySet:
 
     def list(self) -> list[ReplayEntry]:
         with self.lock:
+            self._prune()     # replays that ended since the last start count too
             return [self.replays[i] for i in sorted(self.replays)]
 
     def stop_all(self) -> None:

@@ -154,6 +154,10 @@ def _load_params() -> set[str]:
 
 def entry_count(m: Map) -> int:
     """Entries a map holds by iteration; 0 for types without keys (queue, stack, ringbuf)."""
+    if m.map_type in (mt.BPF_MAP_TYPE_ARRAY, mt.BPF_MAP_TYPE_PERCPU_ARRAY):
+        # every index always exists (get_next_key walks them all): counting by
+        # iteration is O(max_entries) with the GIL held, for a known answer
+        return m.max_entries
     try:
         return len(m.keys())
     except DataplaneError:   # get_next_key is ENOTSUPP/EINVAL for keyless map types, as in the kernel
@@ -184,8 +188,10 @@ class Registry:
     def load(self, source: bytes | str, *, program: str = "", name: str = "", log_level: int = 0) -> LoadResult:
         """Load an object from bytes or a path; ``program`` selects one program (empty: all)."""
         if isinstance(source, str):
-            if not os.path.isfile(source):
+            if not os.path.exists(source):
                 raise NotFound(f"object file {source!r} not found")
+            if not os.path.isfile(source):     # reading a FIFO or /dev/zero would hang or never end
+                raise LoadError(f"object {source!r} is not a regular file")
             obj_name = name or os.path.splitext(os.path.basename(source))[0]
         else:
             obj_name = name or "object"
