@@ -99,3 +99,10 @@ class StaleRevision(DataplaneError):
     match (bpf_mprog returns ESTALE)."""
 
     kind = _errno.ESTALE
+
+
+class PermissionDenied(DataplaneError):
+    """A request names something the caller may not touch, e.g. a file
+    outside the service's allowed read/write directories (EACCES)."""
+
+    kind = _errno.EACCES

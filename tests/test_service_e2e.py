@@ -10,6 +10,7 @@ import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -56,8 +57,13 @@ class Server:
         self.health = health_pb2_grpc.HealthStub(self.channel)
 
 
-def start_server(*extra: str) -> tuple[subprocess.Popen, "queue.Queue[str]"]:
+def start_server(*extra: str, allow_tmp: bool = True) -> tuple[subprocess.Popen, "queue.Queue[str]"]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    if allow_tmp:
+        # tests hand the server pytest tmp_path files: let clients read and
+        # write under the temp dir (the path policy itself: test_service_paths)
+        tmp = tempfile.gettempdir()
+        extra = (*extra, "--allow-read", tmp, "--allow-write", tmp)
     proc = subprocess.Popen([sys.executable, "-m", "dataplane", "serve", *extra], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
@@ -267,8 +273,12 @@ def test_load_from_server_path(server, objs):
     r = server.progs.Load(pb.LoadRequest(path=objs["counter_path"]), timeout=RPC_TIMEOUT)
     assert r.programs[0].object_name == "xdp_counter"
     server.progs.Unload(pb.UnloadRequest(id=r.programs[0].id), timeout=RPC_TIMEOUT)
-    e = rpc_error(lambda: server.progs.Load(pb.LoadRequest(path="/nonexistent/x.o"), timeout=RPC_TIMEOUT))
+    missing = os.path.join(tempfile.gettempdir(), "dp-nonexistent", "x.o")     # inside the allowed dirs
+    e = rpc_error(lambda: server.progs.Load(pb.LoadRequest(path=missing), timeout=RPC_TIMEOUT))
     assert e.code() == grpc.StatusCode.NOT_FOUND
+    # outside them: refused before the server even looks (test_service_paths)
+    e = rpc_error(lambda: server.progs.Load(pb.LoadRequest(path="/nonexistent/x.o"), timeout=RPC_TIMEOUT))
+    assert e.code() == grpc.StatusCode.PERMISSION_DENIED
     e = rpc_error(lambda: server.progs.Load(pb.LoadRequest(object=objs["counter"], program="nope"),
                                           timeout=RPC_TIMEOUT))
     assert e.code() == grpc.StatusCode.NOT_FOUND and "xdp_count" in e.details()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
+CT_PAGE = 2000         # conntrack entries per List page
 _POSITIONS = {"last": 0, "first": 1, "before": 2, "after": 3, "replace": 4}
 
 
@@ -117,7 +118,13 @@ def run(args, ch, out) -> int:
     if args.what == "ct":
         stub = rpc.ConntrackStub(ch)
         if args.op == "list":
-            r = _call(stub.List, pb.ListConntrackRequest())
+            # paged, so a big table never becomes one huge message (the
+            # server's default receive/send limits are 4 MiB)
+            r = _call(stub.List, pb.ListConntrackRequest(page_size=CT_PAGE))
+            while r.next_page_token:
+                more = _call(stub.List, pb.ListConntrackRequest(page_size=CT_PAGE, page_token=r.next_page_token))
+                r.entries.extend(more.entries)
+                r.next_page_token = more.next_page_token
             out(r, "".join(e.line + "\n" for e in r.entries).rstrip("\n"))
             if not args.json:
                 from dataplane.conntrack.format import summary_line

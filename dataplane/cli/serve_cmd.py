@@ -22,6 +22,16 @@ def run(args) -> int:
         cfg.verifier = False
     if args.engine:
         cfg.engine = args.engine
+    if args.allow_read or args.allow_write:
+        import os
+        from dataplane.service.paths import default_policy
+        d = default_policy(cfg.path)
+        if args.allow_read:
+            cfg.read_paths = (d.read if cfg.read_paths is None else cfg.read_paths) + \
+                [os.path.abspath(x) for x in args.allow_read]
+        if args.allow_write:
+            cfg.write_paths = (d.write if cfg.write_paths is None else cfg.write_paths) + \
+                [os.path.abspath(x) for x in args.allow_write]
     return check(cfg) if args.check else run_server(cfg)
 
 
@@ -32,6 +42,10 @@ def register(sub) -> None:
     p.add_argument("--metrics", metavar="ADDR", help="metrics listen HOST:PORT, or 'off'")
     p.add_argument("--no-verify", action="store_true", help="skip the dataplane verifier on load")
     p.add_argument("--engine", choices=["interp", "jit"], help="execution engine (default: the config's, else jit)")
+    p.add_argument("--allow-read", metavar="DIR", action="append", default=[],
+                   help="also let clients read files under DIR (Load path, replay pcap); repeatable")
+    p.add_argument("--allow-write", metavar="DIR", action="append", default=[],
+                   help="also let clients write replay outputs under DIR; repeatable")
     p.add_argument("--check", action="store_true",
                    help="apply the config without listening or replaying, report, exit (0: it would start)")
     p.set_defaults(func=run)

@@ -20,6 +20,9 @@ cdef extern from "pcap_read.h" nogil:
 
     cdef struct dp_pcap_reader:
         uint64_t size
+        uint64_t win_off
+        uint64_t win_end
+        int need_more
         uint64_t pos
         int format
         int swapped
@@ -38,8 +41,11 @@ cdef extern from "pcap_read.h" nogil:
         char errmsg[256]
 
     int dp_pcap_open(dp_pcap_reader *r, const uint8_t *base, uint64_t size)
+    int dp_pcap_open_window(dp_pcap_reader *r, const uint8_t *base, uint64_t win_len, uint64_t size)
+    void dp_pcap_set_window(dp_pcap_reader *r, const uint8_t *base, uint64_t win_off, uint64_t win_len)
     int dp_pcap_rewind(dp_pcap_reader *r)
     uint32_t dp_pcap_read_batch(dp_pcap_reader *r, dp_batch *b)
+    uint32_t dp_pcap_read_batch_from(dp_pcap_reader *r, dp_batch *b, uint32_t start)
     void dp_pcap_close(dp_pcap_reader *r)
 
 
@@ -65,14 +71,17 @@ cdef extern from "pcap_write.h" nogil:
 
 cdef class PcapReader:
     cdef dp_pcap_reader r
-    cdef uint8_t *map
-    cdef size_t map_len
+    cdef uint8_t *buf          # the window: file bytes [r.win_off, r.win_end)
+    cdef size_t buf_cap
+    cdef int fd
+    cdef uint64_t opened_size  # st_size at open (r.size drops if the file shrinks)
     cdef bint opened
     cdef readonly str path
     # Native API: fill b from the file; raises PcapError on a bad record
     # only when no packet precedes it in this call.
     cdef uint32_t read_into(self, dp_batch *b) except? 0xffffffff
-    cdef void _unmap(self) noexcept
+    cdef int _fill(self, uint64_t off, uint64_t length) except -1
+    cdef void _release(self) noexcept
 
 
 cdef class PcapWriter:

@@ -21,6 +21,7 @@ cdef extern from "map_impl.h" nogil:
     long dp_prog_array_set(dp_map *m, uint32_t index, void *prog, uint32_t id)
     void dp_maps_set_cpu(uint32_t cpu)
     uint32_t dp_maps_get_cpu()
+    uint64_t dp_map_count(dp_map *m)
 
 cdef enum:
     F_RDONLY = 1 << 3
@@ -214,6 +215,25 @@ cdef class Map:
         if rc:
             raise _err(rc, "BPF_MAP_LOOKUP_AND_DELETE_ELEM")
         return out
+
+    def count(self):
+        """Elements the map holds, from a counter the map keeps (no walk, no lock):
+        hash and LPM maps: live entries (LRU evictions included); arrays:
+        max_entries (every index is a key); queue/stack: queued values;
+        ring buffer: 0.  Equals ``len(self.keys())`` for keyed maps when no
+        writer runs concurrently."""
+        cdef uint64_t n
+        with nogil:
+            n = dp_map_count(self._m)
+        return n
+
+    def __len__(self):
+        return self.count()
+
+    def __bool__(self):
+        # a map is an object, not a container to test for emptiness: keep
+        # `if m:` true for an empty map as it was before __len__ existed
+        return True
 
     def keys(self):
         """All keys in get_next_key order."""

@@ -12,19 +12,22 @@ from __future__ import annotations
 from dataplane.errors import DataplaneError
 from dataplane.service.config import Config, ConfigError
 from dataplane.service.hookset import HookSet
+from dataplane.service.paths import PathPolicy, default_policy
 from dataplane.service.replays import ReplaySet
 from dataplane.service.state import Registry
 
 
 class App:
-    def __init__(self, *, verify: bool = True, engine: str = ""):
+    def __init__(self, *, verify: bool = True, engine: str = "", paths: PathPolicy | None = None):
         self.reg = Registry(verify=verify, engine=engine)
+        # what gRPC clients may name (config-file paths are trusted, unchecked)
+        self.paths = paths if paths is not None else default_policy()
         self.hooks = HookSet(self.reg)
         self.replays = ReplaySet(self.hooks)
 
     @classmethod
     def from_config(cls, cfg: Config) -> "App":
-        app = cls(verify=cfg.verifier, engine=cfg.engine)
+        app = cls(verify=cfg.verifier, engine=cfg.engine, paths=cfg.path_policy())
         app.apply(cfg)
         return app
 

@@ -27,6 +27,9 @@ back to a default.
         name: sample                    # optional
         rate: 20000                     # pacing: max (default, flat out), pcap (trace timestamps), packets/s
         speed: 2                        # with rate pcap: times real time (default 1)
+    paths:                              # what gRPC clients may name (see service/paths.py)
+      read: [traces/]                   # Load(path), Replay pcap: default the config's dir
+      write: [outputs/]                 # Replay outputs: default outputs/ beside the config
 
 Cross references (a chain naming an object no ``programs`` entry defines, a
 replay naming an unknown hook) are checked here, with the line of the
@@ -109,6 +112,17 @@ class Config:
     hooks: list[HookConfig] = field(default_factory=list)
     replays: list[ReplayConfig] = field(default_factory=list)
     path: str = ""
+    read_paths: list[str] | None = None     # None: the default (service/paths.py)
+    write_paths: list[str] | None = None
+
+    def path_policy(self):
+        """Directories gRPC clients may read from / write to.  The bundled
+        dataplane/data is always readable."""
+        from dataplane.service.paths import DATA_DIR, PathPolicy, default_policy
+        d = default_policy(self.path)
+        read = d.read if self.read_paths is None else [*self.read_paths, DATA_DIR]
+        write = d.write if self.write_paths is None else list(self.write_paths)
+        return PathPolicy(read=read, write=write)
 
 
 def parse_address(addr: str, what: str = "address") -> tuple[str, int]:
@@ -194,7 +208,8 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     cfg = Config(path=path)
     if root is None:       # empty file: all defaults
         return cfg
-    top = ck.mapping(root, "top level", {"grpc", "metrics", "verifier", "engine", "programs", "hooks", "replays"})
+    top = ck.mapping(root, "top level", {"grpc", "metrics", "verifier", "engine", "programs", "hooks", "replays",
+                                             "paths"})
     base = os.path.dirname(os.path.abspath(path)) if path != "<config>" else os.getcwd()
     if "grpc" in top:
         g = ck.mapping(top["grpc"][1], "grpc", {"listen"})
@@ -212,6 +227,13 @@ def parse_config(text: str, path: str = "<config>") -> Config:
         cfg.engine = ck.string(top["engine"][1], "engine")
         if cfg.engine not in ENGINES:
             ck.fail(top["engine"][1], f"engine: expected one of {', '.join(ENGINES)}, got {cfg.engine!r}")
+    if "paths" in top:
+        pp = ck.mapping(top["paths"][1], "paths", {"read", "write"})
+        for key in ("read", "write"):
+            if key in pp:
+                dirs = [os.path.join(base, ck.string(n, f"paths.{key}[{i}]"))
+                        for i, n in enumerate(ck.sequence(pp[key][1], f"paths.{key}"))]
+                setattr(cfg, f"{key}_paths", dirs)
     objects: dict[str, ProgramConfig] = {}
     if "programs" in top:
         for i, item in enumerate(ck.sequence(top["programs"][1], "programs")):

@@ -16,6 +16,11 @@ Choices worth knowing:
   retrying will not help until someone else changes it (EBUSY: detach first).
 * A full map (E2BIG from BPF_ANY/BPF_NOEXIST updates, as the kernel returns
   it) and a full conntrack table (ENOSPC/ENOMEM) are RESOURCE_EXHAUSTED.
+* EACCES is overloaded, as in the kernel: a verifier rejection
+  (:class:`~dataplane.errors.VerifierError`, or any EACCES from loading)
+  stays INVALID_ARGUMENT; :class:`~dataplane.errors.PermissionDenied` (a
+  path outside the service's allowed directories) is PERMISSION_DENIED,
+  like EPERM.
 * Malformed input files (a truncated pcap: EINVAL/EIO with the offset in the
   message) are INVALID_ARGUMENT / INTERNAL by their kind.
 """
@@ -25,7 +30,7 @@ import errno
 
 import grpc
 
-from dataplane.errors import DataplaneError, VerifierError
+from dataplane.errors import DataplaneError, PermissionDenied, VerifierError
 
 # "-bin" keys carry raw bytes, so the multi-line log needs no escaping.
 VERIFIER_LOG_KEY = "dataplane-verifier-log-bin"
@@ -65,7 +70,10 @@ def details(exc: DataplaneError) -> tuple[grpc.StatusCode, str, tuple]:
     if isinstance(exc, VerifierError) and exc.log:
         log = exc.log[-MAX_LOG_METADATA:]
         md.append((VERIFIER_LOG_KEY, log.encode("utf-8", "replace")))
-    return status_code(exc.kind), str(exc), tuple(md)
+    code = status_code(exc.kind)
+    if isinstance(exc, PermissionDenied):
+        code = grpc.StatusCode.PERMISSION_DENIED
+    return code, str(exc), tuple(md)
 
 
 async def abort_with(context, exc: DataplaneError):

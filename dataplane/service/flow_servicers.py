@@ -10,9 +10,10 @@ import asyncio
 import time
 
 from dataplane.errors import DataplaneError
-from dataplane.service.config import VERDICT_NAMES
+from dataplane.service.config import SAMPLE_PCAP, VERDICT_NAMES
 from dataplane.service.errors import abort_with
 from dataplane.service.hookset import POSITIONS, HookSet
+from dataplane.service.paths import PathPolicy, default_policy
 from dataplane.service.protos import pb, rpc
 from dataplane.service.replays import ReplaySet
 from dataplane.service.servicers import _guard
@@ -81,15 +82,23 @@ def replay_status(entry, final: bool = False) -> pb.ReplayStatus:
 
 
 class Replay(rpc.ReplayServicer):
-    def __init__(self, replays: ReplaySet):
+    def __init__(self, replays: ReplaySet, paths: PathPolicy | None = None):
         self.replays = replays
+        self.paths = paths if paths is not None else default_policy()
 
     @_guard
     async def Start(self, request, context):
         o = request.outputs
         outputs = {k: getattr(o, k) for k in VERDICT_NAMES}     # `pass` is a Python keyword
+        # the service runs as root: a client may only read traces from, and
+        # create/truncate outputs in, the configured directories; the
+        # resolved paths are what gets opened
+        outputs = {k: self.paths.check_write(v, f"output {k}") for k, v in outputs.items()}
+        pcap = request.pcap
+        if not pcap.startswith(SAMPLE_PCAP):
+            pcap = self.paths.check_read(pcap, "pcap")
         loop = request.loop if request.loop != 0 else 1
-        e = await asyncio.to_thread(self.replays.start, request.hook, request.pcap, loop=loop, outputs=outputs,
+        e = await asyncio.to_thread(self.replays.start, request.hook, pcap, loop=loop, outputs=outputs,
                                     name=request.name, rate=request.rate or "max",
                                     speed=request.speed or None, ifindexes=dict(request.ifindexes) or None)
         return replay_status(e)
@@ -132,20 +141,92 @@ def ct_entry(e: dict) -> pb.ConntrackEntry:
                              use=e["use"], line=format_entry(e))
 
 
+CONNTRACK_PAGE_TTL_S = 60.0     # a paged listing's snapshot lives this long after its last page
+MAX_CT_SNAPSHOTS = 8            # listings in progress at once (oldest dropped first)
+
+
+class _Snapshots:
+    """Conntrack listings being paged: id -> (entries as protos, expiry).
+
+    The table has no stable cursor (buckets are rehashed by inserts and GC),
+    so the first page walks it once into a snapshot and the following pages
+    slice that: every entry comes back exactly once, and a page costs
+    O(page_size) instead of a walk of the whole table.
+    """
+
+    def __init__(self):
+        self._next = 1
+        self._items: dict[int, tuple[list, float]] = {}
+
+    def _expire(self, now: float) -> None:
+        for sid in [k for k, (_, exp) in self._items.items() if exp <= now]:
+            del self._items[sid]
+        while len(self._items) >= MAX_CT_SNAPSHOTS:
+            del self._items[min(self._items)]
+
+    def add(self, entries: list) -> int:
+        now = time.monotonic()
+        self._expire(now)
+        sid = self._next
+        self._next += 1
+        self._items[sid] = (entries, now + CONNTRACK_PAGE_TTL_S)
+        return sid
+
+    def get(self, token: str) -> tuple[int, list, int]:
+        try:
+            sid_s, off_s = token.split(":", 1)
+            sid, off = int(sid_s), int(off_s)
+        except ValueError:
+            raise DataplaneError(f"conntrack list: malformed page_token {token!r}") from None
+        self._expire(time.monotonic())
+        if sid not in self._items:
+            raise DataplaneError(f"conntrack list: page_token {token!r} expired or unknown: "
+                                 "start the listing again")
+        entries, _ = self._items[sid]
+        self._items[sid] = (entries, time.monotonic() + CONNTRACK_PAGE_TTL_S)
+        if not 0 <= off <= len(entries):
+            raise DataplaneError(f"conntrack list: page_token {token!r} is out of range")
+        return sid, entries, off
+
+    def drop(self, sid: int) -> None:
+        self._items.pop(sid, None)
+
+
 class Conntrack(rpc.ConntrackServicer):
     def __init__(self, reg: Registry):
         self.reg = reg
+        self.snapshots = _Snapshots()
 
     def _table(self):
         if self.reg.conntrack is None:
             raise DataplaneError("conntrack is not available in this build", kind=95)   # EOPNOTSUPP
         return self.reg.conntrack
 
+    def _walk(self) -> list:
+        # the table's clock is CLOCK_MONOTONIC in ns, as bpf_ktime_get_ns
+        return [ct_entry(e) for e in self._table().entries(time.monotonic_ns())]
+
     @_guard
     async def List(self, request, context):
-        # the table's clock is CLOCK_MONOTONIC in ns, as bpf_ktime_get_ns
-        entries = self._table().entries(time.monotonic_ns())
-        return pb.ListConntrackResponse(entries=[ct_entry(e) for e in entries])
+        if request.page_token:
+            sid, entries, off = self.snapshots.get(request.page_token)
+        else:
+            # walking tens of thousands of entries (and formatting each) is
+            # CPU work: off the event loop, so health and other calls answer
+            entries = await asyncio.to_thread(self._walk)
+            if not request.page_size:
+                return pb.ListConntrackResponse(entries=entries, total=len(entries))
+            sid, off = None, 0
+        size = request.page_size or len(entries)
+        end = min(off + size, len(entries))
+        token = ""
+        if end < len(entries):
+            if sid is None:
+                sid = self.snapshots.add(entries)
+            token = f"{sid}:{end}"
+        elif sid is not None:
+            self.snapshots.drop(sid)        # last page served: free the snapshot now
+        return pb.ListConntrackResponse(entries=entries[off:end], next_page_token=token, total=len(entries))
 
     @_guard
     async def Flush(self, request, context):
@@ -159,7 +240,7 @@ class Conntrack(rpc.ConntrackServicer):
                                          counters={k: v for k, v in st.items() if k != "entries"})
 
 
-def add_flow(server, reg: Registry, hooks: HookSet, replays: ReplaySet) -> None:
+def add_flow(server, reg: Registry, hooks: HookSet, replays: ReplaySet, paths: PathPolicy | None = None) -> None:
     rpc.add_HooksServicer_to_server(Hooks(hooks), server)
-    rpc.add_ReplayServicer_to_server(Replay(replays), server)
+    rpc.add_ReplayServicer_to_server(Replay(replays, paths), server)
     rpc.add_ConntrackServicer_to_server(Conntrack(reg), server)

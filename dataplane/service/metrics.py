@@ -37,7 +37,7 @@ class ServiceCollector:
     def _registry(self):
         n_progs, maps = self.app.reg.snapshot()
         yield GaugeMetricFamily("dataplane_programs_loaded", "Programs currently loaded", value=n_progs)
-        entries = GaugeMetricFamily("dataplane_map_entries", "Entries currently in a map (iteration count)",
+        entries = GaugeMetricFamily("dataplane_map_entries", "Entries currently in a map (its native element count)",
                                     labels=["map", "id"])
         capacity = GaugeMetricFamily("dataplane_map_capacity_entries", "max_entries of a map",
                                      labels=["map", "id"])

@@ -123,9 +123,9 @@ class ReplaySet:
         if not os.path.isfile(pcap):       # a FIFO would block the start, a directory is no trace
             raise DataplaneError(f"pcap {pcap!r} is not a regular file")
         outputs = {k: v for k, v in (outputs or {}).items() if v}
-        # The reader mmaps the trace and writers open with O_TRUNC: an output
-        # that is the input truncates the mapping under the reader (SIGBUS
-        # kills the whole server), two verdicts in one file interleave.
+        # Writers open with O_TRUNC: an output that is the input truncates the
+        # trace under its reader (the replay fails on a "shrank" error), two
+        # verdicts in one file interleave.
         seen = {_file_key(pcap): "the input pcap"}
         for verdict, path in outputs.items():
             if verdict not in VERDICT_NAMES:
@@ -170,7 +170,7 @@ class ReplaySet:
 
     def _check_clash(self, pcap: str, outputs: dict[str, str]) -> None:
         """EBUSY when this replay would write a file a running one reads or writes, or read one it writes
-        (truncating a trace under its reader's mmap is SIGBUS for the whole server).  Under self.lock."""
+        (it would truncate the trace under its reader, or the reader would see half a file).  Under self.lock."""
         reads, writes = {}, {}
         for e in self.replays.values():
             if e.running:

@@ -38,7 +38,7 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
     # Programs, maps and hooks are set up before anything listens, so a bad
     # config exits without ever serving; replays start once both listeners
     # are bound (a port clash must not leave a replay thread behind).
-    app = App(verify=cfg.verifier, engine=cfg.engine)
+    app = App(verify=cfg.verifier, engine=cfg.engine, paths=cfg.path_policy())
     app.apply(cfg, start=False)
     stop = stop or asyncio.Event()
 

@@ -16,6 +16,7 @@ import grpc
 import dataplane
 from dataplane.errors import DataplaneError
 from dataplane.service.errors import abort_with
+from dataplane.service.paths import default_policy
 from dataplane.service.protos import pb, rpc
 from dataplane.service.state import LoadedMap, LoadedProg, Registry
 
@@ -57,8 +58,9 @@ def map_info(m: LoadedMap, entries: int) -> pb.MapInfo:
 
 
 class Programs(rpc.ProgramsServicer):
-    def __init__(self, reg: Registry, runs=lambda prog_id: (0, 0)):
+    def __init__(self, reg: Registry, runs=lambda prog_id: (0, 0), paths=None):
         self.reg = reg
+        self.paths = paths if paths is not None else default_policy()
         self.runs = runs          # prog id -> (run_cnt, run_time_ns), from the hooks' native counters
 
     def info(self, p: LoadedProg) -> pb.ProgramInfo:
@@ -69,7 +71,8 @@ class Programs(rpc.ProgramsServicer):
         which = request.WhichOneof("source")
         if which is None:
             raise DataplaneError("Load: set either object (bytes) or path")
-        source = request.object if which == "object" else request.path
+        # a client-named file is read as root: only under the allowed read dirs
+        source = request.object if which == "object" else self.paths.check_read(request.path, "object")
         # Parsing and verifying is CPU work: keep the event loop (health, other calls) responsive.
         res = await asyncio.to_thread(self.reg.load, source, program=request.program, name=request.name,
                                       log_level=request.log_level)
@@ -166,9 +169,9 @@ def add_all(server, app, grpc_address: str = "", metrics_address: str = "") -> S
     """Every dataplane.v1 service of ``app`` (service.app.App) on ``server``."""
     from dataplane.service.flow_servicers import add_flow
     reg = app.reg
-    rpc.add_ProgramsServicer_to_server(Programs(reg, app.hooks.program_runs), server)
+    rpc.add_ProgramsServicer_to_server(Programs(reg, app.hooks.program_runs, app.paths), server)
     rpc.add_MapsServicer_to_server(Maps(reg), server)
-    add_flow(server, reg, app.hooks, app.replays)
+    add_flow(server, reg, app.hooks, app.replays, app.paths)
     svc = Service(reg, grpc_address, metrics_address, app)
     rpc.add_ServiceServicer_to_server(svc, server)
     return svc

@@ -153,15 +153,11 @@ def _load_params() -> set[str]:
 
 
 def entry_count(m: Map) -> int:
-    """Entries a map holds by iteration; 0 for types without keys (queue, stack, ringbuf)."""
-    if m.map_type in (mt.BPF_MAP_TYPE_ARRAY, mt.BPF_MAP_TYPE_PERCPU_ARRAY):
-        # every index always exists (get_next_key walks them all): counting by
-        # iteration is O(max_entries) with the GIL held, for a known answer
-        return m.max_entries
-    try:
-        return len(m.keys())
-    except DataplaneError:   # get_next_key is ENOTSUPP/EINVAL for keyless map types, as in the kernel
-        return 0
+    """Entries a map holds, from the map's native counter (Map.count): O(1)
+    and lock-free, so Maps.List, Info and a metrics scrape of a large map
+    neither walk its keys with the GIL held nor stall under reg.lock.
+    Arrays count every index, queue/stack their queued values, ring buffers 0."""
+    return m.count()
 
 
 class Registry:

@@ -35,26 +35,41 @@ static int fail(struct dp_pcap_reader *r, uint64_t off, const char *fmt, ...)
     return -1;
 }
 
+/* File offset -> pointer into the current window. */
+#define AT(r, off) ((r)->base + ((off) - (r)->win_off))
+
+/* May the parser look at file bytes [pos, pos + need)?  Yes if they are in
+ * the window, or if they run past the end of the file (the caller's length
+ * checks then fail with the right message, reading nothing beyond it).  No -
+ * with need_more set - if they are in the file but past the window. */
+static inline int have(struct dp_pcap_reader *r, uint64_t pos, uint64_t need)
+{
+    if (pos + need <= r->win_end || pos + need > r->size)
+        return 1;
+    r->need_more = 1;
+    return 0;
+}
+
 /* Unaligned loads: pcap records are only 4-byte aligned relative to a
  * mapping that is page aligned, but be safe for hand-made files. */
 static inline uint32_t ld32(const struct dp_pcap_reader *r, uint64_t off)
 {
     uint32_t v;
-    memcpy(&v, r->base + off, 4);
+    memcpy(&v, AT(r, off), 4);
     return r->swapped ? __builtin_bswap32(v) : v;
 }
 
 static inline uint16_t ld16(const struct dp_pcap_reader *r, uint64_t off)
 {
     uint16_t v;
-    memcpy(&v, r->base + off, 2);
+    memcpy(&v, AT(r, off), 2);
     return r->swapped ? __builtin_bswap16(v) : v;
 }
 
 static inline uint64_t ld64(const struct dp_pcap_reader *r, uint64_t off)
 {
     uint64_t v;
-    memcpy(&v, r->base + off, 8);
+    memcpy(&v, AT(r, off), 8);
     return r->swapped ? __builtin_bswap64(v) : v;
 }
 
@@ -97,14 +112,16 @@ static int classic_open(struct dp_pcap_reader *r)
     return 0;
 }
 
-static uint32_t classic_read(struct dp_pcap_reader *r, struct dp_batch *b)
+static uint32_t classic_read(struct dp_pcap_reader *r, struct dp_batch *b, uint32_t n)
 {
-    uint32_t n = 0, frac_mul = r->nsec ? 1u : 1000u;
+    uint32_t frac_mul = r->nsec ? 1u : 1000u;
     while (n < b->capacity) {
         uint64_t pos = r->pos, left = r->size - pos;
         uint32_t caplen, origlen;
         uint64_t ts;
         if (left == 0)
+            break;
+        if (!have(r, pos, CLASSIC_REC))
             break;
         if (left < CLASSIC_REC) {
             fail(r, pos, "truncated record header (%llu of %u bytes)",
@@ -117,13 +134,15 @@ static uint32_t classic_read(struct dp_pcap_reader *r, struct dp_batch *b)
             fail(r, pos, "record caplen %u > snaplen %u", caplen, r->snaplen);
             break;
         }
+        if (!have(r, pos, (uint64_t)CLASSIC_REC + caplen))
+            break;
         if (caplen > left - CLASSIC_REC) {
             fail(r, pos, "truncated record data: caplen %u but %llu bytes left in file",
                  caplen, (unsigned long long)(left - CLASSIC_REC));
             break;
         }
         ts = (uint64_t)ld32(r, pos) * 1000000000ull + (uint64_t)ld32(r, pos + 4) * frac_mul;
-        deliver(r, b, n++, r->base + pos + CLASSIC_REC, caplen, origlen, ts, 0);
+        deliver(r, b, n++, AT(r, pos + CLASSIC_REC), caplen, origlen, ts, 0);
         r->pos = pos + CLASSIC_REC + caplen;
     }
     return n;
@@ -186,7 +205,7 @@ static int shb_parse(struct dp_pcap_reader *r)
     uint32_t bom, total;
     if (left < 12)
         return fail(r, pos, "truncated pcapng section header (%llu bytes)", (unsigned long long)left);
-    memcpy(&bom, r->base + pos + 8, 4);
+    memcpy(&bom, AT(r, pos + 8), 4);
     if (bom == PCAPNG_BOM)
         r->swapped = 0;
     else if (bom == __builtin_bswap32(PCAPNG_BOM))
@@ -194,6 +213,8 @@ static int shb_parse(struct dp_pcap_reader *r)
     else
         return fail(r, pos + 8, "bad pcapng byte-order magic 0x%08x", bom);
     total = ld32(r, pos + 4);
+    if (total <= left && pos + total > r->win_end) /* only open/rewind get here unchecked */
+        return fail(r, pos, "pcapng section header block of %u bytes exceeds the read window", total);
     if (!block_check(r, total, 28))
         return -1;
     if (ld16(r, pos + 12) != 1)
@@ -235,13 +256,13 @@ static int idb_parse(struct dp_pcap_reader *r, uint32_t total)
         if (padded > end - opt - 4)
             return fail(r, opt, "pcapng option %u length %u overruns its block", code, len);
         if (code == 9 && len >= 1) {
-            if (iface_set_tsresol(r, f, r->base[opt + 4], opt) < 0)
+            if (iface_set_tsresol(r, f, *AT(r, opt + 4), opt) < 0)
                 return -1;
         } else if (code == 14 && len == 8) {
             f->tsoffset = (int64_t)ld64(r, opt + 4);
         } else if (code == 2) {
             uint32_t n = len < DP_PCAP_IFNAME - 1 ? len : DP_PCAP_IFNAME - 1;
-            memcpy(f->name, r->base + opt + 4, n);
+            memcpy(f->name, AT(r, opt + 4), n);
             f->name[n] = 0;
         }
         opt += 4 + padded;
@@ -302,32 +323,42 @@ static int packet_parse(struct dp_pcap_reader *r, struct dp_batch *b, uint32_t i
         else
             return fail(r, pos, "packet caplen %u > snaplen %u", caplen, f->snaplen);
     }
-    deliver(r, b, i, r->base + pos + 8 + hdr, caplen, origlen,
+    deliver(r, b, i, AT(r, pos + 8 + hdr), caplen, origlen,
             type == PCAPNG_SPB ? 0 : iface_ts_ns(f, ts), (uint32_t)(f - r->ifaces));
     return 0;
 }
 
 /* Walk blocks; deliver packets into b (if b is NULL, stop before the first
  * packet block, which open uses to learn the interfaces). */
-static uint32_t ng_read(struct dp_pcap_reader *r, struct dp_batch *b)
+static uint32_t ng_read(struct dp_pcap_reader *r, struct dp_batch *b, uint32_t n)
 {
-    uint32_t n = 0, cap = b ? b->capacity : 0;
+    uint32_t cap = b ? b->capacity : 0;
     for (;;) {
         uint64_t pos = r->pos, left = r->size - pos;
         uint32_t type, total;
         if (left == 0)
             break;
+        if (!have(r, pos, 12))
+            break;
         if (left < 12) {
             fail(r, pos, "truncated pcapng block header (%llu bytes)", (unsigned long long)left);
             break;
         }
-        memcpy(&type, r->base + pos, 4); /* SHB type is byte-order neutral */
+        memcpy(&type, AT(r, pos), 4); /* SHB type is byte-order neutral */
         if (type == PCAPNG_SHB) {
+            uint32_t len, bom;
+            memcpy(&len, AT(r, pos + 4), 4);
+            memcpy(&bom, AT(r, pos + 8), 4);
+            /* the section's byte order comes from its own byte-order magic */
+            if (!have(r, pos, bom == __builtin_bswap32(PCAPNG_BOM) ? __builtin_bswap32(len) : len))
+                break;
             if (shb_parse(r) < 0)
                 break;
             continue;
         }
         type = ld32(r, pos);
+        if (!have(r, pos, ld32(r, pos + 4)))
+            break;
         if (!block_check(r, total = ld32(r, pos + 4), 12))
             break;
         if (type == PCAPNG_EPB || type == PCAPNG_SPB || type == PCAPNG_OPB) {
@@ -352,12 +383,26 @@ static uint32_t ng_read(struct dp_pcap_reader *r, struct dp_batch *b)
 
 /* ---- public ------------------------------------------------------------ */
 
+void dp_pcap_set_window(struct dp_pcap_reader *r, const uint8_t *base, uint64_t win_off, uint64_t win_len)
+{
+    r->base = base;
+    r->win_off = win_off;
+    r->win_end = win_off + win_len;
+}
+
 int dp_pcap_open(struct dp_pcap_reader *r, const uint8_t *base, uint64_t size)
+{
+    return dp_pcap_open_window(r, base, size, size);
+}
+
+int dp_pcap_open_window(struct dp_pcap_reader *r, const uint8_t *base, uint64_t win_len, uint64_t size)
 {
     uint32_t magic;
     memset(r, 0, sizeof *r);
     r->base = base;
     r->size = size;
+    r->win_off = 0;
+    r->win_end = win_len < size ? win_len : size;
     if (size < 4)
         return fail(r, 0, "file too short for a pcap header (%llu bytes)", (unsigned long long)size);
     memcpy(&magic, base, 4);
@@ -367,7 +412,7 @@ int dp_pcap_open(struct dp_pcap_reader *r, const uint8_t *base, uint64_t size)
         r->data_start = 0;
         if (shb_parse(r) < 0)
             return -1;
-        ng_read(r, NULL);
+        ng_read(r, NULL, 0);
         /* An error after a good section header is reported by read_batch,
          * after whatever packets precede it. */
         r->err = 0;
@@ -402,18 +447,24 @@ int dp_pcap_rewind(struct dp_pcap_reader *r)
     r->section_first_if = 0;
     if (shb_parse(r) < 0)
         return -1;
-    ng_read(r, NULL);
+    ng_read(r, NULL, 0);
     r->err = 0;
     return 0;
 }
 
 uint32_t dp_pcap_read_batch(struct dp_pcap_reader *r, struct dp_batch *b)
 {
+    return dp_pcap_read_batch_from(r, b, 0);
+}
+
+uint32_t dp_pcap_read_batch_from(struct dp_pcap_reader *r, struct dp_batch *b, uint32_t start)
+{
     uint32_t n;
     r->err = 0;
-    n = r->format == DP_PCAP_CLASSIC ? classic_read(r, b) : ng_read(r, b);
+    r->need_more = 0;
+    n = r->format == DP_PCAP_CLASSIC ? classic_read(r, b, start) : ng_read(r, b, start);
     b->count = n;
-    r->packets += n;
+    r->packets += n - start;
     return n;
 }
 

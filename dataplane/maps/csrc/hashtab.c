@@ -554,3 +554,11 @@ long dp_htab_create(const struct dp_map_attr *attr, struct dp_map **out)
     *out = &h->map;
     return 0;
 }
+
+/* Live elements: the counter every link/unlink (update, delete, LRU
+ * eviction) adjusts atomically, so counting needs no walk and no lock. */
+uint64_t dp_htab_count(struct dp_map *m)
+{
+    long n = __atomic_load_n(&((struct htab *)m)->count, __ATOMIC_RELAXED);
+    return n < 0 ? 0 : (uint64_t)n;
+}

@@ -126,7 +126,8 @@ static long check_add(struct lpm *t, uint64_t flags)
         return -ENOENT;
     if (t->n_entries == t->map.max_entries)
         return -ENOSPC;
-    t->n_entries++;
+    /* written under the map lock, read lock-free by dp_lpm_count */
+    __atomic_fetch_add(&t->n_entries, 1, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -195,7 +196,7 @@ static long lpm_update(struct dp_map *m, const void *key, const void *value, uin
     }
     im = node_alloc(t, NULL);
     if (!im) {
-        t->n_entries--;
+        __atomic_fetch_sub(&t->n_entries, 1, __ATOMIC_RELAXED);
         ret = -ENOMEM;
         goto out;
     }
@@ -242,7 +243,7 @@ static long lpm_delete(struct dp_map *m, const void *key)
         ret = -ENOENT;
         goto out;
     }
-    t->n_entries--;
+    __atomic_fetch_sub(&t->n_entries, 1, __ATOMIC_RELAXED);
     if (n->child[0] && n->child[1]) {
         /* two children: the node becomes an intermediate node */
         n->flags |= LPM_IM;
@@ -397,4 +398,9 @@ long dp_lpm_create(const struct dp_map_attr *a, struct dp_map **out)
     t->map.value_region_size = (uint64_t)t->pool_n * t->node_bytes;
     *out = &t->map;
     return 0;
+}
+
+uint64_t dp_lpm_count(struct dp_map *m)
+{
+    return __atomic_load_n(&((struct lpm *)m)->n_entries, __ATOMIC_RELAXED);
 }

@@ -108,3 +108,26 @@ void dp_map_destroy(struct dp_map *m)
     if (m)
         m->ops->destroy(m);
 }
+
+uint64_t dp_map_count(struct dp_map *m)
+{
+    switch (m->map_type) {
+    case DP_MAP_HASH:
+    case DP_MAP_PERCPU_HASH:
+    case DP_MAP_LRU_HASH:
+    case DP_MAP_LRU_PERCPU_HASH:
+    case DP_MAP_DEVMAP_HASH:
+        return dp_htab_count(m);
+    case DP_MAP_LPM_TRIE:
+        return dp_lpm_count(m);
+    case DP_MAP_QUEUE:
+    case DP_MAP_STACK:
+        return dp_qs_count(m);
+    case DP_MAP_RINGBUF:
+        return 0;
+    default:
+        /* arrays (incl. PROG_ARRAY, DEVMAP, XSKMAP): every index is a key that
+         * get_next_key walks, present or empty, as in the kernel */
+        return m->max_entries;
+    }
+}

@@ -123,5 +123,10 @@ void dp_map_destroy(struct dp_map *m);
 /* ring buffer consumer (user space side) */
 long dp_ringbuf_consume(struct dp_map *m, void *buf, uint64_t buf_size, uint64_t *len_out);
 long dp_prog_array_set(struct dp_map *m, uint32_t index, void *prog, uint32_t id);
+/* Elements the map holds without walking it (see Map.count in core.pyx). */
+uint64_t dp_map_count(struct dp_map *m);
+uint64_t dp_htab_count(struct dp_map *m);
+uint64_t dp_lpm_count(struct dp_map *m);
+uint64_t dp_qs_count(struct dp_map *m);
 
 #endif

@@ -124,3 +124,14 @@ long dp_qs_create(const struct dp_map_attr *a, struct dp_map **out)
     *out = &q->map;
     return 0;
 }
+
+/* Elements queued: head - tail around the ring, read under the lock so the
+ * pair is consistent. */
+uint64_t dp_qs_count(struct dp_map *m)
+{
+    struct qs *q = (struct qs *)m;
+    dp_spin_lock(&q->lock);
+    uint32_t n = q->head >= q->tail ? q->head - q->tail : q->size - q->tail + q->head;
+    dp_spin_unlock(&q->lock);
+    return n;
+}
