@@ -23,7 +23,7 @@ from pathlib import Path
 from dataplane.errors import DataplaneError, ExecutionError
 from dataplane.io import kbpf
 from dataplane.isa.instruction import Instruction, decode, encode
-from dataplane.verifier import MapInfo, verify
+from dataplane.verifier import MapInfo, decode_program, verify
 
 _SLOT = struct.Struct("<BBhi")
 PROG_TYPES = {"xdp": kbpf.BPF_PROG_TYPE_XDP, "socket": kbpf.BPF_PROG_TYPE_SOCKET_FILTER}
@@ -324,9 +324,8 @@ class Checker:
         from dataplane.verifier import core
         saved, core.COMPLEXITY_LIMIT = core.COMPLEXITY_LIMIT, self.budget
         try:
-            insns = decode(raw)
-            verify(insns, prog_type=prog_type, maps=self.pool.infos, log_level=0)
-            return insns, ""
+            vp = verify(decode_program(raw), prog_type=prog_type, maps=self.pool.infos, log_level=0)
+            return vp.runnable(), ""
         except DataplaneError as e:
             return None, str(e).split("\n")[0]
         except (ValueError, KeyError, IndexError) as e:   # a crash is a bug too, but not a soundness one

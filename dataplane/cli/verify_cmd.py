@@ -30,7 +30,7 @@ def link_for_verifier(spec, ps, kfuncs: dict | None = None):
     ``kfuncs``: kfunc name -> KfuncProto (default: the kernel's conntrack kfuncs).
     A call to a kfunc nobody knows raises VerifierError, as the kernel refuses
     a kfunc it does not export."""
-    from dataplane.isa.instruction import decode
+    from dataplane.verifier import decode_program
     from dataclasses import replace
 
     from dataplane.verifier.kernel_kfuncs import KFUNCS
@@ -60,7 +60,7 @@ def link_for_verifier(spec, ps, kfuncs: dict | None = None):
         elif r.kind in ("ksym", "kconfig"):
             raise DataplaneError(f"program {ps.name}: extern {r.symbol} ({r.kind}) at insn {i} is not supported",
                                  kind=errno.EOPNOTSUPP)
-    return decode(bytes(buf)), maps, ktable
+    return decode_program(bytes(buf)), maps, ktable
 
 
 def runtime_kfuncs():

@@ -146,6 +146,10 @@ def kconfig_layout(spec: S.ObjectSpec, values: dict[str, str] | None = None):
     for negalign, size, name, kind in ext:
         off = (off + (-negalign) - 1) // (-negalign) * (-negalign)
         if name not in vals:
+            if spec.extern_bindings.get(name) == "STB_WEAK":   # __weak: a missing value reads 0
+                out.append((name, off, bytes(size)))
+                off += size
+                continue
             raise LoadError(f"extern (kcfg) '{name}': value not found (not in the kernel config)")
         out.append((name, off, _encode(name, vals[name], kind, size)))
         off += size

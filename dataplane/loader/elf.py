@@ -230,7 +230,8 @@ def load_object(path_or_bytes, name: str | None = None) -> ObjectSpec:
         raise LoadError(f"object '{obj_name}': no program sections (no functions outside .text)")
     return ObjectSpec(name=obj_name, programs=programs, maps=all_maps, license=license,
                       kernel_version=kernel_version, btf=btf, section_sizes=section_sizes,
-                      symbol_offsets=symbol_offsets)
+                      symbol_offsets=symbol_offsets,
+                      extern_bindings={s.name: s.bind for s in info.symbols if s.shndx == 0 and s.name})
 
 
 def _map_init_values(info: ElfInfo, sec: Section, all_maps: dict[str, MapSpec], values_offsets: dict[str, int]) -> None:

@@ -104,3 +104,6 @@ class ObjectSpec:
     btf: Btf | None = None
     section_sizes: dict[str, int] = field(default_factory=dict)  # for DATASEC fixups at BTF load
     symbol_offsets: dict[str, int] = field(default_factory=dict)  # global var name -> section offset
+    # ELF binding of every undefined (extern) symbol: "STB_WEAK" externs
+    # resolve to 0 when the kernel has no value for them (libbpf's rule)
+    extern_bindings: dict[str, str] = field(default_factory=dict)

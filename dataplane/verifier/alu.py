@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataplane.isa import opcodes as op
 from dataplane.verifier import scalar
-from dataplane.verifier.reg import (BTF, CTX, FUNC, MAP_PTR, MAP_VALUE, MEM, NOT_INIT, OR_NULL, PKT,
+from dataplane.verifier.reg import (scalar_unknown, BTF, CTX, FUNC, MAP_PTR, MAP_VALUE, MEM, NOT_INIT, OR_NULL, PKT,
                                     PKT_META, SCALAR, STACK, Reg, mark_unknown, ptr, scalar_const,
                                     scalar_from)
 
@@ -42,9 +42,12 @@ class AluMixin:
         dst = insn.dst
         if o in (op.BPF_NEG, op.BPF_END):
             d = self.read_reg(st, dst)
-            if d.is_ptr():
-                self.fail(f"R{dst} pointer arithmetic prohibited")
             self.write_check(dst)
+            if d.is_ptr():
+                # privileged (allow_ptr_leaks): the kernel lets neg/bswap
+                # turn a pointer into an unknown scalar
+                regs[dst] = scalar_unknown()
+                return
             b = d.bounds()
             if o == op.BPF_NEG:
                 nb = self._checked(scalar.neg(b, not is64))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataplane.isa import opcodes as op
 from dataplane.verifier import scalar, tnum
-from dataplane.verifier.reg import (OR_NULL, PKT, PKT_END, PKT_META, SCALAR, Reg, scalar_const,
+from dataplane.verifier.reg import (BTF, MAP_PTR, MAP_VALUE, MEM, OR_NULL, PKT, PKT_END, PKT_META, SCALAR, Reg, scalar_const,
                                     scalar_from)
 
 NEG = {op.BPF_JEQ: op.BPF_JNE, op.BPF_JNE: op.BPF_JEQ, op.BPF_JGT: op.BPF_JLE, op.BPF_JLE: op.BPF_JGT,
@@ -140,6 +140,27 @@ def refine(o: int, a, b, is32: bool):
     return scalar.sync(tuple(r1)), scalar.sync(tuple(r2))
 
 
+AT_PKT_END, BEYOND_PKT_END = -1, -2   # Reg.rng of a packet pointer known to be >= / > pkt_end
+
+
+def _pkt_branch_taken(o: int, d, s) -> int:
+    """is_pkt_ptr_branch_taken: 1/0 when a packet pointer's known position
+    relative to pkt_end decides the compare, else -1."""
+    if s.t == PKT_END and d.t in (PKT, PKT_META):
+        pkt = d
+    elif d.t == PKT_END and s.t in (PKT, PKT_META):
+        pkt, o = s, {op.BPF_JGT: op.BPF_JLT, op.BPF_JLT: op.BPF_JGT, op.BPF_JGE: op.BPF_JLE, op.BPF_JLE: op.BPF_JGE}.get(o, o)
+    else:
+        return -1
+    if pkt.rng >= 0:
+        return -1
+    if o in (op.BPF_JGT, op.BPF_JLE) and pkt.rng == BEYOND_PKT_END:
+        return int(o == op.BPF_JGT)
+    if o in (op.BPF_JGE, op.BPF_JLT):
+        return int(o == op.BPF_JGE)
+    return -1
+
+
 def _is_const(r, is32: bool) -> bool:
     return (r[0][1] & scalar.M32 == 0) if is32 else r[0][1] == 0
 
@@ -176,7 +197,16 @@ class BranchMixin:
                     self._mark_null(st, p.id, is_null=(o == op.BPF_JNE))
                     self.push_branch(other, target, pc)
                     return fall
-                return fall if o == op.BPF_JEQ else target
+                # reg_not_null: only these are known non-NULL; a ctx, stack or
+                # packet pointer compared with 0 leaves both branches open
+                if p.t in (MAP_VALUE, MAP_PTR, MEM, BTF):
+                    return fall if o == op.BPF_JEQ else target
+        if insn.source == op.BPF_X and not is32:
+            pred = _pkt_branch_taken(o, d, s)
+            if pred == 1:
+                return target
+            if pred == 0:
+                return fall
         other = st.copy()
         if insn.source == op.BPF_X and not is32:
             self._pkt_compare(st, other, insn, d, s, o)
@@ -264,6 +294,15 @@ class BranchMixin:
             return
         state, regno, right_open = plan
         self._find_good_pkt_pointers(state, state.cur.regs[regno], right_open)
+        # mark_pkt_end: in the opposite branch the packet pointer is at (or,
+        # right-open, beyond) pkt_end, which later compares against pkt_end
+        # can predict (a loop's exit test after the pointer moved on, say)
+        ostate = other if state is st else st
+        r = ostate.cur.regs[regno]
+        if r.t == PKT:
+            r = r.copy()
+            r.rng = AT_PKT_END if right_open else BEYOND_PKT_END
+            ostate.cur.regs[regno] = r
 
     def _find_good_pkt_pointers(self, st, dreg: Reg, right_open: bool) -> None:
         if dreg.off < 0 or (dreg.off == 0 and right_open):

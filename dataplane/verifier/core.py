@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataplane.errors import VerifierError
 from dataplane.isa import opcodes as op
 from dataplane.isa.disasm import format_insn
+from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import cfg as cfgmod
+from dataplane.verifier.insn_check import whole_program_problem
 from dataplane.verifier.alu import AluMixin
 from dataplane.verifier.branch import BranchMixin
 from dataplane.verifier.calls import CallsMixin
@@ -79,6 +81,12 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
 
     # ---------------------------------------------------------------- run
     def run(self) -> VerifiedProgram:
+        for insn in self.insns:   # resolve_pseudo_ldimm64's checks: every insn, reachable or not
+            why = whole_program_problem(insn)
+            if why:
+                self.lines.append(why)
+                raise VerifierError(why, self._final_log())
+        self.encoding_ok: set = set()
         try:
             self.cfg = cfgmod.build(self.insns)
         except VerifierError as e:
@@ -226,6 +234,12 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
 
     def step(self, st: State, insn, pc: int):
         """Execute one instruction on ``st``; the next pc, or None at program exit."""
+        if pc not in self.encoding_ok:
+            # do_check's reserved-field checks: only where a path gets to
+            why = encoding_problem(insn)
+            if why:
+                self.fail(f"invalid instruction {pc}: {why}")
+            self.encoding_ok.add(pc)
         cls = insn.cls
         if cls in (op.BPF_ALU, op.BPF_ALU64):
             self.check_alu(st, insn)

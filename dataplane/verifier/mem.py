@@ -67,10 +67,15 @@ class MemMixin:
         dst = self.read_reg(st, insn.dst)
         if insn.imm == op.BPF_CMPXCHG:
             self.read_reg(st, 0)
-        if val.is_ptr():
-            self.fail(f"R{insn.src} leaks addr into mem")
+        # a pointer operand is fine for a privileged loader (allow_ptr_leaks):
+        # memory only ever holds the unknown scalar written below
         if dst.t == CTX or dst.t in (PKT, PKT_META, PKT_END):
             self.fail(f"BPF_ATOMIC stores into R{insn.dst} {dst.type_str()} is not allowed")
+        if dst.t != STACK:   # atomics check alignment strictly (strict_alignment_once); stack always does
+            at = tnum.add(dst.vo, tnum.const(dst.off + insn.off))
+            if (at[0] | at[1]) & (size - 1):
+                desc = {MAP_VALUE: "value "}.get(dst.t, "")
+                self.fail(f"misaligned {desc}access off {tnum.fmt(dst.vo)}+{dst.off}+{insn.off} size {size}")
         old = self.check_mem_access(st, pc, insn.dst, dst, insn.off, size, write=False)
         self.check_mem_access(st, pc, insn.dst, dst, insn.off, size, write=True, value=scalar_unknown())
         if insn.imm == op.BPF_CMPXCHG:

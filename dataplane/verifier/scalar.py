@@ -175,6 +175,15 @@ def _deduce(vo, umin, umax, smin, smax, u32min, u32max, s32min, s32max):
     if s32min & M32 <= s32max & M32:
         u32min = max(u32min, s32min & M32)
         u32max = min(u32max, s32max & M32)
+    elif u32max < s32min & M32:
+        # the s32 range wraps (6.18 does this in 32 bits too, measured): the
+        # u32 range sits in its non-negative part...
+        s32min = s32(u32min)
+        u32max = min(u32max, s32max & M32)
+    elif s32max & M32 < u32min:
+        # ...or in its negative part
+        s32max = s32(u32max)
+        u32min = max(u32min, s32min & M32)
     # __reg64_deduce_bounds
     if s64(umin) <= s64(umax):
         smin = max(smin, s64(umin))

@@ -102,6 +102,12 @@ class VerifiedProgram:
     total_states: int = 0
     peak_states: int = 0
 
+    def runnable(self) -> list:
+        """The instructions to execute: never-reached invalid encodings (which
+        the kernel accepts too) replaced by ``ja -1``."""
+        from dataplane.verifier.insn_check import runnable
+        return runnable(self.insns, self.aux)
+
     def ctx_loads(self) -> dict:
         """slot -> ctx field name for every load/store through the ctx pointer."""
         return {pc: a.ctx_field for pc, a in enumerate(self.aux) if a is not None and a.ctx_field}
