@@ -48,6 +48,7 @@ cdef extern from "dp_chain.h" nogil:
         dp_prog_stats *totals
         uint32_t *live
         uint32_t live_cap
+        void (*set_cpu)(uint32_t cpu) noexcept nogil
         pthread_mutex_t lock
     uint32_t dp_chain_run(dp_chain *c, dp_batch *b, dp_chain_result *res)
 
@@ -57,8 +58,13 @@ cdef extern from "dp_chain.h" nogil:
 cdef int _local_jit_run(void *fn, int checked, const dp_prog *prog, dp_env *env, uint64_t r1, uint64_t r2,
                         uint64_t *r0) noexcept nogil:
     # Fallback when the engine does not export its runner: fine for programs
-    # without tail calls/callbacks (their link table lives in the engine).
+    # without tail calls/callbacks (those read the run's mode from the
+    # engine module's thread-local, set only by the engine's dp_jit_run).
     return dp_jit_run(<dp_jit_fn>fn, checked, prog, env, r1, r2, r0)
+
+
+cdef void _set_cpu(uint32_t cpu) noexcept nogil:
+    set_current_cpu(cpu)
 
 
 cdef dp_chain_jit_run_fn _jit_run = _local_jit_run
@@ -151,6 +157,7 @@ cdef class Chain:
         self.revision = revision
         c.ingress_ifindex = ifindex
         c.xdp_ctx_load = _xdp_ctx_load
+        c.set_cpu = _set_cpu
         if totals is not None:
             c.totals = totals.s
             self._keep.append(totals)
@@ -183,6 +190,7 @@ cdef class Chain:
             e.env.nhelpers = ip.helpers.n
             e.env.kfuncs = _copy_table(ip.kfuncs.fns, ip.kfuncs.n)
             e.env.nkfuncs = ip.kfuncs.n
+            e.env.run_end = ip.kfuncs.run_end     # kfunc run-end cleanup (dp_run_end_fn)
             for j in range(ip.env.nfixed):
                 if dp_env_add_region(&e.env, <const void *><uintptr_t>ip.env.regions[j].lo, ip.env.regions[j].len,
                                      ip.env.regions[j].flags, ip.env.regions[j].kind) != 0:
@@ -237,11 +245,9 @@ cdef class Chain:
 
     cdef uint32_t run_c(self, dp_batch *b, dp_chain_result *res) except? 0xffffffff:
         cdef dp_chain *c = <dp_chain *>self.c
-        cdef uint32_t n = 0, cpu = 0
+        cdef uint32_t n = 0
         cdef uint32_t *live
         cdef bint nomem = False
-        if c.n:
-            cpu = c.e[0].rt.cpu
         with nogil:
             pthread_mutex_lock(&c.lock)
             if b.count > c.live_cap:          # scratch grows under the lock (workers share chains)
@@ -253,8 +259,7 @@ cdef class Chain:
                     c.live = live
                     c.live_cap = b.capacity
             if not nomem:
-                set_current_cpu(cpu)       # per-CPU maps: this worker's CPU slot
-                n = dp_chain_run(c, b, res)
+                n = dp_chain_run(c, b, res)   # sets each entry's CPU (per-CPU maps)
             pthread_mutex_unlock(&c.lock)
         if nomem:
             raise MemoryError()

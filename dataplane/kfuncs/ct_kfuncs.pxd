@@ -2,7 +2,7 @@
 # object a Runner points dp_rt.ct at.
 from libc.stdint cimport uint32_t, uint64_t
 
-from dataplane.runtime.interp cimport dp_helper_fn
+from dataplane.runtime.interp cimport dp_env, dp_helper_fn
 
 
 cdef extern from "ct_kfuncs.h" nogil:
@@ -17,6 +17,7 @@ cdef extern from "ct_kfuncs.h" nogil:
     enum:
         DP_KF_COUNT
     dp_helper_fn dp_ct_kfunc(uint32_t id)
+    void dp_ct_run_end(dp_env *env)
     uint64_t dp_kf_ct_now(const dp_kf_ct *k)
 
 

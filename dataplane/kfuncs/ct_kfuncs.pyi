@@ -3,6 +3,7 @@ from dataplane.runtime.interp import HelperTable
 COUNT: int
 
 def install(table: HelperTable, indices: dict[int, int]) -> None: ...
+def has_run_end(table: HelperTable) -> bool: ...
 
 class CtContext:
     table: object

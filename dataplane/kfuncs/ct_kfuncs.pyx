@@ -20,6 +20,9 @@ def install(HelperTable table not None, indices):
         if dp_ct_kfunc(<uint32_t>kid) == NULL:
             raise KeyError(f"no conntrack kfunc #{kid}")
         table.set(<uint32_t>idx, dp_ct_kfunc(<uint32_t>kid))
+    # entries an unverified program still holds at exit go back to the
+    # table after every checked run (dp_run_end_fn)
+    table.run_end = dp_ct_run_end
 
 
 cdef class CtContext:
@@ -46,3 +49,8 @@ cdef class CtContext:
     @now.setter
     def now(self, uint64_t value):
         self.c.now = value
+
+
+def has_run_end(HelperTable table not None):
+    """Whether `table` carries a run-end cleanup (dp_run_end_fn)."""
+    return table.run_end != NULL

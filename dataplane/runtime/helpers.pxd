@@ -35,6 +35,7 @@ cdef extern from "dp_helpers.h" nogil:
         uint32_t ifindex
         uint32_t pkt_type
         uint32_t ingress_ifindex
+        uint32_t cb[5]
 
     struct dp_sink:
         uint8_t *buf

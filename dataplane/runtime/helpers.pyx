@@ -178,6 +178,7 @@ cdef class Runner:
         interp.env.ctx = NULL
         interp.env.ctx_len = 0
         interp.env.ctx_load = NULL
+        interp.env.ctx_wlen = 0
         interp.env.mem_len = 0
         interp.env.mem_wlen = 0
         interp.env.pkt = NULL
@@ -258,6 +259,11 @@ cdef class Runner:
         interp.env.ctx_lo = <uint64_t><uintptr_t>&self.skb
         interp.env.ctx_len = 192         # sizeof(struct __sk_buff)
         interp.env.ctx_load = dp_skb_ctx_load
+        # cb[] is real storage the program may write: zero per test run
+        # (no ctx_in), shared by the `repeat` runs as in the kernel's loop
+        memset(&self.skb.cb[0], 0, sizeof(self.skb.cb))
+        interp.env.ctx_wlo = <uint64_t><uintptr_t>&self.skb.cb[0]
+        interp.env.ctx_wlen = sizeof(self.skb.cb)
         interp.env.pkt = self.skb.data
         interp.env.pkt_len = self.skb.len
         try:

@@ -31,6 +31,7 @@ cdef extern from "dp_env.h" nogil:
 
     ctypedef uint64_t (*dp_helper_fn)(dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3,
                                       uint64_t r4, uint64_t r5) noexcept nogil
+    ctypedef void (*dp_run_end_fn)(dp_env *env) noexcept nogil
 
     cdef struct dp_region:
         uint64_t lo
@@ -71,6 +72,10 @@ cdef extern from "dp_env.h" nogil:
         const dp_prog *tail_target
         uint32_t tail_call_cnt
         dp_call_fn call_sub
+        int trusted
+        dp_run_end_fn run_end
+        uint64_t ctx_wlo
+        uint64_t ctx_wlen
 
     int dp_env_init(dp_env *env)
     void dp_env_free(dp_env *env)
@@ -94,6 +99,8 @@ cdef extern from "dp_prog.h" nogil:
     cdef struct dp_prog:
         dp_xinsn *insns
         uint32_t len
+        void *jit_entry[2]
+        void *jit_sub[2]
 
     int dp_prog_load(dp_prog *prog, const uint8_t *code, size_t nbytes, char *err, size_t errlen,
                      int32_t *err_index)
@@ -114,6 +121,9 @@ cdef class HelperTable:
     """A growable id -> dp_helper_fn table (helpers by id, or kfuncs by index)."""
     cdef dp_helper_fn *fns
     cdef uint32_t n
+    # A kfunc table's run-end cleanup (dp_run_end_fn in dp_env.h), set by
+    # the kfunc family that needs one; env_set_tables installs it.
+    cdef dp_run_end_fn run_end
     cdef int set(self, uint32_t id, dp_helper_fn fn) except -1
     cdef dp_helper_fn get(self, uint32_t id) noexcept
 
@@ -125,6 +135,7 @@ cdef inline void env_set_tables(dp_env *env, HelperTable helpers, HelperTable kf
     env.nhelpers = helpers.n
     env.kfuncs = kfuncs.fns
     env.nkfuncs = kfuncs.n
+    env.run_end = kfuncs.run_end
 
 
 # The Python buffers of one run (r1/r2 = `mem`, LD_ABS/LD_IND data =

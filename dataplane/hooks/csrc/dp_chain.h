@@ -57,7 +57,7 @@ struct dp_prog_stats {
 };
 
 /* The JIT's run entry: dp_jit_run of the engine module (same signature),
- * so tail calls and callbacks use the engine's link table. */
+ * so tail calls and callbacks see the run's mode the engine set. */
 typedef int (*dp_chain_jit_run_fn)(void *fn, int checked, const struct dp_prog *prog, struct dp_env *env,
                                    uint64_t r1, uint64_t r2, uint64_t *r0);
 
@@ -81,6 +81,9 @@ struct dp_chain {
     struct dp_prog_stats *totals; /* chain verdicts, owned by the hook */
     uint32_t *live;               /* scratch: frames still in the chain */
     uint32_t live_cap;
+    /* per-CPU maps read the calling thread's CPU slot: set to each entry's
+     * own runner CPU before it runs (maps.core set_current_cpu) */
+    void (*set_cpu)(uint32_t cpu);
     pthread_mutex_t lock;
 };
 
@@ -140,6 +143,8 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
         e->env.ctx_lo = (uint64_t)(uintptr_t)&x;
         e->env.ctx_len = 24;      /* sizeof(struct xdp_md) */
         e->env.ctx_load = c->xdp_ctx_load;
+        if (c->set_cpu)
+            c->set_cpu(e->rt.cpu);
         nnext = 0;
         t0 = dp_chain_now();
         for (i = 0; i < nlive; i++) {

@@ -94,6 +94,33 @@ static void kf_held_put(struct dp_env *env, int i, uint64_t p)
         env->regions[i].kind--;
 }
 
+/* dp_run_end_fn of the conntrack kfunc table: a checked run ended (exit or
+ * fault) still holding entries -- the verifier forbids that, but unverified
+ * programs run here -- so put every reference it holds and forget the
+ * regions, or the entries could never be freed. Trusted runs hold no
+ * tagged regions (kf_hand_out), so the engines skip the call for them. */
+void dp_ct_run_end(struct dp_env *env)
+{
+    struct dp_rt *rt = env->user;
+    struct dp_kf_ct *k = rt ? rt->ct : NULL;
+    uint32_t i, w = env->nfixed, n;
+    int any = 0;
+    for (i = env->nfixed; i < env->nregions; i++) {
+        const struct dp_region *r = &env->regions[i];
+        if ((r->kind & KF_HELD_MASK) != KF_HELD_TAG) {
+            env->regions[w++] = *r;
+            continue;
+        }
+        any = 1;
+        if (r->len != DP_NF_CONN_SIZE || !k || !k->api)
+            continue;            /* the mark region, or no table to put back to */
+        for (n = r->kind & ~KF_HELD_MASK; n; n--)
+            k->api->put((struct dp_nf_conn *)(uintptr_t)r->lo);
+    }
+    if (any)
+        env->nregions = w;
+}
+
 /* Hand a referenced entry to the program; 0 (the entry put back, the
  * program stopped) when a checked run cannot track one more. */
 static uint64_t kf_hand_out(struct dp_env *env, struct dp_kf_ct *k, struct dp_nf_conn *ct)

@@ -56,6 +56,9 @@ enum dp_kf_id {
 
 /* The implementation of kfunc `id`, or NULL. */
 dp_helper_fn dp_ct_kfunc(uint32_t id);
+/* Run-end cleanup of the conntrack kfunc table (dp_run_end_fn): puts the
+ * entries a checked run still holds. */
+void dp_ct_run_end(struct dp_env *env);
 /* The clock the kfuncs use for this context (ns). */
 uint64_t dp_kf_ct_now(const struct dp_kf_ct *k);
 

@@ -93,6 +93,9 @@ void *dp_env_find(struct dp_env *env, uint64_t addr, uint64_t size, uint32_t nee
         if (o < r->len && size <= r->len - o && (r->flags & need) == need)
             return (void *)(uintptr_t)addr;
     }
+    /* the ctx's writable window (dp_env.ctx_wlo): read and write */
+    if (addr - env->ctx_wlo < env->ctx_wlen && size <= env->ctx_wlen - (addr - env->ctx_wlo))
+        return (void *)(uintptr_t)addr;
     return NULL;
 }
 

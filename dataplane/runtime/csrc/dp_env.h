@@ -56,6 +56,15 @@ typedef int (*dp_call_fn)(struct dp_env *env, uint32_t start, uint64_t r1, uint6
 typedef uint64_t (*dp_helper_fn)(struct dp_env *env, uint64_t r1, uint64_t r2,
                                  uint64_t r3, uint64_t r4, uint64_t r5);
 
+/* Run-end cleanup (dp_env.run_end): called by every engine after each run
+ * of a program that is not trusted (interpreter, checked JIT), faulted or
+ * not, while the run's dynamic regions are still in place. A kfunc family
+ * that hands out references (conntrack entries) registers one on its kfunc
+ * table (HelperTable.run_end) to drop what an unverified program still
+ * holds at exit -- the verifier forbids that, so trusted runs skip it. The
+ * runtime only provides the hook; it knows nothing of what is released. */
+typedef void (*dp_run_end_fn)(struct dp_env *env);
+
 struct dp_region {
     uint64_t lo;      /* first byte */
     uint64_t len;     /* bytes */
@@ -114,6 +123,17 @@ struct dp_env {
      * C locals the region checks cannot see, so helpers take map and memory
      * arguments as given (dp_env_mem, arg_map). */
     int trusted;
+
+    /* See dp_run_end_fn; NULL = nothing to clean up (the common case: one
+     * pointer test per run). Set from the kfunc table (env_set_tables). */
+    dp_run_end_fn run_end;
+
+    /* Writable window of the ctx: [ctx_wlo, ctx_wlo + ctx_wlen) is plain
+     * memory inside the ctx object, read and written directly by the
+     * program (struct __sk_buff cb[]: the kernel lets socket filters store
+     * there). Checked after the region table (dp_env_find), before the
+     * ctx's load hook; ctx_wlen 0 = none. */
+    uint64_t ctx_wlo, ctx_wlen;
 };
 
 /* Lifecycle: allocates the stack and the region array. 0 or -1 (ENOMEM). */

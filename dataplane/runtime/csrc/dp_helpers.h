@@ -52,8 +52,15 @@ struct dp_skb {
     uint32_t ifindex;    /* skb->dev: the loopback device in a test run */
     uint32_t pkt_type;   /* PACKET_HOST/BROADCAST/MULTICAST/OTHERHOST from eth_type_trans */
     uint32_t ingress_ifindex;  /* skb->skb_iif: 0 in a test run (no ctx_in) */
-    uint32_t pad[1];     /* >= 24 bytes, so the ctx window never overlaps */
+    uint32_t pad[5];
+    /* __sk_buff cb[0..4], at the same offset (48) as in struct __sk_buff, so
+     * verified code reads and writes it at ctx + 48 directly; the runner
+     * makes it the env's writable ctx window (dp_env.ctx_wlo). Zeroed per
+     * test run, as BPF_PROG_TEST_RUN without ctx_in leaves skb->cb. */
+    uint32_t cb[5];
 };
+#define DP_SKB_CB_OFF 48u
+#define DP_SKB_CB_LEN 20u
 
 #define DP_REDIRECT_NONE 0
 #define DP_REDIRECT_IFINDEX 1

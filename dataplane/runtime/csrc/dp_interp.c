@@ -82,10 +82,15 @@ DP_INLINE void dp_run_setup(struct dp_env *env, const struct dp_prog *prog)
 int dp_run(const struct dp_prog *prog, struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t *r0)
 {
     uint64_t args[5] = {r1, r2, 0, 0, 0};
+    int rc;
     dp_run_setup(env, prog);
     if (env->insn_limit || env->count_insns)
-        return dp_loop_counted(prog, env, 0, args, env->stack_top, r0);
-    return dp_loop_fast(prog, env, 0, args, env->stack_top, r0);
+        rc = dp_loop_counted(prog, env, 0, args, env->stack_top, r0);
+    else
+        rc = dp_loop_fast(prog, env, 0, args, env->stack_top, r0);
+    if (DP_UNLIKELY(env->run_end != NULL))
+        env->run_end(env);    /* references an unverified program still holds (dp_run_end_fn) */
+    return rc;
 }
 
 int dp_run_repeat(const struct dp_prog *prog, struct dp_env *env, uint64_t r1, uint64_t r2,
@@ -100,6 +105,8 @@ int dp_run_repeat(const struct dp_prog *prog, struct dp_env *env, uint64_t r1, u
         dp_run_setup(env, prog);
         rc = counted ? dp_loop_counted(prog, env, 0, args, env->stack_top, r0)
                      : dp_loop_fast(prog, env, 0, args, env->stack_top, r0);
+        if (DP_UNLIKELY(env->run_end != NULL))
+            env->run_end(env);
         if (rc != 0)
             return rc;
     }

@@ -206,8 +206,7 @@ int dp_prog_load(struct dp_prog *prog, const uint8_t *code, size_t nbytes,
     int64_t *targets;
     uint32_t n, i;
 
-    prog->insns = NULL;
-    prog->len = 0;
+    memset(prog, 0, sizeof(*prog));
     if (nbytes == 0)
         return fail(err, errlen, err_index, -1, "empty program");
     if (nbytes % 8 != 0)

@@ -88,6 +88,14 @@ struct dp_xinsn {
 struct dp_prog {
     struct dp_xinsn *insns;
     uint32_t len;    /* in instruction slots (8-byte words) */
+    /* Native code of this program, [0] unchecked / [1] checked mode: the
+     * JIT's <entry>_regs and <entry>_sub (dp_jit_link.h). A tail call finds
+     * its target's code here -- a PROG_ARRAY slot holds this struct's
+     * address -- so worker threads never search a shared table that the
+     * control plane may be growing. Written with atomic stores under the
+     * GIL, read with atomic loads without it; NULL when not compiled. */
+    void *jit_entry[2];
+    void *jit_sub[2];
 };
 
 /* Decode and validate `nbytes` of raw bytecode. On success returns 0 and

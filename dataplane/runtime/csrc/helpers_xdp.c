@@ -40,9 +40,10 @@ int dp_xdp_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *o
 }
 
 /* struct __sk_buff, the fields a socket filter may read that we model:
- * len, pkt_type, protocol, ingress_ifindex, ifindex; the rest of the
- * readable u32 fields are 0 in a test run (mark, queue_mapping, vlan_*,
- * priority, tc_index, cb[], hash). */
+ * len, pkt_type, protocol, ingress_ifindex, ifindex, cb[] (normally plain
+ * memory through the ctx window; here for a ctx without one); the rest of
+ * the readable u32 fields are 0 in a test run (mark, queue_mapping,
+ * vlan_*, priority, tc_index, hash). */
 int dp_skb_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *out)
 {
     const struct dp_skb *s = env->ctx;
@@ -55,6 +56,7 @@ int dp_skb_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *o
     case 16: v = s->protocol; break;
     case 36: v = s->ingress_ifindex; break;
     case 40: v = s->ifindex; break;
+    case 48: case 52: case 56: case 60: case 64: v = s->cb[((off & ~3u) - DP_SKB_CB_OFF) / 4]; break;
     default: v = 0; break;
     }
     *out = (v >> ((off & 3) * 8)) & (size == 4 ? 0xffffffffu : (1u << (size * 8)) - 1);

@@ -36,7 +36,7 @@ programs a verifier has accepted.
 from __future__ import annotations
 
 # Bump when the generated code changes meaning: it is part of the cache key.
-CODEGEN_VERSION = 7
+CODEGEN_VERSION = 8
 
 _ALU = ("add", "sub", "mul", "div", "sdiv", "or", "and", "lsh", "rsh", "mod", "smod", "xor", "mov", "arsh")
 _JMP = ("jeq", "jne", "jgt", "jge", "jlt", "jle", "jset", "jsgt", "jsge", "jslt", "jsle")
@@ -152,12 +152,17 @@ _XDP_FIELDS = {0: "(uint64_t)(uintptr_t)X->data", 4: "(uint64_t)(uintptr_t)X->da
                16: "(uint64_t)X->rx_queue_index"}
 # struct __sk_buff u32 word -> struct dp_skb member; other words below 72 read 0 (dp_skb_ctx_load)
 _SKB_FIELDS = {0: "S->len", 4: "S->pkt_type", 16: "S->protocol", 36: "S->ingress_ifindex", 40: "S->ifindex"}
+# __sk_buff cb[0..4]: real storage at the same offset of struct dp_skb (the
+# program may write it), so verified accesses are plain memory accesses
+_SKB_CB = (48, 68)
 
 
 def _ctx_expr(ctx_type: str | None, base: str, off: int, size: int) -> str | None:
     """C expression of a verified ctx load, or None for the generic path."""
     if ctx_type == "xdp" and size == 4 and off in _XDP_FIELDS:
         return _XDP_FIELDS[off].replace("X", f"((const struct dp_xdp_buff *)(uintptr_t){base})")
+    if ctx_type == "socket" and _SKB_CB[0] <= off and off + size <= _SKB_CB[1]:
+        return f"(uint64_t)dp_ld{size * 8}((const void *)(uintptr_t)({base} + {off}))"
     if ctx_type == "socket" and 0 <= off < 72 and size in (1, 2, 4) and off % size == 0:
         word = _SKB_FIELDS.get(off & ~3)
         if word is None:
@@ -285,7 +290,11 @@ class _Func:
                 w(f"    {d} = dp_{acc}((const void *)(uintptr_t)({addr}));")
                 w("}")
             else:
-                w(f"    dp_jit_ctx_bad(env, {addr}, {size}, {i}); goto fail;")
+                # the ctx's writable window (__sk_buff cb[]) is plain memory
+                win = f"({addr}) - env->ctx_wlo"
+                w(f"    if (!({win} < env->ctx_wlen && {size} <= env->ctx_wlen - ({win}))) {{")
+                w(f"        dp_jit_ctx_bad(env, {addr}, {size}, {i}); goto fail;")
+                w("    }")
                 w("}")
                 self.insn(i, plain=True)
         elif op == "ja":

@@ -32,9 +32,8 @@ cdef extern from "dp_jit_batch.h" nogil:
 cdef extern from "dp_jit_link.h" nogil:
     ctypedef uint64_t (*dp_jit_regs_fn)(dp_env *env, uint64_t *regs, int depth) noexcept nogil
     ctypedef uint64_t (*dp_jit_sub_fn)(dp_env *env, uint32_t start, uint64_t *regs, int depth) noexcept nogil
-    int dp_jit_link_add(const dp_prog *prog, int checked, dp_jit_regs_fn entry, dp_jit_sub_fn sub,
-                        const void *owner)
-    void dp_jit_link_remove(const void *owner)
+    void dp_jit_link_publish(const dp_prog *prog, int checked, dp_jit_regs_fn entry, dp_jit_sub_fn sub)
+    dp_jit_regs_fn dp_jit_link_entry(const dp_prog *prog, int checked)
     uint64_t dp_jit_tail_continue(dp_env *env, uint64_t *regs, int depth)
 
 
@@ -43,6 +42,9 @@ cdef extern from "dp_jit_link.h" nogil:
 cdef class _Native:
     cdef void *handle
     cdef dp_jit_fn fn
+    cdef dp_jit_regs_fn entry      # published on program.prog while alive
+    cdef dp_jit_sub_fn sub
+    cdef bint linked
     cdef readonly str path
     cdef readonly double compile_seconds
     cdef readonly bint cache_hit
@@ -84,8 +86,9 @@ cdef class JitInterpreter(Interpreter):
     cdef int run_c(self, uint64_t r1, uint64_t r2, uint64_t *r0) except -1
 
 
-# dp_jit_run with this module's tail-call/callback link table (the table is
-# per C module): exported for the hooks' chain runner (dataplane/hooks),
-# which finds it in __pyx_capi__. fn is a dp_jit_fn.
+# dp_jit_run of this module: the compiled code's tail-call hook is this
+# module's dp_jit_tail_continue, which reads the run's mode from this
+# module's thread-local (dp_jit_link.h). Exported for the hooks' chain runner
+# (dataplane/hooks), which finds it in __pyx_capi__. fn is a dp_jit_fn.
 cdef int jit_run_nogil(void *fn, int checked, const dp_prog *prog, dp_env *env, uint64_t r1, uint64_t r2,
                        uint64_t *r0) noexcept nogil

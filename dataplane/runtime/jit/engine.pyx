@@ -9,6 +9,7 @@ state is the same struct dp_env the interpreter uses (stack, regions,
 helper and kfunc tables), set up the same way, so helpers written for the
 interpreter work unchanged.
 """
+from cpython.ref cimport PyObject
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
@@ -102,17 +103,51 @@ cdef class _Native:
         if entry == NULL or sub == NULL or hook == NULL:
             raise DataplaneError(f"JIT: {self.path} lacks the tail-call/callback entries (stale cache?)")
         hook[0] = dp_jit_tail_continue
-        if dp_jit_link_add(&prog.prog, checked, entry, sub, <void *>self) != 0:
-            raise MemoryError()
+        self.entry = entry
+        self.sub = sub
+        _link(self)
 
     def source(self):
         """The C this program was compiled from."""
         return codegen.generate(decode(self.program), self.checked, facts=self.facts)
 
     def __dealloc__(self):
-        dp_jit_link_remove(<void *>self)
+        if self.linked:
+            _unlink(self)
         if self.handle != NULL:
             dlclose(self.handle)
+
+
+# (address of a struct dp_prog, checked) -> [id() of its live _Native objects,
+# oldest first]. No references are held (a _Native unlinks itself when it
+# dies); the last one is what the dp_prog publishes (dp_jit_link.h).
+cdef dict _live = {}
+
+
+cdef int _link(_Native n) except -1:
+    key = (<uintptr_t>&n.program.prog, n.checked)
+    _live.setdefault(key, []).append(id(n))
+    n.linked = True
+    dp_jit_link_publish(&n.program.prog, n.checked, n.entry, n.sub)
+    return 0
+
+
+cdef void _unlink(_Native n):
+    cdef _Native survivor
+    n.linked = False
+    if _live is None:      # interpreter shutdown: nothing runs any more
+        return
+    key = (<uintptr_t>&n.program.prog, n.checked)
+    ids = _live.get(key, [])
+    if id(n) in ids:
+        ids.remove(id(n))
+    if ids:
+        # a twin compiled earlier (same program, same mode) is still alive
+        survivor = <_Native><object><PyObject *><uintptr_t>ids[len(ids) - 1]
+        dp_jit_link_publish(&n.program.prog, n.checked, survivor.entry, survivor.sub)
+    else:
+        _live.pop(key, None)
+        dp_jit_link_publish(&n.program.prog, n.checked, NULL, NULL)
 
 
 cdef class JitProgram:

@@ -58,6 +58,10 @@ static inline int dp_jit_run(dp_jit_fn fn, int checked, const struct dp_prog *pr
     uint64_t v;
     dp_jit_run_setup(env, checked, prog);
     v = fn(env, r1, r2);
+    /* Checked runs may be unverified: drop what the program still holds
+     * (dp_run_end_fn). Verified code cannot leak, so it skips the hook. */
+    if (checked && __builtin_expect(env->run_end != NULL, 0))
+        env->run_end(env);
     if (env->stop == DP_STOP_ERROR)
         return -1;
     *r0 = v;

@@ -4,14 +4,20 @@
  * slots hold) and callbacks (env->call_sub re-enters the running program at
  * an instruction index).
  *
- * Every JitProgram registers (decoded program, checked, exported entries of
- * its .so). A tail call looks the target up here; the target must be a
- * JitProgram of the same mode (in the same process) -- the kernel's rule
- * that a PROG_ARRAY only holds programs of one kind, restated for engines.
+ * Every compiled program publishes its entries (<entry>_regs, <entry>_sub of
+ * its .so) on its own struct dp_prog, one pair per mode (jit_entry[checked],
+ * jit_sub[checked]). A tail call reads the target's pointer with one atomic
+ * load: there is no shared table, so the control plane compiling or freeing
+ * *other* programs (a collection loaded or unloaded while a worker runs)
+ * can never move memory a worker is reading. The target must be compiled in
+ * the same mode -- the kernel's rule that a PROG_ARRAY only holds programs
+ * of one kind, restated for engines.
  *
- * The table is changed only with the GIL held (JitProgram construction and
- * deallocation); lookups run without it. Programs must not be created or
- * destroyed while another thread runs a tail call.
+ * Publishing happens with the GIL held (engine.pyx _Native); when several
+ * compiled copies of one program exist, the newest is published and a
+ * freed one is replaced by a survivor (or NULL). Freeing the code a worker
+ * is running (or is about to tail-call into) stays the owner's business:
+ * hooks keep the programs of a chain alive while it can run.
  */
 #ifndef DP_JIT_LINK_H
 #define DP_JIT_LINK_H
@@ -22,64 +28,34 @@
 #include <string.h>
 
 #include "dp_env.h"
+#include "dp_prog.h"
 
 /* <entry>_regs and <entry>_sub of a generated .so (codegen.generate). */
 typedef uint64_t (*dp_jit_regs_fn)(struct dp_env *env, uint64_t *regs, int depth);
 typedef uint64_t (*dp_jit_sub_fn)(struct dp_env *env, uint32_t start, uint64_t *regs, int depth);
 
-struct dp_jit_link {
-    const struct dp_prog *prog;
-    int checked;
-    dp_jit_regs_fn entry;
-    dp_jit_sub_fn sub;
-    const void *owner;
-};
-
-static struct dp_jit_link *dp_jit_links;
-static uint32_t dp_jit_nlinks, dp_jit_caplinks;
 /* Mode of the run in progress on this thread: tail calls and callbacks
  * stay in it (a checked program never continues in unchecked code). */
 static __thread int dp_jit_cur_checked;
 
-static int dp_jit_link_add(const struct dp_prog *prog, int checked, dp_jit_regs_fn entry, dp_jit_sub_fn sub,
-                           const void *owner)
+/* Make (entry, sub) the code of `prog` in mode `checked` (NULLs: none).
+ * sub is stored first, so a reader that sees the new entry also sees a sub
+ * of live code (the pair of one .so, or of an equivalent copy). */
+static void dp_jit_link_publish(const struct dp_prog *prog, int checked, dp_jit_regs_fn entry, dp_jit_sub_fn sub)
 {
-    if (dp_jit_nlinks == dp_jit_caplinks) {
-        uint32_t cap = dp_jit_caplinks ? 2 * dp_jit_caplinks : 16;
-        struct dp_jit_link *n = realloc(dp_jit_links, cap * sizeof(*n));
-        if (!n)
-            return -1;
-        dp_jit_links = n;
-        dp_jit_caplinks = cap;
-    }
-    dp_jit_links[dp_jit_nlinks].prog = prog;
-    dp_jit_links[dp_jit_nlinks].checked = checked;
-    dp_jit_links[dp_jit_nlinks].entry = entry;
-    dp_jit_links[dp_jit_nlinks].sub = sub;
-    dp_jit_links[dp_jit_nlinks].owner = owner;
-    dp_jit_nlinks++;
-    return 0;
+    struct dp_prog *p = (struct dp_prog *)prog;
+    __atomic_store_n(&p->jit_sub[checked ? 1 : 0], (void *)sub, __ATOMIC_RELEASE);
+    __atomic_store_n(&p->jit_entry[checked ? 1 : 0], (void *)entry, __ATOMIC_RELEASE);
 }
 
-static void dp_jit_link_remove(const void *owner)
+static inline dp_jit_regs_fn dp_jit_link_entry(const struct dp_prog *prog, int checked)
 {
-    uint32_t i;
-    for (i = 0; i < dp_jit_nlinks; i++) {
-        if (dp_jit_links[i].owner == owner) {
-            dp_jit_links[i] = dp_jit_links[--dp_jit_nlinks];
-            return;
-        }
-    }
+    return (dp_jit_regs_fn)__atomic_load_n(&prog->jit_entry[checked ? 1 : 0], __ATOMIC_ACQUIRE);
 }
 
-/* Newest first: a re-created program shadows a stale twin (same code). */
-static const struct dp_jit_link *dp_jit_link_find(const struct dp_prog *prog, int checked)
+static inline dp_jit_sub_fn dp_jit_link_sub(const struct dp_prog *prog, int checked)
 {
-    uint32_t i;
-    for (i = dp_jit_nlinks; i-- > 0;)
-        if (dp_jit_links[i].prog == prog && dp_jit_links[i].checked == checked)
-            return &dp_jit_links[i];
-    return NULL;
+    return (dp_jit_sub_fn)__atomic_load_n(&prog->jit_sub[checked ? 1 : 0], __ATOMIC_ACQUIRE);
 }
 
 /* dp_jit_tail_hook of every .so: the helper set env->tail_target and
@@ -88,8 +64,8 @@ static const struct dp_jit_link *dp_jit_link_find(const struct dp_prog *prog, in
 static uint64_t dp_jit_tail_continue(struct dp_env *env, uint64_t *regs, int depth)
 {
     const struct dp_prog *target = env->tail_target;
-    const struct dp_jit_link *l = dp_jit_link_find(target, dp_jit_cur_checked);
-    if (!l) {
+    dp_jit_regs_fn entry = target ? dp_jit_link_entry(target, dp_jit_cur_checked) : NULL;
+    if (!entry) {
         snprintf(env->errmsg, sizeof(env->errmsg),
                  "helper 12 failed at insn %d: bpf_tail_call target is not JIT-compiled (%s mode)",
                  (int)env->cur_pc, dp_jit_cur_checked ? "checked" : "unchecked");
@@ -99,7 +75,7 @@ static uint64_t dp_jit_tail_continue(struct dp_env *env, uint64_t *regs, int dep
     }
     env->stop = DP_STOP_NONE;
     env->cur_prog = target;
-    return l->entry(env, regs, depth);
+    return entry(env, regs, depth);
 }
 
 /* env->call_sub: run a callback of the current program in a fresh frame
@@ -110,9 +86,9 @@ static int dp_jit_call_sub(struct dp_env *env, uint32_t start, uint64_t r1, uint
     uint64_t regs[10] = {0, r1, r2, r3, r4, r5, 0, 0, 0, 0};
     uint64_t saved_lo = env->stack_lo;
     const struct dp_prog *prog = env->cur_prog;
-    const struct dp_jit_link *l = dp_jit_link_find(prog, dp_jit_cur_checked);
+    dp_jit_sub_fn sub = prog ? dp_jit_link_sub(prog, dp_jit_cur_checked) : NULL;
     int depth;
-    if (!l) {
+    if (!sub) {
         snprintf(env->errmsg, sizeof(env->errmsg), "callback at insn %u: program is not JIT-compiled", start);
         return -1;
     }
@@ -125,7 +101,7 @@ static int dp_jit_call_sub(struct dp_env *env, uint32_t start, uint64_t r1, uint
     /* unchecked callbacks have C-local frames (zeroed by their own code) */
     if (dp_jit_cur_checked)
         memset((void *)(uintptr_t)(saved_lo - DP_STACK_SIZE), 0, DP_STACK_SIZE);
-    *r0 = l->sub(env, start, regs, depth);
+    *r0 = sub(env, start, regs, depth);
     env->stack_lo = saved_lo;
     env->cur_prog = prog;
     if (env->stop == DP_STOP_ERROR) {

@@ -39,6 +39,9 @@ static inline void *dp_jit_find(struct dp_env *env, uint64_t addr, uint64_t size
         if (o < r->len && size <= r->len - o && (r->flags & need) == need)
             return (void *)(uintptr_t)addr;
     }
+    /* the ctx's writable window (__sk_buff cb[]), as dp_env_find */
+    if (addr - env->ctx_wlo < env->ctx_wlen && size <= env->ctx_wlen - (addr - env->ctx_wlo))
+        return (void *)(uintptr_t)addr;
     return NULL;
 }
 
