@@ -166,6 +166,8 @@ class Collection:
             ps = _core(spec, ps)
             xlated, refs = _link(ps, maps, available, kfuncs or {})
             vp = _verify(spec, ps, kfuncs or {}, kfunc_protos) if verify else None
+            if vp is not None:
+                xlated = _sanitize_dead(xlated, vp)
             linked[name] = (xlated, refs, vp, _facts(ps, vp))
         progs = {name: Program(linked[name][0]) for name in spec.programs}
         engines, jit_error = {}, None
@@ -269,12 +271,32 @@ def _core(spec: ObjectSpec, ps: ProgramSpec) -> ProgramSpec:
     return relocated_spec(ps, spec.btf, runtime_btf(), missing="local")   # ctx structs: uapi layout
 
 
+def _sanitize_dead(xlated: bytes, vp) -> bytes:
+    """Never-reached instructions with encodings the kernel only checks on
+    reached paths (it accepts them) become ``ja -1``, as the kernel's
+    sanitize_dead_code does, so the engines' strict decoders accept what the
+    verifier accepted; nothing invalid runs because nothing reaches it.
+    Patched slot by slot: ``xlated`` holds the linked map addresses that the
+    verifier's copy of the program does not."""
+    from dataplane.verifier.insn_check import dead_invalid_slots
+    slots = dead_invalid_slots(vp.insns, vp.aux)
+    if not slots:
+        return xlated
+    buf = bytearray(xlated)
+    for slot in slots:
+        buf[slot * 8:slot * 8 + 8] = _JA_SELF
+    return bytes(buf)
+
+
+_JA_SELF = struct.pack("<BBhi", 0x05, 0, -1, 0)   # ja -1: a trap that is never reached
+
+
 def _verify(spec: ObjectSpec, ps: ProgramSpec, kfuncs: dict[str, int], kfunc_protos: dict | None):
     """Run dataplane.verifier on the program as BPF_PROG_LOAD sees it: map
     references as fd-like numbers (index + 3) with their MapInfo, kfunc
     calls by the index _link gives them. None for program types the
     verifier does not model (they run checked)."""
-    from dataplane.isa.instruction import decode
+    from dataplane.verifier import decode_program
     from dataplane.verifier import verify as _run_verifier
     from dataplane.verifier.types import map_info
     ptype = _VERIFIER_PROG_TYPES.get(ps.prog_type)
@@ -294,7 +316,7 @@ def _verify(spec: ObjectSpec, ps: ProgramSpec, kfuncs: dict[str, int], kfunc_pro
     protos = _kfunc_protos(kfunc_protos)
     kf = {idx: protos[n] for n, idx in kfuncs.items() if n in protos}
     try:
-        return _run_verifier(decode(bytes(buf)), prog_type=ptype, maps=infos,
+        return _run_verifier(decode_program(bytes(buf)), prog_type=ptype, maps=infos,
                              license=ps.license or spec.license or "", kfuncs=kf, objs=_kfunc_objs())
     except VerifierError as exc:
         err = VerifierError(exc.summary, exc.log)

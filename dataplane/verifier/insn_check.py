@@ -74,15 +74,24 @@ def decode_program(raw: bytes) -> list:
     return decode(raw, validate=False)
 
 
-def runnable(insns, aux) -> list:
-    """``insns`` with every never-reached instruction whose encoding is invalid
-    replaced by ``ja -1`` (one per slot), for the interpreter and the JIT."""
+def dead_invalid_slots(insns, aux) -> list[int]:
+    """Slot indexes covered by never-reached instructions whose encoding is
+    invalid (what ``runnable`` replaces)."""
     out, pc = [], 0
     for insn in insns:
         a = aux[pc] if pc < len(aux) else None
         if a is not None and not a.seen and encoding_problem(insn):
-            out.extend([_TRAP] * insn.slots)
-        else:
-            out.append(insn)
+            out.extend(range(pc, pc + insn.slots))
+        pc += insn.slots
+    return out
+
+
+def runnable(insns, aux) -> list:
+    """``insns`` with every never-reached instruction whose encoding is invalid
+    replaced by ``ja -1`` (one per slot), for the interpreter and the JIT."""
+    dead = set(dead_invalid_slots(insns, aux))
+    out, pc = [], 0
+    for insn in insns:
+        out.extend([_TRAP] * insn.slots if pc in dead else [insn])
         pc += insn.slots
     return out
