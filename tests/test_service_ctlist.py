@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import struct
 import sys
-import threading
-import time
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 
 from conftest import ROOT, run_cli
 from dataplane.service.protos import pb, rpc
@@ -22,7 +19,7 @@ from dataplane.service.protos import pb, rpc
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "progs"))
 from build import compile_c  # noqa: E402
-from test_service_e2e import RPC_TIMEOUT, Server, rpc_error, start_server, stop, wait_ready  # noqa: E402
+from service_util import RPC_TIMEOUT, health_pings, rpc_error, served  # noqa: E402
 
 FLOWS = 30_000
 
@@ -42,18 +39,9 @@ def server(tmp_path_factory):
     cfg = d / "srv.yaml"
     cfg.write_text(f"grpc: {{listen: '127.0.0.1:0'}}\nmetrics: {{listen: '127.0.0.1:0'}}\n"
                    f"paths: {{read: ['{d}'], write: ['{d}']}}\n")
-    proc, lines = start_server("--config", str(cfg))
-    srv = None
-    try:
-        g, m = wait_ready(proc, lines)
-        srv = Server(proc, g, m, lines)
-        grpc.channel_ready_future(srv.channel).result(timeout=RPC_TIMEOUT)
+    with served("--config", str(cfg)) as srv:
         srv.dir = d
         yield srv
-    finally:
-        if srv is not None:
-            srv.channel.close()
-        stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -80,18 +68,7 @@ def flow_key(e) -> tuple:
 
 
 def test_paged_listing_returns_every_entry_once_while_health_answers(server, filled):
-    lat: list[float] = []
-    done = threading.Event()
-
-    def ping():
-        while not done.is_set():
-            t0 = time.monotonic()
-            server.health.Check(health_pb2.HealthCheckRequest(), timeout=RPC_TIMEOUT)
-            lat.append(time.monotonic() - t0)
-            time.sleep(0.005)
-    th = threading.Thread(target=ping)
-    th.start()
-    try:
+    with health_pings(server) as lat:
         seen: list[tuple] = []
         pages = 0
         token = ""
@@ -107,9 +84,6 @@ def test_paged_listing_returns_every_entry_once_while_health_answers(server, fil
         # 30k entries are ~7 MB, past gRPC's default 4 MiB receive limit
         with grpc.insecure_channel(server.grpc, options=[("grpc.max_receive_message_length", 64 << 20)]) as ch:
             whole = rpc.ConntrackStub(ch).List(pb.ListConntrackRequest(), timeout=60)
-    finally:
-        done.set()
-        th.join()
     assert pages == (FLOWS + 3999) // 4000
     assert len(seen) == len(set(seen)) == FLOWS
     assert len(whole.entries) == FLOWS and not whole.next_page_token

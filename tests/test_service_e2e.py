@@ -7,29 +7,24 @@ The server binds port 0 and prints its bound addresses, so no port races.
 from __future__ import annotations
 
 import os
-import queue
-import subprocess
 import sys
 import tempfile
-import threading
-import time
-import urllib.request
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from conftest import ROOT, run_cli
 from dataplane.service.errors import ERRNO_KEY, VERIFIER_LOG_KEY
-from dataplane.service.protos import pb, rpc
+from dataplane.service.protos import pb
 from dataplane.service.state import HAVE_VERIFIER
 
 sys.path.insert(0, str(ROOT / "tests" / "progs"))
 from build import compile_c  # noqa: E402
 
-STARTUP_TIMEOUT = 60.0
-RPC_TIMEOUT = 30.0
+sys.path.insert(0, str(ROOT / "tests"))
+from service_util import PORT_0, RPC_TIMEOUT, gauge, rpc_error, scrape, served, serving  # noqa: E402
 
 BAD_PROG = r"""
 #include <linux/bpf.h>
@@ -44,80 +39,10 @@ char _license[] SEC("license") = "GPL";
 """
 
 
-class Server:
-    def __init__(self, proc, grpc_addr, metrics_addr, lines):
-        self.proc, self.grpc, self.metrics, self.lines = proc, grpc_addr, metrics_addr, lines
-        self.channel = grpc.insecure_channel(grpc_addr)
-        self.progs = rpc.ProgramsStub(self.channel)
-        self.maps = rpc.MapsStub(self.channel)
-        self.hooks = rpc.HooksStub(self.channel)
-        self.replay = rpc.ReplayStub(self.channel)
-        self.ct = rpc.ConntrackStub(self.channel)
-        self.svc = rpc.ServiceStub(self.channel)
-        self.health = health_pb2_grpc.HealthStub(self.channel)
-
-
-def start_server(*extra: str, allow_tmp: bool = True) -> tuple[subprocess.Popen, "queue.Queue[str]"]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-    if allow_tmp:
-        # tests hand the server pytest tmp_path files: let clients read and
-        # write under the temp dir (the path policy itself: test_service_paths)
-        tmp = tempfile.gettempdir()
-        extra = (*extra, "--allow-read", tmp, "--allow-write", tmp)
-    proc = subprocess.Popen([sys.executable, "-m", "dataplane", "serve", *extra], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump():
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put("")   # EOF marker
-    threading.Thread(target=pump, daemon=True).start()
-    return proc, lines
-
-
-def wait_ready(proc, lines) -> tuple[str, str]:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    seen = []
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1.0)
-        except queue.Empty:
-            continue
-        seen.append(line)
-        if line.startswith("dataplane serving"):
-            fields = dict(f.split("=", 1) for f in line.split()[2:])
-            return fields["grpc"], fields["metrics"]
-        if line == "" and proc.poll() is not None:
-            break
-    raise AssertionError(f"server did not start (rc={proc.poll()}):\n{''.join(seen)}")
-
-
-def stop(proc) -> int:
-    """SIGTERM (graceful), SIGKILL if that hangs; returns the exit code."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-    return proc.returncode
-
-
 @pytest.fixture(scope="module")
 def server():
-    proc, lines = start_server("--grpc", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
-    srv = None
-    try:
-        g, m = wait_ready(proc, lines)
-        srv = Server(proc, g, m, lines)
-        grpc.channel_ready_future(srv.channel).result(timeout=RPC_TIMEOUT)
+    with served(*PORT_0) as srv:
         yield srv
-    finally:
-        if srv is not None:
-            srv.channel.close()
-        stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -135,27 +60,6 @@ def objs(clang, tmp_path_factory):
 def load_counter(server, objs) -> pb.LoadResponse:
     return server.progs.Load(pb.LoadRequest(object=objs["counter"], program="xdp_count", name="counter"),
                              timeout=RPC_TIMEOUT)
-
-
-def rpc_error(call) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as ei:
-        call()
-    return ei.value
-
-
-def scrape(server) -> str:
-    with urllib.request.urlopen(f"http://{server.metrics}/metrics", timeout=RPC_TIMEOUT) as r:
-        assert r.status == 200
-        return r.read().decode()
-
-
-def gauge(text: str, name: str, **labels) -> float | None:
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    prefix = f"{name}{{{want}}} " if labels else f"{name} "
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            return float(line.split()[-1])
-    return None
 
 
 # ------------------------------------------------------------------ health, reflection, info
@@ -318,8 +222,7 @@ def test_garbage_object_is_invalid_argument(server):
     e = rpc_error(lambda: server.progs.Load(pb.LoadRequest(), timeout=RPC_TIMEOUT))
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert _counts(server) == before
-    r = server.health.Check(health_pb2.HealthCheckRequest(), timeout=RPC_TIMEOUT)
-    assert r.status == health_pb2.HealthCheckResponse.SERVING
+    assert serving(server)
 
 
 def test_unknown_ids_are_not_found(server):

@@ -15,7 +15,6 @@ import time
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 
 from conftest import ROOT, require
 from dataplane.service.errors import ERRNO_KEY
@@ -24,7 +23,7 @@ from dataplane.service.protos import pb
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "progs"))
 from build import compile_c  # noqa: E402
-from test_service_e2e import RPC_TIMEOUT, Server, gauge, rpc_error, scrape, start_server, stop, wait_ready  # noqa: E402
+from service_util import PORT_0, RPC_TIMEOUT, gauge, rpc_error, scrape, served, serving  # noqa: E402
 
 FW = ROOT / "dataplane" / "data" / "xdp_fw.o"
 FW_PROG = "xdp_firewall"
@@ -78,17 +77,8 @@ def read_pcap(path) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def server():
-    proc, lines = start_server("--grpc", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
-    srv = None
-    try:
-        g, m = wait_ready(proc, lines)
-        srv = Server(proc, g, m, lines)
-        grpc.channel_ready_future(srv.channel).result(timeout=RPC_TIMEOUT)
+    with served(*PORT_0) as srv:
         yield srv
-    finally:
-        if srv is not None:
-            srv.channel.close()
-        stop(proc)
 
 
 def load_fw(server, name="fw", fill=True) -> tuple[int, dict[str, int]]:
@@ -103,11 +93,6 @@ def load_fw(server, name="fw", fill=True) -> tuple[int, dict[str, int]]:
 
 def watch(server, rid: int) -> list[pb.ReplayStatus]:
     return list(server.replay.Watch(pb.WatchReplayRequest(id=rid, interval_ms=20), timeout=120))
-
-
-def serving(server) -> bool:
-    r = server.health.Check(health_pb2.HealthCheckRequest(), timeout=RPC_TIMEOUT)
-    return r.status == health_pb2.HealthCheckResponse.SERVING
 
 
 # ------------------------------------------------------------------ the whole path, against the kernel

@@ -13,12 +13,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import threading
 import time
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 
 from conftest import ROOT
 from dataplane.service.protos import pb
@@ -26,7 +24,7 @@ from dataplane.service.protos import pb
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "progs"))
 from build import compile_c  # noqa: E402
-from test_service_e2e import RPC_TIMEOUT, Server, rpc_error, scrape, start_server, stop, wait_ready  # noqa: E402
+from service_util import PORT_0, RPC_TIMEOUT, health_pings, rpc_error, scrape, served, serving  # noqa: E402
 
 FW = ROOT / "dataplane" / "data" / "xdp_fw.o"
 TRACE = ROOT / "dataplane" / "data" / "sample_trace.pcap"
@@ -77,27 +75,13 @@ char _license[] SEC("license") = "GPL";
 
 def control_reads_are_cheap(server, map_id: int, expect: int) -> None:
     """Maps.List + Info + a scrape, 3 times, while health is pinged: all fast."""
-    lat: list[float] = []
-    done = threading.Event()
-
-    def ping():
-        while not done.is_set():
-            t0 = time.monotonic()
-            server.health.Check(health_pb2.HealthCheckRequest(), timeout=RPC_TIMEOUT)
-            lat.append(time.monotonic() - t0)
-            time.sleep(0.005)
-    th = threading.Thread(target=ping)
-    th.start()
-    try:
+    with health_pings(server) as lat:
         t0 = time.monotonic()
         for _ in range(3):
             maps = {m.id: m for m in server.maps.List(pb.ListMapsRequest(), timeout=RPC_TIMEOUT).maps}
             server.svc.Info(pb.InfoRequest(), timeout=RPC_TIMEOUT)
             text = scrape(server)
         took = time.monotonic() - t0
-    finally:
-        done.set()
-        th.join()
     assert maps[map_id].entries == expect
     assert took < 1.0, took
     assert max(lat) < 0.3, max(lat)
@@ -106,23 +90,13 @@ def control_reads_are_cheap(server, map_id: int, expect: int) -> None:
 
 @pytest.fixture(scope="module")
 def server():
-    proc, lines = start_server("--grpc", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
-    srv = None
-    try:
-        g, m = wait_ready(proc, lines)
-        srv = Server(proc, g, m, lines)
-        grpc.channel_ready_future(srv.channel).result(timeout=RPC_TIMEOUT)
+    with served(*PORT_0) as srv:
         yield srv
-    finally:
-        if srv is not None:
-            srv.channel.close()
-        stop(proc)
 
 
 def alive(server) -> None:
     assert server.proc.poll() is None, "server died"
-    r = server.health.Check(health_pb2.HealthCheckRequest(), timeout=RPC_TIMEOUT)
-    assert r.status == health_pb2.HealthCheckResponse.SERVING
+    assert serving(server)
 
 
 def hook_with_fw(server, hook: str) -> int:
@@ -226,31 +200,8 @@ def test_big_array_map_listing_is_cheap(server, clang, tmp_path):
     mid = r.maps[0].id
     assert r.maps[0].entries == 4000000      # an array always holds max_entries entries, as in the kernel
 
-    lat: list[float] = []
-    done = threading.Event()
-
-    def ping():
-        while not done.is_set():
-            t0 = time.monotonic()
-            server.health.Check(health_pb2.HealthCheckRequest(), timeout=RPC_TIMEOUT)
-            lat.append(time.monotonic() - t0)
-            time.sleep(0.005)
-    th = threading.Thread(target=ping)
-    th.start()
-    try:
-        t0 = time.monotonic()
-        for _ in range(3):
-            maps = {m.id: m for m in server.maps.List(pb.ListMapsRequest(), timeout=RPC_TIMEOUT).maps}
-            server.svc.Info(pb.InfoRequest(), timeout=RPC_TIMEOUT)
-            scrape(server)
-        took = time.monotonic() - t0
-    finally:
-        done.set()
-        th.join()
-    assert maps[mid].entries == 4000000
     # iterating 4M keys took ~0.5 s per call, with the event loop (and health) stalled
-    assert took < 1.0, took
-    assert max(lat) < 0.3, max(lat)
+    control_reads_are_cheap(server, mid, 4000000)
     server.progs.Unload(pb.UnloadRequest(id=r.programs[0].id), timeout=RPC_TIMEOUT)
 
 

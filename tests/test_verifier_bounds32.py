@@ -35,96 +35,39 @@ def prog(body: str) -> str:
     return HEAD + body.strip("\n") + TAIL
 
 
+def indexed(width: str, steps: str, use: str) -> str:
+    """r3 = a packet field of `width` (b/w/dw); `steps` (";"-separated) bound
+    it; r9 += r3 indexes the 16-byte map value; `use` reads or writes there.
+    Whether that access is in bounds is what the kernel decides."""
+    return prog(f"ldx{width} %r3, [%r7+0]\n" + steps.replace("; ", "\n") + f"\nadd %r9, %r3\n{use}")
+
+
 CORPUS32 = {
     # JMP32 bounds the low half; mov32 zero-extends it into a bounded index
-    "jmp32_then_mov32": prog("""
-ldxdw %r3, [%r7+0]
-jgt32 %r3, 12, out
-mov32 %r3, %r3
-add %r9, %r3
-ldxw %r0, [%r9+0]"""),
+    "jmp32_then_mov32": indexed("dw", "jgt32 %r3, 12, out; mov32 %r3, %r3", "ldxw %r0, [%r9+0]"),
     # without the zero extension the upper half stays unknown
-    "jmp32_upper_unknown": prog("""
-ldxdw %r3, [%r7+0]
-jgt32 %r3, 12, out
-add %r9, %r3
-ldxw %r0, [%r9+0]"""),
+    "jmp32_upper_unknown": indexed("dw", "jgt32 %r3, 12, out", "ldxw %r0, [%r9+0]"),
     # a u32 load has a zero upper half: JMP32 bounds carry into 64 bits
-    "jmp32_on_u32_load": prog("""
-ldxw %r3, [%r7+0]
-jgt32 %r3, 12, out
-add %r9, %r3
-ldxw %r0, [%r9+0]"""),
+    "jmp32_on_u32_load": indexed("w", "jgt32 %r3, 12, out", "ldxw %r0, [%r9+0]"),
     # signed 32-bit window [0, 7] on a 32-bit value
-    "jsgt32_window": prog("""
-ldxw %r3, [%r7+0]
-jsgt32 %r3, 7, out
-jslt32 %r3, 0, out
-add %r9, %r3
-ldxdw %r0, [%r9+0]"""),
+    "jsgt32_window": indexed("w", "jsgt32 %r3, 7, out; jslt32 %r3, 0, out", "ldxdw %r0, [%r9+0]"),
     # one too wide for an 8-byte read at [0, 9] of a 16-byte value
-    "jsgt32_window_too_wide": prog("""
-ldxw %r3, [%r7+0]
-jsgt32 %r3, 9, out
-jslt32 %r3, 0, out
-add %r9, %r3
-ldxdw %r0, [%r9+0]"""),
+    "jsgt32_window_too_wide": indexed("w", "jsgt32 %r3, 9, out; jslt32 %r3, 0, out", "ldxdw %r0, [%r9+0]"),
     # ALU32 add that may wrap: the 32-bit range is lost
-    "alu32_add_wraps": prog("""
-ldxb %r3, [%r7+0]
-add32 %r3, -1
-and %r3, 0xff
-add32 %r3, 0x7fffffff
-add %r9, %r3
-ldxb %r0, [%r9+0]"""),
+    "alu32_add_wraps": indexed("b", "add32 %r3, -1; and %r3, 0xff; add32 %r3, 0x7fffffff", "ldxb %r0, [%r9+0]"),
     # ALU32 add that never wraps keeps an exact range, zero-extended
-    "alu32_add_exact": prog("""
-ldxb %r3, [%r7+0]
-and32 %r3, 7
-add32 %r3, 3
-add %r9, %r3
-ldxw %r0, [%r9+0]"""),
+    "alu32_add_exact": indexed("b", "and32 %r3, 7; add32 %r3, 3", "ldxw %r0, [%r9+0]"),
     # w3 -= 1 on [0, 7] underflows for 0: u32 unbounded, 64-bit too
-    "alu32_sub_underflow": prog("""
-ldxb %r3, [%r7+0]
-and32 %r3, 7
-sub32 %r3, 1
-add %r9, %r3
-ldxb %r0, [%r9+0]"""),
+    "alu32_sub_underflow": indexed("b", "and32 %r3, 7; sub32 %r3, 1", "ldxb %r0, [%r9+0]"),
     # the kernel's s32 -> s64 carry when the 64-bit value fits in s32
-    "jmp32_s32_into_s64": prog("""
-ldxw %r3, [%r7+0]
-jsge32 %r3, 0, pos
-ja out
-pos:
-jgt32 %r3, 15, out
-add %r9, %r3
-ldxb %r0, [%r9+0]"""),
+    "jmp32_s32_into_s64": indexed("w", "jsge32 %r3, 0, pos; ja out; pos:; jgt32 %r3, 15, out", "ldxb %r0, [%r9+0]"),
     # lsh 32 then arsh 32: the compiler's sign extension of a subregister
-    "lsh32_arsh32_sext": prog("""
-ldxb %r3, [%r7+0]
-and %r3, 7
-lsh %r3, 32
-arsh %r3, 32
-add %r9, %r3
-ldxdw %r0, [%r9+0]"""),
+    "lsh32_arsh32_sext": indexed("b", "and %r3, 7; lsh %r3, 32; arsh %r3, 32", "ldxdw %r0, [%r9+0]"),
     # dead branch: range [1, 3] but the tnum allows only multiples of 4:
     # the kernel collapses it to the single shared value (tnum_step)
-    "dead_branch_tnum_range": prog("""
-ldxw %r3, [%r7+0]
-lsh %r3, 2
-jsle %r3, 0, out
-jgt %r3, 3, out
-add %r9, %r3
-stw [%r9+0], 7"""),
+    "dead_branch_tnum_range": indexed("w", "lsh %r3, 2; jsle %r3, 0, out; jgt %r3, 3, out", "stw [%r9+0], 7"),
     # JNE whose constant disagrees with the known bits is always taken
-    "jne_tnum_disjoint": prog("""
-ldxdw %r3, [%r7+0]
-xor32 %r3, 16
-lsh %r3, 4
-jne %r3, 8, out
-add %r9, %r3
-ldxdw %r0, [%r9+15]"""),
+    "jne_tnum_disjoint": indexed("dw", "xor32 %r3, 16; lsh %r3, 4; jne %r3, 8, out", "ldxdw %r0, [%r9+15]"),
 }
 
 

@@ -20,25 +20,17 @@ from runtime_progs import build
 
 REJECT_DIR = Path(__file__).resolve().parent / "verifier_reject"
 
-PROGS = {
+# each program: the locked map value in v, then its body, then XDP_PASS
+BODIES = {
     # lock, update both counters, unlock: the canonical pattern
-    "spin_ok": r"""
-SEC("xdp")
-int spin_ok(struct xdp_md *ctx)
-{
-	LOCKED_VALUE(v);
+    "spin_ok": """
 	bpf_spin_lock(&v->lock);
 	v->packets++;
 	v->bytes += ctx->data_end - ctx->data;
 	bpf_spin_unlock(&v->lock);
-	return XDP_PASS;
-}""",
+""",
     # unlock on both arms of a branch taken under the lock
-    "spin_two_paths": r"""
-SEC("xdp")
-int spin_two_paths(struct xdp_md *ctx)
-{
-	LOCKED_VALUE(v);
+    "spin_two_paths": """
 	bpf_spin_lock(&v->lock);
 	if (v->packets > 10) {
 		v->packets = 0;
@@ -47,41 +39,27 @@ int spin_two_paths(struct xdp_md *ctx)
 	}
 	v->packets++;
 	bpf_spin_unlock(&v->lock);
-	return XDP_PASS;
-}""",
+""",
     # a plain store to the lock word
-    "spin_direct_store": r"""
-SEC("xdp")
-int spin_direct_store(struct xdp_md *ctx)
-{
-	LOCKED_VALUE(v);
+    "spin_direct_store": """
 	*(volatile __u32 *)&v->lock = 0;
-	return XDP_PASS;
-}""",
+""",
     # taking the lock twice
-    "spin_twice": r"""
-SEC("xdp")
-int spin_twice(struct xdp_md *ctx)
-{
-	LOCKED_VALUE(v);
+    "spin_twice": """
 	bpf_spin_lock(&v->lock);
 	bpf_spin_lock(&v->lock);
 	v->packets++;
 	bpf_spin_unlock(&v->lock);
-	return XDP_PASS;
-}""",
+""",
     # a pointer that is not the lock field
-    "spin_wrong_field": r"""
-SEC("xdp")
-int spin_wrong_field(struct xdp_md *ctx)
-{
-	LOCKED_VALUE(v);
+    "spin_wrong_field": """
 	bpf_spin_lock((struct bpf_spin_lock *)&v->bytes);
 	v->packets++;
 	bpf_spin_unlock((struct bpf_spin_lock *)&v->bytes);
-	return XDP_PASS;
-}""",
+""",
 }
+PROGS = {name: f'\nSEC("xdp")\nint {name}(struct xdp_md *ctx)\n{{\n\tLOCKED_VALUE(v);{body}\treturn XDP_PASS;\n}}'
+         for name, body in BODIES.items()}
 ACCEPTED = {"spin_ok", "spin_two_paths"}
 
 
