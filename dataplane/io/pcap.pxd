@@ -20,9 +20,6 @@ cdef extern from "pcap_read.h" nogil:
 
     cdef struct dp_pcap_reader:
         uint64_t size
-        uint64_t win_off
-        uint64_t win_end
-        int need_more
         uint64_t pos
         int format
         int swapped
@@ -34,6 +31,7 @@ cdef extern from "pcap_read.h" nogil:
         dp_pcap_iface *ifaces
         uint32_t n_ifaces
         uint32_t n_sections
+        uint32_t section_first_if
         uint64_t packets
         uint64_t truncated
         int err
@@ -41,12 +39,18 @@ cdef extern from "pcap_read.h" nogil:
         char errmsg[256]
 
     int dp_pcap_open(dp_pcap_reader *r, const uint8_t *base, uint64_t size)
-    int dp_pcap_open_window(dp_pcap_reader *r, const uint8_t *base, uint64_t win_len, uint64_t size)
-    void dp_pcap_set_window(dp_pcap_reader *r, const uint8_t *base, uint64_t win_off, uint64_t win_len)
     int dp_pcap_rewind(dp_pcap_reader *r)
     uint32_t dp_pcap_read_batch(dp_pcap_reader *r, dp_batch *b)
     uint32_t dp_pcap_read_batch_from(dp_pcap_reader *r, dp_batch *b, uint32_t start)
     void dp_pcap_close(dp_pcap_reader *r)
+
+
+cdef extern from "pcap_guard.h" nogil:
+    int dp_sigbus_guard_install()
+    int dp_pcap_fill_guarded(dp_pcap_reader *r, dp_batch *b, uint32_t start,
+                             const uint8_t *map, uint64_t map_len, uint32_t *n, int *tail)
+    int dp_pcap_open_guarded(dp_pcap_reader *r, const uint8_t *map, uint64_t size, int *rc)
+    int dp_pcap_rewind_guarded(dp_pcap_reader *r, const uint8_t *map, uint64_t map_len, int *rc)
 
 
 cdef extern from "pcap_write.h" nogil:
@@ -71,8 +75,8 @@ cdef extern from "pcap_write.h" nogil:
 
 cdef class PcapReader:
     cdef dp_pcap_reader r
-    cdef uint8_t *buf          # the window: file bytes [r.win_off, r.win_end)
-    cdef size_t buf_cap
+    cdef const uint8_t *map    # the whole file, mapped read-only at open
+    cdef uint64_t map_len
     cdef int fd
     cdef uint64_t opened_size  # st_size at open (r.size drops if the file shrinks)
     cdef bint opened
@@ -80,7 +84,8 @@ cdef class PcapReader:
     # Native API: fill b from the file; raises PcapError on a bad record
     # only when no packet precedes it in this call.
     cdef uint32_t read_into(self, dp_batch *b) except? 0xffffffff
-    cdef int _fill(self, uint64_t off, uint64_t length) except -1
+    cdef bint _shrunk(self) except -1
+    cdef int _guard(self) except -1
     cdef void _release(self) noexcept
 
 

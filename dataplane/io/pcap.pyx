@@ -1,7 +1,7 @@
-# distutils: sources = dataplane/io/csrc/pcap_read.c dataplane/io/csrc/pcap_write.c
+# distutils: sources = dataplane/io/csrc/pcap_read.c dataplane/io/csrc/pcap_write.c dataplane/io/csrc/pcap_guard.c
 """pcap / pcapng replay and capture for the data path.
 
-``PcapReader`` reads a capture through a pread window and fills a :class:`FrameBatch` with
+``PcapReader`` maps a capture (truncation-safe, see its docstring) and fills a :class:`FrameBatch` with
 up to ``capacity`` packets per native call (bytes are copied into the
 batch's XDP-style slots so programs may rewrite them).  ``PcapWriter``
 writes classic pcap, a whole batch (or a selection of it) per call.
@@ -14,10 +14,8 @@ import os
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EINTR, errno
 from libc.stdint cimport uintptr_t
-from libc.stdlib cimport free, realloc
-from posix.fcntl cimport POSIX_FADV_SEQUENTIAL, posix_fadvise
-from posix.types cimport off_t
-from posix.unistd cimport close as os_close, pread
+from posix.mman cimport MADV_SEQUENTIAL, MAP_FAILED, MAP_PRIVATE, PROT_READ, madvise, mmap, munmap
+from posix.unistd cimport close as os_close
 
 from dataplane.errors import PcapError
 from dataplane.io.frames cimport FrameBatch
@@ -35,93 +33,77 @@ cdef int pcap_flush(dp_pcap_writer *w) noexcept nogil:
     return dp_pcap_flush(w)
 
 
-# Bytes read per window (256 KiB: the window stays in L2 while the batch
-# copies packets out of it; 1 MiB measured slower, 4 MiB no faster).  A
-# record larger than this grows the window to fit it.
-cdef enum:
-    WINDOW = 1 << 18
-    # Slide the window forward before a batch once less than this is left in
-    # it, so batches are rarely cut short at a window boundary.
-    LOW_WATER = 1 << 12
-
-
 cdef class PcapReader:
     """``PcapReader(path)``: a pcap or pcapng file, detected by its magic.
 
-    The file is read with pread into a sliding window (not mmapped): if
-    another process truncates it while we read, the reader sees a short
-    read and raises PcapError naming the record's offset, where a mapping
-    would have killed the process with SIGBUS.
+    The whole file is mapped read-only, so each packet is copied once, from
+    the page cache into its batch slot.  If another process truncates the
+    file while we read, touching a page past its new end raises SIGBUS: the
+    native fill runs with a SIGBUS guard (csrc/pcap_guard.c) that jumps back
+    out of it, and the batch is redone against the new size, so the record
+    that is no longer whole raises PcapError naming its offset.
     """
 
     def __cinit__(self):
-        self.buf = NULL
-        self.buf_cap = 0
+        self.map = NULL
+        self.map_len = 0
         self.fd = -1
         self.opened = False
 
     def __init__(self, path):
+        cdef void *p
+        cdef int rc = 0, fault
         self.path = os.fsdecode(path)
         self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             self.opened_size = os.fstat(self.fd).st_size
-            self.r.size = self.opened_size
-            self._fill(0, WINDOW)
-            if self.buf != NULL:
-                posix_fadvise(self.fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+            if self.opened_size:
+                p = mmap(NULL, self.opened_size, PROT_READ, MAP_PRIVATE, self.fd, 0)
+                if p == MAP_FAILED:
+                    raise OSError(errno, f"mmap {self.path}: {os.strerror(errno)}")
+                self.map = <const uint8_t *>p
+                self.map_len = self.opened_size
+                madvise(p, self.map_len, MADV_SEQUENTIAL)
+            self._guard()
+            with nogil:
+                fault = dp_pcap_open_guarded(&self.r, self.map, self.map_len, &rc)
         except BaseException:
             self._release()
             raise
-        if dp_pcap_open_window(&self.r, self.buf, self.r.win_end, self.r.size) < 0:
-            msg, off = self.r.errmsg.decode(errors="replace"), self.r.err_off
+        if fault or rc < 0:
+            msg = "the file shrank while it was being opened" if fault else self.r.errmsg.decode(errors="replace")
+            off = 0 if fault else self.r.err_off
             dp_pcap_close(&self.r)
             self._release()
             raise PcapError(msg, path=self.path, offset=off)
         self.opened = True
 
-    cdef int _fill(self, uint64_t off, uint64_t length) except -1:
-        """Read file bytes [off, off + length) (clamped to the file) as the
-        window.  A short read means the file shrank under us: the reader's
-        idea of the file size drops to what is there, so the record that
-        no longer fits is reported as truncated at its offset."""
-        cdef Py_ssize_t k
-        cdef uint64_t got = 0
-        cdef uint8_t *nb
-        cdef int err = 0
-        if off > self.r.size:
-            off = self.r.size
-        if length > self.r.size - off:
-            length = self.r.size - off
-        if length > self.buf_cap:
-            nb = <uint8_t *>realloc(self.buf, length)
-            if nb == NULL:
-                raise MemoryError(f"pcap read window of {length} bytes")
-            self.buf = nb
-            self.buf_cap = length
-        with nogil:
-            while got < length:
-                k = pread(self.fd, self.buf + got, length - got, off + got)
-                if k > 0:
-                    got += k
-                elif k == 0:
-                    break
-                elif errno != EINTR:
-                    err = errno
-                    break
-        if err:
-            raise OSError(err, f"read {self.path}: {os.strerror(err)}")
-        if got < length:
-            self.r.size = off + got
-        dp_pcap_set_window(&self.r, self.buf, off, got)
+    cdef int _guard(self) except -1:
+        # one rt_sigaction per batch: puts our handler back if something
+        # (faulthandler) replaced it since
+        cdef int rc = dp_sigbus_guard_install()
+        if rc < 0:
+            raise OSError(-rc, f"install SIGBUS handler: {os.strerror(-rc)}")
         return 0
 
+    cdef bint _shrunk(self) except -1:
+        """Is the file now shorter than the reader thinks?  If so the
+        reader's size drops to what is there, so the record that no longer
+        fits is reported as truncated at its offset."""
+        cdef uint64_t now = os.fstat(self.fd).st_size
+        if now >= self.r.size:
+            return False
+        self.r.size = now
+        return True
+
     cdef void _release(self) noexcept:
+        if self.map != NULL:
+            munmap(<void *>self.map, self.map_len)
+            self.map = NULL
+            self.map_len = 0
         if self.fd >= 0:
             os_close(self.fd)
             self.fd = -1
-        free(self.buf)
-        self.buf = NULL
-        self.buf_cap = 0
 
     def __dealloc__(self):
         if self.opened:
@@ -141,23 +123,36 @@ cdef class PcapReader:
         self.close()
 
     cdef uint32_t read_into(self, dp_batch *b) except? 0xffffffff:
-        cdef uint32_t n
-        cdef uint64_t pos, want
+        cdef uint32_t n = 0, n_ifaces, n_sections, first_if
+        cdef uint64_t pos, packets, truncated
+        cdef int fault, swapped, tail = 0
         if not self.opened:
             raise ValueError("read from a closed PcapReader")
-        pos = self.r.pos
-        if self.r.win_end < self.r.size and (pos < self.r.win_off or self.r.win_end - pos < LOW_WATER):
-            self._fill(pos, WINDOW)
-        with nogil:
-            n = dp_pcap_read_batch(&self.r, b)
-        while self.r.need_more:
-            # stopped at the window's end: slide it to the next record (grow
-            # it if that record alone does not fit) and fill the rest of the
-            # batch, so batches stay full except at the end of the file
-            want = 2 * (self.r.win_end - self.r.win_off) if self.r.win_off == self.r.pos else WINDOW
-            self._fill(self.r.pos, want if want > WINDOW else WINDOW)
+        self._guard()
+        # what a fill changes, to redo it after the file shrank under it
+        pos, packets, truncated = self.r.pos, self.r.packets, self.r.truncated
+        n_ifaces, n_sections, first_if, swapped = (self.r.n_ifaces, self.r.n_sections,
+                                                   self.r.section_first_if, self.r.swapped)
+        while True:
             with nogil:
-                n = dp_pcap_read_batch_from(&self.r, b, n)
+                fault = dp_pcap_fill_guarded(&self.r, b, 0, self.map, self.map_len, &n, &tail)
+            if fault:
+                if not self._shrunk():
+                    raise PcapError(f"SIGBUS reading the mapping near offset {self.r.pos} "
+                                    "(I/O error?)", path=self.path, offset=self.r.pos)
+            # Past a new end of file the rest of its page reads as zeros, not
+            # SIGBUS: a fill that reached the last page (or stopped on a bad
+            # record, maybe read from such zeros) checks the size before its
+            # packets are trusted.
+            elif not ((self.r.err or tail) and self._shrunk()):
+                break
+            if pos > self.r.size:
+                self.r.pos = pos   # delivered zeros before: cannot redo, report
+                raise PcapError(f"the file shrank from {self.opened_size} to {self.r.size} bytes while it "
+                                f"was being read: offset {pos} is past its end", path=self.path, offset=pos)
+            self.r.pos, self.r.packets, self.r.truncated = pos, packets, truncated
+            self.r.n_ifaces, self.r.n_sections = n_ifaces, n_sections
+            self.r.section_first_if, self.r.swapped = first_if, swapped
         if n == 0 and self.r.size < self.opened_size:
             # truncated by someone else: an error even when the cut fell on
             # a record boundary (the end of the trace is not its end)
@@ -183,9 +178,15 @@ cdef class PcapReader:
         """Start again from the first packet (for --loop replay)."""
         if not self.opened:
             raise ValueError("rewind a closed PcapReader")
-        if self.r.win_off != 0:
-            self._fill(0, WINDOW)
-        if dp_pcap_rewind(&self.r) < 0:
+        cdef int rc = 0, fault
+        self._guard()
+        with nogil:
+            fault = dp_pcap_rewind_guarded(&self.r, self.map, self.map_len, &rc)
+        if fault or (rc < 0 and self._shrunk()):
+            self._shrunk()
+            raise PcapError(f"the file shrank from {self.opened_size} to {self.r.size} bytes while it was "
+                            "being read (rewind)", path=self.path, offset=0)
+        if rc < 0:
             raise PcapError(self.r.errmsg.decode(errors="replace"), path=self.path,
                             offset=self.r.err_off)
 

@@ -35,20 +35,8 @@ static int fail(struct dp_pcap_reader *r, uint64_t off, const char *fmt, ...)
     return -1;
 }
 
-/* File offset -> pointer into the current window. */
-#define AT(r, off) ((r)->base + ((off) - (r)->win_off))
-
-/* May the parser look at file bytes [pos, pos + need)?  Yes if they are in
- * the window, or if they run past the end of the file (the caller's length
- * checks then fail with the right message, reading nothing beyond it).  No -
- * with need_more set - if they are in the file but past the window. */
-static inline int have(struct dp_pcap_reader *r, uint64_t pos, uint64_t need)
-{
-    if (pos + need <= r->win_end || pos + need > r->size)
-        return 1;
-    r->need_more = 1;
-    return 0;
-}
+/* File offset -> pointer into the mapping. */
+#define AT(r, off) ((r)->base + (off))
 
 /* Unaligned loads: pcap records are only 4-byte aligned relative to a
  * mapping that is page aligned, but be safe for hand-made files. */
@@ -121,8 +109,6 @@ static uint32_t classic_read(struct dp_pcap_reader *r, struct dp_batch *b, uint3
         uint64_t ts;
         if (left == 0)
             break;
-        if (!have(r, pos, CLASSIC_REC))
-            break;
         if (left < CLASSIC_REC) {
             fail(r, pos, "truncated record header (%llu of %u bytes)",
                  (unsigned long long)left, CLASSIC_REC);
@@ -134,8 +120,6 @@ static uint32_t classic_read(struct dp_pcap_reader *r, struct dp_batch *b, uint3
             fail(r, pos, "record caplen %u > snaplen %u", caplen, r->snaplen);
             break;
         }
-        if (!have(r, pos, (uint64_t)CLASSIC_REC + caplen))
-            break;
         if (caplen > left - CLASSIC_REC) {
             fail(r, pos, "truncated record data: caplen %u but %llu bytes left in file",
                  caplen, (unsigned long long)(left - CLASSIC_REC));
@@ -213,8 +197,6 @@ static int shb_parse(struct dp_pcap_reader *r)
     else
         return fail(r, pos + 8, "bad pcapng byte-order magic 0x%08x", bom);
     total = ld32(r, pos + 4);
-    if (total <= left && pos + total > r->win_end) /* only open/rewind get here unchecked */
-        return fail(r, pos, "pcapng section header block of %u bytes exceeds the read window", total);
     if (!block_check(r, total, 28))
         return -1;
     if (ld16(r, pos + 12) != 1)
@@ -338,27 +320,17 @@ static uint32_t ng_read(struct dp_pcap_reader *r, struct dp_batch *b, uint32_t n
         uint32_t type, total;
         if (left == 0)
             break;
-        if (!have(r, pos, 12))
-            break;
         if (left < 12) {
             fail(r, pos, "truncated pcapng block header (%llu bytes)", (unsigned long long)left);
             break;
         }
         memcpy(&type, AT(r, pos), 4); /* SHB type is byte-order neutral */
         if (type == PCAPNG_SHB) {
-            uint32_t len, bom;
-            memcpy(&len, AT(r, pos + 4), 4);
-            memcpy(&bom, AT(r, pos + 8), 4);
-            /* the section's byte order comes from its own byte-order magic */
-            if (!have(r, pos, bom == __builtin_bswap32(PCAPNG_BOM) ? __builtin_bswap32(len) : len))
-                break;
             if (shb_parse(r) < 0)
                 break;
             continue;
         }
         type = ld32(r, pos);
-        if (!have(r, pos, ld32(r, pos + 4)))
-            break;
         if (!block_check(r, total = ld32(r, pos + 4), 12))
             break;
         if (type == PCAPNG_EPB || type == PCAPNG_SPB || type == PCAPNG_OPB) {
@@ -383,26 +355,12 @@ static uint32_t ng_read(struct dp_pcap_reader *r, struct dp_batch *b, uint32_t n
 
 /* ---- public ------------------------------------------------------------ */
 
-void dp_pcap_set_window(struct dp_pcap_reader *r, const uint8_t *base, uint64_t win_off, uint64_t win_len)
-{
-    r->base = base;
-    r->win_off = win_off;
-    r->win_end = win_off + win_len;
-}
-
 int dp_pcap_open(struct dp_pcap_reader *r, const uint8_t *base, uint64_t size)
-{
-    return dp_pcap_open_window(r, base, size, size);
-}
-
-int dp_pcap_open_window(struct dp_pcap_reader *r, const uint8_t *base, uint64_t win_len, uint64_t size)
 {
     uint32_t magic;
     memset(r, 0, sizeof *r);
     r->base = base;
     r->size = size;
-    r->win_off = 0;
-    r->win_end = win_len < size ? win_len : size;
     if (size < 4)
         return fail(r, 0, "file too short for a pcap header (%llu bytes)", (unsigned long long)size);
     memcpy(&magic, base, 4);
@@ -461,7 +419,6 @@ uint32_t dp_pcap_read_batch_from(struct dp_pcap_reader *r, struct dp_batch *b, u
 {
     uint32_t n;
     r->err = 0;
-    r->need_more = 0;
     n = r->format == DP_PCAP_CLASSIC ? classic_read(r, b, start) : ng_read(r, b, start);
     b->count = n;
     r->packets += n - start;

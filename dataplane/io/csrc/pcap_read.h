@@ -34,19 +34,12 @@ struct dp_pcap_iface {
     char name[DP_PCAP_IFNAME];
 };
 
-/* The reader parses a window [win_off, win_end) of the file held in memory
- * at `base` (base[0] is file offset win_off); `size` is the file's length.
- * A record that lies past win_end but inside the file stops the call with
- * need_more set (no error): the owner reads the next window (pread) and
- * calls again.  Reading through a window instead of mmap means a file
- * truncated by someone else mid-replay shows up as a short read - reported
- * as a truncated record at its offset - never as SIGBUS.  Opening with the
- * whole file as the window (win_off 0, win_end size) parses a buffer. */
+/* The reader parses the `size` bytes at `base` (the whole file, mapped).
+ * The owner may lower `size` between calls when the file shrank under it
+ * (see pcap_guard.h): records past it are then reported as truncated. */
 struct dp_pcap_reader {
     const uint8_t *base;
     uint64_t size;
-    uint64_t win_off, win_end;
-    int need_more;       /* the last call stopped at the window's end */
     uint64_t pos;        /* offset of the next record/block */
     uint64_t data_start; /* classic: 24 (first record); pcapng: 0 */
     int format;          /* DP_PCAP_CLASSIC or DP_PCAP_NG */
@@ -68,17 +61,13 @@ struct dp_pcap_reader {
 /* Parse the file header (and, for pcapng, every block before the first
  * packet, so interfaces are known).  0 on success, -1 with errmsg set. */
 int dp_pcap_open(struct dp_pcap_reader *r, const uint8_t *base, uint64_t size);
-/* Same, with `base` holding file bytes [0, win_len) of a `size`-byte file. */
-int dp_pcap_open_window(struct dp_pcap_reader *r, const uint8_t *base, uint64_t win_len, uint64_t size);
-/* Point the reader at a new window (base[0] = file offset win_off). */
-void dp_pcap_set_window(struct dp_pcap_reader *r, const uint8_t *base, uint64_t win_off, uint64_t win_len);
 /* Back to the first record; -1 only if the file changed under us. */
 int dp_pcap_rewind(struct dp_pcap_reader *r);
 /* Fill b->frames[0..n) with the next n <= b->capacity packets; sets
  * b->count = n and returns n.  r->err is set if it stopped on a bad record. */
 uint32_t dp_pcap_read_batch(struct dp_pcap_reader *r, struct dp_batch *b);
-/* Same, keeping b->frames[0..start) and filling from slot `start` on (a
- * batch continued after a window refill); returns the new b->count. */
+/* Same, keeping b->frames[0..start) and filling from slot `start` on;
+ * returns the new b->count. */
 uint32_t dp_pcap_read_batch_from(struct dp_pcap_reader *r, struct dp_batch *b, uint32_t start);
 void dp_pcap_close(struct dp_pcap_reader *r);
 
