@@ -244,11 +244,7 @@ class BranchMixin:
         nr.id = r.id
         st.cur.regs[regno] = nr
         if r.id:   # sync_linked_regs: copies of this scalar learn the same range
-            for f in st.frames:
-                for i, x in enumerate(f.regs):
-                    if x.t == SCALAR and x.id == r.id:
-                        f.regs[i] = nr.copy()
-            st.update_spills(lambda sp: nr.copy() if sp.t == SCALAR and sp.id == r.id else None)
+            st.update_regs(lambda x: nr.copy() if x.t == SCALAR and x.id == r.id else None)
 
     def _mark_null(self, st, rid: int, is_null: bool) -> None:
         def conv(x: Reg):
@@ -318,9 +314,4 @@ class BranchMixin:
                 y.rng = new_range
                 return y
             return None
-        for f in st.frames:
-            for i, x in enumerate(f.regs):
-                y = upd(x)
-                if y is not None:
-                    f.regs[i] = y
-        st.update_spills(upd)
+        st.update_regs(upd)

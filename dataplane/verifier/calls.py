@@ -223,12 +223,7 @@ class CallsMixin:
                 mark_unknown(y)
                 return y
             return None
-        for f in st.frames:
-            for i, x in enumerate(f.regs):
-                y = conv(x)
-                if y is not None:
-                    f.regs[i] = y
-        st.update_spills(conv)
+        st.update_regs(conv)
 
     # ---------------------------------------------------------------- references
     def acquire_reference(self, st, pc: int) -> int:
@@ -247,12 +242,7 @@ class CallsMixin:
                 mark_unknown(y)
                 return y
             return None
-        for f in st.frames:
-            for i, x in enumerate(f.regs):
-                y = conv(x)
-                if y is not None:
-                    f.regs[i] = y
-        st.update_spills(conv)
+        st.update_regs(conv)
 
     # ---------------------------------------------------------------- kfuncs
     def _kfunc_call(self, st, insn, pc: int) -> None:

@@ -147,6 +147,27 @@ def _tnum_step(v: int, m: int, z: int) -> int:
     return best if best is not None else tmax
 
 
+def _deduce_sign(umin, umax, smin, smax, mask, signed):
+    """One width's signed/unsigned cross-deduction (__reg32/64_deduce_bounds):
+    an unsigned range that does not cross the sign boundary bounds the signed
+    one; a signed range that does not wrap bounds the unsigned one; a wrapping
+    signed range with the unsigned range in its non-negative (or negative)
+    part pins the other end."""
+    if signed(umin) <= signed(umax):
+        smin = max(smin, signed(umin))
+        smax = min(smax, signed(umax))
+    if smin & mask <= smax & mask:
+        umin = max(umin, smin & mask)
+        umax = min(umax, smax & mask)
+    elif umax < smin & mask:
+        smin = signed(umin)
+        umax = min(umax, smax & mask)
+    elif smax & mask < umin:
+        smax = signed(umax)
+        umin = max(umin, smin & mask)
+    return umin, umax, smin, smax
+
+
 def _deduce(vo, umin, umax, smin, smax, u32min, u32max, s32min, s32max):
     """__reg_deduce_bounds: 32-bit, 64-bit, then mixed deductions."""
     # __reg32_deduce_bounds
@@ -169,35 +190,10 @@ def _deduce(vo, umin, umax, smin, smax, u32min, u32max, s32min, s32max):
     if ((smin >> 32) + 1) & M32 == (smax >> 32) & M32 and s32(smin) < 0 <= s32(smax):
         s32min = max(s32min, s32(smin))
         s32max = min(s32max, s32(smax))
-    if s32(u32min) <= s32(u32max):
-        s32min = max(s32min, s32(u32min))
-        s32max = min(s32max, s32(u32max))
-    if s32min & M32 <= s32max & M32:
-        u32min = max(u32min, s32min & M32)
-        u32max = min(u32max, s32max & M32)
-    elif u32max < s32min & M32:
-        # the s32 range wraps (6.18 does this in 32 bits too, measured): the
-        # u32 range sits in its non-negative part...
-        s32min = s32(u32min)
-        u32max = min(u32max, s32max & M32)
-    elif s32max & M32 < u32min:
-        # ...or in its negative part
-        s32max = s32(u32max)
-        u32min = max(u32min, s32min & M32)
+    # (6.18 does the wrapped-range rule in 32 bits too, measured)
+    u32min, u32max, s32min, s32max = _deduce_sign(u32min, u32max, s32min, s32max, M32, s32)
     # __reg64_deduce_bounds
-    if s64(umin) <= s64(umax):
-        smin = max(smin, s64(umin))
-        smax = min(smax, s64(umax))
-    if smin & M64 <= smax & M64:
-        umin = max(umin, smin & M64)
-        umax = min(umax, smax & M64)
-    elif umax < smin & M64:
-        # the signed range wraps; the unsigned one sits in its upper part
-        smin = s64(umin)
-        umax = min(umax, smax & M64)
-    elif smax & M64 < umin:
-        smax = s64(umax)
-        umin = max(umin, smin & M64)
+    umin, umax, smin, smax = _deduce_sign(umin, umax, smin, smax, M64, s64)
     # __reg_deduce_mixed_bounds
     umin = max(umin, (umin & _NOT32) | u32min)
     umax = min(umax, (umax & _NOT32) | u32max)

@@ -67,6 +67,16 @@ class State:
                 if sp is not None:
                     yield sp
 
+    def update_regs(self, fn) -> None:
+        """Apply ``fn(reg) -> Reg | None`` to every register of every frame and
+        to every spilled register (the kernel's bpf_for_each_reg_in_vstate)."""
+        for f in self.frames:
+            for i, x in enumerate(f.regs):
+                y = fn(x)
+                if y is not None:
+                    f.regs[i] = y
+        self.update_spills(fn)
+
     def update_spills(self, fn) -> None:
         """Apply ``fn(reg) -> Reg | None`` to spilled regs, replacing slots (they are shared)."""
         for f in self.frames:
