@@ -12,3 +12,13 @@ def test_demo_verdicts_follow_the_filter_rules():
                         "IPv4 UDP :123": "XDP_DROP", "ARP": "XDP_DROP"}
     assert out["xlated"][0] == "0: (b7) r0 = 1"
     assert out["xlated"][-1].endswith("(95) exit")
+
+
+def test_version_names_the_modelled_and_running_kernel():
+    import os
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "dataplane", "--version"], capture_output=True, text=True,
+                         check=True).stdout
+    from dataplane.abi import kernel
+    assert f"Linux {kernel.MODELLED}" in out and os.uname().release in out

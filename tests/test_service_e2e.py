@@ -99,6 +99,10 @@ def test_info(server):
     r = server.svc.Info(pb.InfoRequest(), timeout=RPC_TIMEOUT)
     assert r.version and r.uptime_seconds > 0
     assert r.grpc_address == server.grpc
+    import os
+    from dataplane.abi import kernel
+    assert r.kernel_running == os.uname().release
+    assert r.kernel_modelled == kernel.MODELLED and r.kernel_modelled[0].isdigit()
 
 
 # ------------------------------------------------------------------ programs and maps

@@ -29,6 +29,10 @@ VERB_MODULES = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dataplane", description="userspace eBPF packet-processing dataplane")
+    from dataplane import __version__
+    from dataplane.abi import kernel
+    parser.add_argument("-V", "--version", action="version",
+                        version=f"dataplane {__version__}; verifier {kernel.describe()}")
     parser.add_argument("-j", "--json", action="store_true", help="JSON output (like bpftool -j)")
     parser.add_argument("--server", metavar="ADDR",
                         help="act on a running `dataplane serve` over gRPC: same as `dataplane remote --server ADDR ...`")

@@ -251,6 +251,20 @@ def prog_info(fd: int) -> dict:
     return {"type": ptype, "id": pid, "tag": raw[8:16].hex(), "xlated_prog_len": xlated_len, "name": name}
 
 
+def prog_xlated(fd: int) -> bytes:
+    """The program as the running kernel rewrote it (bpf_prog_info's
+    xlated_prog_insns): what `bpftool prog dump xlated` prints."""
+    n = prog_info(fd)["xlated_prog_len"]
+    buf = ctypes.create_string_buffer(max(n, 8))
+    info = ctypes.create_string_buffer(256)
+    struct.pack_into("<IQ", info, 20, n, 0)
+    struct.pack_into("<Q", info, 32, _addr(buf))
+    a = _attr()
+    struct.pack_into("<IIQ", a, 0, fd, 256, _addr(info))
+    _sys_bpf(BPF_OBJ_GET_INFO_BY_FD, a, "BPF_OBJ_GET_INFO_BY_FD")
+    return buf.raw[:n]
+
+
 def map_info(fd: int) -> dict:
     raw = obj_get_info(fd)
     mtype, mid, ks, vs, me, flags = struct.unpack_from("<IIIIII", raw, 0)

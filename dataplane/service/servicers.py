@@ -14,6 +14,7 @@ import time
 import grpc
 
 import dataplane
+from dataplane.abi import kernel
 from dataplane.errors import DataplaneError
 from dataplane.service.errors import abort_with
 from dataplane.service.paths import default_policy
@@ -154,6 +155,7 @@ class Service(rpc.ServiceServicer):
         return pb.InfoResponse(version=dataplane.__version__, uptime_seconds=time.time() - self.reg.started,
                                programs_loaded=n_progs, maps_loaded=len(maps), grpc_address=self.grpc_address,
                                metrics_address=self.metrics_address, verifier_enabled=self.reg.verify,
+                               kernel_modelled=kernel.MODELLED, kernel_running=kernel.running(),
                                **self._flow_counts())
 
     def _flow_counts(self) -> dict:

@@ -226,6 +226,11 @@ class AluMixin:
             self.fail(f"R{dst} bitwise operator {ALU_STR[o]} on pointer prohibited")
         else:
             self.fail(f"R{dst} pointer arithmetic with {ALU_STR[o]} operator prohibited")
+        if r.rng < 0 and r.t in (PKT, PKT_META):
+            # 6.18.44: an AT/BEYOND pkt_end mark (mark_pkt_end) does not
+            # survive arithmetic -- even '+= 0' -- so a later compare against
+            # pkt_end explores both branches again (probed on the live kernel)
+            r.rng = 0
         self._sane_offset(r, tstr, ptr=True)
         regs[dst] = r
 

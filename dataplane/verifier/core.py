@@ -8,6 +8,7 @@ kernel's: a finished path's lines are dropped when the next branch resumes.
 """
 from __future__ import annotations
 
+from dataplane.abi import kernel
 from dataplane.errors import VerifierError
 from dataplane.isa import opcodes as op
 from dataplane.isa.disasm import format_insn
@@ -101,7 +102,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
             self._check_max_stack_depth()
         except Reject as e:
             raise VerifierError(str(e), self._final_log()) from None
-        log = self._stats_line() + "\n" if self.log_level else ""
+        log = "\n".join(self._header() + [self._stats_line()]) + "\n" if self.log_level else ""
         return VerifiedProgram(self.insns, log, self.insn_processed, self.stack_depth,
                                list(self.cfg.subprogs), self.aux, self.max_pkt_offset,
                                self.total_states, self.peak_states)
@@ -111,8 +112,13 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
                 f"{self.max_states_per_insn} total_states {self.total_states} peak_states "
                 f"{self.peak_states} mark_read 0")
 
+    def _header(self) -> list[str]:
+        # not a kernel line: says whose verifier this log is and which
+        # kernel's behaviour it follows (abi/kernel.py)
+        return [f"; dataplane verifier, {kernel.describe()}"] if self.log_level else []
+
     def _final_log(self) -> str:
-        return "\n".join(self.lines + [self._stats_line()]) + "\n"
+        return "\n".join(self._header() + self.lines + [self._stats_line()]) + "\n"
 
     def _check_lddw(self) -> None:
         """resolve_pseudo_ldimm64: map references must name known maps."""
