@@ -154,10 +154,10 @@ def ip4(a: str) -> bytes:
 # ---------------------------------------------------------------- the two sides
 
 def dataplane_prog_run(obj: Path, prog: str, packets: list[bytes], tmpdir: Path, *, engine: str = "interp",
-                       map_updates=(), repeat: int = 1, dump_maps: bool = True) -> dict:
+                       map_updates=(), repeat: int = 1, dump_maps: bool = True, extra=()) -> dict:
     """`python -m dataplane -j prog run ...`: packets go through files."""
     args = [sys.executable, "-m", "dataplane", "-j", "prog", "run", str(obj), "--prog", prog,
-            "--repeat", str(repeat), "--engine", engine]
+            "--repeat", str(repeat), "--engine", engine, *extra]
     for i, data in enumerate(packets):
         f = tmpdir / f"pkt{i:04d}.bin"
         f.write_bytes(data)
@@ -202,6 +202,11 @@ def compare(case: DiffCase, kernel: dict, dp: dict, limit: int = 40) -> list[str
         diffs.append(f"run count: kernel {len(kr)} dataplane {len(dr)}")
     for i, (k, d) in enumerate(zip(kr, dr)):
         pkt = case.packets[i]
+        if "error" in k or "error" in d:     # the run was refused (e.g. ENOMEM for a packet too big)
+            if k.get("error") != d.get("error"):
+                diffs.append(f"packet {i} ({len(pkt)}B): kernel {k.get('error', 'ran')} dataplane "
+                             f"{d.get('error', 'ran')}")
+            continue
         if k["retval"] != d.get("retval"):
             diffs.append(f"packet {i} ({len(pkt)}B {pkt[:40].hex()}...): retval kernel {k['retval']} "
                          f"dataplane {d.get('retval')}")

@@ -1,7 +1,7 @@
 """`dataplane prog run` / `dataplane prog dump xlated`, modelled on bpftool.
 
     dataplane [-j] prog run OBJ --prog NAME --data-in FILE [--data-in FILE ...]
-              [--data-out FILE] [--repeat N] [--engine interp|jit] [--no-verify]
+              [--data-out FILE] [--repeat N] [--engine interp|jit] [--no-verify] [--netns NAME]
               [--map-update MAP KEYHEX VALUEHEX ...] [--dump-maps] [-j]
     dataplane prog dump xlated OBJ --prog NAME [--linum]
     dataplane [-j] prog dump jited OBJ --prog NAME [--no-verify]
@@ -54,6 +54,9 @@ def register(sub) -> None:
     run.add_argument("--map-update", nargs=3, action="append", default=[], metavar=("MAP", "KEYHEX", "VALUEHEX"),
                      help="set a map entry before the first packet (in-memory layout, hex)")
     run.add_argument("--dump-maps", action="store_true", help="print every map's entries after the runs")
+    run.add_argument("--netns", metavar="NAME",
+                     help="route (bpf_fib_lookup, bpf_check_mtu) with the devices, routes and neighbours "
+                          "of this network namespace, learnt over netlink (default: a fresh namespace)")
     run.add_argument("-j", "--json", dest="json_local", action="store_true", help="JSON output")
     run.set_defaults(func=cmd_run)
 
@@ -78,11 +81,15 @@ def _hex(text: str, what: str) -> bytes:
         raise DataplaneError(f"{what}: bad hex {text!r}", kind=errno.EINVAL) from None
 
 
-def _load(path: str, engine: str | None = "interp", verify: bool = False):
+def _load(path: str, engine: str | None = "interp", verify: bool = False, netns: str | None = None):
     from dataplane.errors import VerifierError
     from dataplane.runtime.collection import Collection
+    net = None
+    if netns:
+        from dataplane.net.core import Net
+        net = Net.learn(netns)
     try:
-        return Collection.load(path, engine=engine, verify=verify)
+        return Collection.load(path, engine=engine, verify=verify, net=net)
     except VerifierError as exc:   # as bpftool: the verifier's log, then the error
         sys.stderr.write(exc.log if exc.log.endswith("\n") else exc.log + "\n")
         raise
@@ -111,7 +118,7 @@ def cmd_run(args) -> int:
                 packets.append(fh.read())
         except OSError as exc:
             raise DataplaneError(f"--data-in {f}: {exc.strerror}", kind=exc.errno or errno.EIO) from None
-    coll = _load(args.obj, args.engine, args.verify)
+    coll = _load(args.obj, args.engine, args.verify, args.netns)
     coll.program(args.prog)        # NotFound before touching maps
     for mname, khex, vhex in args.map_update:
         m = coll.map(mname)

@@ -41,6 +41,8 @@ GPL_COMPATIBLE = frozenset({"GPL", "GPL v2", "GPL and additional rights", "Dual 
                             "Dual MIT/GPL", "Dual MPL/GPL"})
 
 PROG_TYPE_XDP = 6
+# helpers that consult the network namespace model (dataplane.net)
+NET_HELPERS = frozenset({69, 163})   # bpf_fib_lookup, bpf_check_mtu
 PROG_TYPE_SOCKET_FILTER = 1
 
 # Maps whose lookup hands value pointers to programs: their value storage is
@@ -104,7 +106,7 @@ class Collection:
     @classmethod
     def load(cls, path_or_spec, *, cpu: int = 0, kfuncs: dict[str, int] | None = None,
              kfunc_table: HelperTable | None = None, engine: str | None = None, verify: bool = True,
-             kfunc_protos: dict | None = None, conntrack=None) -> "Collection":
+             kfunc_protos: dict | None = None, conntrack=None, net=None) -> "Collection":
         """Load an object file (path/bytes) or an ObjectSpec.
 
         ``verify`` (default): every program goes through dataplane.verifier
@@ -128,7 +130,12 @@ class Collection:
         kfuncs of this collection act on, or the name of a shared table
         (dataplane.conntrack.tables); default: a new table per collection, created when a
         program calls a kfunc (``Collection.conntrack``).  CO-RE records are
-        applied against the runtime's BTF (dataplane.kfuncs.btf_types)."""
+        applied against the runtime's BTF (dataplane.kfuncs.btf_types).
+
+        ``net``: the network namespace model (a dataplane.net.core.Net, or a
+        NetState to publish in a new one) that bpf_fib_lookup and
+        bpf_check_mtu consult; default: a fresh namespace (loopback only),
+        created when a program calls such a helper (``Collection.net``)."""
         if engine is None:
             engine = "jit" if verify else "interp"
         if engine not in ("jit", "interp"):
@@ -195,7 +202,21 @@ class Collection:
         coll = cls(spec, maps, map_ids, programs, perf, cpu)
         if uses_kfuncs or conntrack is not None:
             coll._attach_conntrack(conntrack)
+        if net is not None or _calls_any(spec, NET_HELPERS):
+            coll._attach_net(net)
         return coll
+
+    net = None          # the dataplane.net Net the routing/MTU helpers consult (None: no such program)
+
+    def _attach_net(self, net) -> None:
+        from dataplane.net.core import Net
+        from dataplane.net.model import NetState
+        if net is None:
+            net = Net()
+        elif isinstance(net, NetState):
+            net = Net(net)
+        self.net = net
+        self.runner.set_net(net)
 
     conntrack = None    # the ConntrackTable the conntrack kfuncs use (None: no kfunc program)
 
@@ -378,6 +399,16 @@ def _warm_jit(linked: dict) -> None:
     for res in compiler.build_many(items, decode):
         if isinstance(res, Exception):
             raise res
+
+
+def _calls_any(spec: ObjectSpec, ids: frozenset) -> bool:
+    """Whether any program of spec calls one of the helper ids."""
+    for p in spec.programs.values():
+        code = p.insns
+        for i in range(0, len(code) - 7, 8):
+            if code[i] == _CALL and (code[i + 1] >> 4) == 0 and struct.unpack_from("<i", code, i + 4)[0] in ids:
+                return True
+    return False
 
 
 def _create_map(ms) -> Map:

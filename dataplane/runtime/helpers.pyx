@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c
+# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c
 """Kernel helpers in C and the Runner that executes hook programs with them.
 
 ``kernel_helpers()`` is the helper table (by kernel helper id) every
@@ -29,6 +29,10 @@ XDP_TAILROOM = DP_XDP_TAILROOM
 XDP_FRAME_SIZE = DP_XDP_FRAME_SIZE
 XDP_FRAME_HDR = DP_XDP_FRAME_HDR
 XDP_MAX_PACKET = DP_XDP_FRAME_SIZE - DP_XDP_HEADROOM - DP_XDP_TAILROOM
+# The rest of a bigger test packet goes into page fragments, as
+# bpf_prog_test_run_xdp spreads it: at most MAX_SKB_FRAGS of them.
+XDP_MAX_FRAGS = DP_XDP_MAX_FRAGS
+XDP_MAX_MULTIBUF = XDP_MAX_PACKET + DP_XDP_MAX_FRAGS * DP_PAGE_SIZE
 CALLBACK_TAG = DP_CALLBACK_TAG
 ETH_HLEN = 14
 # bpf_test_init's bound for skb test runs: PAGE_SIZE - (NET_SKB_PAD +
@@ -145,6 +149,7 @@ cdef class Runner:
 
     def __dealloc__(self):
         free(self.frame)
+        free(self.frag_pages)
         free(self.rt.maps)
         free(self.rt.perf_maps)
         free(self.rt.trace.buf)
@@ -159,6 +164,17 @@ cdef class Runner:
     @property
     def ct(self):
         return self._ct
+
+    def set_net(self, net):
+        """The network namespace model bpf_fib_lookup and bpf_check_mtu
+        consult (an object with ``.address`` of a struct dp_net, e.g.
+        dataplane.net.core.Net), or None."""
+        self._net = net
+        self.rt.net = <void *><uintptr_t>(net.address if net is not None else 0)
+
+    @property
+    def net(self):
+        return self._net
 
     @property
     def cpu(self):
@@ -188,25 +204,60 @@ cdef class Runner:
         """Run an XDP program on one packet, ``repeat`` times on the same
         buffer (as BPF_PROG_TEST_RUN does: changes accumulate).
 
+        A packet longer than the linear room (XDP_MAX_PACKET) is spread as
+        bpf_prog_test_run_xdp does: the first XDP_MAX_PACKET bytes linear,
+        the rest in page-sized fragments (at most XDP_MAX_FRAGS; longer is
+        ENOMEM, as in the kernel). Programs with and without BPF_F_XDP_HAS_FRAGS
+        get the same buffer there: data_end is the linear end, the fragments
+        are reached through the helpers.
+
         Returns (retval, data_out, duration_ns) where data_out runs from
-        data_meta to data_end and duration_ns is the average per run."""
+        data_meta to data_end followed by the fragments, and duration_ns is
+        the average per run."""
         cdef bytes pkt = bytes(data)
         cdef Py_ssize_t n = len(pkt)
+        cdef Py_ssize_t lin = n, off, chunk
         cdef uint64_t r0 = 0, i, t0, t1
-        if n < ETH_HLEN or n > XDP_MAX_PACKET:
-            raise DataplaneError(f"XDP test packet must be {ETH_HLEN}..{XDP_MAX_PACKET} bytes, got {n}",
+        cdef uint32_t k
+        cdef void *p = NULL
+        if n < ETH_HLEN:
+            raise DataplaneError(f"XDP test packet must be at least {ETH_HLEN} bytes, got {n}",
                                  kind=_errno.EINVAL)
+        if n > XDP_MAX_MULTIBUF:
+            raise DataplaneError(f"XDP test packet of {n} bytes needs more than {XDP_MAX_FRAGS} fragments "
+                                 f"(MAX_SKB_FRAGS): at most {XDP_MAX_MULTIBUF} bytes", kind=_errno.ENOMEM)
         if repeat == 0:
             repeat = 1
         memset(self.frame, 0, DP_XDP_FRAME_SIZE)
-        memcpy(self.frame + DP_XDP_HEADROOM, <const char *>pkt, n)
+        memset(&self.frags, 0, sizeof(self.frags))
+        if n > XDP_MAX_PACKET:
+            lin = XDP_MAX_PACKET
+            if self.frag_pages == NULL:
+                if posix_memalign(&p, 4096, DP_XDP_MAX_FRAGS * DP_PAGE_SIZE) != 0:
+                    raise MemoryError()
+                self.frag_pages = <uint8_t *>p
+            off = lin
+            while off < n:
+                chunk = min(n - off, <Py_ssize_t>DP_PAGE_SIZE)
+                k = self.frags.nr_frags
+                self.frags.frags[k].page = self.frag_pages + k * DP_PAGE_SIZE
+                self.frags.frags[k].off = 0
+                self.frags.frags[k].len = <uint32_t>chunk
+                memcpy(self.frags.frags[k].page, <const char *>pkt + off, chunk)
+                self.frags.nr_frags += 1
+                self.frags.size += <uint32_t>chunk
+                off += chunk
+            # rxq->frag_size = headroom + linear room + tailroom: one page
+            self.frags.frag_size = DP_XDP_FRAME_SIZE
+        memcpy(self.frame + DP_XDP_HEADROOM, <const char *>pkt, lin)
         self.xdp.hard_start = self.frame
         self.xdp.data = self.frame + DP_XDP_HEADROOM
         self.xdp.data_meta = self.xdp.data
-        self.xdp.data_end = self.xdp.data + n
+        self.xdp.data_end = self.xdp.data + lin
         self.xdp.frame_sz = DP_XDP_FRAME_SIZE
         self.xdp.ingress_ifindex = self.ingress_ifindex
         self.xdp.rx_queue_index = self.rx_queue_index
+        self.xdp.frags = &self.frags if self.frags.nr_frags else NULL
         self._prepare(interp)
         interp.env.ctx = &self.xdp
         interp.env.ctx_lo = <uint64_t><uintptr_t>&self.xdp
@@ -223,6 +274,12 @@ cdef class Runner:
         finally:
             self._finish(interp)
         out = (<char *>self.xdp.data_meta)[:self.xdp.data_end - self.xdp.data_meta]
+        if self.xdp.frags != NULL and self.frags.nr_frags:
+            parts = [out]
+            for k in range(self.frags.nr_frags):
+                parts.append((<char *>self.frags.frags[k].page + self.frags.frags[k].off)[:self.frags.frags[k].len])
+            out = b"".join(parts)
+        self.xdp.frags = NULL
         return <uint32_t>r0, out, (t1 - t0) // repeat
 
     def run_skb(self, Interpreter interp not None, data, uint64_t repeat=1):

@@ -28,7 +28,9 @@ _EXPECTED = {hp.ARG_CONST_MAP_PTR: ((MAP_PTR,), "map_ptr"), hp.ARG_PTR_TO_CTX: (
              hp.ARG_PTR_TO_SPIN_LOCK: ((MAP_VALUE,), "map_value, ptr_")}
 BPF_FUNC_SPIN_LOCK, BPF_FUNC_SPIN_UNLOCK = 93, 94
 _MEMLIKE = (hp.ARG_PTR_TO_MAP_KEY, hp.ARG_PTR_TO_MAP_VALUE, hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
-            hp.ARG_PTR_TO_MEM, hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_UNINIT_MEM)
+            hp.ARG_PTR_TO_MEM, hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_UNINIT_MEM, hp.ARG_PTR_TO_MEM_RW,
+            hp.ARG_PTR_TO_FIXED_MEM, hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED)
+_FIXED_MEM = (hp.ARG_PTR_TO_FIXED_MEM, hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED)
 
 
 def _hname(hid: int) -> str:
@@ -61,6 +63,30 @@ class CallsMixin:
             if st.active_lock[0] != r.map:
                 self.fail("bpf_spin_unlock of different lock")
             st.active_lock = 0
+
+    def _helper_mem_arg(self, st, regno: int, r, size: int, at: str, zero_ok: bool) -> None:
+        """The memory argument of a helper: read (MEM_RDONLY), written
+        (MEM_UNINIT) or both (MEM_WRITE: the kernel checks it as a write,
+        the bytes must be initialised unless uninitialised stack is allowed,
+        and they are clobbered)."""
+        if at == hp.ARG_PTR_TO_MEM_RW:
+            if not self.allow_uninit_stack:
+                self.check_helper_mem(st, regno, r, size, write=False, zero_ok=zero_ok)
+            self.check_helper_mem(st, regno, r, size, write=True, zero_ok=zero_ok)
+        else:
+            self.check_helper_mem(st, regno, r, size, write=at == hp.ARG_PTR_TO_UNINIT_MEM, zero_ok=zero_ok)
+
+    def _check_arg_alignment(self, regno: int, r, size: int) -> None:
+        """check_ptr_alignment(..., strict=true) of a MEM_ALIGNED argument."""
+        if size == 1 or r.t not in (STACK, MAP_VALUE, MEM):
+            return
+        from dataplane.verifier import tnum
+        vo = tnum.add(r.vo, (r.off & scalar.M64, 0))
+        if vo[0] & (size - 1) or vo[1] & (size - 1):
+            what = {STACK: "stack ", MAP_VALUE: "value ", MEM: ""}[r.t]
+            hx = lambda v: f"{v:#x}" if v else "0"      # C's %#llx
+            var = hx(r.vo[0]) if not r.vo[1] else f"({hx(r.vo[0])}; {hx(r.vo[1])})"
+            self.fail(f"misaligned {what}access off {var}+{r.off}+0 size {size}")
 
     def _kfunc(self, btf_id):
         k = self.kfuncs
@@ -126,6 +152,14 @@ class CallsMixin:
                     const_key = self._const_map_key(st, r, size)
                 self.check_helper_mem(st, regno, r, size, write=at == hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
                                       zero_ok=False)
+            elif at in _FIXED_MEM:
+                # MEM_FIXED_SIZE: checked here with fn->arg_size[]; MEM_WRITE
+                # bytes are read (initialised) and then clobbered
+                size = proto.arg_sizes[i]
+                self._helper_mem_arg(st, regno, r, size, hp.ARG_PTR_TO_MEM_RW if at ==
+                                     hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED else hp.ARG_PTR_TO_MEM, False)
+                if at == hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED:
+                    self._check_arg_alignment(regno, r, size)
             elif at in (hp.ARG_CONST_SIZE, hp.ARG_CONST_SIZE_OR_ZERO):
                 zero_ok = at == hp.ARG_CONST_SIZE_OR_ZERO
                 if r.smin < 0:
@@ -136,8 +170,7 @@ class CallsMixin:
                     self.fail(f"R{regno} unbounded memory access, use 'var &= const' or 'if (var < const)'")
                 memr = regs[regno - 1]
                 if not memr.is_null():
-                    self.check_helper_mem(st, regno - 1, memr, r.umax,
-                                          write=proto.args[i - 1] == hp.ARG_PTR_TO_UNINIT_MEM, zero_ok=zero_ok)
+                    self._helper_mem_arg(st, regno - 1, memr, r.umax, proto.args[i - 1], zero_ok)
             elif at == hp.ARG_CONST_ALLOC_SIZE_OR_ZERO:
                 if not r.is_const():
                     self.fail(f"R{regno} is not a known constant'")

@@ -263,6 +263,11 @@ uint64_t dp_h_csum_diff(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t,
 uint64_t dp_h_xdp_adjust_head(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_adjust_tail(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_adjust_meta(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_fib_lookup(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_check_mtu(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_xdp_get_buff_len(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_xdp_load_bytes(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_xdp_store_bytes(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 
 dp_helper_fn dp_kernel_helper(uint32_t id)
 {
@@ -282,6 +287,7 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case 51: return dp_h_redirect_map;
     case 54: return dp_h_xdp_adjust_meta;
     case 65: return dp_h_xdp_adjust_tail;
+    case 69: return dp_h_fib_lookup;
     case 87: return h_map_push_elem;
     case 88: return h_map_pop_elem;
     case 89: return h_map_peek_elem;
@@ -295,7 +301,11 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case 133: return dp_h_ringbuf_discard;
     case 134: return dp_h_ringbuf_query;
     case 160: return h_ktime_get_coarse_ns;
+    case 163: return dp_h_check_mtu;
     case 181: return h_loop;
+    case 188: return dp_h_xdp_get_buff_len;
+    case 189: return dp_h_xdp_load_bytes;
+    case 190: return dp_h_xdp_store_bytes;
     case 195: return h_map_lookup_percpu_elem;
     default: return NULL;
     }
