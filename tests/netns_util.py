@@ -1,181 +1,142 @@
-"""Network namespaces for the differential tests of the helpers that
-consult one (bpf_fib_lookup, bpf_check_mtu, socket lookups).
+"""Real network namespaces and veth pairs for the live-traffic tests.
 
-``NetNS`` creates a namespace whose name is unique to this test run (the
-pid is in it), runs ``ip``/``sysctl`` inside it, and deletes it on exit,
-also when the test fails. ``kernel_prog_run_in`` runs a program with the
-kernel's BPF_PROG_TEST_RUN *inside* the namespace (`ip netns exec`): the
-test run uses the caller's namespace (its loopback is the receiving
-device), so the kernel routes with the same tables the dataplane learnt.
+Every name carries the test run's pid and a counter (interface names stay
+<= 15 characters), every object is removed in ``close()`` (the fixtures
+call it in a finally), and traffic only flows inside namespaces made here.
+
+``Wire`` is the inline topology of issue 17::
+
+    netns a: a0 10.0.0.1 (+10.0.0.3) ── veth ── vA | dataplane | vB ── veth ── b0 10.0.0.2 :netns b
+
+vA and vB live in the test's own namespace without addresses (and without
+IPv6, so nothing but the test's traffic crosses them).
 """
 from __future__ import annotations
 
+import ctypes
+import itertools
 import json
 import os
+import socket
 import subprocess
-import sys
-from pathlib import Path
+import threading
 
-ROOT = Path(__file__).resolve().parent.parent
-_seq = [0]
-
-
-def unique_name(prefix: str) -> str:
-    """A name (<= 15 chars) unique to this process and call."""
-    _seq[0] += 1
-    name = f"{prefix}{os.getpid() % 100000}{_seq[0]}"
-    assert len(name) <= 15, name
-    return name
+_CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+_seq = itertools.count()
 
 
-class NetNS:
-    def __init__(self, prefix: str = "dpn"):
-        self.name = unique_name(prefix)
+def sh(cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True)
 
-    def __enter__(self) -> "NetNS":
-        subprocess.run(["ip", "netns", "add", self.name], check=True)
+
+def unique(prefix: str) -> str:
+    """prefix + pid + counter, at most 15 characters."""
+    tag = f"{os.getpid() % 100000}{next(_seq)}"
+    return (prefix + tag)[:15]
+
+
+def in_netns(ns: str, fn, *args):
+    """Run ``fn(*args)`` on a thread that entered netns ``ns`` (sockets made
+    there stay in it); returns its result."""
+    out: dict = {}
+
+    def run():
         try:
-            self.ip("link set lo up")
+            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+            try:
+                if _libc.setns(fd, _CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns")
+            finally:
+                os.close(fd)
+            out["v"] = fn(*args)
+        except BaseException as e:   # re-raised in the caller
+            out["e"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if "e" in out:
+        raise out["e"]
+    return out["v"]
+
+
+def packet_socket(ns: str | None, ifname: str) -> socket.socket:
+    """An AF_PACKET socket bound to ``ifname`` (in netns ``ns``) for raw frames."""
+    def make():
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        s.bind((ifname, 0))
+        return s
+    return in_netns(ns, make) if ns else make()
+
+
+def link_stats(ns: str | None, ifname: str) -> dict:
+    """{"rx_packets", "tx_packets", "rx_bytes", "tx_bytes", ...} of an interface."""
+    pre = f"ip -n {ns}" if ns else "ip"
+    data = json.loads(sh(f"{pre} -s -j link show {ifname}").stdout)[0]["stats64"]
+    return {f"rx_{k}": v for k, v in data["rx"].items()} | {f"tx_{k}": v for k, v in data["tx"].items()}
+
+
+def no_ipv6(ns: str | None, dev: str) -> None:
+    pre = f"ip netns exec {ns} " if ns else ""
+    sh(f"{pre}sysctl -qw net.ipv6.conf.{dev}.disable_ipv6=1")
+
+
+class Pair:
+    """A veth pair: ``outer`` in netns ``ns`` (addressed), ``inner`` here."""
+
+    def __init__(self, inner: str, ns: str, outer: str, addrs=(), queues: int = 1):
+        self.inner, self.ns, self.outer = inner, ns, outer
+        q = f"numrxqueues {queues} numtxqueues {queues}"
+        sh(f"ip link add {inner} {q} type veth peer {outer} {q} netns {ns}")
+        no_ipv6(None, inner)
+        no_ipv6(ns, outer)
+        for a in addrs:
+            sh(f"ip -n {ns} addr add {a} dev {outer}")
+        sh(f"ip link set {inner} up")
+        sh(f"ip -n {ns} link set {outer} up")
+
+    def close(self) -> None:
+        sh(f"ip link del {self.inner}", check=False)
+
+
+class Wire:
+    """Two namespaces joined through vA/vB, which the dataplane bridges."""
+
+    A_IP, B_IP, A_IP2 = "10.0.0.1", "10.0.0.2", "10.0.0.3"
+
+    def __init__(self, queues: int = 1):
+        self.ns_a, self.ns_b = unique("lwa"), unique("lwb")
+        self.vA, self.vB = unique("vA"), unique("vB")
+        self.pairs: list[Pair] = []
+        try:
+            for ns in (self.ns_a, self.ns_b):
+                sh(f"ip netns add {ns}")
+                sh(f"ip -n {ns} link set lo up")
+            self.pairs.append(Pair(self.vA, self.ns_a, "a0", [f"{self.A_IP}/24", f"{self.A_IP2}/24"], queues))
+            self.pairs.append(Pair(self.vB, self.ns_b, "b0", [f"{self.B_IP}/24"], queues))
         except BaseException:
             self.close()
             raise
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def ping(self, src_ns: str, dst: str, count: int = 3, src: str | None = None, interval: float = 0.2,
+             wait: float = 1.0) -> subprocess.CompletedProcess:
+        i = f"-I {src} " if src else ""
+        return sh(f"ip netns exec {src_ns} ping -n -q -c {count} -i {interval} -W {wait} {i}{dst}", check=False)
 
     def close(self) -> None:
-        subprocess.run(["ip", "netns", "del", self.name], check=False, capture_output=True)
-
-    def ip(self, *cmds: str) -> None:
-        """Run `ip -n NS <cmd>` for each command; a failure names it."""
-        for cmd in cmds:
-            p = subprocess.run(["ip", "-n", self.name, *cmd.split()], capture_output=True, text=True)
-            if p.returncode:
-                raise AssertionError(f"ip -n {self.name} {cmd}: {p.stderr.strip()}")
-
-    def sysctl(self, *settings: str) -> None:
-        for s in settings:
-            p = subprocess.run(["ip", "netns", "exec", self.name, "sysctl", "-q", "-w", s],
-                               capture_output=True, text=True)
-            if p.returncode:
-                raise AssertionError(f"sysctl {s} in {self.name}: {p.stderr.strip()}")
-
-    def ifindex(self, dev: str) -> int:
-        p = subprocess.run(["ip", "-n", self.name, "-j", "link", "show", dev], capture_output=True, text=True,
-                           check=True)
-        return json.loads(p.stdout)[0]["ifindex"]
-
-    def mac(self, dev: str) -> str:
-        p = subprocess.run(["ip", "-n", self.name, "-j", "link", "show", dev], capture_output=True, text=True,
-                           check=True)
-        return json.loads(p.stdout)[0]["address"]
+        for p in self.pairs:
+            p.close()
+        for ns in (self.ns_a, self.ns_b):
+            sh(f"ip netns del {ns}", check=False)
 
 
-_KERNEL_RUN = r"""
-import json, sys
-from dataplane.io.kload import kernel_prog_run
-req = json.loads(sys.stdin.read())
-out = kernel_prog_run(req["obj"], req["prog"], [bytes.fromhex(p) for p in req["packets"]],
-                      [(m, k, v) for m, k, v in req["updates"]], req["repeat"], dump_maps=True)
-sys.stdout.write(json.dumps(out))
-"""
-
-
-def kernel_prog_run_in(ns: str, obj, prog: str, packets: list[bytes], map_updates=(), repeat: int = 1) -> dict:
-    """kernel_prog_run (dataplane.io.kload) inside network namespace ns."""
-    req = {"obj": str(obj), "prog": prog, "packets": [bytes(p).hex() for p in packets],
-           "updates": [(m, _hex(k), _hex(v)) for m, k, v in map_updates], "repeat": repeat}
-    p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", _KERNEL_RUN], input=json.dumps(req),
-                       capture_output=True, text=True, cwd=ROOT, timeout=120)
-    if p.returncode:
-        raise AssertionError(f"kernel run in {ns} failed: {p.stderr[-3000:]}")
-    return json.loads(p.stdout)
-
-
-def _kernel_cases(req: dict) -> list[dict]:
-    import errno
-    import struct
-
-    from dataplane.abi import maps as M
-    from dataplane.io.kbpf import KernelBpfError
-    from dataplane.io.kload import KernelObject
-    results = []
-    with KernelObject.load(req["obj"]) as obj:
-        for updates, packets in req["cases"]:
-            for name, ms in obj.spec.maps.items():      # every case starts from zeroed arrays
-                if ms.map_type == M.BPF_MAP_TYPE_ARRAY and not ms.internal:
-                    for i in range(ms.max_entries):
-                        obj.update_map(name, struct.pack("<I", i), bytes(ms.value_size))
-            for m, k, v in updates:
-                obj.update_map(m, bytes.fromhex(k), bytes.fromhex(v))
-            runs = []
-            for p in packets:
-                try:
-                    r = obj.run(req["prog"], bytes.fromhex(p), req["repeat"])
-                except KernelBpfError as e:    # the test run refused the packet
-                    runs.append({"error": errno.errorcode.get(e.errno, str(e.errno))})
-                    continue
-                runs.append({"retval": r.retval, "duration_ns": r.duration_ns, "data_out": r.data_out.hex()})
-            results.append({"runs": runs, "maps": obj.dump_maps()})
-    return results
-
-
-_KERNEL_CASES = r"""
-import json, sys
-sys.path.insert(0, "tests")
-from netns_util import _kernel_cases
-sys.stdout.write(json.dumps(_kernel_cases(json.loads(sys.stdin.read()))))
-"""
-
-
-def kernel_cases_in(ns: str | None, obj, prog: str, cases, repeat: int = 1) -> list[dict]:
-    """Several (map_updates, packets) cases of one program in one kernel
-    load inside network namespace ns (None: this process, in-process);
-    array maps are zeroed before each case. One result per case, as
-    kernel_prog_run returns it; a packet the test run refuses gives
-    {"error": "ENOMEM"}-style runs."""
-    req = {"obj": str(obj), "prog": prog, "repeat": repeat,
-           "cases": [([(m, _hex(k), _hex(v)) for m, k, v in upd], [bytes(p).hex() for p in pk])
-                     for upd, pk in cases]}
-    if ns is None:
-        return _kernel_cases(req)
-    p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", _KERNEL_CASES], input=json.dumps(req),
-                       capture_output=True, text=True, cwd=ROOT, timeout=300)
-    if p.returncode:
-        raise AssertionError(f"kernel run in {ns} failed: {p.stderr[-3000:]}")
-    return json.loads(p.stdout)
-
-
-def dataplane_cases(obj, prog: str, cases, *, engine: str, net=None, repeat: int = 1) -> list[dict]:
-    """The same cases in one dataplane Collection (in this process)."""
-    import errno
-    import struct
-
-    from dataplane.abi import maps as M
-    from dataplane.cli.prog_cmd import dump_maps
-    from dataplane.errors import DataplaneError
-    from dataplane.runtime.collection import Collection
-    coll = Collection.load(str(obj), engine=engine, net=net)
-    results = []
-    for updates, packets in cases:
-        for name, ms in coll.spec.maps.items():
-            if ms.map_type == M.BPF_MAP_TYPE_ARRAY and not ms.internal:
-                for i in range(ms.max_entries):
-                    coll.maps[name].update(struct.pack("<I", i), bytes(ms.value_size))
-        for m, k, v in updates:
-            coll.maps[m].update(bytes.fromhex(_hex(k)), bytes.fromhex(_hex(v)))
-        runs = []
-        for p in packets:
-            try:
-                retval, out, dur = coll.run(prog, bytes(p), repeat)
-            except DataplaneError as e:
-                runs.append({"error": errno.errorcode.get(e.kind, str(e.kind))})
-                continue
-            runs.append({"retval": retval, "duration_ns": dur, "data_out": out.hex()})
-        results.append({"runs": runs, "maps": dump_maps(coll)})
-    return results
-
-
-def _hex(v) -> str:
-    return v if isinstance(v, str) else bytes(v).hex()
+def xdp_progs_on(ifnames) -> dict[str, str]:
+    """{ifname: 'xdp...' line} for every interface of the list that has an
+    XDP program, as `ip -d link` prints it."""
+    out = {}
+    for name in ifnames:
+        r = sh(f"ip -d link show {name}", check=False)
+        if r.returncode == 0 and "prog/xdp" in r.stdout:
+            out[name] = r.stdout
+    return out

@@ -24,7 +24,7 @@ from scapy.packet import Raw
 
 import difftools as D
 from conftest import require
-from netns_util import NetNS, dataplane_cases, kernel_cases_in, kernel_prog_run_in
+from netns_cases import NetNS, dataplane_cases, kernel_cases_in, kernel_prog_run_in
 
 ENGINES = ["interp", "jit"]
 DIRECT, OUTPUT, SKIP_NEIGH, TBID, SRC, MARK = 1, 2, 4, 8, 16, 32

@@ -19,7 +19,7 @@ import pytest
 
 import difftools as D
 from conftest import require
-from netns_util import dataplane_cases, kernel_cases_in
+from netns_cases import dataplane_cases, kernel_cases_in
 
 ENGINES = ["interp", "jit"]
 LOAD, STORE, TAIL, LEN, COPY = 1, 2, 3, 4, 5
