@@ -34,12 +34,15 @@ ARG_PTR_TO_RINGBUF_MEM = "ringbuf_mem"             # OBJ_RELEASE
 ARG_PTR_TO_FUNC = "func"
 ARG_PTR_TO_STACK_OR_NULL = "stack_or_null"
 ARG_PTR_TO_SPIN_LOCK = "spin_lock"
+ARG_PTR_TO_SOCK_COMMON_RELEASE = "sock_common_release"   # ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE
 
 # --- return types ------------------------------------------------------------
 RET_INTEGER = "integer"
 RET_VOID = "void"
 RET_PTR_TO_MAP_VALUE_OR_NULL = "map_value_or_null"
 RET_PTR_TO_MEM_OR_NULL = "ringbuf_mem_or_null"     # ringbuf_reserve: size from arg2
+RET_PTR_TO_SOCKET_OR_NULL = "sock_or_null"         # acquires a reference
+RET_PTR_TO_SOCK_COMMON_OR_NULL = "sock_common_or_null"   # acquires a reference
 
 ALL = frozenset({"xdp", "socket", "tc"})
 XDP = frozenset({"xdp"})
@@ -90,11 +93,19 @@ HELPER_PROTOS: dict[int, HelperProto] = {
     68: HelperProto((_CTX, _ANY, ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE, _ANY), prog_types=SKB),
     # bpf_xdp_fib_lookup (the skb variant's MTU semantics are not implemented)
     69: HelperProto((_CTX, ARG_PTR_TO_MEM_RW, ARG_CONST_SIZE, _ANY), gpl_only=True, prog_types=XDP),
+    # the XDP socket lookups (bpf_xdp_sk_lookup_tcp/udp, bpf_xdp_skc_lookup_tcp) and bpf_sk_release
+    84: HelperProto((_CTX, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY, _ANY), RET_PTR_TO_SOCKET_OR_NULL,
+                    prog_types=XDP),
+    85: HelperProto((_CTX, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY, _ANY), RET_PTR_TO_SOCKET_OR_NULL,
+                    prog_types=XDP),
+    86: HelperProto((ARG_PTR_TO_SOCK_COMMON_RELEASE,), prog_types=XDP),
     87: HelperProto((_MAP, _V, _ANY), map_types=_QS | {mt.BPF_MAP_TYPE_BLOOM_FILTER}),  # map_push_elem
     88: HelperProto((_MAP, ARG_PTR_TO_UNINIT_MAP_VALUE), map_types=_QS),   # map_pop_elem
     89: HelperProto((_MAP, ARG_PTR_TO_UNINIT_MAP_VALUE), map_types=_QS | {mt.BPF_MAP_TYPE_BLOOM_FILTER}),
     93: HelperProto((ARG_PTR_TO_SPIN_LOCK,), RET_VOID),                     # spin_lock
     94: HelperProto((ARG_PTR_TO_SPIN_LOCK,), RET_VOID),                     # spin_unlock
+    99: HelperProto((_CTX, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY, _ANY), RET_PTR_TO_SOCK_COMMON_OR_NULL,
+                    prog_types=XDP),
     118: HelperProto(()),                                                   # jiffies64
     125: HelperProto(()),                                                   # ktime_get_boot_ns
     130: HelperProto((_MAP, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY), map_types=_RB),  # ringbuf_output
@@ -109,6 +120,15 @@ HELPER_PROTOS: dict[int, HelperProto] = {
     188: HelperProto((_CTX,), prog_types=XDP),                              # xdp_get_buff_len
     189: HelperProto((_CTX, _ANY, ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE), prog_types=XDP),  # xdp_load_bytes
     190: HelperProto((_CTX, _ANY, ARG_PTR_TO_MEM, ARG_CONST_SIZE), prog_types=XDP),         # xdp_store_bytes
+    # the raw SYN cookie helpers (XDP and tc)
+    204: HelperProto((ARG_PTR_TO_FIXED_MEM, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO), gpl_only=True,
+                     prog_types=frozenset({"xdp", "tc"}), arg_sizes=(20,)),
+    205: HelperProto((ARG_PTR_TO_FIXED_MEM, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO), gpl_only=True,
+                     prog_types=frozenset({"xdp", "tc"}), arg_sizes=(40,)),
+    206: HelperProto((ARG_PTR_TO_FIXED_MEM, ARG_PTR_TO_FIXED_MEM), gpl_only=True,
+                     prog_types=frozenset({"xdp", "tc"}), arg_sizes=(20, 20)),
+    207: HelperProto((ARG_PTR_TO_FIXED_MEM, ARG_PTR_TO_FIXED_MEM), gpl_only=True,
+                     prog_types=frozenset({"xdp", "tc"}), arg_sizes=(40, 20)),
     195: HelperProto((_MAP, _K, _ANY), RET_PTR_TO_MAP_VALUE_OR_NULL,        # map_lookup_percpu_elem
                      map_types=frozenset({mt.BPF_MAP_TYPE_PERCPU_ARRAY, mt.BPF_MAP_TYPE_PERCPU_HASH,
                                           mt.BPF_MAP_TYPE_LRU_PERCPU_HASH})),

@@ -10,6 +10,9 @@ cdef extern from "net_impl.h" nogil:
     struct dp_net_ops:
         int64_t (*fib_lookup)(dp_net *net, dp_bpf_fib_lookup *p, uint32_t flags, int check_mtu)
         int (*dev_mtu)(dp_net *net, uint32_t ifindex, uint32_t *mtu, uint32_t *hh)
+        const dp_bpf_sock *(*sk_lookup)(dp_net *net, const void *tuple, uint32_t len, uint8_t proto,
+                                        uint32_t dif, int full)
+        void (*sk_release)(dp_net *net, const dp_bpf_sock *sk)
     struct dp_net:
         const dp_net_ops *ops
 
@@ -93,8 +96,36 @@ cdef extern from "net_impl.h" nogil:
         uint16_t state
         uint8_t addr[16]
 
+    struct dp_bpf_sock:
+        uint32_t bound_dev_if
+        uint32_t family
+        uint32_t type
+        uint32_t protocol
+        uint32_t mark
+        uint32_t priority
+        uint32_t src_ip4
+        uint32_t src_ip6[4]
+        uint32_t src_port
+        uint16_t dst_port
+        uint32_t dst_ip4
+        uint32_t dst_ip6[4]
+        uint32_t state
+        int32_t rx_queue_mapping
+
     struct dp_net_snap:
         pass
+
+    struct dp_sock:
+        dp_bpf_sock pub
+        uint8_t v6only
+        uint8_t has_v4
+        uint16_t lport
+        uint16_t rport
+        uint8_t laddr4[4]
+        uint8_t raddr4[4]
+        uint8_t laddr6[16]
+        uint8_t raddr6[16]
+        uint32_t listener
 
     struct dp_net_impl:
         dp_net pub
@@ -104,6 +135,7 @@ cdef extern from "net_impl.h" nogil:
                                    const dp_rule *rules, uint32_t nrule, const dp_neigh *neigh, uint32_t nneigh,
                                    uint8_t fwd_use_pmtu, int *err, char *msg, uint32_t msglen)
     void dp_net_snap_free(dp_net_snap *s)
+    int dp_net_snap_set_socks(dp_net_snap *s, const dp_sock *socks, uint32_t n, char *msg, uint32_t msglen)
     int dp_net_init(dp_net_impl *n)
     void dp_net_destroy(dp_net_impl *n)
     void dp_net_publish(dp_net_impl *n, dp_net_snap *snap)

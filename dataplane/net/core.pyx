@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/net/csrc/net_core.c dataplane/net/csrc/net_snap.c dataplane/net/csrc/fib.c
+# distutils: sources = dataplane/net/csrc/net_core.c dataplane/net/csrc/net_snap.c dataplane/net/csrc/fib.c dataplane/net/csrc/sock.c
 """The network namespace model the helpers see, in native memory.
 
 ``Net`` owns a struct dp_net (csrc/dp_net.h): Runners point their
@@ -91,6 +91,68 @@ cdef _rule(dp_rule *c, r):
 
 
 
+def _listeners(socks) -> dict:
+    """index of a request socket (TCP_NEW_SYN_RECV) -> index of the listener
+    it belongs to (the same port; its address, else the wildcard)."""
+    out = {}
+    for i, sk in enumerate(socks):
+        if sk.protocol != M.IPPROTO_TCP or sk.state != M.TCP_NEW_SYN_RECV:
+            continue
+        cands = [j for j, l in enumerate(socks) if l.protocol == M.IPPROTO_TCP and l.state == M.TCP_LISTEN
+                 and l.lport == sk.lport]
+        exact = [j for j in cands if socks[j].local == sk.local]
+        wild = [j for j in cands if M._addr(socks[j].local, socks[j].family) == bytes(16)]
+        if exact or wild:
+            out[i] = (exact or wild)[0]
+    return out
+
+
+cdef _sock(dp_sock *c, sk, uint32_t listener):
+    cdef bytes la = M._addr(sk.local, sk.family), ra = M._addr(sk.remote, sk.family)
+    c.pub.bound_dev_if = sk.bound_dev_if
+    c.pub.family = sk.family
+    c.pub.type = 1 if sk.protocol == M.IPPROTO_TCP else 2      # SOCK_STREAM / SOCK_DGRAM
+    c.pub.protocol = sk.protocol
+    c.pub.mark = sk.mark
+    c.pub.priority = sk.priority
+    c.pub.src_port = sk.lport
+    c.pub.dst_port = ((sk.rport & 0xff) << 8) | (sk.rport >> 8)   # network order in memory
+    c.pub.state = sk.state
+    c.pub.rx_queue_mapping = -1
+    c.lport = sk.lport
+    c.rport = sk.rport
+    c.v6only = sk.v6only
+    c.listener = listener
+    if sk.family == M.AF_INET:
+        _put(<uint8_t *>&c.pub.src_ip4, la, 4)
+        _put(<uint8_t *>&c.pub.dst_ip4, ra, 4)
+        _put(c.laddr4, la, 4)
+        _put(c.raddr4, ra, 4)
+        c.has_v4 = 1
+        if sk.protocol == M.IPPROTO_TCP and sk.state not in (M.TCP_LISTEN, M.TCP_CLOSE, M.TCP_TIME_WAIT,
+                                                              M.TCP_NEW_SYN_RECV):
+            # connect() and accept() set addresses with sk_daddr_set /
+            # sk_rcv_saddr_set, which also store them v4-mapped in the v6
+            # fields a program can read (bind() and time-wait sockets do not)
+            _put16(<uint8_t *>c.pub.src_ip6, b"\0" * 10 + b"\xff\xff" + la[:4])
+            _put16(<uint8_t *>c.pub.dst_ip6, b"\0" * 10 + b"\xff\xff" + ra[:4])
+    else:
+        _put16(<uint8_t *>c.pub.src_ip6, la)
+        _put16(<uint8_t *>c.pub.dst_ip6, ra)
+        _put16(c.laddr6, la)
+        _put16(c.raddr6, ra)
+        # IPv4 through this socket: v4-mapped addresses (and the wildcard) unless v6only
+        mapped = la[:12] == b"\0" * 10 + b"\xff\xff"
+        if not sk.v6only and (mapped or la == bytes(16)):
+            c.has_v4 = 1
+            if mapped:
+                _put(c.laddr4, la[12:], 4)
+                _put(<uint8_t *>&c.pub.src_ip4, la[12:], 4)
+            if ra[:12] == b"\0" * 10 + b"\xff\xff":
+                _put(c.raddr4, ra[12:], 4)
+                _put(<uint8_t *>&c.pub.dst_ip4, ra[12:], 4)
+
+
 cdef class Net:
     """A network namespace model (devices, addresses, routes, rules,
     neighbours) published to the helpers of every Runner attached to it."""
@@ -127,6 +189,7 @@ cdef class Net:
         cdef dp_route *rts = NULL
         cdef dp_rule *rls = NULL
         cdef dp_neigh *nbs = NULL
+        cdef dp_sock *sks = NULL
         cdef dp_net_snap *snap
         cdef int err = 0
         cdef char msg[256]
@@ -141,6 +204,7 @@ cdef class Net:
             addrs6.sort(key=lambda a: a.ifindex)
             rules = sorted(state.rules, key=lambda r: r.priority)   # stable: equal priorities keep order
             nd, nr, nl, nn = len(state.devices), len(state.routes), len(rules), len(state.neighbours)
+            socks = list(state.sockets)
             try:
                 devs = <dp_netdev *>calloc(nd + 1, sizeof(dp_netdev))
                 a4 = <dp_addr4 *>calloc(len(addrs4) + 1, sizeof(dp_addr4))
@@ -148,7 +212,8 @@ cdef class Net:
                 rts = <dp_route *>calloc(nr + 1, sizeof(dp_route))
                 rls = <dp_rule *>calloc(nl + 1, sizeof(dp_rule))
                 nbs = <dp_neigh *>calloc(nn + 1, sizeof(dp_neigh))
-                if not (devs and a4 and a6 and rts and rls and nbs):
+                sks = <dp_sock *>calloc(len(socks) + 1, sizeof(dp_sock))
+                if not (devs and a4 and a6 and rts and rls and nbs and sks):
                     raise MemoryError()
                 try:
                     for i, d in enumerate(state.devices):
@@ -175,6 +240,9 @@ cdef class Net:
                         _put(nbs[i].lladdr, M._mac(nb.lladdr), 6)
                         nbs[i].state = nb.state & 0xffff
                         _put16(nbs[i].addr, M._addr(nb.address, nb.family))
+                    listeners = _listeners(socks)
+                    for i, sk in enumerate(socks):
+                        _sock(&sks[i], sk, listeners.get(i, 0xFFFFFFFF))
                 except (ValueError, OverflowError, TypeError) as exc:
                     raise DataplaneError(f"network namespace model: {exc}", kind=_errno.EINVAL) from None
                 snap = dp_net_snap_build(devs, nd, a4, len(addrs4), a6, len(addrs6), rts, nr, rls, nl, nbs, nn,
@@ -184,10 +252,16 @@ cdef class Net:
                         raise MemoryError()
                     raise DataplaneError(f"network namespace model: {msg.decode(errors='replace')}",
                                          kind=-err if err else _errno.EINVAL)
+                err = dp_net_snap_set_socks(snap, sks, len(socks), msg, sizeof(msg))
+                if err:
+                    dp_net_snap_free(snap)
+                    if err == -_errno.ENOMEM:
+                        raise MemoryError()
+                    raise DataplaneError(f"network namespace model: {msg.decode(errors='replace')}", kind=-err)
                 dp_net_publish(&self.n, snap)
                 self.state = state
             finally:
-                free(devs); free(a4); free(a6); free(rts); free(rls); free(nbs)
+                free(devs); free(a4); free(a6); free(rts); free(rls); free(nbs); free(sks)
 
     # ---- the helpers' view, callable from Python (tests, control plane) ----
     def fib_lookup(self, params, uint32_t flags=0, bint check_mtu=True):
@@ -206,4 +280,19 @@ cdef class Net:
         _put(tmp, bytes(buf), 64)
         ret = self.n.pub.ops.fib_lookup(&self.n.pub, <dp_bpf_fib_lookup *>tmp, flags, 1 if check_mtu else 0)
         return int(ret), bytes((<char *>tmp)[:64])
+
+    def sk_lookup(self, tuple_bytes, int protocol, uint32_t dif=1, bint full=True):
+        """The socket lookup of bpf_sk_lookup_tcp/udp (full) or
+        bpf_skc_lookup_tcp on a struct bpf_sock_tuple (12 or 36 bytes): the
+        80-byte struct bpf_sock found, or None."""
+        cdef bytes t = bytes(tuple_bytes)
+        cdef const dp_bpf_sock *sk
+        if len(t) not in (12, 36):
+            raise DataplaneError(f"struct bpf_sock_tuple is 12 or 36 bytes, got {len(t)}", kind=_errno.EINVAL)
+        sk = self.n.pub.ops.sk_lookup(&self.n.pub, <const char *>t, len(t), protocol, dif, 1 if full else 0)
+        if sk == NULL:
+            return None
+        out = bytes((<const char *>sk)[:80])
+        self.n.pub.ops.sk_release(&self.n.pub, sk)
+        return out
 

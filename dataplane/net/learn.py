@@ -3,8 +3,9 @@
 ``learn(netns)`` dumps the links (with their IPv4/IPv6 devconf: per-device
 forwarding, mtu6, ignore_routes_with_linkdown), addresses, routes of every
 table, policy rules and neighbours of ``netns`` (a name under /run/netns;
-None: this process's namespace) and returns a NetState. Multipath routes
-keep their first next hop (see dataplane.net).
+None: this process's namespace) over rtnetlink, and its TCP/UDP sockets
+over sock_diag (both with pyroute2), and returns a NetState: a snapshot, as
+of the call. Multipath routes keep their first next hop (see dataplane.net).
 """
 from __future__ import annotations
 
@@ -144,6 +145,54 @@ def _setns(netns: str) -> None:
         os.close(fd)
 
 
+def _in_netns(netns: str | None, fn):
+    """fn() on a thread that joined netns (sockets it opens live there)."""
+    if not netns:
+        return fn()
+    out = {}
+
+    def run():
+        try:
+            _setns(netns)
+            out["v"] = fn()
+        except BaseException as exc:     # re-raised by the caller
+            out["e"] = exc
+    t = threading.Thread(target=run, name="dp-netns-diag")
+    t.start()
+    t.join()
+    if "e" in out:
+        raise out["e"]
+    return out["v"]
+
+
+def _u32(v) -> int:
+    """A u32 attribute pyroute2 may hand over as hex bytes ("07:00:00:00")."""
+    if isinstance(v, str):
+        return int.from_bytes(bytes.fromhex(v.replace(":", "")), "little")
+    return int(v or 0)
+
+
+def _sockets() -> tuple:
+    """TCP and UDP sockets of the calling thread's namespace (sock_diag)."""
+    from socket import AF_INET, AF_INET6
+    from pyroute2 import DiagSocket
+    out = []
+    with DiagSocket() as ds:
+        ds.bind()
+        for fam in (AF_INET, AF_INET6):
+            for proto in (M.IPPROTO_TCP, M.IPPROTO_UDP):
+                for m in ds.get_sock_stats(family=fam, protocol=proto, states=0xFFF):
+                    state = m["idiag_state"]
+                    if proto == M.IPPROTO_TCP and state == M.TCP_SYN_RECV:
+                        state = M.TCP_NEW_SYN_RECV      # a request socket in the established hash
+                    v6only = bool(_attr(m, "INET_DIAG_SKV6ONLY", 0)) if fam == AF_INET6 else False
+                    out.append(M.Socket(
+                        protocol=proto, family=int(fam), state=state, local=m["idiag_src"],
+                        lport=m["idiag_sport"], remote=m["idiag_dst"], rport=m["idiag_dport"],
+                        bound_dev_if=m["idiag_if"], v6only=v6only, mark=_u32(_attr(m, "INET_DIAG_MARK", 0))))
+    return tuple(out)
+
+
 def learn(netns: str | None = None) -> M.NetState:
     """The model of network namespace ``netns`` as the kernel has it now."""
     from pyroute2 import IPRoute
@@ -182,5 +231,6 @@ def learn(netns: str | None = None) -> M.NetState:
     finally:
         ipr.close()
     pmtu = _read_sysctl(netns, "/proc/sys/net/ipv4/ip_forward_use_pmtu")
+    socks = _in_netns(netns, _sockets)
     return M.NetState(devices=devices, addresses=tuple(addrs), routes=tuple(routes), rules=rules,
-                      neighbours=tuple(neigh), fwd_use_pmtu=bool(pmtu), source=netns or "self")
+                      neighbours=tuple(neigh), sockets=socks, fwd_use_pmtu=bool(pmtu), source=netns or "self")

@@ -162,6 +162,29 @@ class Neighbour:
         return family_of(self.address)
 
 
+# socket states (TCP_*, as struct bpf_sock's state and sock_diag report them)
+TCP_ESTABLISHED, TCP_SYN_RECV, TCP_TIME_WAIT, TCP_CLOSE, TCP_LISTEN, TCP_NEW_SYN_RECV = 1, 3, 6, 7, 10, 12
+IPPROTO_TCP, IPPROTO_UDP = 6, 17
+
+
+@dataclass(frozen=True)
+class Socket:
+    """A TCP or UDP socket of the namespace (what `ss -tuan` lists):
+    ``local``/``lport`` its bound address and port, ``remote``/``rport``
+    the connected peer (wildcard and 0 when not connected)."""
+    protocol: int                     # IPPROTO_TCP / IPPROTO_UDP
+    family: int
+    state: int                        # TCP_*; UDP: TCP_CLOSE unconnected, TCP_ESTABLISHED connected
+    local: str
+    lport: int
+    remote: str | None = None
+    rport: int = 0
+    bound_dev_if: int = 0             # SO_BINDTODEVICE
+    v6only: bool = False              # IPV6_V6ONLY (AF_INET6 only)
+    mark: int = 0
+    priority: int = 0
+
+
 def default_rules() -> tuple:
     """The rules of a fresh netns (ip rule show; ip -6 rule show)."""
     return (Rule(AF_INET, 0, RT_TABLE_LOCAL), Rule(AF_INET, 32766, RT_TABLE_MAIN),
@@ -179,6 +202,7 @@ class NetState:
     routes: tuple = ()
     rules: tuple = field(default_factory=default_rules)
     neighbours: tuple = ()
+    sockets: tuple = ()               # Socket: what bpf_sk_lookup_* and bpf_skc_lookup_tcp find
     fwd_use_pmtu: bool = False        # net.ipv4.ip_forward_use_pmtu
     source: str = "fresh"             # where it came from (netns name, "api")
 
@@ -190,7 +214,8 @@ class NetState:
 
     def summary(self) -> dict:
         return {"source": self.source, "devices": len(self.devices), "addresses": len(self.addresses),
-                "routes": len(self.routes), "rules": len(self.rules), "neighbours": len(self.neighbours)}
+                "routes": len(self.routes), "rules": len(self.rules), "neighbours": len(self.neighbours),
+                "sockets": len(self.sockets)}
 
 
 def fresh() -> NetState:
@@ -198,5 +223,5 @@ def fresh() -> NetState:
     return NetState()
 
 
-__all__ = ["NetState", "Device", "Address", "Route", "Rule", "Neighbour", "fresh", "default_rules",
+__all__ = ["NetState", "Device", "Address", "Route", "Rule", "Neighbour", "Socket", "fresh", "default_rules",
            "_addr", "_mac", "family_of"]

@@ -42,7 +42,8 @@ GPL_COMPATIBLE = frozenset({"GPL", "GPL v2", "GPL and additional rights", "Dual 
 
 PROG_TYPE_XDP = 6
 # helpers that consult the network namespace model (dataplane.net)
-NET_HELPERS = frozenset({69, 163})   # bpf_fib_lookup, bpf_check_mtu
+# bpf_fib_lookup, bpf_check_mtu, bpf_sk_lookup_tcp/udp, bpf_sk_release, bpf_skc_lookup_tcp
+NET_HELPERS = frozenset({69, 163, 84, 85, 86, 99})
 PROG_TYPE_SOCKET_FILTER = 1
 
 # Maps whose lookup hands value pointers to programs: their value storage is

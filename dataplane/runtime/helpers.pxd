@@ -73,8 +73,10 @@ cdef extern from "dp_helpers.h" nogil:
         void *lock_held
         void *ct
         void *net
+        uint32_t nsk_held
 
     dp_helper_fn dp_kernel_helper(uint32_t id)
+    void dp_rt_put_socks(dp_rt *rt)
     uint32_t dp_jiffies_hz
     int dp_xdp_ctx_load(dp_env *env, uint32_t off, uint32_t size, uint64_t *out)
     int dp_skb_ctx_load(dp_env *env, uint32_t off, uint32_t size, uint64_t *out)

@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c
+# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c dataplane/runtime/csrc/helpers_syncookie.c
 """Kernel helpers in C and the Runner that executes hook programs with them.
 
 ``kernel_helpers()`` is the helper table (by kernel helper id) every
@@ -12,7 +12,7 @@ skb fields eth_type_trans sets on the loopback device (see run_skb).
 """
 import errno as _errno
 
-from libc.stdint cimport uint8_t, uint32_t, uint64_t, uintptr_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 cdef extern from "<stdlib.h>" nogil:
@@ -84,6 +84,44 @@ def set_jiffies_hz(uint32_t hz):
     """bpf_jiffies64's tick rate (the kernel's CONFIG_HZ; dataplane.kfuncs.kconfig.hz() sets it)."""
     global dp_jiffies_hz
     dp_jiffies_hz = hz if hz else 250
+
+
+cdef extern from *:
+    """
+    void dp_syncookie_set_secret(const uint8_t *key64);
+    extern int64_t dp_syncookie_minutes_offset;
+    uint64_t dp_siphash(const uint8_t *data, size_t len, const uint64_t key[2]);
+    """
+    void dp_syncookie_set_secret(const uint8_t *key64)
+    int64_t dp_syncookie_minutes_offset
+    uint64_t dp_siphash(const uint8_t *data, size_t len, const uint64_t *key)
+
+
+def set_syncookie_secret(key):
+    """Replace the SYN cookie secrets (64 bytes: the two IPv4 siphash keys,
+    then the two IPv6 ones). They are random per process otherwise, as the
+    kernel's are per boot; cookies made under one secret fail under another."""
+    cdef bytes k = bytes(key)
+    if len(k) != 64:
+        raise DataplaneError(f"the SYN cookie secret is 64 bytes, got {len(k)}", kind=_errno.EINVAL)
+    dp_syncookie_set_secret(<const uint8_t *>k)
+
+
+def set_syncookie_clock(int64_t minutes):
+    """Shift the SYN cookie clock (tcp_cookie_time) by ``minutes`` (tests:
+    a cookie made now is checked as if that much later)."""
+    global dp_syncookie_minutes_offset
+    dp_syncookie_minutes_offset = minutes
+
+
+def siphash(data, key):
+    """SipHash-2-4 of data under a 16-byte key (the cookies' hash), for tests."""
+    cdef bytes d = bytes(data), k = bytes(key)
+    cdef uint64_t kk[2]
+    if len(k) != 16:
+        raise ValueError("siphash key is 16 bytes")
+    memcpy(kk, <const char *>k, 16)
+    return dp_siphash(<const uint8_t *>d, len(d), kk)
 
 
 def implemented_helpers():
@@ -190,6 +228,8 @@ cdef class Runner:
         if lock != NULL:       # a program left a spin lock taken: release it
             lock[0] = 0
             self.rt.lock_held = NULL
+        if self.rt.nsk_held:   # an unverified program leaked sockets: put them back
+            dp_rt_put_socks(&self.rt)
         interp.env.user = NULL
         interp.env.ctx = NULL
         interp.env.ctx_len = 0

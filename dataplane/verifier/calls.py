@@ -7,6 +7,7 @@ from dataplane.abi import helper_protos as hp
 from dataplane.abi import maps as mt
 from dataplane.abi.helpers import BPF_FUNC_MAX_ID, HELPER_NAMES
 from dataplane.isa import opcodes as op
+from dataplane.verifier.reg import (SOCK_COMMON_OR_NULL, SOCK_OR_NULL, SOCK_TYPES)
 from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VALUE,
                                     MAP_VALUE_OR_NULL, MEM, MEM_OR_NULL, OR_NULL, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_unknown)
@@ -25,7 +26,9 @@ _EXPECTED = {hp.ARG_CONST_MAP_PTR: ((MAP_PTR,), "map_ptr"), hp.ARG_PTR_TO_CTX: (
              hp.ARG_CONST_SIZE: ((SCALAR,), "scalar"), hp.ARG_CONST_SIZE_OR_ZERO: ((SCALAR,), "scalar"),
              hp.ARG_CONST_ALLOC_SIZE_OR_ZERO: ((SCALAR,), "scalar"),
              hp.ARG_PTR_TO_STACK_OR_NULL: ((STACK,), "fp"),
-             hp.ARG_PTR_TO_SPIN_LOCK: ((MAP_VALUE,), "map_value, ptr_")}
+             hp.ARG_PTR_TO_SPIN_LOCK: ((MAP_VALUE,), "map_value, ptr_"),
+             hp.ARG_PTR_TO_SOCK_COMMON_RELEASE: (SOCK_TYPES, "sock_common, sock, tcp_sock, xdp_sock, ptr_, "
+                                                             "trusted_ptr_")}
 BPF_FUNC_SPIN_LOCK, BPF_FUNC_SPIN_UNLOCK = 93, 94
 _MEMLIKE = (hp.ARG_PTR_TO_MAP_KEY, hp.ARG_PTR_TO_MAP_VALUE, hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
             hp.ARG_PTR_TO_MEM, hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_UNINIT_MEM, hp.ARG_PTR_TO_MEM_RW,
@@ -183,6 +186,10 @@ class CallsMixin:
                 release_ref = r.ref
             elif at == hp.ARG_PTR_TO_FUNC:
                 callback = r.msize
+            elif at == hp.ARG_PTR_TO_SOCK_COMMON_RELEASE:
+                if not r.ref or r.ref not in st.refs:
+                    self.fail(f"R{regno} must be referenced when passed to release function")
+                release_ref = r.ref
             elif at == hp.ARG_PTR_TO_SPIN_LOCK:
                 self._spin_lock_arg(st, regno, r, hid == BPF_FUNC_SPIN_LOCK)
         if meta_map is not None:
@@ -191,6 +198,8 @@ class CallsMixin:
             if (only is not None and hid not in only) or (proto.map_types is not None and mtype not in proto.map_types):
                 self.fail(f"cannot pass map_type {mtype} into func {name}#{hid}")
         if hid == 12 and st.refs:
+            for rid, at in sorted(st.refs.items()):   # check_reference_leak names them first
+                self.verbose(f"Unreleased reference id={rid} alloc_insn={at}")
             self.fail("tail_call would lead to reference leak")
         if release_ref:
             self.release_reference(st, release_ref)
@@ -243,6 +252,12 @@ class CallsMixin:
             return Reg()
         if proto.ret == hp.RET_PTR_TO_MAP_VALUE_OR_NULL:
             return ptr(MAP_VALUE_OR_NULL, map=meta_map, id=self.new_id())
+        if proto.ret in (hp.RET_PTR_TO_SOCKET_OR_NULL, hp.RET_PTR_TO_SOCK_COMMON_OR_NULL):
+            # an acquire function: the null-check id is the reference id
+            self.new_id()
+            rid = self.acquire_reference(st, pc)
+            t = SOCK_OR_NULL if proto.ret == hp.RET_PTR_TO_SOCKET_OR_NULL else SOCK_COMMON_OR_NULL
+            return ptr(t, id=rid, ref=rid)
         if proto.ret == hp.RET_PTR_TO_MEM_OR_NULL:
             self.new_id()
             rid = self.acquire_reference(st, pc)

@@ -59,6 +59,29 @@ enum {
     DP_FIB_RET_NO_SRC_ADDR,
 };
 
+/* struct bpf_sock, 80 bytes: what a program reads through the pointer a
+ * socket lookup returns (the kernel converts these loads to struct sock
+ * fields; the model stores the uapi layout, so loads are plain). */
+struct dp_bpf_sock {
+    uint32_t bound_dev_if;
+    uint32_t family;
+    uint32_t type;
+    uint32_t protocol;
+    uint32_t mark;
+    uint32_t priority;
+    uint32_t src_ip4;        /* network order */
+    uint32_t src_ip6[4];
+    uint32_t src_port;       /* host order */
+    uint16_t dst_port;       /* network order */
+    uint16_t pad;
+    uint32_t dst_ip4;
+    uint32_t dst_ip6[4];
+    uint32_t state;          /* TCP_* (BPF_TCP_*) */
+    int32_t rx_queue_mapping;
+};
+
+#define DP_BPF_SOCK_SIZE 80u
+
 struct dp_net;
 
 struct dp_net_ops {
@@ -67,6 +90,14 @@ struct dp_net_ops {
     int64_t (*fib_lookup)(struct dp_net *net, struct dp_bpf_fib_lookup *p, uint32_t flags, int check_mtu);
     /* A device's MTU and hard_header_len: 0, or -ENODEV. */
     int (*dev_mtu)(struct dp_net *net, uint32_t ifindex, uint32_t *mtu, uint32_t *hard_header_len);
+    /* bpf_sk_lookup_tcp/udp (full != 0) and bpf_skc_lookup_tcp: the socket
+     * a packet with this tuple (struct bpf_sock_tuple, 12 or 36 bytes;
+     * saddr/sport are the packet's source) arriving on device dif would
+     * reach, or NULL. A socket returned holds a reference on the model
+     * until sk_release. */
+    const struct dp_bpf_sock *(*sk_lookup)(struct dp_net *net, const void *tuple, uint32_t len, uint8_t proto,
+                                           uint32_t dif, int full);
+    void (*sk_release)(struct dp_net *net, const struct dp_bpf_sock *sk);
 };
 
 /* The model's public head; dataplane/net owns the rest (snapshots, lock). */

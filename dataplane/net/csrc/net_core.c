@@ -31,9 +31,31 @@ static int op_dev_mtu(struct dp_net *net, uint32_t ifindex, uint32_t *mtu, uint3
     return ret;
 }
 
+static const struct dp_bpf_sock *op_sk_lookup(struct dp_net *net, const void *tuple, uint32_t len, uint8_t proto,
+                                              uint32_t dif, int full)
+{
+    struct dp_net_impl *n = (struct dp_net_impl *)net;
+    const struct dp_sock *sk;
+    pthread_rwlock_rdlock(&n->lock);
+    sk = dp_sk_lookup_snap(n->snap, tuple, len, proto, dif, full);
+    if (sk)                    /* the socket keeps its snapshot alive until released */
+        __atomic_add_fetch(&sk->snap->refs, 1, __ATOMIC_RELAXED);
+    pthread_rwlock_unlock(&n->lock);
+    return sk ? &sk->pub : NULL;
+}
+
+static void op_sk_release(struct dp_net *net, const struct dp_bpf_sock *pub)
+{
+    const struct dp_sock *sk = (const struct dp_sock *)pub;
+    (void)net;
+    dp_net_snap_put(sk->snap);
+}
+
 static const struct dp_net_ops ops = {
     .fib_lookup = op_fib_lookup,
     .dev_mtu = op_dev_mtu,
+    .sk_lookup = op_sk_lookup,
+    .sk_release = op_sk_release,
 };
 
 int dp_net_init(struct dp_net_impl *n)
@@ -53,7 +75,7 @@ int dp_net_init(struct dp_net_impl *n)
 
 void dp_net_destroy(struct dp_net_impl *n)
 {
-    dp_net_snap_free(n->snap);
+    dp_net_snap_put(n->snap);  /* sockets still held keep it until released */
     n->snap = NULL;
     pthread_rwlock_destroy(&n->lock);
 }
@@ -65,5 +87,6 @@ void dp_net_publish(struct dp_net_impl *n, struct dp_net_snap *snap)
     old = n->snap;
     n->snap = snap;
     pthread_rwlock_unlock(&n->lock);
-    dp_net_snap_free(old);     /* no reader holds it: they hold the lock while using it */
+    /* readers use it under the lock; sockets handed out hold references */
+    dp_net_snap_put(old);
 }

@@ -27,6 +27,7 @@
 #define DP_NET_MAX_ROUTES (1u << 20)
 #define DP_NET_MAX_RULES 4096u
 #define DP_NET_MAX_NEIGH (1u << 20)
+#define DP_NET_MAX_SOCKS (1u << 20)
 
 /* rtm_type (RTN_*) */
 enum { DP_RTN_UNSPEC, DP_RTN_UNICAST, DP_RTN_LOCAL, DP_RTN_BROADCAST, DP_RTN_ANYCAST, DP_RTN_MULTICAST,
@@ -115,6 +116,21 @@ struct dp_neigh {
     uint8_t addr[16];
 };
 
+struct dp_net_snap;
+
+/* A socket of the namespace: the struct bpf_sock a program reads first
+ * (a lookup returns &pub), then what the lookup matches on. */
+struct dp_sock {
+    struct dp_bpf_sock pub;
+    struct dp_net_snap *snap;  /* the snapshot a held socket keeps alive */
+    uint8_t v6only;
+    uint8_t has_v4;            /* AF_INET, or AF_INET6 with a v4-mapped/any address that takes IPv4 */
+    uint16_t lport, rport;     /* host order; rport 0: not connected */
+    uint8_t laddr4[4], raddr4[4];
+    uint8_t laddr6[16], raddr6[16];
+    uint32_t listener;         /* a request socket's listener (index), else ~0u */
+};
+
 /* One (family, table) of routes: prefix lengths present, longest first. */
 struct dp_rtab {
     uint8_t family, nplens;
@@ -142,6 +158,12 @@ struct dp_net_snap {
     uint8_t custom_rules4, custom_rules6;  /* net->ipv4/6.fib_has_custom_rules */
     uint8_t fwd_use_pmtu;                  /* net.ipv4.ip_forward_use_pmtu */
     uint8_t pad;
+    uint32_t nsock;
+    struct dp_sock *socks;
+    struct dp_hslot *shash;    /* (protocol, local port) -> bucket in sidx */
+    uint32_t *sidx;            /* socket indexes grouped by bucket */
+    uint32_t shash_mask;
+    uint32_t refs;             /* 1 while published + one per socket a program holds */
 };
 
 struct dp_net_impl {
@@ -160,6 +182,10 @@ struct dp_net_snap *dp_net_snap_build(const struct dp_netdev *devs, uint32_t nde
                                       const struct dp_neigh *neigh, uint32_t nneigh,
                                       uint8_t fwd_use_pmtu, int *err, char *msg, uint32_t msglen);
 void dp_net_snap_free(struct dp_net_snap *s);
+/* Index sockets into a snapshot (copied). 0, or -errno with msg. */
+int dp_net_snap_set_socks(struct dp_net_snap *s, const struct dp_sock *socks, uint32_t n, char *msg, uint32_t msglen);
+/* Drop one reference; the last frees the snapshot. */
+void dp_net_snap_put(struct dp_net_snap *s);
 
 /* lookups on a snapshot (net_snap.c) */
 const struct dp_netdev *dp_snap_dev(const struct dp_net_snap *s, uint32_t ifindex);
@@ -176,6 +202,12 @@ int dp_net_init(struct dp_net_impl *n);
 void dp_net_destroy(struct dp_net_impl *n);
 /* Publish snap (owned from now on) and free the previous one. */
 void dp_net_publish(struct dp_net_impl *n, struct dp_net_snap *snap);
+
+uint32_t dp_snap_sock_bucket(const struct dp_net_snap *s, uint8_t proto, uint16_t lport, const uint32_t **idx);
+
+/* socket lookups (sock.c), on a snapshot the caller holds */
+const struct dp_sock *dp_sk_lookup_snap(const struct dp_net_snap *s, const void *tuple, uint32_t len, uint8_t proto,
+                                        uint32_t dif, int full);
 
 /* routing (fib.c), on a snapshot the caller holds */
 int64_t dp_fib_lookup_snap(const struct dp_net_snap *s, struct dp_bpf_fib_lookup *p, uint32_t flags,

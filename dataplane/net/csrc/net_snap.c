@@ -98,7 +98,16 @@ void dp_net_snap_free(struct dp_net_snap *s)
     free(s->tabs);
     free(s->rhash);
     free(s->nhash);
+    free(s->socks);
+    free(s->shash);
+    free(s->sidx);
     free(s);
+}
+
+void dp_net_snap_put(struct dp_net_snap *s)
+{
+    if (s && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        dp_net_snap_free(s);
 }
 
 static void *dup_array(const void *src, size_t n, size_t size)
@@ -185,6 +194,7 @@ struct dp_net_snap *dp_net_snap_build(const struct dp_netdev *devs, uint32_t nde
     s->nroute = nroute;
     s->nneigh = nneigh;
     s->fwd_use_pmtu = fwd_use_pmtu;
+    s->refs = 1;
     s->devs = dup_array(devs, ndev, sizeof(*devs));
     s->addr4 = dup_array(a4, na4, sizeof(*a4));
     s->addr6 = dup_array(a6, na6, sizeof(*a6));
@@ -359,6 +369,84 @@ uint32_t dp_snap_group(const struct dp_net_snap *s, uint32_t tab, uint8_t plen, 
             const struct dp_rtab *t = &s->tabs[tab];
             if (r->family == t->family && r->table == t->table && r->plen == plen && !memcmp(r->dst, prefix, 16)) {
                 *first = h->first;
+                return h->count;
+            }
+        }
+    }
+    return 0;
+}
+
+static uint64_t sock_key(uint8_t proto, uint16_t lport)
+{
+    static const uint8_t zero[16];
+    return hash_key(((uint64_t)proto << 16) | lport | (1ull << 61), zero);
+}
+
+static const struct dp_sock *sort_socks;
+
+static int sock_cmp(const void *pa, const void *pb)
+{
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+    const struct dp_sock *x = &sort_socks[a], *y = &sort_socks[b];
+    if (x->pub.protocol != y->pub.protocol)
+        return x->pub.protocol < y->pub.protocol ? -1 : 1;
+    if (x->lport != y->lport)
+        return x->lport < y->lport ? -1 : 1;
+    return a < b ? -1 : a > b;     /* the given order inside a bucket */
+}
+
+int dp_net_snap_set_socks(struct dp_net_snap *s, const struct dp_sock *socks, uint32_t n, char *msg, uint32_t msglen)
+{
+    static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
+    uint32_t i, j;
+    if (n > DP_NET_MAX_SOCKS) {
+        snprintf(msg, msglen, "too many sockets (limit %u)", DP_NET_MAX_SOCKS);
+        return -E2BIG;
+    }
+    s->socks = dup_array(socks, n, sizeof(*socks));
+    s->sidx = malloc((n + 1) * sizeof(*s->sidx));
+    s->shash_mask = hash_cap(n) - 1;
+    s->shash = calloc(s->shash_mask + 1, sizeof(*s->shash));
+    if (!s->socks || !s->sidx || !s->shash) {
+        snprintf(msg, msglen, "out of memory");
+        return -ENOMEM;
+    }
+    s->nsock = n;
+    for (i = 0; i < n; i++) {
+        s->socks[i].snap = s;
+        s->sidx[i] = i;
+    }
+    pthread_mutex_lock(&sort_lock);      /* qsort has no context argument */
+    sort_socks = s->socks;
+    qsort(s->sidx, n, sizeof(*s->sidx), sock_cmp);
+    pthread_mutex_unlock(&sort_lock);
+    for (i = 0; i < n; i = j) {
+        const struct dp_sock *a = &s->socks[s->sidx[i]];
+        for (j = i + 1; j < n && s->socks[s->sidx[j]].pub.protocol == a->pub.protocol &&
+                        s->socks[s->sidx[j]].lport == a->lport; j++)
+            ;
+        if (put_slot(s->shash, s->shash_mask, sock_key((uint8_t)a->pub.protocol, a->lport), i, j - i)) {
+            snprintf(msg, msglen, "socket hash full");
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+uint32_t dp_snap_sock_bucket(const struct dp_net_snap *s, uint8_t proto, uint16_t lport, const uint32_t **idx)
+{
+    uint64_t k = sock_key(proto, lport);
+    uint32_t i, n;
+    if (!s->nsock)
+        return 0;
+    for (n = 0, i = (uint32_t)k & s->shash_mask; n <= s->shash_mask; n++, i = (i + 1) & s->shash_mask) {
+        const struct dp_hslot *h = &s->shash[i];
+        if (!h->key)
+            return 0;
+        if (h->key == k) {
+            const struct dp_sock *sk = &s->socks[s->sidx[h->first]];
+            if (sk->pub.protocol == proto && sk->lport == lport) {
+                *idx = &s->sidx[h->first];
                 return h->count;
             }
         }

@@ -96,6 +96,10 @@ struct dp_skb {
 #define DP_SKB_CB_OFF 48u
 #define DP_SKB_CB_LEN 20u
 
+/* sockets one run may hold at once (the kernel's verifier bounds the
+ * references a program holds; a checked run past this faults) */
+#define DP_SK_HELD_MAX 64u
+
 #define DP_REDIRECT_NONE 0
 #define DP_REDIRECT_IFINDEX 1
 #define DP_REDIRECT_MAP 2
@@ -123,7 +127,19 @@ struct dp_rt {
     void *lock_held;             /* bpf_spin_lock taken and not released */
     void *ct;                    /* struct dp_kf_ct (dataplane/kfuncs): conntrack table of the kfuncs */
     struct dp_net *net;          /* the network namespace model (dataplane/net, dp_net.h) */
+    /* sockets a program holds (bpf_sk_lookup_* until bpf_sk_release): a
+     * run that ends holding some (only unverified code can) has them put
+     * back by dp_rt_put_socks */
+    const struct dp_bpf_sock *sk_held[DP_SK_HELD_MAX];
+    uint32_t nsk_held;
 };
+
+/* Release every socket still held (end of an unverified run). */
+static inline void dp_rt_put_socks(struct dp_rt *rt)
+{
+    while (rt->nsk_held)
+        rt->net->ops->sk_release(rt->net, rt->sk_held[--rt->nsk_held]);
+}
 
 /* The kernel helper with this id, or NULL when not implemented. */
 dp_helper_fn dp_kernel_helper(uint32_t id);

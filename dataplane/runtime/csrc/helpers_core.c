@@ -265,6 +265,14 @@ uint64_t dp_h_xdp_adjust_tail(struct dp_env *, uint64_t, uint64_t, uint64_t, uin
 uint64_t dp_h_xdp_adjust_meta(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_fib_lookup(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_check_mtu(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_sk_lookup_tcp(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_sk_lookup_udp(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_skc_lookup_tcp(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_sk_release(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_tcp_raw_gen_syncookie_ipv4(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_tcp_raw_gen_syncookie_ipv6(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_tcp_raw_check_syncookie_ipv4(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_tcp_raw_check_syncookie_ipv6(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_get_buff_len(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_load_bytes(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_store_bytes(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
@@ -288,11 +296,15 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case 54: return dp_h_xdp_adjust_meta;
     case 65: return dp_h_xdp_adjust_tail;
     case 69: return dp_h_fib_lookup;
+    case 84: return dp_h_sk_lookup_tcp;
+    case 85: return dp_h_sk_lookup_udp;
+    case 86: return dp_h_sk_release;
     case 87: return h_map_push_elem;
     case 88: return h_map_pop_elem;
     case 89: return h_map_peek_elem;
     case 93: return h_spin_lock;
     case 94: return h_spin_unlock;
+    case 99: return dp_h_skc_lookup_tcp;
     case 118: return h_jiffies64;
     case 125: return h_ktime_get_boot_ns;
     case 130: return dp_h_ringbuf_output;
@@ -307,6 +319,10 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case 189: return dp_h_xdp_load_bytes;
     case 190: return dp_h_xdp_store_bytes;
     case 195: return h_map_lookup_percpu_elem;
+    case 204: return dp_h_tcp_raw_gen_syncookie_ipv4;
+    case 205: return dp_h_tcp_raw_gen_syncookie_ipv6;
+    case 206: return dp_h_tcp_raw_check_syncookie_ipv4;
+    case 207: return dp_h_tcp_raw_check_syncookie_ipv6;
     default: return NULL;
     }
 }
