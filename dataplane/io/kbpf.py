@@ -265,6 +265,13 @@ def prog_xlated(fd: int) -> bytes:
     return buf.raw[:n]
 
 
+def map_get_fd_by_id(map_id: int) -> int:
+    """BPF_MAP_GET_FD_BY_ID: a new fd for the map with this id (close it)."""
+    a = _attr()
+    struct.pack_into("<I", a, 0, map_id)
+    return _sys_bpf(BPF_MAP_GET_FD_BY_ID, a, "BPF_MAP_GET_FD_BY_ID")
+
+
 def map_info(fd: int) -> dict:
     raw = obj_get_info(fd)
     mtype, mid, ks, vs, me, flags = struct.unpack_from("<IIIIII", raw, 0)
