@@ -137,11 +137,14 @@ def cmd_run(args) -> int:
         except OSError as exc:
             raise DataplaneError(f"--data-in {f}: {exc.strerror}", kind=exc.errno or errno.EIO) from None
     from dataplane.maps import ref
-    coll = _load(args.obj, args.engine, args.verify, programs=[args.prog], prog_type=args.prog_type,
+    # programs a map entry names (prog:NAME: a CPUMAP/DEVMAP entry's program) load too
+    wanted = [args.prog] + [n for _m, _k, v in args.map_update for n in ref.prog_refs(v)]
+    coll = _load(args.obj, args.engine, args.verify, programs=wanted, prog_type=args.prog_type,
                  inner_maps=args.inner_map)
+    ids = {n: p.id for n, p in coll.programs.items()}
     for mname, khex, vtext in args.map_update:
         try:
-            ref.update(coll.maps, mname, khex, vtext)
+            ref.update(coll.maps, mname, khex, vtext, programs=ids)
         except DataplaneError as exc:
             raise DataplaneError(f"--map-update {mname}: {exc}", kind=exc.kind) from None
     runs = []

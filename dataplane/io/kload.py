@@ -356,7 +356,7 @@ class KernelObject:
             if m.map_type in FD_ARRAY_TYPES - {M.BPF_MAP_TYPE_PROG_ARRAY}:
                 value = self._outer_value(name, m, value)
             else:
-                value = ref.hexbytes(value, f"map {name} value")
+                value = ref.value_bytes(value, f"map {name} value", self._prog_fd)
             if m.map_type in M.PERCPU_MAP_TYPES and len(value) == m.value_size:
                 slot = (m.value_size + 7) & ~7
                 value = bytes(value).ljust(slot, b"\0") * kbpf.num_possible_cpus()
@@ -367,6 +367,11 @@ class KernelObject:
         finally:
             if keys:
                 os.close(fd)
+
+    def _prog_fd(self, name: str) -> int:
+        if name not in self.progs:
+            raise NotFound(f"object '{self.spec.name}' has no loaded program '{name}'")
+        return self.progs[name].fd
 
     def _walk(self, path: str, m: S.MapSpec, fd: int, keys: list[bytes]) -> tuple[int, S.MapSpec]:
         """The fd (a new one when ``keys``) and spec of the map ``path`` names."""
@@ -484,8 +489,9 @@ def kernel_prog_run(obj_path, prog: str, packets: list[bytes], map_updates=(), r
     run in order on the same maps.  ``all_programs=False`` loads only
     ``prog`` (and its tail-call targets), as ``dataplane prog run`` does.
     """
-    with KernelObject.load(obj_path, programs=None if all_programs else [prog], prog_type=prog_type,
-                           inner_maps=inner_maps) as obj:
+    from dataplane.maps.ref import prog_refs
+    wanted = None if all_programs else [prog] + [n for _m, _k, v in map_updates for n in prog_refs(v)]
+    with KernelObject.load(obj_path, programs=wanted, prog_type=prog_type, inner_maps=inner_maps) as obj:
         for name, key, value in map_updates:
             obj.update_map(name, key, value)
         runs = []

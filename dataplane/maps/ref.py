@@ -11,12 +11,16 @@ map (what the kernel takes as an fd, as bpftool's ``value id N`` /
     id:N         the map with id N
     HEX          4 bytes: a map id (what a lookup of the outer map returns)
 
-Other maps' values are hex bytes in the syscall layout.
+Other maps' values are hex bytes in the syscall layout, where a token
+``prog:NAME`` stands for the 4 bytes of that program's fd (the kernel) or
+id (dataplane), as in a CPUMAP or DEVMAP entry's second-level program:
+``--map-update cpu_map 00000000 "c0000000 prog:xdp_on_cpu"``.
 """
 from __future__ import annotations
 
 import errno
 import re
+import struct
 
 from dataplane.abi import maps as mt
 from dataplane.errors import DataplaneError, NotFound
@@ -36,6 +40,29 @@ def hexbytes(text, what: str) -> bytes:
         return bytes.fromhex(clean)
     except ValueError:
         raise DataplaneError(f"{what}: bad hex {text!r}", kind=errno.EINVAL) from None
+
+
+def prog_refs(text) -> list[str]:
+    """Program names a value refers to with prog:NAME tokens."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        return []
+    return [t[5:] for t in str(text).split() if t.startswith("prog:") and t[5:]]
+
+
+def value_bytes(text, what: str, prog_handle=None) -> bytes:
+    """Hex bytes with prog:NAME tokens replaced by ``prog_handle(NAME)`` (an
+    fd or id, as a little-endian s32)."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        return bytes(text)
+    out = b""
+    for tok in str(text).split():
+        if tok.startswith("prog:"):
+            if prog_handle is None:
+                raise DataplaneError(f"{what}: {tok} needs a loaded program", kind=errno.EINVAL)
+            out += struct.pack("<i", prog_handle(tok[5:]))
+        else:
+            out += hexbytes(tok, what)
+    return out
 
 
 def split_path(text: str) -> tuple[str, list[bytes]]:
@@ -80,9 +107,10 @@ def resolve(maps: dict, path: str):
     return m
 
 
-def update(maps: dict, path: str, key, value, flags: int = 0) -> None:
+def update(maps: dict, path: str, key, value, flags: int = 0, programs: dict | None = None) -> None:
     """Set one entry of the map ``path`` names, in the syscall's terms
-    (queue/stack: push; outer maps: see parse_value)."""
+    (queue/stack: push; outer maps: see parse_value; ``programs``: name ->
+    id for prog:NAME tokens)."""
     from dataplane.maps.core import Map, map_by_id
     m = resolve(maps, path)
     k = hexbytes(key, f"map {path} key") if key is not None else None
@@ -101,7 +129,11 @@ def update(maps: dict, path: str, key, value, flags: int = 0) -> None:
             v = got
         m.update(k, v, flags)
         return
-    v = hexbytes(value, f"map {path} value")
+    def handle(name):
+        if not programs or name not in programs:
+            raise NotFound(f"map {path} value: program {name!r} is not loaded")
+        return programs[name]
+    v = value_bytes(value, f"map {path} value", handle)
     if m.map_type in (mt.BPF_MAP_TYPE_QUEUE, mt.BPF_MAP_TYPE_STACK):
         m.push(v, flags)
     else:

@@ -284,6 +284,14 @@ cdef class Runner:
         kind = {DP_REDIRECT_NONE: None, DP_REDIRECT_IFINDEX: "ifindex", DP_REDIRECT_MAP: "map"}[self.rt.redirect_kind]
         return kind, self.rt.redirect_index, self.rt.redirect_flags
 
+    @property
+    def redirect_map(self):
+        """The address of the map the last bpf_redirect_map named (a DEVMAP,
+        XSKMAP or CPUMAP: compare with Map.address), 0 for none."""
+        if self.rt.redirect_kind != DP_REDIRECT_MAP:
+            return 0
+        return <uintptr_t>self.rt.redirect_map
+
     def trace_lines(self):
         """Drain bpf_trace_printk output: one str per call."""
         data = (<char *>self.rt.trace.buf)[:self.rt.trace.len] if self.rt.trace.len else b""
