@@ -3,9 +3,11 @@ tests/progs/xdp_cpumap.c redirects flows to CPUs through a CPUMAP of qsize
 values and one of struct bpf_cpumap_val entries with a second-level
 program (SEC("xdp/cpumap"), named in the entry by fd in the kernel and by
 id here).  BPF_PROG_TEST_RUN returns XDP_REDIRECT without performing the
-redirect (the second-level program only runs for live frames), so verdicts,
-output bytes and maps must match; dataplane records the target (the CPUMAP
-and the CPU) as for DEVMAP and XSKMAP.
+redirect, so verdicts, output bytes and maps must match; dataplane records
+the target (the CPUMAP and the CPU) as for DEVMAP and XSKMAP.  With live
+frames (BPF_F_TEST_XDP_LIVE_FRAMES; `prog run --live-frames`) the redirect
+happens and the entry's program runs on the entry's CPU: its per-CPU
+counters must match the kernel's, slot for slot.
 """
 from __future__ import annotations
 
@@ -111,3 +113,38 @@ def test_redirect_target_is_recorded(objs, engine):
     with pytest.raises(MapError) as e:
         coll.map("cpu_map_prog").update(bytes(4), struct.pack("<Ii", 64, coll.program("xdp_cpu_lb").id))
     assert e.value.kind == 12
+
+
+def _settle(expect_frames: int):
+    """The kernel's cpumap kthread runs the second-level program after the
+    test run returns: wait (bounded) until it has seen every frame."""
+    import time
+
+    def wait(obj):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            v = obj.lookup("second_stats", bytes(4))
+            if v and sum(struct.unpack_from("<Q", v, 8 * c)[0] for c in range(NCPU)) >= expect_frames:
+                return
+            time.sleep(0.02)
+    return wait
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_live_frames_run_the_cpumap_program_on_its_cpu(objs, engine, root_required, tmp_path):
+    target = NCPU - 1                       # another CPU than the one the test runs on, when there is one
+    udp = [p for p in PACKETS if len(p) > 23 and p[12:14] == b"\x08\x00" and p[23] == 17]
+    ups = [("cpus_count", "00000000", "01000000"), ("cpus_available", "00000000", struct.pack("<I", target).hex()),
+           ("cpu_map_prog", struct.pack("<I", target).hex(), "c0000000 prog:xdp_on_cpu")]
+    repeat = 3
+    kernel = kernel_prog_run(objs["xdp_cpumap"], "xdp_cpu_lb", udp, ups, repeat=repeat, all_programs=False,
+                             live=True, settle=_settle(len(udp) * repeat))
+    dp = D.dataplane_prog_run(objs["xdp_cpumap"], "xdp_cpu_lb", udp, tmp_path, engine=engine, map_updates=ups,
+                              repeat=repeat, extra_args=["--live-frames"])
+    for side in (kernel, dp):
+        side["maps"]["cpu_map_prog"] = [{"key": e["key"], "value": e["value"][:8]} for e in side["maps"]["cpu_map_prog"]]
+    case = D.DiffCase("xdp_cpumap", "xdp_cpu_lb", udp)
+    diffs = D.compare(case, kernel, dp)
+    assert not diffs, "\n".join(diffs)
+    frames = bytes.fromhex(kernel["maps"]["second_stats"][0]["value"])
+    assert struct.unpack_from("<Q", frames, 8 * target)[0] == len(udp) * repeat   # on the entry's CPU

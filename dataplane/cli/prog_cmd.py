@@ -61,6 +61,9 @@ def register(sub) -> None:
                      help="inner map template (another map of the object) for a map-in-map declared without "
                           "__array(values, ...)")
     run.add_argument("--dump-maps", action="store_true", help="print every map's entries after the runs")
+    run.add_argument("--live-frames", action="store_true",
+                     help="as BPF_F_TEST_XDP_LIVE_FRAMES: carry the verdicts out (a CPUMAP entry's program "
+                          "runs on redirected frames); no data comes back")
     run.add_argument("-j", "--json", dest="json_local", action="store_true", help="JSON output")
     run.set_defaults(func=cmd_run)
 
@@ -148,8 +151,9 @@ def cmd_run(args) -> int:
         except DataplaneError as exc:
             raise DataplaneError(f"--map-update {mname}: {exc}", kind=exc.kind) from None
     runs = []
+    run = coll.run_live if args.live_frames else coll.run
     for pkt in packets:
-        retval, data_out, dur = coll.run(args.prog, pkt, args.repeat)
+        retval, data_out, dur = run(args.prog, pkt, args.repeat)
         runs.append({"retval": retval, "duration_ns": int(dur), "data_out": data_out.hex()})
     if args.data_out and runs:
         with open(args.data_out, "wb") as fh:

@@ -322,22 +322,26 @@ class KernelObject:
             raise NotFound(f"object '{self.spec.name}' has no map '{name}'")
         return self.spec.maps[name], self.maps[name]
 
-    def run(self, prog: str, data: bytes, repeat: int = 1, cpu: int | None = 0) -> TestRunResult:
+    def run(self, prog: str, data: bytes, repeat: int = 1, cpu: int | None = 0, live: bool = False) -> TestRunResult:
         """BPF_PROG_TEST_RUN on ``data``.  The kernel runs the program on the
         calling thread's CPU, so per-CPU map updates land in that CPU's slot:
         the thread is pinned to ``cpu`` (default 0, the slot dataplane's
-        single-threaded runs use) for the call; ``cpu=None`` leaves it be."""
+        single-threaded runs use) for the call; ``cpu=None`` leaves it be.
+        ``live``: BPF_F_TEST_XDP_LIVE_FRAMES (verdicts are carried out; no
+        data comes back)."""
         if prog not in self.progs:
             raise NotFound(f"object '{self.spec.name}' has no program '{prog}'")
+        flags = kbpf.BPF_F_TEST_XDP_LIVE_FRAMES if live else 0
+        fd = self.progs[prog].fd
         if cpu is None:
-            return kbpf.prog_test_run(self.progs[prog].fd, data, repeat=repeat)
+            return kbpf.prog_test_run(fd, data, repeat=repeat, flags=flags)
         old = os.sched_getaffinity(0)
         try:
             os.sched_setaffinity(0, {cpu})
         except OSError:   # CPU outside our cpuset: run where we are
-            return kbpf.prog_test_run(self.progs[prog].fd, data, repeat=repeat)
+            return kbpf.prog_test_run(fd, data, repeat=repeat, flags=flags)
         try:
-            return kbpf.prog_test_run(self.progs[prog].fd, data, repeat=repeat)
+            return kbpf.prog_test_run(fd, data, repeat=repeat, flags=flags)
         finally:
             os.sched_setaffinity(0, old)
 
@@ -480,7 +484,7 @@ def _tail_target(spec: ObjectSpec, name: str, programs) -> bool:
 
 def kernel_prog_run(obj_path, prog: str, packets: list[bytes], map_updates=(), repeat: int = 1,
                     dump_maps: bool = True, all_programs: bool = True, prog_type: str | None = None,
-                    inner_maps: dict | None = None) -> dict:
+                    inner_maps: dict | None = None, live: bool = False, settle=None) -> dict:
     """The kernel's answer to ``dataplane -j prog run OBJ --prog PROG --data-in ... --dump-maps``.
 
     ``map_updates`` are (map, key, value) with bytes or hex strings (an outer
@@ -496,8 +500,10 @@ def kernel_prog_run(obj_path, prog: str, packets: list[bytes], map_updates=(), r
             obj.update_map(name, key, value)
         runs = []
         for data in packets:
-            r = obj.run(prog, bytes(data), repeat)
+            r = obj.run(prog, bytes(data), repeat, live=live)
             runs.append({"retval": r.retval, "duration_ns": r.duration_ns, "data_out": r.data_out.hex()})
+        if settle is not None:    # live frames: work other CPUs finish later (cpumap kthreads)
+            settle(obj)
         out: dict = {"runs": runs}
         if dump_maps:
             out["maps"] = obj.dump_maps()

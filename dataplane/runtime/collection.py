@@ -277,6 +277,44 @@ class Collection:
             return self.runner.run_skb(p.interp, data, repeat)
         raise LoadError(f"program {prog_name}: running program type {p.prog_type} is not supported yet")
 
+    def run_live(self, prog_name: str, data: bytes, repeat: int = 1) -> tuple[int, bytes, int]:
+        """Run as BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES: every
+        run starts from ``data`` and its verdict is carried out. What is
+        observable of that here, as in the kernel's test run, is a redirect
+        into a CPUMAP entry with a second-level program: that program runs
+        on the frame, on the entry's CPU (the kernel's cpumap kthread), and
+        its verdict ends the frame. Returns what the kernel's live mode
+        reports: (0, b"", average duration of the first program in ns)."""
+        p = self.program(prog_name)
+        if p.prog_type != PROG_TYPE_XDP:
+            raise LoadError(f"program {prog_name}: live frames are for XDP programs")
+        by_addr = {m.address: m for m in self.maps.values()}
+        by_id = {q.id: q for q in self.programs.values()}
+        total = 0
+        cpu = self.runner.cpu
+        for _ in range(max(repeat, 1)):
+            retval, out, dur = self.runner.run_xdp(p.interp, data, 1)
+            total += dur
+            if retval != XDP_REDIRECT:
+                continue
+            target = by_addr.get(self.runner.redirect_map)
+            if target is None or target.map_type != mt.BPF_MAP_TYPE_CPUMAP or target.value_size != 8:
+                continue
+            key = self.runner.redirect[1]
+            entry = target.lookup(key.to_bytes(4, "little"))
+            second = by_id.get(int.from_bytes(entry[4:8], "little")) if entry else None
+            if second is None:
+                continue
+            self.runner.cpu = key          # the entry's CPU runs it
+            try:
+                self.runner.run_xdp(second.interp, out, 1)
+            finally:
+                self.runner.cpu = cpu
+        return 0, b"", total // max(repeat, 1)
+
+
+XDP_REDIRECT = 4
+
 
 # enum bpf_prog_type -> the verifier's ctx model (what r1 points to)
 _VERIFIER_PROG_TYPES = PROG_TYPE_MODEL

@@ -164,6 +164,11 @@ cdef class Runner:
     def cpu(self):
         return self.rt.cpu
 
+    @cpu.setter
+    def cpu(self, uint32_t cpu):
+        """The CPU programs run on next (per-CPU map slots, bpf_get_smp_processor_id)."""
+        self.rt.cpu = cpu
+
     cdef _prepare(self, Interpreter interp):
         interp.env.user = &self.rt
         self.rt.redirect_kind = DP_REDIRECT_NONE

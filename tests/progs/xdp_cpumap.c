@@ -41,11 +41,12 @@ struct {
     __uint(max_entries, 1);
 } cpus_count SEC(".maps");
 
+/* what the second-level program saw, per CPU: frames and bytes */
 struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __type(key, __u32);
     __type(value, __u64);
-    __uint(max_entries, 4);
+    __uint(max_entries, 2);
 } second_stats SEC(".maps");
 
 SEC("xdp")
@@ -84,8 +85,12 @@ int xdp_on_cpu(struct xdp_md *ctx)
     __u32 k = 0;
     __u64 *v = bpf_map_lookup_elem(&second_stats, &k);
     if (v)
-        __sync_fetch_and_add(v, 1);
-    return XDP_PASS;
+        *v += 1;
+    k = 1;
+    v = bpf_map_lookup_elem(&second_stats, &k);
+    if (v)
+        *v += ctx->data_end - ctx->data;
+    return XDP_DROP;    /* the cpumap kthread frees it (no skb for the stack) */
 }
 
 char _license[] SEC("license") = "GPL";
