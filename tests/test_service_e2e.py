@@ -79,6 +79,9 @@ def test_reflection_lists_services(server):
     names = {s.name for s in resp.list_services_response.service}
     assert {"dataplane.v1.Programs", "dataplane.v1.Maps", "dataplane.v1.Hooks", "dataplane.v1.Replay",
             "dataplane.v1.Conntrack", "dataplane.v1.Service", "grpc.health.v1.Health"} <= names
+    # every service of proto/dataplane/v1/*.proto is served (a .proto without its service/rpc module fails here)
+    from dataplane.service.protos import SERVICE_NAMES
+    assert set(SERVICE_NAMES) <= names
 
 
 def test_reflection_client_resolves_methods(server):
