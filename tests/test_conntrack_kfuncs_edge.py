@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-import difftools as D
+from support import diff as D
 from conftest import require
 from dataplane.kfuncs.kernel_netns import kernel_run
 from dataplane.runtime.collection import Collection

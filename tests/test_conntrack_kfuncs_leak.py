@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-import difftools as D
+from support import diff as D
 from conftest import ROOT
 from dataplane.hooks import XDP_PASS, Hook, bind
 from dataplane.io.frames import FrameBatch

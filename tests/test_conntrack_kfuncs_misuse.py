@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-import difftools as D
+from support import diff as D
 from conftest import ROOT
 from dataplane.errors import ExecutionError
 from dataplane.runtime.collection import Collection

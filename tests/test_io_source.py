@@ -14,7 +14,8 @@ from dataplane.io.frames import FrameBatch
 from dataplane.io.pcap import PcapReader, PcapWriter
 from dataplane.io.pcap_source import PcapSource
 from dataplane.io.source import SOURCE_END, Sink, Source
-from hooks_util import CHAIN_C, compile_src, frame, progs, read_pcap, write_pcap
+from support.hooks import CHAIN_C, frame, progs, read_pcap, write_pcap
+from support.progs import compile_src
 
 
 @pytest.fixture(scope="module")

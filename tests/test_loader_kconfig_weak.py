@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-import difftools as D
+from support import diff as D
 from conftest import require
 from dataplane.errors import LoadError
 from dataplane.kfuncs import kconfig as K

@@ -21,7 +21,7 @@ from scapy.layers.inet import IP, TCP, UDP, IPOption_NOP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-import difftools as D
+from support import diff as D
 from dataplane.io.kload import KernelObject
 from dataplane.runtime.collection import Collection
 
