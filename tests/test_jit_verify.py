@@ -13,7 +13,8 @@ from conftest import run_cli
 from dataplane.errors import ExecutionError, VerifierError
 from dataplane.runtime.collection import Collection
 from support.progs import compile_inline
-from test_jit_link import PACKETS, udp
+from support.packets import scapy_udp as udp
+from test_jit_link import PACKETS
 from test_runtime_collection import CTX_BAD
 
 KERNEL_LINE = "invalid bpf_context access off=20 size=4"
