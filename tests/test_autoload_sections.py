@@ -15,7 +15,7 @@ import json
 
 import pytest
 
-import difftools as D
+from support import diff as D
 from conftest import run_cli
 from dataplane.errors import LoadError, VerifierError
 from dataplane.io.kload import KernelObject, kernel_prog_run
@@ -145,13 +145,8 @@ PACKETS = D.packet_corpus(seed=5, count=40)
 
 
 @pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    out = tmp_path_factory.mktemp("autoload")
-    res = {}
-    for name, src in (("mixed", MIXED), ("legacy", LEGACY)):
-        (out / f"{name}.c").write_text(src)
-        res[name] = D.build.compile_c(clang, out / f"{name}.c", out / f"{name}.o")
-    return res
+def objs(build_c):
+    return {"mixed": build_c(MIXED, "mixed"), "legacy": build_c(LEGACY, "legacy")}
 
 
 # ---------------------------------------------------------------- autoload
@@ -234,9 +229,8 @@ char _license[] SEC("license") = "GPL";
 """
 
 
-def test_helper_the_kernel_forbids_gets_the_kernels_text(clang, tmp_path, root_required):
-    (tmp_path / "f.c").write_text(FORBIDDEN)
-    obj = D.build.compile_c(clang, tmp_path / "f.c", tmp_path / "f.o")
+def test_helper_the_kernel_forbids_gets_the_kernels_text(build_c, root_required):
+    obj = build_c(FORBIDDEN, "forbidden")
     with pytest.raises(VerifierError) as k:
         with KernelObject.load(obj, log_level=1):
             pass

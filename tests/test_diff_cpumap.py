@@ -16,7 +16,7 @@ import struct
 
 import pytest
 
-import difftools as D
+from support import diff as D
 from dataplane.io.kload import kernel_prog_run
 from dataplane.maps import num_possible_cpus
 from dataplane.runtime.collection import Collection
@@ -57,11 +57,6 @@ CASES = [
     # index 1 names CPU 3, which has no entry (and may not exist): fallbacks
     D.DiffCase("xdp_cpumap", "xdp_cpu_lb", PACKETS, map_updates=_fill({0: 192}, [0, 3]), tag="missing"),
 ]
-
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return D.build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 _kernel: dict[str, dict] = {}

@@ -16,7 +16,8 @@ import struct
 
 import pytest
 
-import difftools as D
+from support import diff as D
+from conftest import run_cli
 from dataplane.io.kload import kernel_prog_run
 
 ENGINES = ["interp", "jit"]
@@ -60,11 +61,6 @@ CASES = [
                map_updates=[("lru_mapping", "00000000", "name:fallback_cache")] + FILL, keys_only=OUTERS,
                tag="by_name"),
 ]
-
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return D.build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 _kernel: dict[str, dict] = {}
@@ -136,10 +132,8 @@ char _license[] SEC("license") = "GPL";
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_legacy_outer_with_user_template(engine, clang, tmp_path, root_required):
-    src = tmp_path / "legacy_mim.c"
-    src.write_text(LEGACY_SRC)
-    obj = D.build.compile_c(clang, src, tmp_path / "legacy_mim.o")
+def test_legacy_outer_with_user_template(engine, build_c, tmp_path, root_required):
+    obj = build_c(LEGACY_SRC, "legacy_mim")
     pkts = [D.ipv4("udp", "10.0.0.1", "10.0.0.2", 1, 2, n) for n in (60, 64, 60, 128, 64, 60)]
     ups = [("outer", "00000000", "new")]
     case = D.DiffCase("legacy_mim", "xdp_legacy_mim", pkts, map_updates=ups, keys_only={"outer"})
@@ -151,6 +145,6 @@ def test_legacy_outer_with_user_template(engine, clang, tmp_path, root_required)
     assert counts == {struct.pack("<I", 60).hex(): "0300000000000000", struct.pack("<I", 64).hex(): "0200000000000000",
                       struct.pack("<I", 128).hex(): "0100000000000000"}
     # without a template the outer map cannot be created: the error says how to give one
-    p = D.subprocess.run([D.sys.executable, "-m", "dataplane", "prog", "run", str(obj), "--prog", case.prog,
-                          "--data-in", str(src)], capture_output=True, text=True, cwd=D.ROOT)
+    (tmp_path / "p.bin").write_bytes(pkts[0])
+    p = run_cli("prog", "run", str(obj), "--prog", case.prog, "--data-in", str(tmp_path / "p.bin"), check=False)
     assert p.returncode != 0 and "needs an inner map template" in p.stderr and "--inner-map" in p.stderr
