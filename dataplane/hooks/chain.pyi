@@ -14,8 +14,10 @@ class ProgStats:
 
 class Chain:
     programs: tuple[Any, ...]
+    proceed: tuple[int, ...]      # each entry's proceed-on verdict mask (bit 1 << verdict)
     revision: int
-    def __init__(self, entries: Iterable[tuple[Any, ProgStats]] = (), ifindex: int = 1, revision: int = 0,
+    def __init__(self, entries: Iterable[tuple[Any, ProgStats] | tuple[Any, ProgStats, int]] = (), ifindex: int = 1,
+                 revision: int = 0,
                  totals: ProgStats | None = None) -> None: ...
     def __len__(self) -> int: ...
     @property
