@@ -126,6 +126,17 @@ cdef class ProgStats:
     def reset(self):
         memset(self.s, 0, sizeof(dp_prog_stats))
 
+    def add(self, packets, bytes_, uint64_t runs=0, uint64_t invalid=0, uint64_t run_ns=0):
+        """Fold counts kept elsewhere (the kernel placement's counters) into
+        these: ``packets``/``bytes_``: five per-verdict numbers."""
+        cdef int i
+        for i in range(DP_NVERDICTS):
+            self.s.packets[i] += <uint64_t>packets[i]
+            self.s.bytes[i] += <uint64_t>bytes_[i]
+        self.s.runs += runs
+        self.s.invalid += invalid
+        self.s.run_ns += run_ns
+
     @property
     def address(self):
         return <uintptr_t>self.s

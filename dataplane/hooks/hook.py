@@ -71,6 +71,16 @@ def bind(collection, name: str | None = None) -> BoundProgram:
     return BoundProgram(collection, loaded)
 
 
+def _merge(d: dict, c: dict) -> None:
+    """Add kernel placement counts ({"packets": [5], "bytes": [5], "invalid"}) to a snapshot."""
+    from dataplane.hooks.verdicts import VERDICT_NAMES
+    for i, name in enumerate(VERDICT_NAMES):
+        d["packets"][name] += c["packets"][i]
+        d["bytes"][name] += c["bytes"][i]
+    d["runs"] += sum(c["packets"])
+    d["invalid"] = d.get("invalid", 0) + c.get("invalid", 0)
+
+
 def _mask(verdicts: frozenset) -> int:
     m = 0
     for v in verdicts:
@@ -118,6 +128,7 @@ class Hook:
         self._totals = ProgStats()
         self._generation = 0
         self.removed = False
+        self._kernel = None        # hooks.placement.KernelPlacement while placed in the kernel
         self.slot = ChainSlot(Chain((), ifindex, self._state.revision, self._totals))
 
     # ---- inspection ----
@@ -154,8 +165,9 @@ class Hook:
         c = self.slot.chain
         return c.revision, c
 
-    def stats(self) -> dict[int, dict]:
-        """Counters of every attached program, by program id."""
+    def stats(self, *, detached: bool = False) -> dict[int, dict]:
+        """Counters of every attached program, by program id (``detached``:
+        also those of programs that left, as long as the hook keeps them)."""
         out = {}
         for e in self._state.entries:
             st = self._stats.get(e.prog.id)
@@ -163,12 +175,69 @@ class Hook:
                 d = st.snapshot()
                 d["name"] = e.prog.name
                 out[e.prog.id] = d
+        if detached:
+            for pid, st in list(self._retired.items()):
+                out.setdefault(pid, st.snapshot())
+        kp = self._kernel
+        if kp is not None:
+            progs, _ = kp.counts()
+            for pid, c in progs.items():
+                if pid in out:
+                    _merge(out[pid], c)
         return out
 
     def totals(self) -> dict:
         """Chain verdicts: {"packets": {verdict: n}, "bytes": {verdict: n}, "runs": n}."""
         d = self._totals.snapshot()
+        kp = self._kernel
+        if kp is not None:
+            _, tot = kp.counts()
+            _merge(d, tot)
         return {"packets": d["packets"], "bytes": d["bytes"], "runs": d["runs"]}
+
+    # ---- placement ----
+    @property
+    def placement(self) -> str:
+        """"userspace" (the dataplane runs the chain) or "kernel" (a dispatcher on an interface)."""
+        return "kernel" if self._kernel is not None else "userspace"
+
+    @property
+    def kernel(self):
+        """The KernelPlacement (interface, mode, kernel maps) while placed in the kernel, else None."""
+        return self._kernel
+
+    def place(self, where: str, *, interface=None, mode: str = "auto") -> None:
+        """Move the chain: "kernel" attaches a generated dispatcher to
+        ``interface`` (default: the hook's ifindex) and runs the chain there;
+        "userspace" brings it back. Chain, revision and links stay; counters
+        carry over."""
+        if where not in ("userspace", "kernel"):
+            raise DataplaneError(f"placement {where!r}: expected userspace or kernel")
+        with self._lock:
+            self._check_present()
+            if where == self.placement:
+                return
+            if where == "kernel":
+                from dataplane.hooks.placement import KernelPlacement
+                kp = KernelPlacement(interface if interface is not None else self.ifindex, mode)
+                try:
+                    kp.publish(kp.build(self._state.entries))
+                except BaseException:
+                    kp.close()
+                    raise
+                self._kernel = kp
+            else:
+                kp, self._kernel = self._kernel, None
+                self._fold(kp)
+                kp.close()
+
+    def _fold(self, kp) -> None:
+        progs, tot = kp.counts()
+        for pid, c in progs.items():
+            st = self._stats.get(pid) or self._retired.get(pid)
+            if st is not None:
+                st.add(c["packets"], c["bytes"], sum(c["packets"]), c["invalid"])
+        self._totals.add(tot["packets"], tot["bytes"], sum(tot["packets"]), 0)
 
     # ---- program attachments (BPF_PROG_ATTACH / BPF_PROG_DETACH) ----
     def attach(self, prog, anchor: Anchor | None = None, *, before=None, after=None, replace=None,
@@ -222,6 +291,10 @@ class Hook:
         with self._lock:
             gone = [e.link for e in self._state.entries if e.link is not None]
             self._execute(mprog.State(), force=True)
+            if self._kernel is not None:
+                kp, self._kernel = self._kernel, None
+                self._fold(kp)
+                kp.close()
             self.removed = True
             for ln in gone:
                 ln.hook = None
@@ -319,7 +392,16 @@ class Hook:
             entries.append((e.prog, s, _mask(e.proceed_on)))
         if force and not st.entries:
             st = mprog.State((), 1)
-        chain = Chain(entries, self.ifindex, st.revision, self._totals)
+        kp = self._kernel
+        krev = kp.build(st.entries) if kp is not None else None     # the kernel may refuse: nothing changed yet
+        try:
+            chain = Chain(entries, self.ifindex, st.revision, self._totals)
+            if krev is not None:
+                kp.publish(krev)
+        except BaseException:
+            if krev is not None and kp.current is not krev:
+                krev.close()
+            raise
         # -- commit point: nothing below can fail --
         self._state = st
         self._generation += 1
