@@ -14,7 +14,8 @@ from dataplane.hooks.mprog import (BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_LI
                                    proceed_set)
 from dataplane.io.frames import FrameBatch
 
-from hooks_util import CHAIN_C, compile_src, frame, progs
+from support.hooks import CHAIN_C, frame, progs
+from support.progs import compile_src
 
 
 @pytest.fixture(scope="module")

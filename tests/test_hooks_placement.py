@@ -18,8 +18,9 @@ from dataplane.io import kbpf
 from dataplane.io.frames import FrameBatch
 from dataplane.runtime.collection import Collection
 
-from hooks_util import build, compile_src
-from tcx_oracle import NetnsThread, sh
+from support import progs as build
+from support.progs import compile_src
+from support.tcx import NetnsThread, sh
 
 CHAIN_C = r"""
 #include <linux/bpf.h>

@@ -17,7 +17,8 @@ from dataplane.io.pcap import PcapReader
 from dataplane.replay import Replay
 from dataplane.runtime.collection import Collection
 
-from hooks_util import compile_src, frame, write_pcap
+from support.hooks import frame, write_pcap
+from support.progs import compile_src
 
 POOL = 10
 CHAIN_MAX = 8

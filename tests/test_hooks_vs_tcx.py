@@ -1,6 +1,6 @@
 """The kernel's own tcx acceptance suite as the oracle of the dataplane's hooks.
 
-Every scenario of tests/mprog_scenarios.py (the 20 tests of tc_opts.c and
+Every scenario of tests/support/mprog_scenarios.py (the 20 tests of tc_opts.c and
 the 14 of tc_links.c, as operation sequences) runs on the running kernel's
 tcx (a veth pair in a network namespace made here) and on dataplane.hooks;
 each step's errno, the resulting order (program and link names mapped from
@@ -14,9 +14,9 @@ import os
 import pytest
 
 from conftest import require
-from hooks_util import compile_src
-from mprog_scenarios import scenarios, selftests
-from tcx_oracle import XDP_PROGS_C, DataplaneHooks, KernelTcx, run_scenario
+from support.mprog_scenarios import scenarios, selftests
+from support.progs import compile_src
+from support.tcx import XDP_PROGS_C, DataplaneHooks, KernelTcx, run_scenario
 
 SCENARIOS = scenarios()
 ALL_PROGS = sorted({p for s in SCENARIOS for p in s.progs})
@@ -55,7 +55,7 @@ def test_first_last_are_dataplane_only(kernel):
     import errno as _errno
 
     from dataplane.hooks.mprog import DP_F_FIRST, DP_F_LAST
-    from mprog_scenarios import Op, Scenario
+    from support.mprog_scenarios import Op, Scenario
     kernel.start(Scenario("first_last", "", [], progs=("tc1",)))
     try:
         for flag in (DP_F_FIRST, DP_F_LAST):

@@ -1,4 +1,4 @@
-"""Run mprog scenarios (tests/mprog_scenarios.py) against the running
+"""Run mprog scenarios (tests/support/mprog_scenarios.py) against the running
 kernel's tcx and against the dataplane's hooks, and compare every step.
 
 Backends speak the scenario's vocabulary and answer in names (program and
@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from mprog_scenarios import ID, Nothing, Op, K, P, Scenario
+from support.mprog_scenarios import ID, Nothing, Op, P, Scenario
 
 _CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -1,6 +1,6 @@
 """The kernel's tcx acceptance suite as data: tools/testing/selftests/bpf/
 prog_tests/tc_opts.c (20 tests) and tc_links.c (14 tests), each a sequence
-of operations that tests/tcx_oracle.py runs against the running kernel's tcx
+of operations that tests/support/tcx.py runs against the running kernel's tcx
 and against the dataplane's hooks, comparing every step.
 
 Programs are named as in the selftests (tc1..tc6: each counts its runs and
