@@ -11,6 +11,7 @@ from scapy.all import ICMP, IP, TCP, UDP, Raw
 from filter_diff import Case
 
 A1, A2, A3 = "198.18.0.10", "198.18.0.11", "198.18.7.3"
+R_ADDR = "192.0.2.1"          # the router itself (INPUT cases)
 B1, B2 = "203.0.113.5", "203.0.113.77"
 
 
@@ -308,4 +309,94 @@ LARGE_AND_SETS = [
           ("a", T(A1, _ip(999, 0xC6336400 + 1), 80)), ("a", T(A1, "10.96.99.99", 80))]),
 ]
 
-CORPUS = STATELESS + STATEFUL + TARGETS + LARGE_AND_SETS
+
+
+
+def _many(fmt: str, n: int) -> str:
+    return "\n".join(fmt.format(k=k, ip=_ip(k, 0xCB007101)) for k in range(n))
+
+
+MORE = [
+    Case("log", table("DROP", """
+-A FORWARD -p tcp --dport 22 -j LOG --log-prefix "ssh: " --log-level 6
+-A FORWARD -p tcp --dport 22 -j ACCEPT
+-A FORWARD -j LOG --log-prefix "dropped: "
+"""), [("a", T(A1, B1, 22)), ("a", U(A1, B1, 5)), ("b", I(B1, A1))]),
+    Case("limit", table("DROP", """
+-A FORWARD -p icmp -m limit --limit 2/min --limit-burst 3 -j ACCEPT
+-A FORWARD -p udp -m limit --limit 1/s -j ACCEPT
+"""), [("a", I(A1, B1, seq=k)) for k in range(6)] + [("a", U(A1, B1, 7))] * 8),
+    Case("host_firewall_input", table("ACCEPT", """
+-A INPUT -i lo -j ACCEPT
+-A INPUT -m conntrack --ctstate INVALID -j DROP
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p icmp --icmp-type echo-request -m limit --limit 10/s -j ACCEPT
+-A INPUT -s 198.18.0.0/16 -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -j ACCEPT
+-A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT
+-A INPUT -p udp -m udp --sport 67 --dport 68 -j ACCEPT
+-A INPUT -j LOG --log-prefix "input drop: "
+-A INPUT -p tcp -j REJECT --reject-with tcp-reset
+-A INPUT -j REJECT --reject-with icmp-host-prohibited
+""", input_policy="DROP"), [("a", I(A1, R_ADDR, id=1)), ("a", T(A1, R_ADDR, 22)), ("a", T(A3, R_ADDR, 22, sport=1)),
+                            ("a", T("198.19.0.1", R_ADDR, 22)), ("a", T(A2, R_ADDR, 443, sport=2)),
+                            ("a", T(A2, R_ADDR, 80, sport=3, flags="SA")), ("a", U(A2, R_ADDR, 68, sport=67)),
+                            ("a", U(A2, R_ADDR, 69, sport=67))], chain="INPUT"),
+    Case("groups_overlap", table("DROP", "\n".join([
+        _many("-A FORWARD -d {ip}/32 -j ACCEPT", 6),
+        "-A FORWARD -d 203.0.113.0/24 -j DROP",
+        _many("-A FORWARD -d {ip}/32 -j ACCEPT", 8),
+        "-A FORWARD -d 203.0.112.0/24 -j ACCEPT", "-A FORWARD -d 10.0.0.0/8 -j ACCEPT",
+        "-A FORWARD -d 10.1.0.0/16 -j DROP", "-A FORWARD -d 10.2.0.0/16 -j DROP", "-A FORWARD -d 11.0.0.0/8 -j ACCEPT",
+        "-A FORWARD -d 10.2.3.0/24 -j DROP", "-A FORWARD -d 10.2.4.0/24 -j ACCEPT", "-A FORWARD -d 12.0.0.0/8 -j ACCEPT",
+        "-A FORWARD -d 13.0.0.0/8 -j ACCEPT"])),
+        [("a", T(A1, _ip(2, 0xCB007101), 1)), ("a", T(A1, _ip(7, 0xCB007101), 1)), ("a", T(A1, "203.0.112.7", 1)),
+         ("a", T(A1, "10.1.2.3", 1)), ("a", T(A1, "10.2.3.4", 1)), ("a", T(A1, "10.2.4.4", 1)),
+         ("a", T(A1, "13.1.1.1", 1)), ("a", T(A1, "14.1.1.1", 1))]),
+    Case("groups_jumps_return", table("DROP", "\n".join([
+        _many("-A FORWARD -s 198.18.0.{k} -j C{k}", 6),
+        "-A FORWARD -s 198.18.0.3 -j ACCEPT", "-A FORWARD -p udp -j ACCEPT",
+        "\n".join(f"-A C{k} -p tcp --dport {k} -j DROP\n-A C{k} -j MARK --set-mark {k}\n-A C{k} -j RETURN"
+                  for k in range(6)),
+        "-A FORWARD -m mark --mark 4 -j ACCEPT"]), " ".join(f"C{k}" for k in range(6))),
+        [("a", T("198.18.0.3", B1, 3)), ("a", T("198.18.0.3", B1, 9)), ("a", T("198.18.0.4", B1, 9)),
+         ("a", U("198.18.0.5", B1, 5)), ("a", T("198.18.0.9", B1, 9))]),
+    Case("groups_iif_ports", table("DROP", "\n".join([
+        _many("-A FORWARD -i {{ra}} -p tcp -m tcp --dport {k}0 -j ACCEPT", 10),
+        _many("-A FORWARD -i {{rb}} -p udp -m udp --sport {k}1 -j ACCEPT", 10),
+        _many("-A FORWARD -p tcp -m tcp --sport {k}2 --dport 7 -j REJECT --reject-with tcp-reset", 5)])),
+        [("a", T(A1, B1, 30)), ("b", T(B1, A1, 30)), ("b", U(B1, A1, 9, sport=51)), ("a", U(A1, B1, 9, sport=51)),
+         ("a", T(A1, B1, 7, sport=22)), ("a", T(A1, B1, 7, sport=23)),
+         ("a", U(A1, B1, 7, sport=21, flags="MF", payload=b"f" * 16))]),
+    Case("goto_and_return", table("ACCEPT", """
+-A FORWARD -p tcp -g G1
+-A FORWARD -p udp -j J1
+-A FORWARD -j DROP
+-A G1 -d 203.0.113.5 -j RETURN
+-A G1 -j G2
+-A G1 -j DROP
+-A G2 -p tcp --dport 80 -g G3
+-A G2 -j RETURN
+-A G3 -s 198.18.0.10 -j ACCEPT
+-A J1 -g G3
+""", "G1 G2 G3 J1"), [("a", T(A1, "203.0.113.5", 1)), ("a", T(A1, B2, 80)), ("a", T(A2, B2, 80)),
+                      ("a", T(A2, B2, 81)), ("a", U(A1, B1, 1)), ("a", U(A2, B1, 1))]),
+    Case("negations", table("ACCEPT", """
+-A FORWARD ! -i {ra} -p tcp -j DROP
+-A FORWARD ! -o {rb} -p udp -j DROP
+-A FORWARD -i {ra} ! -s 198.18.0.0/24 ! -d 203.0.113.0/25 -j DROP
+-A FORWARD -p udp ! -f -m udp ! --dport 5 -j ACCEPT
+-A FORWARD -i r+ -p icmp ! --icmp-type 8 -j DROP
+-A FORWARD -o nomatch+ -j DROP
+"""), [("b", T(B1, A1, 1)), ("a", T(A1, B1, 1)), ("b", U(B1, A1, 5)), ("a", T(A3, B2, 1)), ("a", T(A3, B1, 1)),
+        ("a", I(A1, B1, 0)), ("a", I(A1, B1, 8))]),
+    Case("restored_counters", table("DROP", """
+[100:9000] -A FORWARD -p tcp -j ACCEPT
+[5:500] -A FORWARD -p udp -j ACCEPT
+""").replace(":FORWARD DROP [0:0]", ":FORWARD DROP [77:7700]"), [("a", T(A1, B1, 1)), ("a", I(A1, B1))]),
+    Case("ct_guarded_group", table("DROP", "\n".join([
+        "-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT",
+        _many("-A FORWARD -d {ip}/32 -p tcp -m conntrack --ctstate NEW -m tcp --dport 443 -j ACCEPT", 40)])),
+        tcp_flow(A1, _ip(39, 0xCB007101), 42000, 443, "a") + tcp_flow(A1, _ip(40, 0xCB007101), 42001, 443, "a")[:2]),
+]
+
+CORPUS = STATELESS + STATEFUL + TARGETS + LARGE_AND_SETS + MORE

@@ -176,7 +176,7 @@ def run_case(case: Case) -> Result:
     return res
 
 
-KERNEL_IFS = ("kra0", "krb0")
+KERNEL_IFS = ("rak0", "rbk0")      # same leading letters as the oracle's ra<tag>/rb<tag> (for -i r+)
 
 
 def kernel_request(case: Case) -> dict:

@@ -79,10 +79,10 @@ def _one(req: dict) -> dict:
 
     names = req["ifnames"]
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    if len(names) == 2:
-        subprocess.run(["ip", "link", "add", names[0], "type", "veth", "peer", "name", names[1]], check=True)
-    elif len(names) == 1:
-        subprocess.run(["ip", "link", "add", names[0], "type", "dummy"], check=True)
+    if names:       # a veth pair (no dummy module to load); one hook interface uses its first end
+        peer = names[1] if len(names) == 2 else names[0][:12] + "pr"
+        subprocess.run(["ip", "link", "add", names[0], "type", "veth", "peer", "name", peer], check=True)
+        subprocess.run(["ip", "link", "set", peer, "up"], check=True)
     idx = []
     for n in names:
         subprocess.run(["ip", "link", "set", n, "up"], check=True)
