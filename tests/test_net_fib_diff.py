@@ -22,17 +22,12 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-import difftools as D
+from support import diff as D
 from conftest import require
 from netns_cases import NetNS, dataplane_cases, kernel_cases_in, kernel_prog_run_in
 
 ENGINES = ["interp", "jit"]
 DIRECT, OUTPUT, SKIP_NEIGH, TBID, SRC, MARK = 1, 2, 4, 8, 16, 32
-
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return D.build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +146,7 @@ def test_prog_run_netns_cli(router_ns, objs, fib_kernel, tmp_path):
     cases, kernel = fib_kernel
     tag, cfg, packets = cases[0]
     dp = D.dataplane_prog_run(objs["xdp_fib"], "xdp_router", packets, tmp_path, engine="jit", map_updates=[cfg],
-                              extra=("--netns", router_ns.name))
+                              extra_args=("--netns", router_ns.name))
     assert not D.compare(D.DiffCase("xdp_fib", "xdp_router", packets, tag=tag), kernel[0], dp)
 
 

@@ -22,18 +22,13 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
-import difftools as D
+from support import diff as D
 from conftest import require
 from netns_cases import NetNS, dataplane_cases, kernel_cases_in
 from netns_util import in_netns
 
 ENGINES = ["interp", "jit"]
 SO_BINDTODEVICE = 25
-
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return D.build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 def _listen(fam, addr, port, v6only=None, dev=None, proto=socket.SOCK_STREAM, reuseport=False):

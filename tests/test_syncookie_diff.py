@@ -22,18 +22,13 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-import difftools as D
+from support import diff as D
 from conftest import require
 from netns_cases import dataplane_cases, kernel_cases_in
 from dataplane.runtime import helpers as H
 
 ENGINES = ["interp", "jit"]
 EXCLUDE = {"sc_cookies": "the cookies' bits depend on the secret (per boot in the kernel)"}
-
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return D.build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 def syn(v6=False, mss=None, opts=None, sport=40000, dport=80, seq=1000):

@@ -17,7 +17,7 @@ import struct
 
 import pytest
 
-import difftools as D
+from support import diff as D
 from conftest import require
 from netns_cases import dataplane_cases, kernel_cases_in
 
@@ -25,11 +25,6 @@ ENGINES = ["interp", "jit"]
 LOAD, STORE, TAIL, LEN, COPY = 1, 2, 3, 4, 5
 LINEAR = 3520
 SIZES = [60, 1500, 3520, 3521, 3600, 4000, 7616, 7617, 9000, 20000, 73152]
-
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return D.build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 def _script(ops) -> tuple:

@@ -4,7 +4,6 @@ names every difference (packet index, retval / data_out / map and key).
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import socket
@@ -19,11 +18,9 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6, IPv6ExtHdrFragment
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.packet import Raw
 
+
 ROOT = Path(__file__).resolve().parent.parent
 
-_spec = importlib.util.spec_from_file_location("progs_build", Path(__file__).parent / "progs" / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
 
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 # The kernel's BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header.
@@ -154,10 +151,10 @@ def ip4(a: str) -> bytes:
 # ---------------------------------------------------------------- the two sides
 
 def dataplane_prog_run(obj: Path, prog: str, packets: list[bytes], tmpdir: Path, *, engine: str = "interp",
-                       map_updates=(), repeat: int = 1, dump_maps: bool = True, extra=()) -> dict:
+                       map_updates=(), repeat: int = 1, dump_maps: bool = True, extra_args=()) -> dict:
     """`python -m dataplane -j prog run ...`: packets go through files."""
     args = [sys.executable, "-m", "dataplane", "-j", "prog", "run", str(obj), "--prog", prog,
-            "--repeat", str(repeat), "--engine", engine, *extra]
+            "--repeat", str(repeat), "--engine", engine, *extra_args]
     for i, data in enumerate(packets):
         f = tmpdir / f"pkt{i:04d}.bin"
         f.write_bytes(data)
