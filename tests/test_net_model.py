@@ -48,7 +48,7 @@ def router(**kw) -> M.NetState:
 def test_fresh_net_is_a_new_namespace():
     n = Net()
     assert n.state.summary() == {"source": "fresh", "devices": 1, "addresses": 0, "routes": 0, "rules": 5,
-                                 "neighbours": 0}
+                                 "neighbours": 0, "sockets": 0}
     assert n.fib_lookup(params("192.0.2.1", ifindex=1))[0] == 5      # lo: forwarding off
     assert n.fib_lookup(params("192.0.2.1", ifindex=2))[0] == -errno.ENODEV
 
@@ -127,3 +127,15 @@ def test_ipv6_metric_and_need_strict():
     assert ret == 0 and out[8] == 3
     ret, out = n.fib_lookup(params("2001:db8:1::5", ifindex=2, src="2001:db8::9"), flags=2 | 4)
     assert ret == 0 and out[8] == 2
+
+
+def test_learn_a_missing_namespace_is_not_found_and_creates_nothing(root_required):
+    import os
+    from dataplane.errors import NotFound
+    from dataplane.net.learn import learn
+    name = f"dpnone{os.getpid() % 100000}"
+    with pytest.raises(NotFound, match=name):
+        learn(name)
+    assert not os.path.exists(f"/run/netns/{name}")
+    with pytest.raises(NotFound):
+        learn("../etc")

@@ -14,7 +14,7 @@ import errno
 import os
 import threading
 
-from dataplane.errors import DataplaneError
+from dataplane.errors import DataplaneError, NotFound
 from dataplane.net import model as M
 
 # ARPHRD_* -> dev->hard_header_len for the device kinds a test or router meets
@@ -112,24 +112,6 @@ def _signed(v: int) -> int:
     return v - (1 << 32) if v >= 1 << 31 else v
 
 
-def _read_sysctl(netns: str | None, path: str, default: int = 0) -> int:
-    """A /proc/sys value as seen from netns (read in a thread that joined it)."""
-    out = {}
-
-    def run():
-        try:
-            if netns:
-                _setns(netns)
-            with open(path) as f:
-                out["v"] = int(f.read().split()[0])
-        except (OSError, ValueError) as exc:
-            out["e"] = exc
-    t = threading.Thread(target=run, name="dp-netns-sysctl")
-    t.start()
-    t.join()
-    return out.get("v", default)
-
-
 _CLONE_NEWNET = 0x40000000
 
 
@@ -194,13 +176,25 @@ def _sockets() -> tuple:
 
 
 def learn(netns: str | None = None) -> M.NetState:
-    """The model of network namespace ``netns`` as the kernel has it now."""
-    from pyroute2 import IPRoute
+    """The model of network namespace ``netns`` as the kernel has it now.
+
+    Everything is read on a thread that joined the namespace (setns), with
+    netlink sockets opened there: pyroute2's own netns support forks a
+    helper process, which is not safe in a threaded server."""
+    if netns and ("/" in netns or not os.path.exists(f"/run/netns/{netns}")):
+        raise NotFound(f"network namespace {netns!r}: not found under /run/netns")
     try:
-        ipr = IPRoute(netns=netns) if netns else IPRoute()
-    except (OSError, FileNotFoundError) as exc:
-        raise DataplaneError(f"network namespace {netns!r}: {exc}", kind=getattr(exc, "errno", None)
-                             or errno.ENOENT) from None
+        st = _in_netns(netns, _learn_here)
+    except OSError as exc:
+        raise DataplaneError(f"network namespace {netns!r}: {exc.strerror or exc}",
+                             kind=exc.errno or errno.ENOENT) from None
+    return st.with_(source=netns or "self")
+
+
+def _learn_here() -> M.NetState:
+    """The calling thread's network namespace, over rtnetlink and sock_diag."""
+    from pyroute2 import IPRoute
+    ipr = IPRoute()
     try:
         links = list(ipr.get_links())
         devices = tuple(_device(l) for l in links)
@@ -230,7 +224,10 @@ def learn(netns: str | None = None) -> M.NetState:
                                      n["state"]))
     finally:
         ipr.close()
-    pmtu = _read_sysctl(netns, "/proc/sys/net/ipv4/ip_forward_use_pmtu")
-    socks = _in_netns(netns, _sockets)
+    try:
+        with open("/proc/sys/net/ipv4/ip_forward_use_pmtu") as f:
+            pmtu = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pmtu = 0
     return M.NetState(devices=devices, addresses=tuple(addrs), routes=tuple(routes), rules=rules,
-                      neighbours=tuple(neigh), sockets=socks, fwd_use_pmtu=bool(pmtu), source=netns or "self")
+                      neighbours=tuple(neigh), sockets=_sockets(), fwd_use_pmtu=bool(pmtu))

@@ -160,8 +160,11 @@ int xdp_skc(struct xdp_md *ctx)
 		r->dst_port = sk->dst_port;
 		r->dst_ip4 = sk->dst_ip4;
 		r->bound_dev_if = sk->bound_dev_if;
-		__builtin_memcpy(r->src_ip6, sk->src_ip6, 16);
-		__builtin_memcpy(r->dst_ip6, sk->dst_ip6, 16);
+		/* an IPv4 time-wait socket's v6 fields are not initialised in the kernel */
+		if (r->family == 10) {
+			__builtin_memcpy(r->src_ip6, sk->src_ip6, 16);
+			__builtin_memcpy(r->dst_ip6, sk->dst_ip6, 16);
+		}
 	}
 	bpf_sk_release(sk);
 	return XDP_TX;
