@@ -21,9 +21,15 @@ from scapy.packet import Raw
 
 ROOT = Path(__file__).resolve().parent.parent
 
-_spec = importlib.util.spec_from_file_location("progs_build", Path(__file__).parent / "progs" / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
+def progs_module(stem: str, name: str | None = None):
+    """A Python module of tests/progs (not a package: loaded by path)."""
+    spec = importlib.util.spec_from_file_location(name or f"progs_{stem}", Path(__file__).parent / "progs" / f"{stem}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+build = progs_module("build", "progs_build")
 
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 # The kernel's BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header.
