@@ -42,15 +42,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "progs"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from _common import find_clang  # noqa: E402
 
 from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 
-import xdp_lb_maps  # noqa: E402
-from build import compile_progs  # noqa: E402
+from support import lb as xdp_lb_maps  # noqa: E402
+from support.progs import compile_progs  # noqa: E402
 from dataplane.io.kload import KernelObject  # noqa: E402
 from dataplane.runtime.collection import Collection  # noqa: E402
 

@@ -13,12 +13,11 @@ import struct
 
 import pytest
 
-import difftools as D
+from support import diff as D
+from support import lb as lb_maps
 from dataplane.io.kload import kernel_prog_run
 
 ENGINES = ["interp", "jit"]
-
-lb_maps = D.progs_module("xdp_lb_maps")
 
 RINGBUF_WHY = "ringbuf records are not key/value entries; both sides list no entries"
 # lru_cache is compared by keys (UDP flows store bpf_ktime_get_ns)
@@ -91,10 +90,6 @@ def _l3fwd_routes() -> list:
 CASES = _cases()
 _kernel_results: dict[str, dict] = {}
 
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return D.build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 def _kernel(case: D.DiffCase, objs) -> dict:

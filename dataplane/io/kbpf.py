@@ -320,3 +320,10 @@ def obj_pin(fd: int, path: str) -> None:
     a = _attr()
     struct.pack_into("<QI", a, 0, _addr(p), fd)
     _sys_bpf(BPF_OBJ_PIN, a, f"BPF_OBJ_PIN {path}")
+
+
+def prog_get_fd_by_id(prog_id: int) -> int:
+    """BPF_PROG_GET_FD_BY_ID: a new fd of a loaded program (needs CAP_SYS_ADMIN)."""
+    a = _attr()
+    struct.pack_into("<I", a, 0, prog_id)
+    return _sys_bpf(BPF_PROG_GET_FD_BY_ID, a, f"BPF_PROG_GET_FD_BY_ID {prog_id}")

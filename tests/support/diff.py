@@ -4,7 +4,6 @@ names every difference (packet index, retval / data_out / map and key).
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import socket
@@ -19,17 +18,9 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6, IPv6ExtHdrFragment
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.packet import Raw
 
+
 ROOT = Path(__file__).resolve().parent.parent
 
-def progs_module(stem: str, name: str | None = None):
-    """A Python module of tests/progs (not a package: loaded by path)."""
-    spec = importlib.util.spec_from_file_location(name or f"progs_{stem}", Path(__file__).parent / "progs" / f"{stem}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-build = progs_module("build", "progs_build")
 
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 # The kernel's BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header.

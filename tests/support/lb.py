@@ -1,5 +1,6 @@
-"""Map contents that configure tests/progs/xdp_lb.c (shared by the
-differential test and benchmarks/kernel_compare.py): two VIPs (TCP 80 on
+"""The load balancer of tests/progs/xdp_lb.c: the map contents that
+configure it and packets that reach its branches (shared by the
+differential test and benchmarks/kernel_compare.py). Two VIPs (TCP 80 on
 10.0.0.100; any UDP port on 10.0.0.101, hashed without the source port),
 their consistent-hash rings over six reals, the next hop's MAC, and the
 decapsulation addresses.

@@ -1,0 +1,72 @@
+"""Ruleset + counters -> ``iptables -L [CHAIN] -v -n -x`` text, in the
+column layout iptables prints (print_header / print_firewall with
+FMT_NUMERIC | FMT_VIA | FMT_OPTIONS | FMT_NOTABLE off): fixed-width
+columns, match and target details appended, each with its own leading
+space except ``[goto]``."""
+from __future__ import annotations
+
+from dataplane.filter import targets as T
+from dataplane.filter.errors import RulesetError
+from dataplane.filter.rules import Rule, Ruleset, ip_str
+
+HEADER = ("    pkts      bytes target     prot opt in     out     source               "
+          "destination         ")
+
+
+def _addr(n) -> str:
+    if n is None:
+        return " 0.0.0.0/0"
+    c = n.value
+    s = ip_str(c.addr) if c.plen == 32 else f"{ip_str(c.addr)}/{c.plen}"
+    return ("!" if n.neg else " ") + s
+
+
+def _iface(n) -> str:
+    if n is None:
+        return "*"
+    return ("!" if n.neg else "") + n.value
+
+
+def rule_line(r: Rule, pk: int, by: int) -> str:
+    s = f"{pk:8d} {by:8d} {T.list_name(r.target):<9} "
+    s += ("!" if r.proto is not None and r.proto.neg else " ")
+    s += f"{0 if r.proto is None else r.proto.value:<5}"
+    s += ("!" if r.frag is False else "-") + ("f" if r.frag is not None else "-") + " "
+    s += f" {_iface(r.iif):<6} {_iface(r.oif):<6} "
+    s += f"{_addr(r.src):<20} {_addr(r.dst):<20} "
+    for m in r.matches:
+        s += " " + m.listing()
+    tl = T.listing(r.target)
+    if tl:
+        s += tl + " " if r.target.kind == "GOTO" else " " + tl
+    return s
+
+
+def listing(rs: Ruleset, counters: list | None = None, chain: str | None = None) -> str:
+    order = rs.save_order()
+    rules = [r for c in order for r in c.rules]
+    rc = counters[:len(rules)] if counters is not None else [tuple(r.counters) for r in rules]
+    pc = counters[len(rules):] if counters is not None else [tuple(c.counters) for c in rs.builtins()]
+    if chain is not None and chain not in rs.chains:
+        raise RulesetError(f"chain '{chain}' does not exist", token=chain)
+    refs: dict[str, int] = {}
+    for r in rules:
+        if r.target.kind in ("JUMP", "GOTO"):
+            refs[r.target.chain] = refs.get(r.target.chain, 0) + 1
+    blocks = []
+    i = bi = 0
+    for c in order:
+        lines = []
+        if c.builtin:
+            p, b = pc[bi]
+            bi += 1
+            lines.append(f"Chain {c.name} (policy {c.policy} {p} packets, {b} bytes)")
+        else:
+            lines.append(f"Chain {c.name} ({refs.get(c.name, 0)} references)")
+        lines.append(HEADER)
+        for r in c.rules:
+            lines.append(rule_line(r, *rc[i]))
+            i += 1
+        if chain is None or chain == c.name:
+            blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
