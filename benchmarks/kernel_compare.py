@@ -49,7 +49,7 @@ from _common import find_clang  # noqa: E402
 from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 
-from support import lb as xdp_lb_maps  # noqa: E402
+from support import lb  # noqa: E402
 from support.progs import compile_progs  # noqa: E402
 from dataplane.io.kload import KernelObject  # noqa: E402
 from dataplane.runtime.collection import Collection  # noqa: E402
@@ -63,7 +63,7 @@ def _pkt(layer4, size=64, src="10.0.0.1", dst="10.0.0.2") -> bytes:
     return p + bytes(max(0, size - len(p)))
 
 
-LB_FLOW = dict(src="10.2.3.4", dst=xdp_lb_maps.VIP_TCP)
+LB_FLOW = dict(src="10.2.3.4", dst=lb.VIP_TCP)
 FLOOR = "empty"
 # (row, object stem, program, packet, map updates, why this row)
 CASES = [
@@ -84,7 +84,7 @@ CASES = [
 ]
 # rows in the geometric means: the programs (not the floor and tail-call probes)
 PROGRAM_ROWS = [c[0] for c in CASES if c[0] != FLOOR and not c[0].startswith("tail_")]
-UPDATES = {"lb": xdp_lb_maps.map_updates}
+UPDATES = {"lb": lb.map_updates}
 
 
 class _Pinned:
@@ -157,7 +157,7 @@ def report(res: dict, engines: list[str]) -> dict:
             r[e] = d
             r[e + "_ratio"] = d["median"] / k["median"] if k["median"] else None
             kn, dn = k["median"] - floor["kernel"], d["median"] - floor[e]
-            r[e + "_net_ratio"] = dn / kn if row != FLOOR and kn > 0 else None
+            r[e + "_net_ratio"] = dn / kn if row in PROGRAM_ROWS and kn > 0 else None
         rows.append(r)
     out = {"floor_ns": floor, "rows": rows, "geomean": {}, "tail_call_ns": {}}
     for e in engines:
