@@ -216,7 +216,7 @@ class _Parser:
 
         def need(k: int, opt: str) -> list[str]:
             args = w[i + 1:i + 1 + k]
-            if len(args) < k or any(a == "!" for a in args):
+            if len(args) < k or "!" in args:
                 raise self.err(f"option {opt} requires {k} argument{'s' if k > 1 else ''}", no, opt)
             return args
 
@@ -298,6 +298,11 @@ class _Parser:
             neg = False
         if neg:
             raise self.err("trailing ! at the end of the rule", no, "!")
+        # iptables refuses interfaces its built-in chains never have
+        if chain == "INPUT" and r.oif is not None:
+            raise self.err("Can't use -o with INPUT", no, "-o")
+        if chain == "OUTPUT" and r.iif is not None:
+            raise self.err("Can't use -i with OUTPUT", no, "-i")
         for m in r.matches:
             try:
                 m.finish()
