@@ -107,10 +107,11 @@ def resolve(maps: dict, path: str):
     return m
 
 
-def update(maps: dict, path: str, key, value, flags: int = 0, programs: dict | None = None) -> None:
+def update(maps: dict, path: str, key, value, flags: int = 0, programs: dict | None = None):
     """Set one entry of the map ``path`` names, in the syscall's terms
     (queue/stack: push; outer maps: see parse_value; ``programs``: name ->
-    id for prog:NAME tokens)."""
+    id for prog:NAME tokens).  Returns the inner map stored in an outer map
+    (a new one for ``new``), else None."""
     from dataplane.maps.core import Map, map_by_id
     m = resolve(maps, path)
     k = hexbytes(key, f"map {path} key") if key is not None else None
@@ -128,7 +129,8 @@ def update(maps: dict, path: str, key, value, flags: int = 0, programs: dict | N
                 raise NotFound(f"map {path}: value id:{v}: no map with that id")
             v = got
         m.update(k, v, flags)
-        return
+        return v
+
     def handle(name):
         if not programs or name not in programs:
             raise NotFound(f"map {path} value: program {name!r} is not loaded")
@@ -140,6 +142,7 @@ def update(maps: dict, path: str, key, value, flags: int = 0, programs: dict | N
         if isinstance(m, Map) and m.key_size == 0:
             k = None
         m.update(k, v, flags)
+    return None
 
 
 def dump(maps: dict, no_dump: frozenset = frozenset()) -> dict[str, list[dict[str, str]]]:
