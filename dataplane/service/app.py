@@ -24,6 +24,8 @@ class App:
         self.paths = paths if paths is not None else default_policy()
         self.hooks = HookSet(self.reg)
         self.replays = ReplaySet(self.hooks)
+        from dataplane.service.filters import FilterSet
+        self.filters = FilterSet(self.reg, self.hooks)
 
     @classmethod
     def from_config(cls, cfg: Config) -> "App":
@@ -47,7 +49,8 @@ class App:
                     raise ConfigError(cfg.path, f.line, f"map {f.map}: {exc}") from exc
         for hc in cfg.hooks:
             self.hooks.hook(hc.name, create=True)
-            for obj_name, prog, line in hc.chain:
+            for ce in hc.chain:
+                obj_name, prog, line = ce
                 obj = objects[obj_name]
                 try:
                     if not prog:
@@ -57,9 +60,27 @@ class App:
                         prog = next(iter(obj.programs))
                     if prog not in obj.programs:
                         raise DataplaneError(f"object {obj_name!r} has no program {prog!r} loaded")
-                    self.hooks.attach(obj.programs[prog].id, hc.name)
+                    kw = dict(first=ce.first, last=ce.last, proceed_on=ce.proceed_on)
+                    if ce.link:
+                        self.hooks.link_create(obj.programs[prog].id, hc.name, **kw)
+                    else:
+                        self.hooks.attach(obj.programs[prog].id, hc.name, **kw)
                 except DataplaneError as exc:
                     raise ConfigError(cfg.path, line, f"hook {hc.name}: {exc}") from exc
+        for fc in cfg.filters:
+            try:
+                with open(fc.rules) as fh:
+                    rules = fh.read()
+                sets = ""
+                if fc.ipset:
+                    with open(fc.ipset) as fh:
+                        sets = fh.read()
+                self.filters.restore(fc.hook, rules, sets, counters=fc.counters, chain=fc.chain,
+                                     interfaces=fc.interfaces, filter_only=fc.filter_only, source=fc.rules)
+            except OSError as exc:
+                raise ConfigError(cfg.path, fc.line, f"filter {fc.hook}: {exc.filename}: {exc.strerror}") from exc
+            except DataplaneError as exc:
+                raise ConfigError(cfg.path, fc.line, f"filter {fc.hook}: {exc}") from exc
         if start:
             self.start_replays(cfg)
         else:
@@ -85,3 +106,4 @@ class App:
 
     def close(self) -> None:
         self.replays.stop_all()
+        self.hooks.close()        # kernel-placed hooks come back: no XDP program outlives the service
