@@ -288,60 +288,68 @@ static int find_sock(const struct dp_pkt_worker *w, uint32_t ifindex)
     return -1;
 }
 
-static void send_to(struct dp_pkt_worker *w, uint32_t t, struct dp_batch *b, const int8_t *dest)
+/* One sendmmsg loop for the frames idx[0..n) whose destination is t.
+ * Returns frames sent. */
+static uint32_t send_to(struct dp_pkt_worker *w, uint32_t t, struct dp_batch *b, const uint32_t *idx,
+                        const int8_t *dest, uint32_t n)
 {
     struct mmsghdr *m = w->msgs;
     struct iovec *v = w->iovs;
     struct dp_pkt_sock *s = &w->socks[t];
-    uint32_t n = 0, i, sent = 0;
-    for (i = 0; i < b->count; i++) {
-        struct dp_frame *f = &b->frames[i];
+    uint32_t k = 0, i, sent = 0;
+    for (i = 0; i < n; i++) {
+        struct dp_frame *f;
         if (dest[i] != (int8_t)t)
             continue;
-        v[n].iov_base = f->data;
-        v[n].iov_len = (size_t)(f->data_end - f->data);
-        memset(&m[n].msg_hdr, 0, sizeof(m[n].msg_hdr));
-        m[n].msg_hdr.msg_iov = &v[n];
-        m[n].msg_hdr.msg_iovlen = 1;
-        s->stats[DP_PS_TX_BYTES] += v[n].iov_len;
-        n++;
+        f = &b->frames[idx ? idx[i] : i];
+        v[k].iov_base = f->data;
+        v[k].iov_len = (size_t)(f->data_end - f->data);
+        memset(&m[k].msg_hdr, 0, sizeof(m[k].msg_hdr));
+        m[k].msg_hdr.msg_iov = &v[k];
+        m[k].msg_hdr.msg_iovlen = 1;
+        k++;
     }
-    while (sent < n) {
-        int r = sendmmsg(s->fd, m + sent, n - sent, MSG_DONTWAIT);
+    while (sent < k) {
+        int r = sendmmsg(s->fd, m + sent, k - sent, MSG_DONTWAIT);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
             /* the rest of the batch is lost for this destination (ENOBUFS:
              * the device queue is full), counted, never retried forever */
-            s->stats[DP_PS_TX_ERRORS] += n - sent;
-            for (i = sent; i < n; i++)
-                s->stats[DP_PS_TX_BYTES] -= v[i].iov_len;
+            s->stats[DP_PS_TX_ERRORS] += k - sent;
             break;
         }
         sent += (uint32_t)r;
     }
+    for (i = 0; i < sent; i++)
+        s->stats[DP_PS_TX_BYTES] += v[i].iov_len;
     s->stats[DP_PS_TX_PACKETS] += sent;
+    return sent;
 }
 
-void dp_pkt_dispatch(struct dp_pkt_worker *w, struct dp_batch *b)
+uint32_t dp_pkt_put(struct dp_pkt_worker *w, struct dp_batch *b, const uint32_t *idx, uint32_t n)
 {
     int8_t dest[4096];
-    uint32_t i, used = 0;
-    uint32_t n = b->count < 4096 ? b->count : 4096;
+    uint32_t i, used = 0, taken = 0;
+    if (n > 4096)
+        n = 4096;
     for (i = 0; i < n; i++) {
-        struct dp_frame *f = &b->frames[i];
-        uint32_t si = w->src[i];
+        uint32_t fi = idx ? idx[i] : i;
+        struct dp_frame *f = &b->frames[fi];
+        uint32_t si = w->src[fi];
         struct dp_pkt_sock *s = &w->socks[si];
         int t = -1;
-        switch (f->verdict) {
+        switch (f->verdict & 7u) {
         case V_TX:
             t = (int)si;
             break;
         case V_PASS:
-            if (s->peer >= 0)
+            if (s->peer >= 0) {
                 t = s->peer;
-            else
-                s->stats[DP_PS_HOST_PACKETS]++;
+            } else {
+                s->stats[DP_PS_HOST_PACKETS]++;   /* the kernel has its own copy */
+                taken++;
+            }
             break;
         case V_REDIRECT:
             t = f->reserved ? find_sock(w, f->reserved) : -1;
@@ -358,7 +366,21 @@ void dp_pkt_dispatch(struct dp_pkt_worker *w, struct dp_batch *b)
     }
     for (i = 0; i < w->nsock; i++)
         if (used & (1u << i))
-            send_to(w, i, b, dest);
+            taken += send_to(w, i, b, idx, dest, n);
+    return taken;
+}
+
+void dp_pkt_dispatch(struct dp_pkt_worker *w, struct dp_batch *b)
+{
+    uint32_t idx[4096], i, n = 0;
+    for (i = 0; i < b->count && n < 4096; i++) {
+        uint32_t v = b->frames[i].verdict & 7u;
+        if (v == V_PASS || v == V_TX || v == V_REDIRECT)
+            idx[n++] = i;
+        else
+            w->socks[w->src[i]].stats[DP_PS_DROPPED]++;
+    }
+    dp_pkt_put(w, b, idx, n);
     b->count = 0;
 }
 

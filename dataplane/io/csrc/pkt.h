@@ -81,7 +81,12 @@ int dp_pkt_open(struct dp_pkt_worker *w, uint32_t ifindex, uint32_t block_size, 
  * slots.  Frames taken, 0 on timeout/cancel, -errno on a socket error. */
 int dp_pkt_rx(struct dp_pkt_worker *w, struct dp_batch *b, int timeout_ms);
 
-/* Send every frame of b by its verdict; clears b. */
+/* The sink side (io/source.pxd): send b->frames[idx[0..n)] (idx NULL: the
+ * first n) by their verdicts, copying (nothing is kept).  Returns frames
+ * sent (or left to the host). */
+uint32_t dp_pkt_put(struct dp_pkt_worker *w, struct dp_batch *b, const uint32_t *idx, uint32_t n);
+
+/* put (PASS/TX/REDIRECT frames) of the whole batch; clears b. */
 void dp_pkt_dispatch(struct dp_pkt_worker *w, struct dp_batch *b);
 
 /* PACKET_STATISTICS (tp_packets, tp_drops, tp_freeze_q_cnt) since the

@@ -40,6 +40,11 @@
 #define XDP_MAX_TX_SKB_BUDGET 9   /* 6.17+: copy-mode frames per sendto (default 32) */
 #endif
 
+#ifndef DP_FRAME_KEPT
+#define DP_FRAME_KEPT 0x80000000u   /* verdict flag: a sink kept the frame (dp_frame.h) */
+#define DP_VERDICT_MASK 0x7u
+#endif
+
 #define V_ABORTED 0u
 #define V_DROP 1u
 #define V_PASS 2u
@@ -559,16 +564,17 @@ static void kick_tx(struct dp_xsk_worker *w, struct dp_xsk *s)
     }
 }
 
-void dp_xsk_dispatch(struct dp_xsk_worker *w, struct dp_batch *b)
+uint32_t dp_xsk_put(struct dp_xsk_worker *w, struct dp_batch *b, const uint32_t *idx, uint32_t n)
 {
-    uint32_t room[DP_XSK_MAX_SOCKS], dirty = 0, i;
+    uint32_t room[DP_XSK_MAX_SOCKS], dirty = 0, i, taken = 0;
     memset(room, 0, sizeof(room));
-    for (i = 0; i < b->count; i++) {
-        struct dp_frame *f = &b->frames[i];
-        uint32_t si = w->src[i];
+    for (i = 0; i < n; i++) {
+        uint32_t fi = idx ? idx[i] : i;
+        struct dp_frame *f = &b->frames[fi];
+        uint32_t si = w->src[fi];
         struct dp_xsk *s = &w->socks[si];
         int t = -1;
-        switch (f->verdict) {
+        switch (f->verdict & DP_VERDICT_MASK) {
         case V_TX:
             t = (int)si;
             break;
@@ -578,17 +584,19 @@ void dp_xsk_dispatch(struct dp_xsk_worker *w, struct dp_batch *b)
             } else if (s->tap_fd >= 0) {
                 /* AF_XDP cannot hand a frame to the kernel stack: a TAP
                  * device injects a copy (one write per packet) */
-                if (write(s->tap_fd, f->data, (size_t)(f->data_end - f->data)) < 0)
+                if (write(s->tap_fd, f->data, (size_t)(f->data_end - f->data)) < 0) {
                     s->stats[DP_XS_HOST_ERRORS]++;
-                else
+                } else {
                     s->stats[DP_XS_HOST_PACKETS]++;
+                    taken++;
+                }
             } else {
                 s->stats[DP_XS_DROPPED]++;
             }
             break;
         case V_REDIRECT:
-            /* f->reserved: the target ifindex (resolved by the caller for
-             * map redirects); only interfaces of this hook are reachable */
+            /* f->reserved: the target ifindex; only interfaces of this hook
+             * (sockets of this worker) are reachable */
             t = f->reserved ? find_sock(w, f->reserved) : -1;
             if (t < 0)
                 s->stats[DP_XS_REDIRECT_ERRORS]++;
@@ -597,11 +605,11 @@ void dp_xsk_dispatch(struct dp_xsk_worker *w, struct dp_batch *b)
             s->stats[DP_XS_DROPPED]++;
             break;
         }
-        if (t < 0 || tx_put(w, &w->socks[t], f, &room[t]) != 0) {
-            free_frame(w, f);
-            continue;
-        }
+        if (t < 0 || tx_put(w, &w->socks[t], f, &room[t]) != 0)
+            continue;   /* not kept: release() recycles it */
+        f->verdict |= DP_FRAME_KEPT;   /* the TX ring has it until its completion */
         dirty |= 1u << t;
+        taken++;
     }
     for (i = 0; i < w->nsock; i++) {
         if (dirty & (1u << i)) {
@@ -610,8 +618,33 @@ void dp_xsk_dispatch(struct dp_xsk_worker *w, struct dp_batch *b)
             kick_tx(w, t);
         }
     }
+    return taken;
+}
+
+void dp_xsk_release(struct dp_xsk_worker *w, struct dp_batch *b)
+{
+    uint32_t i;
+    for (i = 0; i < b->count; i++) {
+        struct dp_frame *f = &b->frames[i];
+        if (!(f->verdict & DP_FRAME_KEPT))
+            free_frame(w, f);
+    }
     b->count = 0;
     dp_xsk_recycle(w);
+}
+
+void dp_xsk_dispatch(struct dp_xsk_worker *w, struct dp_batch *b)
+{
+    uint32_t idx[4096], i, n = 0;
+    for (i = 0; i < b->count && n < 4096; i++) {
+        uint32_t v = b->frames[i].verdict & DP_VERDICT_MASK;
+        if (v == V_PASS || v == V_TX || v == V_REDIRECT)
+            idx[n++] = i;
+        else
+            w->socks[w->src[i]].stats[DP_XS_DROPPED]++;
+    }
+    dp_xsk_put(w, b, idx, n);
+    dp_xsk_release(w, b);
 }
 
 int dp_xsk_kstats(const struct dp_xsk *s, uint64_t out[6])

@@ -105,7 +105,18 @@ int dp_xsk_open(struct dp_xsk_worker *w, uint32_t ifindex, uint32_t queue, uint3
  * socket error (w->err names the interface). */
 int dp_xsk_rx(struct dp_xsk_worker *w, struct dp_batch *b, int timeout_ms);
 
-/* Hand every frame of b to its verdict's destination (see the top). */
+/* The sink side (io/source.pxd): frames b->frames[idx[0..n)] (idx NULL:
+ * the first n) go to their verdict's destination (see the top); those put
+ * on a TX ring get DP_FRAME_KEPT (their completion recycles them), TX rings
+ * are kicked before returning.  Returns the frames taken (sent or written
+ * to the TAP). */
+uint32_t dp_xsk_put(struct dp_xsk_worker *w, struct dp_batch *b, const uint32_t *idx, uint32_t n);
+
+/* The source side: every frame of b not kept goes back to the free stack,
+ * then completions are reaped and the fill rings topped up; clears b. */
+void dp_xsk_release(struct dp_xsk_worker *w, struct dp_batch *b);
+
+/* put (PASS/TX/REDIRECT frames) + release, in one call. */
 void dp_xsk_dispatch(struct dp_xsk_worker *w, struct dp_batch *b);
 
 /* Reap completions and top the fill rings up. */
