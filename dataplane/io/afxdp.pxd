@@ -19,7 +19,7 @@ cdef extern from "xsk.h" nogil:
         int peer
         int tap_fd
         int zerocopy
-        uint64_t stats[13]
+        uint64_t stats[14]
 
     cdef struct dp_xsk_worker:
         uint8_t *area
@@ -29,6 +29,7 @@ cdef extern from "xsk.h" nogil:
         int need_wakeup
         int busy_poll
         uint32_t nsock
+        uint32_t ntap
         dp_xsk socks[8]
         char err[256]
 

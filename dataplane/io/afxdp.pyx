@@ -29,7 +29,7 @@ BIND_MODES = ("copy", "zerocopy", "auto")
 
 STAT_NAMES = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "tx_completed", "tx_ring_full",
               "fill_empty", "redirect_errors", "host_packets", "host_errors", "dropped", "wakeups",
-              "tx_errors")
+              "tx_errors", "host_tx")
 KSTAT_NAMES = ("rx_dropped", "rx_invalid_descs", "tx_invalid_descs", "rx_ring_full",
                "rx_fill_ring_empty_descs", "tx_ring_empty_descs")
 
@@ -116,6 +116,8 @@ cdef class XskPort:
         """PASS on socket ``i`` is written to ``tap`` (a TAP device file, kept open)."""
         self._sock(i)
         self._taps.append(tap)
+        if self.w.socks[i].tap_fd < 0:
+            self.w.ntap += 1
         self.w.socks[i].tap_fd = tap.fileno()
 
     @property

@@ -415,14 +415,17 @@ static int check_alive(struct dp_xsk_worker *w)
 
 int dp_xsk_rx(struct dp_xsk_worker *w, struct dp_batch *b, int timeout_ms)
 {
-    struct pollfd pfd[DP_XSK_MAX_SOCKS + 1];
-    uint32_t k, n, i, avail = 0;
+    struct pollfd pfd[2 * DP_XSK_MAX_SOCKS + 1];
+    uint32_t k, n, i, avail = 0, np;
     struct timespec ts;
     uint64_t now;
     int rc;
 
     if (w->dead_err)
         return check_alive(w);
+    if (w->ntap) {
+        dp_xsk_tap_drain(w, 256);
+    }
 
     b->count = 0;
     for (k = 0; k < w->nsock; k++)
@@ -443,11 +446,24 @@ int dp_xsk_rx(struct dp_xsk_worker *w, struct dp_batch *b, int timeout_ms)
             pfd[w->nsock].fd = w->event_fd;
             pfd[w->nsock].events = POLLIN;
             pfd[w->nsock].revents = 0;
-            rc = poll(pfd, w->nsock + 1, timeout_ms);
+            np = w->nsock + 1;
+            for (k = 0; k < w->nsock; k++) {
+                if (w->socks[k].tap_fd >= 0) {
+                    pfd[np].fd = w->socks[k].tap_fd;
+                    pfd[np].events = POLLIN;
+                    pfd[np].revents = 0;
+                    np++;
+                }
+            }
+            rc = poll(pfd, np, timeout_ms);
             if (rc < 0)
                 return errno == EINTR ? 0 : fail(w, errno, "poll");
             if (pfd[w->nsock].revents)
                 return 0;   /* cancelled */
+            if (np > w->nsock + 1) {
+                dp_xsk_tap_drain(w, 256);
+                dp_xsk_recycle(w);
+            }
             for (k = 0; k < w->nsock; k++)
                 if (pfd[k].revents & (POLLERR | POLLHUP | POLLNVAL))
                     return sock_error(w, &w->socks[k], 0);
@@ -562,6 +578,42 @@ static void kick_tx(struct dp_xsk_worker *w, struct dp_xsk *s)
             return;
         }
     }
+}
+
+/* Single interface: what the host stack sends through the TAP device goes
+ * out of the interface as it is (egress does not run XDP programs, in the
+ * kernel either).  Up to budget frames, read straight into UMEM chunks. */
+uint32_t dp_xsk_tap_drain(struct dp_xsk_worker *w, uint32_t budget)
+{
+    uint32_t k, sent = 0;
+    for (k = 0; k < w->nsock; k++) {
+        struct dp_xsk *s = &w->socks[k];
+        uint32_t room = 0, n = 0;
+        if (s->tap_fd < 0)
+            continue;
+        while (n < budget && w->nfree) {
+            struct dp_frame f;
+            uint64_t chunk = w->free_stack[w->nfree - 1];
+            ssize_t len;
+            f.hard_start = w->area + chunk;
+            f.data = f.hard_start + DP_XDP_HEADROOM;
+            len = read(s->tap_fd, f.data, w->frame_size - DP_XDP_HEADROOM);
+            if (len <= 0)
+                break;   /* EAGAIN: nothing more (the fd is non-blocking) */
+            f.data_end = f.data + len;
+            s->stats[DP_XS_HOST_TX]++;
+            if (tx_put(w, s, &f, &room) != 0)
+                break;   /* TX ring full: the frame stays free, counted */
+            w->nfree--;
+            n++;
+        }
+        if (n) {
+            prod_submit(&s->tx);
+            kick_tx(w, s);
+            sent += n;
+        }
+    }
+    return sent;
 }
 
 uint32_t dp_xsk_put(struct dp_xsk_worker *w, struct dp_batch *b, const uint32_t *idx, uint32_t n)
