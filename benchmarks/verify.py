@@ -81,7 +81,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--corpus", action="store_true", help="also time every clang corpus program")
     args = ap.parse_args()
-    from verifier_util import assemble
+    from support.verifier import assemble
     fds = {"counters": 1000}
     insns = assemble(firewall_asm(args.rules), fds)
     maps = {1000: MapInfo(2, 4, 8, 4)}
@@ -95,7 +95,7 @@ def main() -> int:
           f"verify_ms={dt * 1e3:.2f}")
     if os.geteuid() == 0:
         from dataplane.io import kbpf
-        from verifier_util import kernel_verdict
+        from support.verifier import kernel_verdict
         fd = kbpf.map_create(2, 4, 8, 4)
         try:
             ok, err, log = kernel_verdict(assemble(firewall_asm(args.rules), {"counters": fd}), "xdp")
@@ -115,7 +115,7 @@ def corpus(repeat: int) -> None:
     from dataplane.cli.verify_cmd import verify_program
     from dataplane.errors import DataplaneError, VerifierError
     from dataplane.loader import load_object
-    from runtime_progs import build
+    from support import progs as build
     compile_c = build.compile_c
     tests = Path(__file__).resolve().parent.parent / "tests"
     srcs = sorted((tests / "progs").glob("*.c")) + sorted((tests / "verifier_reject").glob("*.c"))

@@ -14,16 +14,16 @@ A1, A2, A3 = "198.18.0.10", "198.18.0.11", "198.18.7.3"
 B1, B2 = "203.0.113.5", "203.0.113.77"
 
 
-def T(src, dst, dport, sport=40000, flags="S", ttl=64, **kw):
-    return IP(src=src, dst=dst, ttl=ttl, **kw) / TCP(sport=sport, dport=dport, flags=flags)
+def T(src, dst, dport, sport=40000, flags="S", ttl=64, seq=0, ack=0, **kw):
+    return IP(src=src, dst=dst, ttl=ttl, **kw) / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack)
 
 
 def U(src, dst, dport, sport=40000, ttl=64, payload=b"", **kw):
     return IP(src=src, dst=dst, ttl=ttl, **kw) / UDP(sport=sport, dport=dport) / Raw(payload)
 
 
-def I(src, dst, type=8, code=0, ttl=64, **kw):
-    return IP(src=src, dst=dst, ttl=ttl, **kw) / ICMP(type=type, code=code)
+def I(src, dst, type=8, code=0, ttl=64, id=0, seq=0, **kw):
+    return IP(src=src, dst=dst, ttl=ttl, **kw) / ICMP(type=type, code=code, id=id, seq=seq)
 
 
 def table(policy: str, body: str, chains: str = "", input_policy: str = "ACCEPT") -> str:
@@ -86,8 +86,10 @@ STATELESS = [
 -A FORWARD -m ttl --ttl-lt 10 -j DROP
 -A FORWARD -m ttl --ttl-gt 200 -j DROP
 -A FORWARD -m ttl ! --ttl-eq 63 -j DROP
-"""), [("a", T(A1, B1, 80)), ("a", U(A1, B1, 5, payload=b"x" * 200)), ("a", U(A1, B1, 5, ttl=5)),
-        ("a", U(A1, B1, 5, ttl=250)), ("a", U(A1, B1, 5, ttl=64)), ("a", U(A1, B1, 5, ttl=30))]),
+"""), [("a", T(A1, B1, 80)), ("a", U(A1, B1, 5, payload=b"x" * 200)), ("a", U(A1, B1, 5, ttl=5, payload=b"p" * 30)),
+        ("a", U(A1, B1, 5, ttl=250, payload=b"p" * 30)), ("a", U(A1, B1, 5, ttl=64, payload=b"p" * 30)),
+        ("a", U(A1, B1, 5, ttl=30, payload=b"p" * 30)), ("a", U(A1, B1, 5, ttl=11, payload=b"p" * 30)),
+        ("a", U(A1, B1, 5, ttl=10, payload=b"p" * 30))]),
     Case("mark", table("DROP", """
 -A FORWARD -p udp -j MARK --set-mark 0x10
 -A FORWARD -p tcp -j MARK --set-xmark 0x3/0xf
@@ -126,4 +128,75 @@ STATELESS = [
         ("a", U(A1, B1, 9))]),
 ]
 
-CORPUS = STATELESS
+
+
+
+def tcp_flow(client: str, server: str, cport: int, sport: int, client_side: str = "a",
+             data: bytes = b"0123456789", close: bool = True):
+    """A complete TCP connection (handshake, data, FIN both ways) with
+    consistent sequence numbers, so conntrack's window tracking accepts it."""
+    cs, ss = client_side, ("b" if client_side == "a" else "a")
+    ci, si = 1000, 5000
+
+    def p(src, dst, spt, dpt, flags, seq, ack, payload=b""):
+        return IP(src=src, dst=dst, ttl=64) / TCP(sport=spt, dport=dpt, flags=flags, seq=seq, ack=ack,
+                                                  window=65535) / Raw(payload)
+    out = [(cs, p(client, server, cport, sport, "S", ci, 0)),
+           (ss, p(server, client, sport, cport, "SA", si, ci + 1)),
+           (cs, p(client, server, cport, sport, "A", ci + 1, si + 1)),
+           (cs, p(client, server, cport, sport, "PA", ci + 1, si + 1, data)),
+           (ss, p(server, client, sport, cport, "A", si + 1, ci + 1 + len(data)))]
+    if close:
+        n = ci + 1 + len(data)
+        out += [(cs, p(client, server, cport, sport, "FA", n, si + 1)),
+                (ss, p(server, client, sport, cport, "FA", si + 1, n + 1)),
+                (cs, p(client, server, cport, sport, "A", n + 1, si + 2))]
+    return out
+
+
+STATEFUL_RULES = table("DROP", """
+-A FORWARD -m conntrack --ctstate INVALID -j DROP
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -i {ra} -p tcp --dport 80 -m conntrack --ctstate NEW -j ACCEPT
+-A FORWARD -i {rb} -p tcp --dport 22 -m state --state NEW -j ACCEPT
+-A FORWARD -p udp --dport 53 -m conntrack --ctstate NEW -j ACCEPT
+-A FORWARD -p icmp --icmp-type echo-request -m conntrack --ctstate NEW -j ACCEPT
+""")
+
+STATEFUL = [
+    Case("ct_tcp_both_directions", STATEFUL_RULES,
+         tcp_flow(A1, B1, 40001, 80, "a") + tcp_flow(B2, A2, 40002, 22, "b")),
+    Case("ct_tcp_refused_and_invalid", STATEFUL_RULES,
+         tcp_flow(A1, B1, 40003, 23, "a", close=False)[:3]          # SYN dropped: SYN-ACK is INVALID
+         + [("b", T(B1, A1, 40004, sport=80, flags="R")),          # RST without a connection
+            ("b", T(B1, A1, 40005, sport=80, flags="A")),          # ACK pick-up: NEW, not allowed from b
+            ("a", T(A1, B1, 80, sport=40006, flags="SF")),         # invalid flag combination
+            ("a", T(A1, B1, 80, sport=40007, flags="A"))]),        # ACK pick-up from a: NEW, port 80 allowed
+    Case("ct_udp_icmp", STATEFUL_RULES,
+         [("a", U(A1, B1, 53, sport=5353)), ("b", U(B1, A1, 5353, sport=53)), ("a", U(A1, B1, 53, sport=5353)),
+          ("b", U(B1, A1, 5354, sport=53)),
+          ("a", I(A1, B1, 8, id=7, seq=1)), ("b", I(B1, A1, 0, id=7, seq=1)), ("b", I(B1, A1, 0, id=9, seq=1)),
+          ("b", I(B1, A1, 8, id=3)), ("a", IP(src=A1, dst=B1, proto=47) / Raw(b"g" * 8))]),
+    Case("ct_state_negated", table("ACCEPT", """
+-A FORWARD -m conntrack ! --ctstate NEW,ESTABLISHED -j DROP
+-A FORWARD -p tcp -m state ! --state NEW -j ACCEPT
+-A FORWARD -p tcp --syn -m conntrack --ctstate NEW -j ACCEPT
+-A FORWARD -j DROP
+"""), tcp_flow(A1, B1, 41000, 443, "a", close=False) + [("b", T(B1, A1, 9, flags="SA"))]),
+]
+
+TARGETS = [
+    Case("reject", table("ACCEPT", """
+-A FORWARD -p tcp --dport 23 -j REJECT --reject-with tcp-reset
+-A FORWARD -p tcp --dport 24 -j REJECT --reject-with tcp-rst
+-A FORWARD -p udp --dport 9 -j REJECT
+-A FORWARD -p udp --dport 10 -j REJECT --reject-with icmp-host-prohibited
+-A FORWARD -p icmp --icmp-type echo-request -j REJECT --reject-with icmp-net-unreachable
+-A FORWARD -p icmp -j REJECT --reject-with icmp-admin-prohibited
+"""), [("a", T(A1, B1, 23)), ("a", T(A1, B1, 23, flags="A", seq=7, ack=99)),
+        ("a", T(A1, B1, 24, flags="PA") / Raw(b"hello")), ("a", T(A1, B1, 23, flags="R")),
+        ("a", U(A1, B1, 9, payload=b"q" * 600)), ("b", U(B1, A1, 10, payload=b"z" * 13)),
+        ("a", I(A2, B1, 8)), ("a", I(A3, B1, 3, 1))]),
+]
+
+CORPUS = STATELESS + STATEFUL + TARGETS

@@ -67,10 +67,32 @@ class Result:
     compiled: object = None
     frames: list = field(default_factory=list)
     dp_outputs: list = field(default_factory=list)
+    nf_replies: list = field(default_factory=list)
 
 
 def _delta(a, b):
     return [(x[0] - y[0], x[1] - y[1]) for x, y in zip(a, b)]
+
+
+def reachable(rs, chain: str) -> set[int]:
+    """Counter indexes the program can count: rules of the chains reachable
+    from ``chain`` and its policy.  (Netfilter also counts packets it makes
+    itself, e.g. a REJECT's reply in OUTPUT; the dataplane never sees those.)"""
+    seen, todo = set(), [chain]
+    while todo:
+        c = todo.pop()
+        if c in seen:
+            continue
+        seen.add(c)
+        todo += [r.target.chain for r in rs.chains[c].rules if r.target.kind in ("JUMP", "GOTO")]
+    out, i = set(), 0
+    for c in rs.save_order():
+        for _ in c.rules:
+            if c.name in seen:
+                out.add(i)
+            i += 1
+    out.add(i + [b.name for b in rs.builtins()].index(chain))
+    return out
 
 
 def nf_verdict(rs, delta) -> str:
@@ -92,14 +114,15 @@ def nf_verdict(rs, delta) -> str:
 
 
 def run_case(case: Case) -> Result:
-    sets = parse_sets(case.sets) if case.sets else None
-    rs = parse(case.rules, sets=sets)
     _seq[0] += 1
     tag = f"{os.getpid() % 10000}{_seq[0] % 100}"
     res = Result()
     local = case.chain == "INPUT"
     with NetfilterRouter(tag, local_all=local) as nf:
-        nf.restore(case.rules, case.sets)
+        rules = case.rules.replace("{ra}", nf.ifs["ra"]).replace("{rb}", nf.ifs["rb"])
+        sets = parse_sets(case.sets) if case.sets else None
+        rs = parse(rules, sets=sets)
+        nf.restore(rules, case.sets)
         ifs = [(nf.ifs["ra"], nf.ifindex["ra"]), (nf.ifs["rb"], nf.ifindex["rb"])]
         b = binding(ifs if not local else ifs[:1], case.chain)
         cf = compile_ruleset(rs, b)
@@ -110,6 +133,7 @@ def run_case(case: Case) -> Result:
         for h in hooks.values():
             h.attach(prog)
         before = nf.counters()
+        reach = reachable(rs, b.chain)
         dp_before = dataplane_counters(coll, cf.ncounters)
         assert before == dp_before, "initial counters differ"
         for k, (side, pkt) in enumerate(case.packets):
@@ -122,9 +146,15 @@ def run_case(case: Case) -> Result:
             other = "b1" if side == "a" else "a1"
             arrived = nf.received(other, wait=0.005)
             res.nf_arrived.append(bool(arrived))
+            replies = nf.received(src, wait=0.005)
             d = _delta(after, before)
+            reach = reachable(rs, b.chain)
+            d = [x if i in reach else (0, 0) for i, x in enumerate(d)]
             res.nf_deltas.append(d)
             res.nf_verdicts.append(nf_verdict(rs, d))
+            res.nf_replies.append(replies)
+            if res.nf_verdicts[-1] == "reject" and not replies:
+                res.nf_verdicts[-1] = "drop"          # a REJECT that sends nothing (to a RST, an ICMP error)
             before = after
             batch = FrameBatch(capacity=1)
             batch.append(frame)
@@ -137,13 +167,15 @@ def run_case(case: Case) -> Result:
             dp_before = dp_after
         res.dp_final = dp_before
         strip = lambda t: "".join(l + "\n" for l in t.splitlines() if not l.startswith("#"))
+        nf_final = nf.counters()
+        merged = [dp_before[i] if i in reach else nf_final[i] for i in range(len(dp_before))]
         res.nf_save = strip(nf.save())
-        res.dp_save = save(rs, dp_before, with_counters=True, header=False)
+        res.dp_save = save(rs, merged, with_counters=True, header=False)
         res.nf_list = nf.listing()
-        res.dp_list = listing(rs, dp_before)
+        res.dp_list = listing(rs, merged)
     if case.kernel:
         names = tuple(n for n, _ in ifs) if not local else (ifs[0][0],)
-        res.kernel = kernel_run(case.rules, case.sets, names, case.chain,
+        res.kernel = kernel_run(rules, case.sets, names, case.chain,
                                 [(0 if s == "a" else 1, f) for s, f in res.frames])
     return res
 
@@ -151,6 +183,35 @@ def run_case(case: Case) -> Result:
 def _diff(a: str, b: str) -> str:
     import difflib
     return "\n".join(difflib.unified_diff(a.splitlines(), b.splitlines(), "netfilter", "dataplane", lineterm=""))
+
+
+def check_reply(name: str, k: int, nf_frames: list, dp: bytes) -> None:
+    """The XDP_TX reply of a REJECT against the one the kernel sent back."""
+    from scapy.all import ICMP as _ICMP, IP as _IP, TCP as _TCP
+    assert len(nf_frames) == 1, f"{name}: packet {k}: kernel sent {len(nf_frames)} replies"
+    nf, got = Ether(nf_frames[0]), Ether(dp)
+    assert (got.src, got.dst) == (nf.src, nf.dst), f"{name}: packet {k}: reply MACs"
+    from scapy.all import raw as _raw
+    if nf.haslayer(_TCP):
+        # nf_send_reset's reply is fully determined: compare the whole IP datagram, except
+        # the TCP checksum (the kernel's leaves with CHECKSUM_PARTIAL on veth: the captured
+        # bytes hold only the pseudo-header sum), which must be right on ours
+        a, b = bytearray(bytes(nf[_IP])), bytearray(bytes(got[_IP]))
+        a[36:38] = b[36:38] = b"\0\0"
+        assert a == b, f"{name}: packet {k}: RST differs\n kernel {a.hex()}\n xdp    {b.hex()}"
+        chk = _IP(_raw(got[_IP])); chk.chksum = None; chk[_TCP].chksum = None
+        assert _raw(_IP(_raw(chk))) == _raw(got[_IP]), f"{name}: packet {k}: RST checksums wrong"
+        return
+    a, b = nf[_IP], got[_IP]
+    assert (b.tos, b.ttl, b.proto, b.dst, b.len) == (a.tos, a.ttl, a.proto, a.dst, a.len), \
+        f"{name}: packet {k}: ICMP reply IP header"
+    assert (got[_ICMP].type, got[_ICMP].code) == (nf[_ICMP].type, nf[_ICMP].code)
+    qa, qb = bytearray(bytes(a.payload)[8:]), bytearray(bytes(b.payload)[8:])
+    for q in (qa, qb):          # the kernel quotes the header after FORWARD's TTL decrement
+        q[8] = q[10] = q[11] = 0
+    assert qa == qb, f"{name}: packet {k}: quoted datagram differs"
+    chk = _IP(_raw(b)); chk.chksum = None; chk[_ICMP].chksum = None
+    assert _raw(_IP(_raw(chk))) == _raw(b), f"{name}: packet {k}: ICMP reply checksums wrong"
 
 
 def check(case: Case, res: Result) -> None:
@@ -164,6 +225,8 @@ def check(case: Case, res: Result) -> None:
         if case.chain != "INPUT":
             assert res.nf_arrived[k] == (nv == "pass"), \
                 f"{case.name}: packet {k}: netfilter verdict {nv} but arrived={res.nf_arrived[k]}"
+        if nv == "reject":
+            check_reply(case.name, k, res.nf_replies[k], res.dp_outputs[k])
     if case.expect is not None:
         assert res.dp_verdicts == case.expect, f"{case.name}: verdicts {res.dp_verdicts} != {case.expect}"
     assert res.dp_save == res.nf_save, f"{case.name}: iptables-save -c text differs:\n" + _diff(res.nf_save, res.dp_save)

@@ -11,7 +11,8 @@ from dataplane.hooks.chain import redirect_target
 from dataplane.hooks import XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, Hook, bind
 from dataplane.io.frames import FrameBatch
 
-from hooks_util import CHAIN_C, compile_src, frame, progs
+from support.hooks import CHAIN_C, frame, progs
+from support.progs import compile_src
 
 ENGINES = ["interp", "jit"]
 

@@ -12,7 +12,8 @@ from dataplane.hooks import Hook
 from dataplane.io.pcap import PcapReader
 from dataplane.replay import Replay
 
-from hooks_util import CHAIN_C, compile_src, frame, progs, write_pcap
+from support.hooks import CHAIN_C, frame, progs, write_pcap
+from support.progs import compile_src
 
 BATCH = 64
 TRACE = 2048          # a multiple of BATCH: batches line up with output packets across loops

@@ -8,7 +8,7 @@ import pytest
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
-import difftools as D
+from support import diff as D
 from dataplane.errors import LoadError, NotFound, VerifierError
 from dataplane.io import kbpf
 from dataplane.io.kload import KernelObject, fixup_btf, kernel_prog_run
@@ -20,10 +20,6 @@ TCP22 = D.ipv4("tcp", "10.0.0.1", "10.0.0.2", 1000, 22, 60)
 UDP53 = D.ipv4("udp", "10.0.0.1", "10.0.0.2", 1000, 53, 100)
 ARP = D.arp("10.0.0.1", "10.0.0.2")
 
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return D.build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 def test_every_corpus_program_loads_and_runs(objs, root_required):

@@ -21,9 +21,8 @@ from dataplane.service.errors import ERRNO_KEY
 from dataplane.service.protos import pb
 
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "progs"))
-from build import compile_c  # noqa: E402
-from service_util import PORT_0, RPC_TIMEOUT, gauge, rpc_error, scrape, served, serving  # noqa: E402
+from support.progs import compile_c  # noqa: E402
+from support.service import PORT_0, RPC_TIMEOUT, gauge, rpc_error, scrape, served, serving  # noqa: E402
 
 FW = ROOT / "dataplane" / "data" / "xdp_fw.o"
 FW_PROG = "xdp_firewall"

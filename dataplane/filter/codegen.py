@@ -62,7 +62,7 @@ class Codegen:
     def build(self) -> Emitter:
         e = self.e
         nonip, bad = Label("not_ipv4"), Label("bad_ipv4")
-        emit_prologue(e, nonip, bad)
+        emit_prologue(e, nonip, bad, forward=self.b.chain == "FORWARD")
         if self.ct is not None:
             self.ct.emit_lookup(e, self.hotdrop)
         chain = self.rs.chains.get(self.b.chain)
@@ -84,7 +84,7 @@ class Codegen:
         e.bind(nonip)
         e.ret(XDP_PASS)
         if self.reject is not None:
-            self.reject.emit_exits(e)
+            self.reject.emit_exits(e, self.drop)
         return e
 
     # -- chains ------------------------------------------------------------------

@@ -86,7 +86,7 @@ def compile_ruleset(rs, binding, *, target: str = "dataplane") -> CompiledFilter
     if any(r.target.kind == "LOG" for r in rs.all_rules()):
         from dataplane.filter.log import Log
         log = Log()
-    fixed = 1 + len(set_maps) + 1 + (1 if log else 0)
+    fixed = 1 + len(set_maps) + 1 + (1 if log else 0) + (1 if ct else 0)
     gen = Codegen(rs, binding, set_maps=set_maps, ct=ct, reject=reject, log=log,
                   max_groups=max(0, MAX_USED_MAPS - fixed))
     em = gen.build()
@@ -111,6 +111,8 @@ def compile_ruleset(rs, binding, *, target: str = "dataplane") -> CompiledFilter
             grouped += len(g.entries)
     if gen.cx.limits:
         maps[LIMITS_MAP] = MapSpec(LIMITS_MAP, MT.BPF_MAP_TYPE_ARRAY, 4, 16, len(gen.cx.limits))
+    if ct is not None:
+        maps.update(ct.map_specs())
     if log is not None and log.used:
         maps.update(log.map_specs())
     prog = ProgramSpec(PROG_NAME, "xdp", XDP, None, insns, relocs, license="GPL",

@@ -37,8 +37,9 @@ ETH_HLEN = 14
 L4_NEED = {6: 20, 17: 8, 1: 8}       # header bytes each match reads (skb_header_pointer sizes)
 
 
-def emit_prologue(e: Emitter, pass_label: Label, bad_label: Label) -> None:
-    """r6 = ctx on exit; every F_* slot written."""
+def emit_prologue(e: Emitter, pass_label: Label, bad_label: Label, forward: bool = False) -> None:
+    """r6 = ctx on exit; every F_* slot written.  ``forward``: the TTL slot
+    holds TTL - 1, what FORWARD sees (ip_forward decrements it before the hook)."""
     e.mov(R6, src=R1)
     e.ldx(4, R2, R6, 0)                    # data
     e.ldx(4, R3, R6, 4)                    # data_end
@@ -65,6 +66,11 @@ def emit_prologue(e: Emitter, pass_label: Label, bad_label: Label) -> None:
     e.jmp(op.BPF_JGT, R4, bad_label, src=R1)       # longer than the frame
     e.stx(4, R10, F_LEN, R4)
     e.ldx(1, R1, R2, ETH_HLEN + 8)
+    if forward:
+        ttl0 = Label("ttl0")
+        e.jmp(op.BPF_JEQ, R1, ttl0, imm=0)
+        e.alu(op.BPF_SUB, R1, 1)
+        e.bind(ttl0)
     e.stx(4, R10, F_TTL, R1)
     e.ldx(1, R1, R2, ETH_HLEN + 9)
     e.stx(4, R10, F_PROTO, R1)
@@ -105,6 +111,9 @@ def emit_prologue(e: Emitter, pass_label: Label, bad_label: Label) -> None:
             e.ldx(1, R4, R1, 1)
             e.alu(op.BPF_OR, R0, src=R4)
             e.stx(4, R10, F_ICMP, R0)
+            e.ldx(2, R0, R1, 4)                    # echo identifier: conntrack's "port" of ICMP
+            e.be(R0, 16)
+            e.stx(4, R10, F_SPORT, R0)
         else:
             e.ldx(2, R0, R1, 0)
             e.be(R0, 16)

@@ -16,8 +16,8 @@ Public API (stable; the service builds on it)::
     hook.totals()         # {"packets": {verdict: n}, "bytes": {verdict: n}}: chain verdicts
     hook.current()        # (revision, Chain): the published native chain (what workers run)
 
-    Worker(hook, source, sinks, batch_size=256, loops=1, rate=0, speed=0, ifindexes=None)
-                          # see dataplane.hooks.worker; rate/speed pace it (sleeping, GIL released)
+    Worker(hook, source, sinks, batch_size=256)
+                          # a thread pumping a dataplane.io Source into Sinks (dataplane.hooks.worker)
 
 Chain semantics (the kernel's multi-program XDP, libxdp dispatcher /
 bpf_mprog style): programs run in chain order on each packet; XDP_PASS
@@ -52,15 +52,13 @@ Native layer (dataplane.hooks.chain, Cython over csrc/dp_chain.h):
     ProgStats()                    # native counters of one attachment; .snapshot() -> dict
     ChainSlot(chain).chain         # a hook's published chain (hook.slot), swapped whole
 
-    dataplane.hooks.pump: pump(reader, slot, writers[5], batch, PumpState(loops, rate, speed, ifindexes),
-                               max_batches)
-                                   # the replay loop (Cython): read, run, then one native pass
-                                   # appending every frame to its verdict's PcapWriter buffer
-                                   # (pcap_write.h: 1 MiB buffers, blocks preallocated); paced
-                                   # replays run 1 ms groups of due packets and sleep between them
+    dataplane.hooks.pump: Pump(source, slot, sinks[5], batch).run(max_batches, wait_ns)
+                                   # the one generic loop (Cython): fill from any Source
+                                   # (dataplane.io.source), run the chain, hand each verdict's
+                                   # frames to its Sink in one bucketing pass, release the frames
 
 ctx->ingress_ifindex is per frame: a frame's ``ifindex`` when nonzero (the
-pump sets it for pcapng: interface i -> i + 1, or PumpState's mapping),
+source sets it: PcapSource maps pcapng interface i -> i + 1, or its own mapping),
 else the hook's ``ifindex`` (classic pcap frames).
 """
 from dataplane.hooks.verdicts import (VERDICT_NAMES, VERDICTS, XDP_ABORTED, XDP_DROP, XDP_PASS,

@@ -10,6 +10,7 @@ from dataplane.hooks.hook import BoundProgram, Hook
 from dataplane.hooks.verdicts import VERDICT_NAMES, VERDICTS
 from dataplane.hooks.worker import Worker
 from dataplane.io.pcap import PcapReader, PcapWriter
+from dataplane.io.pcap_source import PcapSource
 
 __all__ = ["Replay", "ReplaySummary", "ReplayProgress", "parse_map_update", "apply_map_updates", "parse_rate",
            "rate_text"]
@@ -105,6 +106,7 @@ class Replay:
         self.summary: ReplaySummary | None = None
         self._worker: Worker | None = None
         self._reader: PcapReader | None = None
+        self._source: PcapSource | None = None
         self._writers: dict[str, PcapWriter] = {}
         self._finish_lock = threading.Lock()
 
@@ -126,9 +128,9 @@ class Replay:
         except BaseException:
             self._close()
             raise
-        self._worker = Worker(self.hook, self._reader, self._writers, batch_size=self.batch, loops=self.loop,
-                              batches_per_call=self.batches_per_call, name=f"replay-{self.hook.name}",
-                              rate=self.pps, speed=self.speed, ifindexes=self.ifindexes)
+        self._source = PcapSource(self._reader, self.loop, self.pps, self.speed, self.ifindexes)
+        self._worker = Worker(self.hook, self._source, self._writers, batch_size=self.batch,
+                              batches_per_call=self.batches_per_call, name=f"replay-{self.hook.name}")
         return self._worker
 
     def start(self) -> "Replay":
@@ -166,13 +168,13 @@ class Replay:
         w = self._worker
         if w is None:
             return ReplayProgress(0, 0, 0, self.loop, 0, 0, 0.0 if self.loop else None, 0.0, False)
-        st = w.state
+        st, src = w.pump, self._source
         size = self._reader.size if self._reader is not None else 0
         pos = self._reader.position if self._reader is not None else 0
         frac = None
         if self.loop:
-            frac = 1.0 if st.done else min(1.0, (st.loops_done + (pos / size if size else 0)) / self.loop)
-        return ReplayProgress(st.packets, st.bytes, st.loops_done, self.loop, pos, size, frac, w.elapsed,
+            frac = 1.0 if st.done else min(1.0, (src.loops_done + (pos / size if size else 0)) / self.loop)
+        return ReplayProgress(st.packets, st.bytes, src.loops_done, self.loop, pos, size, frac, w.elapsed,
                               w.running, st.verdicts)
 
     # ---- internals ----
@@ -192,14 +194,14 @@ class Replay:
                 w.error = w.error or exc
             finally:
                 self._close()
-            st = w.state
+            st = w.pump
             wall = w.elapsed
             self.summary = ReplaySummary(
                 pcap=self.pcap, packets=st.packets, bytes=st.bytes, verdicts=st.verdicts,
                 verdict_bytes=st.verdict_bytes, wall_s=wall,
                 mpps=(st.packets / wall / 1e6) if wall > 0 else 0.0,
                 ns_per_packet=(wall * 1e9 / st.packets) if st.packets else 0.0,
-                loops=st.loops_done, cancelled=w.cancelled, error=str(err) if err is not None else None,
+                loops=self._source.loops_done, cancelled=w.cancelled, error=str(err) if err is not None else None,
                 outputs=dict(self.outputs), revisions=st.revisions_seen, written=written, rate=self.rate)
             return self.summary
 

@@ -4,7 +4,6 @@ names every difference (packet index, retval / data_out / map and key).
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import socket
@@ -19,11 +18,9 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6, IPv6ExtHdrFragment
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.packet import Raw
 
+
 ROOT = Path(__file__).resolve().parent.parent
 
-_spec = importlib.util.spec_from_file_location("progs_build", Path(__file__).parent / "progs" / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
 
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 # The kernel's BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header.

@@ -2,7 +2,6 @@
 programs for chain semantics, compiled with clang, and pcap helpers."""
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,9 +11,6 @@ from dataplane.hooks import bind
 from dataplane.io.pcap import PcapWriter
 from dataplane.runtime.collection import Collection
 
-_spec = importlib.util.spec_from_file_location("progs_build", Path(__file__).parent / "progs" / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
 
 # Programs for chain tests. Packets are >= 64 bytes; byte 47 counts the
 # programs a packet went through and bytes 48.. record their ids in order
@@ -79,12 +75,6 @@ SEC("xdp") int pop4(struct xdp_md *ctx)
 
 char _license[] SEC("license") = "GPL";
 """
-
-
-def compile_src(clang: str, src: str, out_dir: Path, name: str) -> Path:
-    c = out_dir / f"{name}.c"
-    c.write_text(src)
-    return build.compile_c(clang, c, out_dir / f"{name}.o")
 
 
 def progs(obj: Path, engine: str, *names: str):
