@@ -1,40 +1,16 @@
-# C view of the AF_PACKET worker (csrc/pkt.h) and its owner type.
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
-
-from dataplane.io.frames cimport FrameBatch, dp_batch
-
-
-cdef extern from "pkt.h" nogil:
-    enum:
-        DP_PKT_MAX_SOCKS
-        DP_PKT_STATS_N
-
-    cdef struct dp_pkt_sock:
-        int fd
-        uint32_t ifindex
-        int peer
-        uint64_t stats[10]
-
-    cdef struct dp_pkt_worker:
-        uint32_t nsock
-        dp_pkt_sock socks[8]
-        char err[256]
-
-    int dp_pkt_worker_init(dp_pkt_worker *w, uint32_t batch_cap)
-    void dp_pkt_worker_free(dp_pkt_worker *w)
-    int dp_pkt_open(dp_pkt_worker *w, uint32_t ifindex, uint32_t block_size, uint32_t nblocks, uint32_t tov_ms,
-                    uint32_t fanout_id)
-    int dp_pkt_rx(dp_pkt_worker *w, dp_batch *b, int timeout_ms)
-    void dp_pkt_dispatch(dp_pkt_worker *w, dp_batch *b)
-    int dp_pkt_kstats(dp_pkt_sock *s, uint64_t out[3])
-    void dp_pkt_cancel(dp_pkt_worker *w)
+# The AF_PACKET (TPACKET_V3) transport: a Source copying ring blocks into
+# batch slots and its Sink (sendmmsg). Contract in io/source.pxd, C in
+# io/csrc/pkt.h.
+from dataplane.includes.pkt cimport dp_pkt_worker
+from dataplane.io.frames cimport FrameBatch
+from dataplane.io.source cimport Sink, Source
 
 
-cdef class PacketPort:
+cdef class PacketPort(Source):
     cdef dp_pkt_worker w
     cdef bint inited
-    cdef readonly FrameBatch batch     # packets are copied into its slots
-    # 0 on timeout/cancel, frames received, or -errno (self.w.err says why)
-    cdef int rx_c(self, int timeout_ms) noexcept nogil
-    # every frame of the batch to its verdict's destination; clears it
-    cdef void dispatch_c(self) noexcept nogil
+    cdef readonly FrameBatch batch     # the Python-side batch (poll/frames/dispatch)
+
+
+cdef class PacketSink(Sink):
+    cdef readonly PacketPort port

@@ -4,18 +4,21 @@ AF_XDP (see csrc/pkt.h).
 
 ``PacketPort(batch_size=256, frame_size=4096)``; ``open(ifindex, ...)``
 binds one socket per interface; ``set_peer`` says where PASS goes (inline
-pairs).  ``rx_c`` copies received packets into the port's FrameBatch slots
-(XDP layout: programs may grow/shrink them); ``dispatch_c`` sends each frame
-by its verdict, one sendmmsg per destination.  ``poll``/``frames``/
+pairs).  As the Source of a Pump (io/source.pxd), fill() copies received
+packets into the pump's batch slots (XDP layout: programs may grow/shrink
+them); ``PacketSink(port)`` sends PASS/TX/REDIRECT frames, one sendmmsg per
+destination (a copy: nothing is kept).  ``poll``/``frames``/
 ``set_verdict``/``dispatch`` are the same steps from Python.
 """
 import os
 
-from libc.stdint cimport uintptr_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from dataplane.errors import DataplaneError
 
-from dataplane.io.frames cimport dp_frame, dp_frame_len
+from dataplane.includes.frame cimport dp_batch, dp_frame, dp_frame_len
+from dataplane.includes.pkt cimport (dp_pkt_cancel, dp_pkt_dispatch, dp_pkt_kstats, dp_pkt_open, dp_pkt_put,
+                                     dp_pkt_rx, dp_pkt_worker_free, dp_pkt_worker_init)
 
 STAT_NAMES = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "tx_errors", "redirect_errors", "dropped",
               "oversize", "host_packets", "blocks")
@@ -26,7 +29,7 @@ class PacketError(DataplaneError):
     """An AF_PACKET set-up step the kernel refused; ``kind`` is its errno."""
 
 
-cdef class PacketPort:
+cdef class PacketPort(Source):
     def __cinit__(self, uint32_t batch_size=256, uint32_t frame_size=4096):
         if batch_size == 0 or batch_size > 4096:
             raise ValueError("batch_size: 1..4096")
@@ -95,6 +98,7 @@ cdef class PacketPort:
         return {n: out[k] for k, n in enumerate(KSTAT_NAMES)}
 
     def cancel(self):
+        self.cancel_flag = 1
         if self.inited:
             dp_pkt_cancel(&self.w)
 
@@ -102,17 +106,24 @@ cdef class PacketPort:
     def error(self):
         return self.w.err.decode("utf-8", "replace")
 
-    cdef int rx_c(self, int timeout_ms) noexcept nogil:
-        return dp_pkt_rx(&self.w, &self.batch.b, timeout_ms)
-
-    cdef void dispatch_c(self) noexcept nogil:
-        dp_pkt_dispatch(&self.w, &self.batch.b)
+    cdef int fill(self, dp_batch *b, uint64_t wait_ns) except -2:
+        cdef int rc, ms
+        if not self.inited or self.cancel_flag:
+            return 0
+        ms = <int>((wait_ns + 999999) // 1000000) if wait_ns < 3600000000000 else 3600000
+        with nogil:
+            rc = dp_pkt_rx(&self.w, b, ms)
+        if rc < 0:
+            raise PacketError(self.w.err.decode("utf-8", "replace"), kind=-rc)
+        if rc > 0:
+            self.packets += <uint32_t>rc
+        return rc
 
     def poll(self, int timeout_ms=100):
         self._check()
         cdef int rc
         with nogil:
-            rc = self.rx_c(timeout_ms)
+            rc = dp_pkt_rx(&self.w, &self.batch.b, timeout_ms)
         if rc < 0:
             raise PacketError(self.w.err.decode("utf-8", "replace"), kind=-rc)
         return rc
@@ -142,4 +153,20 @@ cdef class PacketPort:
     def dispatch(self):
         self._check()
         with nogil:
-            self.dispatch_c()
+            dp_pkt_dispatch(&self.w, &self.batch.b)
+
+
+cdef class PacketSink(Sink):
+    """``PacketSink(port)``: PASS (to the peer), TX (back out) and REDIRECT
+    (to the socket of the target ifindex) for ``port``'s batches."""
+
+    def __cinit__(self, PacketPort port not None):
+        self.port = port
+
+    cdef int64_t put(self, dp_batch *b, const uint32_t *idx, uint32_t n) except -1:
+        cdef uint32_t taken
+        if not self.port.inited:
+            return 0
+        with nogil:
+            taken = dp_pkt_put(&self.port.w, b, idx, n)
+        return taken

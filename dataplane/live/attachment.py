@@ -58,8 +58,9 @@ class QueueInfo:
 class LiveWorker(Worker):
     """A Worker that pins itself to its CPU (when asked) and tells its hook when it ends."""
 
-    def __init__(self, *args, cpu: int, pin: bool, on_exit=None, **kw):
-        super().__init__(*args, cpu=cpu, **kw)
+    def __init__(self, *args, cpu: int, pin: bool, on_exit=None, name: str = "", **kw):
+        super().__init__(*args, cpu=cpu, name=name, **kw)
+        self.name = name
         self.cpu = cpu
         self.pin = pin
         self._on_exit = on_exit
