@@ -11,6 +11,7 @@ from scapy.all import ICMP, IP, TCP, UDP, Raw
 from filter_diff import Case
 
 A1, A2, A3 = "198.18.0.10", "198.18.0.11", "198.18.7.3"
+R_ADDR = "192.0.2.1"          # the router itself (INPUT cases)
 B1, B2 = "203.0.113.5", "203.0.113.77"
 
 
@@ -199,4 +200,203 @@ TARGETS = [
         ("a", I(A2, B1, 8)), ("a", I(A3, B1, 3, 1))]),
 ]
 
-CORPUS = STATELESS + STATEFUL + TARGETS
+
+
+
+def _ip(n: int, base: int) -> str:
+    n += base
+    return f"{n >> 24 & 255}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+
+
+def docker_rules(n: int) -> str:
+    """What dockerd writes for ``n`` containers with a published port each
+    (docker0 is the B side of the oracle's router)."""
+    lines = ["-A FORWARD -j DOCKER-USER", "-A FORWARD -j DOCKER-ISOLATION-STAGE-1",
+             "-A FORWARD -o {rb} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+             "-A FORWARD -o {rb} -j DOCKER", "-A FORWARD -i {rb} ! -o {rb} -j ACCEPT",
+             "-A FORWARD -i {rb} -o {rb} -j ACCEPT"]
+    for k in range(n):
+        lines.append(f"-A DOCKER -d {_ip(k, 0xAC110002)}/32 ! -i {{rb}} -o {{rb}} -p tcp -m tcp "
+                     f"--dport {8000 + k % 1000} -j ACCEPT")
+    lines += ["-A DOCKER-ISOLATION-STAGE-1 -i {rb} ! -o {rb} -j DOCKER-ISOLATION-STAGE-2",
+              "-A DOCKER-ISOLATION-STAGE-1 -j RETURN", "-A DOCKER-ISOLATION-STAGE-2 -o {rb} -j DROP",
+              "-A DOCKER-ISOLATION-STAGE-2 -j RETURN", "-A DOCKER-USER -j RETURN"]
+    return table("DROP", "\n".join(lines), "DOCKER DOCKER-ISOLATION-STAGE-1 DOCKER-ISOLATION-STAGE-2 DOCKER-USER")
+
+
+def kube_rules(services: int, firewalled: int) -> str:
+    """kube-proxy's filter table (iptables mode): services without endpoints
+    are REJECTed in KUBE-SERVICES, load-balancer source ranges DROP in
+    KUBE-PROXY-FIREWALL."""
+    c = "kubernetes"
+    lines = [f'-A INPUT -m conntrack --ctstate NEW -m comment --comment "{c} load balancer firewall" -j KUBE-PROXY-FIREWALL',
+             "-A INPUT -j KUBE-FIREWALL",
+             f'-A FORWARD -m conntrack --ctstate NEW -m comment --comment "{c} load balancer firewall" -j KUBE-PROXY-FIREWALL',
+             f'-A FORWARD -m comment --comment "{c} forwarding rules" -j KUBE-FORWARD',
+             f'-A FORWARD -m conntrack --ctstate NEW -m comment --comment "{c} service portals" -j KUBE-SERVICES',
+             '-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet '
+             'connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP',
+             "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
+             f'-A KUBE-FORWARD -m comment --comment "{c} forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
+             f'-A KUBE-FORWARD -m comment --comment "{c} forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT']
+    for k in range(services):
+        lines.append(f'-A KUBE-SERVICES -d {_ip(k, 0x0A600000 + 10)}/32 -p {"tcp" if k % 3 else "udp"} -m comment '
+                     f'--comment "ns{k % 17}/svc{k}:p has no endpoints" -m {"tcp" if k % 3 else "udp"} '
+                     f'--dport {80 + k % 50} -j REJECT --reject-with icmp-port-unreachable')
+    for k in range(firewalled):
+        lines.append(f'-A KUBE-PROXY-FIREWALL -d {_ip(k, 0xC6336400 + 1)}/32 -p tcp -m comment --comment '
+                     f'"ns/lb{k}:https traffic not accepted by KUBE-FW-X{k}" -m tcp --dport 443 -j DROP')
+    return table("ACCEPT", "\n".join(lines),
+                 "KUBE-FIREWALL KUBE-FORWARD KUBE-PROXY-FIREWALL KUBE-SERVICES")
+
+
+def blocklist(n: int) -> str:
+    """``n`` distinct prefixes (/16../32, some nested) in one hash:net set."""
+    out = [f"create blk hash:net family inet hashsize 65536 maxelem {1 << (n - 1).bit_length()}"]
+    seen = set()
+    k = 0
+    while len(seen) < n:
+        plen = (24, 28, 32, 30)[k % 4]
+        addr = (0x2D000000 + k * 64) & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
+        k += 1
+        if (addr, plen) in seen:
+            continue
+        seen.add((addr, plen))
+        out.append(f"add blk {addr >> 24 & 255}.{addr >> 16 & 255}.{addr >> 8 & 255}.{addr & 255}"
+                   + ("" if plen == 32 else f"/{plen}"))
+    return "\n".join(out) + "\n"
+
+
+SETS = """create bad hash:ip family inet hashsize 1024 maxelem 65536
+add bad 203.0.113.66
+add bad 198.18.0.99
+create nets hash:net family inet hashsize 1024 maxelem 65536
+add nets 203.0.112.0/23
+add nets 203.0.113.64/26 nomatch
+add nets 203.0.113.66
+create svc hash:ip,port family inet hashsize 1024 maxelem 65536
+add svc 203.0.113.5,tcp:443
+add svc 203.0.113.5,udp:53
+create lan hash:net,port family inet hashsize 1024 maxelem 65536
+add lan 198.18.0.0/24,tcp:22
+"""
+
+LARGE_AND_SETS = [
+    Case("sets", table("ACCEPT", """
+-A FORWARD -m set --match-set bad src -j DROP
+-A FORWARD -m set --match-set bad dst -j DROP
+-A FORWARD -p tcp -m set --match-set svc dst,dst -j ACCEPT
+-A FORWARD -m set --match-set svc dst -j DROP
+-A FORWARD -p tcp -m set --match-set lan src,dst -j REJECT --reject-with tcp-reset
+-A FORWARD -m set ! --match-set nets dst -j ACCEPT
+-A FORWARD -j DROP
+"""), [("a", T(A1, "203.0.113.5", 443)), ("a", U(A1, "203.0.113.5", 53)), ("a", T(A1, "203.0.113.5", 80)),
+        ("b", T(B1, "198.18.0.99", 1)), ("a", T(A1, "203.0.113.66", 1)), ("a", T(A1, "203.0.113.70", 1)),
+        ("a", T(A1, "203.0.112.9", 1)), ("a", T(A1, "8.8.8.8", 22)), ("a", T(A1, "203.0.113.1", 22)),
+        ("a", U(A1, "203.0.113.1", 22))], sets=SETS),
+    Case("blocklist_100k", table("ACCEPT", """
+-A FORWARD -m set --match-set blk dst -j DROP
+-A FORWARD -m set --match-set blk src -j DROP
+"""), [("a", T(A1, "45.0.16.5", 80)), ("a", T(A1, "45.1.0.1", 80)), ("a", T(A1, "203.0.113.9", 80)),
+        ("b", T("45.0.100.7", A1, 80)), ("a", T(A1, "45.0.255.3", 80)), ("a", T(A1, "45.0.0.65", 80)),
+        ("a", T(A1, "45.97.168.1", 80)), ("a", T(A1, "46.0.0.1", 80))], sets=blocklist(100_000)),
+    Case("docker_2000", docker_rules(2000),
+         [("a", T(A1, "172.17.0.2", 8000)), ("a", T(A1, _ip(1999, 0xAC110002), 8999)),
+          ("a", T(A1, _ip(1999, 0xAC110002), 8998)), ("b", T("172.17.0.9", A1, 443)), ("a", U(A1, "172.17.0.5", 8003))]),
+    Case("kube_proxy_3000", kube_rules(2000, 1000),
+         [("a", T(A1, _ip(1, 0x0A600000 + 10), 81)), ("a", U(A1, _ip(3, 0x0A600000 + 10), 83)),
+          ("a", T(A1, _ip(1999, 0x0A600000 + 10), 80 + 1999 % 50)), ("a", T(A1, _ip(999, 0xC6336400 + 1), 443)),
+          ("a", T(A1, _ip(999, 0xC6336400 + 1), 80)), ("a", T(A1, "10.96.99.99", 80))]),
+]
+
+
+
+
+def _many(fmt: str, n: int) -> str:
+    return "\n".join(fmt.format(k=k, ip=_ip(k, 0xCB007101)) for k in range(n))
+
+
+MORE = [
+    Case("log", table("DROP", """
+-A FORWARD -p tcp --dport 22 -j LOG --log-prefix "ssh: " --log-level 6
+-A FORWARD -p tcp --dport 22 -j ACCEPT
+-A FORWARD -j LOG --log-prefix "dropped: "
+"""), [("a", T(A1, B1, 22)), ("a", U(A1, B1, 5)), ("b", I(B1, A1))]),
+    Case("limit", table("DROP", """
+-A FORWARD -p icmp -m limit --limit 2/min --limit-burst 3 -j ACCEPT
+-A FORWARD -p udp -m limit --limit 1/s -j ACCEPT
+"""), [("a", I(A1, B1, seq=k)) for k in range(6)] + [("a", U(A1, B1, 7))] * 8),
+    Case("host_firewall_input", table("ACCEPT", """
+-A INPUT -i lo -j ACCEPT
+-A INPUT -m conntrack --ctstate INVALID -j DROP
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p icmp --icmp-type echo-request -m limit --limit 10/s -j ACCEPT
+-A INPUT -s 198.18.0.0/16 -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -j ACCEPT
+-A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT
+-A INPUT -p udp -m udp --sport 67 --dport 68 -j ACCEPT
+-A INPUT -j LOG --log-prefix "input drop: "
+-A INPUT -p tcp -j REJECT --reject-with tcp-reset
+-A INPUT -j REJECT --reject-with icmp-host-prohibited
+""", input_policy="DROP"), [("a", I(A1, R_ADDR, id=1)), ("a", T(A1, R_ADDR, 22)), ("a", T(A3, R_ADDR, 22, sport=1)),
+                            ("a", T("198.19.0.1", R_ADDR, 22)), ("a", T(A2, R_ADDR, 443, sport=2)),
+                            ("a", T(A2, R_ADDR, 80, sport=3, flags="SA")), ("a", U(A2, R_ADDR, 68, sport=67)),
+                            ("a", U(A2, R_ADDR, 69, sport=67))], chain="INPUT"),
+    Case("groups_overlap", table("DROP", "\n".join([
+        _many("-A FORWARD -d {ip}/32 -j ACCEPT", 6),
+        "-A FORWARD -d 203.0.113.0/24 -j DROP",
+        _many("-A FORWARD -d {ip}/32 -j ACCEPT", 8),
+        "-A FORWARD -d 203.0.112.0/24 -j ACCEPT", "-A FORWARD -d 10.0.0.0/8 -j ACCEPT",
+        "-A FORWARD -d 10.1.0.0/16 -j DROP", "-A FORWARD -d 10.2.0.0/16 -j DROP", "-A FORWARD -d 11.0.0.0/8 -j ACCEPT",
+        "-A FORWARD -d 10.2.3.0/24 -j DROP", "-A FORWARD -d 10.2.4.0/24 -j ACCEPT", "-A FORWARD -d 12.0.0.0/8 -j ACCEPT",
+        "-A FORWARD -d 13.0.0.0/8 -j ACCEPT"])),
+        [("a", T(A1, _ip(2, 0xCB007101), 1)), ("a", T(A1, _ip(7, 0xCB007101), 1)), ("a", T(A1, "203.0.112.7", 1)),
+         ("a", T(A1, "10.1.2.3", 1)), ("a", T(A1, "10.2.3.4", 1)), ("a", T(A1, "10.2.4.4", 1)),
+         ("a", T(A1, "13.1.1.1", 1)), ("a", T(A1, "14.1.1.1", 1))]),
+    Case("groups_jumps_return", table("DROP", "\n".join([
+        _many("-A FORWARD -s 198.18.0.{k} -j C{k}", 6),
+        "-A FORWARD -s 198.18.0.3 -j ACCEPT", "-A FORWARD -p udp -j ACCEPT",
+        "\n".join(f"-A C{k} -p tcp --dport {k} -j DROP\n-A C{k} -j MARK --set-mark {k}\n-A C{k} -j RETURN"
+                  for k in range(6)),
+        "-A FORWARD -m mark --mark 4 -j ACCEPT"]), " ".join(f"C{k}" for k in range(6))),
+        [("a", T("198.18.0.3", B1, 3)), ("a", T("198.18.0.3", B1, 9)), ("a", T("198.18.0.4", B1, 9)),
+         ("a", U("198.18.0.5", B1, 5)), ("a", T("198.18.0.9", B1, 9))]),
+    Case("groups_iif_ports", table("DROP", "\n".join([
+        _many("-A FORWARD -i {{ra}} -p tcp -m tcp --dport {k}0 -j ACCEPT", 10),
+        _many("-A FORWARD -i {{rb}} -p udp -m udp --sport {k}1 -j ACCEPT", 10),
+        _many("-A FORWARD -p tcp -m tcp --sport {k}2 --dport 7 -j REJECT --reject-with tcp-reset", 5)])),
+        [("a", T(A1, B1, 30)), ("b", T(B1, A1, 30)), ("b", U(B1, A1, 9, sport=51)), ("a", U(A1, B1, 9, sport=51)),
+         ("a", T(A1, B1, 7, sport=22)), ("a", T(A1, B1, 7, sport=23)),
+         ("a", U(A1, B1, 7, sport=21, flags="MF", payload=b"f" * 16))]),
+    Case("goto_and_return", table("ACCEPT", """
+-A FORWARD -p tcp -g G1
+-A FORWARD -p udp -j J1
+-A FORWARD -j DROP
+-A G1 -d 203.0.113.5 -j RETURN
+-A G1 -j G2
+-A G1 -j DROP
+-A G2 -p tcp --dport 80 -g G3
+-A G2 -j RETURN
+-A G3 -s 198.18.0.10 -j ACCEPT
+-A J1 -g G3
+""", "G1 G2 G3 J1"), [("a", T(A1, "203.0.113.5", 1)), ("a", T(A1, B2, 80)), ("a", T(A2, B2, 80)),
+                      ("a", T(A2, B2, 81)), ("a", U(A1, B1, 1)), ("a", U(A2, B1, 1))]),
+    Case("negations", table("ACCEPT", """
+-A FORWARD ! -i {ra} -p tcp -j DROP
+-A FORWARD ! -o {rb} -p udp -j DROP
+-A FORWARD -i {ra} ! -s 198.18.0.0/24 ! -d 203.0.113.0/25 -j DROP
+-A FORWARD -p udp ! -f -m udp ! --dport 5 -j ACCEPT
+-A FORWARD -i r+ -p icmp ! --icmp-type 8 -j DROP
+-A FORWARD -o nomatch+ -j DROP
+"""), [("b", T(B1, A1, 1)), ("a", T(A1, B1, 1)), ("b", U(B1, A1, 5)), ("a", T(A3, B2, 1)), ("a", T(A3, B1, 1)),
+        ("a", I(A1, B1, 0)), ("a", I(A1, B1, 8))]),
+    Case("restored_counters", table("DROP", """
+[100:9000] -A FORWARD -p tcp -j ACCEPT
+[5:500] -A FORWARD -p udp -j ACCEPT
+""").replace(":FORWARD DROP [0:0]", ":FORWARD DROP [77:7700]"), [("a", T(A1, B1, 1)), ("a", I(A1, B1))]),
+    Case("ct_guarded_group", table("DROP", "\n".join([
+        "-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT",
+        _many("-A FORWARD -d {ip}/32 -p tcp -m conntrack --ctstate NEW -m tcp --dport 443 -j ACCEPT", 40)])),
+        tcp_flow(A1, _ip(39, 0xCB007101), 42000, 443, "a") + tcp_flow(A1, _ip(40, 0xCB007101), 42001, 443, "a")[:2]),
+]
+
+CORPUS = STATELESS + STATEFUL + TARGETS + LARGE_AND_SETS + MORE

@@ -26,7 +26,7 @@ from scapy.all import Ether, raw
 
 from dataplane.filter.binding import binding
 from dataplane.filter.ipset import parse_sets
-from dataplane.filter.kernel_run import kernel_run
+from dataplane.filter.kernel_run import request
 from dataplane.filter.listing import listing
 from dataplane.filter.load import dataplane_counters, load_dataplane
 from dataplane.filter.oracle import NetfilterRouter
@@ -173,11 +173,20 @@ def run_case(case: Case) -> Result:
         res.dp_save = save(rs, merged, with_counters=True, header=False)
         res.nf_list = nf.listing()
         res.dp_list = listing(rs, merged)
-    if case.kernel:
-        names = tuple(n for n, _ in ifs) if not local else (ifs[0][0],)
-        res.kernel = kernel_run(rules, case.sets, names, case.chain,
-                                [(0 if s == "a" else 1, f) for s, f in res.frames])
     return res
+
+
+KERNEL_IFS = ("rak0", "rbk0")      # same leading letters as the oracle's ra<tag>/rb<tag> (for -i r+)
+
+
+def kernel_request(case: Case) -> dict:
+    """The kernel run of a case: same rules and packets, in a namespace of its own
+    (interfaces named KERNEL_IFS, Ethernet addresses fixed)."""
+    rules = case.rules.replace("{ra}", KERNEL_IFS[0]).replace("{rb}", KERNEL_IFS[1])
+    names = KERNEL_IFS if case.chain != "INPUT" else KERNEL_IFS[:1]
+    frames = [(0 if side == "a" else 1, raw(Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b") / pkt))
+              for side, pkt in case.packets]
+    return request(rules, case.sets, names, case.chain, frames)
 
 
 def _diff(a: str, b: str) -> str:
@@ -237,3 +246,7 @@ def check(case: Case, res: Result) -> None:
         assert kv == res.dp_verdicts, f"{case.name}: kernel run verdicts {kv} != dataplane {res.dp_verdicts}"
         assert [tuple(c) for c in res.kernel["counters"]] == res.dp_final, \
             f"{case.name}: kernel run counters differ from the dataplane's"
+        for k, v in enumerate(kv):
+            if v == "reject":        # the same program built the same reply (Ethernet addresses aside)
+                assert bytes.fromhex(res.kernel["outputs"][k])[12:] == res.dp_outputs[k][12:], \
+                    f"{case.name}: packet {k}: reply bytes differ between kernel and dataplane runs"

@@ -107,13 +107,13 @@ class Codegen:
             if isinstance(it, Scan):
                 emit_conds(e, it.rule, self.cx, nxt, self.hotdrop)
                 self._count_const(it.index)
-                self._target(it.rule, ret, nxt, depth)
+                self._target(it.rule, ret, nxt, depth, it.index)
             else:
                 self._group(it, ret, nxt, depth)
             e.bind(nxt)
         e.ja(ret)
 
-    def _target(self, rule, ret: Label, nxt: Label, depth: int) -> None:
+    def _target(self, rule, ret: Label, nxt: Label, depth: int, index: int | None = None) -> None:
         e, t = self.e, rule.target
         k = t.kind
         if k == "ACCEPT":
@@ -142,7 +142,7 @@ class Codegen:
         elif k == "LOG":
             if self.log is None:
                 raise RulesetError("LOG needs the log code generator", line=rule.line)
-            self.log.emit(e, rule, self.first_index, nxt)
+            self.log.emit(e, index)
             e.ja(nxt)
         else:
             raise RulesetError(f"no code generator for target {k}", line=rule.line, token=k)
@@ -151,6 +151,8 @@ class Codegen:
     def _group(self, g: Group, ret: Label, nxt: Label, depth: int) -> None:
         from dataplane.filter.lookup import emit_group_key
         e = self.e
+        if g.guard is not None:
+            emit_conds(e, g.guard, self.cx, nxt, self.hotdrop)
         emit_group_key(e, g, nxt, self.hotdrop)
         e.ld_map(R1, g.map_name)
         e.mov(R2, src=R10)

@@ -1,11 +1,13 @@
 """Matcher compilation: runs of rules -> one hash/LPM lookup each.
 
-A rule is *keyable* when all it tests is an exact value or a prefix of
-packet fields a map key can hold — source/destination address (exact or a
-prefix), protocol, one source/destination port, the input interface — plus
-comments.  A run of consecutive keyable rules of one chain with the same
-fields becomes one :class:`Group`: a map from key to (counter index, action),
-looked up once per packet, so the cost does not grow with the run's length.
+A rule's *key* is what it tests as an exact value or a prefix of packet
+fields a map key can hold — source/destination address (exact or a prefix),
+protocol, one source/destination port, the input interface; the rest of
+its conditions (comments aside) is its *residual*.  A run of consecutive
+rules of one chain with the same key fields and the same residual becomes
+one :class:`Group`: the residual is tested once (the group's guard), then
+a map from key to (counter index, action) is looked up once per packet, so
+the cost does not grow with the run's length.
 
 Order is what makes this correct: inside a group no two rules may match the
 same packet (equal keys, or nested prefixes with equal exact fields), so the
@@ -36,6 +38,7 @@ class Group:
     fields: tuple[str, ...]            # exact-match key words, in key order
     lpm: str | None                    # address field matched by prefix (last key word)
     entries: list = field(default_factory=list)   # (index, rule, {field: value}, plen)
+    guard: object = None               # the conditions all rules share besides the key (a Rule)
     map_name: str = ""
 
     @property
@@ -47,39 +50,57 @@ class Group:
 
 
 def rule_key(r, binding: Binding):
-    """{field: value} and {field: plen} of a keyable rule, else None.  Address
-    values are host-order ints; an interface is its ifindex (None: the rule
-    names no interface of this hook, so it can never match)."""
+    """Split a rule into key fields and the rest.
+
+    Returns ({field: value}, {field: plen}, signature, residual) or None when
+    no condition can be a key.  Address values are host-order ints; an
+    interface is its ifindex (None: the rule names no interface of this
+    hook, so it can never match).  ``residual`` is the rule without its key
+    conditions (comments dropped too): rules of one group share it, and the
+    group tests it once before its lookup; ``signature`` is its text."""
+    import copy
+
+    from dataplane.filter.save import rule_spec
     vals: dict = {}
     plens: dict = {}
-    if r.oif is not None or r.frag is not None:
-        return None
-    for f, n in (("saddr", r.src), ("daddr", r.dst)):
-        if n is not None:
-            if n.neg:
-                return None
+    res = copy.copy(r)
+    res.matches = []
+    for f, attr in (("saddr", "src"), ("daddr", "dst")):
+        n = getattr(r, attr)
+        if n is not None and not n.neg:
             vals[f] = n.value.addr
             plens[f] = n.value.plen
-    if r.proto is not None:
-        if r.proto.neg:
-            return None
+            setattr(res, attr, None)
+    if r.proto is not None and not r.proto.neg:
         vals["proto"] = r.proto.value
-    if r.iif is not None:
-        if r.iif.neg or r.iif.value.endswith("+"):
-            return None
+        res.proto = None
+    if r.iif is not None and not r.iif.neg and not r.iif.value.endswith("+"):
         vals["iif"] = next((i for n, i in binding.ifaces if n == r.iif.value), None)
+        res.iif = None
     for m in r.matches:
         if isinstance(m, M.CommentMatch):
             continue
-        if not isinstance(m, M.PortsMatch) or m.flags is not None:
-            return None
-        for f, v in (("sport", m.port("sport")), ("dport", m.port("dport"))):
-            if v is not None:
-                lo, hi, neg = v
-                if neg or lo != hi:
-                    return None
-                vals[f] = lo
-    return vals, plens
+        if isinstance(m, M.LimitMatch):
+            return None                # a bucket per rule: never shared by a group
+        if isinstance(m, M.PortsMatch) and "proto" in vals:
+            keep = copy.copy(m)
+            keyed = False
+            for f in ("sport", "dport"):
+                v = m.port(f)
+                if v is not None and not v[2] and v[0] == v[1]:
+                    vals[f] = v[0]
+                    setattr(keep, f, None)
+                    keyed = True
+            # a keyed port brings the group's L4 gate (fragments, truncated headers)
+            if not keyed or keep.sport is not None or keep.dport is not None or keep.flags is not None:
+                res.matches.append(keep)
+            continue
+        res.matches.append(m)
+    if not vals or (("sport" in vals or "dport" in vals) and "proto" not in vals):
+        return None
+    from dataplane.filter.rules import Target
+    res.target = Target("NONE")
+    return vals, plens, rule_spec(res), res
 
 
 def _prefix_fields(plens: dict) -> list[str]:
@@ -87,16 +108,18 @@ def _prefix_fields(plens: dict) -> list[str]:
 
 
 class _Run:
-    def __init__(self, fields: frozenset):
+    def __init__(self, fields: frozenset, sig: str = "", residual=None):
         self.fields = fields
+        self.sig = sig
+        self.residual = residual
         self.lpm: str | None = None
         self.items: list = []           # (index, rule, vals, plens)
         self.exact: set = set()
         self.prefixes: dict = {}        # exact part -> {(addr, plen)}
         self.ancestors: dict = {}       # exact part -> {(addr, plen)} of every proper ancestor
 
-    def accepts(self, vals: dict, plens: dict) -> bool:
-        if frozenset(vals) != self.fields:
+    def accepts(self, vals: dict, plens: dict, sig: str = "") -> bool:
+        if frozenset(vals) != self.fields or sig != self.sig:
             return False
         pf = _prefix_fields(plens)
         if len(pf) > 1 or (pf and self.lpm not in (None, pf[0])):
@@ -169,7 +192,7 @@ def plan(rules: list, first_index: int, binding: Binding, max_groups: int) -> li
             budget[0] -= 1
             fields = tuple(f for f in FIELD_ORDER if f in run.fields and f != run.lpm)
             out.append(Group(fields, run.lpm, [(i, r, v, p.get(run.lpm, 32) if run.lpm else 32)
-                                               for i, r, v, p in run.items]))
+                                               for i, r, v, p in run.items], guard=run.residual))
         else:
             out.extend(Scan(i, r) for i, r, _, _ in run.items)
         run = None
@@ -181,11 +204,11 @@ def plan(rules: list, first_index: int, binding: Binding, max_groups: int) -> li
             close()
             out.append(Scan(idx, r))
             continue
-        vals, plens = key
-        if run is None or not run.accepts(vals, plens):
+        vals, plens, sig, residual = key
+        if run is None or not run.accepts(vals, plens, sig):
             close()
-            run = _Run(frozenset(vals))
-            if not run.accepts(vals, plens):       # two prefix fields: never keyable
+            run = _Run(frozenset(vals), sig, residual)
+            if not run.accepts(vals, plens, sig):  # two prefix fields: never keyable
                 run = None
                 out.append(Scan(idx, r))
                 continue

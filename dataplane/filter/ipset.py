@@ -61,7 +61,8 @@ class SetParser:
 
     def line(self, text: str, no: int) -> None:
         w = split_words(text, no, self.source)
-        if w[0] in ("-exist", "-!"):
+        exist = bool(w) and w[0] in ("-exist", "-!")
+        if exist:
             w = w[1:]
         if not w:
             return
@@ -69,7 +70,7 @@ class SetParser:
         if cmd == "create":
             self._create(w, no)
         elif cmd == "add":
-            self._add(w, no)
+            self._add(w, no, exist)
         else:
             raise self.err("unsupported ipset command (create and add are read)", no, w[0])
 
@@ -112,7 +113,7 @@ class SetParser:
                 raise self.err("unsupported create option", no, o)
         self.sets[name] = s
 
-    def _add(self, w: list[str], no: int) -> None:
+    def _add(self, w: list[str], no: int, exist: bool = False) -> None:
         if len(w) < 3:
             raise self.err("add needs a set name and an element", no, w[0])
         s = self.sets.get(w[1])
@@ -125,6 +126,8 @@ class SetParser:
             else:
                 raise self.err("unsupported element option", no, o)
         for key in self._elements(s, w[2], no):
+            if key in s.entries and not exist:
+                raise self.err(f"element cannot be added to set '{s.name}': it's already added", no, w[2])
             if key not in s.entries and len(s.entries) >= s.maxelem:
                 raise self.err(f"set '{s.name}' is full (maxelem {s.maxelem})", no, w[2])
             s.entries[key] = nomatch

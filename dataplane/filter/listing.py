@@ -34,11 +34,13 @@ def rule_line(r: Rule, pk: int, by: int) -> str:
     s += ("!" if r.frag is False else "-") + ("f" if r.frag is not None else "-") + " "
     s += f" {_iface(r.iif):<6} {_iface(r.oif):<6} "
     s += f"{_addr(r.src):<20} {_addr(r.dst):<20} "
+    if r.target.kind == "GOTO":
+        s += "[goto] "
     for m in r.matches:
         s += " " + m.listing()
     tl = T.listing(r.target)
-    if tl:
-        s += tl + " " if r.target.kind == "GOTO" else " " + tl
+    if tl and r.target.kind != "GOTO":
+        s += " " + tl
     return s
 
 

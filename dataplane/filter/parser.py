@@ -298,6 +298,11 @@ class _Parser:
             neg = False
         if neg:
             raise self.err("trailing ! at the end of the rule", no, "!")
+        # iptables refuses interfaces its built-in chains never have
+        if chain == "INPUT" and r.oif is not None:
+            raise self.err("Can't use -o with INPUT", no, "-o")
+        if chain == "OUTPUT" and r.iif is not None:
+            raise self.err("Can't use -i with OUTPUT", no, "-i")
         for m in r.matches:
             try:
                 m.finish()

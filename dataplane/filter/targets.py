@@ -140,15 +140,15 @@ def listing(t: Target) -> str:
             s += f' prefix "{o["prefix"]}"'
         return s
     if t.kind == "MARK":
-        v, m = o["value"], o["mask"]
-        if m == 0xFFFFFFFF:
-            return f"MARK set 0x{v:x}"
+        v, m = o["value"], o["mask"]        # libxt_MARK's mark_tg_print, in its order
         if v == 0:
             return f"MARK and 0x{(~m) & 0xFFFFFFFF:x}"
         if v == m:
             return f"MARK or 0x{v:x}"
         if m == 0:
             return f"MARK xor 0x{v:x}"
+        if m == 0xFFFFFFFF:
+            return f"MARK set 0x{v:x}"
         return f"MARK xset 0x{v:x}/0x{m:x}"
     if t.kind == "GOTO":
         return "[goto]"

@@ -289,6 +289,19 @@ class KernelObject:
             err.kind = e.errno
             raise err from None
 
+    def load_program(self, p: S.ProgramSpec, *, maps: dict[str, int] | None = None,
+                     log_level: int = 0) -> LoadedProg:
+        """Load one more program against this object's maps (and ``maps``:
+        extra name -> fd, e.g. a generated wrapper's own maps), with the
+        object's BTF. The caller owns the returned program (close() it)."""
+        saved = self.maps
+        if maps:
+            self.maps = {**self.maps, **maps}
+        try:
+            return self._load_prog(p, log_level)
+        finally:
+            self.maps = saved
+
     def _init_slots(self) -> None:
         for m in self.spec.maps.values():
             for slot, target in sorted(m.init_values.items()):
