@@ -20,8 +20,7 @@ import fcntl
 import os
 import struct
 
-from pyroute2 import IPRoute
-
+from . import netlink
 from .netlink import InterfaceError
 
 _TUNSETIFF = 0x400454CA
@@ -48,14 +47,7 @@ class Tap:
                 hint = " (needs CAP_NET_ADMIN)" if e.errno == _errno.EPERM else ""
                 raise InterfaceError(f"TAP {name!r}: TUNSETIFF: {e.strerror}{hint}", kind=e.errno) from None
             self.name = name
-            with IPRoute() as ipr:
-                self.index = ipr.link_lookup(ifname=name)[0]
-                kw = {}
-                if mac:
-                    kw["address"] = mac
-                if mtu:
-                    kw["mtu"] = mtu
-                ipr.link("set", index=self.index, state="up", **kw)
+            self.index = netlink.link_up(name, mac=mac, mtu=mtu)
         except BaseException:
             os.close(self.fd)
             self.fd = -1

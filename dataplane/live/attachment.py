@@ -130,6 +130,11 @@ class LiveHook:
             raise DataplaneError(f"hook {spec.name!r}: {len(queues)} queues; at most 64 workers per hook")
         return queues
 
+    def check(self) -> list[int]:
+        """What start() would refuse about the interfaces, without touching
+        them; returns the queues it would serve."""
+        return self._check_interfaces()
+
     def start(self) -> "LiveHook":
         netlink.cleanup_stale()
         queues = self._check_interfaces()
