@@ -214,10 +214,14 @@ def action_key(t) -> tuple:
 
 def group_actions(g: Group) -> dict[int, int]:
     """id(rule) -> action id: rules of a group with the same target share one."""
+    cached = getattr(g, "_actions", None)
+    if cached is not None:
+        return cached
     ids: dict[tuple, int] = {}
     out: dict[int, int] = {}
     for _, r, _, _ in g.entries:
         out[id(r)] = ids.setdefault(action_key(r.target), len(ids))
+    g._actions = out
     return out
 
 

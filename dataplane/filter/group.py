@@ -52,55 +52,106 @@ class Group:
 def rule_key(r, binding: Binding):
     """Split a rule into key fields and the rest.
 
-    Returns ({field: value}, {field: plen}, signature, residual) or None when
-    no condition can be a key.  Address values are host-order ints; an
+    Returns ({field: value}, {field: plen}, signature, rule) or None when no
+    condition can be a key.  Address values are host-order ints; an
     interface is its ifindex (None: the rule names no interface of this
-    hook, so it can never match).  ``residual`` is the rule without its key
-    conditions (comments dropped too): rules of one group share it, and the
-    group tests it once before its lookup; ``signature`` is its text."""
-    import copy
-
-    from dataplane.filter.save import rule_spec
+    hook, so it can never match).  The *residual* is the rule without its
+    key conditions (comments dropped too): rules of one group share it, the
+    group tests it once before its lookup (``residual(rule, vals)`` builds
+    it); ``signature`` is its text."""
     vals: dict = {}
     plens: dict = {}
-    res = copy.copy(r)
-    res.matches = []
-    for f, attr in (("saddr", "src"), ("daddr", "dst")):
-        n = getattr(r, attr)
-        if n is not None and not n.neg:
-            vals[f] = n.value.addr
-            plens[f] = n.value.plen
-            setattr(res, attr, None)
-    if r.proto is not None and not r.proto.neg:
-        vals["proto"] = r.proto.value
-        res.proto = None
-    if r.iif is not None and not r.iif.neg and not r.iif.value.endswith("+"):
-        vals["iif"] = next((i for n, i in binding.ifaces if n == r.iif.value), None)
-        res.iif = None
+    sig = []
+    for f, n in (("saddr", r.src), ("daddr", r.dst)):
+        if n is not None:
+            if n.neg:
+                sig.append(f"!{f}={n.value}")
+            else:
+                vals[f] = n.value.addr
+                plens[f] = n.value.plen
+    if r.proto is not None:
+        if r.proto.neg:
+            sig.append(f"!p={r.proto.value}")
+        else:
+            vals["proto"] = r.proto.value
+    if r.iif is not None:
+        if r.iif.neg or r.iif.value.endswith("+"):
+            sig.append(f"i={r.iif.neg}{r.iif.value}")
+        else:
+            vals["iif"] = next((i for n, i in binding.ifaces if n == r.iif.value), None)
+    if r.oif is not None:
+        sig.append(f"o={r.oif.neg}{r.oif.value}")
+    if r.frag is not None:
+        sig.append(f"f={r.frag}")
     for m in r.matches:
         if isinstance(m, M.CommentMatch):
             continue
         if isinstance(m, M.LimitMatch):
             return None                # a bucket per rule: never shared by a group
         if isinstance(m, M.PortsMatch) and "proto" in vals:
-            keep = copy.copy(m)
-            keyed = False
-            for f in ("sport", "dport"):
-                v = m.port(f)
-                if v is not None and not v[2] and v[0] == v[1]:
-                    vals[f] = v[0]
-                    setattr(keep, f, None)
-                    keyed = True
-            # a keyed port brings the group's L4 gate (fragments, truncated headers)
-            if not keyed or keep.sport is not None or keep.dport is not None or keep.flags is not None:
-                res.matches.append(keep)
+            rest, keyed = _port_keys(m, vals)
+            if not keyed or rest:
+                sig.append(f"{m.name}:{rest}")
             continue
-        res.matches.append(m)
+        sig.append(m.save())
     if not vals or (("sport" in vals or "dport" in vals) and "proto" not in vals):
         return None
+    return vals, plens, "|".join(sig), r
+
+
+def _port_keys(m, vals: dict) -> tuple[str, bool]:
+    """Move single, positive ports of a tcp/udp match into ``vals``; the
+    match's remaining options as text, and whether a port was keyed."""
+    rest, keyed = [], False
+    for f in ("sport", "dport"):
+        v = m.port(f)
+        if v is None:
+            continue
+        if not v[2] and v[0] == v[1]:
+            vals[f] = v[0]
+            keyed = True
+        else:
+            rest.append(f"{f}={v}")
+    if m.flags is not None:
+        rest.append(f"flags={m.flags}")
+    return ",".join(rest), keyed
+
+
+def residual(r, binding: Binding):
+    """The rule's conditions that are not its key (a copy; target NONE)."""
+    import copy
+
     from dataplane.filter.rules import Target
+    vals: dict = {}
+    res = copy.copy(r)
+    res.matches = []
     res.target = Target("NONE")
-    return vals, plens, rule_spec(res), res
+    if r.src is not None and not r.src.neg:
+        res.src = None
+    if r.dst is not None and not r.dst.neg:
+        res.dst = None
+    if r.proto is not None and not r.proto.neg:
+        res.proto = None
+        vals["proto"] = r.proto.value
+    if r.iif is not None and not r.iif.neg and not r.iif.value.endswith("+"):
+        res.iif = None
+    for m in r.matches:
+        if isinstance(m, M.CommentMatch):
+            continue
+        if isinstance(m, M.PortsMatch) and "proto" in vals:
+            rest, keyed = _port_keys(m, vals)
+            if keyed and not rest:
+                continue
+            keep = copy.copy(m)
+            if keyed:
+                for f in ("sport", "dport"):
+                    v = m.port(f)
+                    if v is not None and not v[2] and v[0] == v[1]:
+                        setattr(keep, f, None)
+            res.matches.append(keep)
+            continue
+        res.matches.append(m)
+    return res
 
 
 def _prefix_fields(plens: dict) -> list[str]:
@@ -192,7 +243,8 @@ def plan(rules: list, first_index: int, binding: Binding, max_groups: int) -> li
             budget[0] -= 1
             fields = tuple(f for f in FIELD_ORDER if f in run.fields and f != run.lpm)
             out.append(Group(fields, run.lpm, [(i, r, v, p.get(run.lpm, 32) if run.lpm else 32)
-                                               for i, r, v, p in run.items], guard=run.residual))
+                                               for i, r, v, p in run.items],
+                             guard=residual(run.residual, binding)))
         else:
             out.extend(Scan(i, r) for i, r, _, _ in run.items)
         run = None
@@ -204,10 +256,10 @@ def plan(rules: list, first_index: int, binding: Binding, max_groups: int) -> li
             close()
             out.append(Scan(idx, r))
             continue
-        vals, plens, sig, residual = key
+        vals, plens, sig, first = key
         if run is None or not run.accepts(vals, plens, sig):
             close()
-            run = _Run(frozenset(vals), sig, residual)
+            run = _Run(frozenset(vals), sig, first)
             if not run.accepts(vals, plens, sig):  # two prefix fields: never keyable
                 run = None
                 out.append(Scan(idx, r))

@@ -16,6 +16,13 @@ MAX_WORDS = 4096          # words per rule line
 
 
 def split_words(text: str, line: int = 0, source: str = "") -> list[str]:
+    if '"' not in text and "'" not in text and "\\" not in text:
+        if len(text) > MAX_LINE:
+            raise RulesetError(f"line longer than {MAX_LINE} characters", line=line, source=source)
+        words = text.split()
+        if len(words) > MAX_WORDS:
+            raise RulesetError(f"more than {MAX_WORDS} words on one line", line=line, source=source)
+        return words
     words: list[str] = []
     cur: list[str] = []
     quote = ""

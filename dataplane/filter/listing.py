@@ -11,6 +11,21 @@ from dataplane.filter.rules import Rule, Ruleset, ip_str
 
 HEADER = ("    pkts      bytes target     prot opt in     out     source               "
           "destination         ")
+HEADER_KMG = (" pkts bytes target     prot opt in     out     source               destination         ")
+
+
+def num(n: int, exact: bool, table: bool = True) -> str:
+    """xtables_print_num: the number and its trailing space; without -x in
+    K/M/G/T units (rounded), padded to the column unless ``table`` is off."""
+    if exact:
+        return f"{n:8d} " if table else f"{n} "
+    if n <= 99999:
+        return f"{n:5d} " if table else f"{n} "
+    for unit in "KMGT":
+        n = (n + 500) // 1000
+        if n <= 9999 or unit == "T":
+            return f"{n:4d}{unit} " if table else f"{n}{unit} "
+    raise AssertionError("unreachable")
 
 
 def _addr(n) -> str:
@@ -27,8 +42,8 @@ def _iface(n) -> str:
     return ("!" if n.neg else "") + n.value
 
 
-def rule_line(r: Rule, pk: int, by: int) -> str:
-    s = f"{pk:8d} {by:8d} {T.list_name(r.target):<9} "
+def rule_line(r: Rule, pk: int, by: int, exact: bool = True) -> str:
+    s = num(pk, exact) + num(by, exact) + f"{T.list_name(r.target):<9} "
     s += ("!" if r.proto is not None and r.proto.neg else " ")
     s += f"{0 if r.proto is None else r.proto.value:<5}"
     s += ("!" if r.frag is False else "-") + ("f" if r.frag is not None else "-") + " "
@@ -44,7 +59,9 @@ def rule_line(r: Rule, pk: int, by: int) -> str:
     return s
 
 
-def listing(rs: Ruleset, counters: list | None = None, chain: str | None = None) -> str:
+def listing(rs: Ruleset, counters: list | None = None, chain: str | None = None, *,
+            exact: bool = True) -> str:
+    """``iptables -L [chain] -v -n`` (``exact``: with -x)."""
     order = rs.save_order()
     rules = [r for c in order for r in c.rules]
     rc = counters[:len(rules)] if counters is not None else [tuple(r.counters) for r in rules]
@@ -62,12 +79,13 @@ def listing(rs: Ruleset, counters: list | None = None, chain: str | None = None)
         if c.builtin:
             p, b = pc[bi]
             bi += 1
-            lines.append(f"Chain {c.name} (policy {c.policy} {p} packets, {b} bytes)")
+            lines.append(f"Chain {c.name} (policy {c.policy} {num(p, exact, False)}packets, "
+                         f"{num(b, exact, False)}bytes)")
         else:
             lines.append(f"Chain {c.name} ({refs.get(c.name, 0)} references)")
-        lines.append(HEADER)
+        lines.append(HEADER if exact else HEADER_KMG)
         for r in c.rules:
-            lines.append(rule_line(r, *rc[i]))
+            lines.append(rule_line(r, *rc[i], exact))
             i += 1
         if chain is None or chain == c.name:
             blocks.append("\n".join(lines) + "\n")

@@ -216,7 +216,7 @@ class _Parser:
 
         def need(k: int, opt: str) -> list[str]:
             args = w[i + 1:i + 1 + k]
-            if len(args) < k or any(a == "!" for a in args):
+            if len(args) < k or "!" in args:
                 raise self.err(f"option {opt} requires {k} argument{'s' if k > 1 else ''}", no, opt)
             return args
 

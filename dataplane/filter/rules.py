@@ -99,14 +99,27 @@ class Ruleset:
         return [self.chains[n] for n in BUILTIN_CHAINS if n in self.chains]
 
 
+def parse_ipv4(text: str) -> int:
+    """A dotted quad -> host-order int (ValueError otherwise)."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        raise ValueError(f"{text!r} is not an IPv4 address")
+    v = 0
+    for p in parts:
+        if not p.isdigit() or len(p) > 3 or int(p) > 255:
+            raise ValueError(f"{text!r} is not an IPv4 address")
+        v = v << 8 | int(p)
+    return v
+
+
 def parse_cidr(text: str) -> Cidr:
     """``a.b.c.d[/len|/mask]`` as iptables reads it (host bits cleared)."""
     addr, _, plen = text.partition("/")
-    ip = int(ipaddress.IPv4Address(addr))
+    ip = parse_ipv4(addr)
     if not plen:
         n = 32
     elif "." in plen:
-        m = int(ipaddress.IPv4Address(plen))
+        m = parse_ipv4(plen)
         n = bin(m).count("1")
         if m != ((0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF if n else 0):
             raise ValueError(f"non-contiguous mask {plen}")

@@ -310,6 +310,23 @@ def prog_test_run(fd: int, data: bytes, *, repeat: int = 1, ctx: bytes | None = 
                          cout.raw if cout is not None else b"")
 
 
+BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
+
+
+def prog_test_run_live(fd: int, data: bytes, ctx: bytes, *, repeat: int = 1, batch_size: int = 0) -> int:
+    """BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES: ``repeat`` copies of
+    ``data`` go through the XDP program and on as real frames (XDP_PASS into
+    the stack of ``ctx``'s ingress device, XDP_TX/REDIRECT out); the kernel
+    takes no output buffers in this mode.  Returns the kernel's duration_ns."""
+    din = ctypes.create_string_buffer(bytes(data), max(len(data), 1))
+    cin = ctypes.create_string_buffer(bytes(ctx), len(ctx))
+    a = _attr()
+    struct.pack_into("<IIIIQQII", a, 0, fd, 0, len(data), 0, _addr(din), 0, repeat, 0)
+    struct.pack_into("<IIQQIII", a, 40, len(ctx), 0, _addr(cin), 0, BPF_F_TEST_XDP_LIVE_FRAMES, 0, batch_size)
+    _sys_bpf(BPF_PROG_TEST_RUN, a, "BPF_PROG_TEST_RUN (live frames)")
+    return struct.unpack_from("<I", a, 36)[0]
+
+
 # ---------------------------------------------------------------- BTF and pinning
 
 def btf_load(data: bytes, *, log_level: int = 1, log_size: int = 1 << 20) -> int:
@@ -328,6 +345,14 @@ def obj_pin(fd: int, path: str) -> None:
     a = _attr()
     struct.pack_into("<QI", a, 0, _addr(p), fd)
     _sys_bpf(BPF_OBJ_PIN, a, f"BPF_OBJ_PIN {path}")
+
+
+def obj_get(path: str) -> int:
+    """BPF_OBJ_GET: a new fd of the object pinned at ``path``."""
+    p = ctypes.create_string_buffer(path.encode())
+    a = _attr()
+    struct.pack_into("<Q", a, 0, _addr(p))
+    return _sys_bpf(BPF_OBJ_GET, a, f"BPF_OBJ_GET {path}")
 
 
 def prog_get_fd_by_id(prog_id: int) -> int:
