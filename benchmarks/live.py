@@ -14,8 +14,11 @@ Measured, all on the same generator:
               whose peer drops it natively) and with the sample firewall
               blocking the generator's source (DROP): packets the hook ran
               per second, the ratio to the kernel, worker CPU ns per packet
+  tap         single interface (AF_XDP): PASS written to the TAP device --
+              the cost of reaching the host stack from AF_XDP
   ping        RTT p50/p99 between two namespaces through the dataplane
-              inline (AF_XDP, AF_PACKET) and over a direct veth pair
+              inline (AF_XDP, AF_PACKET) and over a direct veth pair; to the
+              host through the TAP vs to the host on the veth itself
 
 Each figure is the median of --runs runs (default 3), spread = max - min.
 
@@ -124,6 +127,28 @@ class Bench:
                 netlink.xdp_detach(self.vR, "native", p.fd)
         return got / dt
 
+    def tap_pass(self, seconds: float) -> dict:
+        """Single interface (AF_XDP) with a pass-through program: every frame
+        is written to the TAP device (the host stack's way in)."""
+        hook = Hook("tap")
+        hook.attach(bind(_pass_collection(), "xdp_pass"))
+        live = LiveHook(hook, LiveSpec("tap", [self.vR], mode="single", cpus=[1], tap=f"bT{os.getpid() % 100000}",
+                                       ring_size=4096)).start()
+        try:
+            sh(f"sysctl -qw net.ipv6.conf.{live.spec.tap_name}.disable_ipv6=1")
+            time.sleep(0.2)
+            w = live.workers[0]
+            c0, n0 = _thread_cpu(w), sum(hook.totals()["packets"].values())
+            sent, dt = self.gen.run(seconds)
+            n1 = sum(hook.totals()["packets"].values())
+            cpu = _thread_cpu(w) - c0
+            host = sum(q["host_packets"] for q in live.queue_stats())
+        finally:
+            live.stop()
+        ran = n1 - n0
+        return {"mpps": ran / dt / 1e6, "cpu_ns_per_packet": cpu * 1e9 / ran if ran else float("nan"),
+                "host_share": host / n1 if n1 else 0.0}
+
     def dataplane(self, io: str, program: str, seconds: float) -> dict:
         hook = Hook("bench", ifindex=netlink.interface(self.vR).index)
         coll = Collection.load(str(FW)) if program == "fw" else _pass_collection()
@@ -143,9 +168,11 @@ class Bench:
             w = live.workers[0]
             c0, t0 = _thread_cpu(w), hook.totals()["packets"]
             n0 = sum(t0.values())
+            k0 = _kernel_drops(live, self.vR)
             sent, dt = self.gen.run(seconds)
             n1 = sum(hook.totals()["packets"].values())
             cpu = _thread_cpu(w) - c0
+            kdrops = _kernel_drops(live, self.vR) - k0
         finally:
             live.stop()
             if pass_prog is not None:
@@ -153,7 +180,8 @@ class Bench:
                 pass_prog.close()
         ran = n1 - n0
         return {"mpps": ran / dt / 1e6, "offered_mpps": sent / dt / 1e6,
-                "cpu_ns_per_packet": cpu * 1e9 / ran if ran else float("nan")}
+                "cpu_ns_per_packet": cpu * 1e9 / ran if ran else float("nan"),
+                "kernel_drop_share": kdrops / sent if sent else 0.0}
 
 
 _PASS_SRC = None
@@ -165,6 +193,18 @@ def _pass_collection():
     ps = S.ProgramSpec("xdp_pass", "xdp", 6, None, encode([Instruction(0xB7, 0, 0, 0, 2), Instruction(0x95)]),
                        license="GPL", sec_insn_cnt=2)
     return Collection.load(S.ObjectSpec("pass", {"xdp_pass": ps}, {}, license="GPL"))
+
+
+def _kernel_drops(live, ifname: str) -> int:
+    """Packets the kernel could not hand to the dataplane on ``ifname``
+    (AF_XDP: RX ring full / no fill frame / dropped; AF_PACKET: tp_drops)."""
+    n = 0
+    for row in live.queue_stats():
+        if row["interface"] == ifname:
+            k = row.get("kernel", {})
+            n += k.get("rx_ring_full", 0) + k.get("rx_dropped", 0) + k.get("rx_fill_ring_empty_descs", 0)
+            n += k.get("tp_drops", 0)
+    return n
 
 
 def _rx_packets(ifname: str) -> int:
@@ -216,6 +256,46 @@ def ping_rtts(io: str | None, count: int = 200) -> tuple[float, float]:
         sh(f"ip netns del {na}; ip netns del {nb}", check=False)
 
 
+def tap_ping_rtts(count: int = 200) -> tuple[float, float, float, float]:
+    """Single interface: ping from a namespace to the host's address, the
+    host on a TAP the dataplane feeds (AF_XDP), vs the host on the veth
+    itself. (p50, p99) of each, ms."""
+    tag = os.getpid() % 100000
+    ns, S = f"pt{tag}", f"pS{tag}"
+    sh(f"ip netns add {ns}")
+    try:
+        sh(f"ip link add {S} type veth peer c0 netns {ns}")
+        sh(f"ip netns exec {ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1")
+        sh(f"sysctl -qw net.ipv6.conf.{S}.disable_ipv6=1; ip link set {S} up")
+        sh(f"ip -n {ns} addr add 10.7.0.1/24 dev c0; ip -n {ns} link set c0 up")
+        out = {}
+        for how in ("direct", "tap"):
+            live = None
+            if how == "direct":
+                sh(f"ip addr add 10.7.0.2/24 dev {S}")
+            else:
+                sh(f"ip addr flush dev {S}")
+                sh(f"ip -n {ns} neigh flush all")
+                hook = Hook("tping")
+                hook.attach(bind(_pass_collection(), "xdp_pass"))
+                live = LiveHook(hook, LiveSpec("tping", [S], mode="single", cpus=[1], tap=f"pT{tag}")).start()
+                sh(f"sysctl -qw net.ipv6.conf.pT{tag}.disable_ipv6=1; ip addr add 10.7.0.2/24 dev pT{tag}")
+            try:
+                sh(f"ip netns exec {ns} ping -c 3 -i 0.1 -W 1 10.7.0.2", check=False)
+                txt = sh(f"ip netns exec {ns} ping -n -c {count} -i 0.005 -W 1 10.7.0.2", check=False).stdout
+                rtts = sorted(float(x.split("time=")[1].split()[0]) for x in txt.splitlines() if "time=" in x)
+                if len(rtts) < count // 2:
+                    raise RuntimeError(f"ping to the host ({how}): {len(rtts)}/{count} replies")
+                out[how] = (rtts[len(rtts) // 2], rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))])
+            finally:
+                if live is not None:
+                    live.stop()
+        return (*out["direct"], *out["tap"])
+    finally:
+        sh(f"ip link del {S}", check=False)
+        sh(f"ip netns del {ns}", check=False)
+
+
 def med(xs: list[float]) -> tuple[float, float]:
     return statistics.median(xs), (max(xs) - min(xs))
 
@@ -247,6 +327,11 @@ def main() -> int:
                     res.setdefault(f"{io}_{prog}_ratio", []).append(r["mpps"] * 1e6 / k)
                     res.setdefault(f"{io}_{prog}_cpu_ns", []).append(r["cpu_ns_per_packet"])
                     res.setdefault(f"{io}_{prog}_offered_mpps", []).append(r["offered_mpps"])
+                    res.setdefault(f"{io}_{prog}_kernel_drop_share", []).append(r["kernel_drop_share"])
+            if "afxdp" in ios:
+                r = b.tap_pass(args.seconds)
+                res.setdefault("afxdp_single_tap_pass_mpps", []).append(r["mpps"])
+                res.setdefault("afxdp_single_tap_pass_cpu_ns", []).append(r["cpu_ns_per_packet"])
     finally:
         b.close()
     for _ in range(args.runs):
@@ -254,6 +339,12 @@ def main() -> int:
             p50, p99 = ping_rtts(io)
             res.setdefault(f"ping_{io or 'direct'}_p50_ms", []).append(p50)
             res.setdefault(f"ping_{io or 'direct'}_p99_ms", []).append(p99)
+        if "afxdp" in ios:
+            d50, d99, t50, t99 = tap_ping_rtts()
+            res.setdefault("ping_host_direct_p50_ms", []).append(d50)
+            res.setdefault("ping_host_direct_p99_ms", []).append(d99)
+            res.setdefault("ping_host_via_tap_p50_ms", []).append(t50)
+            res.setdefault("ping_host_via_tap_p99_ms", []).append(t99)
     summary = {k: {"median": med(v)[0], "spread": med(v)[1], "runs": v} for k, v in res.items()}
     if args.json:
         print(json.dumps(summary, indent=1))

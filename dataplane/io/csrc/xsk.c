@@ -291,8 +291,10 @@ static int open_steps(struct dp_xsk_worker *w, uint32_t ifindex, uint32_t queue,
         mr.headroom = 0;   /* XDP_PACKET_HEADROOM (256) is always left by the kernel */
         if (setsockopt(s->fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof(mr))) {
             rc = errno;
-            return fail(w, rc, rc == EPERM || rc == ENOMEM ? "UMEM register (needs CAP_IPC_LOCK or a larger "
-                        "RLIMIT_MEMLOCK)" : "UMEM register");
+            /* the pinned UMEM counts against RLIMIT_MEMLOCK unless CAP_IPC_LOCK:
+             * over it the kernel says ENOBUFS */
+            return fail(w, rc, rc == EPERM || rc == ENOMEM || rc == ENOBUFS ? "UMEM register (needs CAP_IPC_LOCK "
+                        "or a larger RLIMIT_MEMLOCK)" : "UMEM register");
         }
     }
     /* every (device, queue) gets its own fill/completion ring, also when
