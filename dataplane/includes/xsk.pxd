@@ -25,6 +25,7 @@ cdef extern from "xsk.h" nogil:
         uint32_t nfree
         int need_wakeup
         int busy_poll
+        uint64_t spin_ns
         uint32_t nsock
         uint32_t ntap
         dp_xsk socks[8]

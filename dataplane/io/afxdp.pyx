@@ -58,6 +58,7 @@ cdef class XskPort(Source):
         self.b.headroom = 256
         rc = dp_xsk_worker_init(&self.w, nframes, frame_size, batch_size)
         self.inited = True
+        self.w.spin_ns = 20000
         if rc < 0:
             msg = self.w.err.decode("utf-8", "replace")
             raise XskError(msg, kind=-rc)
@@ -144,6 +145,17 @@ cdef class XskPort(Source):
     @property
     def busy_poll(self):
         return bool(self.w.busy_poll)
+
+    @property
+    def spin_us(self):
+        """How long a receive looks at empty RX rings before sleeping in poll()."""
+        return self.w.spin_ns / 1000.0
+
+    @spin_us.setter
+    def spin_us(self, double us):
+        if us < 0 or us > 1e6:
+            raise ValueError("spin_us: 0..1000000")
+        self.w.spin_ns = <uint64_t>(us * 1000)
 
     def socket(self, int i):
         """{"fd", "ifindex", "queue", "zerocopy", "peer"} of socket ``i``."""

@@ -387,6 +387,13 @@ void dp_xsk_recycle(struct dp_xsk_worker *w)
         refill(w, &w->socks[i]);
 }
 
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int sock_error(struct dp_xsk_worker *w, struct dp_xsk *s, int err)
 {
     if (!w->dead_err) {
@@ -432,6 +439,21 @@ int dp_xsk_rx(struct dp_xsk_worker *w, struct dp_batch *b, int timeout_ms)
     b->count = 0;
     for (k = 0; k < w->nsock; k++)
         avail += cons_avail(&w->socks[k].rx);
+    if (!avail && w->spin_ns && timeout_ms) {
+        /* Traffic that stops for a few microseconds usually resumes: look
+         * at the rings for spin_ns before sleeping in poll(), so that a
+         * busy worker is never asleep when the kernel fills its ring (a
+         * sleeping reader costs the kernel a wakeup per flush, on the CPU
+         * that receives). Bounded: an idle worker sleeps after spin_ns. */
+        uint64_t t0 = now_ns(), n_iter = 0;
+        while (!avail) {
+            __builtin_ia32_pause();
+            for (k = 0; k < w->nsock; k++)
+                avail += cons_avail(&w->socks[k].rx);
+            if ((++n_iter & 63) == 0 && (now_ns() - t0 >= w->spin_ns || w->cancelled))
+                break;
+        }
+    }
     if (!avail) {
         if (w->busy_poll) {
             /* drive the driver's NAPI from this thread (no interrupt) */
@@ -720,6 +742,7 @@ int dp_xsk_kstats(const struct dp_xsk *s, uint64_t out[6])
 void dp_xsk_cancel(struct dp_xsk_worker *w)
 {
     uint64_t one = 1;
+    __atomic_store_n(&w->cancelled, 1, __ATOMIC_RELEASE);
     if (w->event_fd >= 0)
         (void)!write(w->event_fd, &one, sizeof(one));
 }

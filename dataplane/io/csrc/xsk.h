@@ -80,6 +80,8 @@ struct dp_xsk_worker {
     int need_wakeup;            /* bound with XDP_USE_NEED_WAKEUP */
     int busy_poll;              /* SO_PREFER_BUSY_POLL: spin with recvfrom, no sleep */
     int event_fd;               /* cancellation: readable once cancelled */
+    volatile int cancelled;
+    uint64_t spin_ns;           /* look at empty RX rings this long before poll() (0: never) */
     uint32_t nsock, rr, ntap;
     struct dp_xsk socks[DP_XSK_MAX_SOCKS];
     int dead_err, dead_sock;    /* a socket lost its device: errno, which */
