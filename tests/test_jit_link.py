@@ -35,8 +35,13 @@ def _maps(coll):
         if m.map_type in _NO_ITEMS:
             continue
         items = sorted(m.items())
-        # PROG_ARRAY values are program ids, unique per load: keys only
-        out[name] = [k for k, _ in items] if m.map_type == mt.BPF_MAP_TYPE_PROG_ARRAY else items
+        # PROG_ARRAY and map-in-map values are program/map ids, unique per
+        # load: keys only (the inner maps' contents are compared by name)
+        ids = m.map_type in (mt.BPF_MAP_TYPE_PROG_ARRAY, mt.BPF_MAP_TYPE_ARRAY_OF_MAPS, mt.BPF_MAP_TYPE_HASH_OF_MAPS)
+        out[name] = [k for k, _ in items] if ids else items
+        if m.map_type in (mt.BPF_MAP_TYPE_ARRAY_OF_MAPS, mt.BPF_MAP_TYPE_HASH_OF_MAPS):
+            for k, _ in items:
+                out[f"{name}[{k.hex()}]"] = sorted(m.inner(k).items())
     return out
 
 

@@ -15,16 +15,16 @@ from dataplane.kfuncs.kconfig import resolve_kconfig
 from dataplane.loader import load_object
 
 
-MAP_TYPE_NAMES = {1: "hash", 2: "array", 3: "prog_array", 6: "percpu_array", 9: "lru_hash",
-                  11: "lpm_trie", 22: "queue", 27: "ringbuf"}
+from dataplane.abi.maps import MAP_TYPE_NAMES  # noqa: E402  (bpftool's names: the enum's, lower case)
 MMAPABLE = 0x400
 # libbpf >= 1.0 refuses legacy `maps` sections: not loadable with bpftool.
 NOT_LIBBPF = {"legacy_maps"}
 # Programs whose xlated length equals the ELF length: no helper inlining and
 # only 1:1 ctx rewrites (the kernel expands map lookups, ingress_ifindex, LD_ABS).
 SAME_LENGTH = {"xdp_global", "xdp_rewrite", "xdp_adjust"}
-# The verifier inlines bpf_loop into the caller, moving the callback.
-LAYOUT_REWRITTEN = {"xdp_loop"}
+# The verifier inlines bpf_loop into the caller, moving the callback, and
+# expands map lookups (map_gen_lookup) in front of xdp_lb's subprograms.
+LAYOUT_REWRITTEN = {"xdp_loop", "xdp_lb"}
 
 
 

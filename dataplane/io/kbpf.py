@@ -269,6 +269,13 @@ def prog_xlated(fd: int) -> bytes:
     return buf.raw[:n]
 
 
+def map_get_fd_by_id(map_id: int) -> int:
+    """BPF_MAP_GET_FD_BY_ID: a new fd for the map with this id (close it)."""
+    a = _attr()
+    struct.pack_into("<I", a, 0, map_id)
+    return _sys_bpf(BPF_MAP_GET_FD_BY_ID, a, "BPF_MAP_GET_FD_BY_ID")
+
+
 def map_info(fd: int) -> dict:
     raw = obj_get_info(fd)
     mtype, mid, ks, vs, me, flags = struct.unpack_from("<IIIIII", raw, 0)
@@ -308,9 +315,6 @@ def prog_test_run(fd: int, data: bytes, *, repeat: int = 1, ctx: bytes | None = 
     duration, = struct.unpack_from("<I", a, 36)
     return TestRunResult(retval, dout.raw[:size_out] if dout is not None else b"", duration,
                          cout.raw if cout is not None else b"")
-
-
-BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
 
 
 def prog_test_run_live(fd: int, data: bytes, ctx: bytes, *, repeat: int = 1, batch_size: int = 0) -> int:

@@ -274,26 +274,31 @@ def _ifindexes(spec) -> list[int] | None:
     return out
 
 
-def parse_map_update(text: str) -> tuple[str, bytes, bytes]:
-    """"MAP:KEYHEX:VALUEHEX" -> (map name, key, value). Hex may contain spaces."""
-    parts = text.split(":")
+def parse_map_update(text: str) -> tuple[str, bytes, bytes | str]:
+    """"MAP:KEYHEX:VALUE" -> (map name, key, value). Hex may contain spaces.
+    MAP may be OUTER[KEYHEX] and an outer map's VALUE new / name:MAP / id:N
+    (dataplane.maps.ref); those values stay text."""
+    parts = text.split(":", 2)
     if len(parts) != 3 or not parts[0]:
         raise DataplaneError(f"--map-update {text!r}: expected MAP:KEYHEX:VALUEHEX")
     try:
         key = bytes.fromhex(parts[1])
-        value = bytes.fromhex(parts[2])
+        value = parts[2] if parts[2] == "new" or parts[2].startswith(("name:", "id:")) else bytes.fromhex(parts[2])
     except ValueError as exc:
         raise DataplaneError(f"--map-update {text!r}: {exc}") from None
     return parts[0], key, value
 
 
 def apply_map_updates(collection, updates) -> None:
+    from dataplane.maps import ref
     for u in updates:
         name, key, value = parse_map_update(u) if isinstance(u, str) else u
-        if name not in collection.maps:
-            raise NotFound(f"--map-update: no map {name!r}; object has: {', '.join(sorted(collection.maps))}")
-        m = collection.maps[name]
-        if len(key) != m.key_size or len(value) != m.value_size:
+        base = ref.split_path(name)[0]
+        if base not in collection.maps:
+            raise NotFound(f"--map-update: no map {base!r}; object has: {', '.join(sorted(collection.maps))}")
+        m = ref.resolve(collection.maps, name)
+        if isinstance(value, (bytes, bytearray)) and m.map_type not in ref.OUTER_TYPES and \
+                (len(key) != m.key_size or len(value) != m.value_size):
             raise DataplaneError(f"--map-update {name}: key/value must be {m.key_size}/{m.value_size} bytes, "
                                  f"got {len(key)}/{len(value)}")
-        m.update(key, value)
+        ref.update(collection.maps, name, key, value)

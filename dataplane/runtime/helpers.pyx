@@ -18,7 +18,7 @@ from libc.string cimport memcpy, memset
 cdef extern from "<stdlib.h>" nogil:
     int posix_memalign(void **memptr, size_t alignment, size_t size)
 
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
 
 from dataplane.errors import DataplaneError, ExecutionError
 from dataplane.maps.core cimport Map, set_current_cpu
@@ -104,8 +104,12 @@ def csum_partial(data, uint32_t seed=0):
 
 
 cdef inline uint64_t _now() noexcept nogil:
+    # Test-run durations count the CPU time of this thread: the kernel's
+    # BPF_PROG_TEST_RUN stops its timer while it yields the CPU
+    # (bpf_test_timer_continue), so on a shared machine wall time would
+    # charge other processes' time slices to this side only.
     cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
     return <uint64_t>ts.tv_sec * 1000000000 + <uint64_t>ts.tv_nsec
 
 
@@ -163,6 +167,11 @@ cdef class Runner:
     @property
     def cpu(self):
         return self.rt.cpu
+
+    @cpu.setter
+    def cpu(self, uint32_t cpu):
+        """The CPU programs run on next (per-CPU map slots, bpf_get_smp_processor_id)."""
+        self.rt.cpu = cpu
 
     cdef _prepare(self, Interpreter interp):
         interp.env.user = &self.rt
@@ -283,6 +292,14 @@ cdef class Runner:
         None, "ifindex" or "map" (index = the map key)."""
         kind = {DP_REDIRECT_NONE: None, DP_REDIRECT_IFINDEX: "ifindex", DP_REDIRECT_MAP: "map"}[self.rt.redirect_kind]
         return kind, self.rt.redirect_index, self.rt.redirect_flags
+
+    @property
+    def redirect_map(self):
+        """The address of the map the last bpf_redirect_map named (a DEVMAP,
+        XSKMAP or CPUMAP: compare with Map.address), 0 for none."""
+        if self.rt.redirect_kind != DP_REDIRECT_MAP:
+            return 0
+        return <uintptr_t>self.rt.redirect_map
 
     def trace_lines(self):
         """Drain bpf_trace_printk output: one str per call."""

@@ -38,7 +38,7 @@ class App:
         objects = {}
         for pc in cfg.programs:
             try:
-                res = self.reg.load(pc.object, program=pc.program, name=pc.name)
+                res = self.reg.load(pc.object, program=pc.program, name=pc.name, prog_type=pc.type)
             except DataplaneError as exc:
                 raise ConfigError(cfg.path, pc.line, f"loading {pc.object}: {exc}") from exc
             objects[res.obj.name] = res.obj
@@ -49,7 +49,8 @@ class App:
                     raise ConfigError(cfg.path, f.line, f"map {f.map}: {exc}") from exc
         for hc in cfg.hooks:
             self.hooks.hook(hc.name, create=True)
-            for obj_name, prog, line in hc.chain:
+            for ce in hc.chain:
+                obj_name, prog, line = ce
                 obj = objects[obj_name]
                 try:
                     if not prog:
@@ -59,7 +60,11 @@ class App:
                         prog = next(iter(obj.programs))
                     if prog not in obj.programs:
                         raise DataplaneError(f"object {obj_name!r} has no program {prog!r} loaded")
-                    self.hooks.attach(obj.programs[prog].id, hc.name)
+                    kw = dict(first=ce.first, last=ce.last, proceed_on=ce.proceed_on)
+                    if ce.link:
+                        self.hooks.link_create(obj.programs[prog].id, hc.name, **kw)
+                    else:
+                        self.hooks.attach(obj.programs[prog].id, hc.name, **kw)
                 except DataplaneError as exc:
                     raise ConfigError(cfg.path, line, f"hook {hc.name}: {exc}") from exc
         if start:
@@ -111,3 +116,4 @@ class App:
     def close(self) -> None:
         self.replays.stop_all()
         self.live.stop_all()
+        self.hooks.close()        # kernel-placed hooks come back: no XDP program outlives the service

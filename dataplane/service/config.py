@@ -11,14 +11,21 @@ back to a default.
     engine: jit                         # optional: interp | jit (default: the runtime's)
     programs:
       - object: progs/xdp_counter.o     # relative to the config file
-        program: xdp_count              # optional: default all programs
+        program: xdp_count              # optional: only this one is loaded (default all programs)
+        type: xdp                       # optional: force its type (a libbpf section name), for
+                                        # legacy section names such as SEC("xdp_foo")
         name: counter                   # optional object name (default: file stem)
         maps:                           # optional: entries to put in the object's maps
           proto_count:
             - {key: "06 00 00 00", value: "00 00 00 00 00 00 00 00"}   # hex bytes
+          # map-in-map: value "new" (an inner map from the template) or "name:MAP";
+          # an inner map is named OUTER[KEYHEX]: "vips[0a000002]"
     hooks:
       - name: sample                    # an attachment point
-        chain: [counter]                # OBJECT (its one program) or OBJECT/PROGRAM, in run order
+        chain: [counter]                # OBJECT (its one program) or OBJECT/PROGRAM, in run order, or
+                                        # {program: OBJ[/PROG], proceed_on: [pass, drop], first: true,
+                                        #  last: false, link: true} (verdicts the next program runs on,
+                                        #  FIRST/LAST pins, attach through a link)
       - name: wire                      # a live hook: real interfaces feed its chain
         interfaces: [vA, vB]            # inline: a pair; single: one (see dataplane/live/spec.py)
         mode: inline                    # inline | single
@@ -73,6 +80,7 @@ class ProgramConfig:
     name: str = ""
     line: int = 0
     maps: list["MapFill"] = field(default_factory=list)
+    type: str = ""
 
 
 @dataclass
@@ -84,9 +92,23 @@ class MapFill:
 
 
 @dataclass
+class ChainEntry:
+    object: str
+    program: str = ""                 # "": the object's one program
+    line: int = 0
+    proceed_on: list[str] = field(default_factory=list)   # verdicts on which the next program runs ([]: pass)
+    first: bool = False               # the FIRST / LAST pins (README: Multi-program hooks)
+    last: bool = False
+    link: bool = False                # attached through a link (then changed only through it)
+
+    def __iter__(self):               # (object, program, line), as a chain entry used to be
+        return iter((self.object, self.program, self.line))
+
+
+@dataclass
 class HookConfig:
     name: str
-    chain: list[tuple[str, str, int]] = field(default_factory=list)   # (object name, program or "", line)
+    chain: list[ChainEntry] = field(default_factory=list)
     line: int = 0
     live: object = None               # dataplane.live.LiveSpec when the hook has `interfaces`
 
@@ -266,7 +288,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
 
 
 def _program(ck: _Checker, item, where: str, base: str) -> ProgramConfig:
-    p = ck.mapping(item, where, {"object", "program", "name", "maps"})
+    p = ck.mapping(item, where, {"object", "program", "name", "maps", "type"})
     if "object" not in p:
         ck.fail(item, f"{where}: missing required key 'object'")
     obj = ck.string(p["object"][1], f"{where}.object")
@@ -275,6 +297,13 @@ def _program(ck: _Checker, item, where: str, base: str) -> ProgramConfig:
         pc.program = ck.string(p["program"][1], f"{where}.program")
     if "name" in p:
         pc.name = ck.string(p["name"][1], f"{where}.name")
+    if "type" in p:
+        from dataplane.loader.sections import type_by_name
+        pc.type = ck.string(p["type"][1], f"{where}.type")
+        try:
+            type_by_name(pc.type)
+        except ValueError as exc:
+            ck.fail(p["type"][1], f"{where}.type: {exc}")
     if "maps" in p:
         mnode = p["maps"][1]
         if not isinstance(mnode, yaml.MappingNode):
@@ -287,8 +316,14 @@ def _program(ck: _Checker, item, where: str, base: str) -> ProgramConfig:
                 for need in ("key", "value"):
                     if need not in ent:
                         ck.fail(e, f"{w}: missing required key {need!r}")
-                pc.maps.append(MapFill(mname, ck.hexbytes(ent["key"][1], f"{w}.key"),
-                                       ck.hexbytes(ent["value"][1], f"{w}.value"), e.start_mark.line + 1))
+                vnode_ = ent["value"][1]
+                vtext = vnode_.value if isinstance(vnode_, yaml.ScalarNode) else None
+                if isinstance(vtext, str) and (vtext == "new" or vtext.startswith("name:")):
+                    value = vtext            # a map-in-map value (dataplane.maps.ref)
+                else:
+                    value = ck.hexbytes(vnode_, f"{w}.value")
+                pc.maps.append(MapFill(mname, ck.hexbytes(ent["key"][1], f"{w}.key"), value,
+                                       e.start_mark.line + 1))
     return pc
 
 
@@ -346,13 +381,31 @@ def _hook(ck: _Checker, item, where: str, objects: dict) -> HookConfig:
     if "interfaces" in h:
         hc.live = _live(ck, h, where, hc.name, item)
     if "chain" in h:
-        for j, ref in enumerate(ck.sequence(h["chain"][1], f"{where}.chain")):
-            r = ck.string(ref, f"{where}.chain[{j}]")
+        for j, item in enumerate(ck.sequence(h["chain"][1], f"{where}.chain")):
+            w = f"{where}.chain[{j}]"
+            opts = {}
+            ref = item
+            if isinstance(item, yaml.MappingNode):
+                opts = ck.mapping(item, w, {"program", "proceed_on", "first", "last", "link"})
+                if "program" not in opts:
+                    ck.fail(item, f"{w}: missing required key 'program'")
+                ref = opts["program"][1]
+            r = ck.string(ref, w if not opts else f"{w}.program")
             obj, _, prog = r.partition("/")
             if obj not in objects:
-                ck.fail(ref, f"{where}.chain[{j}]: no programs entry named {obj!r} "
+                ck.fail(ref, f"{w}: no programs entry named {obj!r} "
                              f"(known: {', '.join(sorted(objects)) or 'none'})")
-            hc.chain.append((obj, prog, ref.start_mark.line + 1))
+            ce = ChainEntry(obj, prog, ref.start_mark.line + 1)
+            if "proceed_on" in opts:
+                for k, v in enumerate(ck.sequence(opts["proceed_on"][1], f"{w}.proceed_on")):
+                    name = ck.string(v, f"{w}.proceed_on[{k}]")
+                    if name not in VERDICT_NAMES:
+                        ck.fail(v, f"{w}.proceed_on[{k}]: unknown verdict {name!r} (one of {', '.join(VERDICT_NAMES)})")
+                    ce.proceed_on.append(name)
+            for key in ("first", "last", "link"):
+                if key in opts:
+                    setattr(ce, key, ck.boolean(opts[key][1], f"{w}.{key}"))
+            hc.chain.append(ce)
     return hc
 
 

@@ -151,10 +151,10 @@ def ip4(a: str) -> bytes:
 # ---------------------------------------------------------------- the two sides
 
 def dataplane_prog_run(obj: Path, prog: str, packets: list[bytes], tmpdir: Path, *, engine: str = "interp",
-                       map_updates=(), repeat: int = 1, dump_maps: bool = True) -> dict:
+                       map_updates=(), repeat: int = 1, dump_maps: bool = True, extra_args=()) -> dict:
     """`python -m dataplane -j prog run ...`: packets go through files."""
     args = [sys.executable, "-m", "dataplane", "-j", "prog", "run", str(obj), "--prog", prog,
-            "--repeat", str(repeat), "--engine", engine]
+            "--repeat", str(repeat), "--engine", engine, *extra_args]
     for i, data in enumerate(packets):
         f = tmpdir / f"pkt{i:04d}.bin"
         f.write_bytes(data)

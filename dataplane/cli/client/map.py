@@ -1,12 +1,15 @@
-"""`remote map list | lookup ID KEY | update ID KEY VALUE [--flags F] | delete ID KEY | dump ID`.
+"""`remote map list | lookup ID KEY | update ID KEY VALUE [--flags F] | delete ID KEY | dump ID
+| create (--inner-of ID | TYPE KEY_SIZE VALUE_SIZE MAX_ENTRIES [--flags F]) [--name N] | free ID`.
 
 KEY and VALUE are hex bytes ("01000000" or "01 00 00 00"), as bpftool's
-``hex`` form."""
+``hex`` form; a map-in-map's VALUE is the inner map's id (a u32, where the
+kernel takes an fd): `map create --inner-of OUTER` makes one."""
 from __future__ import annotations
 
 import json
 
 from dataplane.cli.client import call, hexbytes, stream
+from dataplane.errors import DataplaneError
 
 OBJECT = "map"
 _FLAGS = {"any": 0, "noexist": 1, "exist": 2}
@@ -28,6 +31,12 @@ def register(what) -> None:
         if op == "update":
             q.add_argument("value", help="hex bytes")
             q.add_argument("--flags", choices=sorted(_FLAGS), default="any")
+    c = mp.add_parser("create")
+    c.add_argument("--inner-of", type=int, default=0, metavar="ID", help="copy this map-in-map's inner template")
+    c.add_argument("attrs", nargs="*", metavar="TYPE KEY VALUE MAX", help="map type (name or number) and sizes")
+    c.add_argument("--flags", dest="map_flags", type=lambda v: int(v, 0), default=0)
+    c.add_argument("--name", default="")
+    mp.add_parser("free").add_argument("id", type=int)
     d = mp.add_parser("dump")
     d.add_argument("id", type=int)
     d.add_argument("--batch", type=int, default=0, help="entries per streamed batch")
@@ -47,6 +56,19 @@ def run(args, ch, out) -> int:
                                            flags=_FLAGS[args.flags]))
     elif args.op == "delete":
         call(maps.Delete, pb.DeleteRequest(map_id=args.id, key=hexbytes(args.key)))
+    elif args.op == "create":
+        req = pb.CreateMapRequest(inner_of=args.inner_of, name=args.name, flags=args.map_flags)
+        if not args.inner_of:
+            from dataplane.abi.maps import MAP_TYPES_BY_NAME
+            if len(args.attrs) != 4:
+                raise DataplaneError("map create: give --inner-of ID or TYPE KEY_SIZE VALUE_SIZE MAX_ENTRIES")
+            t = args.attrs[0]
+            req.type_id = MAP_TYPES_BY_NAME[t] if t in MAP_TYPES_BY_NAME else int(t, 0)
+            req.key_size, req.value_size, req.max_entries = (int(x, 0) for x in args.attrs[1:])
+        r = call(maps.Create, req)
+        out(r, map_line(r))
+    elif args.op == "free":
+        call(maps.Free, pb.FreeMapRequest(map_id=args.id))
     elif args.op == "dump":
         entries = []
         for batch in stream(maps.Dump, pb.DumpRequest(map_id=args.id, batch_size=args.batch)):

@@ -1,4 +1,4 @@
-"""`remote prog list | show ID | load FILE [--path] [--program NAME] [--name N] | unload ID`."""
+"""`remote prog list | show ID | load FILE [--path] [--program NAME] [--name N] [--type T] | unload ID`."""
 from __future__ import annotations
 
 import os
@@ -24,6 +24,8 @@ def register(what) -> None:
     ld.add_argument("--path", action="store_true", help="FILE is a path on the server (not uploaded)")
     ld.add_argument("--program", help="program name (default: all programs of the object)")
     ld.add_argument("--name", help="object name")
+    ld.add_argument("--type", dest="prog_type", default="",
+                    help="force the program type (a libbpf section name: xdp, xdp/cpumap, tc, ...)")
     prog.add_parser("unload").add_argument("id", type=int)
 
 
@@ -38,14 +40,17 @@ def run(args, ch, out) -> int:
         out(r, prog_line(r))
     elif args.op == "load":
         if args.path:
-            req = pb.LoadRequest(path=args.file, program=args.program or "", name=args.name or "")
+            req = pb.LoadRequest(path=args.file, program=args.program or "", name=args.name or "",
+                                 type=args.prog_type)
         else:
             with open(args.file, "rb") as f:
                 data = f.read()
             req = pb.LoadRequest(object=data, program=args.program or "",
-                                 name=args.name or os.path.splitext(os.path.basename(args.file))[0])
+                                 name=args.name or os.path.splitext(os.path.basename(args.file))[0],
+                                 type=args.prog_type)
         r = call(progs.Load, req)
-        out(r, "\n".join(prog_line(p) for p in r.programs))
+        out(r, "\n".join([prog_line(p) for p in r.programs] +
+                         [f"skipped {s.name}: {s.reason}" for s in r.skipped]))
     elif args.op == "unload":
         r = call(progs.Unload, pb.UnloadRequest(id=args.id))
         out(r, f"unloaded object {r.object_id}")

@@ -1,4 +1,5 @@
-"""Maps: the maps of loaded objects, bpftool-style (lookup, update, delete, dump)."""
+"""Maps: the maps of loaded objects, bpftool-style (lookup, update, delete, dump), and maps
+of their own (create, free) to store in map-in-map (the value is the inner map's id)."""
 from __future__ import annotations
 
 from dataplane.errors import DataplaneError
@@ -41,6 +42,18 @@ class Maps(rpc.MapsServicer):
     async def Delete(self, request, context):
         self.reg.delete(request.map_id, request.key)
         return pb.DeleteResponse()
+
+    @guard
+    async def Create(self, request, context):
+        lm = self.reg.create_map(inner_of=request.inner_of, map_type=request.type_id, key_size=request.key_size,
+                                 value_size=request.value_size, max_entries=request.max_entries,
+                                 flags=request.flags, name=request.name)
+        return map_info(lm, self.reg.map_entries(lm))
+
+    @guard
+    async def Free(self, request, context):
+        self.reg.free_map(request.map_id)
+        return pb.FreeMapResponse()
 
     @guard_stream
     async def Dump(self, request, context):

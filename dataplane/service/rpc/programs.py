@@ -38,11 +38,12 @@ class Programs(rpc.ProgramsServicer):
         source = request.object if which == "object" else self.paths.check_read(request.path, "object")
         # Parsing and verifying is CPU work: keep the event loop (health, other calls) responsive.
         res = await asyncio.to_thread(self.reg.load, source, program=request.program, name=request.name,
-                                      log_level=request.log_level)
+                                      log_level=request.log_level, prog_type=request.type)
         obj = res.obj
         maps = [map_info(m, self.reg.map_entries(m)) for m in obj.maps.values()]
+        skipped = [pb.SkippedProgram(name=n, reason=why) for n, why in (res.skipped or {}).items()]
         return pb.LoadResponse(object_id=obj.id, programs=[self.info(p) for p in obj.programs.values()],
-                               maps=maps, verifier_log=res.verifier_log)
+                               maps=maps, verifier_log=res.verifier_log, skipped=skipped)
 
     @guard
     async def List(self, request, context):
