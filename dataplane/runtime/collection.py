@@ -513,8 +513,8 @@ def _link(ps: ProgramSpec, maps: dict[str, Map], available: set[int],
             handled.add(i)
         elif r.kind == "kfunc":
             if r.symbol not in kfuncs:
-                raise LoadError(f"program {ps.name}: kfunc {r.symbol} at insn {i} is not available "
-                                f"(no kfunc registry provides it)")
+                from dataplane.loader.vmlinux import kfunc_unavailable
+                raise LoadError(f"program {ps.name}: insn {i}: {kfunc_unavailable(r.symbol)}")
             struct.pack_into("<i", buf, i * 8 + 4, kfuncs[r.symbol])
             handled.add(i)
         elif r.kind in ("ksym", "kconfig"):
