@@ -47,7 +47,8 @@ class App:
                     raise ConfigError(cfg.path, f.line, f"map {f.map}: {exc}") from exc
         for hc in cfg.hooks:
             self.hooks.hook(hc.name, create=True)
-            for obj_name, prog, line in hc.chain:
+            for ce in hc.chain:
+                obj_name, prog, line = ce
                 obj = objects[obj_name]
                 try:
                     if not prog:
@@ -57,7 +58,11 @@ class App:
                         prog = next(iter(obj.programs))
                     if prog not in obj.programs:
                         raise DataplaneError(f"object {obj_name!r} has no program {prog!r} loaded")
-                    self.hooks.attach(obj.programs[prog].id, hc.name)
+                    kw = dict(first=ce.first, last=ce.last, proceed_on=ce.proceed_on)
+                    if ce.link:
+                        self.hooks.link_create(obj.programs[prog].id, hc.name, **kw)
+                    else:
+                        self.hooks.attach(obj.programs[prog].id, hc.name, **kw)
                 except DataplaneError as exc:
                     raise ConfigError(cfg.path, line, f"hook {hc.name}: {exc}") from exc
         if start:
@@ -85,3 +90,4 @@ class App:
 
     def close(self) -> None:
         self.replays.stop_all()
+        self.hooks.close()        # kernel-placed hooks come back: no XDP program outlives the service

@@ -22,7 +22,10 @@ back to a default.
           # an inner map is named OUTER[KEYHEX]: "vips[0a000002]"
     hooks:
       - name: sample                    # an attachment point
-        chain: [counter]                # OBJECT (its one program) or OBJECT/PROGRAM, in run order
+        chain: [counter]                # OBJECT (its one program) or OBJECT/PROGRAM, in run order, or
+                                        # {program: OBJ[/PROG], proceed_on: [pass, drop], first: true,
+                                        #  last: false, link: true} (verdicts the next program runs on,
+                                        #  FIRST/LAST pins, attach through a link)
     replays:
       - hook: sample
         pcap: trace.pcap                # relative to the config file; "sample:" = the bundled trace
@@ -83,9 +86,23 @@ class MapFill:
 
 
 @dataclass
+class ChainEntry:
+    object: str
+    program: str = ""                 # "": the object's one program
+    line: int = 0
+    proceed_on: list[str] = field(default_factory=list)   # verdicts on which the next program runs ([]: pass)
+    first: bool = False               # the FIRST / LAST pins (README: Multi-program hooks)
+    last: bool = False
+    link: bool = False                # attached through a link (then changed only through it)
+
+    def __iter__(self):               # (object, program, line), as a chain entry used to be
+        return iter((self.object, self.program, self.line))
+
+
+@dataclass
 class HookConfig:
     name: str
-    chain: list[tuple[str, str, int]] = field(default_factory=list)   # (object name, program or "", line)
+    chain: list[ChainEntry] = field(default_factory=list)
     line: int = 0
 
 
@@ -309,13 +326,31 @@ def _hook(ck: _Checker, item, where: str, objects: dict) -> HookConfig:
         ck.fail(item, f"{where}: missing required key 'name'")
     hc = HookConfig(ck.string(h["name"][1], f"{where}.name"), line=item.start_mark.line + 1)
     if "chain" in h:
-        for j, ref in enumerate(ck.sequence(h["chain"][1], f"{where}.chain")):
-            r = ck.string(ref, f"{where}.chain[{j}]")
+        for j, item in enumerate(ck.sequence(h["chain"][1], f"{where}.chain")):
+            w = f"{where}.chain[{j}]"
+            opts = {}
+            ref = item
+            if isinstance(item, yaml.MappingNode):
+                opts = ck.mapping(item, w, {"program", "proceed_on", "first", "last", "link"})
+                if "program" not in opts:
+                    ck.fail(item, f"{w}: missing required key 'program'")
+                ref = opts["program"][1]
+            r = ck.string(ref, w if not opts else f"{w}.program")
             obj, _, prog = r.partition("/")
             if obj not in objects:
-                ck.fail(ref, f"{where}.chain[{j}]: no programs entry named {obj!r} "
+                ck.fail(ref, f"{w}: no programs entry named {obj!r} "
                              f"(known: {', '.join(sorted(objects)) or 'none'})")
-            hc.chain.append((obj, prog, ref.start_mark.line + 1))
+            ce = ChainEntry(obj, prog, ref.start_mark.line + 1)
+            if "proceed_on" in opts:
+                for k, v in enumerate(ck.sequence(opts["proceed_on"][1], f"{w}.proceed_on")):
+                    name = ck.string(v, f"{w}.proceed_on[{k}]")
+                    if name not in VERDICT_NAMES:
+                        ck.fail(v, f"{w}.proceed_on[{k}]: unknown verdict {name!r} (one of {', '.join(VERDICT_NAMES)})")
+                    ce.proceed_on.append(name)
+            for key in ("first", "last", "link"):
+                if key in opts:
+                    setattr(ce, key, ck.boolean(opts[key][1], f"{w}.{key}"))
+            hc.chain.append(ce)
     return hc
 
 

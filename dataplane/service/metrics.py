@@ -62,7 +62,7 @@ class ServiceCollector:
         length = GaugeMetricFamily("dataplane_hook_programs", "Programs attached to a hook", labels=["hook"])
         for hook, ln, st in hooks.counters():
             for v in VERDICT_NAMES:
-                lab = [hook, ln.program_name, str(ln.att.program_id), v]
+                lab = [hook, ln.program_name, str(ln.program_id), v]
                 pkts.add_metric(lab, st.get("packets", {}).get(v, 0))
                 byts.add_metric(lab, st.get("bytes", {}).get(v, 0))
         for p in self.app.reg.list_programs():
