@@ -213,7 +213,10 @@ class Collection:
         coll.skipped = dict(sel.skipped)
         coll.skipped_maps = skipped_maps
         coll._install_prog_resolvers()
-        if uses_kfuncs or conntrack is not None:
+        from dataplane.kfuncs.registry import CT_NAMES
+        uses_ct = any(r.kind == "kfunc" and r.symbol in CT_NAMES for n in sel.load
+                      for r in spec.programs[n].relocations)
+        if uses_ct or conntrack is not None:
             coll._attach_conntrack(conntrack)
         return coll
 
