@@ -115,7 +115,7 @@ def verify_program(spec, ps, *, log_level: int = 0, kfuncs: dict | None = None, 
             ps = _core(spec, ps)
     insns, maps, ktable = link_for_verifier(spec, ps, kfuncs)
     return verify(insns, prog_type=ptype, maps=maps, license=spec.license, kfuncs=ktable,
-                  log_level=log_level, objs=objs)
+                  log_level=log_level, objs=objs, line_info=ps.line_info)
 
 
 def register(sub) -> None:

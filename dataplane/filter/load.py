@@ -24,11 +24,15 @@ def fill_dataplane(coll, cf, counters: list | None = None) -> None:
         for k, v in ents:
             m.update(k, v)
     if counters:
-        m = coll.map(COUNTERS_MAP)
-        ncpu = m.nr_cpus
-        for i, (p, b) in enumerate(counters):
-            if p or b:
-                m.update(struct.pack("<I", i), counter_value(p, b) + bytes(COUNTER_SIZE * (ncpu - 1)))
+        seed_counters(coll.map(COUNTERS_MAP), counters)
+
+
+def seed_counters(m, counters: list) -> None:
+    """Restored counters go to CPU 0's slot of the per-CPU map (sums stay right)."""
+    ncpu = m.nr_cpus
+    for i, (p, b) in enumerate(counters):
+        if p or b:
+            m.update(struct.pack("<I", i), counter_value(p, b) + bytes(COUNTER_SIZE * (ncpu - 1)))
 
 
 def dataplane_counters(coll, n: int) -> list[tuple[int, int]]:

@@ -424,7 +424,8 @@ def _verify(spec: ObjectSpec, ps: ProgramSpec, kfuncs: dict[str, int], kfunc_pro
     kf = {idx: protos[n] for n, idx in kfuncs.items() if n in protos}
     try:
         return _run_verifier(decode_program(bytes(buf)), prog_type=ptype, maps=infos,
-                             license=ps.license or spec.license or "", kfuncs=kf, objs=_kfunc_objs())
+                             license=ps.license or spec.license or "", kfuncs=kf, objs=_kfunc_objs(),
+                             line_info=ps.line_info)
     except VerifierError as exc:
         err = VerifierError(exc.summary, exc.log)
         err.args = (f"program {ps.name}: verifier rejected it: {exc.summary}",)

@@ -24,6 +24,8 @@ class App:
         self.paths = paths if paths is not None else default_policy()
         self.hooks = HookSet(self.reg)
         self.replays = ReplaySet(self.hooks)
+        from dataplane.service.filters import FilterSet
+        self.filters = FilterSet(self.reg, self.hooks)
 
     @classmethod
     def from_config(cls, cfg: Config) -> "App":
@@ -65,6 +67,20 @@ class App:
                         self.hooks.attach(obj.programs[prog].id, hc.name, **kw)
                 except DataplaneError as exc:
                     raise ConfigError(cfg.path, line, f"hook {hc.name}: {exc}") from exc
+        for fc in cfg.filters:
+            try:
+                with open(fc.rules) as fh:
+                    rules = fh.read()
+                sets = ""
+                if fc.ipset:
+                    with open(fc.ipset) as fh:
+                        sets = fh.read()
+                self.filters.restore(fc.hook, rules, sets, counters=fc.counters, chain=fc.chain,
+                                     interfaces=fc.interfaces, filter_only=fc.filter_only, source=fc.rules)
+            except OSError as exc:
+                raise ConfigError(cfg.path, fc.line, f"filter {fc.hook}: {exc.filename}: {exc.strerror}") from exc
+            except DataplaneError as exc:
+                raise ConfigError(cfg.path, fc.line, f"filter {fc.hook}: {exc}") from exc
         if start:
             self.start_replays(cfg)
         else:
