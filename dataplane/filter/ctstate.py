@@ -23,13 +23,13 @@ program's own LRU hash ``iptables_ct``: echo request -> NEW / ESTABLISHED
 after a reply; echo reply -> ESTABLISHED if its request was seen, else
 INVALID; other ICMP types -> INVALID (RELATED is not derived from the
 quoted header); other protocols -> NEW until the reverse direction is seen.
+ct->status is read through a CO-RE record (btfgen.LOCAL_STRUCTS), so the
+same program reads the dataplane's struct nf_conn and the kernel's.
 Window tracking, checksum validation and the TCP state machine's finer
 transitions are not modelled.  Non-first fragments (netfilter reassembles
 before conntrack) are INVALID.
 """
 from __future__ import annotations
-
-from functools import lru_cache
 
 from dataplane.abi import maps as MT
 from dataplane.filter import names as N
@@ -55,29 +55,11 @@ _VALID = (0x02, 0x22, 0x12, 0x04, 0x14, 0x11, 0x31, 0x10, 0x30)
 VALID_BITMAP = sum(1 << f for f in _VALID)
 
 
-@lru_cache(maxsize=4)
-def status_offset(target: str) -> int:
-    """Byte offset of nf_conn.status where the program runs."""
-    if target == "kernel":
-        from dataplane.io.kload import _vmlinux_btf
-        btf = _vmlinux_btf()
-    else:
-        from dataplane.kfuncs.btf_types import runtime_btf
-        btf = runtime_btf()
-    t = btf.find("nf_conn", "STRUCT")
-    for m in t.members:
-        if m.name == "status":
-            return m.offset // 8
-    raise LookupError("struct nf_conn has no status member")
-
-
 class CtState:
     slot = F_CT
 
-    def __init__(self, target: str = "dataplane"):
-        self.target = target
+    def __init__(self):
         self.used = False
-        self.status_off = status_offset(target)
 
     def map_specs(self) -> dict[str, MapSpec]:
         return {CT_MAP: MapSpec(CT_MAP, MT.BPF_MAP_TYPE_LRU_HASH, 12, 4, CT_MAP_SIZE)}
@@ -117,7 +99,7 @@ class CtState:
         miss = Label("ct_miss")
         e.jmp(op.BPF_JEQ, R0, miss, imm=0)
         e.mov(R7, src=R0)
-        e.ldx(8, R2, R7, self.status_off)
+        e.core_ldx(8, R2, R7, 0, ("nf_conn", "status"))     # CO-RE: nf_conn.status where it runs
         e.ldx(1, R1, R10, CT_OPTS + 9)                # opts.dir
         reply, est, release = Label("ct_reply"), Label("ct_est"), Label("ct_release")
         e.jmp(op.BPF_JNE, R1, reply, imm=0)
