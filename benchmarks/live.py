@@ -197,13 +197,13 @@ def _pass_collection():
 
 def _kernel_drops(live, ifname: str) -> int:
     """Packets the kernel could not hand to the dataplane on ``ifname``
-    (AF_XDP: RX ring full / no fill frame / dropped; AF_PACKET: tp_drops)."""
+    (AF_XDP: RX ring full, or dropped -- no fill frame; AF_PACKET: tp_drops).
+    rx_fill_ring_empty_descs is not added: the same packets are in rx_dropped."""
     n = 0
     for row in live.queue_stats():
         if row["interface"] == ifname:
             k = row.get("kernel", {})
-            n += k.get("rx_ring_full", 0) + k.get("rx_dropped", 0) + k.get("rx_fill_ring_empty_descs", 0)
-            n += k.get("tp_drops", 0)
+            n += k.get("rx_ring_full", 0) + k.get("rx_dropped", 0) + k.get("tp_drops", 0)
     return n
 
 
