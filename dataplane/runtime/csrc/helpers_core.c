@@ -299,6 +299,9 @@ uint64_t dp_h_tcp_raw_check_syncookie_ipv6(struct dp_env *, uint64_t, uint64_t, 
 uint64_t dp_h_xdp_get_buff_len(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_load_bytes(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_store_bytes(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_read(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_write(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_data(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 
 dp_helper_fn dp_kernel_helper(uint32_t id)
 {
@@ -346,6 +349,9 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case 205: return dp_h_tcp_raw_gen_syncookie_ipv6;
     case 206: return dp_h_tcp_raw_check_syncookie_ipv4;
     case 207: return dp_h_tcp_raw_check_syncookie_ipv6;
+    case 201: return dp_h_dynptr_read;
+    case 202: return dp_h_dynptr_write;
+    case 203: return dp_h_dynptr_data;
     default: return NULL;
     }
 }
