@@ -55,3 +55,20 @@ def test_guards_and_what_is_never_grouped():
     assert _shape(_plan(mixed)) == [("G", 5, None)]  # comments are not conditions
     ranges = "".join(f"-A FORWARD -p tcp --dport {k}:{k + 1} -j ACCEPT\n" for k in range(0, 16, 2))
     assert _shape(_plan(ranges)) == [("S",)] * 8      # guards differ (each its own range): scans
+
+
+def test_chain_choice_follows_interface_count():
+    import pytest
+
+    from dataplane.filter.binding import binding
+    from dataplane.filter.errors import RulesetError
+    assert binding().chain == "INPUT"
+    assert binding([("eth0", 2)]).chain == "INPUT"
+    inline = binding([("eth0", 2), ("eth1", 3)])
+    assert inline.chain == "FORWARD" and inline.out_of(2) == "eth1" and inline.out_of(3) == "eth0"
+    assert binding([("eth0", 2), ("eth1", 3)], "INPUT").out_of(2) is None        # --chain overrides
+    assert binding([("eth0", 2)], "FORWARD").out_of(2) is None                   # no pair: no -o
+    with pytest.raises(RulesetError):
+        binding([("a", 1), ("b", 2), ("c", 3)])
+    with pytest.raises(RulesetError):
+        binding(chain="OUTPUT")

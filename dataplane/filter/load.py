@@ -19,6 +19,12 @@ def load_dataplane(cf, *, counters: list | None = None, **kw):
 
 
 def fill_dataplane(coll, cf, counters: list | None = None) -> None:
+    from dataplane.filter.rules import no_gc
+    with no_gc():
+        _fill(coll, cf, counters)
+
+
+def _fill(coll, cf, counters) -> None:
     for name, ents in cf.fills.items():
         m = coll.map(name)
         for k, v in ents:

@@ -26,6 +26,12 @@ back to a default.
                                         # {program: OBJ[/PROG], proceed_on: [pass, drop], first: true,
                                         #  last: false, link: true} (verdicts the next program runs on,
                                         #  FIRST/LAST pins, attach through a link)
+      - name: wire                      # a live hook: real interfaces feed its chain
+        interfaces: [vA, vB]            # inline: a pair; single: one (see dataplane/live/spec.py)
+        mode: inline                    # inline | single
+        io: afxdp                       # afxdp | afpacket
+        queues: all                     # or [0, 1]: one worker per RX queue
+        chain: [counter]
     replays:
       - hook: sample
         pcap: trace.pcap                # relative to the config file; "sample:" = the bundled trace
@@ -111,6 +117,7 @@ class HookConfig:
     name: str
     chain: list[ChainEntry] = field(default_factory=list)
     line: int = 0
+    live: object = None               # dataplane.live.LiveSpec when the hook has `interfaces`
 
 
 @dataclass
@@ -374,11 +381,59 @@ def _program(ck: _Checker, item, where: str, base: str) -> ProgramConfig:
     return pc
 
 
+_LIVE_INT = ("frame_size", "batch_size", "ring_size", "busy_poll")
+_LIVE_STR = ("mode", "io", "xdp_mode", "bind", "tap")
+_LIVE_BOOL = ("need_wakeup", "force")
+LIVE_KEYS = {"interfaces", "queues", "cpus", *_LIVE_INT, *_LIVE_STR, *_LIVE_BOOL}
+
+
+def _ints(ck: _Checker, node, where: str) -> list[int]:
+    out = []
+    for j, n in enumerate(ck.sequence(node, where)):
+        if not (isinstance(n, yaml.ScalarNode) and n.tag == "tag:yaml.org,2002:int"):
+            ck.fail(n, f"{where}[{j}]: expected a number")
+        out.append(int(n.value, 0))
+    return out
+
+
+def _live(ck: _Checker, h: dict, where: str, name: str, item):
+    """The live part of a hook entry (keys of dataplane/live/spec.py), validated."""
+    from dataplane.live import LiveSpec, LiveSpecError
+    kw: dict = {"interfaces": [ck.string(n, f"{where}.interfaces[{j}]")
+                               for j, n in enumerate(ck.sequence(h["interfaces"][1], f"{where}.interfaces"))]}
+    for k in _LIVE_STR:
+        if k in h:
+            kw[k] = ck.string(h[k][1], f"{where}.{k}")
+    for k in _LIVE_BOOL:
+        if k in h:
+            kw[k] = ck.boolean(h[k][1], f"{where}.{k}")
+    for k in _LIVE_INT:
+        if k in h:
+            n = h[k][1]
+            if not (isinstance(n, yaml.ScalarNode) and n.tag == "tag:yaml.org,2002:int"):
+                ck.fail(n, f"{where}.{k}: expected a number")
+            kw[k] = int(n.value, 0)
+    if "queues" in h:
+        n = h["queues"][1]
+        kw["queues"] = "all" if isinstance(n, yaml.ScalarNode) and n.value == "all" else _ints(ck, n, f"{where}.queues")
+    if "cpus" in h:
+        kw["cpus"] = _ints(ck, h["cpus"][1], f"{where}.cpus")
+    try:
+        return LiveSpec(name, **kw).validate()
+    except LiveSpecError as exc:
+        ck.fail(item, f"{where}: {exc.message}")
+
+
 def _hook(ck: _Checker, item, where: str, objects: dict) -> HookConfig:
-    h = ck.mapping(item, where, {"name", "chain"})
+    h = ck.mapping(item, where, {"name", "chain"} | LIVE_KEYS)
     if "name" not in h:
         ck.fail(item, f"{where}: missing required key 'name'")
     hc = HookConfig(ck.string(h["name"][1], f"{where}.name"), line=item.start_mark.line + 1)
+    live_keys = sorted(set(h) & LIVE_KEYS)
+    if live_keys and "interfaces" not in h:
+        ck.fail(h[live_keys[0]][0], f"{where}.{live_keys[0]}: only for a live hook (give `interfaces`)")
+    if "interfaces" in h:
+        hc.live = _live(ck, h, where, hc.name, item)
     if "chain" in h:
         for j, item in enumerate(ck.sequence(h["chain"][1], f"{where}.chain")):
             w = f"{where}.chain[{j}]"
