@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/conntrack/csrc/ct_table.c dataplane/conntrack/csrc/ct_proto.c
+# distutils: sources = dataplane/conntrack/csrc/ct_table.c dataplane/conntrack/csrc/ct_proto.c dataplane/conntrack/csrc/ct_slab.c
 """Python API over the native conntrack table (csrc/).
 
 ``ConntrackTable`` owns a `struct dp_ct_table`; ``Conn`` is a referenced
