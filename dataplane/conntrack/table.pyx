@@ -229,6 +229,11 @@ cdef class ConntrackTable:
     def buckets(self):
         return dp_ct_table_buckets(self._t)
 
+    @property
+    def entry_capacity(self):
+        """Entries the table's slab has mapped (memory kept while it lives)."""
+        return dp_ct_table_capacity(self._t)
+
     def __len__(self):
         cdef dp_ct_stats s
         dp_ct_stats_read(self._t, &s)
