@@ -44,51 +44,53 @@ def _load(server, obj) -> dict[str, int]:
 
 
 def test_links_and_chains_from_the_cli(server, chain_obj):
+    """Each verb once through the real command; the follow-up checks go over gRPC directly."""
+    from dataplane.service.protos import pb, rpc
+    hooks, links = rpc.HooksStub(server.channel), rpc.LinksStub(server.channel)
     p = _load(server, chain_obj)
     hook = f"cli-links-{os.getpid()}"
-    out = cli(server, "hook", "attach", hook, str(p["stamp1"])).stdout
-    assert "revision 2" in out
+    assert "revision 2" in cli(server, "hook", "attach", hook, str(p["stamp1"])).stdout
     out = cli(server, "hook", "attach", hook, str(p["stamp2"]), "--link", "--pin", "last",
               "--proceed-on", "pass,drop").stdout
     lid = int(out.split(":", 1)[0].split()[1])
     assert f"prog {p['stamp2']} attached" in out and "revision 3" in out
 
-    q = json.loads(cli(server, "-j", "hook", "show", hook).stdout)
-    assert q["count"] == 2 and int(q["revision"]) == 3
-    assert q["prog_ids"] == [p["stamp1"], p["stamp2"]] and q["link_ids"] == [0, lid] and q["flags"] == [0, DP_F_LAST]
     text = cli(server, "hook", "show", hook).stdout
     assert f"prog_ids {p['stamp1']},{p['stamp2']}" in text and f"link_ids 0,{lid}" in text
-
-    links = json.loads(cli(server, "-j", "link", "list", hook).stdout)["links"]
-    assert [(x["id"], x["program_id"], x["flags"], x["proceed_on"], x["position"]) for x in links] == \
+    q = hooks.Query(pb.QueryHookRequest(hook=hook), timeout=30)
+    assert (q.count, q.revision, list(q.prog_ids), list(q.link_ids), list(q.flags)) == \
+        (2, 3, [p["stamp1"], p["stamp2"]], [0, lid], [0, DP_F_LAST])
+    listed = json.loads(cli(server, "-j", "link", "list", hook).stdout)["links"]
+    assert [(x["id"], x["program_id"], x["flags"], x["proceed_on"], x["position"]) for x in listed] == \
         [(lid, p["stamp2"], ["last"], ["drop", "pass"], 1)]
     assert f"{lid}: hook  prog {p['stamp2']}" in cli(server, "link", "show", str(lid)).stdout
 
-    # the link owns its entry: program requests cannot touch it, the link can
+    # the link owns its entry: program requests cannot touch it (the CLI says why), the link can
     busy = cli(server, "hook", "detach", hook, str(p["stamp2"]), check=False)
     assert busy.returncode != 0 and "FAILED_PRECONDITION" in busy.stderr and f"link {lid}" in busy.stderr
-    after = cli(server, "hook", "attach", hook, str(p["stamp3"]), check=False)      # append: after LAST
-    assert after.returncode != 0 and "holds LAST" in after.stderr
-    cli(server, "hook", "attach", hook, str(p["stamp3"]), "--before-link", str(lid))
+    with pytest.raises(Exception, match="holds LAST"):               # append: after LAST
+        hooks.Attach(pb.AttachRequest(program_id=p["stamp3"], hook=hook), timeout=30)
+    hooks.Attach(pb.AttachRequest(program_id=p["stamp3"], hook=hook, position=pb.POSITION_BEFORE,
+                                  relative_link_id=lid), timeout=30)
     up = json.loads(cli(server, "-j", "link", "update", str(lid), str(p["mark"])).stdout)
     assert int(up["revision"]) == 5 and up["link"]["program_id"] == p["mark"] and up["link"]["position"] == 2
-    stale = cli(server, "link", "update", str(lid), str(p["decide"]), "--old", str(p["stamp2"]), check=False)
-    assert stale.returncode != 0 and "PERMISSION_DENIED" in stale.stderr            # EPERM: not the running one
-    listed = json.loads(cli(server, "-j", "hook", "list", hook).stdout)["hooks"][0]
-    assert [a["program_id"] for a in listed["chain"]] == [p["stamp1"], p["stamp3"], p["mark"]]
-    assert listed["chain"][2]["flags"] == ["last"] and listed["chain"][2]["link_id"] == lid
+    with pytest.raises(Exception, match="PERMISSION_DENIED|runs program"):   # EPERM: not the running one
+        links.Update(pb.UpdateLinkRequest(link_id=lid, program_id=p["decide"], old_program_id=p["stamp2"]),
+                     timeout=30)
+    h = hooks.List(pb.ListHooksRequest(hook=hook), timeout=30).hooks[0]
+    assert [a.program_id for a in h.chain] == [p["stamp1"], p["stamp3"], p["mark"]]
+    assert list(h.chain[2].flags) == ["last"] and h.chain[2].link_id == lid
 
     # detach by position, then the link
     assert "revision 6" in cli(server, "hook", "detach", hook, "--head").stdout
     assert "revision 7" in cli(server, "link", "detach", str(lid)).stdout
-    assert json.loads(cli(server, "-j", "link", "list", hook).stdout).get("links", []) == []
-    gone = cli(server, "link", "show", str(lid), check=False)
-    assert gone.returncode != 0 and "NOT_FOUND" in gone.stderr
-    cli(server, "hook", "detach", hook, "--tail")
-    q = json.loads(cli(server, "-j", "hook", "show", hook).stdout)
-    assert q["count"] == 0 and int(q["revision"]) == 1          # emptied: revision 1 again, as tcx
-    cli(server, "hook", "delete", hook)
-    assert cli(server, "hook", "show", hook, check=False).returncode != 0
+    assert not links.List(pb.ListLinksRequest(hook=hook), timeout=30).links
+    hooks.Detach(pb.DetachRequest(hook=hook, flags=1 << 4), timeout=30)          # BPF_F_AFTER: the last one
+    q = hooks.Query(pb.QueryHookRequest(hook=hook), timeout=30)
+    assert q.count == 0 and q.revision == 1          # emptied: revision 1 again, as tcx
+    assert f"hook {hook} deleted" in cli(server, "hook", "delete", hook).stdout
+    with pytest.raises(Exception, match="NOT_FOUND"):
+        hooks.Query(pb.QueryHookRequest(hook=hook), timeout=30)
 
 
 def test_config_chain_entries(chain_obj, tmp_path):
@@ -152,15 +154,14 @@ def test_place_a_served_hook_in_the_kernel(chain_obj):
         out = dp("hook", "place", "v0", "kernel", "--interface", "v0").stdout
         assert "placement kernel on v0" in out and "revision 3" in out
         assert "prog/xdp" in sh(f"ip -n {ns} -d link show v0").stdout
-        listed = json.loads(dp("-j", "hook", "list", "v0").stdout)["hooks"][0]
-        assert listed["placement"] == "kernel" and listed["interface"] == "v0" and int(listed["revision"]) == 3
         assert "placement userspace" in dp("hook", "place", "v0", "userspace").stdout
         assert "prog/xdp" not in sh(f"ip -n {ns} -d link show v0").stdout
         missing = dp("hook", "place", "v0", "kernel", "--interface", "nosuchif", check=False)
         assert missing.returncode != 0 and "nosuchif" in missing.stderr
-        assert json.loads(dp("-j", "hook", "show", "v0").stdout)["prog_ids"] == [progs["mark"], progs["stamp1"]]
-        # a service that stops takes its dispatcher with it
-        dp("hook", "place", "v0", "kernel", "--interface", "v0")
+        # chain and revision stayed; a service that stops takes its dispatcher with it
+        listed = json.loads(dp("-j", "hook", "place", "v0", "kernel", "--interface", "v0").stdout)["hook"]
+        assert listed["placement"] == "kernel" and listed["interface"] == "v0" and int(listed["revision"]) == 3
+        assert [a["program_id"] for a in listed["chain"]] == [progs["mark"], progs["stamp1"]]
         assert "prog/xdp" in sh(f"ip -n {ns} -d link show v0").stdout
         assert stop(proc) == 0
         proc = None

@@ -265,3 +265,41 @@ def test_deleted_link_is_a_socket_error_not_a_crash(pair):
         assert f"ifindex {at.port.socket(0)['ifindex']}" in str(ei.value)
     finally:
         at.close()
+
+
+def test_single_interface_pass_reaches_the_host_through_a_tap(pair):
+    """On a stick: PASS -> TAP -> host stack; the host's reply -> TAP -> out
+    of the interface (not through the program: egress runs no XDP)."""
+    from dataplane.io.tap import Tap
+    ifc = netlink.interface(pair.inner)
+    tap = Tap(unique("tp"), mac=ifc.mac, mtu=ifc.mtu)
+    try:
+        sh(f"sysctl -qw net.ipv6.conf.{tap.name}.disable_ipv6=1")
+        sh(f"ip addr add 10.9.0.1/24 dev {tap.name}")
+        sh(f"ip -n {pair.ns} addr add 10.9.0.2/24 dev p0")
+        at = Attached([pair.inner])
+        at.port.set_tap(0, tap)
+        stop = threading.Event()
+
+        def loop():
+            while not stop.is_set():
+                n = at.port.poll(50)
+                for k in range(n):
+                    at.port.set_verdict(k, PASS)
+                if n:
+                    at.port.dispatch()
+
+        t = threading.Thread(target=loop)
+        t.start()
+        try:
+            r = sh(f"ip netns exec {pair.ns} ping -n -q -c 3 -i 0.2 -W 1 10.9.0.1", check=False)
+            assert r.returncode == 0 and " 0% packet loss" in r.stdout, r.stdout + r.stderr
+        finally:
+            stop.set()
+            t.join()
+        st = at.port.stats(0)
+        assert st["host_packets"] >= 3 and st["host_tx"] >= 3      # echo requests in, replies out
+        at.close()
+    finally:
+        tap.close()
+    assert sh(f"ip link show {tap.name}", check=False).returncode != 0   # gone with its file

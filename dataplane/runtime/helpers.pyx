@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c
+# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c
 """Kernel helpers in C and the Runner that executes hook programs with them.
 
 ``kernel_helpers()`` is the helper table (by kernel helper id) every
@@ -95,6 +95,18 @@ def kernel_helpers():
         if dp_kernel_helper(i) != NULL:
             t.set(i, dp_kernel_helper(i))
     return t
+
+
+# the dynptr kfuncs of csrc/kfuncs_dynptr.c, in dp_dynptr_kfunc id order
+DYNPTR_KFUNCS = ("bpf_dynptr_from_xdp", "bpf_dynptr_slice", "bpf_dynptr_slice_rdwr")
+
+
+def install_dynptr_kfuncs(HelperTable table not None, indices):
+    """indices: {dynptr kfunc name -> kfunc table index} (dataplane.kfuncs registry)."""
+    for name, idx in indices.items():
+        if name not in DYNPTR_KFUNCS:
+            raise KeyError(f"no dynptr kfunc {name!r}")
+        table.set(<uint32_t>idx, dp_dynptr_kfunc(<uint32_t>DYNPTR_KFUNCS.index(name)))
 
 
 def csum_partial(data, uint32_t seed=0):

@@ -51,6 +51,8 @@ _CODES = {
     errno.EACCES: grpc.StatusCode.INVALID_ARGUMENT,   # verifier rejection: the program is the bad argument
     errno.EPERM: grpc.StatusCode.PERMISSION_DENIED,
     errno.ENOENT: grpc.StatusCode.NOT_FOUND,
+    errno.ENODEV: grpc.StatusCode.NOT_FOUND,          # no such interface
+    errno.EMSGSIZE: grpc.StatusCode.INVALID_ARGUMENT, # an interface MTU larger than the frame
     errno.EEXIST: grpc.StatusCode.ALREADY_EXISTS,
     errno.E2BIG: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errno.ENOSPC: grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -15,6 +15,7 @@ from dataplane.isa.disasm import format_insn
 from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import cfg as cfgmod
 from dataplane.verifier.insn_check import whole_program_problem
+from dataplane.verifier.linfo import LineAnnotator
 from dataplane.verifier.alu import AluMixin
 from dataplane.verifier.branch import BranchMixin
 from dataplane.verifier.calls import CallsMixin
@@ -35,8 +36,9 @@ class Reject(Exception):
 
 class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
     def __init__(self, insns, prog_type="xdp", maps=None, license="GPL", kfuncs=None, log_level=1,
-                 allow_uninit_stack=True, objs=None, divmod_ranges=False):
+                 allow_uninit_stack=True, objs=None, divmod_ranges=False, line_info=None):
         self.insns = list(insns)
+        self.linfo = LineAnnotator(line_info) if line_info else None   # "; source @ file:N" lines
         self.prog_type = prog_type
         self.maps = maps or {}
         self.gpl = license in GPL_COMPATIBLE
@@ -166,6 +168,8 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
             insn = prog[pc]
             self.cur_pc = pc
             if self.log_level:
+                if self.linfo is not None:
+                    self._source_line(pc)
                 self.verbose(f"{pc}: {format_insn(insn, helper_name=self._kfunc_name)}")
             self.aux[pc].seen = True
             npc = self.step(st, insn, pc)
@@ -176,6 +180,11 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
                 st, pc = nxt
                 continue
             pc = npc
+
+    def _source_line(self, pc: int) -> None:
+        text = self.linfo.note(pc)
+        if text is not None:
+            self.verbose(text)
 
     def _kfunc_name(self, insn):
         if insn.src == op.BPF_PSEUDO_KFUNC_CALL:
@@ -349,13 +358,15 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
 
 def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kfuncs=None,
            log_level: int = 1, allow_uninit_stack: bool = True, objs=None,
-           divmod_ranges: bool = False) -> VerifiedProgram:
+           divmod_ranges: bool = False, line_info=None) -> VerifiedProgram:
     """Prove ``insns`` safe or raise VerifierError(summary, log).
 
     ``kfuncs``: btf id -> KfuncProto (or a callable doing that lookup);
     ``objs``: BTF struct name -> ObjLayout for objects kfuncs return;
     ``divmod_ranges``: track unsigned div/mod by constants (e.g. ``x % k`` is
     in [0, k-1]); off by default because the 6.18 kernel forgets such
-    results, and dataplane's verdicts follow the kernel's."""
+    results, and dataplane's verdicts follow the kernel's.
+    ``line_info``: the program's BTF line info (loader LineInfo records):
+    the log shows the source line of the instructions, as the kernel's."""
     return Verifier(insns, prog_type, maps, license, kfuncs, log_level, allow_uninit_stack, objs,
-                    divmod_ranges).run()
+                    divmod_ranges, line_info).run()

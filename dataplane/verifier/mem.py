@@ -7,6 +7,7 @@ from dataplane.abi import ctx as ctxabi
 from dataplane.isa import opcodes as op
 from dataplane.verifier import scalar, tnum
 from dataplane.abi.maps import MAP_BTF_STRUCT
+from dataplane.verifier import dynptr
 from dataplane.verifier.reg import (BTF, CTX, MAP_PTR, MAP_VALUE, MEM, NOT_INIT, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_const, scalar_from,
                                     scalar_unknown)
@@ -127,6 +128,8 @@ class MemMixin:
                 self.fail("bpf_spin_lock cannot be accessed directly by load/store")
             return _sized_unknown(size)
         if t == MEM:
+            if write and dynptr.mem_write_forbidden(reg):
+                self.fail(f"R{regno} cannot write into {reg.type_str()}")
             self._check_region(regno, reg, off + reg.off, size, reg.msize, "memory")
             return _sized_unknown(size)
         if t == BTF:
@@ -272,17 +275,20 @@ class MemMixin:
         self._grow(st, reg.frame, -lo)
         for b in range(lo, hi):
             spi, idx = (-b - 1) // 8, (-b - 1) % 8
+            if write:
+                dynptr.destroy(self, st, frame, spi)
             types, sp = frame.stack.get(spi, INVALID_SLOT)
             if write:
                 types = types.replace("r", "m")
                 frame.stack[spi] = (types[:idx] + "m" + types[idx + 1:], None)
-            elif types[idx] == "?" and not self.allow_uninit_stack:
+            elif (types[idx] == "?" and not self.allow_uninit_stack) or types[idx] in dynptr.DYNPTR_BYTES:
                 self.fail(f"invalid variable-offset read from stack R{regno} var_off={tnum.fmt(reg.vo)} "
                           f"off={off} size={size}")
         return None if write else _sized_unknown(size)
 
     def _stack_write(self, frame, off, size, value: Reg, is_st: bool) -> None:
         spi = (-off - 1) // 8
+        dynptr.destroy(self, None, frame, spi)       # writing into a dynptr ends it
         types, sp = frame.stack.get(spi, INVALID_SLOT)
         if value.is_ptr() and size != 8:
             self.fail("invalid size of register spill")
@@ -317,7 +323,7 @@ class MemMixin:
                 pass
             return _sized_unknown(size)
         for i, c in enumerate(reversed(bytes_)):
-            if c == "?" and not self.allow_uninit_stack:
+            if (c == "?" and not self.allow_uninit_stack) or c in dynptr.DYNPTR_BYTES:
                 self.fail(f"invalid read from stack off {off}+{i} size {size}")
         if bytes_ == "0" * size:
             return scalar_const(0)
@@ -360,10 +366,12 @@ class MemMixin:
             spi, idx = (-b - 1) // 8, (-b - 1) % 8
             types, sp = frame.stack.get(spi, INVALID_SLOT)
             if write:
+                if types[idx] in dynptr.DYNPTR_BYTES:
+                    self.fail(f"potential write to dynptr at off={b} disallowed")
                 if "r" in types:
                     types = types.replace("r", "m")
                 frame.stack[spi] = (types[:idx] + "m" + types[idx + 1:], None)
                 continue
             c = types[idx]
-            if c == "?" and not self.allow_uninit_stack:
+            if (c == "?" and not self.allow_uninit_stack) or c in dynptr.DYNPTR_BYTES:
                 self.fail(f"invalid indirect read from stack R{regno} off {lo}+{b - lo} size {size}")

@@ -107,6 +107,9 @@ static inline uint64_t dp_rt_cpu(const struct dp_env *env)
 
 /* The kernel helper with this id, or NULL when not implemented. */
 dp_helper_fn dp_kernel_helper(uint32_t id);
+/* The XDP dynptr kfuncs (kfuncs_dynptr.c): 0 bpf_dynptr_from_xdp, 1 bpf_dynptr_slice,
+ * 2 bpf_dynptr_slice_rdwr; NULL past them. */
+dp_helper_fn dp_dynptr_kfunc(uint32_t id);
 /* bpf_jiffies64's tick rate: the kernel's CONFIG_HZ (helpers.set_jiffies_hz). */
 extern uint32_t dp_jiffies_hz;
 
