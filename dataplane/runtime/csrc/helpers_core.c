@@ -287,6 +287,9 @@ uint64_t dp_h_csum_diff(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t,
 uint64_t dp_h_xdp_adjust_head(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_adjust_tail(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_adjust_meta(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_read(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_write(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_data(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 
 dp_helper_fn dp_kernel_helper(uint32_t id)
 {
@@ -321,6 +324,9 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case 160: return h_ktime_get_coarse_ns;
     case 181: return h_loop;
     case 195: return h_map_lookup_percpu_elem;
+    case 201: return dp_h_dynptr_read;
+    case 202: return dp_h_dynptr_write;
+    case 203: return dp_h_dynptr_data;
     default: return NULL;
     }
 }
