@@ -29,7 +29,8 @@ def _packets() -> list[bytes]:
 
 PACKETS = _packets()
 CASES = [D.DiffCase("xdp_dynptr", "xdp_dyn_parse", PACKETS),
-         D.DiffCase("xdp_dynptr", "xdp_dyn_flags", PACKETS[:5])]
+         D.DiffCase("xdp_dynptr", "xdp_dyn_flags", PACKETS[:5]),
+         D.DiffCase("xdp_dynptr", "xdp_dyn_helpers", PACKETS[:30])]
 _kernel: dict[str, dict] = {}
 
 
@@ -58,3 +59,8 @@ def test_every_path_is_taken(objs, root_required):
     f = _kernel_run(CASES[1], objs)
     fl = [int.from_bytes(bytes.fromhex(e["value"]), "little") for e in f["maps"]["dyn_stats"]]
     assert fl[11] == 22 * 5 and fl[12] == 0          # -EINVAL each time, and a null dynptr
+    h = _kernel_run(CASES[2], objs)
+    hs = [int.from_bytes(bytes.fromhex(e["value"]), "little") for e in h["maps"]["dyn_stats"]]
+    n = len(CASES[2].packets)
+    # reads and writes of the first 12 bytes succeed, past the dynptr -E2BIG, flags -EINVAL, data NULL
+    assert hs[13] == 100 * n and hs[14] == 7 * n and hs[15] == 100 * n and hs[16] == 22 * n and hs[17] == n

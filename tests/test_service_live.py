@@ -175,9 +175,22 @@ def test_kill9_then_restart_cleans_up(wire, tmp_path):
     _no_xdp_left(wire)
 
 
-def test_deleted_interface_fails_the_hook_not_the_service(wire, tmp_path):
+def test_link_down_then_deleted(wire, tmp_path):
+    """A link that goes down is reported (and traffic resumes when it comes
+    back); one that is deleted fails the hook, not the service."""
     with served("--config", _config(tmp_path, wire, "afxdp"), *PORT_0) as srv:
         assert wire.ping(wire.ns_a, wire.B_IP, count=1).returncode == 0
+        ifs = rpc.InterfacesStub(srv.channel)
+        sh(f"ip link set {wire.vB} down")
+        h = ifs.List(pb.ListInterfacesRequest(bound_only=True), timeout=30).hooks[0]
+        assert h.state == "running" and list(h.links_down) == [wire.vB]
+        assert _metric(scrape(srv), "dataplane_iface_up", hook="wire", interface=wire.vB) == 0
+        assert wire.ping(wire.ns_a, wire.B_IP, count=1, wait=0.5).returncode != 0
+        sh(f"ip link set {wire.vB} up")
+        time.sleep(0.5)
+        r = wire.ping(wire.ns_a, wire.B_IP, count=3)
+        assert r.returncode == 0, r.stdout
+        assert list(ifs.List(pb.ListInterfacesRequest(bound_only=True), timeout=30).hooks[0].links_down) == []
         sh(f"ip link del {wire.vA}")
         ifs = rpc.InterfacesStub(srv.channel)
         end = time.monotonic() + 10

@@ -276,6 +276,17 @@ class LiveHook:
             out.append(row)
         return out
 
+    def links_down(self) -> list[str]:
+        """Interfaces of the hook that are down now (a deleted one fails the hook instead)."""
+        down = []
+        for name in self.spec.interfaces:
+            try:
+                if not netlink.interface(name).running:
+                    down.append(name)
+            except DataplaneError:
+                down.append(name)
+        return down
+
     def xdp_modes(self) -> dict[str, str]:
         return {ifname: mode for ifname, _, mode in self.xdp}
 

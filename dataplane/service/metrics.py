@@ -128,10 +128,15 @@ class ServiceCollector:
             iface[name] = CounterMetricFamily(f"dataplane_iface_{name}", doc, labels=["hook", "interface", "io"])
         up = GaugeMetricFamily("dataplane_live_hook_up", "1 while a live hook's workers run (0: stopped or "
                                "failed)", labels=["hook", "io", "mode"])
+        link = GaugeMetricFamily("dataplane_iface_up", "1 while an interface of a running live hook is up "
+                                 "(administratively and operationally)", labels=["hook", "interface"])
         for lh in self.app.live.list():
             up.add_metric([lh.spec.name, lh.spec.io, lh.spec.mode], 1 if lh.state == "running" else 0)
             if lh.state != "running":
                 continue
+            down = set(lh.links_down())
+            for name in lh.spec.interfaces:
+                link.add_metric([lh.spec.name, name], 0 if name in down else 1)
             sums: dict[str, dict[str, int]] = {}
             for row in lh.queue_stats():
                 k = row.get("kernel", {})
@@ -157,6 +162,7 @@ class ServiceCollector:
         yield from xsk.values()
         yield from iface.values()
         yield up
+        yield link
 
 
 _XSK = (("rx_packets", "Packets taken from an AF_XDP socket's RX ring"),

@@ -114,10 +114,14 @@ class CallsMixin:
         alloc_size = 0
         release_ref = 0
         callback = None
+        dyn = None
         for i, at in enumerate(proto.args):
             regno = i + 1
             r = self.read_reg(st, regno)
             if at == hp.ARG_ANYTHING:
+                continue
+            if at == hp.ARG_PTR_TO_DYNPTR:
+                dyn = dynptr.init_arg(self, st, regno, i, r)
                 continue
             if at in _MEMLIKE:
                 if at == hp.ARG_PTR_TO_MEM_OR_NULL and r.is_null():
@@ -184,6 +188,8 @@ class CallsMixin:
         for i in range(1, 6):
             regs[i] = Reg()
         regs[0] = self._helper_ret(st, proto, meta_map, alloc_size, pc)
+        if proto.ret == hp.RET_PTR_TO_DYNPTR_MEM_OR_NULL:
+            regs[0] = dynptr.data_reg(self, dyn, alloc_size)
         if (const_key is not None and regs[0].t == MAP_VALUE_OR_NULL
                 and self.maps[meta_map].map_type in _ELIDE_NULL
                 and const_key < self.maps[meta_map].max_entries):

@@ -66,8 +66,19 @@ def destroy(v, st, frame, spi: int) -> None:
     if types[0] not in DYNPTR_BYTES:
         return
     first = spi if types[0] == "D" else spi + 1
+    d = frame.stack.get(first, INVALID_SLOT)[1]
     frame.stack[first] = INVALID_SLOT
     frame.stack[first - 1] = INVALID_SLOT
+    if st is None or d is None:
+        return
+    # slices whose type is exactly PTR_TO_MEM (bpf_dynptr_data) go with it
+    # (mark_reg_invalid: an unknown scalar for a privileged program)
+
+    def conv(x):
+        if x.t in (MEM, MEM_OR_NULL) and x.btf == MEM_DYNPTR_DATA and x.map == d.id:
+            return scalar_unknown()
+        return None
+    st.update_regs(conv)
 
 
 def uninit_arg(v, st, pc: int, regno: int, argno: int, r: Reg, dtype: str) -> None:
@@ -103,6 +114,16 @@ def slice_reg(v, d: Reg, size: int, flavour: str) -> Reg:
     """What bpf_dynptr_slice(_rdwr) returns: PTR_TO_MEM | MAYBE_NULL of the
     constant size, tied to the dynptr (MEM_RDONLY for bpf_dynptr_slice)."""
     return ptr(MEM_OR_NULL, msize=size, btf=flavour, map=d.id, id=v.new_id())
+
+
+MEM_DYNPTR_DATA = "dynptr_mem"     # what bpf_dynptr_data returns: plain writable PTR_TO_MEM
+
+
+def data_reg(v, d: Reg, size: int) -> Reg:
+    """bpf_dynptr_data: PTR_TO_MEM | MAYBE_NULL of the constant size with the
+    dynptr's id (no packet flag: it dies with the dynptr, not the packet;
+    for an XDP dynptr it is always NULL at run time)."""
+    return ptr(MEM_OR_NULL, msize=size, btf=MEM_DYNPTR_DATA, map=d.id, id=v.new_id())
 
 
 def is_packet_slice(r: Reg) -> bool:

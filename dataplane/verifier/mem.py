@@ -253,6 +253,7 @@ class MemMixin:
             self.fail(f"invalid {'write to' if write else 'read from'} stack R{regno} off={off} size={size}")
         self._grow(st, reg.frame, -off)
         if write:
+            dynptr.destroy(self, st, frame, (-off - 1) // 8)     # writing into a dynptr ends it
             self._stack_write(frame, off, size, value, is_st)
             return None
         return self._stack_read(frame, off, size)
@@ -288,7 +289,6 @@ class MemMixin:
 
     def _stack_write(self, frame, off, size, value: Reg, is_st: bool) -> None:
         spi = (-off - 1) // 8
-        dynptr.destroy(self, None, frame, spi)       # writing into a dynptr ends it
         types, sp = frame.stack.get(spi, INVALID_SLOT)
         if value.is_ptr() and size != 8:
             self.fail("invalid size of register spill")

@@ -5,7 +5,10 @@
  * up). Short packets make slices NULL. After bpf_xdp_adjust_tail shrinks a
  * long packet the dynptr keeps its creation size: a slice over the cut end
  * is the buffer, holding what the packet still has (bpf_xdp_copy_buf).
- * bpf_dynptr_from_xdp with flags fails with -EINVAL and a null dynptr. */
+ * bpf_dynptr_from_xdp with flags fails with -EINVAL and a null dynptr.
+ * The helpers bpf_dynptr_read / bpf_dynptr_write swap the MAC addresses
+ * and record their return codes (past the end, flags); bpf_dynptr_data is
+ * NULL for an XDP dynptr. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -23,7 +26,7 @@ extern void *bpf_dynptr_slice_rdwr(const struct bpf_dynptr *p, __u32 offset, voi
                                    __u32 buffer__szk) __ksym;
 
 enum { S_NOETH, S_IPV4, S_IPV6, S_OTHER, S_NOIP, S_TCP, S_UDP, S_NOL4, S_TAIL_BUF, S_TAIL_PKT, S_TAIL_NULL,
-       S_FLAGS_RET, S_FLAGS_SLICE, S_MAX };
+       S_FLAGS_RET, S_FLAGS_SLICE, S_READ_OK, S_READ_PAST, S_WRITE_OK, S_WRITE_FLAGS, S_DATA_NULL, S_MAX };
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -158,6 +161,33 @@ int xdp_dyn_flags(struct xdp_md *ctx)
     if (bpf_dynptr_slice(&ptr, 0, buf, sizeof(buf)))
         bump(S_FLAGS_SLICE, 1);
     return XDP_PASS;
+}
+
+SEC("xdp")
+int xdp_dyn_helpers(struct xdp_md *ctx)
+{
+    struct bpf_dynptr ptr;
+    __u8 macs[12], tmp[6];
+    long r;
+
+    if (bpf_dynptr_from_xdp(ctx, 0, &ptr))
+        return XDP_ABORTED;
+    r = bpf_dynptr_read(macs, sizeof(macs), &ptr, 0, 0);
+    bump(S_READ_OK, (__u64)-r + 100);
+    if (r)
+        return XDP_DROP;
+    r = bpf_dynptr_read(tmp, sizeof(tmp), &ptr, ctx->data_end - ctx->data - 2, 0);
+    bump(S_READ_PAST, (__u64)-r);
+    __builtin_memcpy(tmp, macs, 6);
+    __builtin_memcpy(macs, macs + 6, 6);
+    __builtin_memcpy(macs + 6, tmp, 6);
+    r = bpf_dynptr_write(&ptr, 0, macs, sizeof(macs), 0);
+    bump(S_WRITE_OK, (__u64)-r + 100);
+    r = bpf_dynptr_write(&ptr, 0, macs, 2, 1);
+    bump(S_WRITE_FLAGS, (__u64)-r);
+    if (!bpf_dynptr_data(&ptr, 0, 4))
+        bump(S_DATA_NULL, 1);
+    return XDP_TX;
 }
 
 char _license[] SEC("license") = "GPL";

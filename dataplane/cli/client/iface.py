@@ -21,6 +21,8 @@ def _hook_line(h) -> str:
         s += f"  xdp {modes}"
     if h.tap:
         s += f"  tap {h.tap}"
+    if h.links_down:
+        s += f"  down: {' '.join(h.links_down)}"
     if h.error:
         s += f"  error: {h.error}"
     return s

@@ -76,6 +76,29 @@ static inline void store_rel(volatile uint32_t *p, uint32_t v)
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+/* ------------------------------------------------------------ free frames
+ *
+ * A FIFO, not a stack: the frame handed to the kernel next is the one
+ * released longest ago, so the kernel (another CPU) rarely writes into a
+ * cache line this worker has just dirtied. */
+
+static inline void free_push(struct dp_xsk_worker *w, uint64_t addr)
+{
+    w->free_stack[w->ftail++ & w->fmask] = addr;
+    w->nfree++;
+}
+
+static inline uint64_t free_pop(struct dp_xsk_worker *w)
+{
+    w->nfree--;
+    return w->free_stack[w->fhead++ & w->fmask];
+}
+
+static inline uint64_t free_peek(const struct dp_xsk_worker *w)
+{
+    return w->free_stack[w->fhead & w->fmask];
+}
+
 /* ------------------------------------------------------------ producer rings */
 
 static inline uint32_t prod_free(struct dp_xsk_ring *r)
@@ -131,14 +154,18 @@ int dp_xsk_worker_init(struct dp_xsk_worker *w, uint32_t nframes, uint32_t frame
         w->area = NULL;
         return fail(w, errno, "UMEM: mmap of %zu bytes", w->area_len);
     }
-    w->free_stack = malloc(sizeof(uint64_t) * nframes);
+    for (w->fmask = 1; w->fmask < nframes; w->fmask <<= 1)
+        ;
+    w->free_stack = malloc(sizeof(uint64_t) * w->fmask);
+    w->fmask -= 1;
     w->src = malloc(batch_cap ? batch_cap : 1);
     if (!w->free_stack || !w->src)
         return fail(w, ENOMEM, "UMEM bookkeeping");
     w->src_cap = batch_cap;
-    /* pop order = ascending addresses (cache friendly at start) */
     for (i = 0; i < nframes; i++)
-        w->free_stack[i] = (uint64_t)(nframes - 1 - i) * frame_size;
+        w->free_stack[i] = (uint64_t)i * frame_size;
+    w->fhead = 0;
+    w->ftail = nframes;
     w->nfree = nframes;
     w->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->event_fd < 0)
@@ -210,7 +237,7 @@ static void refill(struct dp_xsk_worker *w, struct dp_xsk *s)
     if (!n)
         return;
     for (i = 0; i < n; i++)
-        d[(s->fill.cached_prod + i) & s->fill.mask] = w->free_stack[--w->nfree];
+        d[(s->fill.cached_prod + i) & s->fill.mask] = free_pop(w);
     s->fill.cached_prod += n;
     prod_submit(&s->fill);
 }
@@ -234,7 +261,7 @@ static void sock_abort(struct dp_xsk_worker *w, struct dp_xsk *s)
         const uint64_t *d = s->fill.desc;
         uint32_t i;
         for (i = *s->fill.consumer; i != s->fill.cached_prod; i++)
-            w->free_stack[w->nfree++] = d[i & s->fill.mask];
+            free_push(w, d[i & s->fill.mask]);
     }
     sock_close(s);
     w->nsock--;
@@ -371,7 +398,7 @@ static void reap_completions(struct dp_xsk_worker *w, struct dp_xsk *s)
     if (!n)
         return;
     for (i = 0; i < n; i++)
-        w->free_stack[w->nfree++] = d[(s->comp.cached_cons + i) & s->comp.mask] & mask;
+        free_push(w, d[(s->comp.cached_cons + i) & s->comp.mask] & mask);
     s->comp.cached_cons += n;
     cons_release(&s->comp);
     s->stats[DP_XS_TX_COMPLETED] += n;
@@ -541,7 +568,7 @@ int dp_xsk_rx(struct dp_xsk_worker *w, struct dp_batch *b, int timeout_ms)
 
 static inline void free_frame(struct dp_xsk_worker *w, const struct dp_frame *f)
 {
-    w->free_stack[w->nfree++] = (uint64_t)(f->hard_start - w->area);
+    free_push(w, (uint64_t)(f->hard_start - w->area));
 }
 
 /* Put frame f on socket t's TX ring (reserved slot count checked by caller
@@ -617,7 +644,7 @@ uint32_t dp_xsk_tap_drain(struct dp_xsk_worker *w, uint32_t budget)
             continue;
         while (n < budget && w->nfree) {
             struct dp_frame f;
-            uint64_t chunk = w->free_stack[w->nfree - 1];
+            uint64_t chunk = free_peek(w);
             ssize_t len;
             f.hard_start = w->area + chunk;
             f.data = f.hard_start + DP_XDP_HEADROOM;
@@ -628,7 +655,7 @@ uint32_t dp_xsk_tap_drain(struct dp_xsk_worker *w, uint32_t budget)
             s->stats[DP_XS_HOST_TX]++;
             if (tx_put(w, s, &f, &room) != 0)
                 break;   /* TX ring full: the frame stays free, counted */
-            w->nfree--;
+            (void)free_pop(w);
             n++;
         }
         if (n) {

@@ -75,7 +75,8 @@ struct dp_xsk_worker {
     uint8_t *area;              /* UMEM */
     size_t area_len;
     uint32_t frame_size, nframes;
-    uint64_t *free_stack;       /* chunk offsets */
+    uint64_t *free_stack;       /* chunk offsets: a FIFO of fmask + 1 slots */
+    uint32_t fhead, ftail, fmask;
     uint32_t nfree;
     int need_wakeup;            /* bound with XDP_USE_NEED_WAKEUP */
     int busy_poll;              /* SO_PREFER_BUSY_POLL: spin with recvfrom, no sleep */

@@ -146,9 +146,10 @@ static uint64_t h_ktime_get_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uin
 }
 
 /* jiffies tick at the kernel's CONFIG_HZ (set by dataplane.kfuncs.kconfig.hz()),
- * floor(monotonic_ns * HZ / 1e9): the same formula the conntrack table uses
- * for nf_conn->timeout, so ct->timeout - bpf_jiffies64() means what it does
- * in the kernel. */
+ * floor(ns * HZ / 1e9) of CLOCK_MONOTONIC_COARSE (a tick clock, like the
+ * kernel's jiffies): the formula and clock the conntrack kfuncs use for
+ * nf_conn->timeout, so ct->timeout - bpf_jiffies64() means what it does in
+ * the kernel. */
 uint32_t dp_jiffies_hz = 250;
 
 uint64_t dp_jiffies_of(uint64_t ns, uint32_t hz) { return (uint64_t)((__uint128_t)ns * hz / 1000000000u); }
@@ -156,7 +157,7 @@ uint64_t dp_jiffies_of(uint64_t ns, uint32_t hz) { return (uint64_t)((__uint128_
 static uint64_t h_jiffies64(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     (void)env; UNUSED5;
-    return dp_jiffies_of(dp_clock_ns(CLOCK_MONOTONIC), dp_jiffies_hz);
+    return dp_jiffies_of(dp_clock_ns(CLOCK_MONOTONIC_COARSE), dp_jiffies_hz);
 }
 
 static uint64_t h_ktime_get_boot_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
@@ -286,6 +287,9 @@ uint64_t dp_h_csum_diff(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t,
 uint64_t dp_h_xdp_adjust_head(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_adjust_tail(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_adjust_meta(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_read(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_write(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_data(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 
 dp_helper_fn dp_kernel_helper(uint32_t id)
 {
@@ -320,6 +324,9 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case 160: return h_ktime_get_coarse_ns;
     case 181: return h_loop;
     case 195: return h_map_lookup_percpu_elem;
+    case 201: return dp_h_dynptr_read;
+    case 202: return dp_h_dynptr_write;
+    case 203: return dp_h_dynptr_data;
     default: return NULL;
     }
 }

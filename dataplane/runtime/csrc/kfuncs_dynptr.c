@@ -1,6 +1,7 @@
 /* XDP dynptr kfuncs (net/core/filter.c bpf_dynptr_from_xdp, kernel/bpf/
  * helpers.c bpf_dynptr_slice / bpf_dynptr_slice_rdwr), called by both
- * engines through the kfunc table.
+ * engines through the kfunc table, and the dynptr helpers bpf_dynptr_read /
+ * bpf_dynptr_write / bpf_dynptr_data (helper ids 201-203) for XDP dynptrs.
  *
  * struct bpf_dynptr is 16 opaque bytes on the program's stack (the verifier
  * lets nothing else read or write them). Here they hold the XDP buffer the
@@ -100,6 +101,77 @@ static uint64_t kf_dynptr_slice_rdwr(struct dp_env *env, uint64_t r1, uint64_t r
 {
     (void)r5;
     return slice(env, r1, r2, r3, r4, 1);
+}
+
+/* bpf_dynptr_check_off_len */
+static int check_off_len(const struct dp_dynptr *d, uint32_t off, uint32_t len)
+{
+    return (len > d->size || off > d->size - len) ? -E2BIG : 0;
+}
+
+/* long bpf_dynptr_read(void *dst, u32 len, const struct bpf_dynptr *src, u32 offset, u64 flags):
+ * for an XDP dynptr __bpf_xdp_load_bytes, -EINVAL past the packet as it is now */
+uint64_t dp_h_dynptr_read(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_dynptr *d = arg_dynptr(env, r3, DP_REGION_READ, "bpf_dynptr_read");
+    uint32_t len = (uint32_t)r2, off = (uint32_t)r4;
+    uint8_t *dst;
+    struct dp_xdp_buff *x;
+    int err;
+    if (!d)
+        return 0;
+    dst = dp_env_mem(env, r1, len, DP_REGION_WRITE);
+    if (!dst && len)
+        return dp_env_fail(env, "bpf_dynptr_read: R1 is not %u bytes of writable memory", len);
+    if (!d->xdp || r5)
+        return (uint64_t)-EINVAL;
+    if ((err = check_off_len(d, off, len)))
+        return (uint64_t)(int64_t)err;
+    x = d->xdp;
+    if (off > 0xffff || len > 0xffff)
+        return (uint64_t)-EFAULT;
+    if ((uint64_t)off + len > (uint64_t)(x->data_end - x->data))
+        return (uint64_t)-EINVAL;
+    memcpy(dst, x->data + off, len);
+    return 0;
+}
+
+/* long bpf_dynptr_write(const struct bpf_dynptr *dst, u32 offset, void *src, u32 len, u64 flags):
+ * for an XDP dynptr __bpf_xdp_store_bytes */
+uint64_t dp_h_dynptr_write(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    struct dp_dynptr *d = arg_dynptr(env, r1, DP_REGION_READ, "bpf_dynptr_write");
+    uint32_t off = (uint32_t)r2, len = (uint32_t)r4;
+    const uint8_t *src;
+    struct dp_xdp_buff *x;
+    int err;
+    if (!d)
+        return 0;
+    src = dp_env_mem(env, r3, len, DP_REGION_READ);
+    if (!src && len)
+        return dp_env_fail(env, "bpf_dynptr_write: R3 is not %u bytes of memory", len);
+    if (!d->xdp || (d->info & DYNPTR_RDONLY))
+        return (uint64_t)-EINVAL;
+    if ((err = check_off_len(d, off, len)))
+        return (uint64_t)(int64_t)err;
+    if (r5)
+        return (uint64_t)-EINVAL;
+    x = d->xdp;
+    if (off > 0xffff || len > 0xffff)
+        return (uint64_t)-EFAULT;
+    if ((uint64_t)off + len > (uint64_t)(x->data_end - x->data))
+        return (uint64_t)-EINVAL;
+    memmove(x->data + off, src, len);
+    return 0;
+}
+
+/* void *bpf_dynptr_data(const struct bpf_dynptr *ptr, u32 offset, u32 len):
+ * NULL for XDP dynptrs (they are read through slices), as in the kernel */
+uint64_t dp_h_dynptr_data(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    (void)r2; (void)r3; (void)r4; (void)r5;
+    arg_dynptr(env, r1, DP_REGION_READ, "bpf_dynptr_data");
+    return 0;
 }
 
 dp_helper_fn dp_dynptr_kfunc(uint32_t id)

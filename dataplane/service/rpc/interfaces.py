@@ -14,7 +14,8 @@ def live_info(lh) -> pb.LiveHookInfo:
     return pb.LiveHookInfo(hook=s.name, interfaces=list(s.interfaces), mode=s.mode, io=s.io, state=lh.state,
                            error=lh.error, xdp_modes=lh.xdp_modes(), workers=len(lh.workers),
                            cpus=[w.cpu for w in lh.workers],
-                           tap=s.tap_name if s.mode == "single" and s.io == "afxdp" else "")
+                           tap=s.tap_name if s.mode == "single" and s.io == "afxdp" else "",
+                           links_down=lh.links_down() if lh.state == "running" else [])
 
 
 def _u64s(d: dict) -> dict:
