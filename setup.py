@@ -18,6 +18,12 @@ except ImportError as exc:  # pragma: no cover - build-time guard
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
+# DP_SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer builds of every
+# extension (scripts/asan.sh builds them in a separate tree, build/asan/, and
+# runs the native-heavy tests there: `make test-asan`). Any UB report aborts.
+SANITIZE = os.environ.get("DP_SANITIZE", "") not in ("", "0")
+_SAN_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]
+
 
 def _c_sources():
     """Every hand-written C header/source. Extensions #include each other's
@@ -40,7 +46,9 @@ def _extensions():
                 modname,
                 [pyx],
                 include_dirs=[os.path.dirname(pyx), os.path.join(os.path.dirname(pyx), "csrc"), "dataplane/include"],
-                extra_compile_args=["-O2", "-fno-strict-aliasing", "-Wno-unused-function"],
+                extra_compile_args=["-O2", "-fno-strict-aliasing", "-Wno-unused-function"]
+                + (["-O1", *_SAN_FLAGS] if SANITIZE else []),
+                extra_link_args=_SAN_FLAGS if SANITIZE else [],
                 depends=depends,
             )
         )

@@ -321,6 +321,55 @@ cdef class ConntrackTable:
             free(arr)
         return out
 
+    def export(self, uint64_t now):
+        """Every live, hashed entry as a plain record a later process can
+        import(): (orig tuple bytes, reply tuple bytes, remaining ns, status,
+        mark, tcp state, zone_dir) -- the state_dir snapshot."""
+        cdef dp_nf_conn **arr = NULL
+        cdef long n = dp_ct_collect(self._t, now, &arr)
+        cdef long i
+        cdef dp_nf_conn *ct
+        if n < 0:
+            raise MemoryError("conntrack export")
+        out = []
+        try:
+            for i in range(n):
+                ct = arr[i]
+                if not ct.hashed:
+                    continue
+                out.append(((<const char *>&ct.tuplehash[0].tuple)[:sizeof(dp_ct_tuple)],
+                            (<const char *>&ct.tuplehash[1].tuple)[:sizeof(dp_ct_tuple)],
+                            dp_ct_remaining_ns(ct, now), ct.status, ct.mark, ct.tcp_state, ct.zone_dir))
+        finally:
+            for i in range(n):
+                dp_ct_put(arr[i])
+            free(arr)
+        return out
+
+    def import_entry(self, bytes orig, bytes reply, uint64_t remaining_ns, unsigned long status, uint32_t mark,
+                     uint8_t tcp_state, uint8_t zone_dir, uint64_t now):
+        """Insert an entry export() gave, with its state, status and what was
+        left of its timeout (counted from ``now``)."""
+        cdef dp_ct_tuple o, r
+        cdef int err = 0
+        if len(orig) != sizeof(dp_ct_tuple) or len(reply) != sizeof(dp_ct_tuple):
+            raise DataplaneError("conntrack import: bad tuple size")
+        memcpy(&o, <const char *>orig, sizeof(dp_ct_tuple))
+        memcpy(&r, <const char *>reply, sizeof(dp_ct_tuple))
+        cdef dp_nf_conn *ct = dp_ct_alloc(self._t, &o, &r, now, &err)
+        if ct == NULL:
+            raise _err(err or -ENOMEM, "conntrack import")
+        ct.status = status
+        ct.mark = mark
+        ct.tcp_state = tcp_state
+        ct.zone_dir = zone_dir
+        dp_ct_set_timeout(ct, <uint32_t>(remaining_ns // 1000000) if remaining_ns // 1000000 < 0xffffffff
+                          else 0xffffffff, now)
+        cdef int rc = dp_ct_insert(self._t, ct, now)
+        dp_ct_put(ct)
+        if rc:
+            raise _err(rc, "conntrack import")
+
     def gc_step(self, uint64_t now, uint32_t budget=256):
         """One incremental GC step for a background thread: the next
         ``budget`` buckets from the shared cursor (see gc)."""

@@ -340,6 +340,15 @@ class Hook:
             st = mprog.detach(self._state, ln.program, link=ln, resolver=self._resolver(), hook=self.name)
             return self._execute(st)
 
+    def restore(self, entries, revision: int) -> None:
+        """Publish a saved chain as it was (a service restarted from its
+        state_dir): the entries (mprog.Entry, links included) and the
+        revision they had, so expected_revision checks of clients that read
+        the chain before the restart still hold."""
+        with self._lock:
+            self._check_present()
+            self._execute(mprog.State(tuple(entries), revision if entries else 1))
+
     # ---- internals ----
     def _check_prog(self, prog) -> None:
         if not isinstance(prog, BoundProgram):

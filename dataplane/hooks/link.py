@@ -16,22 +16,21 @@ ifindex 0): they can still be shown and detached, not updated.
 from __future__ import annotations
 
 import errno
-import itertools
 import threading
 
 from dataplane.errors import NotFound
+from dataplane.idspace import IdSpace
 from dataplane.hooks.mprog import PASS_ONLY, flag_names
 
 __all__ = ["Link", "lookup", "live", "new_id"]
 
-_ids = itertools.count(1)
+LINK_IDS = IdSpace("link")     # a restore replays them (dataplane/idspace.py)
 _lock = threading.Lock()
 _live: dict[int, "Link"] = {}
 
 
 def new_id() -> int:
-    with _lock:
-        return next(_ids)
+    return LINK_IDS.next()
 
 
 class Link:

@@ -7,7 +7,6 @@ Data-path code (interpreter helpers, JIT output) uses the C ABI in
 ``csrc/maps.h`` on ``Map.address`` instead.
 """
 import errno as _errno
-import itertools as _itertools
 import weakref as _weakref
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -76,7 +75,8 @@ def num_possible_cpus():
 # outer map's value is an inner map's id where the kernel takes an fd (there
 # are no file descriptors here), and a syscall-side lookup returns that id,
 # as the kernel's does.
-_map_ids = _itertools.count(1)
+from dataplane.idspace import IdSpace as _IdSpace
+MAP_IDS = _IdSpace("map")   # a restore replays the ids (dataplane/idspace.py)
 _maps_by_id = _weakref.WeakValueDictionary()
 # Inner maps an outer map's replace/delete took out are kept alive for
 # programs that may still use them (the kernel frees them after an RCU grace
@@ -151,7 +151,7 @@ cdef class Map:
         if rc:
             raise _err(rc, "BPF_MAP_CREATE")
         self.name = name
-        self.id = next(_map_ids)
+        self.id = MAP_IDS.next()
         _maps_by_id[self.id] = self
         if _is_outer(map_type):
             t = inner_map._m

@@ -17,7 +17,6 @@ load would fail. ``ProgramSpec.insns`` stays untouched for ``prog dump``.
 """
 from __future__ import annotations
 
-import itertools
 import struct
 import logging
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from dataplane.abi import maps as mt
 from dataplane.abi.helper_progtypes import PROG_TYPE_MODEL, kernel_allows, unavailable_reason
 from dataplane.abi.helpers import HELPER_NAMES
+from dataplane.idspace import IdSpace
 from dataplane.errors import LoadError, NotFound, VerifierError
 from dataplane.loader import ObjectSpec, ProgramSpec, load_object
 from dataplane.loader.prepare import prepare_spec
@@ -57,7 +57,8 @@ _NO_VALUE_REGION = {mt.BPF_MAP_TYPE_RINGBUF, mt.BPF_MAP_TYPE_PROG_ARRAY, mt.BPF_
                     mt.BPF_MAP_TYPE_ARRAY_OF_MAPS, mt.BPF_MAP_TYPE_HASH_OF_MAPS, mt.BPF_MAP_TYPE_CPUMAP,
                     mt.BPF_MAP_TYPE_XSKMAP}
 
-_ids = itertools.count(1)   # program and map ids, unique in this process (as in the kernel)
+# program ids, unique in this process (as in the kernel); a restore replays them (dataplane/idspace.py)
+PROG_IDS = IdSpace("prog")
 
 _LDDW = 0x18
 _CALL = 0x85
@@ -214,7 +215,7 @@ class Collection:
                     continue
                 base, size = m.value_region()
                 interp.add_raw_region(base, size, not spec.maps[mname].readonly)
-            programs_out[name] = LoadedProgram(name, ps, next(_ids), xlated, program, interp, refs, vp,
+            programs_out[name] = LoadedProgram(name, ps, PROG_IDS.next(), xlated, program, interp, refs, vp,
                                                "jit" if engines else "interp", jit_error)
         init_slots(spec, maps, programs_out, sel.skipped)
         coll = cls(spec, maps, map_ids, programs_out, perf, cpu)

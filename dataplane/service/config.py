@@ -163,6 +163,7 @@ class Config:
     path: str = ""
     read_paths: list[str] | None = None     # None: the default (service/paths.py)
     write_paths: list[str] | None = None
+    state: object = None                    # service.persist.config.StateConfig (None: nothing survives a restart)
 
     def path_policy(self):
         """Directories gRPC clients may read from / write to.  The bundled
@@ -258,7 +259,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     if root is None:       # empty file: all defaults
         return cfg
     top = ck.mapping(root, "top level", {"grpc", "metrics", "verifier", "engine", "programs", "hooks", "replays",
-                                             "paths", "filters"})
+                                             "paths", "filters", "state"})
     base = os.path.dirname(os.path.abspath(path)) if path != "<config>" else os.getcwd()
     if "grpc" in top:
         g = ck.mapping(top["grpc"][1], "grpc", {"listen"})
@@ -270,6 +271,9 @@ def parse_config(text: str, path: str = "<config>") -> Config:
             cfg.metrics_listen = ck.address(m["listen"][1], "metrics.listen")
         if "enabled" in m:
             cfg.metrics_enabled = ck.boolean(m["enabled"][1], "metrics.enabled")
+    if "state" in top:
+        from dataplane.service.persist.config import parse_section as _state
+        cfg.state = _state(ck, top["state"][1], base)
     if "verifier" in top:
         cfg.verifier = ck.boolean(top["verifier"][1], "verifier")
     if "engine" in top:

@@ -4,7 +4,9 @@ health + reflection + metrics.
 Start order: apply the config (load, verify, fill maps, build chains — any
 error exits before listening), bind metrics and gRPC, start the configured
 replays, report.  Shutdown: health NOT_SERVING, stop gRPC with a grace
-period, cancel replays (their output files are flushed), stop metrics.
+period, cancel replays (their output files are flushed), the last state
+snapshot (with a state_dir), stop metrics -- all within the shutdown
+timeout (state.shutdown_timeout).
 
 ``run(cfg)`` blocks until SIGINT/SIGTERM.  Once both listeners are bound it
 prints one line on stdout,
@@ -39,8 +41,10 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
     # Programs, maps and hooks are set up before anything listens, so a bad
     # config exits without ever serving; replays start once both listeners
     # are bound (a port clash must not leave a replay thread behind).
-    app = App(verify=cfg.verifier, engine=cfg.engine, paths=cfg.path_policy())
-    app.apply(cfg, start=False)
+    # With a state_dir the state comes back from it (service/persist/lifecycle.py).
+    from dataplane.service.persist import lifecycle
+    app, persister = lifecycle.build(
+        cfg, lambda: App(verify=cfg.verifier, engine=cfg.engine, paths=cfg.path_policy()))
     stop = stop or asyncio.Event()
 
     httpd = None
@@ -56,7 +60,10 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
 
     # grpc enables SO_REUSEPORT by default: a second server on the same port
     # would start "successfully" and steal half the calls. Refuse instead.
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    from dataplane.service.decode import DecodeInterceptor
+    from dataplane.service.persist.interceptor import CommitInterceptor
+    server = grpc.aio.server(interceptors=[CommitInterceptor(persister), DecodeInterceptor()],
+                             options=[("grpc.so_reuseport", 0)])
     ghost, gport = parse_address(cfg.grpc_listen, "gRPC address")
     try:
         bound = server.add_insecure_port(f"{ghost}:{gport}" if ":" not in ghost else f"[{ghost}]:{gport}")
@@ -82,6 +89,8 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
         raise
     for name in ("",) + SERVICE_NAMES:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    if persister is not None:
+        persister.start()
     print(f"dataplane serving grpc={grpc_addr} metrics={metrics_addr or 'off'}", flush=True)
 
     loop = asyncio.get_running_loop()
@@ -94,12 +103,15 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         # NOT_SERVING first so load balancers drain, then stop accepting.
+        deadline = lifecycle.Deadline(cfg.state.shutdown_timeout if cfg.state is not None else
+                                      lifecycle.DEFAULT_SHUTDOWN)
         await health.enter_graceful_shutdown()
-        await server.stop(GRACE_SECONDS)
-        await asyncio.to_thread(app.close)
+        await server.stop(min(GRACE_SECONDS, deadline.timeout / 4))
+        await asyncio.to_thread(lifecycle.stop, app, persister)
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
+        deadline.cancel()
 
 
 def check(cfg: Config) -> int:

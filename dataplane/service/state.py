@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from dataplane.abi import maps as mt
 from dataplane.errors import DataplaneError, LoadError, NotFound, VerifierError
+from dataplane.idspace import IdSpace
 from dataplane.loader import MapSpec, ObjectSpec, ProgramSpec, load_object
 from dataplane.loader.sections import PROG_TYPE_NAMES
 from dataplane.maps.core import Map
@@ -192,7 +193,7 @@ class Registry:
         self.progs: dict[int, LoadedProg] = {}
         self.maps: dict[int, LoadedMap] = {}
         self.links: dict[tuple[str, int], Attachment] = {}   # (hook, program id) -> entry (service/hookset.py)
-        self._obj_ids = itertools.count(1)
+        self._obj_ids = IdSpace("object")     # a restore replays them (dataplane/idspace.py)
         self._prog_ids = itertools.count(1)
         self._map_ids = itertools.count(1)
         self._link_ids = itertools.count(1)

@@ -38,6 +38,10 @@ _HEADER_DIRS = INCLUDE_DIRS + (_HERE.parent.parent / "maps" / "csrc",)
 OPT_LEVELS = {"O2": ["-O2"], "O1": ["-O1"], "fast": ["-O1", "-fno-inline-functions-called-once"]}
 DEFAULT_OPT = "O2"
 _BASE_FLAGS = ["-shared", "-fPIC", "-fno-strict-aliasing", "-fvisibility=hidden", "-w", "-pipe"]
+# DP_SANITIZE=1 (scripts/asan.sh): generated code is instrumented like the
+# extensions, so a verified program touching memory it must not is reported
+if os.environ.get("DP_SANITIZE", "") not in ("", "0"):
+    _BASE_FLAGS += ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer"]
 
 
 class CompileError(DataplaneError):
