@@ -146,9 +146,10 @@ static uint64_t h_ktime_get_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uin
 }
 
 /* jiffies tick at the kernel's CONFIG_HZ (set by dataplane.kfuncs.kconfig.hz()),
- * floor(monotonic_ns * HZ / 1e9): the same formula the conntrack table uses
- * for nf_conn->timeout, so ct->timeout - bpf_jiffies64() means what it does
- * in the kernel. */
+ * floor(ns * HZ / 1e9) of CLOCK_MONOTONIC_COARSE (a tick clock, like the
+ * kernel's jiffies): the formula and clock the conntrack kfuncs use for
+ * nf_conn->timeout, so ct->timeout - bpf_jiffies64() means what it does in
+ * the kernel. */
 uint32_t dp_jiffies_hz = 250;
 
 uint64_t dp_jiffies_of(uint64_t ns, uint32_t hz) { return (uint64_t)((__uint128_t)ns * hz / 1000000000u); }
@@ -156,7 +157,7 @@ uint64_t dp_jiffies_of(uint64_t ns, uint32_t hz) { return (uint64_t)((__uint128_
 static uint64_t h_jiffies64(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     (void)env; UNUSED5;
-    return dp_jiffies_of(dp_clock_ns(CLOCK_MONOTONIC), dp_jiffies_hz);
+    return dp_jiffies_of(dp_clock_ns(CLOCK_MONOTONIC_COARSE), dp_jiffies_hz);
 }
 
 static uint64_t h_ktime_get_boot_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
