@@ -93,8 +93,17 @@ def channel(args):
         if not is_loopback(host):
             raise DataplaneError(f"--token without TLS to {args.server}: give --tls-ca (the server's CA) so the "
                                  f"token is not sent in clear text")
-        ch = grpc.intercept_channel(ch, _TokenInterceptor(token))
+        ch = grpc.intercept_channel(ch, _token_interceptor(token))
     return ch
+
+
+def _token_interceptor(token: str):
+    import grpc
+
+    class TokenInterceptor(_TokenInterceptor, grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                           grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+        pass
+    return TokenInterceptor(token)
 
 
 class _TokenInterceptor:
@@ -125,12 +134,6 @@ class _TokenInterceptor:
 
     def intercept_stream_stream(self, cont, d, it):
         return cont(self._details(d), it)
-
-
-def _interceptor_bases():
-    import grpc
-    return (_TokenInterceptor, grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
-            grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor)
 
 
 def split_server(argv: list[str]) -> list[str]:

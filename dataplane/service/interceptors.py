@@ -21,6 +21,11 @@ log = logging.getLogger("dataplane.service")
 TEXT_FIELDS = frozenset({("RestoreFilterRequest", "rules"), ("RestoreFilterRequest", "ipset")})
 
 
+def _repeated(fd) -> bool:
+    rep = getattr(fd, "is_repeated", None)          # protobuf >= 5.28 (label is gone in 6)
+    return rep if rep is not None else fd.label == FieldDescriptor.LABEL_REPEATED
+
+
 def oversized(msg, limit: int, depth: int = 0) -> str | None:
     """'Message.field is N bytes' for the first string field over ``limit``, else None."""
     if depth > 8:
@@ -28,7 +33,7 @@ def oversized(msg, limit: int, depth: int = 0) -> str | None:
     name = msg.DESCRIPTOR.name
     for fd, value in msg.ListFields():
         if fd.type == FieldDescriptor.TYPE_STRING and (name, fd.name) not in TEXT_FIELDS:
-            values = value if fd.label == FieldDescriptor.LABEL_REPEATED else (value,)
+            values = value if _repeated(fd) else (value,)
             for v in values:
                 if len(v) > limit:
                     return f"{name}.{fd.name} is {len(v.encode())} bytes"
@@ -41,7 +46,7 @@ def oversized(msg, limit: int, depth: int = 0) -> str | None:
                     if isinstance(v, str) and len(v) > limit:
                         return f"{name}.{fd.name}[{k[:32] if isinstance(k, str) else k}] is {len(v.encode())} bytes"
                 continue
-            values = value if fd.label == FieldDescriptor.LABEL_REPEATED else (value,)
+            values = value if _repeated(fd) else (value,)
             for v in values:
                 got = oversized(v, limit, depth + 1)
                 if got:

@@ -129,7 +129,7 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
     for name in ("",) + SERVICE_NAMES:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     print(f"dataplane serving grpc={grpc_addr} metrics={metrics_addr or 'off'}"
-          f"{' tls' if cfg.tls is not None else ''}", flush=True)
+          f"{' tls=on' if cfg.tls is not None else ''}", flush=True)
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -175,6 +175,7 @@ def check(cfg: Config) -> int:
     """`serve --check`: apply the config (load, verify, fill maps, build chains, check
     replay inputs) without listening or replaying; 0 when it would start."""
     try:
+        _check_exposure(cfg, _policy(cfg))
         from dataplane.service.limits import Limits
         app = App(verify=cfg.verifier, engine=cfg.engine, limits=cfg.limits or Limits())
         app.apply(cfg, start=False)
