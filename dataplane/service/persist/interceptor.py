@@ -15,16 +15,11 @@ import grpc
 
 log = logging.getLogger("dataplane.service.persist")
 
-# Methods whose name starts with one of these only read (the read-only role's set, issue 14)
-READ_VERBS = ("List", "Get", "Lookup", "Dump", "Watch", "Info", "Query", "Stats", "Save", "Log", "Show")
-_NEVER = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-
-
 def changes_state(method: str) -> bool:
-    """Can this full method name ('/pkg.Service/Method') change state?"""
-    if method.startswith(_NEVER):
-        return False
-    return not method.rsplit("/", 1)[-1].startswith(READ_VERBS)
+    """Can this full method name ('/pkg.Service/Method') change state? The admin role's methods
+    (service/auth.py: one list of what only reads)."""
+    from dataplane.service.auth import is_admin_method
+    return is_admin_method(method)
 
 
 class CommitInterceptor(grpc.aio.ServerInterceptor):

@@ -1,6 +1,7 @@
 """The service's life with a state_dir: start (restore or apply the
 config), and a graceful stop (drain the sources, snapshot, exit within
-``state.shutdown_timeout``). server.py calls these; nothing here knows gRPC.
+``state.shutdown_timeout``, server.py's watchdog). server.py calls these;
+nothing here knows gRPC.
 
 On start: a state_dir holding state wins over the config -- the config
 seeded it once (its programs, fills, hooks and filters are in the state
@@ -15,10 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 import time
 
-from dataplane.service.persist.config import DEFAULT_SHUTDOWN
 from dataplane.service.persist.manager import Persister
 from dataplane.service.persist.store import StateError, Store
 
@@ -99,22 +98,3 @@ def stop(app, persister) -> None:
         except Exception as exc:   # noqa: BLE001 - say why; the journal still has every acknowledged change
             print(f"dataplane: final state snapshot failed: {exc}", file=sys.stderr, flush=True)
     app.close()
-
-
-class Deadline:
-    """Exit the process if a graceful stop takes longer than ``timeout``
-    seconds (a stuck source or disk must not keep a SIGTERMed service alive;
-    every acknowledged change is already on disk)."""
-
-    def __init__(self, timeout: float):
-        self.timeout = timeout
-        self._done = threading.Event()
-        threading.Thread(target=self._run, args=(timeout,), daemon=True, name="dataplane-deadline").start()
-
-    def _run(self, timeout: float) -> None:
-        if not self._done.wait(timeout):
-            print(f"dataplane: stopping took longer than {timeout:g} s; exiting now", file=sys.stderr, flush=True)
-            os._exit(3)
-
-    def cancel(self) -> None:
-        self._done.set()
