@@ -6,7 +6,8 @@ with UNKNOWN "Unexpected <class 'DecodeError'>" -- the code for a server
 bug. The fuzz corpus of raw requests (tests/test_fuzz_service.py) found
 it. This interceptor takes the parsing over: the handler gets the raw
 bytes, parses them with the method's own deserializer, and a failure is
-INVALID_ARGUMENT naming the request type and the parser's reason.
+INVALID_ARGUMENT naming the request type and the parser's reason. It must
+be the outermost interceptor: the ones inside it get parsed messages.
 """
 from __future__ import annotations
 

@@ -19,10 +19,11 @@ can be replayed).
 """
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 
-from dataplane.errors import PermissionDenied
+from dataplane.errors import DataplaneError, PermissionDenied
 
 # dataplane/data: the bundled sample programs and traces, always readable
 DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
@@ -49,6 +50,8 @@ class PathPolicy:
     def _check(self, path: str, roots: list[str], what: str, key: str) -> str:
         if not path:
             return path
+        if "\0" in path:       # no file has one; os calls would raise ValueError (INTERNAL)
+            raise DataplaneError(f"{what}: a path cannot contain a NUL byte", kind=errno.EINVAL)
         real = _real(path)
         if any(_under(real, r) for r in roots):
             return real

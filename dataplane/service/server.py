@@ -101,8 +101,9 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
     from dataplane.service.decode import DecodeInterceptor
     from dataplane.service.persist.interceptor import CommitInterceptor
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(policy), LimitsInterceptor(limits.name_bytes), CommitInterceptor(persister),
-                      DecodeInterceptor()],
+        # DecodeInterceptor first: it parses the request for every layer below it (they get messages)
+        interceptors=[DecodeInterceptor(), AuthInterceptor(policy), LimitsInterceptor(limits.name_bytes),
+                      CommitInterceptor(persister)],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", limits.message_bytes),
                  ("grpc.max_send_message_length", limits.message_bytes)])
     ghost, gport = parse_address(cfg.grpc_listen, "gRPC address")
