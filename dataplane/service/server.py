@@ -27,7 +27,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from dataplane.errors import DataplaneError
-from dataplane.service import metrics, rpc
+from dataplane.service import metrics, reload, rpc
 from dataplane.service.app import App
 from dataplane.service.config import Config, parse_address
 from dataplane.service.protos import SERVICE_NAMES
@@ -35,7 +35,7 @@ from dataplane.service.protos import SERVICE_NAMES
 GRACE_SECONDS = 2.0
 
 
-async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
+async def serve(cfg: Config, *, stop: asyncio.Event | None = None, watch: float = 0.0) -> None:
     # Programs, maps and hooks are set up before anything listens, so a bad
     # config exits without ever serving; replays start once both listeners
     # are bound (a port clash must not leave a replay thread behind).
@@ -82,6 +82,7 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
         raise
     for name in ("",) + SERVICE_NAMES:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reload.remember(app, cfg)
     print(f"dataplane serving grpc={grpc_addr} metrics={metrics_addr or 'off'}", flush=True)
 
     loop = asyncio.get_running_loop()
@@ -91,8 +92,15 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
     try:
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload.on_sighup(app)))
+    except (NotImplementedError, RuntimeError):
+        pass
+    watcher = asyncio.ensure_future(reload.watch(app, watch)) if watch > 0 and cfg.path else None
+    try:
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         # NOT_SERVING first so load balancers drain, then stop accepting.
         await health.enter_graceful_shutdown()
         await server.stop(GRACE_SECONDS)
@@ -116,9 +124,9 @@ def check(cfg: Config) -> int:
     return 0
 
 
-def run(cfg: Config) -> int:
+def run(cfg: Config, *, watch: float = 0.0) -> int:
     try:
-        asyncio.run(serve(cfg))
+        asyncio.run(serve(cfg, watch=watch))
     except DataplaneError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
