@@ -65,7 +65,8 @@ def run_live(w: Wire, io: str, caps: list[str], tmp: Path) -> tuple[bool, str]:
             if line == "" and proc.poll() is not None:
                 return False, "".join(seen).strip().splitlines()[-1] if seen else f"exit {proc.returncode}"
         else:
-            return False, "did not start"
+            last = [x.strip() for x in seen if x.strip()]
+            return False, f"no 'dataplane serving' in 90 s; last output: {last[-1] if last else '(none)'}"
         r = w.ping(w.ns_a, Wire.B_IP, count=3, wait=2.0)
         return r.returncode == 0, "ping ok" if r.returncode == 0 else "ping failed"
     finally:

@@ -155,6 +155,11 @@ def test_reload_valid_then_broken_counters_continuous(tmp_path: Path):
         r = srv.svc.Reload(pb.ReloadRequest(), timeout=60)
         assert r.generation == 2 and r.config_path == str(cfg)
         assert r.changes == []                    # same chain, same fills: nothing to do
+        assert r.notes == []                      # --grpc/--metrics on the command line are not file changes
+        text = _config(True).replace("verifier: true", "verifier: false")
+        cfg.write_text(text)
+        r = srv.svc.Reload(pb.ReloadRequest(), timeout=60)
+        assert r.generation == 3 and r.notes == ["verifier: changed in the file; takes effect at the next restart"]
 
         # counters continuous: stop the replay, every packet it fed was counted once
         rid = replays[0].id
@@ -162,3 +167,33 @@ def test_reload_valid_then_broken_counters_continuous(tmp_path: Path):
         st = next(r for r in srv.replay.List(pb.ListReplaysRequest(), timeout=30).replays if r.id == rid)
         f = _counts(srv)
         assert st.packets > 0 and f["pass"] + f["drop"] == st.packets, (f, st.packets)
+
+
+def test_reload_changes_chains_and_objects(tmp_path: Path):
+    """A second object joins the chain (loaded, published in one swap), then leaves (unloaded)."""
+    frames = [udp4("10.0.0.5", "10.0.0.1", 1000 + i, 53) for i in range(50)]
+    write_pcap(tmp_path / "trace.pcap", frames)
+    cfg = tmp_path / "dp.yaml"
+    second = (f"  - object: {FW_OBJ}\n    program: xdp_firewall\n    name: fw2\n")
+    cfg.write_text(_config(False))
+    with served("--config", str(cfg), "--grpc", "127.0.0.1:0", "--metrics", "127.0.0.1:0") as srv:
+        def chain():
+            h = next(h for h in srv.hooks.List(pb.ListHooksRequest(), timeout=30).hooks if h.name == "rl")
+            return h.revision, [(a.program_id, a.program_name) for a in h.chain], \
+                {c.program_id: sum(c.packets.values()) for c in h.counters}
+        rev0, chain0, _ = chain()
+        (fw_id, _), = chain0
+        cfg.write_text(_config(False, chain="[fw2, {program: fw, proceed_on: [pass]}]", extra_program=second))
+        r = srv.svc.Reload(pb.ReloadRequest(), timeout=60)
+        assert any("fw2: loaded" in c for c in r.changes), r.changes
+        rev1, chain1, _ = chain()
+        assert rev1 == rev0 + 1                   # the whole new chain is one revision: one swap
+        assert [n for _, n in chain1] == ["xdp_firewall", "xdp_firewall"] and chain1[1][0] == fw_id
+        fw2_id = chain1[0][0]
+        _wait(lambda: chain()[2].get(fw2_id, 0) > 0, what="packets through the new first program")
+        cfg.write_text(_config(False))
+        r = srv.svc.Reload(pb.ReloadRequest(), timeout=60)
+        assert any("fw2: unloaded" in c for c in r.changes), r.changes
+        _, chain2, _ = chain()
+        assert chain2 == [(fw_id, "xdp_firewall")]
+        assert fw2_id not in _prog_ids(srv)

@@ -46,6 +46,7 @@ class Running:
     cfg: Config
     objects: dict = field(default_factory=dict)
     digests: dict = field(default_factory=dict)
+    file_settings: dict = field(default_factory=dict)
     generation: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -77,7 +78,11 @@ def remember(app, cfg: Config) -> Running:
         if cands:
             objects[name] = min(cands, key=lambda o: o.id)     # the config's objects are loaded first
     digests = {p: _digest(p) for p in _files(cfg)}
-    app.running = Running(cfg, objects, digests)
+    try:       # the file's own settings: the command line may have overridden some in cfg
+        fs = file_settings(load_config(cfg.path)) if cfg.path and cfg.path != "<config>" else file_settings(cfg)
+    except DataplaneError:
+        fs = file_settings(cfg)
+    app.running = Running(cfg, objects, digests, fs)
     return app.running
 
 
@@ -119,20 +124,29 @@ class Reload:
 
 # ---------------------------------------------------------------- sections
 
+RESTART_SETTINGS = (("grpc_listen", "grpc.listen"), ("metrics_listen", "metrics.listen"),
+                    ("metrics_enabled", "metrics.enabled"), ("verifier", "verifier"), ("engine", "engine"),
+                    ("tls", "tls"), ("auth", "auth"), ("metrics_tls", "metrics.tls"),
+                    ("metrics_basic", "metrics.basic_auth"), ("limits", "limits"), ("insecure", "insecure"))
+KEPT = ("grpc_listen", "metrics_listen", "metrics_enabled", "verifier", "engine")
+
+
+def file_settings(cfg: Config) -> dict:
+    """The settings a file asked for (before the command line overrode any)."""
+    return {a: getattr(cfg, a, None) for a, _ in RESTART_SETTINGS}
+
+
 def settings(r: Reload) -> None:
-    """Top-level settings: paths apply at once; the rest needs a restart."""
-    old, new = r.old, r.new
-    for attr, what in (("grpc_listen", "grpc.listen"), ("metrics_listen", "metrics.listen"),
-                       ("metrics_enabled", "metrics.enabled"), ("verifier", "verifier"), ("engine", "engine"),
-                       *((a, a) for a in ("tls", "auth", "metrics_tls", "metrics_basic", "limits", "insecure")
-                         if hasattr(new, a))):
-        if getattr(old, attr, None) != getattr(new, attr, None):
+    """Top-level settings: paths apply at once; the rest is fixed for the process (a note says so)."""
+    old, new = r.running.file_settings, file_settings(r.new)
+    for attr, what in RESTART_SETTINGS:
+        if old.get(attr) != new.get(attr):
             r.notes.append(f"{what}: changed in the file; takes effect at the next restart")
-    for attr in ("grpc_listen", "metrics_listen", "metrics_enabled", "verifier", "engine"):
-        setattr(new, attr, getattr(old, attr))          # what keeps running (the command line may have set it)
-    if (old.read_paths, old.write_paths) != (new.read_paths, new.write_paths):
+    for attr in KEPT:
+        setattr(r.new, attr, getattr(r.old, attr))      # what keeps running (the command line may have set it)
+    if (r.old.read_paths, r.old.write_paths) != (r.new.read_paths, r.new.write_paths):
         before = r.app.paths
-        r.app.paths = new.path_policy()
+        r.app.paths = r.new.path_policy()
         r.undo(lambda: setattr(r.app, "paths", before))
         r.changed("paths")
 
@@ -420,6 +434,7 @@ def reload(app, path: str = "") -> Result:
         raise DataplaneError("reload: the service was started without --config; nothing to re-read")
     with running.lock:
         new = load_config(path)
+        asked = file_settings(new)
         r = Reload(app, running.cfg, new, running)
         try:
             for section in SECTIONS:
@@ -439,6 +454,7 @@ def reload(app, path: str = "") -> Result:
         running.cfg = new
         running.objects = dict(r.objects)
         running.digests = r.digests
+        running.file_settings = asked
         running.generation += 1
         return Result(r.changes, r.notes, running.generation)
 
