@@ -20,6 +20,8 @@ def run(args) -> int:
             cfg.metrics_enabled = True
     if args.no_verify:
         cfg.verifier = False
+    if args.insecure:
+        cfg.insecure = True
     if args.engine:
         cfg.engine = args.engine
     if args.allow_read or args.allow_write:
@@ -49,6 +51,9 @@ def register(sub) -> None:
     p.add_argument("--watch-config", metavar="SECONDS", type=float, default=0.0,
                    help="reload the config file when its content changes, checked every SECONDS "
                         "(a Kubernetes ConfigMap volume); SIGHUP and `reload` reload at once")
+    p.add_argument("--insecure", action="store_true",
+                   help="serve a non-loopback address without authentication (auth.tokens / tls.client_ca); "
+                        "without it such a listen address refuses to start")
     p.add_argument("--check", action="store_true",
                    help="apply the config without listening or replaying, report, exit (0: it would start)")
     p.set_defaults(func=run)
