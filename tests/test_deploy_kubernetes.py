@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -75,6 +76,13 @@ SERVICEMONITOR_SCHEMA = {
                              "interval": {"type": "string", "pattern": "^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
                              "scrapeTimeout": {"type": "string", "pattern": "^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
                              "scheme": {"enum": ["http", "https"]},
+                             "authorization": {"type": "object", "additionalProperties": False,
+                                               "properties": {"type": {"type": "string"},
+                                                              "credentials": {"type": "object", "required": ["key"],
+                                                                              "additionalProperties": False,
+                                                                              "properties": {"name": {"type": "string"},
+                                                                                             "key": {"type": "string"},
+                                                                                             "optional": {"type": "boolean"}}}}},
                              "relabelings": {"type": "array", "items": {
                                  "type": "object", "additionalProperties": False,
                                  "properties": {"sourceLabels": {"type": "array", "items": {"type": "string"}},
@@ -145,9 +153,9 @@ CAP_NUMBERS = {"NET_BIND_SERVICE": 10, "NET_ADMIN": 12, "NET_RAW": 13, "IPC_LOCK
 CAP_NAMES = set(CAP_NUMBERS)
 
 
-def _probe_script(grpc_port: int, service: str, metrics_port: int, path: str) -> str:
+def _probe_script(grpc_port: int, service: str, metrics_port: int, path: str, token: str) -> str:
     return f"""
-import json, sys, time, urllib.request
+import json, sys, time, urllib.error, urllib.request
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 out = {{}}
@@ -164,9 +172,16 @@ while True:
     if time.monotonic() > deadline:
         break
     time.sleep(0.5)
+url = "http://127.0.0.1:{metrics_port}{path}"
+try:
+    urllib.request.urlopen(url, timeout=10)
+    out["anonymous_metrics"] = 200
+except urllib.error.HTTPError as exc:
+    out["anonymous_metrics"] = exc.code
 deadline = time.monotonic() + 30
 while True:
-    with urllib.request.urlopen("http://127.0.0.1:{metrics_port}{path}", timeout=10) as r:
+    req = urllib.request.Request(url, headers={{"Authorization": "Bearer {token}"}})
+    with urllib.request.urlopen(req, timeout=10) as r:
         out["metrics_status"] = r.status
         out["metrics"] = r.read().decode()
     if "dataplane_replay_packets_total{{" in out["metrics"] and 'dataplane_replay_packets_total{{hook="sample",replay="sample"}} 0.0' not in out["metrics"] or time.monotonic() > deadline:
@@ -218,13 +233,22 @@ def test_daemonset_container_serves_as_its_probes_expect(tmp_path: Path):
                 first = os.path.dirname(first)
             os.makedirs(dst)
             made.append(first)
-    env = {e["name"]: e["value"] for e in c.get("env", [])}
+    # env: values, and the Secret's keys (a fresh random token each, as `kubectl create secret` would hold)
+    import secrets
+    secret_keys = {}
+    env = {}
+    for e in c.get("env", []):
+        if "value" in e:
+            env[e["name"]] = e["value"]
+        else:
+            ref = e["valueFrom"]["secretKeyRef"]
+            env[e["name"]] = secret_keys.setdefault((ref["name"], ref["key"]), secrets.token_hex(24))
     venv_bin = os.path.dirname(sys.executable)
     argv = [*c["command"], *c["args"]]
     bounding = ",".join(["-all"] + [f"+{x.lower()}" for x in caps])
     script = "set -e; ip link set lo up; " + "; ".join(f"mount --bind {s} {d}" for s, d in binds) + \
         f"; exec setpriv --bounding-set {bounding} --inh-caps -all -- env " + \
-        " ".join(f"{k}={v}" for k, v in env.items()) + \
+        " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + \
         f" PATH=/opt/dataplane/.venv/bin:{venv_bin}:/usr/sbin:/usr/bin:/sbin:/bin PYTHONPATH=/opt/dataplane " + \
         " ".join(argv)
     proc = subprocess.Popen(["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script],
@@ -233,15 +257,18 @@ def test_daemonset_container_serves_as_its_probes_expect(tmp_path: Path):
         grpc_probe = c["readinessProbe"]["grpc"]
         endpoint = sm["spec"]["endpoints"][0]
         svc_port = next(p for p in svc["spec"]["ports"] if p["name"] == endpoint["port"])
+        cred = endpoint["authorization"]["credentials"]
+        assert endpoint["authorization"]["type"] == "Bearer"
         probe = subprocess.run(
             ["nsenter", f"--net=/proc/{proc.pid}/ns/net", sys.executable, "-c",
              _probe_script(grpc_probe["port"], grpc_probe.get("service", ""), ports[svc_port["targetPort"]],
-                           endpoint["path"])],
+                           endpoint["path"], secret_keys[(cred["name"], cred["key"])])],
             capture_output=True, text=True, timeout=180, cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)))
         assert probe.returncode == 0, probe.stderr
         out = json.loads(probe.stdout.strip().splitlines()[-1])
         assert out["health"] == "SERVING", out
-        assert out["metrics_status"] == 200
+        assert out["metrics_status"] == 200            # with the ServiceMonitor's token
+        assert out["anonymous_metrics"] == 401         # and not without it
         assert "dataplane_hook_packets_total{" in out["metrics"]
         # the process runs with exactly the manifest's capabilities
         status = Path(f"/proc/{proc.pid}/status").read_text()
