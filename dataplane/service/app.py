@@ -134,6 +134,9 @@ class App:
                 raise ConfigError(cfg.path, rc.line, f"replay: {exc}") from exc
 
     def close(self) -> None:
+        loads = getattr(self, "loads", None)
+        if loads is not None:
+            loads.close()         # loads in flight stop (their threads are never waited for)
         self.replays.stop_all()
         self.live.stop_all()
         self.hooks.close()        # kernel-placed hooks come back: no XDP program outlives the service

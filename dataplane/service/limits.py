@@ -22,6 +22,7 @@ the server keeps serving. Sizes take a number of bytes or one with a unit
       hook_idle_seconds: 300    # a hook with no programs, links or feeders this long is removed (0: never)
       verify_seconds: 60        # one load's verification + compile
       verify_workers: 2         # loads verified at once (the rest queue)
+      verify_queue: 16          # loads waiting for a verifier (past it: RESOURCE_EXHAUSTED, retry)
       unverified_insns: 1000000 # instructions one run of an unverified (--no-verify) program may execute
 """
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Limits:
     hook_idle_seconds: int = 300
     verify_seconds: int = 60
     verify_workers: int = 2
+    verify_queue: int = 16
     unverified_insns: int = 1_000_000
 
 

@@ -6,3 +6,5 @@ def apply_limits(app, lim) -> None:
     reg = app.reg
     reg.max_objects = lim.objects
     reg.max_object_bytes = lim.object_bytes
+    from dataplane.service.verifypool import VerifyPool
+    app.loads = VerifyPool(lim.verify_workers, lim.verify_queue, lim.verify_seconds)

@@ -34,6 +34,7 @@ from dataplane.service.config import Config, parse_address
 from dataplane.service.protos import SERVICE_NAMES
 
 GRACE_SECONDS = 2.0
+SWITCH_INTERVAL = 0.0005    # seconds (CPython's default: 0.005)
 SHUTDOWN_SECONDS = 10.0     # SIGTERM to exit, at most (a stuck verification or source must not hold it)
 
 
@@ -76,6 +77,10 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None, watch: float 
     # are bound (a port clash must not leave a replay thread behind).
     policy = _policy(cfg)
     _check_exposure(cfg, policy)
+    # Loads verify on threads (service/verifypool.py): a CPU-bound thread keeps the GIL for the
+    # whole switch interval each time the event loop asks for it, and the default 5 ms, with the
+    # several hand-overs one RPC needs, let a slow load delay other calls by 100s of ms.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     app = _build_app(cfg)
     stop = stop or asyncio.Event()
     limits = app.limits
@@ -152,6 +157,7 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None, watch: float 
         watchdog = _Watchdog(timeout)
         # NOT_SERVING first so load balancers drain, then stop accepting.
         await health.enter_graceful_shutdown()
+        app.loads.close()          # a verification in flight must not hold SIGTERM
         await server.stop(min(GRACE_SECONDS, timeout / 4))
         await asyncio.to_thread(app.close)
         if httpd is not None:

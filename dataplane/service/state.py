@@ -127,6 +127,13 @@ def read_regular(path: str, what: str, limit: int = 0) -> bytes:
     return data
 
 
+def _may_publish(cancel) -> bool:
+    """A load's last check before it publishes: a verifypool Job also stops
+    taking stop requests from here on; a plain threading.Event is just read."""
+    begin = getattr(cancel, "begin_publish", None)
+    return begin() if begin is not None else not cancel.is_set()
+
+
 def _tag(insns: bytes) -> str:
     # The kernel's tag is the first 8 bytes of a SHA-1 over the instructions
     # with map fds zeroed; the spec's placeholders are already zero.
@@ -301,9 +308,9 @@ class Registry:
 
         now = time.time_ns()
         with self.lock:
-            if cancel is not None and cancel.is_set():
-                # the client is gone: nothing it never saw an id of stays loaded
-                raise DataplaneError(f"load of {obj_name!r} cancelled by the client", kind=errno.ECANCELED)
+            if cancel is not None and not _may_publish(cancel):
+                # stopped (client gone, deadline): nothing the client never saw an id of stays loaded
+                raise DataplaneError(f"load of {obj_name[:64]!r} stopped before it was published", kind=errno.ECANCELED)
             self._check_counts(len(maps))
             oid = next(self._obj_ids)
             # With the runtime, ids are the runtime's own (process-unique, never
@@ -419,6 +426,18 @@ class Registry:
                 del self.maps[m.id]
             del self.objects[obj.id]
             return obj.id
+
+    def unload_object(self, obj_id: int) -> bool:
+        """Take back a load whose client never saw its ids (service/verifypool.py); False if it is in use."""
+        with self.lock:
+            obj = self.objects.get(obj_id)
+            if obj is None or not obj.programs:
+                return False
+            try:
+                self.unload(next(iter(obj.programs.values())).id)
+            except DataplaneError:
+                return False
+            return True
 
     # ---------------------------------------------------------------- lookups
     def program(self, prog_id: int) -> LoadedProg:
