@@ -49,7 +49,11 @@ class PathPolicy:
     def _check(self, path: str, roots: list[str], what: str, key: str) -> str:
         if not path:
             return path
-        real = _real(path)
+        try:
+            real = _real(path)
+        except OSError as exc:     # a symlink in it changed while realpath read it (EINVAL from readlink)
+            raise PermissionDenied(f"{what} {path[:256]!r} changed while it was being checked "
+                                   f"({exc.strerror}); try again") from None
         if any(_under(real, r) for r in roots):
             return real
         shown = ", ".join(dict.fromkeys(roots)) or "none"
