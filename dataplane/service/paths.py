@@ -52,7 +52,11 @@ class PathPolicy:
             return path
         if "\0" in path:       # no file has one; os calls would raise ValueError (INTERNAL)
             raise DataplaneError(f"{what}: a path cannot contain a NUL byte", kind=errno.EINVAL)
-        real = _real(path)
+        try:
+            real = _real(path)
+        except OSError as exc:     # a symlink in it changed while realpath read it (EINVAL from readlink)
+            raise PermissionDenied(f"{what} {path[:256]!r} changed while it was being checked "
+                                   f"({exc.strerror}); try again") from None
         if any(_under(real, r) for r in roots):
             return real
         shown = ", ".join(dict.fromkeys(roots)) or "none"

@@ -30,7 +30,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from dataplane.errors import DataplaneError
-from dataplane.service import metrics, rpc
+from dataplane.service import metrics, reload, rpc
 from dataplane.service.app import App
 from dataplane.service.config import Config, parse_address
 from dataplane.service.protos import SERVICE_NAMES
@@ -71,7 +71,7 @@ def _build_app(cfg: Config):
                                             limits=cfg.limits or Limits()))
 
 
-async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
+async def serve(cfg: Config, *, stop: asyncio.Event | None = None, watch: float = 0.0) -> None:
     # Programs, maps and hooks are set up before anything listens, so a bad
     # config exits without ever serving; replays start once both listeners
     # are bound (a port clash must not leave a replay thread behind).
@@ -139,6 +139,7 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     if persister is not None:
         persister.start()
+    reload.remember(app, cfg)
     print(f"dataplane serving grpc={grpc_addr} metrics={metrics_addr or 'off'}"
           f"{' tls=on' if cfg.tls is not None else ''}", flush=True)
 
@@ -149,8 +150,15 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
     try:
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload.on_sighup(app)))
+    except (NotImplementedError, RuntimeError):
+        pass
+    watcher = asyncio.ensure_future(reload.watch(app, watch)) if watch > 0 and cfg.path else None
+    try:
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         # state.shutdown_timeout: drain the sources, snapshot and exit within it
         timeout = cfg.state.shutdown_timeout if cfg.state is not None else SHUTDOWN_SECONDS
         watchdog = _Watchdog(timeout)
@@ -201,9 +209,9 @@ def check(cfg: Config) -> int:
     return 0
 
 
-def run(cfg: Config) -> int:
+def run(cfg: Config, *, watch: float = 0.0) -> int:
     try:
-        asyncio.run(serve(cfg))
+        asyncio.run(serve(cfg, watch=watch))
     except DataplaneError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2

@@ -39,6 +39,7 @@ def build(cfg, new_app):
     except BaseException:
         app.close()
         raise
+    app.persister = persister       # for what changes state outside gRPC (reload.on_sighup)
     try:
         if persister.restore():
             apply_restored(app, cfg)
