@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from dataplane.errors import PermissionDenied
+from dataplane.errors import DataplaneError, PermissionDenied
 
 # dataplane/data: the bundled sample programs and traces, always readable
 DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
@@ -49,6 +49,8 @@ class PathPolicy:
     def _check(self, path: str, roots: list[str], what: str, key: str) -> str:
         if not path:
             return path
+        if "\0" in path:
+            raise DataplaneError(f"{what}: the path contains a NUL byte")
         try:
             real = _real(path)
         except OSError as exc:     # a symlink in it changed while realpath read it (EINVAL from readlink)
