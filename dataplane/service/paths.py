@@ -50,8 +50,8 @@ class PathPolicy:
     def _check(self, path: str, roots: list[str], what: str, key: str) -> str:
         if not path:
             return path
-        if "\0" in path:       # no file has one; os calls would raise ValueError (INTERNAL)
-            raise DataplaneError(f"{what}: a path cannot contain a NUL byte", kind=errno.EINVAL)
+        if "\0" in path:
+            raise DataplaneError(f"{what}: the path contains a NUL byte")
         try:
             real = _real(path)
         except OSError as exc:     # a symlink in it changed while realpath read it (EINVAL from readlink)
