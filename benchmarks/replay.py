@@ -178,11 +178,13 @@ def main() -> int:
                                  "kernel_ns": round(k, 1), "kernel_spread_pct": round(ks, 1),
                                  "replay_ns": round(w, 1), "replay_spread_pct": round(ws, 1),
                                  "cpu_ns": round(c, 1), "cpu_spread_pct": round(cs, 1),
+                                 "mpps": round(1e3 / w, 3) if w else 0.0,
                                  "ratio_cpu": round(c / k, 2) if k else None,
                                  "ratio_wall": round(w / k, 2) if k else None,
                                  "ratios_cpu": [round(ci / ki, 2) for ci, ki in zip(cpu, kns)],
                                  "verdicts": last["verdicts"], "written": od is not None,
                                  "packets_written": sum(last["written"].values())})
+    write_results(rows)
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         print()
@@ -204,6 +206,27 @@ def main() -> int:
           "CPU time (every thread: pump and pcap writers) per packet, the kernel's timer likewise skips time "
           "it is not running; wall = elapsed. Goal: ratio <= 1.5")
     return 0
+
+
+def write_results(rows: list[dict]) -> None:
+    """benchmarks/results/: replay ns/packet beside the kernel's bare program time, Mpps by program and trace."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from results import Results
+    res = Results("replay", "pcap replay end to end vs the kernel's bare BPF_PROG_TEST_RUN, same run")
+    for r in rows:
+        what = f"{r['program']} {r['trace']}{' +outputs' if r['written'] else ''}"
+        res.figure(f"{what} replay", r["cpu_ns"], "CPU ns/packet", peer="kernel test run", peer_value=r["kernel_ns"])
+        res.figure(f"{what} replay", r["mpps"], "Mpps")
+    cats = sorted({f"{r['program']} {r['trace']}" for r in rows})
+    series = {}
+    for written in (False, True):
+        sel = {f"{r['program']} {r['trace']}": r["mpps"] for r in rows if r["written"] == written}
+        if sel:
+            series["replay" + (" + outputs" if written else "")] = (cats, [sel.get(c, 0) for c in cats])
+    kern = {f"{r['program']} {r['trace']}": 1e3 / r["kernel_ns"] for r in rows if r["kernel_ns"]}
+    series["kernel test run (1/ns)"] = (cats, [kern.get(c, 0) for c in cats])
+    res.plot("mpps", "Mpps by program and trace (replay source)", "program, trace", "Mpps", series)
+    res.write()
 
 
 if __name__ == "__main__":

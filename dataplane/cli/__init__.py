@@ -22,6 +22,7 @@ VERB_MODULES = [
     "dataplane.cli.prog_cmd",
     "dataplane.cli.serve_cmd",
     "dataplane.cli.client_cmd",
+    "dataplane.cli.top_cmd",
     "dataplane.cli.verify_cmd",
     "dataplane.cli.replay_cmd",
     "dataplane.cli.iptables_restore_cmd",
@@ -42,13 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
     for modname in VERB_MODULES:
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:
-            if exc.name == modname:  # verb not built yet in this checkout
-                continue
-            raise
-        mod.register(sub)
+        importlib.import_module(modname).register(sub)
     return parser
 
 

@@ -28,12 +28,13 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from dataplane.errors import DataplaneError
-from dataplane.service import metrics, rpc
+from dataplane.service import metrics, reload, rpc
 from dataplane.service.app import App
 from dataplane.service.config import Config, parse_address
 from dataplane.service.protos import SERVICE_NAMES
 
 GRACE_SECONDS = 2.0
+SWITCH_INTERVAL = 0.0005    # seconds (CPython's default: 0.005)
 SHUTDOWN_SECONDS = 10.0     # SIGTERM to exit, at most (a stuck verification or source must not hold it)
 
 
@@ -70,12 +71,16 @@ def _build_app(cfg: Config) -> App:
     return app
 
 
-async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
+async def serve(cfg: Config, *, stop: asyncio.Event | None = None, watch: float = 0.0) -> None:
     # Programs, maps and hooks are set up before anything listens, so a bad
     # config exits without ever serving; replays start once both listeners
     # are bound (a port clash must not leave a replay thread behind).
     policy = _policy(cfg)
     _check_exposure(cfg, policy)
+    # Loads verify on threads (service/verifypool.py): a CPU-bound thread keeps the GIL for the
+    # whole switch interval each time the event loop asks for it, and the default 5 ms, with the
+    # several hand-overs one RPC needs, let a slow load delay other calls by 100s of ms.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     app = _build_app(cfg)
     stop = stop or asyncio.Event()
     limits = app.limits
@@ -128,6 +133,7 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
         raise
     for name in ("",) + SERVICE_NAMES:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reload.remember(app, cfg)
     print(f"dataplane serving grpc={grpc_addr} metrics={metrics_addr or 'off'}"
           f"{' tls=on' if cfg.tls is not None else ''}", flush=True)
 
@@ -138,12 +144,20 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
     try:
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload.on_sighup(app)))
+    except (NotImplementedError, RuntimeError):
+        pass
+    watcher = asyncio.ensure_future(reload.watch(app, watch)) if watch > 0 and cfg.path else None
+    try:
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         timeout = SHUTDOWN_SECONDS
         watchdog = _Watchdog(timeout)
         # NOT_SERVING first so load balancers drain, then stop accepting.
         await health.enter_graceful_shutdown()
+        app.loads.close()          # a verification in flight must not hold SIGTERM
         await server.stop(min(GRACE_SECONDS, timeout / 4))
         await asyncio.to_thread(app.close)
         if httpd is not None:
@@ -187,9 +201,9 @@ def check(cfg: Config) -> int:
     return 0
 
 
-def run(cfg: Config) -> int:
+def run(cfg: Config, *, watch: float = 0.0) -> int:
     try:
-        asyncio.run(serve(cfg))
+        asyncio.run(serve(cfg, watch=watch))
     except DataplaneError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
