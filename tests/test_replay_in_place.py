@@ -48,7 +48,6 @@ char _license[] SEC("license") = "GPL";
     ("xdp_rewrite", "xdp_reflect", True),     # swaps addresses in place
     ("xdp_adjust", "xdp_push", True),        # bpf_xdp_adjust_head
     ("xdp_tailcall", "xdp_entry", True),             # bpf_tail_call: the target is not known here
-    ("xdp_dynptr", "xdp_dyn_parse", True),    # xdp dynptrs write through slices
 ])
 def test_verifier_knows_which_programs_write(objs, stem, prog, writes):
     coll = Collection.load(str(objs[stem]))
