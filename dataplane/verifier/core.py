@@ -17,10 +17,14 @@ from dataplane.verifier import cfg as cfgmod
 from dataplane.verifier.insn_check import whole_program_problem
 from dataplane.verifier.alu import AluMixin
 from dataplane.verifier.branch import BranchMixin
+from dataplane.abi import helper_protos as hp
 from dataplane.verifier.calls import CallsMixin
+from dataplane.verifier.explore import BUDGET_EVERY, ExploreMixin
+from dataplane.verifier.liveness import StackLiveness
 from dataplane.verifier.mem import MemMixin
+from dataplane.verifier.precision import PrecisionMixin
 from dataplane.verifier.reg import (CTX, NOT_INIT, SCALAR, STACK, Reg, fmt_reg, scalar_const, scalar_unknown)
-from dataplane.verifier.state import Frame, State, states_equal
+from dataplane.verifier.state import Frame, State
 from dataplane.verifier.types import InsnAux, VerifiedProgram
 
 COMPLEXITY_LIMIT = 1_000_000
@@ -33,9 +37,10 @@ class Reject(Exception):
     pass
 
 
-class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
+class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, ExploreMixin):
     def __init__(self, insns, prog_type="xdp", maps=None, license="GPL", kfuncs=None, log_level=1,
-                 allow_uninit_stack=True, objs=None, divmod_ranges=False):
+                 allow_uninit_stack=True, objs=None, divmod_ranges=False, deadline=None, cancel=None,
+                 max_states=None):
         self.insns = list(insns)
         self.prog_type = prog_type
         self.maps = maps or {}
@@ -52,6 +57,9 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
         self.peak_states = 0
         self.max_states_per_insn = 0
         self.max_pkt_offset = 0
+        self._init_explore(deadline, cancel, max_states)
+        self.store_src = -1       # value register of the store being checked (mem.py)
+        self.filled = False       # the last stack read filled a spilled register (mem.py)
 
     # ---------------------------------------------------------------- log
     def verbose(self, line: str) -> None:
@@ -89,11 +97,12 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
                 raise VerifierError(why, self._final_log())
         self.encoding_ok: set = set()
         try:
-            self.cfg = cfgmod.build(self.insns)
+            self.cfg = cfgmod.build(self.insns, self._call_params)
         except VerifierError as e:
             self.lines.append(e.summary)
             raise VerifierError(e.summary, self._final_log()) from None
         self.prog = self.cfg.prog
+        self.live = StackLiveness(self.cfg)
         self.aux = [InsnAux() if i is not None else None for i in self.prog]
         self.stack_depth = [0] * len(self.cfg.subprogs)
         try:
@@ -139,36 +148,61 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
             elif insn.src not in (0, op.BPF_PSEUDO_FUNC):
                 self.fail("invalid bpf_ld_imm64 insn")
 
+    def _call_params(self, insn):
+        """Argument registers a helper or kfunc call reads (None: r1-r5)."""
+        if insn.is_helper_call:
+            proto = hp.helper_proto(insn.imm)
+            if proto is None or self.prog_type not in proto.prog_types:
+                return None
+            return len(proto.args)
+        if insn.is_kfunc_call:
+            k = self._kfunc(insn.imm)
+            return len(k.args) if k is not None else None
+        return None
+
     def _initial_state(self) -> State:
         st = State()
         f = Frame(0, 0, -1)
         f.regs[1].t = CTX
         st.frames.append(f)
+        st.branches = 1
         return st
 
     def _do_check(self) -> None:
-        self.checkpoints: dict[int, list] = {}
-        self.pending: list = []   # (state, pc, prev_pc, log position)
         st = self._initial_state()
         pc = 0
+        self.prev_pc = -1
         self.verbose(f"0: {self.fmt_state(st)}")
-        prog, prune, n = self.prog, self.cfg.prune, self.cfg.n
+        prog, aux, cfg = self.prog, self.aux, self.cfg
+        prune, jmp = cfg.prune, cfg.jmp
+        live = self.live
+        budget = self.deadline is not None or self.cancel is not None
+        limit = COMPLEXITY_LIMIT
         while True:
             self.insn_processed += 1
-            if self.insn_processed > COMPLEXITY_LIMIT:
+            if self.insn_processed > limit:
                 self.fail(f"BPF program is too large. Processed {self.insn_processed} insn")
+            if budget and not self.insn_processed % BUDGET_EVERY:
+                self._check_budget()
+            st.last_insn = self.prev_pc
+            st.insn = self.cur_pc = pc
+            self.cur_hist = None
             if pc in prune and self._is_state_visited(st, pc):
                 nxt = self._path_done(st)
                 if nxt is None:
                     return
                 st, pc = nxt
                 continue
+            if pc in jmp:
+                self.push_hist(st)
             insn = prog[pc]
-            self.cur_pc = pc
             if self.log_level:
                 self.verbose(f"{pc}: {format_insn(insn, helper_name=self._kfunc_name)}")
-            self.aux[pc].seen = True
+            aux[pc].seen = True
+            live.reset_write(st, pc)
             npc = self.step(st, insn, pc)
+            live.commit()
+            self.prev_pc = pc
             if npc is None:   # path finished at a program exit
                 nxt = self._path_done(st)
                 if nxt is None:
@@ -182,61 +216,6 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
             k = self._kfunc(insn.imm)
             return k.name if k else None
         return None
-
-    # ---------------------------------------------------------------- branches
-    def push_branch(self, st: State, pc: int, from_pc: int) -> None:
-        """Queue the other side of a conditional jump (push_stack)."""
-        if st.parent is not None:
-            st.parent.branches += 1
-        self.pending.append((st, pc, from_pc, len(self.lines)))
-        if len(self.pending) > 8192:
-            self.fail(f"The sequence of {len(self.pending)} jumps is too complex.")
-
-    def _path_done(self, st: State):
-        cp = st.parent
-        while cp is not None:
-            cp.branches -= 1
-            if cp.branches > 0:
-                break
-            cp = cp.parent
-        if not self.pending:
-            return None
-        nst, pc, from_pc, pos = self.pending.pop()
-        if self.log_level:
-            del self.lines[pos:]
-            self.verbose(f"from {from_pc} to {pc}: {self.fmt_state(nst)}")
-        return nst, pc
-
-    def _is_state_visited(self, st: State, pc: int) -> bool:
-        cps = self.checkpoints.setdefault(pc, [])
-        live = self.cfg.live_in[pc]
-        key = None
-        for cp in cps:
-            if cp.branches > 0:
-                # An unfinished checkpoint at the same insn: if we are back
-                # in exactly that state the loop can never make progress.
-                if key is None:
-                    key = st.exact_key()
-                if cp.exact is None:    # computed lazily: most checkpoints never need it
-                    cp.exact = cp.exact_key()
-                if cp.exact == key:
-                    msg = f"infinite loop detected at insn {pc}"
-                    self.verbose(msg)
-                    self.verbose(f"cur state: {self.fmt_state(st)}")
-                    self.fail(f"old state: {self.fmt_state(cp)}", summary=msg)
-                continue
-            if states_equal(cp, st, live):
-                return True
-        cp = st.copy()
-        cp.exact = key
-        cp.parent = st.parent
-        cp.branches = 1
-        st.parent = cp
-        cps.append(cp)
-        self.total_states += 1
-        self.peak_states = max(self.peak_states, self.total_states)
-        self.max_states_per_insn = max(self.max_states_per_insn, len(cps))
-        return False
 
     def step(self, st: State, insn, pc: int):
         """Execute one instruction on ``st``; the next pc, or None at program exit."""
@@ -269,6 +248,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
             self.check_ld_abs(st, insn)
             return pc + 1
         # JMP / JMP32
+        self.jmps_processed += 1
         if insn.is_exit:
             return self.do_exit(st, pc)
         if insn.is_call:
@@ -300,11 +280,13 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
                 self.fail("R0 !read_ok")
             if r0.t == STACK and r0.frame == len(st.frames) - 1:
                 self.fail("cannot return stack pointer to the caller")
+            self.live.update(st)
             callee = st.frames.pop()
             caller = st.cur
             for i in range(1, 6):
                 caller.regs[i] = Reg()
             if callee.callsite < 0:   # bpf_loop callback: must return 0 or 1
+                self.mark_precise(st, 0)
                 if not (r0.umax <= 1):
                     self.fail(f"At callback return the register R0 has smin={r0.smin} smax={r0.smax} "
                               f"should have been in [0, 1]")
@@ -349,13 +331,22 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
 
 def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kfuncs=None,
            log_level: int = 1, allow_uninit_stack: bool = True, objs=None,
-           divmod_ranges: bool = False) -> VerifiedProgram:
+           divmod_ranges: bool = False, deadline: float | None = None, cancel=None,
+           max_states: int | None = None) -> VerifiedProgram:
     """Prove ``insns`` safe or raise VerifierError(summary, log).
 
     ``kfuncs``: btf id -> KfuncProto (or a callable doing that lookup);
     ``objs``: BTF struct name -> ObjLayout for objects kfuncs return;
     ``divmod_ranges``: track unsigned div/mod by constants (e.g. ``x % k`` is
     in [0, k-1]); off by default because the 6.18 kernel forgets such
-    results, and dataplane's verdicts follow the kernel's."""
+    results, and dataplane's verdicts follow the kernel's.
+
+    Bounds for callers that must not wait (the service): ``deadline`` in
+    seconds of wall time, ``cancel`` (a threading.Event, or any callable
+    returning True) checked as the exploration goes, ``max_states`` the
+    checkpoints kept at once (the kernel's peak_states).  Past one of them
+    verification stops with :class:`VerifierAborted` ("verification
+    cancelled", "verification exceeded N s", "verification exceeded N
+    states"; kind ECANCELED, ETIMEDOUT, ENOMEM)."""
     return Verifier(insns, prog_type, maps, license, kfuncs, log_level, allow_uninit_stack, objs,
-                    divmod_ranges).run()
+                    divmod_ranges, deadline, cancel, max_states).run()

@@ -1,23 +1,34 @@
 """Verifier state: call frames (registers + stack), acquired references, and
-the comparison used for pruning (the kernel's states_equal / regsafe /
-stacksafe) and for infinite-loop detection (exact equality).
+the comparisons state pruning uses (the kernel's states_equal / regsafe /
+stacksafe / refsafe at its three levels: NOT_EXACT for finished states,
+RANGE_WITHIN inside loops whose precision marks are not final yet, EXACT
+for infinite-loop detection).
 
 Stack slots are 8-byte units indexed like the kernel's ``spi``; a slot is an
-immutable ``(types, spilled)`` pair where ``types`` has one char per byte:
-``?`` invalid, ``r`` spilled register, ``m`` misc data, ``0`` known zero.
+immutable ``(types, spilled)`` pair where ``types`` has one char per byte
+(index i is the kernel's slot_type[i]): ``?`` invalid, ``r`` spilled
+register, ``m`` misc data, ``0`` known zero.
+
+Precision (the kernel's ``reg->precise``) only matters in checkpoints, so it
+lives in the checkpoint's frames as bit masks (``prec``: registers,
+``sprec``: spilled stack slots) rather than in the register objects, which
+copies share (copy on write).
 """
 from __future__ import annotations
 
-from dataplane.verifier import scalar
-from dataplane.verifier.reg import (NOT_INIT, PKT, PKT_META, SCALAR, STACK, Reg,
-                                    scalar_unknown)
+from dataplane.verifier import scalar, tnum
+from dataplane.verifier.reg import (MAP_VALUE, MAP_VALUE_OR_NULL, MEM, MEM_OR_NULL, NOT_INIT, PKT, PKT_META,
+                                    SCALAR, STACK, Reg, scalar_unknown)
 
 MAX_BPF_STACK = 512
 INVALID_SLOT = ("????????", None)
+NOT_EXACT, EXACT, RANGE_WITHIN = 0, 1, 2
+_RANGE_PTRS = (MAP_VALUE, MAP_VALUE_OR_NULL, MEM, MEM_OR_NULL)
+_UNBOUND = scalar_unknown()      # what a load from all-misc stack bytes gives (never precise)
 
 
 class Frame:
-    __slots__ = ("regs", "stack", "frameno", "subprog", "callsite", "depth")
+    __slots__ = ("regs", "stack", "frameno", "subprog", "callsite", "depth", "prec", "sprec")
 
     def __init__(self, frameno: int, subprog: int, callsite: int):
         self.regs = [Reg() for _ in range(11)]
@@ -26,6 +37,8 @@ class Frame:
         self.stack: dict[int, tuple] = {}
         self.frameno, self.subprog, self.callsite = frameno, subprog, callsite
         self.depth = 0  # deepest stack byte touched (positive)
+        self.prec = 0   # checkpoints: registers marked precise (bit i: r<i>)
+        self.sprec = 0  # checkpoints: spilled stack slots marked precise (bit spi)
 
     def copy(self) -> "Frame":
         f = Frame.__new__(Frame)
@@ -34,19 +47,35 @@ class Frame:
         f.regs = list(self.regs)
         f.stack = dict(self.stack)
         f.frameno, f.subprog, f.callsite, f.depth = self.frameno, self.subprog, self.callsite, self.depth
+        f.prec = f.sprec = 0    # a copy starts imprecise (mark_all_scalars_imprecise)
         return f
+
+    def call_pc(self) -> int:
+        """The instruction that created this frame (callbacks store -(pc+1))."""
+        cs = self.callsite
+        return -cs - 1 if cs < 0 else cs
 
 
 class State:
-    __slots__ = ("frames", "refs", "parent", "branches", "insn", "active_lock", "exact")
+    __slots__ = ("frames", "refs", "parent", "branches", "insn", "active_lock", "exact", "first_insn",
+                 "last_insn", "hist", "miss", "hit", "cleaned", "equal_state", "evicted", "loopkey")
 
     def __init__(self):
         self.frames: list[Frame] = []
-        self.refs: dict[int, int] = {}   # ref id -> insn that acquired it
+        self.refs: dict[int, int] = {}   # ref id -> insn that acquired it, in acquisition order
         self.parent = None               # last checkpoint on this path
         self.branches = 0
-        self.insn = 0
+        self.insn = 0                    # instruction being processed (checkpoints: where taken)
         self.active_lock = 0
+        self.exact = None
+        self.first_insn = 0              # first instruction since the parent checkpoint
+        self.last_insn = -1              # instruction processed before self.insn
+        self.hist: list = []             # jump history since the parent checkpoint: [idx, prev, flags, linked]
+        self.miss = self.hit = 0
+        self.cleaned = False
+        self.equal_state = None          # backedge copies: the checkpoint they matched
+        self.evicted = False
+        self.loopkey = None
 
     @property
     def cur(self) -> Frame:
@@ -56,7 +85,11 @@ class State:
         s = State.__new__(State)
         s.frames = [f.copy() for f in self.frames]
         s.refs = dict(self.refs)
-        s.parent, s.branches, s.insn, s.active_lock = self.parent, 0, self.insn, self.active_lock
+        s.parent, s.branches, s.insn, s.active_lock = self.parent, self.branches, self.insn, self.active_lock
+        s.first_insn, s.last_insn, s.hist = self.first_insn, self.last_insn, [list(h) for h in self.hist]
+        s.exact = s.equal_state = s.loopkey = None
+        s.miss = s.hit = 0
+        s.cleaned = s.evicted = False
         return s
 
     def all_regs(self):
@@ -86,102 +119,208 @@ class State:
                     if nr is not None:
                         f.stack[spi] = (types, nr)
 
-    def exact_key(self) -> tuple:
-        return (tuple((tuple(r.key() for r in f.regs[:10]),
-                       tuple(sorted((k, t, sp.key() if sp else None) for k, (t, sp) in f.stack.items())))
-                      for f in self.frames), tuple(sorted(self.refs.values())))
+    def looping_key(self) -> tuple:
+        """states_maybe_looping's view: the innermost frame's registers, ids
+        included (a memcmp in the kernel).  Cached: call it on checkpoints
+        only (they do not change), use looping_key_now on the current state."""
+        k = self.loopkey
+        if k is None:
+            k = self.loopkey = self.looping_key_now()
+        return k
+
+    def looping_key_now(self) -> tuple:
+        return (len(self.frames), tuple(r.key() for r in self.frames[-1].regs))
 
 
-# ------------------------------------------------------------------ pruning
+# ------------------------------------------------------------------ ids
 
-def _check_ids(old_id: int, new_id: int, idmap: dict) -> bool:
-    if not old_id and not new_id:
-        return True
-    if not old_id or not new_id:
-        return False
+def check_ids(old_id: int, cur_id: int, idmap: dict) -> bool:
+    """Old ids must map one to one onto current ids.  ``idmap`` holds
+    old -> cur under the id and cur -> old under ~cur (ids are positive)."""
+    if not old_id or not cur_id:
+        return old_id == cur_id
     seen = idmap.get(old_id)
-    if seen is None:
-        idmap[old_id] = new_id
+    if seen is not None:
+        return seen == cur_id
+    if ~cur_id in idmap:
+        return False
+    idmap[old_id] = cur_id
+    idmap[~cur_id] = old_id
+    return True
+
+
+def check_scalar_ids(old_id: int, cur_id: int, idmap: dict) -> bool:
+    """check_ids where an id of 0 stands for a fresh unique id: 0 vs 0 always
+    matches, 0 vs an id matches unless that id is already tied elsewhere
+    (and then ties it)."""
+    if old_id and cur_id:
+        return check_ids(old_id, cur_id, idmap)
+    if not old_id and not cur_id:
         return True
-    return seen == new_id
+    t = idmap.get(None, 1 << 62) + 1     # fresh temporaries, never equal to a real id
+    idmap[None] = t
+    if old_id:
+        return check_ids(old_id, t, idmap)
+    return check_ids(t, cur_id, idmap)
 
 
-def regsafe(old: Reg, new: Reg, idmap: dict) -> bool:
+# ------------------------------------------------------------------ registers
+
+def _same_fields(a: Reg, b: Reg) -> bool:
+    """memcmp up to ``id``: everything but the ids and the frame number."""
+    return (a.t == b.t and a.off == b.off and a.vo == b.vo and a.umin == b.umin and a.umax == b.umax
+            and a.smin == b.smin and a.smax == b.smax and a.u32min == b.u32min and a.u32max == b.u32max
+            and a.s32min == b.s32min and a.s32max == b.s32max and a.rng == b.rng and a.map == b.map
+            and a.msize == b.msize and a.ringbuf == b.ringbuf and a.btf == b.btf)
+
+
+def regs_exact(old: Reg, cur: Reg, idmap: dict) -> bool:
+    return _same_fields(old, cur) and check_ids(old.id, cur.id, idmap) and check_ids(old.ref, cur.ref, idmap)
+
+
+def _range_within(o: Reg, c: Reg) -> bool:
+    return (o.umin <= c.umin and c.umax <= o.umax and o.smin <= c.smin and c.smax <= o.smax
+            and o.u32min <= c.u32min and c.u32max <= o.u32max and o.s32min <= c.s32min
+            and c.s32max <= o.s32max and tnum.contains(o.vo, c.vo))
+
+
+def regsafe(old: Reg, cur: Reg, idmap: dict, exact: int, precise: bool) -> bool:
+    """Old state's register safe implies current one safe.  ``precise``: the
+    old register is marked precise (scalars only)."""
+    if exact == EXACT:
+        return regs_exact(old, cur, idmap)
     t = old.t
-    if t == NOT_INIT:
+    if t == NOT_INIT and (exact == NOT_EXACT or cur.t == NOT_INIT):
         return True
-    if new.t != t:
+    if cur.t != t:
         return False
-    if old is new:   # shared by copy on write: equal, only ids must map consistently
-        return _check_ids(old.id, old.id, idmap) and _check_ids(old.ref, old.ref, idmap)
-    if old.t == SCALAR:
-        if old.id and not _check_ids(old.id, new.id, idmap):
+    if t == SCALAR:
+        if not precise and exact == NOT_EXACT:
+            return True
+        if old is cur:
+            return check_scalar_ids(old.id, old.id, idmap)
+        return _range_within(old, cur) and check_scalar_ids(old.id, cur.id, idmap)
+    if old is cur:     # shared by copy on write: only the ids must map consistently
+        return check_ids(old.id, old.id, idmap) and check_ids(old.ref, old.ref, idmap)
+    if t in _RANGE_PTRS:
+        return (old.off == cur.off and old.map == cur.map and old.msize == cur.msize
+                and old.ringbuf == cur.ringbuf and old.btf == cur.btf and old.rng == cur.rng
+                and _range_within(old, cur) and check_ids(old.id, cur.id, idmap)
+                and check_ids(old.ref, cur.ref, idmap))
+    if t == PKT or t == PKT_META:
+        if old.rng > cur.rng or old.off != cur.off:
             return False
-        return scalar.contains(old.bounds(), new.bounds())
-    if (old.off != new.off or old.map != new.map or old.msize != new.msize
-            or old.frame != new.frame or old.btf != new.btf or old.ringbuf != new.ringbuf):
-        return False
-    if old.t in (PKT, PKT_META) and new.rng < old.rng:
-        return False
-    if not scalar.contains(old.bounds(), new.bounds()):
-        return False
-    return _check_ids(old.id, new.id, idmap) and _check_ids(old.ref, new.ref, idmap)
+        if not check_ids(old.id, cur.id, idmap):
+            return False
+        return _range_within(old, cur)
+    if t == STACK:
+        return regs_exact(old, cur, idmap) and old.frame == cur.frame
+    return regs_exact(old, cur, idmap)
 
 
-def _types_ok(otypes: str, ntypes: str, nsp) -> bool:
+# ------------------------------------------------------------------ stack
+
+def _scalar_for_slot(types: str, sp):
+    """scalar_reg_for_stack: a 64-bit spilled scalar, the unbound scalar for
+    all-misc bytes (uninitialised bytes read as misc for privileged
+    programs), else None."""
+    if types[0] == "r":
+        return sp if sp is not None and sp.t == SCALAR else None
+    for c in types:
+        if c != "m" and c != "?":
+            return None
+    return _UNBOUND
+
+
+def _slot_safe(otypes: str, osp, ctypes: str, csp, idmap: dict, exact: int, oprec: bool, in_cur: bool) -> bool:
+    """stacksafe's byte walk over one slot (the kernel's loop body for i in
+    [8*spi, 8*spi+8)).  ``in_cur``: the slot is inside the current frame's
+    allocated stack."""
     for i in range(8):
         o = otypes[i]
-        n = ntypes[i]
+        if exact != NOT_EXACT and (not in_cur or o != ctypes[i]):
+            return False
         if o == "?" or o == "m":
-            # Privileged programs may read uninitialised stack as
-            # unknown data, so misc subsumes everything but spilled
-            # pointers (which a fill would turn back into a pointer).
-            if n == "r" and nsp is not None and nsp.t != SCALAR:
-                return False
             continue
-        if o == "0" and n == "0":
-            continue
-        if o != n:
+        if not in_cur:
             return False
+        oreg = _scalar_for_slot(otypes, osp)
+        creg = _scalar_for_slot(ctypes, csp) if oreg is not None else None
+        if oreg is not None and creg is not None:
+            return regsafe(oreg, creg, idmap, exact, oprec and oreg is osp)
+        c = ctypes[i]
+        if o != c:
+            return False
+        if i != 7:
+            continue
+        if o == "r":
+            return regsafe(osp, csp, idmap, exact, oprec)
     return True
 
 
-def _stacksafe(old: Frame, new: Frame, idmap: dict) -> bool:
-    nstack = new.stack
-    for spi, oslot in old.stack.items():
-        nslot = nstack.get(spi, INVALID_SLOT)
-        otypes, osp = oslot
-        if nslot is oslot and (osp is None or (not osp.id and not osp.ref)):
-            continue    # slots are immutable and shared by copies: same slot, same facts
-        ntypes, nsp = nslot
-        # byte-wise equal kinds always subsume
-        if otypes != ntypes and not _types_ok(otypes, ntypes, nsp):
-            return False
-        if osp is not None:
-            if nsp is None or not regsafe(osp, nsp, idmap):
-                return False
-    return True
-
-
-def states_equal(old: State, new: State, live_top: int) -> bool:
-    if len(old.frames) != len(new.frames) or old.active_lock != new.active_lock:
+def stacksafe(old: Frame, cur: Frame, idmap: dict, exact: int) -> bool:
+    cstack = cur.stack
+    cur_slots = (cur.depth + 7) // 8
+    if exact != NOT_EXACT and (old.depth + 7) // 8 > cur_slots:
         return False
-    if len(old.refs) != len(new.refs):
+    sprec = old.sprec
+    for spi, oslot in old.stack.items():
+        cslot = cstack.get(spi, INVALID_SLOT)
+        otypes, osp = oslot
+        if cslot is oslot and (osp is None or (not osp.id and not osp.ref)) and spi < cur_slots:
+            continue    # slots are immutable and shared by copies: same slot, same facts
+        if exact == NOT_EXACT and (otypes == "????????" or otypes == "mmmmmmmm"):
+            continue
+        if not _slot_safe(otypes, osp, cslot[0], cslot[1], idmap, exact, bool(sprec >> spi & 1),
+                          spi < cur_slots):
+            return False
+    if exact != NOT_EXACT:
+        # bytes the current frame has and the old one does not are not
+        # compared by the kernel either (it walks the old stack)
+        for spi, cslot in cstack.items():
+            if spi not in old.stack and spi < (old.depth + 7) // 8 and cslot[0] != "????????":
+                return False
+    return True
+
+
+# ------------------------------------------------------------------ states
+
+def refsafe(old: State, cur: State, idmap: dict) -> bool:
+    if len(old.refs) != len(cur.refs):
+        return False
+    ol, cl = old.active_lock, cur.active_lock
+    if bool(ol) != bool(cl):
+        return False
+    if ol and (ol[0] != cl[0] or not check_ids(ol[1], cl[1], idmap)):
+        return False
+    for oid, cid in zip(old.refs, cur.refs):
+        if not check_ids(oid, cid, idmap):
+            return False
+    return True
+
+
+def states_equal(old: State, cur: State, live_in: list, exact: int) -> bool:
+    """``live_in[pc]``: registers live before pc (the kernel's
+    live_regs_before), looked up at each frame's instruction."""
+    ofr, cfr = old.frames, cur.frames
+    n = len(ofr)
+    if n != len(cfr):
         return False
     idmap: dict = {}
-    top = len(old.frames) - 1
-    for fi, (fo, fn) in enumerate(zip(old.frames, new.frames)):
-        if fo.callsite != fn.callsite:
+    if (old.refs or cur.refs or old.active_lock or cur.active_lock) and not refsafe(old, cur, idmap):
+        return False
+    top = n - 1
+    for fi in range(n):
+        fo, fc = ofr[fi], cfr[fi]
+        if fo.callsite != fc.callsite:
             return False
-        live = live_top if fi == top else 0x7FF
-        for i in range(10):
-            if live >> i & 1 and not regsafe(fo.regs[i], fn.regs[i], idmap):
+        live = live_in[old.insn if fi == top else ofr[fi + 1].call_pc()]
+        prec = fo.prec
+        oregs, cregs = fo.regs, fc.regs
+        for i in range(11):
+            if live >> i & 1 and not regsafe(oregs[i], cregs[i], idmap, exact, bool(prec >> i & 1)):
                 return False
-        if not _stacksafe(fo, fn, idmap):
-            return False
-    # Every reference the old state held must correspond to one the new holds.
-    for oid in old.refs:
-        if oid in idmap and idmap[oid] not in new.refs:
+        if (fo.stack or (exact != NOT_EXACT and fc.stack)) and not stacksafe(fo, fc, idmap, exact):
             return False
     return True
 
