@@ -23,7 +23,7 @@ def _view(b, is32: bool):
     return b[0], b[1], b[2], b[3], b[4]
 
 
-def branch_taken(o: int, a, b, is32: bool, same: bool = False) -> int:
+def _branch_taken_py(o: int, a, b, is32: bool, same: bool = False) -> int:
     """is_scalar_branch_taken: 1 always, 0 never, -1 unknown."""
     if same:   # the same register on both sides
         if o in (op.BPF_JGE, op.BPF_JLE, op.BPF_JSGE, op.BPF_JSLE, op.BPF_JEQ):
@@ -81,7 +81,7 @@ _S = (3, 4)
 _S32 = (7, 8)
 
 
-def refine(o: int, a, b, is32: bool):
+def _refine_py(o: int, a, b, is32: bool):
     """regs_refine_cond_op + reg_bounds_sync: (a, b) given ``a <o> b``.
     The results may be invalid (empty) on a dead branch: see scalar.valid."""
     r1, r2 = list(a), list(b)
@@ -138,7 +138,27 @@ def refine(o: int, a, b, is32: bool):
         r2[S[0]] = max(scalar.to_signed(r1[S[0]] + 1, w), r2[S[0]])
     if swapped:
         r1, r2 = r2, r1
-    return scalar.sync(tuple(r1)), scalar.sync(tuple(r2))
+    return scalar._sync_py(tuple(r1)), scalar._sync_py(tuple(r2))
+
+
+if scalar._native is None:
+    branch_taken, refine = _branch_taken_py, _refine_py
+else:
+    _n_taken, _n_refine = scalar._native.branch_taken, scalar._native.refine
+
+    def branch_taken(o: int, a, b, is32: bool, same: bool = False) -> int:
+        """is_scalar_branch_taken: 1 always, 0 never, -1 unknown."""
+        try:
+            return _n_taken(o, a, b, is32, same)
+        except OverflowError:
+            return _branch_taken_py(o, a, b, is32, same)
+
+    def refine(o: int, a, b, is32: bool):
+        """regs_refine_cond_op + reg_bounds_sync (see _refine_py)."""
+        try:
+            return _n_refine(o, a, b, is32)
+        except (OverflowError, ArithmeticError):
+            return _refine_py(o, a, b, is32)
 
 
 AT_PKT_END, BEYOND_PKT_END = -1, -2   # Reg.rng of a packet pointer known to be >= / > pkt_end

@@ -19,7 +19,7 @@ import errno
 import time
 
 from dataplane.errors import VerifierError
-from dataplane.verifier.state import EXACT, NOT_EXACT, RANGE_WITHIN, State, states_equal
+from dataplane.verifier.state import EXACT, NOT_EXACT, RANGE_WITHIN, Hist, State, states_equal
 from dataplane.verifier.reg import Reg
 
 JMP_SEQ_LIMIT = 8192
@@ -47,6 +47,7 @@ class ExploreMixin:
         self.jmps_processed = self.prev_jmps = self.prev_insns = 0
         self.explored_size = self.free_size = self.num_backedges = 0
         self.precision_walks = 0
+        self.bt_memo: dict = {}
         self.cur_hist = None
         self.t0 = time.monotonic()
         self.deadline = deadline
@@ -83,11 +84,11 @@ class ExploreMixin:
         """push_jmp_history: one entry per instruction, flags merged."""
         ent = self.cur_hist
         if ent is not None:
-            ent[2] |= flags
+            ent.flags |= flags
             if linked:
-                ent[3] = linked
+                ent.linked = linked
             return
-        ent = [self.cur_pc, self.prev_pc, flags, linked]
+        ent = Hist(self.cur_pc, self.prev_pc, flags, linked)
         st.hist.append(ent)
         self.cur_hist = ent
 

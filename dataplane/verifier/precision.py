@@ -31,6 +31,10 @@ def stack_flags(frameno: int, spi: int) -> int:
     return STACK_ACCESS | (spi << SPI_SHIFT) | frameno
 
 
+MEMO_LIMIT = 200_000       # cached segment walks kept (cleared past it)
+_EMPTY, _UNSUP = "empty", "unsupported"
+
+
 class Unsupported(Exception):
     """backtrack_insn's -ENOTSUPP: fall back to marking every scalar precise."""
 
@@ -55,9 +59,9 @@ class Backtrack:
 def _sync_linked(bt: Backtrack, hist) -> None:
     """bt_sync_linked_regs: if one register of a linked set needs precision,
     all of them do (a branch refined them together)."""
-    if hist is None or not hist[3]:
+    if hist is None or not hist.linked:
         return
-    linked = hist[3]
+    linked = hist.linked
     for fr, is_reg, n in linked:
         if (bt.regs[fr] >> n & 1) if is_reg else (bt.stack[fr] >> n & 1):
             break
@@ -98,17 +102,17 @@ class PrecisionMixin:
             if not regs[fr] >> dreg & 1:
                 return
             regs[fr] &= ~(1 << dreg)
-            if hist is None or not hist[2] & STACK_ACCESS:
+            if hist is None or not hist.flags & STACK_ACCESS:
                 return
-            flags = hist[2]
+            flags = hist.flags
             bt.stack[flags & FRAMENO_MASK] |= 1 << ((flags >> SPI_SHIFT) & SPI_MASK)
             return
         if cls == op.BPF_STX or cls == op.BPF_ST:
             if regs[fr] >> dreg & 1:
                 raise Unsupported   # pointer subtraction through memory
-            if hist is None or not hist[2] & STACK_ACCESS:
+            if hist is None or not hist.flags & STACK_ACCESS:
                 return
-            flags = hist[2]
+            flags = hist.flags
             sfr, spi = flags & FRAMENO_MASK, (flags >> SPI_SHIFT) & SPI_MASK
             if not bt.stack[sfr] >> spi & 1:
                 return
@@ -159,7 +163,7 @@ class PrecisionMixin:
             elif insn.opcode & op.BPF_X and o != op.BPF_JA:
                 if not (regs[fr] >> dreg & 1 or regs[fr] >> sreg & 1):
                     return
-                flags = hist[2] if hist is not None else 0
+                flags = hist.flags if hist is not None else 0
                 if not flags & SRC_REG_STACK:
                     regs[fr] |= 1 << sreg
                 if not flags & DST_REG_STACK:
@@ -204,26 +208,53 @@ class PrecisionMixin:
         first_idx, last_idx, subseq = st.first_insn, st.insn, -1
         skip_first = True
         changed = False
+        memo = self.bt_memo
+        if len(memo) > MEMO_LIMIT:
+            memo.clear()
         while True:
             if last_idx < 0:
                 raise Unsupported
             hist = st.hist
             h = len(hist)
             i = last_idx
+            seen = []     # (entry, masks) walked through in this segment: they get its outcome
             while True:
                 if skip_first:
                     skip_first = False
                 else:
-                    ent = hist[h - 1] if h and hist[h - 1][0] == i else None
-                    self._backtrack_insn(i, subseq, ent, bt)
+                    ent = hist[h - 1] if h and hist[h - 1].idx == i else None
+                    if ent is not None:
+                        f = bt.frame
+                        key = (ent, f, tuple(bt.regs[:f + 1]), tuple(bt.stack[:f + 1]))
+                        out = memo.get(key)
+                        if out is not None:
+                            self._remember(seen, out)
+                            if out is _EMPTY:
+                                return changed
+                            if out is _UNSUP:
+                                raise Unsupported
+                            bt.frame, regs, stack = out
+                            bt.regs[:len(regs)] = regs
+                            bt.stack[:len(stack)] = stack
+                            break
+                        seen.append(key)
+                    try:
+                        self._backtrack_insn(i, subseq, ent, bt)
+                    except Unsupported:
+                        self._remember(seen, _UNSUP)
+                        raise
                 if bt.empty():
+                    self._remember(seen, _EMPTY)
                     return changed
                 subseq = i
                 # get_prev_insn_idx
-                if i == st.first_insn and (h == 0 or (h == 1 and hist[0][0] == i)):
+                if i == st.first_insn and (h == 0 or (h == 1 and hist[0].idx == i)):
+                    if seen:
+                        f = bt.frame
+                        self._remember(seen, (f, tuple(bt.regs[:f + 1]), tuple(bt.stack[:f + 1])))
                     break
-                if h and hist[h - 1][0] == i:
-                    i = hist[h - 1][1]
+                if h and hist[h - 1].idx == i:
+                    i = hist[h - 1].prev
                     h -= 1
                 else:
                     i -= 1
@@ -267,6 +298,16 @@ class PrecisionMixin:
         if not bt.empty():
             raise Unsupported
         return changed
+
+    def _remember(self, seen: list, out) -> None:
+        """A walk from an entry with given masks always ends the same way
+        (backtracking reads instructions and history, not values): cache
+        it for the next walk through that entry (a loop walks the same
+        iterations again and again)."""
+        if seen:
+            memo = self.bt_memo
+            for key in seen:
+                memo[key] = out
 
     def _mark_all_precise(self, start) -> None:
         """mark_all_scalars_precise: the big hammer, on every checkpoint of

@@ -56,6 +56,19 @@ class Frame:
         return -cs - 1 if cs < 0 else cs
 
 
+class Hist:
+    """One jump history entry (bpf_jmp_history_entry): instruction ``idx``
+    was reached from ``prev``; ``flags``: stack slot of a spill/fill, stack
+    pointers compared; ``linked``: scalars a branch refined together.
+    Entries are shared by the states copied from one another (a copy
+    extends the list, never edits an old entry), so an entry also names
+    one position of one path: precision.py caches walks by it."""
+    __slots__ = ("idx", "prev", "flags", "linked")
+
+    def __init__(self, idx: int, prev: int, flags: int, linked):
+        self.idx, self.prev, self.flags, self.linked = idx, prev, flags, linked
+
+
 class State:
     __slots__ = ("frames", "refs", "parent", "branches", "insn", "active_lock", "exact", "first_insn",
                  "last_insn", "hist", "miss", "hit", "cleaned", "equal_state", "evicted", "loopkey")
@@ -70,7 +83,7 @@ class State:
         self.exact = None
         self.first_insn = 0              # first instruction since the parent checkpoint
         self.last_insn = -1              # instruction processed before self.insn
-        self.hist: list = []             # jump history since the parent checkpoint: [idx, prev, flags, linked]
+        self.hist: list = []             # Hist entries since the parent checkpoint
         self.miss = self.hit = 0
         self.cleaned = False
         self.equal_state = None          # backedge copies: the checkpoint they matched
@@ -86,7 +99,7 @@ class State:
         s.frames = [f.copy() for f in self.frames]
         s.refs = dict(self.refs)
         s.parent, s.branches, s.insn, s.active_lock = self.parent, self.branches, self.insn, self.active_lock
-        s.first_insn, s.last_insn, s.hist = self.first_insn, self.last_insn, [list(h) for h in self.hist]
+        s.first_insn, s.last_insn, s.hist = self.first_insn, self.last_insn, list(self.hist)
         s.exact = s.equal_state = s.loopkey = None
         s.miss = s.hit = 0
         s.cleaned = s.evicted = False
