@@ -17,8 +17,8 @@ SYNC_CALLBACK_HELPERS = frozenset({164, 180, 181, 209})   # for_each_map_elem, f
 
 
 class Cfg:
-    __slots__ = ("prog", "n", "subprogs", "subprog_of", "succ", "prune", "jmp", "force", "calls_cb", "scc",
-                 "live_in")
+    __slots__ = ("prog", "n", "subprogs", "subprog_of", "succ", "ksucc", "prune", "jmp", "force", "calls_cb",
+                 "scc", "live_in")
 
 
 def _fail(msg: str) -> None:
@@ -110,9 +110,10 @@ def build(insns, call_params=None) -> Cfg:
             _fail(f"unreachable insn {pc}")
     cfg = Cfg()
     cfg.prog, cfg.n, cfg.subprogs, cfg.subprog_of, cfg.succ = prog, n, starts, subprog_of, succ
+    cfg.ksucc = [_kernel_succs(prog, pc) for pc in range(n)]
     _mark_points(cfg)
-    cfg.scc = _scc(prog, succ)
-    cfg.live_in = _liveness(prog, succ, call_params)
+    cfg.scc = _scc(prog, cfg.ksucc)
+    cfg.live_in = _liveness(prog, cfg.ksucc, call_params)
     return cfg
 
 
@@ -173,7 +174,7 @@ def _kernel_succs(prog, pc: int) -> tuple:
     return (nxt,)
 
 
-def _scc(prog, succ) -> list[int]:
+def _scc(prog, succs) -> list[int]:
     """compute_scc: an SCC number (1..) for every instruction on a loop of
     the control flow graph (a component of two or more instructions or with
     a self edge), 0 elsewhere.  Tarjan's algorithm, iteratively, visiting
@@ -182,7 +183,6 @@ def _scc(prog, succ) -> list[int]:
     n = len(prog)
     NOT_ON_STACK = n + 1 << 32
     pre, low, scc = [0] * n, [0] * n, [0] * n
-    succs = [_kernel_succs(prog, pc) for pc in range(n)]
     next_pre, next_scc = 1, 1
     for i in range(n):
         if pre[i]:
@@ -271,26 +271,36 @@ def _use_def(insn, call_params) -> tuple[int, int]:
     return ALL_REGS, 0
 
 
-def _liveness(prog, succ, call_params=None) -> list[int]:
+def _liveness(prog, succs, call_params=None) -> list[int]:
     """compute_live_registers: registers that may be read before being
-    written, at each instruction (intraprocedural: a call falls through)."""
+    written, at each instruction (intraprocedural: a call falls through).
+    The least fixed point, by a worklist over predecessors."""
     n = len(prog)
     ud = [(0, 0) if insn is None else _use_def(insn, call_params) for insn in prog]
-    succs = [() if prog[pc] is None else _kernel_succs(prog, pc) for pc in range(n)]
-    live = [0] * n
-    changed = True
-    while changed:
-        changed = False
-        for pc in range(n - 1, -1, -1):
-            if prog[pc] is None:
-                continue
-            out = 0
+    preds: list = [[] for _ in range(n)]
+    for pc in range(n):
+        if prog[pc] is not None:
             for t in succs[pc]:
                 if t < n:
-                    out |= live[t]
-            use, df = ud[pc]
-            new = use | (out & ~df)
-            if new != live[pc]:
-                live[pc] = new
-                changed = True
+                    preds[t].append(pc)
+    live = [0] * n
+    work = [pc for pc in range(n) if prog[pc] is not None]
+    queued = bytearray(n)
+    for pc in work:
+        queued[pc] = 1
+    while work:
+        pc = work.pop()
+        queued[pc] = 0
+        out = 0
+        for t in succs[pc]:
+            if t < n:
+                out |= live[t]
+        use, df = ud[pc]
+        new = use | (out & ~df)
+        if new != live[pc]:
+            live[pc] = new
+            for p in preds[pc]:
+                if not queued[p]:
+                    queued[p] = 1
+                    work.append(p)
     return live

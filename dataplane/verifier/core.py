@@ -14,6 +14,7 @@ from dataplane.isa import opcodes as op
 from dataplane.isa.disasm import format_insn
 from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import cfg as cfgmod
+from dataplane.verifier import dispatch
 from dataplane.verifier.insn_check import whole_program_problem
 from dataplane.verifier.alu import AluMixin
 from dataplane.verifier.branch import BranchMixin
@@ -23,7 +24,8 @@ from dataplane.verifier.explore import BUDGET_EVERY, ExploreMixin
 from dataplane.verifier.liveness import StackLiveness
 from dataplane.verifier.mem import MemMixin
 from dataplane.verifier.precision import PrecisionMixin
-from dataplane.verifier.reg import (CTX, NOT_INIT, SCALAR, STACK, Reg, fmt_reg, scalar_const, scalar_unknown)
+from dataplane.verifier.reg import (CTX, NOT_INIT, SCALAR, STACK, Reg, fmt_reg, scalar_const, scalar_from,
+                                    scalar_unknown)
 from dataplane.verifier.state import Frame, State
 from dataplane.verifier.types import InsnAux, VerifiedProgram
 
@@ -37,7 +39,7 @@ class Reject(Exception):
     pass
 
 
-class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, ExploreMixin):
+class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, ExploreMixin, dispatch.DispatchMixin):
     def __init__(self, insns, prog_type="xdp", maps=None, license="GPL", kfuncs=None, log_level=1,
                  allow_uninit_stack=True, objs=None, divmod_ranges=False, deadline=None, cancel=None,
                  max_states=None):
@@ -95,7 +97,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
             if why:
                 self.lines.append(why)
                 raise VerifierError(why, self._final_log())
-        self.encoding_ok: set = set()
+        self.enc_ok = bytearray(len(self.insns) * 2 + 1)   # per slot: reserved fields checked
         try:
             self.cfg = cfgmod.build(self.insns, self._call_params)
         except VerifierError as e:
@@ -176,40 +178,72 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
         prog, aux, cfg = self.prog, self.aux, self.cfg
         prune, jmp = cfg.prune, cfg.jmp
         live = self.live
+        plans = dispatch.plan(prog)
+        seen = bytearray(len(prog))
         budget = self.deadline is not None or self.cancel is not None
         limit = COMPLEXITY_LIMIT
-        while True:
-            self.insn_processed += 1
-            if self.insn_processed > limit:
-                self.fail(f"BPF program is too large. Processed {self.insn_processed} insn")
-            if budget and not self.insn_processed % BUDGET_EVERY:
-                self._check_budget()
-            st.last_insn = self.prev_pc
-            st.insn = self.cur_pc = pc
-            self.cur_hist = None
-            if pc in prune and self._is_state_visited(st, pc):
-                nxt = self._path_done(st)
-                if nxt is None:
-                    return
-                st, pc = nxt
-                continue
-            if pc in jmp:
-                self.push_hist(st)
-            insn = prog[pc]
-            if self.log_level:
-                self.verbose(f"{pc}: {format_insn(insn, helper_name=self._kfunc_name)}")
-            aux[pc].seen = True
-            live.reset_write(st, pc)
-            npc = self.step(st, insn, pc)
-            live.commit()
-            self.prev_pc = pc
-            if npc is None:   # path finished at a program exit
-                nxt = self._path_done(st)
-                if nxt is None:
-                    return
-                st, pc = nxt
-                continue
-            pc = npc
+        log = self.log_level
+        FAST, MOVK, MOVX, STORE, ATOMIC = dispatch.FAST, dispatch.MOVK, dispatch.MOVX, dispatch.STORE, dispatch.ATOMIC
+        fast_alu, fast_movx = self._fast_alu, self._fast_movx
+        enc_ok = self.enc_ok
+        try:
+            while True:
+                n = self.insn_processed = self.insn_processed + 1
+                if n > limit:
+                    self.fail(f"BPF program is too large. Processed {n} insn")
+                if budget and not n % BUDGET_EVERY:
+                    self._check_budget()
+                st.last_insn = self.prev_pc
+                st.insn = self.cur_pc = pc
+                self.cur_hist = None
+                if pc in prune and self._is_state_visited(st, pc):
+                    nxt = self._path_done(st)
+                    if nxt is None:
+                        return
+                    st, pc = nxt
+                    continue
+                if pc in jmp:
+                    self.push_hist(st)
+                insn = prog[pc]
+                if log:
+                    self.verbose(f"{pc}: {format_insn(insn, helper_name=self._kfunc_name)}")
+                seen[pc] = 1
+                kind, args = plans[pc]
+                if not enc_ok[pc]:      # the first visit checks the encoding (step)
+                    kind = -1
+                if kind == FAST and fast_alu(st, args):
+                    npc = pc + 1
+                    if log:
+                        self._print_regs(st, insn.dst)
+                elif kind == MOVK:
+                    st.frames[-1].regs[insn.dst] = scalar_from(args)
+                    npc = pc + 1
+                    if log:
+                        self._print_regs(st, insn.dst)
+                elif kind == MOVX and fast_movx(st, args):
+                    npc = pc + 1
+                    if log:
+                        self._print_regs(st, insn.dst)
+                elif kind == STORE or kind == ATOMIC or kind == -1:
+                    live.reset_write(st, pc)
+                    npc = self.step(st, insn, pc)
+                    live.commit()
+                else:
+                    # nothing else writes the stack: stack liveness needs no
+                    # write marks here (a call's are committed at the callee's exit)
+                    npc = self.step(st, insn, pc)
+                self.prev_pc = pc
+                if npc is None:   # path finished at a program exit
+                    nxt = self._path_done(st)
+                    if nxt is None:
+                        return
+                    st, pc = nxt
+                    continue
+                pc = npc
+        finally:
+            for pc, a in enumerate(aux):
+                if a is not None and seen[pc]:
+                    a.seen = True
 
     def _kfunc_name(self, insn):
         if insn.src == op.BPF_PSEUDO_KFUNC_CALL:
@@ -219,12 +253,12 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
 
     def step(self, st: State, insn, pc: int):
         """Execute one instruction on ``st``; the next pc, or None at program exit."""
-        if pc not in self.encoding_ok:
+        if not self.enc_ok[pc]:
             # do_check's reserved-field checks: only where a path gets to
             why = encoding_problem(insn)
             if why:
                 self.fail(f"invalid instruction {pc}: {why}")
-            self.encoding_ok.add(pc)
+            self.enc_ok[pc] = 1
         cls = insn.cls
         if cls in (op.BPF_ALU, op.BPF_ALU64):
             self.check_alu(st, insn)

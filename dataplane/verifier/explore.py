@@ -19,7 +19,7 @@ import errno
 import time
 
 from dataplane.errors import VerifierError
-from dataplane.verifier.state import EXACT, NOT_EXACT, RANGE_WITHIN, Hist, State, states_equal
+from dataplane.verifier.state import EXACT, NOT_EXACT, RANGE_WITHIN, Hist, State, maybe_looping, states_equal
 from dataplane.verifier.reg import Reg
 
 JMP_SEQ_LIMIT = 8192
@@ -235,7 +235,6 @@ class ExploreMixin:
         live_in = cfg.live_in
         if lst:
             self._clean(lst, cur)
-            ckey = None
             n = len(lst)
             if n > self.max_states_per_insn:
                 self.max_states_per_insn = n
@@ -247,9 +246,7 @@ class ExploreMixin:
                             self._hit(sl, cur, pc, False)
                             return True
                     else:
-                        if ckey is None:
-                            ckey = cur.looping_key_now()
-                        if sl.looping_key() == ckey and states_equal(sl, cur, live_in, EXACT):
+                        if maybe_looping(sl, cur) and states_equal(sl, cur, live_in, EXACT):
                             msg = f"infinite loop detected at insn {pc}"
                             self.verbose(msg)
                             self.verbose(f"cur state: {self.fmt_state(cur)}")

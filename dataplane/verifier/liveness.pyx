@@ -17,7 +17,6 @@ from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
-from dataplane.verifier.cfg import _kernel_succs
 
 cdef uint64_t ALL = 0xFFFFFFFFFFFFFFFF
 
@@ -80,7 +79,7 @@ cdef class StackLiveness:
         self.wany = False
         starts = list(cfg.subprogs) + [cfg.n]
         self.bounds = {starts[i]: (starts[i], starts[i + 1]) for i in range(len(starts) - 1)}
-        succs = [_kernel_succs(cfg.prog, pc) if cfg.prog[pc] is not None else () for pc in range(cfg.n)]
+        succs = [cfg.ksucc[pc] if cfg.prog[pc] is not None else () for pc in range(cfg.n)]
         self.order = {}
         self.succ_rel = {}
         for s, (lo, hi) in self.bounds.items():

@@ -99,7 +99,9 @@ class MemMixin:
         regs = st.cur.regs
         for i in range(1, 6):
             regs[i] = Reg()
-        regs[0] = _sized_unknown(op.SIZE_BYTES[insn.size])
+        # the kernel marks R0 unknown, not bounded by the load size (a byte
+        # load can still be compared with 0x800 in both directions)
+        regs[0] = scalar_unknown()
 
     # ---------------------------------------------------------------- dispatch
     def check_mem_access(self, st, pc, regno, reg: Reg, off: int, size: int, *, write: bool,

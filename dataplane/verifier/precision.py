@@ -225,7 +225,8 @@ class PrecisionMixin:
                     ent = hist[h - 1] if h and hist[h - 1].idx == i else None
                     if ent is not None:
                         f = bt.frame
-                        key = (ent, f, tuple(bt.regs[:f + 1]), tuple(bt.stack[:f + 1]))
+                        key = ((ent, bt.regs[0], bt.stack[0]) if f == 0 else
+                               (ent, f, tuple(bt.regs[:f + 1]), tuple(bt.stack[:f + 1])))
                         out = memo.get(key)
                         if out is not None:
                             self._remember(seen, out)
@@ -243,7 +244,7 @@ class PrecisionMixin:
                     except Unsupported:
                         self._remember(seen, _UNSUP)
                         raise
-                if bt.empty():
+                if (not (bt.regs[0] or bt.stack[0])) if bt.frame == 0 else bt.empty():
                     self._remember(seen, _EMPTY)
                     return changed
                 subseq = i

@@ -71,7 +71,7 @@ class Hist:
 
 class State:
     __slots__ = ("frames", "refs", "parent", "branches", "insn", "active_lock", "exact", "first_insn",
-                 "last_insn", "hist", "miss", "hit", "cleaned", "equal_state", "evicted", "loopkey")
+                 "last_insn", "hist", "miss", "hit", "cleaned", "equal_state", "evicted")
 
     def __init__(self):
         self.frames: list[Frame] = []
@@ -88,7 +88,6 @@ class State:
         self.cleaned = False
         self.equal_state = None          # backedge copies: the checkpoint they matched
         self.evicted = False
-        self.loopkey = None
 
     @property
     def cur(self) -> Frame:
@@ -100,7 +99,7 @@ class State:
         s.refs = dict(self.refs)
         s.parent, s.branches, s.insn, s.active_lock = self.parent, self.branches, self.insn, self.active_lock
         s.first_insn, s.last_insn, s.hist = self.first_insn, self.last_insn, list(self.hist)
-        s.exact = s.equal_state = s.loopkey = None
+        s.exact = s.equal_state = None
         s.miss = s.hit = 0
         s.cleaned = s.evicted = False
         return s
@@ -131,18 +130,6 @@ class State:
                     nr = fn(sp)
                     if nr is not None:
                         f.stack[spi] = (types, nr)
-
-    def looping_key(self) -> tuple:
-        """states_maybe_looping's view: the innermost frame's registers, ids
-        included (a memcmp in the kernel).  Cached: call it on checkpoints
-        only (they do not change), use looping_key_now on the current state."""
-        k = self.loopkey
-        if k is None:
-            k = self.loopkey = self.looping_key_now()
-        return k
-
-    def looping_key_now(self) -> tuple:
-        return (len(self.frames), tuple(r.key() for r in self.frames[-1].regs))
 
 
 # ------------------------------------------------------------------ ids
@@ -185,6 +172,17 @@ def _same_fields(a: Reg, b: Reg) -> bool:
             and a.smin == b.smin and a.smax == b.smax and a.u32min == b.u32min and a.u32max == b.u32max
             and a.s32min == b.s32min and a.s32max == b.s32max and a.rng == b.rng and a.map == b.map
             and a.msize == b.msize and a.ringbuf == b.ringbuf and a.btf == b.btf)
+
+
+def maybe_looping(old, cur) -> bool:
+    """states_maybe_looping: the innermost frames' registers are the same,
+    ids included (a memcmp in the kernel)."""
+    if len(old.frames) != len(cur.frames):
+        return False
+    for a, b in zip(old.frames[-1].regs, cur.frames[-1].regs):
+        if a is not b and not (_same_fields(a, b) and a.id == b.id and a.ref == b.ref):
+            return False
+    return True
 
 
 def regs_exact(old: Reg, cur: Reg, idmap: dict) -> bool:
