@@ -105,6 +105,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
             raise VerifierError(e.summary, self._final_log()) from None
         self.prog = self.cfg.prog
         self.live = StackLiveness(self.cfg)
+        self._init_precision()
         self.aux = [InsnAux() if i is not None else None for i in self.prog]
         self.stack_depth = [0] * len(self.cfg.subprogs)
         try:

@@ -19,7 +19,8 @@ import errno
 import time
 
 from dataplane.errors import VerifierError
-from dataplane.verifier.state import EXACT, NOT_EXACT, RANGE_WITHIN, Hist, State, maybe_looping, states_equal
+from dataplane.verifier.equiv import maybe_looping, states_equal
+from dataplane.verifier.state import EXACT, NOT_EXACT, RANGE_WITHIN, Hist, State
 from dataplane.verifier.reg import Reg
 
 JMP_SEQ_LIMIT = 8192
@@ -46,8 +47,6 @@ class ExploreMixin:
         self.visits: dict[tuple, Visit] = {}
         self.jmps_processed = self.prev_jmps = self.prev_insns = 0
         self.explored_size = self.free_size = self.num_backedges = 0
-        self.precision_walks = 0
-        self.bt_memo: dict = {}
         self.cur_hist = None
         self.t0 = time.monotonic()
         self.deadline = deadline
