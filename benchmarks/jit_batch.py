@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "progs"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from _common import find_clang  # noqa: E402
 
@@ -55,7 +55,7 @@ def _fw_rules(coll) -> None:
 
 
 def main() -> int:
-    from build import compile_progs
+    from support.progs import compile_progs
     from dataplane.runtime.collection import Collection
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -140,8 +140,8 @@ def fw_load(tmp: str) -> None:
     clang = shutil.which("clang")
     if not clang:
         return
-    sys.path.insert(0, os.path.join(ROOT, "tests", "progs"))
-    from build import compile_progs
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from support.progs import compile_progs
 
     from dataplane.loader import load_object
     from dataplane.runtime import collection

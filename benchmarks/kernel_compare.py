@@ -20,14 +20,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "progs"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from _common import find_clang  # noqa: E402
 
 from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 
-from build import compile_progs  # noqa: E402
+from support.progs import compile_progs  # noqa: E402
 from dataplane.io.kload import KernelObject  # noqa: E402
 
 ETH = dict(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b")

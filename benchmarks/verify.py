@@ -190,7 +190,7 @@ def ringbuf_mutant():
     from dataplane.io import kbpf
     from dataplane.isa.instruction import Instruction, encode
     from dataplane.loader import load_object
-    from runtime_progs import build
+    from support import progs as build
     tests = Path(__file__).resolve().parent.parent / "tests"
     obj = build.compile_c(shutil.which("clang"), tests / "progs" / "xdp_ringbuf.c",
                           Path(tempfile.mkdtemp()) / "xdp_ringbuf.o", ["-I", str(tests / "progs")])
@@ -214,7 +214,7 @@ def ringbuf_mutant():
 def loops(runs: int, deadline: float, which: str | None = None) -> int:
     from dataplane.errors import VerifierError
     from dataplane.isa.instruction import encode
-    from verifier_util import assemble
+    from support.verifier import assemble
     work = [(f"loop22/{n}", assemble(loop22_asm(n), {}), {}, None) for n in (1000, 2000, 4000, 10000)]
     work.append(("unbounded", assemble(UNBOUNDED_ASM, {}), {}, None))
     rb_insns, rb_maps, rb_raw, fds = ringbuf_mutant()
@@ -260,7 +260,7 @@ def corpus(runs: int) -> None:
     from dataplane.cli.verify_cmd import verify_program
     from dataplane.errors import DataplaneError, VerifierError
     from dataplane.loader import load_object
-    from runtime_progs import build
+    from support import progs as build
     tests = Path(__file__).resolve().parent.parent / "tests"
     clang = shutil.which("clang")
     out = Path(tempfile.mkdtemp())
@@ -324,7 +324,7 @@ def main() -> int:
         if args.corpus:
             corpus(args.runs)
         return 0
-    from verifier_util import assemble
+    from support.verifier import assemble
     fds = {"counters": 1000}
     insns = assemble(firewall_asm(args.rules), fds)
     maps = {1000: MapInfo(2, 4, 8, 4)}
@@ -338,7 +338,7 @@ def main() -> int:
           f"verify_ms={dt * 1e3:.2f}")
     if root:
         from dataplane.io import kbpf
-        from verifier_util import kernel_verdict
+        from support.verifier import kernel_verdict
         fd = kbpf.map_create(2, 4, 8, 4)
         try:
             ok, err, log = kernel_verdict(assemble(firewall_asm(args.rules), {"counters": fd}), "xdp")

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/verify_fuzz.py --count 1000000 --mode both [--kernel] [--seed S]
 
-Programs come from the grammar (tests/verifier_util.FuzzGen: packet, map
+Programs come from the grammar (tests/support/verifier.FuzzGen: packet, map
 value and stack accesses behind right or wrong checks) and/or from mutating
 accepted programs (the asm corpus tests/verifier_corpus.py, every
 map-and-helper-only clang program of tests/progs, and grammar outputs):
@@ -28,20 +28,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from verifier_mutate import Checker, MapPool, Mutator, asm_seeds, clang_seeds, from_slots, to_slots  # noqa: E402
-from verifier_util import FUZZ_MAPS, FuzzGen, assemble  # noqa: E402
+from support.verifier import FUZZ_MAPS, FuzzGen, assemble  # noqa: E402
 from dataplane.isa.instruction import encode  # noqa: E402
 
 
 def build_clang_objs(outdir: Path) -> dict:
-    import importlib.util
     import shutil
+
+    from support import progs
     clang = shutil.which("clang")
     if not clang:
         return {}
-    spec = importlib.util.spec_from_file_location("progs_build", ROOT / "tests" / "progs" / "build.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.compile_progs(clang, outdir)
+    return progs.compile_progs(clang, outdir)
 
 
 class Fuzzer:

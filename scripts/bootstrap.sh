@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(gcc make clang llvm libbpf-dev bpftool iproute2 python3-venv python3-dev tcpdump conntrack)
+APT_PKGS=(gcc make clang llvm libbpf-dev bpftool iproute2 iputils-ping python3-venv python3-dev tcpdump conntrack iptables ipset)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -15,7 +15,23 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+
+
+def _shared() -> Path:
+    """../shared beside the checkout -- or beside the main checkout when this
+    is a `git worktree` elsewhere (its .git file names the common dir)."""
+    here = ROOT.parent / "shared"
+    if here.is_dir():
+        return here
+    try:
+        common = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--git-common-dir"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return here
+    return (ROOT / common).resolve().parent.parent / "shared"
+
+
+SHARED = _shared()
 CONFORMANCE = SHARED / "conformance"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -38,6 +54,27 @@ def clang():
     path = shutil.which("clang")
     require(path is not None, "clang")
     return path
+
+
+@pytest.fixture(scope="session")
+def objs(clang, tmp_path_factory) -> dict[str, Path]:
+    """Every tests/progs/*.c compiled once per session: file stem -> object path."""
+    from support import progs
+    return progs.compile_progs(clang, tmp_path_factory.mktemp("progs"))
+
+
+@pytest.fixture(scope="session")
+def build_c(clang, tmp_path_factory):
+    """``build_c(source_text, name, header=False, extra=None)`` or ``build_c(path)``:
+    an object compiled once per session (support/progs.py caches by text)."""
+    from support import progs
+    out = tmp_path_factory.mktemp("built")
+
+    def build(src, name: str = "prog", *, header: bool = False, extra: list[str] | None = None) -> Path:
+        if isinstance(src, Path):
+            return progs.compile_file(clang, src, out, extra)
+        return progs.compile_src(clang, src, out, name, header=header, extra=extra)
+    return build
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
 from conftest import run_cli
-from runtime_progs import build
 
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 @pytest.fixture

@@ -2,34 +2,25 @@
 from __future__ import annotations
 
 import json
-import socket
-import struct
 
 import pytest
 
-import difftools as D
 from conftest import run_cli
 from dataplane.conntrack import tables
 from dataplane.io.pcap import PcapWriter
 from dataplane.runtime.collection import Collection
-
-
-def _tcp(src, dst, sport, dport, flags):
-    l4 = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, flags, 65535, 0, 0)
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, 64, 6, 0,
-                    socket.inet_aton(src), socket.inet_aton(dst))
-    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + h + l4
+from support.packets import tcp4
 
 
 @pytest.fixture(scope="module")
-def setup(clang, tmp_path_factory):
+def setup(objs, tmp_path_factory):
     out = tmp_path_factory.mktemp("ctcli")
-    obj = D.build.compile_c(clang, D.build.PROGS / "xdp_ct_fw.c", out / "xdp_ct_fw.o")
+    obj = objs["xdp_ct_fw"]
     pcap = out / "flows.pcap"
     with PcapWriter(str(pcap)) as w:
-        w.write(_tcp("10.0.0.1", "10.0.0.2", 1234, 80, 0x02))
-        w.write(_tcp("10.0.0.2", "10.0.0.1", 80, 1234, 0x12))
-        w.write(_tcp("10.0.0.9", "10.0.0.2", 5, 80, 0x10))   # dropped, no entry
+        w.write(tcp4("10.0.0.1", "10.0.0.2", 1234, 80, 0x02))
+        w.write(tcp4("10.0.0.2", "10.0.0.1", 80, 1234, 0x12))
+        w.write(tcp4("10.0.0.9", "10.0.0.2", 5, 80, 0x10))   # dropped, no entry
     return obj, pcap
 
 
@@ -60,7 +51,7 @@ def test_named_table_is_shared_between_collections(setup):
     a = Collection.load(obj, conntrack="shared-test")
     b = Collection.load(obj, conntrack="shared-test", engine="interp")
     assert a.conntrack is b.conntrack is tables.get("shared-test")
-    syn, synack = _tcp("10.1.0.1", "10.1.0.2", 1, 2, 0x02), _tcp("10.1.0.2", "10.1.0.1", 2, 1, 0x12)
+    syn, synack = tcp4("10.1.0.1", "10.1.0.2", 1, 2, 0x02), tcp4("10.1.0.2", "10.1.0.1", 2, 1, 0x12)
     assert a.run("xdp_ct_fw", synack)[0] == 1          # unknown: dropped
     assert a.run("xdp_ct_fw", syn)[0] == 2             # creates the entry in the shared table
     assert b.run("xdp_ct_fw", synack)[0] == 2          # the other collection sees it

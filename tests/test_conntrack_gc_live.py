@@ -14,35 +14,24 @@
 from __future__ import annotations
 
 import errno
-import socket
-import struct
 import threading
 
 import pytest
 
-import difftools as D
 from dataplane.conntrack.consts import IPS_ASSURED, IPS_SEEN_REPLY
 from dataplane.conntrack.table import ConntrackTable, run_inserts, run_lookups
 from dataplane.errors import DataplaneError
 from dataplane.runtime.collection import Collection
+from support.packets import ACK, SYN, tcp4 as tcp
 
 S = 1_000_000_000
 T0 = 100 * S
-ACK, SYN = 0x10, 0x02
 XDP_DROP, XDP_PASS = 1, 2
 
 
 @pytest.fixture(scope="module")
-def fw(clang, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ctgc")
-    return D.build.compile_c(clang, D.build.PROGS / "xdp_ct_fw.c", out / "xdp_ct_fw.o")
-
-
-def tcp(src, dst, sport, dport, flags) -> bytes:
-    l4 = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, flags, 65535, 0, 0)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, 64, 6, 0,
-                     socket.inet_aton(src), socket.inet_aton(dst))
-    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + l4
+def fw(objs):
+    return objs["xdp_ct_fw"]
 
 
 def _flow(i):

@@ -21,24 +21,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import struct
 
 import pytest
 
-import difftools as D
 from conftest import require
+from support.packets import ACK, FIN, PSH, RST, SYN, ip4, tcp4 as tcp, udp4 as udp
 from dataplane.conntrack.consts import IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY
 from dataplane.kfuncs.kernel_netns import kernel_run
 from dataplane.runtime.collection import Collection
 
 ENGINES = ("interp", "jit")
-
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ctprogs")
-    return {n: D.build.compile_c(clang, D.build.PROGS / f"{n}.c", out / f"{n}.o") for n in ("xdp_ct_fw", "xdp_ct_nf")}
 
 
 @pytest.fixture(scope="module")
@@ -49,33 +41,6 @@ def kernel_ok():
 
 
 # ---------------------------------------------------------------- packets
-
-def _csum(b: bytes) -> int:
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
-
-
-def ip4(src, dst, proto, l4: bytes) -> bytes:
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, 64, proto, 0,
-                    socket.inet_aton(src), socket.inet_aton(dst))
-    h = h[:10] + struct.pack("!H", _csum(h)) + h[12:]
-    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + h + l4
-
-
-SYN, ACK, FIN, RST, PSH = 0x02, 0x10, 0x01, 0x04, 0x08
-
-
-def tcp(src, dst, sport, dport, flags) -> bytes:
-    return ip4(src, dst, 6, struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, flags, 65535, 0, 0))
-
-
-def udp(src, dst, sport, dport) -> bytes:
-    return ip4(src, dst, 17, struct.pack("!HHHH", sport, dport, 16, 0) + b"q" * 8)
-
 
 A, B, C, DNS = "10.0.0.1", "10.0.0.2", "10.0.0.3", "8.8.8.8"
 SCRIPT = [
@@ -191,9 +156,8 @@ def test_selftest_checks_match_kernel(objs, nf_kernel, engine):
 # ---------------------------------------------------------------- zones
 
 @pytest.fixture(scope="module")
-def zone_obj(clang, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ctzone")
-    return D.build.compile_c(clang, D.build.PROGS / "xdp_ct_zone.c", out / "xdp_ct_zone.o")
+def zone_obj(objs):
+    return objs["xdp_ct_zone"]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-import difftools as D
+from support import progs as build
 from conftest import require
 from dataplane.kfuncs.kernel_netns import kernel_run
 from dataplane.runtime.collection import Collection
@@ -25,7 +25,7 @@ DELTA_SLOTS = {b + d for b in range(0, 24, 4) for d in (1, 2)}
 @pytest.fixture(scope="module")
 def edge_obj(clang, tmp_path_factory):
     out = tmp_path_factory.mktemp("ctedge")
-    return D.build.compile_c(clang, D.build.PROGS / "xdp_ct_edge.c", out / "xdp_ct_edge.o")
+    return build.compile_c(clang, build.PROGS / "xdp_ct_edge.c", out / "xdp_ct_edge.o")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-import difftools as D
+from support import progs as build
 from conftest import ROOT
 from dataplane.hooks import XDP_PASS, Hook, bind
 from dataplane.io.frames import FrameBatch
@@ -22,7 +22,7 @@ ENGINES = ["interp", "jit"]
 @pytest.fixture(scope="module")
 def misuse_obj(clang, tmp_path_factory):
     out = tmp_path_factory.mktemp("ctleak")
-    return D.build.compile_c(clang, ROOT / "tests" / "unverified_progs" / "xdp_ct_misuse.c", out / "xdp_ct_misuse.o")
+    return build.compile_c(clang, ROOT / "tests" / "unverified_progs" / "xdp_ct_misuse.c", out / "xdp_ct_misuse.o")
 
 
 def _pkt(case: int) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-import difftools as D
+from support import progs as build
 from conftest import ROOT
 from dataplane.errors import ExecutionError
 from dataplane.runtime.collection import Collection
@@ -20,7 +20,7 @@ from dataplane.runtime.collection import Collection
 @pytest.fixture(scope="module")
 def misuse_obj(clang, tmp_path_factory):
     out = tmp_path_factory.mktemp("ctmisuse")
-    return D.build.compile_c(clang, ROOT / "tests" / "unverified_progs" / "xdp_ct_misuse.c", out / "xdp_ct_misuse.o")
+    return build.compile_c(clang, ROOT / "tests" / "unverified_progs" / "xdp_ct_misuse.c", out / "xdp_ct_misuse.o")
 
 
 def _coll(obj):

@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-import difftools as D
+from support import diff as D
 from dataplane.io.kload import kernel_prog_run
 
 ENGINES = ["interp"]
@@ -61,10 +61,6 @@ CASES = [
 ]
 _kernel_results: dict[str, dict] = {}
 
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return D.build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 def _kernel(case: D.DiffCase, objs) -> dict:

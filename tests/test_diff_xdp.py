@@ -13,7 +13,7 @@ import struct
 
 import pytest
 
-import difftools as D
+from support import diff as D
 from dataplane.io.kload import kernel_prog_run
 
 ENGINES = ["interp", "jit"]
@@ -79,10 +79,6 @@ def _l3fwd_routes() -> list:
 CASES = _cases()
 _kernel_results: dict[str, dict] = {}
 
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return D.build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 def _kernel(case: D.DiffCase, objs) -> dict:

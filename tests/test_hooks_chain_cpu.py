@@ -12,7 +12,8 @@ from dataplane.hooks import XDP_PASS, Hook, bind
 from dataplane.io.frames import FrameBatch
 from dataplane.maps.core import num_possible_cpus
 from conftest import require
-from hooks_util import compile_src, frame
+from support.hooks import frame
+from support.progs import compile_src
 
 PERCPU_C = r"""
 #include <linux/bpf.h>

@@ -10,6 +10,7 @@ rewinds and batch boundaries all read as from one buffer.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import signal
 import struct
 import subprocess
@@ -119,7 +120,14 @@ def test_replay_cli_survives_truncation(tmp_path):
                              "--rate", "100000", str(path)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)
+        # truncate only once the replay has the trace mapped (start-up, JIT
+        # compile and a loaded machine can take seconds): a cut before the
+        # open is a short file, not one that shrank under the reader
+        deadline = time.monotonic() + 60
+        while str(path) not in Path(f"/proc/{proc.pid}/maps").read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.2)
         assert proc.poll() is None, proc.communicate()
         os.truncate(path, 4096)
         out, err = proc.communicate(timeout=60)

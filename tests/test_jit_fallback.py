@@ -9,13 +9,8 @@ import logging
 import pytest
 
 from dataplane.runtime.collection import Collection
-from runtime_progs import build
 from test_jit_link import PACKETS
 
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 def test_compile_failure_falls_back_to_interpreter(objs, tmp_path, monkeypatch, caplog):

@@ -9,7 +9,6 @@ import re
 import struct
 
 import pytest
-from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 
 from conftest import run_cli
@@ -17,25 +16,17 @@ from dataplane.abi import maps as mt
 from dataplane.errors import ExecutionError
 from dataplane.runtime.collection import Collection
 from dataplane.runtime.interp import Program
-from runtime_progs import build, compile_src
+from support.packets import scapy_tcp, scapy_udp
+from support.progs import compile_inline
 from test_runtime_collection import CTX_BAD, LOOP, TAIL_SELF
 
 XDP_PASS, XDP_DROP = 2, 1
 _NO_ITEMS = {mt.BPF_MAP_TYPE_RINGBUF, mt.BPF_MAP_TYPE_QUEUE, mt.BPF_MAP_TYPE_STACK}
 
 
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
-
-def udp(payload=b"x" * 20):
-    return bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2")
-                 / UDP(sport=1234, dport=53) / payload)
-
-
-PACKETS = [udp(), bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(dport=80) / b"hello"),
-           bytes(Ether() / ARP()), udp(b"y" * 300)]
+PACKETS = [scapy_udp(), scapy_tcp(),
+           bytes(Ether() / ARP()), scapy_udp(payload=b"y" * 300)]
 
 
 def _maps(coll):
@@ -44,8 +35,13 @@ def _maps(coll):
         if m.map_type in _NO_ITEMS:
             continue
         items = sorted(m.items())
-        # PROG_ARRAY values are program ids, unique per load: keys only
-        out[name] = [k for k, _ in items] if m.map_type == mt.BPF_MAP_TYPE_PROG_ARRAY else items
+        # PROG_ARRAY and map-in-map values are program/map ids, unique per
+        # load: keys only (the inner maps' contents are compared by name)
+        ids = m.map_type in (mt.BPF_MAP_TYPE_PROG_ARRAY, mt.BPF_MAP_TYPE_ARRAY_OF_MAPS, mt.BPF_MAP_TYPE_HASH_OF_MAPS)
+        out[name] = [k for k, _ in items] if ids else items
+        if m.map_type in (mt.BPF_MAP_TYPE_ARRAY_OF_MAPS, mt.BPF_MAP_TYPE_HASH_OF_MAPS):
+            for k, _ in items:
+                out[f"{name}[{k.hex()}]"] = sorted(m.inner(k).items())
     return out
 
 
@@ -103,15 +99,15 @@ def test_tail_call_to_uncompiled_program_fails_cleanly(objs):
 
 
 def test_tail_call_chain_stops_after_33(clang, tmp_path):
-    coll = Collection.load(compile_src(clang, tmp_path, "tail_self", TAIL_SELF), engine="jit")
-    assert coll.run("self_call", udp())[0] == XDP_PASS
+    coll = Collection.load(compile_inline(clang, tmp_path, "tail_self", TAIL_SELF), engine="jit")
+    assert coll.run("self_call", scapy_udp())[0] == XDP_PASS
     assert struct.unpack("<Q", coll.maps["tail_sel.bss"].lookup(b"\0" * 4))[0] == 34
-    coll.run("self_call", udp())                                  # the counter is per run
+    coll.run("self_call", scapy_udp())                                  # the counter is per run
     assert struct.unpack("<Q", coll.maps["tail_sel.bss"].lookup(b"\0" * 4))[0] == 68
 
 
 def test_bpf_loop_callback(clang, tmp_path):
-    path = compile_src(clang, tmp_path, "looper", LOOP)
+    path = compile_inline(clang, tmp_path, "looper", LOOP)
     colls = {e: Collection.load(path, engine=e) for e in ("interp", "jit")}
     for stop_at, nr in [(1000, 10), (4, 10), (0, 0), (7, 8)]:
         pkt = bytes(12) + struct.pack("<II", stop_at, nr) + bytes(8)
@@ -123,11 +119,11 @@ def test_bpf_loop_callback(clang, tmp_path):
 
 
 def test_invalid_ctx_access_same_error(clang, tmp_path):
-    path = compile_src(clang, tmp_path, "ctx_bad", CTX_BAD)
+    path = compile_inline(clang, tmp_path, "ctx_bad", CTX_BAD)
     msgs = []
     for engine in ("interp", "jit"):
         with pytest.raises(ExecutionError, match="invalid bpf_context access off=20 size=4") as ei:
-            Collection.load(path, engine=engine, verify=False).run("bad", udp())
+            Collection.load(path, engine=engine, verify=False).run("bad", scapy_udp())
         msgs.append((str(ei.value), ei.value.pc))
     assert msgs[0] == msgs[1]
 
@@ -144,18 +140,18 @@ char _license[] SEC("license") = "GPL";
 
 
 def test_ctx_store_rejected_like_interpreter(clang, tmp_path):
-    path = compile_src(clang, tmp_path, "ctx_store", CTX_STORE)
+    path = compile_inline(clang, tmp_path, "ctx_store", CTX_STORE)
     msgs = []
     for engine in ("interp", "jit"):
         with pytest.raises(ExecutionError, match="invalid bpf_context access off=16 size=4") as ei:
-            Collection.load(path, engine=engine, verify=False).run("st", udp())
+            Collection.load(path, engine=engine, verify=False).run("st", scapy_udp())
         msgs.append(str(ei.value))
     assert msgs[0] == msgs[1]
 
 
 def test_cli_engine_jit(objs, tmp_path):
     pkt = tmp_path / "p.bin"
-    pkt.write_bytes(udp())
+    pkt.write_bytes(scapy_udp())
     docs = [json.loads(run_cli("-j", "prog", "run", str(objs["xdp_counter"]), "--prog", "xdp_count",
                                "--data-in", str(pkt), "--repeat", "3", "--dump-maps", "--engine", e).stdout)
             for e in ("interp", "jit")]

@@ -28,7 +28,7 @@ from dataplane.hooks import XDP_DROP, XDP_PASS, Hook, bind
 from dataplane.io.frames import FrameBatch
 from dataplane.runtime.collection import Collection
 from dataplane.runtime.jit.engine import JitProgram
-from hooks_util import CHAIN_C, build, compile_src, frame
+from support.hooks import CHAIN_C, frame
 
 BATCH = 256
 SECONDS = 1.2    # per run, in a fresh process
@@ -37,10 +37,8 @@ BURST = 4000      # programs compiled at once: the old table grew past glibc's m
 
 
 @pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    out = tmp_path_factory.mktemp("race")
-    tail = build.compile_c(clang, ROOT / "tests" / "progs" / "xdp_tailcall.c", out / "xdp_tailcall.o")
-    return tail, compile_src(clang, CHAIN_C, out, "chain")
+def race_objs(objs, build_c):
+    return objs["xdp_tailcall"], build_c(CHAIN_C, "chain")
 
 
 def _hits(coll):
@@ -115,10 +113,10 @@ def churn(tail_obj: str, other_obj: str, verify: bool, seconds: float) -> str | 
 
 
 @pytest.mark.parametrize("verify", [True, False], ids=["unchecked", "checked"])
-def test_tail_calls_survive_collection_churn(objs, verify):
+def test_tail_calls_survive_collection_churn(race_objs, verify):
     """Fresh processes (the growth of a process's first programs is part of
     the churn), a few runs each: results stay right, nothing crashes."""
-    tail_obj, other_obj = objs
+    tail_obj, other_obj = race_objs
     for run in range(RUNS):
         proc = subprocess.run([sys.executable, __file__, str(tail_obj), str(other_obj), str(int(verify)),
                                str(SECONDS)], capture_output=True, text=True, timeout=120,
@@ -138,14 +136,14 @@ if __name__ == "__main__":
     sys.exit(1 if why else 0)
 
 
-def test_freed_twin_republishes_the_survivor(objs):
+def test_freed_twin_republishes_the_survivor(race_objs):
     """Two compiled copies of one program in one mode: the newest is what
     tail calls reach; freeing it puts the older copy back (not NULL, which
     would fail every later tail call into the program)."""
     import gc
 
     from dataplane.runtime.jit.engine import JitInterpreter
-    coll = Collection.load(str(objs[0]), engine="jit", verify=False)
+    coll = Collection.load(str(race_objs[0]), engine="jit", verify=False)
     stage2 = coll.programs["xdp_stage2"].interp
     twin = JitInterpreter.create(stage2.program, checked=True)
     assert coll.run("xdp_entry", frame(1))[0] == XDP_PASS

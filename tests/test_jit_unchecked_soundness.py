@@ -11,7 +11,8 @@ import pytest
 from conftest import ROOT
 from dataplane.errors import LoadError, VerifierError
 from dataplane.runtime.collection import Collection
-from runtime_progs import build, compile_src
+from support import progs as build
+from support.progs import compile_inline
 
 # `dirty` leaves a pattern in its frame; `rd` reads a stack slot it never
 # wrote (root may: the kernel's allow_uninit_stack) and says whether it saw 0.
@@ -52,7 +53,7 @@ def test_unchecked_frames_read_zeroes_like_the_interpreter(clang, tmp_path, root
     unchecked `rd` saw `dirty`'s pattern (another program's, another
     packet's bytes) where the interpreter's zeroed frame gives 0."""
     from dataplane.io.kload import KernelObject
-    path = compile_src(clang, tmp_path, "uninit", UNINIT)
+    path = compile_inline(clang, tmp_path, "uninit", UNINIT)
     KernelObject.load(path)                       # the kernel accepts it (root: uninit stack reads)
     jit, interp = Collection.load(path), Collection.load(path, engine="interp")
     assert jit.program("rd").engine == "jit" and jit.program("rd").interp.checked is False
@@ -70,7 +71,7 @@ def test_same_insn_with_ctx_and_other_pointer_is_refused(clang, tmp_path, root_r
     verifier must refuse an instruction reached with the ctx on one path and
     another pointer on another (it accepted it before)."""
     from dataplane.io.kload import KernelObject
-    path = compile_src(clang, tmp_path, "mixed", MIXED)
+    path = compile_inline(clang, tmp_path, "mixed", MIXED)
     msg = "same insn cannot be used with different pointers"
     with pytest.raises(VerifierError) as kernel:
         KernelObject.load(path, log_level=1)

@@ -12,21 +12,18 @@ import pytest
 from conftest import run_cli
 from dataplane.errors import ExecutionError, VerifierError
 from dataplane.runtime.collection import Collection
-from runtime_progs import build, compile_src
-from test_jit_link import PACKETS, udp
+from support.progs import compile_inline
+from support.packets import scapy_udp as udp
+from test_jit_link import PACKETS
 from test_runtime_collection import CTX_BAD
 
 KERNEL_LINE = "invalid bpf_context access off=20 size=4"
 
 
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
-
 
 def test_verify_refuses_like_the_kernel(clang, tmp_path, root_required):
     from dataplane.io.kload import KernelObject
-    path = compile_src(clang, tmp_path, "ctx_bad", CTX_BAD)
+    path = compile_inline(clang, tmp_path, "ctx_bad", CTX_BAD)
     with pytest.raises(VerifierError) as kernel:
         KernelObject.load(path, log_level=1)
     assert KERNEL_LINE in kernel.value.log
@@ -110,7 +107,7 @@ def test_cli_dump_jited(objs):
 
 
 def test_cli_prog_run_verifies(clang, tmp_path):
-    path = compile_src(clang, tmp_path, "ctx_bad", CTX_BAD)
+    path = compile_inline(clang, tmp_path, "ctx_bad", CTX_BAD)
     pkt = tmp_path / "p.bin"
     pkt.write_bytes(udp())
     proc = run_cli("prog", "run", str(path), "--prog", "bad", "--data-in", str(pkt), check=False)

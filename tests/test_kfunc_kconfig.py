@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-import difftools as D
 from conftest import require
 from dataplane.errors import LoadError
 from dataplane.io.kload import KernelObject
@@ -23,9 +22,8 @@ PKT = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + bytes(50)
 
 
 @pytest.fixture(scope="module")
-def obj(clang, tmp_path_factory):
-    return D.build.compile_c(clang, D.build.PROGS / "xdp_kconfig.c",
-                             tmp_path_factory.mktemp("kcfg") / "xdp_kconfig.o")
+def obj(objs):
+    return objs["xdp_kconfig"]
 
 
 def _vals(rows):

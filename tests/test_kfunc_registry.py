@@ -8,7 +8,6 @@ import struct
 
 import pytest
 
-import difftools as D
 from conftest import require
 from dataplane.errors import LoadError
 from dataplane.kfuncs import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS, default_registry
@@ -29,9 +28,8 @@ KERNEL_FLAGS = {   # BTF_ID_FLAGS in nf_conntrack_bpf.c / nf_nat_bpf.c
 
 
 @pytest.fixture(scope="module")
-def fw(clang, tmp_path_factory):
-    out = tmp_path_factory.mktemp("kf")
-    return D.build.compile_c(clang, D.build.PROGS / "xdp_ct_fw.c", out / "xdp_ct_fw.o")
+def fw(objs):
+    return objs["xdp_ct_fw"]
 
 
 def test_flags_have_kernel_values_and_sets():

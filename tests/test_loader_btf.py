@@ -1,7 +1,6 @@
 """BTF / .BTF.ext parsing, checked against bpftool's view of the kernel's BTF and the sources."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -11,20 +10,14 @@ from pathlib import Path
 import pytest
 from conftest import require
 
+from support import progs as build
 from dataplane.errors import LoadError
 from dataplane.loader import load_object, parse_btf
 
-_spec = importlib.util.spec_from_file_location("progs_build", Path(__file__).parent / "progs" / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 LINE = re.compile(r"^\[(\d+)\] (\w+) '([^']*)'(.*)$")
 
-
-@pytest.fixture(scope="session")
-def objs(clang, tmp_path_factory):
-    return build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import subprocess
 
 import pytest
 
-import difftools as D
 from dataplane.io.kload import KernelObject
 
 # every tests/progs object with CO-RE relocations (nf_conn field accesses via
@@ -34,8 +33,8 @@ def _norm(listing):
 
 
 @pytest.mark.parametrize("name", CORE_PROGS)
-def test_kload_matches_libbpf(name, clang, bpftool, root_required, tmp_path):
-    obj = D.build.compile_c(clang, D.build.PROGS / f"{name}.c", tmp_path / f"{name}.o")
+def test_kload_matches_libbpf(name, objs, bpftool, root_required, tmp_path):
+    obj = objs[name]
     subprocess.run(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"], capture_output=True)
     subprocess.run(["rm", "-rf", PIN])
     before = {p["id"] for p in _bt(bpftool, "prog", "show")}

@@ -1,7 +1,6 @@
 """Malformed or unsupported objects: each gives a LoadError naming the fault."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import struct
@@ -10,17 +9,11 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from support import progs as build
 from dataplane.errors import LoadError
 from dataplane.loader import load_object
 
-_spec = importlib.util.spec_from_file_location("progs_build", Path(__file__).parent / "progs" / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
 
-
-@pytest.fixture(scope="session")
-def objs(clang, tmp_path_factory):
-    return build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 def compile_src(clang, tmp_path, src: str, name: str = "bad") -> Path:

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-import difftools as D
+from support import progs as build
 from conftest import require
 from dataplane.errors import LoadError
 from dataplane.kfuncs import kconfig as K
@@ -49,7 +49,7 @@ def obj(clang, tmp_path_factory):
     d = tmp_path_factory.mktemp("kweak")
     src = d / "xdp_kconfig_weak.c"
     src.write_text(SRC)
-    return D.build.compile_c(clang, src, d / "xdp_kconfig_weak.o", extra=[f"-I{D.build.PROGS}"])
+    return build.compile_c(clang, src, d / "xdp_kconfig_weak.o", extra=[f"-I{build.PROGS}"])
 
 
 def _vals(rows):

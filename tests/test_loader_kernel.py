@@ -2,7 +2,6 @@
 libbpf+kernel made of it (function layout, maps) matches our specs."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,12 +14,8 @@ from conftest import require
 from dataplane.kfuncs.kconfig import resolve_kconfig
 from dataplane.loader import load_object
 
-_spec = importlib.util.spec_from_file_location("progs_build", Path(__file__).parent / "progs" / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
 
-MAP_TYPE_NAMES = {1: "hash", 2: "array", 3: "prog_array", 6: "percpu_array", 9: "lru_hash",
-                  11: "lpm_trie", 22: "queue", 27: "ringbuf"}
+from dataplane.abi.maps import MAP_TYPE_NAMES  # noqa: E402  (bpftool's names: the enum's, lower case)
 MMAPABLE = 0x400
 # libbpf >= 1.0 refuses legacy `maps` sections: not loadable with bpftool.
 NOT_LIBBPF = {"legacy_maps"}
@@ -30,10 +25,6 @@ SAME_LENGTH = {"xdp_global", "xdp_rewrite", "xdp_adjust"}
 # The verifier inlines bpf_loop into the caller, moving the callback.
 LAYOUT_REWRITTEN = {"xdp_loop"}
 
-
-@pytest.fixture(scope="session")
-def objs(clang, tmp_path_factory):
-    return build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 @pytest.fixture(scope="session")

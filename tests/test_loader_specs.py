@@ -1,7 +1,6 @@
 """ObjectSpec contents of the C corpus in tests/progs: maps, globals, relocations, linking."""
 from __future__ import annotations
 
-import importlib.util
 import struct
 import subprocess
 from pathlib import Path
@@ -10,18 +9,11 @@ import pytest
 
 from dataplane.loader import PROG_TYPES, load_object
 
-_spec = importlib.util.spec_from_file_location("progs_build", Path(__file__).parent / "progs" / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
 
 BPF_F_NO_PREALLOC = 1
 BPF_F_RDONLY_PROG = 0x80
 BPF_F_MMAPABLE = 0x400
 
-
-@pytest.fixture(scope="session")
-def objs(clang, tmp_path_factory):
-    return build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
 
 
 def test_counter_map_and_reloc(objs):

@@ -9,15 +9,9 @@ from dataplane.io.kload import KernelObject
 from dataplane.replay import Replay, apply_map_updates, parse_map_update
 from dataplane.replay.sample import SAMPLE_FW_UPDATES, sample_packets
 
-from hooks_util import build, progs, read_pcap, tcpdump_count, write_pcap
+from support.hooks import progs, read_pcap, tcpdump_count, write_pcap
 
 NAMES = ("aborted", "drop", "pass", "tx", "redirect")
-
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    d = tmp_path_factory.mktemp("progs")
-    return {n: build.compile_c(clang, build.PROGS / f"{n}.c", d / f"{n}.o") for n in ("xdp_fw", "xdp_adjust", "xdp_tailcall", "xdp_loop")}
 
 
 @pytest.fixture(scope="module")

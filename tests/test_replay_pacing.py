@@ -12,7 +12,8 @@ import pytest
 from dataplane.errors import DataplaneError
 from dataplane.io.pcap import PcapReader, PcapWriter
 from dataplane.replay import Replay, parse_rate
-from hooks_util import CHAIN_C, compile_src, frame, progs, read_pcap, tcpdump_count, write_pcap
+from support.hooks import CHAIN_C, frame, progs, read_pcap, tcpdump_count, write_pcap
+from support.progs import compile_src
 from test_io_pcap_build import epb, idb, shb
 
 IFINDEX_C = r"""

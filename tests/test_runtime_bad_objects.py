@@ -13,7 +13,7 @@ import pytest
 from dataplane.errors import DataplaneError, LoadError
 from dataplane.io.kload import KernelObject
 from dataplane.runtime.collection import Collection
-from runtime_progs import compile_src
+from support.progs import compile_inline
 
 HDR = "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
 
@@ -42,7 +42,7 @@ def _kernel_refuses(path):
 
 
 def test_unknown_helper_id(clang, tmp_path, root_required):
-    path = compile_src(clang, tmp_path, "unknown_helper", UNKNOWN_HELPER)
+    path = compile_inline(clang, tmp_path, "unknown_helper", UNKNOWN_HELPER)
     kerr = _kernel_refuses(path)
     assert "invalid func unknown#9999" in str(getattr(kerr, "log", "")) + str(kerr)
     with pytest.raises(LoadError, match="unknown#9999"):
@@ -50,7 +50,7 @@ def test_unknown_helper_id(clang, tmp_path, root_required):
 
 
 def test_zero_key_size_map(clang, tmp_path, root_required):
-    path = compile_src(clang, tmp_path, "zero_key", ZERO_KEY)
+    path = compile_inline(clang, tmp_path, "zero_key", ZERO_KEY)
     kerr = _kernel_refuses(path)
     assert kerr.kind == errno.EINVAL
     with pytest.raises(DataplaneError) as ei:
@@ -60,7 +60,7 @@ def test_zero_key_size_map(clang, tmp_path, root_required):
 
 
 def test_gpl_only_helper_without_license(clang, tmp_path, root_required):
-    path = compile_src(clang, tmp_path, "no_license", NO_LICENSE_GPL_HELPER)
+    path = compile_inline(clang, tmp_path, "no_license", NO_LICENSE_GPL_HELPER)
     kerr = _kernel_refuses(path)
     assert "GPL" in str(getattr(kerr, "log", "")) + str(kerr)
     with pytest.raises(LoadError, match="GPL-restricted"):

@@ -5,28 +5,16 @@ from __future__ import annotations
 import struct
 
 import pytest
-from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import ARP, Ether
 
 from dataplane.errors import ExecutionError, LoadError, NotFound
 from dataplane.runtime.collection import Collection
-from runtime_progs import build, compile_src
+from support.packets import scapy_tcp, scapy_udp
+from support.progs import compile_inline
 
 XDP_PASS, XDP_DROP, XDP_TX = 2, 1, 3
 
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return build.compile_progs(clang, tmp_path_factory.mktemp("progs"))
-
-
-def udp(sport=1234, dport=53, payload=b"x" * 20):
-    return bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2")
-                 / UDP(sport=sport, dport=dport) / payload)
-
-
-def tcp(dport=80):
-    return bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(dport=dport) / b"hello")
 
 
 def test_every_program_loads_and_runs(objs):
@@ -39,7 +27,7 @@ def test_every_program_loads_and_runs(objs):
                 Collection.load(path, kfuncs={})
         coll = Collection.load(path)
         for name in coll.programs:
-            retval, out, dur = coll.run(name, udp())
+            retval, out, dur = coll.run(name, scapy_udp())
             if coll.programs[name].prog_type == 6:
                 assert 0 <= retval <= 4, (stem, name, retval)
             assert dur >= 0 and len(out) >= 14
@@ -49,7 +37,7 @@ def test_every_program_loads_and_runs(objs):
 
 def test_counter_counts_tcp_and_udp(objs):
     coll = Collection.load(objs["xdp_counter"])
-    for pkt in [udp(), tcp(), udp(), bytes(Ether() / IP() / ICMP()), udp(), bytes(Ether() / ARP())]:
+    for pkt in [scapy_udp(), scapy_tcp(), scapy_udp(), bytes(Ether() / IP() / ICMP()), scapy_udp(), bytes(Ether() / ARP())]:
         assert coll.run("xdp_count", pkt)[0] == XDP_PASS
     counts = {struct.unpack("<I", k)[0]: struct.unpack("<Q", v)[0] for k, v in coll.maps["proto_count"].items()}
     assert counts == {17: 3, 6: 1, 1: 1}
@@ -57,7 +45,7 @@ def test_counter_counts_tcp_and_udp(objs):
 
 def test_global_data_and_rodata(objs):
     coll = Collection.load(objs["xdp_global"])
-    pkt = udp()
+    pkt = scapy_udp()
     coll.run("xdp_global", pkt)
     coll.run("xdp_global", pkt[:60])
     bss = coll.maps["xdp_glob.bss"].lookup(b"\0" * 4)
@@ -101,11 +89,11 @@ char _license[] SEC("license") = "GPL";
 
 
 def test_tail_call_chain_stops_after_33(clang, tmp_path):
-    coll = Collection.load(compile_src(clang, tmp_path, "tail_self", TAIL_SELF))
-    assert coll.run("self_call", udp())[0] == XDP_PASS
+    coll = Collection.load(compile_inline(clang, tmp_path, "tail_self", TAIL_SELF))
+    assert coll.run("self_call", scapy_udp())[0] == XDP_PASS
     # the first run plus MAX_TAIL_CALL_CNT (33) tail calls
     assert struct.unpack("<Q", coll.maps["tail_sel.bss"].lookup(b"\0" * 4))[0] == 34
-    coll.run("self_call", udp())                                  # the counter is per run
+    coll.run("self_call", scapy_udp())                                  # the counter is per run
     assert struct.unpack("<Q", coll.maps["tail_sel.bss"].lookup(b"\0" * 4))[0] == 68
 
 
@@ -136,7 +124,7 @@ char _license[] SEC("license") = "GPL";
 
 
 def test_bpf_loop_callback(clang, tmp_path):
-    coll = Collection.load(compile_src(clang, tmp_path, "looper", LOOP))
+    coll = Collection.load(compile_inline(clang, tmp_path, "looper", LOOP))
     # stop_at (u32 at offset 12), nr_loops (u32 at 16)
     for stop_at, nr in [(1000, 10), (4, 10), (0, 0), (7, 8)]:
         pkt = bytes(12) + struct.pack("<II", stop_at, nr) + bytes(8)
@@ -149,7 +137,7 @@ def test_bpf_loop_callback(clang, tmp_path):
 
 def test_ringbuf_records(objs):
     coll = Collection.load(objs["xdp_ringbuf"])
-    pkt = udp()
+    pkt = scapy_udp()
     coll.run("xdp_sample", pkt)
     coll.run("xdp_sample_output", pkt)
     recs = coll.maps["events"].consume()
@@ -172,9 +160,9 @@ char _license[] SEC("license") = "GPL";
 
 def test_invalid_ctx_access(clang, tmp_path):
     # the verifier refuses it at load (tests/test_jit_verify.py); unverified, it fails at run time
-    coll = Collection.load(compile_src(clang, tmp_path, "ctx_bad", CTX_BAD), verify=False)
+    coll = Collection.load(compile_inline(clang, tmp_path, "ctx_bad", CTX_BAD), verify=False)
     with pytest.raises(ExecutionError, match="invalid bpf_context access off=20 size=4"):
-        coll.run("bad", udp())
+        coll.run("bad", scapy_udp())
 
 
 def test_unknown_names(objs):
@@ -198,4 +186,4 @@ char _license[] SEC("license") = "Proprietary";
 
 def test_gpl_only_helper_needs_gpl(clang, tmp_path):
     with pytest.raises(LoadError, match="GPL-restricted"):
-        Collection.load(compile_src(clang, tmp_path, "nongpl", GPL_ONLY))
+        Collection.load(compile_inline(clang, tmp_path, "nongpl", GPL_ONLY))

@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from dataplane.runtime.collection import Collection
-from runtime_progs import compile_src
+from support.progs import compile_inline
 
 ADJUST = r"""
 SEC("xdp")
@@ -56,7 +56,7 @@ char _license[] SEC("license") = "GPL";
 
 def _kernel_and_dp(clang, tmp_path, name, src, prog, packets):
     from dataplane.io import kbpf
-    obj = compile_src(clang, tmp_path, name, src)
+    obj = compile_inline(clang, tmp_path, name, src)
     coll = Collection.load(obj)
     ps = coll.programs[prog].spec
     kp = kbpf.prog_load(ps.insns, 6, "GPL")
@@ -115,7 +115,7 @@ char _license[] SEC("license") = "GPL";
 
 
 def test_trace_printk(clang, tmp_path):
-    coll = Collection.load(compile_src(clang, tmp_path, "printk", PRINTK))
+    coll = Collection.load(compile_inline(clang, tmp_path, "printk", PRINTK))
     coll.run("pr", bytes(64))
     assert coll.runner.trace_lines() == ["n=-5 u=7 x=ff", "ll=-1 s=abc"]
     assert coll.runner.trace_lines() == []
@@ -141,7 +141,7 @@ char _license[] SEC("license") = "GPL";
 
 
 def test_redirect_map_verdicts(clang, tmp_path):
-    coll = Collection.load(compile_src(clang, tmp_path, "redir", REDIRECT))
+    coll = Collection.load(compile_inline(clang, tmp_path, "redir", REDIRECT))
     coll.maps["ports"].update(struct.pack("<I", 1), struct.pack("<I", 1))   # lo
 
     def run(key, flags):

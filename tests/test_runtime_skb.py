@@ -15,7 +15,7 @@ from dataplane.io.kload import KernelObject
 from dataplane.runtime import helpers as H
 from dataplane.runtime.collection import Collection
 from conftest import require
-from runtime_progs import compile_src
+from support.progs import compile_inline
 
 FIELDS = r"""
 SEC("socket")
@@ -61,7 +61,7 @@ def _decode(r: int) -> tuple[int, int, int]:
 @pytest.fixture(scope="module")
 def both(clang, tmp_path_factory):
     require(os.geteuid() == 0, "root (bpf() syscall)")
-    obj = compile_src(clang, tmp_path_factory.mktemp("skb"), "skb_fields", FIELDS)
+    obj = compile_inline(clang, tmp_path_factory.mktemp("skb"), "skb_fields", FIELDS)
     with KernelObject.load(str(obj)) as k:
         yield k, Collection.load(str(obj))
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import require
 from dataplane.io.kload import KernelObject
 from dataplane.runtime.collection import Collection
-from runtime_progs import compile_src
+from support.progs import compile_inline
 
 CB = r"""
 SEC("socket")
@@ -59,7 +59,7 @@ ENGINES = [("interp", False), ("jit", False), ("jit", True)]
 @pytest.fixture(scope="module")
 def kobj(clang, tmp_path_factory):
     require(os.geteuid() == 0, "root (bpf() syscall)")
-    obj = compile_src(clang, tmp_path_factory.mktemp("skbcb"), "skb_cb", CB)
+    obj = compile_inline(clang, tmp_path_factory.mktemp("skbcb"), "skb_cb", CB)
     with KernelObject.load(str(obj)) as k:
         yield obj, k
 

@@ -13,9 +13,8 @@ from dataplane.service.config import ConfigError, load_config, parse_config
 from dataplane.service.protos import pb, rpc
 
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "progs"))
-from build import compile_c  # noqa: E402
-from service_util import RPC_TIMEOUT, start_server, stop, wait_ready  # noqa: E402
+from support.progs import compile_c  # noqa: E402
+from support.service import RPC_TIMEOUT, start_server, stop, wait_ready  # noqa: E402
 
 
 @pytest.mark.parametrize("text,line,reason", [

@@ -17,9 +17,8 @@ from conftest import ROOT, run_cli
 from dataplane.service.protos import pb, rpc
 
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "progs"))
-from build import compile_c  # noqa: E402
-from service_util import RPC_TIMEOUT, health_pings, rpc_error, served  # noqa: E402
+from support.progs import compile_c  # noqa: E402
+from support.service import RPC_TIMEOUT, health_pings, rpc_error, served  # noqa: E402
 
 FLOWS = 30_000
 

@@ -17,7 +17,7 @@ from dataplane.service import sample
 from dataplane.service.protos import pb, rpc
 
 sys.path.insert(0, str(ROOT / "tests"))
-from service_util import RPC_TIMEOUT, gauge, start_server, stop, wait_ready  # noqa: E402
+from support.service import RPC_TIMEOUT, gauge, start_server, stop, wait_ready  # noqa: E402
 
 DEFAULT = ROOT / "configs" / "default.yaml"
 

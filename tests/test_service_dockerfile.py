@@ -86,8 +86,10 @@ def test_dockerignore_keeps_what_the_image_needs():
                 verdict = not neg
         return verdict
     for needed in ("scripts/bootstrap.sh", "setup.py", "pyproject.toml", "configs/default.yaml",
-                   "dataplane/data/xdp_fw.o", "proto/dataplane/v1/dataplane.proto"):
+                   "dataplane/data/xdp_fw.o",
+                   *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "proto/dataplane/v1").glob("*.proto")))):
         assert (ROOT / needed).exists(), needed
         assert not ignored(needed), needed
+    assert len(list((ROOT / "proto/dataplane/v1").glob("*.proto"))) >= 6     # one per service
     for junk in (".venv", ".git", "dataplane/io/pcap.cpython-311-x86_64-linux-gnu.so", "build"):
         assert ignored(junk), junk

@@ -20,11 +20,9 @@ from dataplane.service.errors import ERRNO_KEY, VERIFIER_LOG_KEY
 from dataplane.service.protos import pb
 from dataplane.service.state import HAVE_VERIFIER
 
-sys.path.insert(0, str(ROOT / "tests" / "progs"))
-from build import compile_c  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests"))
-from service_util import PORT_0, RPC_TIMEOUT, gauge, rpc_error, scrape, served, serving  # noqa: E402
+from support.service import PORT_0, RPC_TIMEOUT, gauge, rpc_error, scrape, served, serving  # noqa: E402
 
 BAD_PROG = r"""
 #include <linux/bpf.h>
@@ -46,19 +44,14 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    out = tmp_path_factory.mktemp("service_progs")
-    counter = compile_c(clang, ROOT / "tests" / "progs" / "xdp_counter.c", out / "xdp_counter.o")
-    src = out / "bad.c"
-    src.write_text(BAD_PROG)
-    bad = compile_c(clang, src, out / "bad.o")
-    map_ops = compile_c(clang, ROOT / "tests" / "progs" / "map_ops.c", out / "map_ops.o")
+def service_objs(objs, build_c):
+    counter, bad, map_ops = objs["xdp_counter"], build_c(BAD_PROG, "bad"), objs["map_ops"]
     return {"counter": counter.read_bytes(), "counter_path": str(counter), "bad": bad.read_bytes(),
             "map_ops": map_ops.read_bytes()}
 
 
-def load_counter(server, objs) -> pb.LoadResponse:
-    return server.progs.Load(pb.LoadRequest(object=objs["counter"], program="xdp_count", name="counter"),
+def load_counter(server, service_objs) -> pb.LoadResponse:
+    return server.progs.Load(pb.LoadRequest(object=service_objs["counter"], program="xdp_count", name="counter"),
                              timeout=RPC_TIMEOUT)
 
 
@@ -79,6 +72,9 @@ def test_reflection_lists_services(server):
     names = {s.name for s in resp.list_services_response.service}
     assert {"dataplane.v1.Programs", "dataplane.v1.Maps", "dataplane.v1.Hooks", "dataplane.v1.Replay",
             "dataplane.v1.Conntrack", "dataplane.v1.Service", "grpc.health.v1.Health"} <= names
+    # every service of proto/dataplane/v1/*.proto is served (a .proto without its service/rpc module fails here)
+    from dataplane.service.protos import SERVICE_NAMES
+    assert set(SERVICE_NAMES) <= names
 
 
 def test_reflection_client_resolves_methods(server):
@@ -107,8 +103,8 @@ def test_info(server):
 
 # ------------------------------------------------------------------ programs and maps
 
-def test_load_list_get_and_map_ops(server, objs):
-    r = load_counter(server, objs)
+def test_load_list_get_and_map_ops(server, service_objs):
+    r = load_counter(server, service_objs)
     assert [p.name for p in r.programs] == ["xdp_count"]
     prog = r.programs[0]
     assert prog.type == "xdp" and prog.insn_count > 10 and prog.verified == HAVE_VERIFIER
@@ -167,9 +163,9 @@ def test_load_list_get_and_map_ops(server, objs):
     assert gauge(scrape(server), "dataplane_map_entries", map="proto_count", id=mid) is None
 
 
-def test_metrics_count_programs(server, objs):
+def test_metrics_count_programs(server, service_objs):
     before = len(server.progs.List(pb.ListProgramsRequest(), timeout=RPC_TIMEOUT).programs)
-    r = load_counter(server, objs)
+    r = load_counter(server, service_objs)
     try:
         assert gauge(scrape(server), "dataplane_programs_loaded") == before + 1
     finally:
@@ -177,8 +173,8 @@ def test_metrics_count_programs(server, objs):
     assert gauge(scrape(server), "dataplane_programs_loaded") == before
 
 
-def test_load_from_server_path(server, objs):
-    r = server.progs.Load(pb.LoadRequest(path=objs["counter_path"]), timeout=RPC_TIMEOUT)
+def test_load_from_server_path(server, service_objs):
+    r = server.progs.Load(pb.LoadRequest(path=service_objs["counter_path"]), timeout=RPC_TIMEOUT)
     assert r.programs[0].object_name == "xdp_counter"
     server.progs.Unload(pb.UnloadRequest(id=r.programs[0].id), timeout=RPC_TIMEOUT)
     missing = os.path.join(tempfile.gettempdir(), "dp-nonexistent", "x.o")     # inside the allowed dirs
@@ -187,14 +183,14 @@ def test_load_from_server_path(server, objs):
     # outside them: refused before the server even looks (test_service_paths)
     e = rpc_error(lambda: server.progs.Load(pb.LoadRequest(path="/nonexistent/x.o"), timeout=RPC_TIMEOUT))
     assert e.code() == grpc.StatusCode.PERMISSION_DENIED
-    e = rpc_error(lambda: server.progs.Load(pb.LoadRequest(object=objs["counter"], program="nope"),
+    e = rpc_error(lambda: server.progs.Load(pb.LoadRequest(object=service_objs["counter"], program="nope"),
                                           timeout=RPC_TIMEOUT))
     assert e.code() == grpc.StatusCode.NOT_FOUND and "xdp_count" in e.details()
 
 
-def test_keyless_maps_do_not_break_listing_or_metrics(server, objs):
+def test_keyless_maps_do_not_break_listing_or_metrics(server, service_objs):
     # map_ops has hash, array, percpu_array, lru_hash and a queue (no keys to iterate)
-    r = server.progs.Load(pb.LoadRequest(object=objs["map_ops"]), timeout=RPC_TIMEOUT)
+    r = server.progs.Load(pb.LoadRequest(object=service_objs["map_ops"]), timeout=RPC_TIMEOUT)
     try:
         by_name = {m.name: m for m in r.maps}
         assert by_name["q"].type == "queue" and by_name["q"].entries == 0
@@ -245,10 +241,10 @@ def test_unknown_ids_are_not_found(server):
         assert rpc_error(call).code() == grpc.StatusCode.NOT_FOUND, f"call {i}"
 
 
-def test_verifier_rejection_carries_log(server, objs):
+def test_verifier_rejection_carries_log(server, service_objs):
     assert HAVE_VERIFIER, "dataplane.verifier must import: loads are verified"
     before = _counts(server)
-    e = rpc_error(lambda: server.progs.Load(pb.LoadRequest(object=objs["bad"]), timeout=RPC_TIMEOUT))
+    e = rpc_error(lambda: server.progs.Load(pb.LoadRequest(object=service_objs["bad"]), timeout=RPC_TIMEOUT))
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
     md = dict(e.trailing_metadata())
     assert md[ERRNO_KEY] == "13"     # EACCES, as bpf(BPF_PROG_LOAD) reports a verifier rejection
@@ -261,8 +257,8 @@ def test_verifier_rejection_carries_log(server, objs):
     assert _counts(server) == before, "a rejected load must leave nothing behind (maps included)"
 
 
-def test_attach_detach_and_unload_busy(server, objs):
-    r = load_counter(server, objs)
+def test_attach_detach_and_unload_busy(server, service_objs):
+    r = load_counter(server, service_objs)
     pid = r.programs[0].id
     # the old request shape (interface, no hook) still works: the hook is named after the interface
     resp = server.hooks.Attach(pb.AttachRequest(program_id=pid, interface="veth0"), timeout=RPC_TIMEOUT)
@@ -283,9 +279,9 @@ def test_attach_detach_and_unload_busy(server, objs):
 
 # ------------------------------------------------------------------ the CLI client
 
-def test_cli_remote(server, objs, tmp_path):
+def test_cli_remote(server, service_objs, tmp_path):
     obj = tmp_path / "counter.o"
-    obj.write_bytes(objs["counter"])
+    obj.write_bytes(service_objs["counter"])
     out = run_cli("remote", "--server", server.grpc, "prog", "load", str(obj)).stdout
     pid = int(out.split(":", 1)[0])
     assert "xdp_count" in out

@@ -20,7 +20,7 @@ from dataplane.service.paths import DATA_DIR
 from dataplane.service.protos import pb
 
 sys.path.insert(0, str(ROOT / "tests"))
-from service_util import RPC_TIMEOUT, Server, rpc_error, start_server, stop, wait_ready  # noqa: E402
+from support.service import RPC_TIMEOUT, Server, rpc_error, start_server, stop, wait_ready  # noqa: E402
 
 FW = ROOT / "dataplane" / "data" / "xdp_fw.o"
 TRACE = ROOT / "dataplane" / "data" / "sample_trace.pcap"

@@ -22,9 +22,8 @@ from conftest import ROOT
 from dataplane.service.protos import pb
 
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "progs"))
-from build import compile_c  # noqa: E402
-from service_util import PORT_0, RPC_TIMEOUT, health_pings, rpc_error, scrape, served, serving  # noqa: E402
+from support.progs import compile_c  # noqa: E402
+from support.service import PORT_0, RPC_TIMEOUT, health_pings, rpc_error, scrape, served, serving  # noqa: E402
 
 FW = ROOT / "dataplane" / "data" / "xdp_fw.o"
 TRACE = ROOT / "dataplane" / "data" / "sample_trace.pcap"

@@ -21,7 +21,8 @@ from scapy.layers.inet import IP, TCP, UDP, IPOption_NOP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-import difftools as D
+from support import diff as D
+from support import progs as build
 from dataplane.io.kload import KernelObject
 from dataplane.runtime.collection import Collection
 
@@ -60,7 +61,7 @@ PACKETS = _packets()
 @pytest.fixture(scope="module")
 def objs(clang, tmp_path_factory):
     out = tmp_path_factory.mktemp("vaccept")
-    return {stem: D.build.compile_c(clang, ACCEPT / f"{stem}.c", out / f"{stem}.o") for stem in SOURCES}
+    return {stem: build.compile_c(clang, ACCEPT / f"{stem}.c", out / f"{stem}.o") for stem in SOURCES}
 
 
 def test_corpus_has_the_required_shapes():

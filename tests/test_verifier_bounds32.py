@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from dataplane.verifier import scalar
-from verifier_util import Maps, assemble, dataplane_verdict, kernel_verdict
+from support.verifier import Maps, assemble, dataplane_verdict, kernel_verdict
 
 ARRAY = (2, 4, 16, 1)
 # r9 = map value (array, 1 entry, constant key: never NULL), r7/r8 = packet

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from verifier_corpus import CORPUS
-from verifier_util import Maps, assemble, dataplane_verdict, kernel_verdict
+from support.verifier import Maps, assemble, dataplane_verdict, kernel_verdict
 
 
 @pytest.mark.parametrize("name", sorted(CORPUS))

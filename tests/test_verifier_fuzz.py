@@ -1,5 +1,5 @@
 """Soundness fuzzer: a few hundred seeded random programs (grammar in
-verifier_util.FuzzGen) around packet, map value and stack accesses.
+support/verifier.FuzzGen) around packet, map value and stack accesses.
 
 For every program:
   (a) if dataplane's verifier accepts it, it runs on the bounds-checked
@@ -20,7 +20,7 @@ from dataplane.isa.instruction import Instruction, encode
 from dataplane.maps.core import Map
 from dataplane.runtime.helpers import Runner, kernel_helpers
 from dataplane.runtime.interp import Interpreter, Program
-from verifier_util import FUZZ_MAPS, FuzzGen, Maps, assemble, dataplane_verdict, kernel_verdict
+from support.verifier import FUZZ_MAPS, FuzzGen, Maps, assemble, dataplane_verdict, kernel_verdict
 
 N_PROGRAMS = 1500
 PACKETS_PER_PROGRAM = 12
@@ -112,8 +112,8 @@ def test_accepted_programs_never_fault_and_kernel_agrees(root_required, capsys):
 def test_divmod_ranges_sound_on_interpreter():
     """With divmod_ranges (more precise than the kernel) accepted programs
     still never fault: verified and run without the kernel."""
-    from verifier_util import dataplane_verdict as dv
-    import verifier_util
+    from support import verifier as verifier_util
+    from support.verifier import dataplane_verdict as dv
 
     def precise(insns, prog_type, maps, **kw):
         return dv(insns, prog_type, maps, divmod_ranges=True, **kw)
@@ -171,7 +171,7 @@ def test_mutants_of_accepted_programs(root_required, clang, tmp_path, capsys):
     duplicated, branches flipped) of the asm corpus and the clang corpus:
     whatever dataplane accepts the kernel accepts too, and it runs on the
     bounds-checked interpreter without a fault."""
-    from runtime_progs import build
+    from support import progs as build
     from verifier_mutate import Checker, MapPool, Mutator, asm_seeds, clang_seeds, from_slots, to_slots
     pool = MapPool(kernel=True)
     try:

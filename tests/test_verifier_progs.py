@@ -13,16 +13,11 @@ from dataplane.errors import DataplaneError
 from dataplane.io.kload import KernelObject
 from dataplane.cli.verify_cmd import verify_program
 from dataplane.loader import load_object
-from runtime_progs import build
 
 # Every corpus program is checked (conntrack kfuncs come from
 # dataplane.verifier.kernel_kfuncs).
 NEEDS_KFUNCS: set = set()
 
-
-@pytest.fixture(scope="module")
-def objs(clang, tmp_path_factory):
-    return build.compile_progs(clang, tmp_path_factory.mktemp("vprogs"))
 
 
 def _verify_all(path):

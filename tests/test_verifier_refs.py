@@ -9,7 +9,7 @@ from dataplane.isa.instruction import Instruction
 from dataplane.verifier import (KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS, KfuncProto,
                                 verify)
 from verifier_corpus import NO_BTF_CORPUS
-from verifier_util import assemble
+from support.verifier import assemble
 
 ACQ, REL, USE = 100, 101, 102
 KFUNCS = {

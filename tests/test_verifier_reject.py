@@ -19,7 +19,7 @@ from dataplane.errors import DataplaneError, VerifierError
 from dataplane.cli.verify_cmd import verify_program
 from dataplane.io.kload import KernelObject
 from dataplane.loader import load_object
-from runtime_progs import build
+from support import progs as build
 
 REJECT_DIR = Path(__file__).resolve().parent / "verifier_reject"
 SOURCES = sorted(p for p in REJECT_DIR.glob("*.c"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dataplane.io import kbpf
 from dataplane.verifier import MapInfo, verify
-from verifier_util import assemble, kernel_verdict
+from support.verifier import assemble, kernel_verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from verify import firewall_asm  # noqa: E402

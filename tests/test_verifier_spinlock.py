@@ -16,7 +16,7 @@ from dataplane.errors import VerifierError
 from dataplane.io.kload import KernelObject
 from dataplane.loader import load_object
 from dataplane.runtime.collection import Collection
-from runtime_progs import build
+from support import progs as build
 
 REJECT_DIR = Path(__file__).resolve().parent / "verifier_reject"
 

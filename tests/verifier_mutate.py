@@ -254,7 +254,7 @@ class MapPool:
 def asm_seeds(pool: MapPool) -> list[tuple[str, str, bytes]]:
     """(name, prog_type, raw) of the asm corpus (tests/verifier_corpus.py)."""
     from verifier_corpus import CORPUS
-    from verifier_util import assemble
+    from support.verifier import assemble
     out = []
     for name, entry in CORPUS.items():
         ptype, maps, asm = entry[:3]

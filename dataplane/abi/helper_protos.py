@@ -116,6 +116,8 @@ MAP_ONLY_WITH = {
     mt.BPF_MAP_TYPE_DEVMAP_HASH: frozenset({51, 1}),
     mt.BPF_MAP_TYPE_CPUMAP: frozenset({51}),
     mt.BPF_MAP_TYPE_XSKMAP: frozenset({51, 1}),
+    mt.BPF_MAP_TYPE_ARRAY_OF_MAPS: frozenset({1}),
+    mt.BPF_MAP_TYPE_HASH_OF_MAPS: frozenset({1}),
 }
 
 

@@ -56,6 +56,20 @@ SUPPORTED_MAP_TYPES = frozenset({
 PERCPU_MAP_TYPES = frozenset({BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY,
                               BPF_MAP_TYPE_LRU_PERCPU_HASH})
 
+# The kernel struct behind each map type (its ops' map_btf_id): what a
+# program reads through a CONST_PTR_TO_MAP, and what verifier messages name.
+MAP_BTF_STRUCT = {
+    BPF_MAP_TYPE_ARRAY: "bpf_array", BPF_MAP_TYPE_PERCPU_ARRAY: "bpf_array",
+    BPF_MAP_TYPE_PROG_ARRAY: "bpf_array", BPF_MAP_TYPE_PERF_EVENT_ARRAY: "bpf_array",
+    BPF_MAP_TYPE_ARRAY_OF_MAPS: "bpf_array", BPF_MAP_TYPE_CGROUP_ARRAY: "bpf_array",
+    BPF_MAP_TYPE_HASH: "bpf_htab", BPF_MAP_TYPE_PERCPU_HASH: "bpf_htab", BPF_MAP_TYPE_LRU_HASH: "bpf_htab",
+    BPF_MAP_TYPE_LRU_PERCPU_HASH: "bpf_htab", BPF_MAP_TYPE_HASH_OF_MAPS: "bpf_htab",
+    BPF_MAP_TYPE_LPM_TRIE: "lpm_trie", BPF_MAP_TYPE_QUEUE: "bpf_queue_stack",
+    BPF_MAP_TYPE_STACK: "bpf_queue_stack", BPF_MAP_TYPE_DEVMAP: "bpf_dtab", BPF_MAP_TYPE_DEVMAP_HASH: "bpf_dtab",
+    BPF_MAP_TYPE_CPUMAP: "bpf_cpu_map", BPF_MAP_TYPE_XSKMAP: "xsk_map", BPF_MAP_TYPE_RINGBUF: "bpf_ringbuf_map",
+    BPF_MAP_TYPE_BLOOM_FILTER: "bpf_bloom_filter",
+}
+
 # Element update flags (bpf_map_update_elem's last argument)
 BPF_ANY = 0
 BPF_NOEXIST = 1

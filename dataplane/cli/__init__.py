@@ -24,6 +24,9 @@ VERB_MODULES = [
     "dataplane.cli.client_cmd",
     "dataplane.cli.verify_cmd",
     "dataplane.cli.replay_cmd",
+    "dataplane.cli.iptables_restore_cmd",
+    "dataplane.cli.iptables_save_cmd",
+    "dataplane.cli.iptables_list_cmd",
 ]
 
 

@@ -51,9 +51,19 @@ def register(sub) -> None:
                      help="default: jit for verified programs, interp with --no-verify")
     run.add_argument("--no-verify", dest="verify", action="store_false",
                      help="skip the verifier (unverified programs run checked)")
-    run.add_argument("--map-update", nargs=3, action="append", default=[], metavar=("MAP", "KEYHEX", "VALUEHEX"),
-                     help="set a map entry before the first packet (in-memory layout, hex)")
+    run.add_argument("--map-update", nargs=3, action="append", default=[], metavar=("MAP", "KEYHEX", "VALUE"),
+                     help="set a map entry before the first packet (syscall layout, hex); MAP may be "
+                          "OUTER[KEYHEX] (an inner map); an outer map's VALUE is new | name:MAP | id:N")
+    run.add_argument("--type", dest="prog_type", metavar="TYPE",
+                     help="force the program type (a libbpf section name: xdp, xdp.frags, xdp/cpumap, tc, ...), "
+                          "for legacy section names libbpf no longer knows")
+    run.add_argument("--inner-map", action="append", default=[], metavar="OUTER=TEMPLATE",
+                     help="inner map template (another map of the object) for a map-in-map declared without "
+                          "__array(values, ...)")
     run.add_argument("--dump-maps", action="store_true", help="print every map's entries after the runs")
+    run.add_argument("--live-frames", action="store_true",
+                     help="as BPF_F_TEST_XDP_LIVE_FRAMES: carry the verdicts out (a CPUMAP entry's program "
+                          "runs on redirected frames); no data comes back")
     run.add_argument("-j", "--json", dest="json_local", action="store_true", help="JSON output")
     run.set_defaults(func=cmd_run)
 
@@ -64,39 +74,57 @@ def register(sub) -> None:
     dump.add_argument("--no-verify", dest="verify", action="store_false",
                       help="jited: the checked code an unverified program gets")
     dump.add_argument("--linum", action="store_true", help="show file, line and column of source lines")
+    dump.add_argument("--type", dest="prog_type", metavar="TYPE", help="force the program type (see prog run)")
+    dump.add_argument("--inner-map", action="append", default=[], metavar="OUTER=TEMPLATE")
     dump.add_argument("-j", "--json", dest="json_local", action="store_true")
     dump.set_defaults(func=cmd_dump)
 
 
-def _hex(text: str, what: str) -> bytes:
-    clean = "".join(text.split()).replace(":", "")
-    if clean.lower().startswith("0x"):
-        clean = clean[2:]
-    try:
-        return bytes.fromhex(clean)
-    except ValueError:
-        raise DataplaneError(f"{what}: bad hex {text!r}", kind=errno.EINVAL) from None
+def inner_maps_arg(items) -> dict[str, str]:
+    """--inner-map OUTER=TEMPLATE ... -> {outer: template}."""
+    out = {}
+    for it in items or ():
+        outer, sep, tmpl = it.partition("=")
+        if not sep or not outer or not tmpl:
+            raise DataplaneError(f"--inner-map {it!r}: expected OUTER=TEMPLATE", kind=errno.EINVAL)
+        out[outer] = tmpl
+    return out
 
 
-def _load(path: str, engine: str | None = "interp", verify: bool = False):
+def _load(path: str, engine: str | None = "interp", verify: bool = False, programs=None,
+          prog_type: str | None = None, inner_maps=None):
     from dataplane.errors import VerifierError
     from dataplane.runtime.collection import Collection
     try:
-        return Collection.load(path, engine=engine, verify=verify)
+        coll = Collection.load(path, engine=engine, verify=verify, programs=programs, prog_type=prog_type,
+                               inner_maps=inner_maps_arg(inner_maps))
     except VerifierError as exc:   # as bpftool: the verifier's log, then the error
         sys.stderr.write(exc.log if exc.log.endswith("\n") else exc.log + "\n")
         raise
     except FileNotFoundError:
         raise DataplaneError(f"{path}: no such file", kind=errno.ENOENT) from None
+    note_skipped(coll)
+    return coll
+
+
+def note_skipped(coll) -> None:
+    """Name, on stderr, the programs and maps a load left out and why."""
+    parts = [f"{n} ({why})" for n, why in coll.skipped.items()]
+    if parts:
+        sys.stderr.write(f"note: loaded {', '.join(coll.programs) or 'no program'}; "
+                         f"skipped: {'; '.join(parts)}\n")
+    for n, why in coll.skipped_maps.items():
+        sys.stderr.write(f"note: map {n} skipped: {why}\n")
 
 
 def dump_maps(coll) -> dict[str, list[dict[str, str]]]:
+    from dataplane.maps.ref import dump
     out = {}
     for name, m in coll.maps.items():
         if coll.spec.maps[name].map_type in _NO_DUMP:
             out[name] = []
             continue
-        out[name] = [{"key": k.hex(), "value": v.hex()} for k, v in sorted(m.items())]
+        out.update(dump({name: m}, _NO_DUMP))
     return out
 
 
@@ -111,21 +139,21 @@ def cmd_run(args) -> int:
                 packets.append(fh.read())
         except OSError as exc:
             raise DataplaneError(f"--data-in {f}: {exc.strerror}", kind=exc.errno or errno.EIO) from None
-    coll = _load(args.obj, args.engine, args.verify)
-    coll.program(args.prog)        # NotFound before touching maps
-    for mname, khex, vhex in args.map_update:
-        m = coll.map(mname)
-        key, value = _hex(khex, f"--map-update {mname} key"), _hex(vhex, f"--map-update {mname} value")
+    from dataplane.maps import ref
+    # programs a map entry names (prog:NAME: a CPUMAP/DEVMAP entry's program) load too
+    wanted = [args.prog] + [n for _m, _k, v in args.map_update for n in ref.prog_refs(v)]
+    coll = _load(args.obj, args.engine, args.verify, programs=wanted, prog_type=args.prog_type,
+                 inner_maps=args.inner_map)
+    ids = {n: p.id for n, p in coll.programs.items()}
+    for mname, khex, vtext in args.map_update:
         try:
-            if m.map_type in (mt.BPF_MAP_TYPE_QUEUE, mt.BPF_MAP_TYPE_STACK):
-                m.push(value)
-            else:
-                m.update(key if m.key_size else None, value)
+            ref.update(coll.maps, mname, khex, vtext, programs=ids)
         except DataplaneError as exc:
             raise DataplaneError(f"--map-update {mname}: {exc}", kind=exc.kind) from None
     runs = []
+    run = coll.run_live if args.live_frames else coll.run
     for pkt in packets:
-        retval, data_out, dur = coll.run(args.prog, pkt, args.repeat)
+        retval, data_out, dur = run(args.prog, pkt, args.repeat)
         runs.append({"retval": retval, "duration_ns": int(dur), "data_out": data_out.hex()})
     if args.data_out and runs:
         with open(args.data_out, "wb") as fh:
@@ -178,7 +206,7 @@ def xlated_lines(coll, prog_name: str, linum: bool = False) -> list[str]:
 def cmd_dump(args) -> int:
     if args.what == "jited":
         return _dump_jited(args)
-    coll = _load(args.obj)
+    coll = _load(args.obj, programs=[args.prog], prog_type=args.prog_type, inner_maps=args.inner_map)
     lines = xlated_lines(coll, args.prog, args.linum)
     if args.json or args.json_local:
         json.dump(lines, sys.stdout)
@@ -189,7 +217,8 @@ def cmd_dump(args) -> int:
 
 
 def _dump_jited(args) -> int:
-    coll = _load(args.obj, "jit", args.verify)
+    coll = _load(args.obj, "jit", args.verify, programs=[args.prog], prog_type=args.prog_type,
+                 inner_maps=args.inner_map)
     p = coll.program(args.prog)
     native = p.interp.compiled
     src = native.source()

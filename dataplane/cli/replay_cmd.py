@@ -39,6 +39,9 @@ def register(sub) -> None:
     p.add_argument("--engine", choices=("jit", "interp"), default=None,
                    help="default: jit (interp with --no-verify)")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the verifier")
+    p.add_argument("--type", dest="prog_type", metavar="TYPE",
+                   help="force the type of the --prog programs (a libbpf section name: xdp, xdp.frags, ...), "
+                        "for legacy section names libbpf no longer knows")
     p.add_argument("--batch", type=int, default=256, help="packets per batch (default 256)")
     p.add_argument("--ifindex", type=int, default=1, help="ctx->ingress_ifindex (default 1, as a test run)")
     p.add_argument("--rate", default="max", metavar="max|pcap|N",
@@ -64,12 +67,21 @@ def _load_chain(args):
     from dataplane.replay import apply_map_updates, parse_map_update
     from dataplane.runtime.collection import Collection
 
+    from dataplane.cli.prog_cmd import note_skipped
     colls: dict[str, object] = {}
+    wanted: dict[str, list | None] = {}
+    split = [_split_prog(spec) for spec in args.prog]
+    for obj, name in split:   # per object: the named programs (none named: all of them)
+        if name is None or wanted.get(obj, []) is None:
+            wanted[obj] = None
+        else:
+            wanted.setdefault(obj, []).append(name)
     progs = []
-    for spec in args.prog:
-        obj, name = _split_prog(spec)
+    for obj, name in split:
         if obj not in colls:
-            colls[obj] = Collection.load(obj, engine=args.engine, verify=args.verify)
+            colls[obj] = Collection.load(obj, engine=args.engine, verify=args.verify, programs=wanted[obj],
+                                         prog_type=getattr(args, "prog_type", None))
+            note_skipped(colls[obj])
         progs.append(bind(colls[obj], name))
     for u in args.map_update:
         name = parse_map_update(u)[0]

@@ -36,6 +36,7 @@ cdef extern from "dp_chain.h" nogil:
         dp_rt rt
         char last_error[256]
         dp_prog_stats *stats
+        uint32_t proceed
 
     cdef struct dp_chain_result:
         uint64_t packets[5]
@@ -50,6 +51,7 @@ cdef class ProgStats:
 cdef class Chain:
     cdef void *c                  # struct dp_chain * (opaque here: it embeds a pthread mutex)
     cdef readonly tuple programs  # BoundProgram objects, run order (kept alive)
+    cdef readonly tuple proceed   # each entry's proceed-on verdict mask
     cdef readonly uint64_t revision
     cdef list _keep               # stats, helper tables, runners the native side points into
     # One batch; returns packets run. Takes the chain's mutex, drops the GIL.

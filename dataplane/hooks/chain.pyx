@@ -126,6 +126,17 @@ cdef class ProgStats:
     def reset(self):
         memset(self.s, 0, sizeof(dp_prog_stats))
 
+    def add(self, packets, bytes_, uint64_t runs=0, uint64_t invalid=0, uint64_t run_ns=0):
+        """Fold counts kept elsewhere (the kernel placement's counters) into
+        these: ``packets``/``bytes_``: five per-verdict numbers."""
+        cdef int i
+        for i in range(DP_NVERDICTS):
+            self.s.packets[i] += <uint64_t>packets[i]
+            self.s.bytes[i] += <uint64_t>bytes_[i]
+        self.s.runs += runs
+        self.s.invalid += invalid
+        self.s.run_ns += run_ns
+
     @property
     def address(self):
         return <uintptr_t>self.s
@@ -134,8 +145,11 @@ cdef class ProgStats:
 cdef class Chain:
     """An immutable chain of XDP programs, ready to run over batches.
 
-    ``entries``: [(BoundProgram, ProgStats)] in run order; ``ifindex``: what
-    ctx->ingress_ifindex reads; ``totals``: ProgStats for the chain verdicts.
+    ``entries``: [(BoundProgram, ProgStats)] or [(BoundProgram, ProgStats,
+    proceed_mask)] in run order -- ``proceed_mask``: the verdicts (bit
+    1 << v) on which the next program runs, default 1 << XDP_PASS;
+    ``ifindex``: what ctx->ingress_ifindex reads; ``totals``: ProgStats for
+    the chain verdicts.
     """
 
     def __cinit__(self, entries=(), uint32_t ifindex=1, uint64_t revision=0, ProgStats totals=None):
@@ -152,8 +166,9 @@ cdef class Chain:
         pthread_mutex_init(&c.lock, NULL)
         self.c = c
         self._keep = []
-        entries = list(entries)
-        self.programs = tuple(b for b, _ in entries)
+        entries = [tuple(x) if len(x) == 3 else (x[0], x[1], 1 << 2) for x in entries]
+        self.programs = tuple(x[0] for x in entries)
+        self.proceed = tuple(x[2] for x in entries)
         self.revision = revision
         c.ingress_ifindex = ifindex
         c.xdp_ctx_load = _xdp_ctx_load
@@ -164,7 +179,9 @@ cdef class Chain:
         c.e = <dp_chain_entry *>calloc(len(entries) + 1, sizeof(dp_chain_entry))
         if c.e == NULL:
             raise MemoryError()
-        for i, (bound, st) in enumerate(entries):
+        for i, (bound, st, mask) in enumerate(entries):
+            if not isinstance(mask, int) or mask < 0 or mask >= (1 << DP_NVERDICTS):
+                raise DataplaneError(f"chain entry {i}: proceed-on mask {mask!r} is not a set of XDP verdicts")
             ip = bound.loaded.interp
             runner = bound.collection.runner
             e = &c.e[i]
@@ -173,6 +190,7 @@ cdef class Chain:
             c.n = i + 1          # from here __dealloc__ frees this entry
             self._keep.extend((bound, st, ip, runner))
             e.stats = st.s
+            e.proceed = <uint32_t>mask
             e.prog = &ip.program.prog
             if isinstance(ip, JitInterpreter):
                 ji = <JitInterpreter>ip

@@ -1,13 +1,13 @@
-"""Workers: a thread that pulls batches from a source, runs a hook's chain
-with the GIL released and hands the frames to sinks by verdict.
+"""Workers: a thread that pumps a Source through a hook's chain into Sinks.
 
 The batch loop itself is native (pump.pyx): Python runs once every
-``batches_per_call`` batches, to check for cancellation. The chain is
-re-read from the hook at every batch boundary, so attach/detach take effect
-on the next batch while the worker runs.
+``batches_per_call`` batches (or when the source had nothing for
+``wait``), to check for cancellation. The chain is re-read from the hook at
+every batch boundary, so attach/detach take effect on the next batch while
+the worker runs.
 
-Sources and sinks: pcap now (PcapReader, PcapWriter); AF_XDP rings later
-plug into the same loop shape.
+Any transport plugs in through dataplane.io.source: pcap (PcapSource,
+PcapWriter) now, AF_XDP and AF_PACKET rings the same way.
 """
 from __future__ import annotations
 
@@ -15,40 +15,35 @@ import threading
 import time
 
 from dataplane.hooks.hook import Hook
-from dataplane.hooks.pump import PumpState, pump
+from dataplane.hooks.pump import Pump
 from dataplane.hooks.verdicts import VERDICTS
 from dataplane.io.frames import FrameBatch
-from dataplane.io.pcap import PcapReader, PcapWriter
+from dataplane.io.source import Sink, Source
 
 __all__ = ["Worker"]
 
 
 class Worker:
-    """``Worker(hook, source, sinks, batch_size=256, loops=1, rate=0, speed=0, ifindexes=None)``.
+    """``Worker(hook, source, sinks, batch_size=256, batches_per_call=16, wait=0.1)``.
 
-    ``source``: a PcapReader; ``sinks``: {verdict (int or name): PcapWriter};
-    frames with other verdicts are dropped after counting. ``loops``: passes
-    over the source (0 = until cancel()). ``rate`` > 0: paced at that many
-    packets/s; ``speed`` > 0: paced by the trace's timestamps, ``speed``
-    times real time; neither: flat out. A paced worker sleeps (GIL
-    released) and still stops within ~20 ms of cancel(). ``ifindexes``:
-    ctx->ingress_ifindex per pcapng interface id (default id + 1).
-    Not restartable.
+    ``source``: a dataplane.io Source (its own pacing and looping, e.g.
+    PcapSource); ``sinks``: {verdict (int or name): Sink}; frames with other
+    verdicts are dropped after counting. ``wait``: longest a fill may block
+    before Python looks at the worker again. cancel() stops it within ~20 ms,
+    also out of a paced or blocking wait. Not restartable.
     """
 
-    def __init__(self, hook: Hook, source: PcapReader, sinks: dict | None = None, *, batch_size: int = 256,
-                 loops: int = 1, batches_per_call: int = 16, name: str | None = None, rate: float = 0.0,
-                 speed: float = 0.0, ifindexes=None):
-        if not isinstance(source, PcapReader):
-            raise TypeError("Worker source: a PcapReader")
+    def __init__(self, hook: Hook, source: Source, sinks: dict | None = None, *, batch_size: int = 256,
+                 batches_per_call: int = 16, name: str | None = None, wait: float = 0.1):
         self.hook = hook
         self.source = source
-        self.writers: list[PcapWriter | None] = [None] * 5
-        for v, w in (sinks or {}).items():
-            self.writers[VERDICTS[v] if isinstance(v, str) else int(v)] = w
+        by_verdict: list[Sink | None] = [None] * 5
+        for v, s in (sinks or {}).items():
+            by_verdict[VERDICTS[v] if isinstance(v, str) else int(v)] = s
         self.batch = FrameBatch(batch_size)
-        self.state = PumpState(loops, rate, speed, list(ifindexes) if ifindexes else None)
+        self.pump = Pump(source, hook.slot, by_verdict, self.batch)
         self.batches_per_call = batches_per_call
+        self.wait_ns = int(wait * 1e9)
         self.error: BaseException | None = None
         self.started_at: float | None = None
         self.finished_at: float | None = None
@@ -70,7 +65,7 @@ class Worker:
     def _run(self) -> None:
         try:
             while not self._cancel.is_set():
-                if pump(self.source, self.hook.slot, self.writers, self.batch, self.state, self.batches_per_call):
+                if self.pump.run(self.batches_per_call, self.wait_ns):
                     break
         except BaseException as exc:  # reported to whoever waits; the thread ends cleanly
             self.error = exc
@@ -80,11 +75,11 @@ class Worker:
 
     def cancel(self) -> None:
         self._cancel.set()
-        self.state.cancel()       # wakes a paced pump out of its sleep
+        self.source.cancel()       # wakes a waiting fill
 
     @property
     def cancelled(self) -> bool:
-        return self._cancel.is_set() and not self.state.done
+        return self._cancel.is_set() and not self.pump.done
 
     @property
     def running(self) -> bool:

@@ -1,41 +1,13 @@
-# C view of the shared packet batch (csrc/dp_frame.h) and its owner type.
+# The shared packet batch (include/frame.pxd: struct dp_batch) and its owner.
 #
-# Native consumers (the runtime's batch loop, AF_XDP, pcap) cimport this and
-# work on ``FrameBatch.b`` (a struct dp_batch) directly, without Python per
-# packet.
+# Native consumers (the runtime's batch loop, sources and sinks) cimport
+# dp_batch/dp_frame from here and work on ``FrameBatch.b`` directly, without
+# Python per packet.
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
-
-cdef extern from "dp_frame.h" nogil:
-    enum:
-        DP_XDP_HEADROOM
-        DP_XDP_TAILROOM
-        DP_FRAME_SIZE
-
-    cdef struct dp_frame:
-        uint8_t *data
-        uint8_t *data_end
-        uint8_t *data_meta
-        uint8_t *hard_start
-        uint64_t ts_ns
-        uint32_t frame_sz
-        uint32_t ifindex
-        uint32_t rx_queue
-        uint32_t wire_extra
-        uint32_t verdict
-        uint32_t reserved
-
-    cdef struct dp_batch:
-        dp_frame *frames
-        uint32_t count
-        uint32_t capacity
-        uint8_t *buffer
-        uint32_t frame_size
-        uint32_t headroom
-
-    uint32_t dp_frame_len(const dp_frame *f)
-    uint32_t dp_batch_max_len(const dp_batch *b)
-    dp_frame *dp_batch_reset_frame(dp_batch *b, uint32_t i, uint32_t len)
+from dataplane.includes.frame cimport (DP_FRAME_KEPT, DP_FRAME_SIZE, DP_VERDICT_MASK, DP_XDP_HEADROOM,
+                                      DP_XDP_TAILROOM, dp_batch, dp_batch_max_len, dp_batch_reset_frame,
+                                      dp_frame, dp_frame_len)
 
 
 cdef class FrameBatch:

@@ -40,6 +40,7 @@ BPF_PROG_TYPE_SOCKET_FILTER = 1
 BPF_PROG_TYPE_SCHED_CLS = 3
 BPF_PROG_TYPE_SCHED_ACT = 4
 BPF_PROG_TYPE_XDP = 6
+BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
 
 _ATTR_SIZE = 160  # larger than every layout used here; the kernel accepts zeroed tails
 
@@ -265,6 +266,13 @@ def prog_xlated(fd: int) -> bytes:
     return buf.raw[:n]
 
 
+def map_get_fd_by_id(map_id: int) -> int:
+    """BPF_MAP_GET_FD_BY_ID: a new fd for the map with this id (close it)."""
+    a = _attr()
+    struct.pack_into("<I", a, 0, map_id)
+    return _sys_bpf(BPF_MAP_GET_FD_BY_ID, a, "BPF_MAP_GET_FD_BY_ID")
+
+
 def map_info(fd: int) -> dict:
     raw = obj_get_info(fd)
     mtype, mid, ks, vs, me, flags = struct.unpack_from("<IIIIII", raw, 0)
@@ -288,18 +296,38 @@ def prog_test_run(fd: int, data: bytes, *, repeat: int = 1, ctx: bytes | None = 
     ``duration_ns`` is the kernel's average per run over ``repeat`` runs.
     """
     din = ctypes.create_string_buffer(bytes(data), max(len(data), 1))
-    out_size = len(data) + out_room
-    dout = ctypes.create_string_buffer(out_size)
+    # live frames (BPF_F_TEST_XDP_LIVE_FRAMES) carry verdicts out and return no data
+    out_size = 0 if flags & BPF_F_TEST_XDP_LIVE_FRAMES else len(data) + out_room
+    dout = ctypes.create_string_buffer(max(out_size, 1))
     cin = ctypes.create_string_buffer(bytes(ctx), len(ctx)) if ctx else None
     cout = ctypes.create_string_buffer(len(ctx)) if ctx else None
     a = _attr()
-    struct.pack_into("<IIIIQQII", a, 0, fd, 0, len(data), out_size, _addr(din), _addr(dout), repeat, 0)
+    struct.pack_into("<IIIIQQII", a, 0, fd, 0, len(data), out_size, _addr(din),
+                     _addr(dout) if out_size else 0, repeat, 0)
     struct.pack_into("<IIQQIII", a, 40, len(ctx) if ctx else 0, len(ctx) if ctx else 0,
                      _addr(cin), _addr(cout), flags, cpu, batch_size)
     _sys_bpf(BPF_PROG_TEST_RUN, a, "BPF_PROG_TEST_RUN")
     retval, _, size_out = struct.unpack_from("<III", a, 4)
     duration, = struct.unpack_from("<I", a, 36)
-    return TestRunResult(retval, dout.raw[:size_out], duration, cout.raw if cout is not None else b"")
+    data_out = dout.raw[:size_out] if out_size else b""
+    return TestRunResult(retval, data_out, duration, cout.raw if cout is not None else b"")
+
+
+BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
+
+
+def prog_test_run_live(fd: int, data: bytes, ctx: bytes, *, repeat: int = 1, batch_size: int = 0) -> int:
+    """BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES: ``repeat`` copies of
+    ``data`` go through the XDP program and on as real frames (XDP_PASS into
+    the stack of ``ctx``'s ingress device, XDP_TX/REDIRECT out); the kernel
+    takes no output buffers in this mode.  Returns the kernel's duration_ns."""
+    din = ctypes.create_string_buffer(bytes(data), max(len(data), 1))
+    cin = ctypes.create_string_buffer(bytes(ctx), len(ctx))
+    a = _attr()
+    struct.pack_into("<IIIIQQII", a, 0, fd, 0, len(data), 0, _addr(din), 0, repeat, 0)
+    struct.pack_into("<IIQQIII", a, 40, len(ctx), 0, _addr(cin), 0, BPF_F_TEST_XDP_LIVE_FRAMES, 0, batch_size)
+    _sys_bpf(BPF_PROG_TEST_RUN, a, "BPF_PROG_TEST_RUN (live frames)")
+    return struct.unpack_from("<I", a, 36)[0]
 
 
 # ---------------------------------------------------------------- BTF and pinning
@@ -320,3 +348,18 @@ def obj_pin(fd: int, path: str) -> None:
     a = _attr()
     struct.pack_into("<QI", a, 0, _addr(p), fd)
     _sys_bpf(BPF_OBJ_PIN, a, f"BPF_OBJ_PIN {path}")
+
+
+def obj_get(path: str) -> int:
+    """BPF_OBJ_GET: a new fd of the object pinned at ``path``."""
+    p = ctypes.create_string_buffer(path.encode())
+    a = _attr()
+    struct.pack_into("<Q", a, 0, _addr(p))
+    return _sys_bpf(BPF_OBJ_GET, a, f"BPF_OBJ_GET {path}")
+
+
+def prog_get_fd_by_id(prog_id: int) -> int:
+    """BPF_PROG_GET_FD_BY_ID: a new fd of a loaded program (needs CAP_SYS_ADMIN)."""
+    a = _attr()
+    struct.pack_into("<I", a, 0, prog_id)
+    return _sys_bpf(BPF_PROG_GET_FD_BY_ID, a, f"BPF_PROG_GET_FD_BY_ID {prog_id}")

@@ -176,12 +176,18 @@ class KernelObject:
         self.progs: dict[str, LoadedProg] = {}
         self.btf_fd = -1
         self.btf_error = ""       # why the object's BTF was not loaded (programs went without)
+        self._inner_fds: list[int] = []   # inner maps created for update_map(..., "new")
 
     # -- construction ---------------------------------------------------
 
     @classmethod
-    def load(cls, spec_or_path, *, log_level: int = 0) -> "KernelObject":
+    def load(cls, spec_or_path, *, log_level: int = 0, programs=None, prog_type: str | None = None,
+             inner_maps: dict | None = None) -> "KernelObject":
+        """``programs``: only these (libbpf's autoload; default all);
+        ``prog_type`` / ``inner_maps`` as dataplane.loader.prepare.prepare_spec."""
+        from dataplane.loader.prepare import prepare_spec
         spec = spec_or_path if isinstance(spec_or_path, ObjectSpec) else load_object(spec_or_path)
+        spec = prepare_spec(spec, programs, prog_type, inner_maps)
         from dataplane.kfuncs.kconfig import resolve_kconfig   # .kconfig map filled as libbpf does
         spec = resolve_kconfig(spec)
         obj = cls(spec)
@@ -190,7 +196,8 @@ class KernelObject:
             for m in spec.maps.values():
                 obj.maps[m.name] = obj._create_map(m)
             for p in spec.programs.values():
-                obj.progs[p.name] = obj._load_prog(p, log_level)
+                if programs is None or p.name in programs or _tail_target(spec, p.name, programs):
+                    obj.progs[p.name] = obj._load_prog(p, log_level)
             obj._init_slots()
         except BaseException:
             obj.close()
@@ -289,10 +296,25 @@ class KernelObject:
             err.kind = e.errno
             raise err from None
 
+    def load_program(self, p: S.ProgramSpec, *, maps: dict[str, int] | None = None,
+                     log_level: int = 0) -> LoadedProg:
+        """Load one more program against this object's maps (and ``maps``:
+        extra name -> fd, e.g. a generated wrapper's own maps), with the
+        object's BTF. The caller owns the returned program (close() it)."""
+        saved = self.maps
+        if maps:
+            self.maps = {**self.maps, **maps}
+        try:
+            return self._load_prog(p, log_level)
+        finally:
+            self.maps = saved
+
     def _init_slots(self) -> None:
         for m in self.spec.maps.values():
             for slot, target in sorted(m.init_values.items()):
                 if m.map_type == M.BPF_MAP_TYPE_PROG_ARRAY:
+                    if target not in self.progs and target in self.spec.programs:
+                        continue          # not loaded (autoload): the slot stays empty
                     if target not in self.progs:
                         raise LoadError(f"map '{m.name}': slot {slot} names unknown program '{target}'")
                     fd = self.progs[target].fd
@@ -313,36 +335,92 @@ class KernelObject:
             raise NotFound(f"object '{self.spec.name}' has no map '{name}'")
         return self.spec.maps[name], self.maps[name]
 
-    def run(self, prog: str, data: bytes, repeat: int = 1, cpu: int | None = 0) -> TestRunResult:
+    def run(self, prog: str, data: bytes, repeat: int = 1, cpu: int | None = 0, live: bool = False) -> TestRunResult:
         """BPF_PROG_TEST_RUN on ``data``.  The kernel runs the program on the
         calling thread's CPU, so per-CPU map updates land in that CPU's slot:
         the thread is pinned to ``cpu`` (default 0, the slot dataplane's
-        single-threaded runs use) for the call; ``cpu=None`` leaves it be."""
+        single-threaded runs use) for the call; ``cpu=None`` leaves it be.
+        ``live``: BPF_F_TEST_XDP_LIVE_FRAMES (verdicts are carried out; no
+        data comes back)."""
         if prog not in self.progs:
             raise NotFound(f"object '{self.spec.name}' has no program '{prog}'")
+        flags = kbpf.BPF_F_TEST_XDP_LIVE_FRAMES if live else 0
+        fd = self.progs[prog].fd
         if cpu is None:
-            return kbpf.prog_test_run(self.progs[prog].fd, data, repeat=repeat)
+            return kbpf.prog_test_run(fd, data, repeat=repeat, flags=flags)
         old = os.sched_getaffinity(0)
         try:
             os.sched_setaffinity(0, {cpu})
         except OSError:   # CPU outside our cpuset: run where we are
-            return kbpf.prog_test_run(self.progs[prog].fd, data, repeat=repeat)
+            return kbpf.prog_test_run(fd, data, repeat=repeat, flags=flags)
         try:
-            return kbpf.prog_test_run(self.progs[prog].fd, data, repeat=repeat)
+            return kbpf.prog_test_run(fd, data, repeat=repeat, flags=flags)
         finally:
             os.sched_setaffinity(0, old)
 
-    def update_map(self, name: str, key: bytes, value: bytes, flags: int = 0) -> None:
-        """Update one element.  For per-CPU maps a single value is copied to every CPU."""
-        m, fd = self._map(name)
-        if m.map_type in M.PERCPU_MAP_TYPES and len(value) == m.value_size:
-            slot = (m.value_size + 7) & ~7
-            value = bytes(value).ljust(slot, b"\0") * kbpf.num_possible_cpus()
+    def update_map(self, name: str, key, value, flags: int = 0) -> None:
+        """Update one element.  For per-CPU maps a single value is copied to every CPU.
+
+        ``name`` may be ``OUTER[KEYHEX]`` (the inner map at that key) and an
+        outer map's value ``new`` / ``name:MAP`` / ``id:N`` (see
+        dataplane.maps.ref): the same syntax as ``dataplane prog run``."""
+        from dataplane.maps import ref
+        base, keys = ref.split_path(name)
+        m, fd = self._map(base)
+        fd, m = self._walk(base, m, fd, keys)
         try:
+            key = ref.hexbytes(key, f"map {name} key")
+            if m.map_type in FD_ARRAY_TYPES - {M.BPF_MAP_TYPE_PROG_ARRAY}:
+                value = self._outer_value(name, m, value)
+            else:
+                value = ref.value_bytes(value, f"map {name} value", self._prog_fd)
+            if m.map_type in M.PERCPU_MAP_TYPES and len(value) == m.value_size:
+                slot = (m.value_size + 7) & ~7
+                value = bytes(value).ljust(slot, b"\0") * kbpf.num_possible_cpus()
             kbpf.map_update(fd, key, value, flags)
         except KernelBpfError as e:
             raise LoadError(f"map '{name}': update {bytes(key).hex()}: {os.strerror(e.errno)}",
                             kind=e.errno) from None
+        finally:
+            if keys:
+                os.close(fd)
+
+    def _prog_fd(self, name: str) -> int:
+        if name not in self.progs:
+            raise NotFound(f"object '{self.spec.name}' has no loaded program '{name}'")
+        return self.progs[name].fd
+
+    def _walk(self, path: str, m: S.MapSpec, fd: int, keys: list[bytes]) -> tuple[int, S.MapSpec]:
+        """The fd (a new one when ``keys``) and spec of the map ``path`` names."""
+        for k in keys:
+            if m.map_type not in FD_ARRAY_TYPES - {M.BPF_MAP_TYPE_PROG_ARRAY} or m.inner is None:
+                raise LoadError(f"map '{path}': not a map-in-map")
+            try:
+                inner_id = struct.unpack("<I", kbpf.map_lookup(fd, k, 4))[0]
+                nfd = kbpf.map_get_fd_by_id(inner_id)
+            except KernelBpfError as e:
+                raise NotFound(f"map '{path}': no inner map at key {k.hex()} ({os.strerror(e.errno)})") from None
+            if fd not in self.maps.values():
+                os.close(fd)
+            fd, m = nfd, m.inner
+        return fd, m
+
+    def _outer_value(self, name: str, m: S.MapSpec, value) -> bytes:
+        """An outer map's update value as the kernel takes it: an inner map fd."""
+        from dataplane.maps import ref
+        kind, v = ref.parse_value(value)
+        if kind == "new":
+            fd = self._create_map(m.inner)
+            self._inner_fds.append(fd)      # ours to close; the outer map holds its own reference
+        elif kind == "name":
+            fd = self._map(v)[1]
+        elif kind == "id":
+            fd = kbpf.map_get_fd_by_id(v)
+            self._inner_fds.append(fd)
+        else:   # a map id, as a lookup returns it
+            fd = kbpf.map_get_fd_by_id(struct.unpack("<I", v[:4].ljust(4, b"\0"))[0])
+            self._inner_fds.append(fd)
+        return struct.pack("<I", fd)
 
     def lookup(self, name: str, key: bytes) -> bytes | None:
         m, fd = self._map(name)
@@ -358,19 +436,42 @@ class KernelObject:
         concatenated (8-byte slots); PROG_ARRAY / map-in-map values are kernel
         object ids; maps without keys (ringbuf, queue...) have no entries."""
         m, fd = self._map(name)
+        return self._dump_fd(m, fd)
+
+    def _dump_fd(self, m: S.MapSpec, fd: int) -> list[dict]:
         if m.map_type in NO_ITER_TYPES:
             return []
         out = []
         for key in sorted(kbpf.map_keys(fd, m.key_size)):
-            val = self.lookup(name, key)
-            if val is not None:   # arrays of fds list empty slots as keys
-                out.append({"key": key.hex(), "value": val.hex()})
+            try:
+                val = kbpf.map_lookup(fd, key, m.value_size, percpu=m.map_type in M.PERCPU_MAP_TYPES)
+            except KernelBpfError as e:
+                if e.errno == _errno.ENOENT:   # arrays of fds list empty slots as keys
+                    continue
+                raise
+            out.append({"key": key.hex(), "value": val.hex()})
         return out
 
     def dump_maps(self) -> dict[str, list[dict]]:
-        return {name: self.dump_map(name) for name in self.maps}
+        """Every map, and after each map-in-map the inner maps it holds as
+        "OUTER[KEYHEX]" (as dataplane's dumps: dataplane.maps.ref.dump)."""
+        out: dict[str, list[dict]] = {}
+        for name in self.maps:
+            m, fd = self._map(name)
+            entries = out[name] = self._dump_fd(m, fd)
+            if m.map_type in FD_ARRAY_TYPES - {M.BPF_MAP_TYPE_PROG_ARRAY} and m.inner is not None:
+                for e in entries:
+                    ifd = kbpf.map_get_fd_by_id(struct.unpack("<I", bytes.fromhex(e["value"]))[0])
+                    try:
+                        out[f"{name}[{e['key']}]"] = self._dump_fd(m.inner, ifd)
+                    finally:
+                        os.close(ifd)
+        return out
 
     def close(self) -> None:
+        for fd in self._inner_fds:
+            os.close(fd)
+        self._inner_fds = []
         for p in self.progs.values():
             p.close()
         for fd in self.maps.values():
@@ -387,24 +488,35 @@ class KernelObject:
         self.close()
 
 
-def _as_bytes(v) -> bytes:
-    return bytes.fromhex(v) if isinstance(v, str) else bytes(v)
+def _tail_target(spec: ObjectSpec, name: str, programs) -> bool:
+    """Is ``name`` a tail-call target (PROG_ARRAY ``.values``) of a map one of
+    ``programs`` uses?  (They load along, as dataplane's autoload does.)"""
+    from dataplane.runtime.autoload import select
+    return name in select(spec, programs).load
 
 
 def kernel_prog_run(obj_path, prog: str, packets: list[bytes], map_updates=(), repeat: int = 1,
-                    dump_maps: bool = True) -> dict:
+                    dump_maps: bool = True, all_programs: bool = True, prog_type: str | None = None,
+                    inner_maps: dict | None = None, live: bool = False, settle=None) -> dict:
     """The kernel's answer to ``dataplane -j prog run OBJ --prog PROG --data-in ... --dump-maps``.
 
-    ``map_updates`` are (map, key, value) with bytes or hex strings, applied
-    in order before the first packet; packets run in order on the same maps.
+    ``map_updates`` are (map, key, value) with bytes or hex strings (an outer
+    map's value may be ``new`` / ``name:MAP``, a map ``OUTER[KEYHEX]``: see
+    dataplane.maps.ref), applied in order before the first packet; packets
+    run in order on the same maps.  ``all_programs=False`` loads only
+    ``prog`` (and its tail-call targets), as ``dataplane prog run`` does.
     """
-    with KernelObject.load(obj_path) as obj:
+    from dataplane.maps.ref import prog_refs
+    wanted = None if all_programs else [prog] + [n for _m, _k, v in map_updates for n in prog_refs(v)]
+    with KernelObject.load(obj_path, programs=wanted, prog_type=prog_type, inner_maps=inner_maps) as obj:
         for name, key, value in map_updates:
-            obj.update_map(name, _as_bytes(key), _as_bytes(value))
+            obj.update_map(name, key, value)
         runs = []
         for data in packets:
-            r = obj.run(prog, bytes(data), repeat)
+            r = obj.run(prog, bytes(data), repeat, live=live)
             runs.append({"retval": r.retval, "duration_ns": r.duration_ns, "data_out": r.data_out.hex()})
+        if settle is not None:    # live frames: work other CPUs finish later (cpumap kthreads)
+            settle(obj)
         out: dict = {"runs": runs}
         if dump_maps:
             out["maps"] = obj.dump_maps()

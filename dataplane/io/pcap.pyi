@@ -3,6 +3,7 @@ from os import PathLike
 from typing import Any, Literal
 
 from dataplane.io.frames import FrameBatch
+from dataplane.io.source import Sink
 
 Buffer = bytes | bytearray | memoryview
 
@@ -40,7 +41,7 @@ class PcapReader:
     @property
     def interfaces(self) -> list[dict[str, Any]]: ...
 
-class PcapWriter:
+class PcapWriter(Sink):
     path: str
     def __init__(self, path: str | PathLike[str], linktype: int = 1, nanosecond: bool = True,
                  snaplen: int = 262144) -> None: ...

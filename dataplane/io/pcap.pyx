@@ -18,19 +18,13 @@ from posix.mman cimport MADV_SEQUENTIAL, MAP_FAILED, MAP_PRIVATE, PROT_READ, mad
 from posix.unistd cimport close as os_close
 
 from dataplane.errors import PcapError
+from dataplane.includes.pcap cimport (DP_PCAP_NG, dp_pcap_close, dp_pcap_fill_guarded, dp_pcap_flush, dp_pcap_iface,
+                                     dp_pcap_open_guarded, dp_pcap_rewind_guarded, dp_pcap_write_batch,
+                                     dp_pcap_write_frames, dp_pcap_write_packet, dp_pcap_writer_close,
+                                     dp_pcap_writer_open, dp_sigbus_guard_install)
 from dataplane.io.frames cimport FrameBatch
 
 LINKTYPE_ETHERNET = 1
-
-
-cdef int64_t pcap_write_verdicts(dp_pcap_writer **ws, uint32_t nws, const dp_batch *b,
-                                 uint64_t *written) noexcept nogil:
-    """One pass over ``b``: each frame to the writer of its verdict (see pcap_write.h)."""
-    return dp_pcap_write_verdicts(ws, nws, b, written)
-
-
-cdef int pcap_flush(dp_pcap_writer *w) noexcept nogil:
-    return dp_pcap_flush(w)
 
 
 cdef class PcapReader:
@@ -176,9 +170,12 @@ cdef class PcapReader:
 
     def rewind(self):
         """Start again from the first packet (for --loop replay)."""
+        self.rewind_c()
+
+    cdef int rewind_c(self) except -1:
+        cdef int rc = 0, fault
         if not self.opened:
             raise ValueError("rewind a closed PcapReader")
-        cdef int rc = 0, fault
         self._guard()
         with nogil:
             fault = dp_pcap_rewind_guarded(&self.r, self.map, self.map_len, &rc)
@@ -189,6 +186,7 @@ cdef class PcapReader:
         if rc < 0:
             raise PcapError(self.r.errmsg.decode(errors="replace"), path=self.path,
                             offset=self.r.err_off)
+        return 0
 
     def packets(self, uint32_t batch_size=256):
         """Yield ``(ts_ns, bytes)`` per packet: control plane and tests only."""
@@ -270,8 +268,11 @@ cdef class PcapReader:
         return f"<PcapReader {self.path!r} {self.format} linktype={self.linktype}>"
 
 
-cdef class PcapWriter:
-    """``PcapWriter(path, linktype=1, nanosecond=True, snaplen=262144)``: classic pcap."""
+cdef class PcapWriter(Sink):
+    """``PcapWriter(path, linktype=1, nanosecond=True, snaplen=262144)``: classic pcap.
+
+    As a Sink (the replay's outputs), put() appends the frames it is handed
+    to a 1 MiB buffer in one native pass and flush_c() writes it out."""
 
     def __cinit__(self):
         self.opened = False
@@ -352,12 +353,27 @@ cdef class PcapWriter:
         if rc < 0:
             raise OSError(-rc, os.strerror(-rc), self.path)
 
-    def flush(self):
+    cdef int64_t put(self, dp_batch *b, const uint32_t *idx, uint32_t n) except -1:
+        cdef int64_t k
+        if not self.opened:
+            raise ValueError("write to a closed PcapWriter")
+        with nogil:
+            k = dp_pcap_write_frames(&self.w, b, idx, n)
+        if k < 0:
+            raise OSError(<int>-k, os.strerror(<int>-k), self.path)
+        return k
+
+    cdef int flush_c(self) except -1:
         cdef int rc
         if self.opened:
-            rc = dp_pcap_flush(&self.w)
+            with nogil:
+                rc = dp_pcap_flush(&self.w)
             if rc < 0:
                 raise OSError(-rc, os.strerror(-rc), self.path)
+        return 0
+
+    def flush(self):
+        self.flush_c()
 
     def close(self):
         cdef int rc

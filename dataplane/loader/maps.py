@@ -180,3 +180,28 @@ def data_map(obj_name: str, sec_name: str, contents: bytes, btf: Btf | None) -> 
                    key_size=4, value_size=len(contents), max_entries=1, map_flags=flags,
                    contents=bytes(contents), btf_value_type_id=value_id, frozen=rodata,
                    readonly=rodata, section=sec_name, internal=True)
+
+
+def set_inner_template(spec, outer: str, template):
+    """A copy of ObjectSpec ``spec`` whose map-in-map ``outer`` uses
+    ``template`` (a MapSpec, or the name of another map of the object) as
+    its inner map template: libbpf's bpf_map__set_inner_map_fd for outer
+    maps declared without ``__array(values, ...)`` (legacy ``bpf_map_def``).
+    The same spec then loads in dataplane and, through dataplane.io.kload,
+    in the kernel."""
+    from dataclasses import replace
+    if outer not in spec.maps:
+        raise LoadError(f"map '{outer}' not found; object has: {', '.join(sorted(spec.maps)) or 'none'}")
+    om = spec.maps[outer]
+    if om.map_type not in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS):
+        raise LoadError(f"map '{outer}': type {om.map_type} is not a map-in-map (array_of_maps, hash_of_maps)")
+    if isinstance(template, str):
+        if template not in spec.maps:
+            raise LoadError(f"inner map template '{template}' for '{outer}' not found; object has: "
+                            f"{', '.join(sorted(spec.maps))}")
+        template = spec.maps[template]
+    inner = replace(template, name=outer + ".inner", init_values={}, contents=None, frozen=False,
+                    internal=False, pinning=0)
+    maps = dict(spec.maps)
+    maps[outer] = replace(om, inner=inner)
+    return replace(spec, maps=maps)

@@ -154,3 +154,61 @@ def classify(section: str) -> tuple[int, int | None, int, str] | None:
             target = ""
         return PROG_TYPES[ptype], (ATTACH_TYPES[atype] if atype else None), flags, target
     return None
+
+
+def type_by_name(name: str) -> tuple[int, int | None, int]:
+    """``--type NAME`` as bpftool's ``type`` argument (libbpf_prog_type_by_name):
+    any section name libbpf knows ("xdp", "xdp.frags", "xdp/cpumap", "tc",
+    "tcx/ingress", "classifier", "socket", ...) gives its (prog_type,
+    expected attach type, prog_flags); the enum names ("sched_cls",
+    "socket_filter", ...) are accepted too.  ValueError for anything else."""
+    cls = classify(name)
+    if cls is not None and not cls[3]:
+        return cls[0], cls[1], cls[2]
+    if name in PROG_TYPES and PROG_TYPES[name]:
+        return PROG_TYPES[name], None, 0
+    raise ValueError(f"unknown program type {name!r} (use a libbpf section name such as xdp, xdp.frags, "
+                     f"xdp/cpumap, xdp/devmap, tc, tcx/ingress, classifier, socket)")
+
+
+def suggest_type(section: str) -> str | None:
+    """The --type a legacy section name most likely meant ("xdp_foo" -> "xdp",
+    "xdp_cpumap/x" -> "xdp/cpumap"), None when nothing fits.  Old libbpf
+    matched section prefixes ("sloppy" names); libbpf 1.0 dropped that, as
+    dataplane's loader does, so these programs need their type given."""
+    s = section.lower()
+    if s.startswith("xdp"):
+        frags = ".frags" if "frags" in s else ""
+        for kind in ("cpumap", "devmap"):
+            if kind in s:
+                return f"xdp{frags}/{kind}"
+        return f"xdp{frags}"
+    if s.startswith(("tc", "classifier", "cls")):
+        return "tc"
+    if s.startswith(("socket", "sock_filter")):
+        return "socket"
+    return None
+
+
+def unknown_type_message(prog: str, section: str) -> str:
+    """What to tell a user whose program's section has no known type."""
+    hint = suggest_type(section)
+    how = f"pass --type {hint}" if hint else "pass --type TYPE (xdp, tc, socket, ...)"
+    return (f"program {prog}: section '{section}' has no known program type; {how} "
+            f"(or `type:` in the config's program entry)")
+
+
+def force_type(spec, type_name: str, programs=None):
+    """A copy of ObjectSpec ``spec`` whose programs ``programs`` (names; None:
+    every program whose section has no known type) have the type
+    ``type_name`` (see :func:`type_by_name`), as bpftool's ``prog load ...
+    type TYPE`` and iproute2's ``ip link set ... xdp obj X sec S`` force it.
+    ValueError for an unknown type name."""
+    from dataclasses import replace
+    ptype, atype, flags = type_by_name(type_name)
+    progs = dict(spec.programs)
+    names = [n for n, p in progs.items() if p.prog_type == 0] if programs is None else list(programs)
+    for n in names:
+        if n in progs:
+            progs[n] = replace(progs[n], prog_type=ptype, attach_type=atype, prog_flags=flags)
+    return replace(spec, programs=progs)

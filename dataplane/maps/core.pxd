@@ -53,6 +53,11 @@ cdef extern from "dp_maps.h" nogil:
 cdef class Map:
     cdef dp_map *_m
     cdef readonly str name
+    cdef readonly uint32_t id          # like bpf_map_info.id; also the handle outer maps store
+    cdef object _inner                 # map-in-map: key bytes -> inner Map held in the slot
+    cdef object _retired               # inner maps taken out of a slot, kept for readers
+    cdef object _template              # map-in-map: the inner template's (type, ks, vs, me, flags)
+    cdef public object prog_resolver   # CPUMAP: program id -> (handle, attach_type) or None
     cdef object __weakref__
     cdef void _check_key(self, bytes key) except *
     cdef void _check_value(self, bytes value, Py_ssize_t size) except *

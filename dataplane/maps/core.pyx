@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/maps/csrc/map.c dataplane/maps/csrc/hashtab.c dataplane/maps/csrc/arraymap.c dataplane/maps/csrc/lpm_trie.c dataplane/maps/csrc/queue_stack.c dataplane/maps/csrc/ringbuf.c
+# distutils: sources = dataplane/maps/csrc/map.c dataplane/maps/csrc/hashtab.c dataplane/maps/csrc/arraymap.c dataplane/maps/csrc/lpm_trie.c dataplane/maps/csrc/queue_stack.c dataplane/maps/csrc/ringbuf.c dataplane/maps/csrc/map_in_map.c dataplane/maps/csrc/cpumap.c
 """BPF maps in native memory with the kernel's semantics.
 
 ``Map`` is the control-plane (syscall-side) view: it behaves like the
@@ -7,6 +7,8 @@ Data-path code (interpreter helpers, JIT output) uses the C ABI in
 ``csrc/maps.h`` on ``Map.address`` instead.
 """
 import errno as _errno
+import itertools as _itertools
+import weakref as _weakref
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint32_t, uint64_t, uintptr_t
@@ -22,6 +24,11 @@ cdef extern from "map_impl.h" nogil:
     void dp_maps_set_cpu(uint32_t cpu)
     uint32_t dp_maps_get_cpu()
     uint64_t dp_map_count(dp_map *m)
+    long dp_map_create_outer(const dp_map_attr *attr, const dp_map *tmpl, dp_map **out)
+    long dp_mim_update(dp_map *m, const void *key, dp_map *inner, uint32_t id, uint64_t flags, dp_map **old)
+    long dp_mim_delete(dp_map *m, const void *key, dp_map **old)
+    long dp_cpumap_update(dp_map *m, const void *key, uint32_t qsize, void *prog, uint32_t prog_id, uint64_t flags)
+    void dp_cpumap_set_nr_cpus(uint32_t n)
 
 cdef enum:
     F_RDONLY = 1 << 3
@@ -29,7 +36,11 @@ cdef enum:
     F_LOCK = 4
     ENOTSUPP = 524
     MAP_PROG_ARRAY = 3
+    MAP_ARRAY_OF_MAPS = 12
+    MAP_HASH_OF_MAPS = 13
+    MAP_CPUMAP = 16
     MAP_RINGBUF = 27
+    ATTACH_XDP_CPUMAP = 35
 
 _ERRNO_NAMES = {ENOTSUPP: "ENOTSUPP"}
 
@@ -61,6 +72,42 @@ def num_possible_cpus():
     return n
 
 
+# Map ids, as the kernel's map IDR: unique in the process, never reused.  An
+# outer map's value is an inner map's id where the kernel takes an fd (there
+# are no file descriptors here), and a syscall-side lookup returns that id,
+# as the kernel's does.
+_map_ids = _itertools.count(1)
+_maps_by_id = _weakref.WeakValueDictionary()
+# Inner maps an outer map's replace/delete took out are kept alive for
+# programs that may still use them (the kernel frees them after an RCU grace
+# period; here they live as long as the outer map, up to this many).
+MAX_RETIRED_INNER = 1 << 16
+_nr_cpus_set = False
+
+
+def map_by_id(uint32_t map_id):
+    """The live Map with this id, or None."""
+    return _maps_by_id.get(map_id)
+
+
+def _set_cpumap_limit():
+    """CPUMAP max_entries is limited by the kernel's NR_CPUS (E2BIG)."""
+    global _nr_cpus_set
+    if _nr_cpus_set:
+        return
+    _nr_cpus_set = True
+    try:
+        from dataplane.kfuncs.kconfig import kernel_config
+        n = int(kernel_config().get("CONFIG_NR_CPUS", "8192"))
+    except Exception:
+        n = 8192
+    dp_cpumap_set_nr_cpus(n)
+
+
+cdef bint _is_outer(uint32_t t):
+    return t == MAP_ARRAY_OF_MAPS or t == MAP_HASH_OF_MAPS
+
+
 cpdef void set_current_cpu(uint32_t cpu) noexcept nogil:
     dp_maps_set_cpu(cpu)
 
@@ -78,7 +125,7 @@ cdef class Map:
     """
 
     def __cinit__(self, uint32_t map_type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
-                  uint32_t flags=0, str name="", nr_cpus=None):
+                  uint32_t flags=0, str name="", nr_cpus=None, Map inner_map=None):
         cdef dp_map_attr attr
         memset(&attr, 0, sizeof(attr))
         attr.map_type = map_type
@@ -93,10 +140,24 @@ cdef class Map:
         for i in range(len(raw)):
             attr.name[i] = raw[i]
         self._m = NULL
-        rc = dp_map_create(&attr, &self._m)
+        if map_type == MAP_CPUMAP:
+            _set_cpumap_limit()
+        if _is_outer(map_type):
+            # BPF_MAP_CREATE with inner_map_fd: the template's attributes are
+            # copied (bpf_map_meta_alloc); no inner map = an fd that is no map
+            rc = dp_map_create_outer(&attr, inner_map._m if inner_map is not None else NULL, &self._m)
+        else:
+            rc = dp_map_create(&attr, &self._m)
         if rc:
             raise _err(rc, "BPF_MAP_CREATE")
         self.name = name
+        self.id = next(_map_ids)
+        _maps_by_id[self.id] = self
+        if _is_outer(map_type):
+            t = inner_map._m
+            self._inner = {}
+            self._retired = []
+            self._template = (t.map_type, t.key_size, t.value_size, t.max_entries, t.map_flags)
 
     def __dealloc__(self):
         if self._m != NULL:
@@ -166,23 +227,106 @@ cdef class Map:
             raise _err(rc, "BPF_MAP_LOOKUP_ELEM")
         return out
 
-    def update(self, key, bytes value, uint64_t flags=0):
-        """BPF_MAP_UPDATE_ELEM (BPF_ANY / BPF_NOEXIST / BPF_EXIST); push for queue/stack."""
+    def update(self, key, value, uint64_t flags=0):
+        """BPF_MAP_UPDATE_ELEM (BPF_ANY / BPF_NOEXIST / BPF_EXIST); push for queue/stack.
+
+        Map-in-map: the value is the inner map's id (4 bytes, where the
+        kernel takes an fd) or the inner Map itself.  CPUMAP: the value's
+        program fd is a program id the map's ``prog_resolver`` knows."""
         if self._m.map_flags & F_RDONLY:
             raise MapError("BPF_MAP_UPDATE_ELEM: EPERM", kind=_errno.EPERM)
         if flags & F_LOCK:
             raise MapError("BPF_MAP_UPDATE_ELEM: EINVAL (no bpf_spin_lock in value)", kind=_errno.EINVAL)
         cdef const char *k = self._key_ptr(key)
+        if _is_outer(self._m.map_type):
+            self._update_outer(key, value, flags)
+            return
+        if not isinstance(value, bytes):
+            raise MapError(f"value must be bytes, got {type(value).__name__}", kind=_errno.EINVAL)
         self._check_value(value, self._m.sys_value_size)
+        if self._m.map_type == MAP_CPUMAP and self._m.value_size == 8:
+            self._update_cpumap(key, value, flags)
+            return
         rc = dp_map_sys_update(self._m, k, PyBytes_AS_STRING(value), flags)
         if rc:
             raise _err(rc, "BPF_MAP_UPDATE_ELEM")
+
+    def _update_outer(self, bytes key, value, uint64_t flags):
+        cdef Map inner
+        cdef dp_map *old = NULL
+        if isinstance(value, Map):
+            inner = value
+        else:
+            if not isinstance(value, bytes):
+                raise MapError(f"value must be an inner map or its id, got {type(value).__name__}",
+                               kind=_errno.EINVAL)
+            self._check_value(value, 4)
+            inner = _maps_by_id.get(int.from_bytes(value, "little"))
+            if inner is None:    # no such map: the kernel's EBADF for an fd that is not open
+                raise MapError("BPF_MAP_UPDATE_ELEM: EBADF", kind=_errno.EBADF)
+        if len(self._retired) >= MAX_RETIRED_INNER and bytes(key) in self._inner:
+            raise MapError(f"BPF_MAP_UPDATE_ELEM: EBUSY ({MAX_RETIRED_INNER} replaced inner maps are kept "
+                           f"alive for readers; recreate the outer map)", kind=_errno.EBUSY)
+        rc = dp_mim_update(self._m, PyBytes_AS_STRING(key), inner._m, inner.id, flags, &old)
+        if rc:
+            raise _err(rc, "BPF_MAP_UPDATE_ELEM")
+        prev = self._inner.get(key)
+        if prev is not None and prev is not inner:
+            self._retired.append(prev)
+        self._inner[key] = inner
+
+    def _update_cpumap(self, bytes key, bytes value, uint64_t flags):
+        qsize = int.from_bytes(value[:4], "little")
+        fd = int.from_bytes(value[4:8], "little", signed=True)
+        cdef uintptr_t handle = 0
+        prog_id = 0
+        if fd > 0:
+            got = self.prog_resolver(fd) if self.prog_resolver is not None else None
+            # the kernel's entry allocation fails (ENOMEM) for an fd that is
+            # no XDP program with expected attach type BPF_XDP_CPUMAP
+            if got is None or got[1] != ATTACH_XDP_CPUMAP:
+                raise MapError("BPF_MAP_UPDATE_ELEM: ENOMEM (no XDP program with expected attach type "
+                               "xdp_cpumap has that id)", kind=_errno.ENOMEM)
+            handle, prog_id = got[0], fd
+        rc = dp_cpumap_update(self._m, PyBytes_AS_STRING(key), qsize, <void *>handle, prog_id, flags)
+        if rc:
+            raise _err(rc, "BPF_MAP_UPDATE_ELEM")
+
+    def inner(self, key):
+        """Map-in-map: the inner Map stored at ``key`` (None if the slot is empty)."""
+        if not _is_outer(self._m.map_type):
+            raise MapError("not a map-in-map", kind=_errno.EINVAL)
+        self._check_key(key)
+        return self._inner.get(key)
+
+    def new_inner(self, str name=""):
+        """A new map with this outer map's inner template (what user space
+        creates to store in it)."""
+        if not _is_outer(self._m.map_type):
+            raise MapError("not a map-in-map", kind=_errno.EINVAL)
+        t, ks, vs, me, fl = self._template
+        return Map(t, ks, vs, me, fl, name)
+
+    @property
+    def template(self):
+        """Map-in-map: the inner template (map_type, key_size, value_size, max_entries, flags)."""
+        return self._template
 
     def delete(self, key):
         """BPF_MAP_DELETE_ELEM."""
         if self._m.map_flags & F_RDONLY:
             raise MapError("BPF_MAP_DELETE_ELEM: EPERM", kind=_errno.EPERM)
         cdef const char *k = self._key_ptr(key)
+        cdef dp_map *old = NULL
+        if _is_outer(self._m.map_type):
+            rc = dp_mim_delete(self._m, k, &old)
+            if rc == 0:
+                prev = self._inner.pop(key, None)
+                if prev is not None:
+                    self._retired.append(prev)
+            if rc:
+                raise _err(rc, "BPF_MAP_DELETE_ELEM")
+            return
         rc = dp_map_sys_delete(self._m, k)
         if rc:
             raise _err(rc, "BPF_MAP_DELETE_ELEM")
@@ -282,7 +426,8 @@ cdef class Map:
 
     # ---- program-side views (what helpers see), for tests and tools ----
     def prog_lookup(self, key, cpu=None):
-        """bpf_map_lookup_elem as a program on ``cpu`` sees it: value_size bytes or None."""
+        """bpf_map_lookup_elem as a program on ``cpu`` sees it: value_size bytes or None
+        (map-in-map: the inner Map)."""
         cdef const char *k = self._key_ptr(key)
         cdef void *p
         if cpu is None:
@@ -291,6 +436,8 @@ cdef class Map:
             p = dp_map_lookup_percpu_elem(self._m, k, <uint32_t>cpu)
         if p == NULL:
             return None
+        if _is_outer(self._m.map_type):   # a program gets the inner map itself
+            return next((m for m in self._inner.values() if (<Map>m)._m == <dp_map *>p), None)
         return PyBytes_FromStringAndSize(<char *>p, self._m.value_size)
 
     def prog_update(self, key, bytes value, uint64_t flags=0, uint32_t cpu=0):

@@ -10,6 +10,7 @@ from dataplane.hooks.hook import BoundProgram, Hook
 from dataplane.hooks.verdicts import VERDICT_NAMES, VERDICTS
 from dataplane.hooks.worker import Worker
 from dataplane.io.pcap import PcapReader, PcapWriter
+from dataplane.io.pcap_source import PcapSource
 
 __all__ = ["Replay", "ReplaySummary", "ReplayProgress", "parse_map_update", "apply_map_updates", "parse_rate",
            "rate_text"]
@@ -105,6 +106,7 @@ class Replay:
         self.summary: ReplaySummary | None = None
         self._worker: Worker | None = None
         self._reader: PcapReader | None = None
+        self._source: PcapSource | None = None
         self._writers: dict[str, PcapWriter] = {}
         self._finish_lock = threading.Lock()
 
@@ -126,9 +128,9 @@ class Replay:
         except BaseException:
             self._close()
             raise
-        self._worker = Worker(self.hook, self._reader, self._writers, batch_size=self.batch, loops=self.loop,
-                              batches_per_call=self.batches_per_call, name=f"replay-{self.hook.name}",
-                              rate=self.pps, speed=self.speed, ifindexes=self.ifindexes)
+        self._source = PcapSource(self._reader, self.loop, self.pps, self.speed, self.ifindexes)
+        self._worker = Worker(self.hook, self._source, self._writers, batch_size=self.batch,
+                              batches_per_call=self.batches_per_call, name=f"replay-{self.hook.name}")
         return self._worker
 
     def start(self) -> "Replay":
@@ -166,13 +168,13 @@ class Replay:
         w = self._worker
         if w is None:
             return ReplayProgress(0, 0, 0, self.loop, 0, 0, 0.0 if self.loop else None, 0.0, False)
-        st = w.state
+        st, src = w.pump, self._source
         size = self._reader.size if self._reader is not None else 0
         pos = self._reader.position if self._reader is not None else 0
         frac = None
         if self.loop:
-            frac = 1.0 if st.done else min(1.0, (st.loops_done + (pos / size if size else 0)) / self.loop)
-        return ReplayProgress(st.packets, st.bytes, st.loops_done, self.loop, pos, size, frac, w.elapsed,
+            frac = 1.0 if st.done else min(1.0, (src.loops_done + (pos / size if size else 0)) / self.loop)
+        return ReplayProgress(st.packets, st.bytes, src.loops_done, self.loop, pos, size, frac, w.elapsed,
                               w.running, st.verdicts)
 
     # ---- internals ----
@@ -192,14 +194,14 @@ class Replay:
                 w.error = w.error or exc
             finally:
                 self._close()
-            st = w.state
+            st = w.pump
             wall = w.elapsed
             self.summary = ReplaySummary(
                 pcap=self.pcap, packets=st.packets, bytes=st.bytes, verdicts=st.verdicts,
                 verdict_bytes=st.verdict_bytes, wall_s=wall,
                 mpps=(st.packets / wall / 1e6) if wall > 0 else 0.0,
                 ns_per_packet=(wall * 1e9 / st.packets) if st.packets else 0.0,
-                loops=st.loops_done, cancelled=w.cancelled, error=str(err) if err is not None else None,
+                loops=self._source.loops_done, cancelled=w.cancelled, error=str(err) if err is not None else None,
                 outputs=dict(self.outputs), revisions=st.revisions_seen, written=written, rate=self.rate)
             return self.summary
 
@@ -272,26 +274,31 @@ def _ifindexes(spec) -> list[int] | None:
     return out
 
 
-def parse_map_update(text: str) -> tuple[str, bytes, bytes]:
-    """"MAP:KEYHEX:VALUEHEX" -> (map name, key, value). Hex may contain spaces."""
-    parts = text.split(":")
+def parse_map_update(text: str) -> tuple[str, bytes, bytes | str]:
+    """"MAP:KEYHEX:VALUE" -> (map name, key, value). Hex may contain spaces.
+    MAP may be OUTER[KEYHEX] and an outer map's VALUE new / name:MAP / id:N
+    (dataplane.maps.ref); those values stay text."""
+    parts = text.split(":", 2)
     if len(parts) != 3 or not parts[0]:
         raise DataplaneError(f"--map-update {text!r}: expected MAP:KEYHEX:VALUEHEX")
     try:
         key = bytes.fromhex(parts[1])
-        value = bytes.fromhex(parts[2])
+        value = parts[2] if parts[2] == "new" or parts[2].startswith(("name:", "id:")) else bytes.fromhex(parts[2])
     except ValueError as exc:
         raise DataplaneError(f"--map-update {text!r}: {exc}") from None
     return parts[0], key, value
 
 
 def apply_map_updates(collection, updates) -> None:
+    from dataplane.maps import ref
     for u in updates:
         name, key, value = parse_map_update(u) if isinstance(u, str) else u
-        if name not in collection.maps:
-            raise NotFound(f"--map-update: no map {name!r}; object has: {', '.join(sorted(collection.maps))}")
-        m = collection.maps[name]
-        if len(key) != m.key_size or len(value) != m.value_size:
+        base = ref.split_path(name)[0]
+        if base not in collection.maps:
+            raise NotFound(f"--map-update: no map {base!r}; object has: {', '.join(sorted(collection.maps))}")
+        m = ref.resolve(collection.maps, name)
+        if isinstance(value, (bytes, bytearray)) and m.map_type not in ref.OUTER_TYPES and \
+                (len(key) != m.key_size or len(value) != m.value_size):
             raise DataplaneError(f"--map-update {name}: key/value must be {m.key_size}/{m.value_size} bytes, "
                                  f"got {len(key)}/{len(value)}")
-        m.update(key, value)
+        ref.update(collection.maps, name, key, value)

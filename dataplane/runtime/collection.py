@@ -23,11 +23,15 @@ import logging
 from dataclasses import dataclass, field
 
 from dataplane.abi import maps as mt
+from dataplane.abi.helper_progtypes import PROG_TYPE_MODEL, kernel_allows, unavailable_reason
 from dataplane.abi.helpers import HELPER_NAMES
 from dataplane.errors import LoadError, NotFound, VerifierError
 from dataplane.loader import ObjectSpec, ProgramSpec, load_object
+from dataplane.loader.prepare import prepare_spec
 from dataplane.maps.core import Map
+from dataplane.runtime import autoload
 from dataplane.runtime.helpers import CALLBACK_TAG, Runner, implemented_helpers, kernel_helpers
+from dataplane.runtime.mapcreate import create_maps, init_slots
 from dataplane.runtime.interp import HelperTable, Interpreter, Program
 
 try:  # the verifier's prototype table, when present, is the source of truth
@@ -46,7 +50,9 @@ PROG_TYPE_SOCKET_FILTER = 1
 # Maps whose lookup hands value pointers to programs: their value storage is
 # a memory region every interpreter of the collection may access.
 _NO_VALUE_REGION = {mt.BPF_MAP_TYPE_RINGBUF, mt.BPF_MAP_TYPE_PROG_ARRAY, mt.BPF_MAP_TYPE_QUEUE,
-                    mt.BPF_MAP_TYPE_STACK, mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY}
+                    mt.BPF_MAP_TYPE_STACK, mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+                    mt.BPF_MAP_TYPE_ARRAY_OF_MAPS, mt.BPF_MAP_TYPE_HASH_OF_MAPS, mt.BPF_MAP_TYPE_CPUMAP,
+                    mt.BPF_MAP_TYPE_XSKMAP}
 
 _ids = itertools.count(1)   # program and map ids, unique in this process (as in the kernel)
 
@@ -104,7 +110,8 @@ class Collection:
     @classmethod
     def load(cls, path_or_spec, *, cpu: int = 0, kfuncs: dict[str, int] | None = None,
              kfunc_table: HelperTable | None = None, engine: str | None = None, verify: bool = True,
-             kfunc_protos: dict | None = None, conntrack=None) -> "Collection":
+             kfunc_protos: dict | None = None, conntrack=None, programs=None, prog_type: str | None = None,
+             inner_maps: dict | None = None) -> "Collection":
         """Load an object file (path/bytes) or an ObjectSpec.
 
         ``verify`` (default): every program goes through dataplane.verifier
@@ -117,6 +124,17 @@ class Collection:
         interpreter; the default with ``verify=False``). With ``verify=False``
         the JIT runs in checked mode. Either way the Runner drives a
         JitInterpreter like an Interpreter; tail calls stay within the JIT.
+
+        ``programs``: names of the programs to load (libbpf's per-program
+        autoload; default: all). Their tail-call targets named in PROG_ARRAY
+        ``.values`` come along; every other program is left out and listed in
+        ``Collection.skipped`` with the reason (see runtime.autoload).
+        ``prog_type``: force this type (a libbpf section name: "xdp",
+        "xdp/cpumap", "tc", ...) on ``programs``, or on every program whose
+        section has no known type when ``programs`` is None (bpftool's
+        ``type``). ``inner_maps``: outer map name -> inner template (a
+        MapSpec or another map's name) for map-in-map declared without
+        ``__array(values, ...)``.
 
         ``kfuncs`` maps kfunc names to indexes in ``kfunc_table`` (the kfunc
         registry of whoever provides them, e.g. conntrack); ``kfunc_protos``
@@ -134,47 +152,53 @@ class Collection:
         if engine not in ("jit", "interp"):
             raise LoadError(f"unknown engine {engine!r} (interp or jit)")
         spec = path_or_spec if isinstance(path_or_spec, ObjectSpec) else load_object(path_or_spec)
+        spec = prepare_spec(spec, programs, prog_type, inner_maps)
         # __kconfig externs -> a read-only map, as libbpf; jiffies at the kernel's HZ
         from dataplane.kfuncs.kconfig import hz, resolve_kconfig
         hz()
         spec = resolve_kconfig(spec)
-        maps, map_ids, perf = {}, {}, []
-        for name, ms in spec.maps.items():
-            maps[name] = _create_map(ms)
-            map_ids[name] = next(_ids)
-            if ms.map_type == mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
-                perf.append(name)
+        sel = autoload.select(spec, programs)
+        maps, skipped_maps = create_maps(spec, sel.used_maps)
+        map_ids = {name: m.id for name, m in maps.items()}
+        perf = [n for n, ms in spec.maps.items() if n in maps and ms.map_type == mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY]
         helpers = kernel_helpers()
         available = set(implemented_helpers())
-        programs: dict[str, LoadedProgram] = {}
+        programs_out: dict[str, LoadedProgram] = {}
         linked = {}
-        uses_kfuncs = any(r.kind == "kfunc" for p in spec.programs.values() for r in p.relocations)
+        uses_kfuncs = any(r.kind == "kfunc" for n in sel.load for r in spec.programs[n].relocations)
         if kfuncs is None and uses_kfuncs:
             from dataplane.kfuncs import default_registry
             kfuncs = default_registry().indices()
             kfunc_table = kfunc_table or default_registry().table()
-        # A verified program calls kfuncs without checking the table at run
-        # time (as the kernel, which resolved them at load): an index the
-        # table lacks is refused here, never a call through NULL.
-        for p in spec.programs.values():
-            for r in p.relocations:
-                if r.kind == "kfunc" and r.symbol in (kfuncs or {}) and \
-                        (kfunc_table is None or kfuncs[r.symbol] not in kfunc_table):
-                    raise LoadError(f"program {p.name}: kfunc {r.symbol} (index {kfuncs[r.symbol]}) "
-                                    f"is not in the kfunc table")
-        for name, ps in spec.programs.items():
-            ps = _core(spec, ps)
-            xlated, refs = _link(ps, maps, available, kfuncs or {})
+        for name in list(sel.load):
+            ps = spec.programs[name]
+            why = autoload.type_problem(ps)
+            if why is None:
+                try:
+                    _check_kfunc_table(ps, kfuncs, kfunc_table)
+                    ps = _core(spec, ps)
+                    xlated, refs = _link(ps, maps, available, kfuncs or {})
+                except LoadError as exc:
+                    if getattr(exc, "kernel_refuses", False):
+                        if verify:     # the kernel's verdict, with its log
+                            _verify(spec, ps, kfuncs or {}, kfunc_protos)
+                        raise
+                    why = str(exc)
+            if why is not None:
+                autoload.refuse(sel, name, why)
+                continue
             vp = _verify(spec, ps, kfuncs or {}, kfunc_protos) if verify else None
             if vp is not None:
                 xlated = _sanitize_dead(xlated, vp)
-            linked[name] = (xlated, refs, vp, _facts(ps, vp))
-        progs = {name: Program(linked[name][0]) for name in spec.programs}
+            linked[name] = (xlated, refs, vp, _facts(ps, vp), ps)
+        for name, reason in sel.skipped.items():
+            if reason == autoload.NOT_REQUESTED:
+                sel.skipped[name] = _skip_reason(spec, spec.programs[name], maps, available, kfuncs or {})
+        progs = {name: Program(linked[name][0]) for name in linked}
         engines, jit_error = {}, None
-        if engine == "jit":
-            engines, jit_error = _jit_all(linked, progs, helpers, kfunc_table)
-        for name, ps in spec.programs.items():
-            xlated, refs, vp, facts = linked[name]
+        if engine == "jit" and linked:
+            engines, jit_error = _jit_all({n: v[:4] for n, v in linked.items()}, progs, helpers, kfunc_table)
+        for name, (xlated, refs, vp, facts, ps) in linked.items():
             program = progs[name]
             interp = engines.get(name) or Interpreter(program, helpers, kfunc_table)
             for mname, m in maps.items():
@@ -182,20 +206,34 @@ class Collection:
                     continue
                 base, size = m.value_region()
                 interp.add_raw_region(base, size, not spec.maps[mname].readonly)
-            programs[name] = LoadedProgram(name, ps, next(_ids), xlated, program, interp, refs, vp,
-                                           "jit" if engines else "interp", jit_error)
-        for name, ms in spec.maps.items():
-            for slot, target in ms.init_values.items():
-                if ms.map_type != mt.BPF_MAP_TYPE_PROG_ARRAY:
-                    raise LoadError(f"map {name}: initial values of map type {ms.map_type} are not supported")
-                if target not in programs:
-                    raise LoadError(f"map {name}: slot {slot} names unknown program {target!r}")
-                p = programs[target]
-                maps[name].set_prog(slot, p.program.address, p.id)
-        coll = cls(spec, maps, map_ids, programs, perf, cpu)
+            programs_out[name] = LoadedProgram(name, ps, next(_ids), xlated, program, interp, refs, vp,
+                                               "jit" if engines else "interp", jit_error)
+        init_slots(spec, maps, programs_out, sel.skipped)
+        coll = cls(spec, maps, map_ids, programs_out, perf, cpu)
+        coll.skipped = dict(sel.skipped)
+        coll.skipped_maps = skipped_maps
+        coll._install_prog_resolvers()
         if uses_kfuncs or conntrack is not None:
             coll._attach_conntrack(conntrack)
         return coll
+
+    skipped: dict = {}        # program -> why it was not loaded (Collection.load's ``programs``)
+    skipped_maps: dict = {}   # map -> why it was not created
+
+    def _install_prog_resolvers(self) -> None:
+        """CPUMAP entries name their second-level program by id (the kernel
+        takes an fd): resolve the ids of this collection's programs."""
+        by_id = {p.id: p for p in self.programs.values()}
+
+        def resolve(pid: int):
+            p = by_id.get(pid)
+            if p is None or p.prog_type != PROG_TYPE_XDP:
+                return None
+            return p.program.address, p.spec.attach_type
+
+        for m in self.maps.values():
+            if m.map_type == mt.BPF_MAP_TYPE_CPUMAP:
+                m.prog_resolver = resolve
 
     conntrack = None    # the ConntrackTable the conntrack kfuncs use (None: no kfunc program)
 
@@ -239,9 +277,75 @@ class Collection:
             return self.runner.run_skb(p.interp, data, repeat)
         raise LoadError(f"program {prog_name}: running program type {p.prog_type} is not supported yet")
 
+    def run_live(self, prog_name: str, data: bytes, repeat: int = 1) -> tuple[int, bytes, int]:
+        """Run as BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES: every
+        run starts from ``data`` and its verdict is carried out. What is
+        observable of that here, as in the kernel's test run, is a redirect
+        into a CPUMAP entry with a second-level program: that program runs
+        on the frame, on the entry's CPU (the kernel's cpumap kthread), and
+        its verdict ends the frame. Returns what the kernel's live mode
+        reports: (0, b"", average duration of the first program in ns)."""
+        p = self.program(prog_name)
+        if p.prog_type != PROG_TYPE_XDP:
+            raise LoadError(f"program {prog_name}: live frames are for XDP programs")
+        by_addr = {m.address: m for m in self.maps.values()}
+        by_id = {q.id: q for q in self.programs.values()}
+        total = 0
+        cpu = self.runner.cpu
+        for _ in range(max(repeat, 1)):
+            retval, out, dur = self.runner.run_xdp(p.interp, data, 1)
+            total += dur
+            if retval != XDP_REDIRECT:
+                continue
+            target = by_addr.get(self.runner.redirect_map)
+            if target is None or target.map_type != mt.BPF_MAP_TYPE_CPUMAP or target.value_size != 8:
+                continue
+            key = self.runner.redirect[1]
+            entry = target.lookup(key.to_bytes(4, "little"))
+            second = by_id.get(int.from_bytes(entry[4:8], "little")) if entry else None
+            if second is None:
+                continue
+            self.runner.cpu = key          # the entry's CPU runs it
+            try:
+                self.runner.run_xdp(second.interp, out, 1)
+            finally:
+                self.runner.cpu = cpu
+        return 0, b"", total // max(repeat, 1)
+
+
+XDP_REDIRECT = 4
+
 
 # enum bpf_prog_type -> the verifier's ctx model (what r1 points to)
-_VERIFIER_PROG_TYPES = {PROG_TYPE_XDP: "xdp", PROG_TYPE_SOCKET_FILTER: "socket", 3: "tc", 4: "tc"}
+_VERIFIER_PROG_TYPES = PROG_TYPE_MODEL
+
+
+def _check_kfunc_table(ps: ProgramSpec, kfuncs, kfunc_table) -> None:
+    """A verified program calls kfuncs without checking the table at run
+    time (as the kernel, which resolved them at load): an index the table
+    lacks is refused here, never a call through NULL."""
+    for r in ps.relocations:
+        if r.kind == "kfunc" and r.symbol in (kfuncs or {}) and \
+                (kfunc_table is None or kfuncs[r.symbol] not in kfunc_table):
+            raise LoadError(f"program {ps.name}: kfunc {r.symbol} (index {kfuncs[r.symbol]}) "
+                            f"is not in the kfunc table")
+
+
+def _skip_reason(spec: ObjectSpec, ps: ProgramSpec, maps, available, kfuncs) -> str:
+    """"not requested", plus why it could not have loaded anyway (helps a
+    user see which sibling holds the object back)."""
+    why = autoload.type_problem(ps)
+    if why is None:
+        try:
+            _link(_core(spec, ps), maps, available, kfuncs)
+        except LoadError as exc:
+            why = str(exc)
+        except Exception:   # noqa: BLE001 - a best-effort note, never an error of the load
+            why = None
+    if why is None:
+        return autoload.NOT_REQUESTED
+    prefix = f"program {ps.name}: "
+    return f"{autoload.NOT_REQUESTED} (it could not load: {why[len(prefix):] if why.startswith(prefix) else why})"
 
 
 def _kfunc_protos(given: dict | None) -> dict:
@@ -380,24 +484,6 @@ def _warm_jit(linked: dict) -> None:
             raise res
 
 
-def _create_map(ms) -> Map:
-    if ms.map_type == mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
-        # A stand-in with the same identity for helper checks: records go to
-        # the Runner's perf sink. libbpf sizes it to the CPU count when 0.
-        from dataplane.maps.core import num_possible_cpus
-        return Map(mt.BPF_MAP_TYPE_ARRAY, 4, 4, ms.max_entries or num_possible_cpus(), 0, ms.name[:15])
-    if ms.inner is not None:
-        raise LoadError(f"map {ms.name}: map-in-map types are not supported yet")
-    try:
-        m = Map(ms.map_type, ms.key_size, ms.value_size, ms.max_entries, ms.map_flags, ms.name[:15])
-    except Exception as exc:
-        raise LoadError(f"map {ms.name}: {exc}") from exc
-    if ms.contents is not None:
-        value = bytes(ms.contents).ljust(ms.value_size, b"\0")[:ms.value_size]
-        m.update(b"\0\0\0\0", value)
-    return m
-
-
 def _link(ps: ProgramSpec, maps: dict[str, Map], available: set[int],
           kfuncs: dict[str, int]) -> tuple[bytes, list[str]]:
     buf = bytearray(ps.insns)
@@ -449,7 +535,10 @@ def _link(ps: ProgramSpec, maps: dict[str, Map], available: set[int],
             if name is None:
                 raise LoadError(f"program {ps.name}: invalid func unknown#{imm} at insn {i}")
             if imm not in available:
-                raise LoadError(f"program {ps.name}: helper {name}#{imm} at insn {i} is not supported by dataplane")
+                model = PROG_TYPE_MODEL.get(ps.prog_type, "")
+                err = LoadError(f"program {ps.name}: insn {i}: {unavailable_reason(model, imm)}")
+                err.kernel_refuses = not kernel_allows(model, imm)   # the kernel's rule, not our gap
+                raise err
             if imm in GPL_ONLY and not gpl:
                 raise LoadError(f"program {ps.name}: cannot call GPL-restricted function from non-GPL "
                                 f"compatible program ({name} at insn {i}, license {ps.license!r})")

@@ -164,6 +164,11 @@ cdef class Runner:
     def cpu(self):
         return self.rt.cpu
 
+    @cpu.setter
+    def cpu(self, uint32_t cpu):
+        """The CPU programs run on next (per-CPU map slots, bpf_get_smp_processor_id)."""
+        self.rt.cpu = cpu
+
     cdef _prepare(self, Interpreter interp):
         interp.env.user = &self.rt
         self.rt.redirect_kind = DP_REDIRECT_NONE
@@ -283,6 +288,14 @@ cdef class Runner:
         None, "ifindex" or "map" (index = the map key)."""
         kind = {DP_REDIRECT_NONE: None, DP_REDIRECT_IFINDEX: "ifindex", DP_REDIRECT_MAP: "map"}[self.rt.redirect_kind]
         return kind, self.rt.redirect_index, self.rt.redirect_flags
+
+    @property
+    def redirect_map(self):
+        """The address of the map the last bpf_redirect_map named (a DEVMAP,
+        XSKMAP or CPUMAP: compare with Map.address), 0 for none."""
+        if self.rt.redirect_kind != DP_REDIRECT_MAP:
+            return 0
+        return <uintptr_t>self.rt.redirect_map
 
     def trace_lines(self):
         """Drain bpf_trace_printk output: one str per call."""

@@ -36,7 +36,7 @@ class App:
         objects = {}
         for pc in cfg.programs:
             try:
-                res = self.reg.load(pc.object, program=pc.program, name=pc.name)
+                res = self.reg.load(pc.object, program=pc.program, name=pc.name, prog_type=pc.type)
             except DataplaneError as exc:
                 raise ConfigError(cfg.path, pc.line, f"loading {pc.object}: {exc}") from exc
             objects[res.obj.name] = res.obj

@@ -1,19 +1,21 @@
-"""Generate the gRPC stubs from proto/ into dataplane/service/_gen/.
+"""Generate the gRPC stubs of every proto/dataplane/v1/*.proto into dataplane/service/_gen/.
 
-Run at build time by setup.py (``python dataplane/service/codegen.py``) and,
-as a fallback for in-place checkouts that never ran the build, by
-``dataplane.service.protos`` on first import.  Deliberately stdlib-only plus
-grpc_tools: it must run before the package is importable.
+Run at build time by setup.py (``python dataplane/service/codegen.py``).
+Deliberately stdlib-only plus grpc_tools: it must run before the package is
+importable.
 
-protoc names modules after the proto path (``dataplane/v1/dataplane_pb2``),
+protoc names modules after the proto path (``dataplane/v1/hooks_pb2``),
 which would collide with our own ``dataplane`` package, so the files are
-generated into a temporary directory, flattened into ``_gen/`` and the one
-cross-import rewritten to a relative import.  The descriptor keeps the
-original file name ``dataplane/v1/dataplane.proto``, which is what
-reflection clients see.
+generated into a temporary directory, flattened into ``_gen/`` and their
+cross-imports rewritten to relative ones. The descriptors keep the original
+file names (``dataplane/v1/hooks.proto``), which is what reflection clients
+see. ``_gen/__init__.py`` lists the generated modules (``MODULES``):
+``dataplane.service.protos`` imports exactly those, so a stub left behind by
+an older tree is never loaded; stale ones are deleted as well.
 """
 from __future__ import annotations
 
+import glob
 import os
 import re
 import subprocess
@@ -23,40 +25,56 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PROTO_DIR = os.path.join(ROOT, "proto")
-PROTOS = ["dataplane/v1/dataplane.proto"]
 OUT = os.path.join(HERE, "_gen")
 
 
+def protos() -> list[str]:
+    """Every .proto of the API, relative to proto/ (the import root)."""
+    return sorted(os.path.relpath(p, PROTO_DIR) for p in glob.glob(os.path.join(PROTO_DIR, "dataplane", "v1", "*.proto")))
+
+
+def _write(path: str, text: str) -> None:
+    # write-then-rename: concurrent importers never see a half-written module
+    fd, partial = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(partial, path)
+
+
 def generate(out: str = OUT) -> list[str]:
-    """Run protoc, write ``_gen/<stem>_pb2.py`` and ``_gen/<stem>_pb2_grpc.py``; return paths written."""
-    written = []
+    """Run protoc over every .proto, write ``_gen/<stem>_pb2.py``, ``_gen/<stem>_pb2_grpc.py``
+    and ``_gen/__init__.py``; return the paths written."""
+    sources = protos()
+    if not sources:
+        raise RuntimeError(f"no .proto files under {PROTO_DIR}/dataplane/v1")
+    written, stems = [], []
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_DIR}",
-               f"--python_out={tmp}", f"--grpc_python_out={tmp}", *PROTOS]
+               f"--python_out={tmp}", f"--grpc_python_out={tmp}", *sources]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"protoc failed ({proc.returncode}): {proc.stderr.strip()}")
         os.makedirs(out, exist_ok=True)
-        init = os.path.join(out, "__init__.py")
-        if not os.path.exists(init):
-            with open(init, "w") as f:
-                f.write('"""Generated gRPC stubs (build output, not in git)."""\n')
-        for proto in PROTOS:
-            pkg = os.path.dirname(proto).replace("/", ".")
+        for proto in sources:
+            pkg = os.path.dirname(proto).replace(os.sep, ".")
             stem = os.path.splitext(os.path.basename(proto))[0]
+            stems.append(stem)
             for suffix in ("_pb2.py", "_pb2_grpc.py"):
-                src = os.path.join(tmp, os.path.dirname(proto), stem + suffix)
-                with open(src) as f:
+                with open(os.path.join(tmp, os.path.dirname(proto), stem + suffix)) as f:
                     text = f.read()
-                # "from dataplane.v1 import dataplane_pb2 as ..." -> "from . import dataplane_pb2 as ..."
+                # "from dataplane.v1 import maps_pb2 as ..." -> "from . import maps_pb2 as ..."
                 text = re.sub(rf"^from {re.escape(pkg)} import ", "from . import ", text, flags=re.M)
                 dst = os.path.join(out, stem + suffix)
-                # write-then-rename: concurrent importers never see a half-written module
-                fd, partial = tempfile.mkstemp(dir=out, suffix=".tmp")
-                with os.fdopen(fd, "w") as f:
-                    f.write(text)
-                os.replace(partial, dst)
+                _write(dst, text)
                 written.append(dst)
+    keep = {os.path.basename(p) for p in written}
+    for old in glob.glob(os.path.join(out, "*_pb2*.py")):
+        if os.path.basename(old) not in keep:
+            os.unlink(old)
+    init = os.path.join(out, "__init__.py")
+    _write(init, '"""Generated gRPC stubs (build output of dataplane/service/codegen.py, not in git)."""\n'
+                 f"MODULES = {tuple(stems)!r}\n")
+    written.append(init)
     return written
 
 

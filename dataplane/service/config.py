@@ -11,11 +11,15 @@ back to a default.
     engine: jit                         # optional: interp | jit (default: the runtime's)
     programs:
       - object: progs/xdp_counter.o     # relative to the config file
-        program: xdp_count              # optional: default all programs
+        program: xdp_count              # optional: only this one is loaded (default all programs)
+        type: xdp                       # optional: force its type (a libbpf section name), for
+                                        # legacy section names such as SEC("xdp_foo")
         name: counter                   # optional object name (default: file stem)
         maps:                           # optional: entries to put in the object's maps
           proto_count:
             - {key: "06 00 00 00", value: "00 00 00 00 00 00 00 00"}   # hex bytes
+          # map-in-map: value "new" (an inner map from the template) or "name:MAP";
+          # an inner map is named OUTER[KEYHEX]: "vips[0a000002]"
     hooks:
       - name: sample                    # an attachment point
         chain: [counter]                # OBJECT (its one program) or OBJECT/PROGRAM, in run order
@@ -67,6 +71,7 @@ class ProgramConfig:
     name: str = ""
     line: int = 0
     maps: list["MapFill"] = field(default_factory=list)
+    type: str = ""
 
 
 @dataclass
@@ -259,7 +264,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
 
 
 def _program(ck: _Checker, item, where: str, base: str) -> ProgramConfig:
-    p = ck.mapping(item, where, {"object", "program", "name", "maps"})
+    p = ck.mapping(item, where, {"object", "program", "name", "maps", "type"})
     if "object" not in p:
         ck.fail(item, f"{where}: missing required key 'object'")
     obj = ck.string(p["object"][1], f"{where}.object")
@@ -268,6 +273,13 @@ def _program(ck: _Checker, item, where: str, base: str) -> ProgramConfig:
         pc.program = ck.string(p["program"][1], f"{where}.program")
     if "name" in p:
         pc.name = ck.string(p["name"][1], f"{where}.name")
+    if "type" in p:
+        from dataplane.loader.sections import type_by_name
+        pc.type = ck.string(p["type"][1], f"{where}.type")
+        try:
+            type_by_name(pc.type)
+        except ValueError as exc:
+            ck.fail(p["type"][1], f"{where}.type: {exc}")
     if "maps" in p:
         mnode = p["maps"][1]
         if not isinstance(mnode, yaml.MappingNode):
@@ -280,8 +292,14 @@ def _program(ck: _Checker, item, where: str, base: str) -> ProgramConfig:
                 for need in ("key", "value"):
                     if need not in ent:
                         ck.fail(e, f"{w}: missing required key {need!r}")
-                pc.maps.append(MapFill(mname, ck.hexbytes(ent["key"][1], f"{w}.key"),
-                                       ck.hexbytes(ent["value"][1], f"{w}.value"), e.start_mark.line + 1))
+                vnode_ = ent["value"][1]
+                vtext = vnode_.value if isinstance(vnode_, yaml.ScalarNode) else None
+                if isinstance(vtext, str) and (vtext == "new" or vtext.startswith("name:")):
+                    value = vtext            # a map-in-map value (dataplane.maps.ref)
+                else:
+                    value = ck.hexbytes(vnode_, f"{w}.value")
+                pc.maps.append(MapFill(mname, ck.hexbytes(ent["key"][1], f"{w}.key"), value,
+                                       e.start_mark.line + 1))
     return pc
 
 

@@ -1,7 +1,9 @@
 """The ONE place where dataplane error kinds become gRPC status codes.
 
 Servicers raise (or let through) :class:`~dataplane.errors.DataplaneError`;
-:func:`abort_with` turns it into a status on the call.  A verifier rejection
+every handler is wrapped in :func:`guard` (:func:`guard_stream` for
+streaming ones), and :func:`abort_with` turns the error into a status on the
+call.  A verifier rejection
 is INVALID_ARGUMENT like any bad input, but its full log travels in the
 trailing metadata key :data:`VERIFIER_LOG_KEY` (bytes) (the status message only holds
 the one-line summary, which is what a kernel user sees from libbpf too).
@@ -26,7 +28,10 @@ Choices worth knowing:
 """
 from __future__ import annotations
 
+import asyncio
 import errno
+import functools
+import logging
 
 import grpc
 
@@ -81,3 +86,42 @@ async def abort_with(context, exc: DataplaneError):
     code, message, md = details(exc)
     context.set_trailing_metadata(md)
     await context.abort(code, message)
+
+
+log = logging.getLogger("dataplane.service")
+
+
+async def _fail(context, fn, exc: Exception):
+    if isinstance(exc, DataplaneError):
+        await abort_with(context, exc)
+    log.exception("internal error in %s", fn.__name__)   # a bug: say so, keep serving
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def guard(fn):
+    """Wrap a unary servicer method: a DataplaneError becomes its mapped
+    status, anything unexpected INTERNAL (logged) rather than grpc's opaque
+    UNKNOWN; the server keeps serving either way."""
+    @functools.wraps(fn)
+    async def wrapper(self, request, context):
+        try:
+            return await fn(self, request, context)
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            await _fail(context, fn, exc)
+    return wrapper
+
+
+def guard_stream(fn):
+    """guard() for a server-streaming method (an async generator)."""
+    @functools.wraps(fn)
+    async def wrapper(self, request, context):
+        try:
+            async for item in fn(self, request, context):
+                yield item
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            await _fail(context, fn, exc)
+    return wrapper

@@ -27,9 +27,10 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from dataplane.errors import DataplaneError
-from dataplane.service import metrics, servicers
+from dataplane.service import metrics, rpc
 from dataplane.service.app import App
 from dataplane.service.config import Config, parse_address
+from dataplane.service.protos import SERVICE_NAMES
 
 GRACE_SECONDS = 2.0
 
@@ -62,11 +63,11 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
     except RuntimeError as exc:   # grpc reports bind failures this way
         raise DataplaneError(f"gRPC listen {cfg.grpc_listen}: {exc}", kind=errno.EADDRINUSE) from exc
     grpc_addr = f"{ghost}:{bound}"
-    servicers.add_all(server, app, grpc_addr, metrics_addr)
+    rpc.add_all(server, app, grpc_addr, metrics_addr)
 
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    names = servicers.SERVICE_NAMES + (health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+    names = SERVICE_NAMES + (health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                        reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
 
@@ -79,7 +80,7 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
             httpd.shutdown()
             httpd.server_close()
         raise
-    for name in ("",) + servicers.SERVICE_NAMES:
+    for name in ("",) + SERVICE_NAMES:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     print(f"dataplane serving grpc={grpc_addr} metrics={metrics_addr or 'off'}", flush=True)
 

@@ -96,6 +96,11 @@ class Attachment:
 class LoadResult:
     obj: LoadedObject
     verifier_log: str = ""
+    skipped: dict | None = None      # program -> why it was not loaded (Collection.skipped)
+
+
+# Maps.Create: maps of their own a client may make (inner maps for map-in-map)
+MAX_STANDALONE_MAPS = 1024
 
 
 def _tag(insns: bytes) -> str:
@@ -181,8 +186,12 @@ class Registry:
         self.started = time.time()
 
     # ---------------------------------------------------------------- load
-    def load(self, source: bytes | str, *, program: str = "", name: str = "", log_level: int = 0) -> LoadResult:
-        """Load an object from bytes or a path; ``program`` selects one program (empty: all)."""
+    def load(self, source: bytes | str, *, program: str = "", name: str = "", log_level: int = 0,
+             prog_type: str = "") -> LoadResult:
+        """Load an object from bytes or a path; ``program`` selects one program
+        (empty: all) and only it is loaded (with its tail-call targets), so a
+        sibling dataplane cannot run does not fail the load; ``prog_type``
+        forces a type (a libbpf section name) for legacy section names."""
         if isinstance(source, str):
             if not os.path.exists(source):
                 raise NotFound(f"object file {source!r} not found")
@@ -225,9 +234,14 @@ class Registry:
         # Maps (and runnable programs when the runtime is present) are built
         # before anything is registered: a failure here publishes nothing.
         collection = None
+        skipped = {}
         if Collection is not None:
-            collection = Collection.load(spec, **self._collection_kwargs())
+            collection = Collection.load(spec, programs=[program] if program else None,
+                                         prog_type=prog_type or None, **self._collection_kwargs())
             maps = dict(collection.maps)
+            skipped = dict(collection.skipped)
+            spec = collection.spec       # with any forced type
+            selected = [spec.programs[n] for n in collection.programs]
             if delegate and self.verify and log_level:
                 for ps in selected:
                     vp = getattr(collection.programs.get(ps.name), "verified", None)
@@ -256,7 +270,40 @@ class Registry:
             self.objects[oid] = obj
             self.progs.update({p.id: p for p in lprogs.values()})
             self.maps.update({m.id: m for m in lmaps.values()})
-        return LoadResult(obj, "".join(logs.values()))
+        return LoadResult(obj, "".join(logs.values()), skipped)
+
+    def create_map(self, *, inner_of: int = 0, map_type: int = 0, key_size: int = 0, value_size: int = 0,
+                   max_entries: int = 0, flags: int = 0, name: str = "") -> LoadedMap:
+        """A map of its own (Maps.Create): ``inner_of`` copies that
+        map-in-map's inner template, else the attributes are the kernel's
+        BPF_MAP_CREATE ones (and its errno on refusal)."""
+        from dataplane.loader.spec import MapSpec
+        with self.lock:
+            if sum(1 for m in self.maps.values() if m.object_id == 0) >= MAX_STANDALONE_MAPS:
+                raise DataplaneError(f"Maps.Create: {MAX_STANDALONE_MAPS} maps made with Create exist; "
+                                     f"Free some first", kind=errno.ENOSPC)
+            if inner_of:
+                outer = self.map(inner_of)
+                tmpl = getattr(outer.map, "template", None)
+                if tmpl is None:
+                    raise DataplaneError(f"map {inner_of} ({outer.name}) is not a map-in-map", kind=errno.EINVAL)
+                map_type, key_size, value_size, max_entries, flags = tmpl
+                name = name or f"{outer.name[:9]}_inner"
+            m = Map(map_type, key_size, value_size, max_entries, flags, name[:15])
+            spec = MapSpec(name=name or f"map_{m.id}", map_type=map_type, key_size=key_size, value_size=value_size,
+                           max_entries=max_entries, map_flags=flags)
+            lm = LoadedMap(m.id, spec.name, m, spec, 0)
+            self.maps[lm.id] = lm
+            return lm
+
+    def free_map(self, map_id: int) -> None:
+        """Remove a map Create made (an outer map holding it keeps it alive for its readers)."""
+        with self.lock:
+            lm = self.map(map_id)
+            if lm.object_id:
+                raise DataplaneError(f"map {map_id} ({lm.name}) belongs to object {lm.object_id}: "
+                                     f"unload the object instead", kind=errno.EBUSY)
+            del self.maps[map_id]
 
     def _collection_kwargs(self) -> dict:
         # Only pass what this checkout's Collection.load accepts.
@@ -270,13 +317,28 @@ class Registry:
             kw["verify"] = self.verify
         return kw
 
-    def fill(self, obj: LoadedObject, map_name: str, key: bytes, value: bytes, flags: int = 0) -> None:
-        """Config-time map fill by map name within an object."""
-        lm = obj.maps.get(map_name)
+    def fill(self, obj: LoadedObject, map_name: str, key: bytes, value, flags: int = 0) -> None:
+        """Config-time map fill by map name within an object; ``map_name``
+        may be OUTER[KEYHEX] (an inner map) and an outer map's value "new" /
+        "name:MAP" (see dataplane.maps.ref)."""
+        from dataplane.maps import ref
+        base = ref.split_path(map_name)[0]
+        lm = obj.maps.get(base)
         if lm is None:
-            raise NotFound(f"object {obj.name!r} has no map {map_name!r}; it has: "
+            raise NotFound(f"object {obj.name!r} has no map {base!r}; it has: "
                            f"{', '.join(sorted(obj.maps)) or 'none'}")
-        self.update(lm.id, key, value, flags)
+        if base == map_name and isinstance(value, (bytes, bytearray)):
+            self.update(lm.id, key, value, flags)
+            return
+        with self.lock:
+            inner = ref.update({n: m.map for n, m in obj.maps.items()}, map_name, key, value, flags)
+            if inner is not None and inner.id not in self.maps:
+                # an inner map made for this fill: listed, and updatable by id, with its object
+                from dataplane.loader.spec import MapSpec
+                t, ks, vs, me, fl = lm.map.template
+                name = f"{base}[{bytes(key).hex()}]"
+                spec = MapSpec(name=name, map_type=t, key_size=ks, value_size=vs, max_entries=me, map_flags=fl)
+                obj.maps[name] = self.maps[inner.id] = LoadedMap(inner.id, name, inner, spec, obj.id)
 
     def unload(self, prog_id: int) -> int:
         """Unload the object that owns program ``prog_id``; EBUSY while a program of it is attached."""

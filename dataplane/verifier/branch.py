@@ -312,6 +312,8 @@ class BranchMixin:
                     return scalar_const(0)
                 y = x.copy()
                 y.t = OR_NULL[x.t]
+                if y.t == MAP_VALUE:
+                    self.map_value_not_null(y)   # map-in-map: the inner map (calls.py)
                 return y
             return None
         ref = 0

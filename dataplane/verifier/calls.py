@@ -4,6 +4,7 @@ bpf-to-bpf calls (new frame) including bpf_loop callbacks."""
 from __future__ import annotations
 
 from dataplane.abi import helper_protos as hp
+from dataplane.abi.helper_progtypes import unavailable_reason
 from dataplane.abi import maps as mt
 from dataplane.abi.helpers import BPF_FUNC_MAX_ID, HELPER_NAMES
 from dataplane.isa import opcodes as op
@@ -62,6 +63,20 @@ class CallsMixin:
                 self.fail("bpf_spin_unlock of different lock")
             st.active_lock = 0
 
+    def map_value_not_null(self, r) -> None:
+        """mark_ptr_or_null_reg for a non-NULL lookup result: a map-in-map's
+        "value" is the inner map, a CONST_PTR_TO_MAP of its template
+        (inner_map_meta), with the key/value sizes helpers check against."""
+        m = self.maps.get(r.map)
+        if m is None or m.inner is None:
+            return
+        key = (r.map, "inner")
+        if key not in self.maps:
+            self.maps[key] = m.inner
+        r.t = MAP_PTR
+        r.map = key
+        r.id = 0
+
     def _kfunc(self, btf_id):
         k = self.kfuncs
         if callable(k) and not isinstance(k, dict):
@@ -87,7 +102,9 @@ class CallsMixin:
         proto = hp.helper_proto(hid)
         name = _hname(hid)
         if proto is None or self.prog_type not in proto.prog_types:
-            self.fail(f"program of this type cannot use helper {name}#{hid}")
+            # the kernel's text when the kernel refuses it too; otherwise
+            # the gap is dataplane's, and the message says so
+            self.fail(unavailable_reason(self.prog_type, hid))
         if proto.gpl_only and not self.gpl:
             self.fail("cannot call GPL-restricted function from non-GPL compatible program")
         regs = st.cur.regs

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataplane.abi import ctx as ctxabi
 from dataplane.isa import opcodes as op
 from dataplane.verifier import scalar, tnum
-from dataplane.verifier.reg import (BTF, CTX, MAP_VALUE, MEM, NOT_INIT, PKT, PKT_END, PKT_META,
+from dataplane.abi.maps import MAP_BTF_STRUCT
+from dataplane.verifier.reg import (BTF, CTX, MAP_PTR, MAP_VALUE, MEM, NOT_INIT, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_const, scalar_from,
                                     scalar_unknown)
 from dataplane.verifier.precision import stack_flags
@@ -134,7 +135,24 @@ class MemMixin:
             return _sized_unknown(size)
         if t == BTF:
             return self._btf_access(regno, reg, off + reg.off, size, write, value)
+        if t == MAP_PTR:
+            self._map_ptr_access(regno, reg, off + reg.off, write)
         self.fail(f"R{regno} invalid mem access '{reg.type_str()}'")
+
+    def _map_ptr_access(self, regno, reg: Reg, off: int, write: bool) -> None:
+        """check_ptr_to_map_access: a CONST_PTR_TO_MAP (an inner map from a
+        map-in-map lookup, or a map a program names) may be read as its
+        kernel struct; dataplane's maps are not laid out like it."""
+        m = self.maps.get(reg.map)
+        tname = MAP_BTF_STRUCT.get(m.map_type) if m is not None else None
+        if tname is None:
+            self.fail(f"map_ptr access not supported for map type {m.map_type if m else '?'}")
+        if off < 0:
+            self.fail(f"R{regno} is {tname} invalid negative access: off={off}")
+        if write:
+            self.fail(f"only read from {tname} is supported")
+        self.fail(f"R{regno}: reading struct {tname} through a map pointer is not implemented by dataplane "
+                  f"(the kernel allows it; dataplane lacks it)")
 
     # ---------------------------------------------------------------- kernel objects
     def _btf_access(self, regno, reg, off, size, write, value) -> Reg:

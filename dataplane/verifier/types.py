@@ -19,6 +19,7 @@ class MapInfo:
     name: str = ""
     has_btf: bool = False       # created with BTF for key/value (spin locks need it)
     spin_lock_off: int = -1     # offset of the value's struct bpf_spin_lock, -1 if none
+    inner: "MapInfo | None" = None   # map-in-map: the inner template (inner_map_meta)
 
 
 def map_info(ms, btf=None) -> "MapInfo":
@@ -26,8 +27,9 @@ def map_info(ms, btf=None) -> "MapInfo":
     off, has = -1, bool(btf is not None and ms.btf_value_type_id)
     if has:
         off = spin_lock_offset(btf, ms.btf_value_type_id)
+    inner = map_info(ms.inner, btf) if getattr(ms, "inner", None) is not None else None
     return MapInfo(ms.map_type, ms.key_size, ms.value_size, ms.max_entries, ms.map_flags, ms.name,
-                   has, off)
+                   has, off, inner)
 
 
 def spin_lock_offset(btf, type_id: int) -> int:

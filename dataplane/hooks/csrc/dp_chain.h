@@ -3,8 +3,8 @@
  *
  * One call per batch, no Python and no GIL inside. Semantics are the
  * kernel's multi-program XDP (libxdp dispatcher, bpf_mprog): each packet
- * goes through the programs in order; XDP_PASS continues with the next
- * program, any other verdict ends the chain and is the packet's verdict;
+ * goes through the programs in order; by default XDP_PASS continues with the
+ * next program, any other verdict ends the chain and is the packet's verdict;
  * all-PASS gives XDP_PASS. Programs see and keep each other's packet
  * changes because they share the frame (data/data_end/data_meta move in
  * place, as adjust_head/tail/meta do in the kernel).
@@ -15,6 +15,12 @@
  * time is measured with two clock reads per batch instead of two per packet.
  * Packets are independent except through maps; the kernel gives no ordering
  * between packets of a batch either (NAPI runs them, RSS spreads them).
+ *
+ * Proceed-on (libxdp's chain_call_actions): each entry has a set of
+ * verdicts, as a bit mask, on which the packet goes on to the next program;
+ * the default is {XDP_PASS}. A verdict outside the set ends the chain and is
+ * the packet's; a packet that leaves the last program still proceeding has
+ * that program's verdict (XDP_PASS for an all-PASS chain).
  *
  * Each entry owns its struct dp_env (stack, regions, helper tables) and its
  * struct dp_rt (helper state: maps, redirect target), so a chain never
@@ -70,6 +76,7 @@ struct dp_chain_entry {
     struct dp_env env;
     struct dp_rt rt;
     struct dp_prog_stats *stats;  /* owned by the attachment, outlives chains */
+    uint32_t proceed;             /* verdicts (1u << v) on which the next program runs */
     char last_error[DP_ERRMSG_LEN];
 };
 
@@ -183,13 +190,11 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
             f->data_meta = x.data_meta;
             pk[v]++;
             by[v] += (uint64_t)(x.data_end - x.data);
-            if (v == DP_V_PASS) {
+            f->verdict = v;
+            if (v == DP_V_REDIRECT)
+                f->reserved = e->rt.redirect_index;
+            if (e->proceed & (1u << v))
                 c->live[nnext++] = c->live[i];
-            } else {
-                f->verdict = v;
-                if (v == DP_V_REDIRECT)
-                    f->reserved = e->rt.redirect_index;
-            }
         }
         dp_chain_add(&e->stats->run_ns, dp_chain_now() - t0);
         dp_chain_add(&e->stats->runs, nlive);

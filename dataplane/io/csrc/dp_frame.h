@@ -33,6 +33,12 @@
 /* Default slot size: one page, the usual AF_XDP chunk size. */
 #define DP_FRAME_SIZE 4096u
 
+/* dp_frame.verdict: the action in the low byte; a Sink that keeps a frame
+ * past its put() (a zero-copy TX ring) sets DP_FRAME_KEPT, and the Source's
+ * release() then leaves that frame alone (see dataplane/io/source.pxd). */
+#define DP_VERDICT_MASK 0xffu
+#define DP_FRAME_KEPT 0x80000000u
+
 struct dp_frame {
     uint8_t *data;       /* first packet byte (xdp_md->data) */
     uint8_t *data_end;   /* one past the last packet byte (xdp_md->data_end) */
@@ -44,7 +50,8 @@ struct dp_frame {
     uint32_t rx_queue;   /* ingress queue */
     uint32_t wire_extra; /* bytes on the wire beyond what was captured
                             (pcap orig_len - caplen); writers add it back */
-    uint32_t verdict;    /* free for the batch loop (e.g. the XDP action) */
+    uint32_t verdict;    /* the XDP action the chain gave (DP_VERDICT_MASK), and
+                            DP_FRAME_KEPT once a sink kept the frame */
     uint32_t reserved;
 };                       /* 64 bytes: one cache line per frame */
 

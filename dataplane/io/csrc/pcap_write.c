@@ -174,41 +174,35 @@ static inline void rec_header(const struct dp_pcap_writer *w, uint8_t *p, const 
     memcpy(p, rec, sizeof rec);
 }
 
-int64_t dp_pcap_write_verdicts(struct dp_pcap_writer *const *ws, uint32_t nws,
-                               const struct dp_batch *b, uint64_t *written)
+/* Append one frame through the inline fast path (record header and bytes
+ * straight into the buffer); 0 or -errno. */
+static inline int append_frame(struct dp_pcap_writer *w, const struct dp_frame *f)
 {
-    int64_t n = 0;
+    uint32_t len = dp_frame_len(f), caplen = len < w->snaplen ? len : w->snaplen;
+    size_t need = 16 + (size_t)caplen;
+    int rc;
+    if (__builtin_expect(w->len + need > DP_PCAP_WBUF, 0)) {
+        if ((rc = dp_pcap_flush(w)) < 0)
+            return rc;
+        if (need > DP_PCAP_WBUF)       /* cannot happen with batch slots; stay correct */
+            return put_frame(w, f);
+    }
+    rec_header(w, w->buf + w->len, f, len, caplen);
+    memcpy(w->buf + w->len + 16, f->data, caplen);
+    w->len += need;
+    w->packets++;
+    w->bytes += need;
+    return 0;
+}
+
+int64_t dp_pcap_write_frames(struct dp_pcap_writer *w, const struct dp_batch *b, const uint32_t *idx,
+                             uint32_t n)
+{
     uint32_t i;
     int rc;
-    for (i = 0; i < b->count; i++) {
-        const struct dp_frame *f = &b->frames[i];
-        struct dp_pcap_writer *w;
-        uint32_t len, caplen;
-        size_t need;
-        if (f->verdict >= nws || !(w = ws[f->verdict]))
-            continue;
-        len = dp_frame_len(f);
-        caplen = len < w->snaplen ? len : w->snaplen;
-        need = 16 + (size_t)caplen;
-        if (__builtin_expect(w->len + need > DP_PCAP_WBUF, 0)) {
-            if ((rc = dp_pcap_flush(w)) < 0)
-                return rc;
-            if (need > DP_PCAP_WBUF) {       /* cannot happen with batch slots; stay correct */
-                if ((rc = put_frame(w, f)) < 0)
-                    return rc;
-                goto counted;
-            }
-        }
-        rec_header(w, w->buf + w->len, f, len, caplen);
-        memcpy(w->buf + w->len + 16, f->data, caplen);
-        w->len += need;
-        w->packets++;
-        w->bytes += need;
-counted:
-        if (written)
-            written[f->verdict]++;
-        n++;
-    }
+    for (i = 0; i < n; i++)
+        if ((rc = append_frame(w, &b->frames[idx[i]])) < 0)
+            return rc;
     return n;
 }
 

@@ -47,12 +47,10 @@ int dp_pcap_write_packet(struct dp_pcap_writer *w, const uint8_t *data, uint32_t
 int64_t dp_pcap_write_batch(struct dp_pcap_writer *w, const struct dp_batch *b,
                             const uint32_t *idx, uint32_t n_idx, const uint8_t *mask,
                             int64_t want_verdict);
-/* The replay sink: one pass over b, appending each frame whose verdict v
- * has ws[v] != NULL (v < nws) to that writer.  No syscall unless a buffer
- * fills.  Returns frames written or -errno (written[] counts per verdict
- * when not NULL). */
-int64_t dp_pcap_write_verdicts(struct dp_pcap_writer *const *ws, uint32_t nws,
-                               const struct dp_batch *b, uint64_t *written);
+/* The pcap Sink: append b->frames[idx[0..n)] (indexes the caller checked)
+ * through the buffer, no syscall unless it fills.  n or -errno. */
+int64_t dp_pcap_write_frames(struct dp_pcap_writer *w, const struct dp_batch *b, const uint32_t *idx,
+                             uint32_t n);
 int dp_pcap_flush(struct dp_pcap_writer *w);
 /* Flushes and closes; 0 or -errno (the fd is closed either way). */
 int dp_pcap_writer_close(struct dp_pcap_writer *w);

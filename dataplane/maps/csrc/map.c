@@ -89,12 +89,35 @@ long dp_map_create(const struct dp_map_attr *attr, struct dp_map **out)
     case DP_MAP_RINGBUF:
         err = dp_ringbuf_create(attr, out);
         break;
+    case DP_MAP_CPUMAP:
+        err = dp_cpumap_create(attr, out);
+        break;
+    case DP_MAP_ARRAY_OF_MAPS:
+    case DP_MAP_HASH_OF_MAPS:
+        return -EINVAL;   /* they need an inner template: dp_map_create_outer */
     default:
         return -EINVAL;
     }
     if (err)
         return err;
     /* the kernel copies the name after allocating the map */
+    err = check_name(attr->name);
+    if (err) {
+        dp_map_destroy(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
+long dp_map_create_outer(const struct dp_map_attr *attr, const struct dp_map *tmpl, struct dp_map **out)
+{
+    long err;
+    *out = NULL;
+    if ((attr->map_flags & DP_F_RDONLY) && (attr->map_flags & DP_F_WRONLY))
+        return -EINVAL;
+    err = dp_mim_create(attr, tmpl, out);
+    if (err)
+        return err;
     err = check_name(attr->name);
     if (err) {
         dp_map_destroy(*out);
@@ -125,6 +148,8 @@ uint64_t dp_map_count(struct dp_map *m)
         return dp_qs_count(m);
     case DP_MAP_RINGBUF:
         return 0;
+    case DP_MAP_HASH_OF_MAPS:
+        return dp_mim_count(m);
     default:
         /* arrays (incl. PROG_ARRAY, DEVMAP, XSKMAP): every index is a key that
          * get_next_key walks, present or empty, as in the kernel */

@@ -114,19 +114,35 @@ long dp_array_create(const struct dp_map_attr *attr, struct dp_map **out);
 long dp_lpm_create(const struct dp_map_attr *attr, struct dp_map **out);
 long dp_qs_create(const struct dp_map_attr *attr, struct dp_map **out);
 long dp_ringbuf_create(const struct dp_map_attr *attr, struct dp_map **out);
+/* Outer maps take their inner template's attributes (bpf_map_meta_alloc). */
+long dp_mim_create(const struct dp_map_attr *attr, const struct dp_map *tmpl, struct dp_map **out);
+long dp_cpumap_create(const struct dp_map_attr *attr, struct dp_map **out);
 
 void dp_map_init_common(struct dp_map *m, const struct dp_map_attr *attr);
 
 /* public (exported from the .so, used by the Cython layer) */
 long dp_map_create(const struct dp_map_attr *attr, struct dp_map **out);
+long dp_map_create_outer(const struct dp_map_attr *attr, const struct dp_map *tmpl, struct dp_map **out);
 void dp_map_destroy(struct dp_map *m);
 /* ring buffer consumer (user space side) */
 long dp_ringbuf_consume(struct dp_map *m, void *buf, uint64_t buf_size, uint64_t *len_out);
 long dp_prog_array_set(struct dp_map *m, uint32_t index, void *prog, uint32_t id);
+/* Map-in-map, syscall side: store `inner` (id `id`) at `key` after the
+ * kernel's bpf_map_meta_equal check against the template; lookups give the
+ * inner's id; `*old` gets the inner map the slot held before (NULL if none),
+ * so the caller can keep it alive for readers. */
+long dp_mim_update(struct dp_map *m, const void *key, struct dp_map *inner, uint32_t id, uint64_t flags,
+                   struct dp_map **old);
+long dp_mim_delete(struct dp_map *m, const void *key, struct dp_map **old);
+/* CPUMAP, syscall side: entry `cpu` = qsize and program (handle, id; NULL/0 for none). */
+long dp_cpumap_update(struct dp_map *m, const void *key, uint32_t qsize, void *prog, uint32_t prog_id, uint64_t flags);
+/* The largest CPUMAP max_entries (the kernel's NR_CPUS; E2BIG above). */
+void dp_cpumap_set_nr_cpus(uint32_t n);
 /* Elements the map holds without walking it (see Map.count in core.pyx). */
 uint64_t dp_map_count(struct dp_map *m);
 uint64_t dp_htab_count(struct dp_map *m);
 uint64_t dp_lpm_count(struct dp_map *m);
 uint64_t dp_qs_count(struct dp_map *m);
+uint64_t dp_mim_count(struct dp_map *m);
 
 #endif

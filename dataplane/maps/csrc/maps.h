@@ -44,7 +44,10 @@ enum {
     DP_MAP_LRU_HASH = 9,
     DP_MAP_LRU_PERCPU_HASH = 10,
     DP_MAP_LPM_TRIE = 11,
+    DP_MAP_ARRAY_OF_MAPS = 12,
+    DP_MAP_HASH_OF_MAPS = 13,
     DP_MAP_DEVMAP = 14,
+    DP_MAP_CPUMAP = 16,
     DP_MAP_XSKMAP = 17,
     DP_MAP_QUEUE = 22,
     DP_MAP_STACK = 23,
@@ -102,6 +105,10 @@ struct dp_map_ops {
     long (*sys_delete)(struct dp_map *m, const void *key);
     long (*sys_lookup_and_delete)(struct dp_map *m, const void *key, void *value, uint64_t flags);
     void (*destroy)(struct dp_map *m);
+    /* map-in-map outer maps only (NULL elsewhere): does this outer map hold
+     * `inner` in one of its slots?  Checked engines use it to accept an
+     * inner map pointer a lookup returned as a helper's map argument. */
+    int (*holds)(struct dp_map *m, const void *inner);
 };
 
 struct dp_map {
@@ -269,6 +276,29 @@ struct dp_prog_slot {
     void *prog;      /* opaque runtime handle, NULL = empty for tail calls */
     uint32_t id;
     uint32_t present;
+};
+
+/* ---- map-in-map (ARRAY_OF_MAPS, HASH_OF_MAPS) ----
+ * A program's lookup returns the inner map's `struct dp_map *` itself (the
+ * kernel returns the inner struct bpf_map *), or NULL; the verifier makes
+ * it a CONST_PTR_TO_MAP of the inner template.  Each slot keeps the inner
+ * map's id too: what a syscall lookup returns. */
+struct dp_mim_slot {
+    struct dp_map *inner;
+    uint32_t id;
+    uint32_t pad;
+};
+
+/* ---- CPUMAP ----
+ * struct bpf_cpumap_val {u32 qsize; union {int fd; u32 id;} bpf_prog;}: the
+ * entry of a possible CPU.  `prog` is the runtime handle of the entry's
+ * program (the second-level XDP program the kernel's cpumap kthread runs),
+ * NULL for none. */
+struct dp_cpumap_entry {
+    uint32_t qsize;
+    uint32_t prog_id;
+    void *prog;
+    uint64_t present;
 };
 
 static inline void *dp_prog_array_get(struct dp_map *m, uint32_t index)

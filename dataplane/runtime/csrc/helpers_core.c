@@ -12,17 +12,47 @@
 #define RT(env) ((struct dp_rt *)(env)->user)
 #define UNUSED5 (void)r1; (void)r2; (void)r3; (void)r4; (void)r5
 
-/* The map a program passed, or NULL after failing the program. */
+/* Map types whose lookups hand out pointers into their value storage. */
+static int has_value_region(uint32_t t)
+{
+    switch (t) {
+    case DP_MAP_HASH: case DP_MAP_ARRAY: case DP_MAP_PERCPU_HASH: case DP_MAP_PERCPU_ARRAY:
+    case DP_MAP_LRU_HASH: case DP_MAP_LRU_PERCPU_HASH: case DP_MAP_LPM_TRIE:
+    case DP_MAP_DEVMAP: case DP_MAP_DEVMAP_HASH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The map a program passed, or NULL after failing the program. A checked
+ * program may also pass an inner map an outer map of its own holds (a
+ * map-in-map lookup returned it); its values become accessible for the
+ * rest of the run, as the maps the program names are for every run. */
 static struct dp_map *arg_map(struct dp_env *env, uint64_t v, const char *helper)
 {
     struct dp_rt *rt = RT(env);
     uint32_t i;
     if (env->trusted)  /* the verifier proved R1 is a CONST_PTR_TO_MAP of this program */
         return (struct dp_map *)(uintptr_t)v;
-    if (rt)
+    if (rt) {
         for (i = 0; i < rt->nmaps; i++)
             if ((uint64_t)(uintptr_t)rt->maps[i] == v)
                 return rt->maps[i];
+        for (i = 0; i < rt->nmaps; i++) {
+            struct dp_map *o = rt->maps[i];
+            if (o->ops->holds && o->ops->holds(o, (const void *)(uintptr_t)v)) {
+                struct dp_map *inner = (struct dp_map *)(uintptr_t)v;
+                if (has_value_region(inner->map_type) &&
+                    dp_env_add_region(env, inner->value_base, inner->value_region_size,
+                                      (inner->map_flags & DP_F_RDONLY_PROG) ? DP_REGION_READ : DP_REGION_RW, 0)) {
+                    dp_env_fail(env, "%s: too many memory regions", helper);
+                    return NULL;
+                }
+                return inner;
+            }
+        }
+    }
     dp_env_fail(env, "%s: R1 is not a map of this program (0x%llx)", helper, (unsigned long long)v);
     return NULL;
 }

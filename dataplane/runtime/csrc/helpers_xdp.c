@@ -168,9 +168,13 @@ uint64_t dp_h_redirect_map(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_
             m = rt->maps[i];
     if (!m)
         return dp_env_fail(env, "bpf_redirect_map: R1 is not a map of this program");
-    if (m->map_type != DP_MAP_DEVMAP && m->map_type != DP_MAP_DEVMAP_HASH && m->map_type != DP_MAP_XSKMAP)
+    if (m->map_type != DP_MAP_DEVMAP && m->map_type != DP_MAP_DEVMAP_HASH && m->map_type != DP_MAP_XSKMAP &&
+        m->map_type != DP_MAP_CPUMAP)
         return dp_env_fail(env, "bpf_redirect_map: map type %u cannot redirect", m->map_type);
-    flags_mask = m->map_type == DP_MAP_XSKMAP ? 0 : (BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS);
+    /* only device maps broadcast (dev_map_redirect); cpumap and xskmap take
+     * no flags beyond the fallback action */
+    flags_mask = (m->map_type == DP_MAP_DEVMAP || m->map_type == DP_MAP_DEVMAP_HASH) ?
+                 (BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS) : 0;
     if (r3 & ~(action_mask | flags_mask))
         return XDP_ABORTED;
     v = (r3 & BPF_F_BROADCAST) ? NULL : dp_map_lookup_elem(m, &key);

@@ -1,0 +1,135 @@
+"""The rule IR: what a parsed ``*filter`` table means, independent of text.
+
+A :class:`Ruleset` holds chains in declaration order; each :class:`Chain`
+its rules in order; each :class:`Rule` the generic header matches (``-s``,
+``-d``, ``-p``, ``-i``, ``-o``, ``-f``), its extension matches (objects from
+:mod:`dataplane.filter.matches`) and one :class:`Target`.  Addresses are
+host-order ints; everything here is pure data, so the parser, the
+formatters and the code generator agree on one representation.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+BUILTIN_CHAINS = ("INPUT", "FORWARD", "OUTPUT")
+# Verdict-like targets; anything else that is not an extension target is a chain.
+STANDARD_TARGETS = ("ACCEPT", "DROP", "RETURN")
+MAX_RULES = 200_000          # rules per ruleset
+MAX_CHAINS = 50_000
+CHAIN_NAME_MAX = 28          # XT_EXTENSION_MAXNAMELEN - 1 (iptables' limit)
+
+
+@dataclass(frozen=True)
+class Cidr:
+    addr: int                # network address, host order
+    plen: int
+
+    @property
+    def mask(self) -> int:
+        return (0xFFFFFFFF << (32 - self.plen)) & 0xFFFFFFFF if self.plen else 0
+
+    def contains(self, ip: int) -> bool:
+        return (ip & self.mask) == self.addr
+
+    def __str__(self) -> str:
+        return f"{ipaddress.IPv4Address(self.addr)}/{self.plen}"
+
+
+@dataclass(frozen=True)
+class Neg:
+    """A value with iptables' ``!``."""
+    value: object
+    neg: bool = False
+
+
+@dataclass
+class Target:
+    kind: str                          # ACCEPT DROP RETURN JUMP GOTO REJECT LOG MARK NONE
+    chain: str = ""                    # JUMP / GOTO
+    opts: dict = field(default_factory=dict)   # extension target options (parsed)
+
+    @property
+    def terminal(self) -> bool:
+        """Ends the traversal of the current chain for a matching packet."""
+        return self.kind in ("ACCEPT", "DROP", "RETURN", "REJECT", "GOTO")
+
+
+@dataclass
+class Rule:
+    chain: str
+    line: int = 0
+    src: Neg | None = None             # Neg(Cidr)
+    dst: Neg | None = None
+    proto: Neg | None = None           # Neg(int protocol number); None = all
+    iif: Neg | None = None             # Neg(str interface name, may end in '+')
+    oif: Neg | None = None
+    frag: bool | None = None           # True: -f, False: ! -f
+    matches: list = field(default_factory=list)
+    target: Target = field(default_factory=lambda: Target("NONE"))
+    counters: list = field(default_factory=lambda: [0, 0])   # [packets, bytes] from input
+
+
+@dataclass
+class Chain:
+    name: str
+    builtin: bool
+    policy: str = ""                   # ACCEPT/DROP for built-in chains
+    counters: list = field(default_factory=lambda: [0, 0])
+    rules: list[Rule] = field(default_factory=list)
+    line: int = 0
+
+
+@dataclass
+class Ruleset:
+    chains: dict[str, Chain] = field(default_factory=dict)
+    sets: dict = field(default_factory=dict)      # name -> dataplane.filter.ipset.IpSet
+
+    def save_order(self) -> list[Chain]:
+        """Chains as iptables-save lists them: the built-in ones, then user
+        chains sorted by name."""
+        b = [self.chains[n] for n in BUILTIN_CHAINS if n in self.chains]
+        return b + sorted((c for c in self.chains.values() if not c.builtin), key=lambda c: c.name)
+
+    def all_rules(self) -> list[Rule]:
+        """Rules in iptables-save order: that order is the counter index."""
+        return [r for c in self.save_order() for r in c.rules]
+
+    def builtins(self) -> list[Chain]:
+        return [self.chains[n] for n in BUILTIN_CHAINS if n in self.chains]
+
+
+def parse_ipv4(text: str) -> int:
+    """A dotted quad -> host-order int (ValueError otherwise)."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        raise ValueError(f"{text!r} is not an IPv4 address")
+    v = 0
+    for p in parts:
+        if not p.isdigit() or len(p) > 3 or int(p) > 255:
+            raise ValueError(f"{text!r} is not an IPv4 address")
+        v = v << 8 | int(p)
+    return v
+
+
+def parse_cidr(text: str) -> Cidr:
+    """``a.b.c.d[/len|/mask]`` as iptables reads it (host bits cleared)."""
+    addr, _, plen = text.partition("/")
+    ip = parse_ipv4(addr)
+    if not plen:
+        n = 32
+    elif "." in plen:
+        m = parse_ipv4(plen)
+        n = bin(m).count("1")
+        if m != ((0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF if n else 0):
+            raise ValueError(f"non-contiguous mask {plen}")
+    else:
+        if not plen.isdigit() or not 0 <= int(plen) <= 32:
+            raise ValueError(f"invalid prefix length {plen}")
+        n = int(plen)
+    c = Cidr(0, n)
+    return Cidr(ip & c.mask, n)
+
+
+def ip_str(ip: int) -> str:
+    return str(ipaddress.IPv4Address(ip))

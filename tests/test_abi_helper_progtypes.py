@@ -1,0 +1,45 @@
+"""dataplane.abi.helper_progtypes against the running kernel: for every
+helper id and the program types dataplane runs, load a program that calls
+it and see whether the kernel says "program of this type cannot use
+helper" (the table says forbidden) or gets further (allowed).  Every
+difference is named, with the kernel release that gave it."""
+from __future__ import annotations
+
+import os
+import struct
+
+from dataplane.abi.helper_progtypes import KERNEL_HELPERS, unavailable_reason
+from dataplane.abi.helpers import HELPER_NAMES
+from dataplane.io import kbpf
+
+TYPES = {"xdp": kbpf.BPF_PROG_TYPE_XDP, "socket": kbpf.BPF_PROG_TYPE_SOCKET_FILTER,
+         "tc": kbpf.BPF_PROG_TYPE_SCHED_CLS}
+
+
+def _insn(op, dst=0, src=0, off=0, imm=0):
+    return struct.pack("<BBhi", op, dst | (src << 4), off, imm)
+
+
+def _allowed(ptype: int, hid: int) -> bool:
+    code = b"".join(_insn(0xb7, r) for r in range(1, 6)) + _insn(0x85, imm=hid) + _insn(0xb7) + _insn(0x95)
+    try:
+        kbpf.prog_load(code, ptype, "GPL", log_level=1, log_size=1 << 14).close()
+        return True
+    except kbpf.KernelBpfError as e:
+        return "cannot use helper" not in e.log and "unknown func" not in e.log
+
+
+def test_table_matches_running_kernel(root_required):
+    diffs = []
+    for name, ptype in TYPES.items():
+        live = {h for h in HELPER_NAMES if h and _allowed(ptype, h)}
+        for h in sorted(live ^ KERNEL_HELPERS[name]):
+            diffs.append(f"{name}: {HELPER_NAMES[h]}#{h} {'allowed' if h in live else 'refused'} by the kernel, "
+                         f"table says {'allowed' if h in KERNEL_HELPERS[name] else 'refused'}")
+    assert not diffs, f"kernel {os.uname().release}:\n" + "\n".join(diffs)
+
+
+def test_messages():
+    assert unavailable_reason("xdp", 18) == "program of this type cannot use helper bpf_skb_vlan_push#18"
+    assert unavailable_reason("tc", 18).startswith("helper bpf_skb_vlan_push#18 is not implemented by dataplane")
+    assert unavailable_reason("xdp", 999) == "invalid func unknown#999"
