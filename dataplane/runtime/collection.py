@@ -400,6 +400,7 @@ def _verify(spec: ObjectSpec, ps: ProgramSpec, kfuncs: dict[str, int], kfunc_pro
     references as fd-like numbers (index + 3) with their MapInfo, kfunc
     calls by the index _link gives them. None for program types the
     verifier does not model (they run checked)."""
+    from dataplane.errors import VerifierAborted
     from dataplane.verifier import decode_program
     from dataplane.verifier import verify as _run_verifier
     from dataplane.verifier.types import map_info
@@ -419,9 +420,19 @@ def _verify(spec: ObjectSpec, ps: ProgramSpec, kfuncs: dict[str, int], kfunc_pro
             struct.pack_into("<i", buf, r.insn_index * 8 + 4, kfuncs[r.symbol])
     protos = _kfunc_protos(kfunc_protos)
     kf = {idx: protos[n] for n, idx in kfuncs.items() if n in protos}
+    insns = decode_program(bytes(buf))
+    kw = dict(prog_type=ptype, maps=infos, license=ps.license or spec.license or "", kfuncs=kf,
+              objs=_kfunc_objs())
     try:
-        return _run_verifier(decode_program(bytes(buf)), prog_type=ptype, maps=infos,
-                             license=ps.license or spec.license or "", kfuncs=kf, objs=_kfunc_objs())
+        # as libbpf loads: no log (the verifier's fast loop); on a rejection
+        # verify again with one, so the error carries the kernel-style trace
+        try:
+            return _run_verifier(insns, log_level=0, **kw)
+        except VerifierAborted:
+            raise
+        except VerifierError:
+            _run_verifier(insns, log_level=1, **kw)
+            raise
     except VerifierError as exc:
         err = VerifierError(exc.summary, exc.log)
         err.args = (f"program {ps.name}: verifier rejected it: {exc.summary}",)

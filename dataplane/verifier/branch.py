@@ -202,7 +202,7 @@ class BranchMixin:
         if insn.source == op.BPF_X:
             s = self.read_reg(st, insn.src)
         else:
-            s = scalar_const(insn.imm if insn.cls == op.BPF_JMP else insn.imm & scalar.M32)
+            s = self._imm_operand(insn)
         d = self.read_reg(st, insn.dst)
         is32 = insn.cls == op.BPF_JMP32
         # stack pointers compared: backtracking must not follow them (INSN_F_*_REG_STACK)
@@ -271,6 +271,11 @@ class BranchMixin:
                     linked.append((fi, False, spi))
         if len(linked) > 1:
             self.push_hist(st, 0, tuple(linked))
+
+    @staticmethod
+    def _imm_operand(insn):
+        """The immediate of a conditional jump as a scalar (32-bit for JMP32)."""
+        return scalar_const(insn.imm if insn.cls == op.BPF_JMP else insn.imm & scalar.M32)
 
     def _scalar_branch(self, st, insn, d, s, o, is32, target, fall, pc):
         same = insn.source == op.BPF_X and insn.src == insn.dst

@@ -14,7 +14,7 @@ from dataplane.isa import opcodes as op
 from dataplane.isa.disasm import format_insn
 from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import cfg as cfgmod
-from dataplane.verifier import dispatch
+from dataplane.verifier import dispatch, fastloop
 from dataplane.verifier.insn_check import whole_program_problem
 from dataplane.verifier.alu import AluMixin
 from dataplane.verifier.branch import BranchMixin
@@ -172,6 +172,10 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
         return st
 
     def _do_check(self) -> None:
+        if not self.log_level:
+            # the same loop in native code (fastloop.pyx): what loads run
+            fastloop.run(self, self._initial_state(), COMPLEXITY_LIMIT)
+            return
         st = self._initial_state()
         pc = 0
         self.prev_pc = -1

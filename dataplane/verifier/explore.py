@@ -18,7 +18,7 @@ from __future__ import annotations
 import errno
 import time
 
-from dataplane.errors import VerifierError
+from dataplane.errors import VerifierAborted
 from dataplane.verifier.equiv import maybe_looping, states_equal
 from dataplane.verifier.state import EXACT, NOT_EXACT, RANGE_WITHIN, Hist, State
 from dataplane.verifier.reg import Reg
@@ -26,10 +26,6 @@ from dataplane.verifier.reg import Reg
 JMP_SEQ_LIMIT = 8192
 MAX_BACKEDGE_ITERS = 64
 BUDGET_EVERY = 1024        # processed instructions between deadline/cancel checks
-
-
-class VerifierAborted(VerifierError):
-    """Verification stopped by its caller's bounds, not by the program."""
 
 
 class Visit:
