@@ -399,4 +399,23 @@ MORE = [
         tcp_flow(A1, _ip(39, 0xCB007101), 42000, 443, "a") + tcp_flow(A1, _ip(40, 0xCB007101), 42001, 443, "a")[:2]),
 ]
 
-CORPUS = STATELESS + STATEFUL + TARGETS + LARGE_AND_SETS + MORE
+def icmp_error(src, dst, quoted, type=3, code=3):
+    """An ICMP error from src to dst quoting the first 28 bytes of ``quoted``."""
+    return IP(src=src, dst=dst, ttl=64) / ICMP(type=type, code=code) / Raw(bytes(quoted)[:28])
+
+
+RELATED = [
+    Case("ct_related_icmp_errors", table("DROP", """
+-A FORWARD -m conntrack --ctstate RELATED -j ACCEPT
+-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT
+-A FORWARD -m conntrack --ctstate INVALID -j DROP
+-A FORWARD -i {ra} -m conntrack --ctstate NEW -j ACCEPT
+"""), [("a", U(A1, B1, 33434, sport=5000)),
+       ("b", icmp_error(B1, A1, U(A1, B1, 33434, sport=5000))),                # about a tracked flow
+       ("b", icmp_error(B1, A1, U(A1, B1, 9999, sport=5000))),                 # about nothing known
+       ("a", T(A2, B2, 80, sport=6000)),
+       ("b", icmp_error("203.0.113.254", A2, T(A2, B2, 80, sport=6000), 11, 0)),   # time exceeded en route
+       ("b", icmp_error(B1, A1, I(A1, B1, 8, id=5)))]),                         # quoting ICMP: INVALID here
+]
+
+CORPUS = STATELESS + STATEFUL + TARGETS + LARGE_AND_SETS + MORE + RELATED

@@ -77,6 +77,20 @@ def link_stats(ns: str | None, ifname: str) -> dict:
     return {f"rx_{k}": v for k, v in data["rx"].items()} | {f"tx_{k}": v for k, v in data["tx"].items()}
 
 
+def tx_checksum_off(ns: str | None, dev: str) -> None:
+    """`ethtool -K dev tx off`: veth leaves TCP/UDP checksums to the receiver
+    (CHECKSUM_PARTIAL), which an XDP redirect -- in the kernel or through
+    AF_XDP/AF_PACKET here -- cannot carry along, so a forwarded segment would
+    arrive with a bad checksum (the usual XDP-on-veth set-up step)."""
+    def off():
+        from pyroute2.ethtool import Ethtool
+        with Ethtool() as et:
+            f = et.get_features(dev)
+            f.features["tx-checksum-ip-generic"].enable = False
+            et.set_features(dev, f)
+    in_netns(ns, off) if ns else off()
+
+
 def no_ipv6(ns: str | None, dev: str) -> None:
     pre = f"ip netns exec {ns} " if ns else ""
     sh(f"{pre}sysctl -qw net.ipv6.conf.{dev}.disable_ipv6=1")
@@ -91,6 +105,7 @@ class Pair:
         sh(f"ip link add {inner} {q} type veth peer {outer} {q} netns {ns}")
         no_ipv6(None, inner)
         no_ipv6(ns, outer)
+        tx_checksum_off(ns, outer)
         for a in addrs:
             sh(f"ip -n {ns} addr add {a} dev {outer}")
         sh(f"ip link set {inner} up")
@@ -140,3 +155,64 @@ def xdp_progs_on(ifnames) -> dict[str, str]:
         if r.returncode == 0 and "prog/xdp" in r.stdout:
             out[name] = r.stdout
     return out
+
+
+def tcp_exchange(server_ns: str, server_ip: str, client_ns: str, nbytes: int = 4 << 20, port: int = 5201,
+                 timeout: float = 20.0) -> tuple[str, str]:
+    """Send ``nbytes`` from a client in ``client_ns`` to a server in
+    ``server_ns``, which answers with the SHA-256 of what it read; returns
+    (digest sent, digest the server saw)."""
+    import hashlib
+    import random
+
+    srv = in_netns(server_ns, _listen, server_ip, port)
+    got: dict = {}
+
+    def serve():
+        try:
+            srv.settimeout(timeout)
+            conn, _ = srv.accept()
+            conn.settimeout(timeout)
+            h = hashlib.sha256()
+            while True:
+                chunk = conn.recv(1 << 16)
+                if not chunk:
+                    break
+                h.update(chunk)
+            conn.sendall(h.hexdigest().encode())
+            conn.close()
+            got["digest"] = h.hexdigest()
+        except BaseException as e:
+            got["error"] = e
+        finally:
+            srv.close()
+
+    t = threading.Thread(target=serve)
+    t.start()
+    data = random.Random(nbytes).randbytes(nbytes)
+    cli = in_netns(client_ns, socket.socket, socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        cli.settimeout(timeout)
+        cli.connect((server_ip, port))
+        cli.sendall(data)
+        cli.shutdown(socket.SHUT_WR)
+        answer = b""
+        while True:
+            chunk = cli.recv(128)
+            if not chunk:
+                break
+            answer += chunk
+    finally:
+        cli.close()
+        t.join(timeout)
+    if "error" in got:
+        raise got["error"]
+    return hashlib.sha256(data).hexdigest(), answer.decode()
+
+
+def _listen(ip: str, port: int) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((ip, port))
+    s.listen(1)
+    return s

@@ -14,11 +14,14 @@ import struct
 import pytest
 
 from support import diff as D
+from support import lb as lb_maps
 from dataplane.io.kload import kernel_prog_run
 
 ENGINES = ["interp", "jit"]
 
 RINGBUF_WHY = "ringbuf records are not key/value entries; both sides list no entries"
+# lru_cache is compared by keys (UDP flows store bpf_ktime_get_ns)
+LB_TIME = {"conn_rate": "holds bpf_ktime_get_ns timestamps"}
 
 
 def _fw_rules() -> list:
@@ -63,6 +66,14 @@ def _cases() -> list[D.DiffCase]:
         D.DiffCase("socket_l3", "l3_filter", [p for p in pk if D.skb_runnable(p)]),
         D.DiffCase("legacy_maps", "xdp_legacy", pk2),
         D.DiffCase("xdp_l3fwd", "xdp_l3fwd", pk + udp_heavy, map_updates=_l3fwd_routes()),
+        # the load balancer; repeated runs re-run on their own output, so the
+        # x3 case decapsulates, recirculates (tail call) and re-balances
+        D.DiffCase("xdp_lb", "balancer_ingress", lb_maps.packets() + pk2[:30], map_updates=lb_maps.map_updates(),
+                   keys_only={"subprograms", "lru_cache"}, exclude_maps=LB_TIME),
+        D.DiffCase("xdp_lb", "balancer_ingress", lb_maps.packets(), map_updates=lb_maps.map_updates(), repeat=3,
+                   keys_only={"subprograms", "lru_cache"}, exclude_maps=LB_TIME),
+        D.DiffCase("xdp_tail_bench", "xdp_tail_miss", pk2[:10], keys_only={"tail_slots"}),
+        D.DiffCase("xdp_tail_bench", "xdp_tail_hit", pk2[:10], keys_only={"tail_slots"}),
     ]
 
 
@@ -114,3 +125,7 @@ def test_cases_exercise_every_verdict(objs, root_required):
     assert 0 in sf and 64 in sf and len(sf) > 5         # dropped, TCP cut to 64, UDP lengths
     l3 = {r["retval"] for r in _kernel(by_id["xdp_l3fwd:xdp_l3fwd"], objs)["runs"]}
     assert {1, 2, 3} <= l3
+    lb = _kernel(by_id["xdp_lb:balancer_ingress:x3"], objs)
+    assert {r["retval"] for r in lb["runs"]} == {1, 2, 3}            # dropped, passed, encapsulated
+    stats = {e["key"]: int.from_bytes(bytes.fromhex(e["value"])[:8], "little") for e in lb["maps"]["stats"]}
+    assert stats["11000000"] > 50 and stats["10000000"] > 0          # decapsulated (recirculated), LRU misses

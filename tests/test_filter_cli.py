@@ -82,6 +82,15 @@ def test_emit_loads_with_bpftool_and_ip_link(netns, bpftool):
         _in_ns(ns, "iptables-restore", "--ipset", str(Path(d, "s")), "--emit", str(obj), "--pin-dir", pin,
                input=RULES)
         assert obj.exists() and Path(str(obj) + ".batch").exists()
+        # the same object runs in the dataplane (CO-RE and kfunc relocations resolved there too)
+        pkt = Path(d, "pkt")
+        pkt.write_bytes(raw(Ether() / IP(src="192.0.2.1", dst="192.0.2.9") / TCP(dport=80)))
+        import json
+        out = json.loads(run_cli("-j", "prog", "run", str(obj), "--prog", "iptables_filter", "--data-in", str(pkt),
+                                 "--dump-maps").stdout)
+        assert out["runs"][0]["retval"] == 2                          # WEB: ACCEPT
+        counters = {e["key"]: e["value"] for e in out["maps"]["iptables_counters"]}
+        assert counters["00000000"].startswith("0100000000000000" + "2800000000000000")   # rule 0: 1 pkt, 40 B
         try:
             subprocess.run([bpftool, "prog", "loadall", str(obj), pin, "pinmaps", f"{pin}/maps"], check=True,
                            capture_output=True)

@@ -72,3 +72,33 @@ def test_each_entry_runs_on_its_collections_cpu(obj, engine):
         assert _per_cpu(coll, 0) == want, (cpu, _per_cpu(coll, 0))
         want[cpu] = cpu + 1
         assert _per_cpu(coll, 1) == want
+
+
+@pytest.mark.parametrize("engine", ["interp", "jit"])
+def test_for_cpu_clone_runs_as_the_workers_cpu(obj, engine):
+    """Chain.for_cpu: the live workers' view of a hook's chain -- same
+    programs and counters, per-CPU maps and bpf_get_smp_processor_id on the
+    worker's CPU; one clone per CPU, shared by workers on that CPU."""
+    from dataplane.runtime.collection import Collection
+    ncpu = num_possible_cpus()
+    require(ncpu >= 2, "two possible CPUs")
+    coll = Collection.load(str(obj), engine=engine, cpu=0)
+    h = Hook("cpus")
+    h.attach(bind(coll, "count"))
+    chain = h.current()[1]
+    c1 = chain.for_cpu(1)
+    assert c1 is chain.for_cpu(1) and c1.cpu == 1 and chain.cpu == -1
+    assert c1.revision == chain.revision and c1.prog_ids == chain.prog_ids
+    b = FrameBatch(8)
+    for i in range(8):
+        b.append(frame(i))
+    c1.run(b)
+    chain.for_cpu(0).run(b)
+    chain.for_cpu(0).run(b)
+    assert _per_cpu(coll, 0) == [16, 8] + [0] * (ncpu - 2)
+    assert _per_cpu(coll, 1)[1] == 2          # bpf_get_smp_processor_id() + 1 on the clone for CPU 1
+    # the counters are the attachment's, whichever clone ran
+    assert h.stats()[coll.program("count").id]["packets"]["pass"] == 24
+    assert h.totals()["packets"]["pass"] == 24
+    with pytest.raises(ValueError):
+        chain.for_cpu(-1)

@@ -5,7 +5,9 @@ the 14 of tc_links.c, as operation sequences) runs on the running kernel's
 tcx (a veth pair in a network namespace made here) and on dataplane.hooks;
 each step's errno, the resulting order (program and link names mapped from
 each side's ids), the revision and the link ids must agree, and the kernel
-must do what the selftest says it does (so the port is faithful).
+must do what the selftest says it does (so the port is faithful). Each
+scenario runs twice on the dataplane side: on the hooks directly and
+through the running service's gRPC API.
 """
 from __future__ import annotations
 
@@ -43,9 +45,27 @@ def test_the_port_covers_both_selftest_files():
     assert len([n for n in names if n.startswith("tc_links_")]) == 14, sorted(names)
 
 
+@pytest.fixture(scope="module")
+def grpc_hooks(clang, tmp_path_factory):
+    from support.service import PORT_0, served
+    from support.tcx_grpc import DataplaneGrpc
+    d = tmp_path_factory.mktemp("mprog_grpc")
+    obj = compile_src(clang, XDP_PROGS_C, d, "mprog_progs")
+    with served(*PORT_0) as server:
+        yield DataplaneGrpc(server, obj, d)
+
+
 @pytest.mark.parametrize("scen", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_scenario_agrees_with_tcx(kernel, hooks, scen):
+    """The hooks called directly."""
     problems = run_scenario(scen, kernel, hooks)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("scen", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_scenario_agrees_with_tcx_over_grpc(kernel, grpc_hooks, scen):
+    """The same, through the service's Hooks and Links RPCs, as a management daemon sends them."""
+    problems = run_scenario(scen, kernel, grpc_hooks)
     assert not problems, "\n".join(problems)
 
 

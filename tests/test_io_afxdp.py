@@ -32,7 +32,7 @@ def udp_frame(i: int, dst_mac: bytes, size: int = 64) -> bytes:
 class Attached:
     """The redirect program on some interfaces and one port with a socket on each."""
 
-    def __init__(self, ifnames, nframes=4096, ring=512, batch=64, **open_kw):
+    def __init__(self, ifnames, nframes=4096, ring=512, batch=64, tx_ring=None, **open_kw):
         self.port = XskPort(nframes, 4096, batch)
         self.progs = []
         try:
@@ -41,8 +41,8 @@ class Attached:
                 rp = xsk_prog.RedirectProgram(ifc.rx_queues)
                 mode = netlink.xdp_attach(name, rp.fd)
                 self.progs.append((name, rp, mode))
-                i = self.port.open(ifc.index, 0, rx_size=ring, tx_size=ring, fill_size=ring, comp_size=ring,
-                                   **open_kw)
+                i = self.port.open(ifc.index, 0, rx_size=ring, tx_size=tx_ring or ring, fill_size=ring,
+                                   comp_size=ring, **open_kw)
                 rp.set_socket(0, self.port.socket(i)["fd"])
         except BaseException:
             self.close()
@@ -264,4 +264,78 @@ def test_deleted_link_is_a_socket_error_not_a_crash(pair):
                 at.port.poll(100)
         assert f"ifindex {at.port.socket(0)['ifindex']}" in str(ei.value)
     finally:
+        at.close()
+
+
+def test_single_interface_pass_reaches_the_host_through_a_tap(pair):
+    """On a stick: PASS -> TAP -> host stack; the host's reply -> TAP -> out
+    of the interface (not through the program: egress runs no XDP)."""
+    from dataplane.io.tap import Tap
+    ifc = netlink.interface(pair.inner)
+    tap = Tap(unique("tp"), mac=ifc.mac, mtu=ifc.mtu)
+    try:
+        sh(f"sysctl -qw net.ipv6.conf.{tap.name}.disable_ipv6=1")
+        sh(f"ip addr add 10.9.0.1/24 dev {tap.name}")
+        sh(f"ip -n {pair.ns} addr add 10.9.0.2/24 dev p0")
+        at = Attached([pair.inner])
+        at.port.set_tap(0, tap)
+        stop = threading.Event()
+
+        def loop():
+            while not stop.is_set():
+                n = at.port.poll(50)
+                for k in range(n):
+                    at.port.set_verdict(k, PASS)
+                if n:
+                    at.port.dispatch()
+
+        t = threading.Thread(target=loop)
+        t.start()
+        try:
+            r = sh(f"ip netns exec {pair.ns} ping -n -q -c 3 -i 0.2 -W 1 10.9.0.1", check=False)
+            assert r.returncode == 0 and " 0% packet loss" in r.stdout, r.stdout + r.stderr
+        finally:
+            stop.set()
+            t.join()
+        st = at.port.stats(0)
+        assert st["host_packets"] >= 3 and st["host_tx"] >= 3      # echo requests in, replies out
+        at.close()
+    finally:
+        tap.close()
+    assert sh(f"ip link show {tap.name}", check=False).returncode != 0   # gone with its file
+
+
+def test_full_rings_are_counted_drops(pair):
+    """An RX ring nobody empties and a TX ring too small for a batch: the
+    kernel counts the frames it could not deliver, the port counts the ones
+    it could not send, and both keep working afterwards."""
+    at = Attached([pair.inner], nframes=2048, ring=256, batch=256, tx_ring=64)
+    tx = packet_socket(pair.ns, "p0")
+    try:
+        f = udp_frame(1, _mac(pair.inner))
+        for _ in range(400):                 # nobody polls: 256 fit the RX ring
+            tx.send(f)
+        time.sleep(0.3)
+        k = at.port.kernel_stats(0)
+        assert k["rx_ring_full"] + k["rx_dropped"] >= 400 - 256, k
+        end = time.monotonic() + 3
+        while time.monotonic() < end and not at.port.poll(50):
+            pass
+        n = len(at.port.frames())
+        assert 64 < n <= 256
+        for i in range(n):
+            at.port.set_verdict(i, TX)
+        at.port.dispatch()                   # a batch of n for a TX ring of 64
+        st = at.port.stats(0)
+        assert st["tx_ring_full"] >= n - 64 and st["tx_packets"] + st["tx_ring_full"] == n
+        # still receiving and sending
+        tx.send(f)
+        end = time.monotonic() + 3
+        while time.monotonic() < end and not at.port.poll(50):
+            pass
+        at.port.dispatch()
+        at.port.recycle()
+        assert at.port.stats(0)["rx_packets"] > n
+    finally:
+        tx.close()
         at.close()

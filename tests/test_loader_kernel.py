@@ -22,8 +22,9 @@ NOT_LIBBPF = {"legacy_maps"}
 # Programs whose xlated length equals the ELF length: no helper inlining and
 # only 1:1 ctx rewrites (the kernel expands map lookups, ingress_ifindex, LD_ABS).
 SAME_LENGTH = {"xdp_global", "xdp_rewrite", "xdp_adjust"}
-# The verifier inlines bpf_loop into the caller, moving the callback.
-LAYOUT_REWRITTEN = {"xdp_loop"}
+# The verifier inlines bpf_loop into the caller, moving the callback, and
+# expands map lookups (map_gen_lookup) in front of xdp_lb's subprograms.
+LAYOUT_REWRITTEN = {"xdp_loop", "xdp_lb"}
 
 
 

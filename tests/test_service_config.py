@@ -73,7 +73,7 @@ def test_full_schema(tmp_path):
     assert c.engine == "interp"
     assert [(f.map, f.key, f.value, f.line) for f in c.programs[0].maps] == [("port_block", bytes.fromhex("06000017"),
                                                                              b"\x01", 7)]
-    assert [(h.name, h.chain) for h in c.hooks] == [("h", [("fw", "xdp_firewall", 10)])]
+    assert [(h.name, [tuple(e) for e in h.chain]) for h in c.hooks] == [("h", [("fw", "xdp_firewall", 10)])]
     r0, r1 = c.replays
     assert (r0.pcap, r0.loop, r0.outputs, r0.line) == (str(tmp_path / "t.pcap"), -1, {"drop": str(tmp_path / "o/d.pcap")}, 12)
     assert (r1.pcap, r1.loop) == ("sample:", 3)

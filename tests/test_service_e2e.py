@@ -83,7 +83,9 @@ def test_reflection_client_resolves_methods(server):
     from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
     pool = DescriptorPool(ProtoReflectionDescriptorDatabase(server.channel))
     hooks = pool.FindServiceByName("dataplane.v1.Hooks")
-    assert {m.name for m in hooks.methods} == {"Attach", "Detach", "List"}
+    assert {m.name for m in hooks.methods} == {"Attach", "Detach", "List", "Query", "Place", "Delete"}
+    links = pool.FindServiceByName("dataplane.v1.Links")
+    assert {m.name for m in links.methods} == {"Create", "Update", "Detach", "Get", "List"}
     watch = pool.FindServiceByName("dataplane.v1.Replay").methods_by_name["Watch"]
     assert watch.output_type.full_name == "dataplane.v1.ReplayStatus" and not watch.client_streaming
     attach = pool.FindMessageTypeByName("dataplane.v1.AttachRequest")
@@ -269,10 +271,11 @@ def test_attach_detach_and_unload_busy(server, service_objs):
     assert e.code() == grpc.StatusCode.ALREADY_EXISTS
     e = rpc_error(lambda: server.progs.Unload(pb.UnloadRequest(id=pid), timeout=RPC_TIMEOUT))
     assert e.code() == grpc.StatusCode.FAILED_PRECONDITION      # EBUSY: still attached
-    links = server.hooks.List(pb.ListHooksRequest(), timeout=RPC_TIMEOUT).attachments
-    assert a.link_id in [x.link_id for x in links]
-    server.hooks.Detach(pb.DetachRequest(link_id=a.link_id), timeout=RPC_TIMEOUT)
-    e = rpc_error(lambda: server.hooks.Detach(pb.DetachRequest(link_id=a.link_id), timeout=RPC_TIMEOUT))
+    # Attach is BPF_PROG_ATTACH: the entry has no link (link_id 0); detach names hook + program
+    listed = server.hooks.List(pb.ListHooksRequest(), timeout=RPC_TIMEOUT).attachments
+    assert a.link_id == 0 and (pid, "veth0") in [(x.program_id, x.hook) for x in listed]
+    server.hooks.Detach(pb.DetachRequest(hook="veth0", program_id=pid), timeout=RPC_TIMEOUT)
+    e = rpc_error(lambda: server.hooks.Detach(pb.DetachRequest(hook="veth0", program_id=pid), timeout=RPC_TIMEOUT))
     assert e.code() == grpc.StatusCode.NOT_FOUND
     server.progs.Unload(pb.UnloadRequest(id=pid), timeout=RPC_TIMEOUT)
 

@@ -158,7 +158,8 @@ def test_replay_matches_kernel_everywhere(server, tmp_path, root_required):
         ours = sum(int.from_bytes(val[i:i + 8], "little") for i in range(0, len(val), 8))
         assert ours == kverdicts.count(VERDICT[verdict]) * loops, (verdict, kmap.get(verdict))
 
-    server.hooks.Detach(pb.DetachRequest(link_id=att.link_id), timeout=RPC_TIMEOUT)
+    assert att.link_id == 0        # Attach is BPF_PROG_ATTACH: no link owns the entry
+    server.hooks.Detach(pb.DetachRequest(hook=att.hook, program_id=pid), timeout=RPC_TIMEOUT)
     # run counts belong to the program: detaching does not take them back
     assert server.progs.Get(pb.GetProgramRequest(id=pid), timeout=RPC_TIMEOUT).run_cnt == len(frames) * loops
     server.progs.Unload(pb.UnloadRequest(id=pid), timeout=RPC_TIMEOUT)

@@ -30,12 +30,14 @@ ARG_PTR_TO_RINGBUF_MEM = "ringbuf_mem"             # OBJ_RELEASE
 ARG_PTR_TO_FUNC = "func"
 ARG_PTR_TO_STACK_OR_NULL = "stack_or_null"
 ARG_PTR_TO_SPIN_LOCK = "spin_lock"
+ARG_PTR_TO_DYNPTR = "dynptr"                       # | MEM_RDONLY: an initialised struct bpf_dynptr
 
 # --- return types ------------------------------------------------------------
 RET_INTEGER = "integer"
 RET_VOID = "void"
 RET_PTR_TO_MAP_VALUE_OR_NULL = "map_value_or_null"
 RET_PTR_TO_MEM_OR_NULL = "ringbuf_mem_or_null"     # ringbuf_reserve: size from arg2
+RET_PTR_TO_DYNPTR_MEM_OR_NULL = "dynptr_mem_or_null"  # dynptr_data: size from the alloc-size arg
 
 ALL = frozenset({"xdp", "socket", "tc"})
 XDP = frozenset({"xdp"})
@@ -100,6 +102,10 @@ HELPER_PROTOS: dict[int, HelperProto] = {
     188: HelperProto((_CTX,), prog_types=XDP),                              # xdp_get_buff_len
     189: HelperProto((_CTX, _ANY, ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE), prog_types=XDP),  # xdp_load_bytes
     190: HelperProto((_CTX, _ANY, ARG_PTR_TO_MEM, ARG_CONST_SIZE), prog_types=XDP),         # xdp_store_bytes
+    201: HelperProto((ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE_OR_ZERO, ARG_PTR_TO_DYNPTR, _ANY, _ANY)),  # dynptr_read
+    202: HelperProto((ARG_PTR_TO_DYNPTR, _ANY, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY)),        # dynptr_write
+    203: HelperProto((ARG_PTR_TO_DYNPTR, _ANY, ARG_CONST_ALLOC_SIZE_OR_ZERO),                         # dynptr_data
+                     RET_PTR_TO_DYNPTR_MEM_OR_NULL),
     195: HelperProto((_MAP, _K, _ANY), RET_PTR_TO_MAP_VALUE_OR_NULL,        # map_lookup_percpu_elem
                      map_types=frozenset({mt.BPF_MAP_TYPE_PERCPU_ARRAY, mt.BPF_MAP_TYPE_PERCPU_HASH,
                                           mt.BPF_MAP_TYPE_LRU_PERCPU_HASH})),

@@ -27,7 +27,7 @@ def read_input(args) -> tuple[str, str]:
     return text, sets_text
 
 
-def translate(args, text: str, sets_text: str, ifaces, target: str):
+def translate(args, text: str, sets_text: str, ifaces):
     from dataplane.filter.binding import binding
     from dataplane.filter.ipset import parse_sets
     from dataplane.filter.parser import parse
@@ -35,7 +35,7 @@ def translate(args, text: str, sets_text: str, ifaces, target: str):
     sets = parse_sets(sets_text, source=args.ipset or "ipset") if sets_text else None
     rs = parse(text, source=args.file or "stdin", sets=sets,
                other_tables="skip" if args.filter_only else "error")
-    return compile_ruleset(rs, binding(ifaces, args.chain), target=target)
+    return compile_ruleset(rs, binding(ifaces, args.chain))
 
 
 def _ifaces(names: list[str]) -> list[tuple[str, int]]:
@@ -58,9 +58,8 @@ def _main(args) -> int:
     if args.attach_kernel and not names:
         names = [args.attach_kernel]
     ifaces = _ifaces(names)
-    kernel = bool(args.attach_kernel or args.emit)
-    cf = translate(args, text, sets_text, ifaces, "kernel" if kernel else "dataplane")
-    load_dataplane(translate(args, text, sets_text, ifaces, "dataplane") if kernel else cf)  # our verifier
+    cf = translate(args, text, sets_text, ifaces)
+    load_dataplane(cf)                                  # the project's verifier accepts it
     out = {"rules": cf.nrules, "instructions": cf.insns, "groups": cf.groups, "grouped_rules": cf.grouped_rules,
            "chain": cf.binding.chain, "maps": sorted(cf.spec.maps), "translate_s": round(cf.compile_s, 4)}
     counters = cf.initial_counters() if args.counters else None

@@ -177,6 +177,45 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _type_only(btf, tid: int, depth: int = 0) -> str | None:
+    """A BTF type as bpftool's btf_dumper_type_only spells it ("struct xdp_md * ")."""
+    if depth > 32:
+        return None
+    if tid == 0:
+        return "void "
+    t = btf[tid]
+    if t.kind in ("INT", "FLOAT", "TYPEDEF"):
+        return f"{t.name} "
+    if t.kind in ("STRUCT", "UNION", "ENUM", "ENUM64"):
+        word = {"STRUCT": "struct", "UNION": "union"}.get(t.kind, "enum")
+        return f"{word} {t.name} "
+    if t.kind == "PTR":
+        inner = _type_only(btf, t.type, depth + 1)
+        return None if inner is None else inner + "* "
+    if t.kind in ("CONST", "VOLATILE", "RESTRICT"):
+        inner = _type_only(btf, t.type, depth + 1)
+        return None if inner is None else f"{t.kind.lower()} " + inner
+    if t.kind == "ARRAY":
+        inner = _type_only(btf, t.elem_type, depth + 1)
+        return None if inner is None else inner + f"[{t.nelems}]"
+    if t.kind in ("FUNC", "FUNC_PROTO"):
+        proto = btf[t.type] if t.kind == "FUNC" else t
+        ret = _type_only(btf, proto.type, depth + 1)
+        if ret is None:
+            return None
+        args = []
+        for m in proto.members:
+            if not m.type:
+                args.append("...")
+                continue
+            a = _type_only(btf, m.type, depth + 1)
+            if a is None:
+                return None
+            args.append(a + m.name if m.name else a.rstrip(" "))
+        return f"{ret}{t.name if t.kind == 'FUNC' else ''}({', '.join(args)})"
+    return None
+
+
 def xlated_lines(coll, prog_name: str, linum: bool = False) -> list[str]:
     """bpftool-style `prog dump xlated` lines of the original instructions,
     map references shown as map[id:N], source lines from line_info."""
@@ -187,15 +226,26 @@ def xlated_lines(coll, prog_name: str, linum: bool = False) -> list[str]:
     for r in p.spec.relocations:
         if r.kind in ("map_fd", "map_value") and r.map_name in coll.map_ids:
             struct.pack_into("<i", code, r.insn_index * 8 + 4, coll.map_ids[r.map_name])
-    lines_at: dict[int, object] = {}
-    for li in p.spec.line_info:
-        lines_at.setdefault(li.insn_off, li)
-    out, pc = [], 0
+    # bpftool: the record covering each instruction (the last one at or
+    # before it, bpf_prog_linfo__lfind), printed when it changes (an empty
+    # source line too: "; ")
+    recs = sorted(p.spec.line_info, key=lambda li: li.insn_off)
+    btf = coll.spec.btf
+    funcs = {f.insn_off: f.type_id for f in p.spec.func_info} if btf is not None else {}
+    out, pc, k, last = [], 0, -1, -1
     for insn in decode(bytes(code), validate=False):
-        li = lines_at.get(pc)
-        if li is not None and li.line:
+        if pc in funcs:       # the function's prototype from BTF func info, as bpftool prints it
+            sig = _type_only(btf, funcs[pc])
+            if sig:
+                out.append(f"{sig}:")
+        while k + 1 < len(recs) and recs[k + 1].insn_off <= pc:
+            k += 1
+        if k >= 0 and k != last:
+            last = k
+            li = recs[k]
             if linum:  # bpftool trims the line's indentation
-                out.append(f"; {li.line.lstrip()} [file:{li.file_name} line_num:{li.line_num} line_col:{li.col}]")
+                out.append(f"; {li.line.lstrip()} [file:{li.file_name} line_num:{li.line_num} "
+                           f"line_col:{li.col}]")
             else:
                 out.append(f"; {li.line.lstrip()}")
         out.append(f"{pc:4d}: {format_insn(insn, map_name=bpftool_map_name)}")

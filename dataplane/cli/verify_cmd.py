@@ -52,8 +52,10 @@ def link_for_verifier(spec, ps, kfuncs: dict | None = None):
         elif r.kind == "kfunc":
             proto = known.get(r.symbol)
             if proto is None:
-                raise VerifierError(f"calling kernel function {r.symbol} is not allowed",
-                                    f"calling kernel function {r.symbol} is not allowed\n")
+                # libbpf's text when the kernel lacks the kfunc too; dataplane's gap otherwise
+                from dataplane.loader.vmlinux import kfunc_unavailable
+                msg = kfunc_unavailable(r.symbol)
+                raise VerifierError(msg, msg + "\n")
             kid = kids.setdefault(r.symbol, 1000 + len(kids))
             ktable[kid] = proto
             struct.pack_into("<i", buf, i * 8 + 4, kid)
@@ -113,7 +115,7 @@ def verify_program(spec, ps, *, log_level: int = 0, kfuncs: dict | None = None, 
             ps = _core(spec, ps)
     insns, maps, ktable = link_for_verifier(spec, ps, kfuncs)
     return verify(insns, prog_type=ptype, maps=maps, license=spec.license, kfuncs=ktable,
-                  log_level=log_level, objs=objs)
+                  log_level=log_level, objs=objs, line_info=ps.line_info)
 
 
 def register(sub) -> None:

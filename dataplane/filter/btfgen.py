@@ -84,10 +84,49 @@ class BtfBuilder:
         assert text.startswith("struct ") and text.endswith(" *"), text
         return self.ptr(self.struct_(text[7:-2], [], 0))
 
+    def btf_ext(self, sec: str, func_id: int, core: list[tuple[int, int, str]], source: str) -> bytes:
+        """.BTF.ext of section ``sec``: the program's func info (its FUNC at
+        insn 0), one line info naming ``source``, and the CO-RE records
+        (insn slot, type id, access string)."""
+        name = self.s(sec)
+        fi = struct.pack("<III", 8, name, 1) + struct.pack("<II", 0, func_id)
+        li = struct.pack("<III", 16, name, 1) + struct.pack("<IIII", 0, self.s(source), self.s(""), 1 << 10)
+        recs = b"".join(struct.pack("<IIII", slot * 8, tid, self.s(acc), 0) for slot, tid, acc in core)
+        cr = struct.pack("<III", 16, name, len(core)) + recs if core else b""
+        return (struct.pack("<HBBIIIIIII", 0xEB9F, 1, 0, 32, 0, len(fi), len(fi), len(li), len(fi) + len(li),
+                            len(cr)) + fi + li + cr)
+
     def encode(self) -> bytes:
         types = b"".join(self.types)
         hdr = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(self.strings))
         return hdr + types + bytes(self.strings)
+
+
+# The program's own view of the kernel structs it reads through kfunc
+# pointers: only the members it touches, at offsets CO-RE replaces.
+LOCAL_STRUCTS = {"nf_conn": [("status", "unsigned long", 8)]}
+
+
+def local_types(b: BtfBuilder) -> dict[str, tuple[int, dict[str, int]]]:
+    """Add LOCAL_STRUCTS first (fixed ids): name -> (type id, member -> index)."""
+    out = {}
+    for name, members in LOCAL_STRUCTS.items():
+        ms, off = [], 0
+        for mname, ctype, size in members:
+            t = b.int_(ctype, size, False)
+            ms.append((mname, t, off * 8))
+            off += size
+        tid = b.struct_(name, ms, off)
+        b._cache[("struct", name)] = tid        # kfunc prototypes point at this one too
+        out[name] = (tid, {m: i for i, (m, _, _) in enumerate(members)})
+    return out
+
+
+def core_access(field: tuple[str, str]) -> tuple[str, str]:
+    """(struct, member) -> (struct name, CO-RE access string)."""
+    struct_name, member = field
+    idx = [m for m, _, _ in LOCAL_STRUCTS[struct_name]].index(member)
+    return struct_name, f"0:{idx}"
 
 
 def map_def(b: BtfBuilder, m) -> tuple[int, int]:

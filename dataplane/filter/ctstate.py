@@ -17,25 +17,28 @@ would decide before the filter table runs:
     netfilter confirms a connection only when its first packet leaves the
     filter, so a dropped NEW packet leaves no entry.
 
-ICMP echo and other protocols (nf_conntrack's icmp and generic trackers)
-cannot use the kfuncs (they take TCP and UDP only), so they live in the
-program's own LRU hash ``iptables_ct``: echo request -> NEW / ESTABLISHED
-after a reply; echo reply -> ESTABLISHED if its request was seen, else
-INVALID; other ICMP types -> INVALID (RELATED is not derived from the
-quoted header); other protocols -> NEW until the reverse direction is seen.
+An ICMP error (destination unreachable, source quench, redirect, time
+exceeded, parameter problem) quoting a TCP or UDP packet of a connection
+in the table is RELATED (the quoted tuple is looked up, as
+nf_conntrack_inet_error does); any other error is INVALID.  ICMP echo and
+other protocols (nf_conntrack's icmp and generic trackers) cannot use the
+kfuncs (they take TCP and UDP only), so they live in the program's own LRU
+hash ``iptables_ct``: echo request -> NEW / ESTABLISHED after a reply;
+echo reply -> ESTABLISHED if its request was seen, else INVALID; other ICMP
+types -> INVALID; other protocols -> NEW until the reverse direction is seen.
+ct->status is read through a CO-RE record (btfgen.LOCAL_STRUCTS), so the
+same program reads the dataplane's struct nf_conn and the kernel's.
 Window tracking, checksum validation and the TCP state machine's finer
 transitions are not modelled.  Non-first fragments (netfilter reassembles
 before conntrack) are INVALID.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 from dataplane.abi import maps as MT
 from dataplane.filter import names as N
 from dataplane.filter.emit import R0, R1, R2, R3, R4, R5, R6, R7, R10, Emitter, Label
-from dataplane.filter.prologue import (F_CT, F_DADDR, F_DPORT, F_FRAG, F_ICMP, F_L4, F_NEWCT, F_PROTO,
-                                       F_SADDR, F_SPORT, F_TFLAGS, L4_OK)
+from dataplane.filter.prologue import (F_CT, F_DADDR, F_DPORT, F_FRAG, F_ICMP, F_L4, F_L4OFF, F_NEWCT,
+                                       F_PROTO, F_SADDR, F_SPORT, F_TFLAGS, L4_OK)
 from dataplane.isa import opcodes as op
 from dataplane.loader.spec import MapSpec
 
@@ -49,35 +52,19 @@ NEW_KFUNC, NEW_OWN = 1, 2
 TIMEOUT_MS = {6: 120_000, 17: 30_000}       # SYN_SENT / UDP unreplied, the kernel's defaults
 
 S_INVALID, S_EST, S_NEW = N.CT_STATES["INVALID"], N.CT_STATES["ESTABLISHED"], N.CT_STATES["NEW"]
+S_RELATED = N.CT_STATES["RELATED"]
+ICMP_ERRORS = (3, 4, 5, 11, 12)
 
 # tcp_valid_flags (nf_conntrack_proto_tcp.c), indexed by the flags without ECE, CWR, PSH
 _VALID = (0x02, 0x22, 0x12, 0x04, 0x14, 0x11, 0x31, 0x10, 0x30)
 VALID_BITMAP = sum(1 << f for f in _VALID)
 
 
-@lru_cache(maxsize=4)
-def status_offset(target: str) -> int:
-    """Byte offset of nf_conn.status where the program runs."""
-    if target == "kernel":
-        from dataplane.io.kload import _vmlinux_btf
-        btf = _vmlinux_btf()
-    else:
-        from dataplane.kfuncs.btf_types import runtime_btf
-        btf = runtime_btf()
-    t = btf.find("nf_conn", "STRUCT")
-    for m in t.members:
-        if m.name == "status":
-            return m.offset // 8
-    raise LookupError("struct nf_conn has no status member")
-
-
 class CtState:
     slot = F_CT
 
-    def __init__(self, target: str = "dataplane"):
-        self.target = target
+    def __init__(self):
         self.used = False
-        self.status_off = status_offset(target)
 
     def map_specs(self) -> dict[str, MapSpec]:
         return {CT_MAP: MapSpec(CT_MAP, MT.BPF_MAP_TYPE_LRU_HASH, 12, 4, CT_MAP_SIZE)}
@@ -117,7 +104,7 @@ class CtState:
         miss = Label("ct_miss")
         e.jmp(op.BPF_JEQ, R0, miss, imm=0)
         e.mov(R7, src=R0)
-        e.ldx(8, R2, R7, self.status_off)
+        e.core_ldx(8, R2, R7, 0, ("nf_conn", "status"))     # CO-RE: nf_conn.status where it runs
         e.ldx(1, R1, R10, CT_OPTS + 9)                # opts.dir
         reply, est, release = Label("ct_reply"), Label("ct_est"), Label("ct_release")
         e.jmp(op.BPF_JNE, R1, reply, imm=0)
@@ -205,6 +192,49 @@ class CtState:
         e.alu(op.BPF_ADD, R2, OWN_KEY)
         e.call(1)
 
+    def _related(self, e: Emitter, err: Label, invalid: Label, done: Label) -> None:
+        """An ICMP error quoting a TCP/UDP packet of a tracked connection is
+        RELATED (nf_conntrack_inet_error), any other error INVALID."""
+        e.bind(err)
+        e.ldx(4, R2, R6, 0)
+        e.ldx(4, R3, R6, 4)
+        e.ldx(4, R1, R10, F_L4OFF)
+        e.alu(op.BPF_AND, R1, 0x7F)                   # 34..74: a bound the verifiers can use
+        e.alu(op.BPF_ADD, R2, src=R1)
+        e.mov(R1, src=R2)
+        e.alu(op.BPF_ADD, R1, 8 + 20 + 8)             # ICMP header, quoted IPv4 header, 8 bytes of L4
+        e.jmp(op.BPF_JGT, R1, invalid, src=R3)
+        e.ldx(1, R1, R2, 8)
+        e.jmp(op.BPF_JNE, R1, invalid, imm=0x45)      # quoted header without options only
+        e.ldx(1, R4, R2, 8 + 9)
+        tcpudp = Label("ct_rel_l4")
+        e.jmp(op.BPF_JEQ, R4, tcpudp, imm=6)
+        e.jmp(op.BPF_JNE, R4, invalid, imm=17)
+        e.bind(tcpudp)
+        e.ldx(4, R1, R2, 8 + 12)
+        e.stx(4, R10, CT_TUP, R1)
+        e.ldx(4, R1, R2, 8 + 16)
+        e.stx(4, R10, CT_TUP + 4, R1)
+        e.ldx(4, R1, R2, 8 + 20)                      # both ports, network order as the tuple wants
+        e.stx(4, R10, CT_TUP + 8, R1)
+        e.st(4, R10, CT_OPTS, -1)
+        e.st(4, R10, CT_OPTS + 4, 0)
+        e.stx(4, R10, CT_OPTS + 8, R4)
+        e.st(4, R10, CT_OPTS + 12, 0)
+        e.mov(R1, src=R6)
+        e.mov(R2, src=R10)
+        e.alu(op.BPF_ADD, R2, CT_TUP)
+        e.mov(R3, 12)
+        e.mov(R4, src=R10)
+        e.alu(op.BPF_ADD, R4, CT_OPTS)
+        e.mov(R5, 16)
+        e.call_kfunc("bpf_xdp_ct_lookup")
+        e.jmp(op.BPF_JEQ, R0, invalid, imm=0)
+        e.mov(R1, src=R0)
+        e.call_kfunc("bpf_ct_release")
+        e.st(4, R10, F_CT, S_RELATED)
+        e.ja(done)
+
     def _other(self, e: Emitter, other: Label, invalid: Label, done: Label) -> None:
         """ICMP echo and protocols without ports, in the program's own table."""
         self.used_own = True
@@ -219,8 +249,10 @@ class CtState:
         e.jmp(op.BPF_JNE, R1, invalid, imm=L4_OK)
         e.ldx(4, R1, R10, F_ICMP)
         e.alu(op.BPF_RSH, R1, 8)
-        req = Label("ct_echo_req")
+        req, err = Label("ct_echo_req"), Label("ct_icmp_error")
         e.jmp(op.BPF_JEQ, R1, req, imm=8)
+        for t in ICMP_ERRORS:
+            e.jmp(op.BPF_JEQ, R1, err, imm=t)
         e.jmp(op.BPF_JNE, R1, invalid, imm=0)
         # echo reply: its request went the other way
         self._own_key(e, True, F_SPORT)
@@ -236,6 +268,7 @@ class CtState:
         e.jmp(op.BPF_JNE, R1, est, imm=0)
         e.st(4, R10, F_CT, S_NEW)
         e.ja(done)
+        self._related(e, err, invalid, done)
         # generic tracker: either direction's entry
         e.bind(generic)
         self._own_key(e, True, None)

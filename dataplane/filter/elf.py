@@ -4,7 +4,9 @@
 The object is what clang would produce for the same program: section
 ``xdp`` with program ``iptables_filter``, BTF-defined maps in ``.maps``
 (R_BPF_64_64 relocations on their lddw), kfunc calls as extern functions
-(R_BPF_64_32, BTF FUNCs in ``.ksyms``), ``license``.  So::
+(R_BPF_64_32, BTF FUNCs in ``.ksyms``), the CO-RE record of the nf_conn
+field it reads (``.BTF.ext``, so the one object runs in the kernel and in
+the dataplane), ``license``.  So::
 
     bpftool prog loadall OBJ.o DIR pinmaps DIR/maps     # or: ip link set dev X xdp obj OBJ.o sec xdp
     bpftool batch file OBJ.o.batch                      # fills DIR/maps/* (DIR given at emit time)
@@ -18,7 +20,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from dataplane.filter.btfgen import BtfBuilder, kfunc, map_def
+from dataplane.filter.btfgen import BtfBuilder, kfunc, local_types, map_def
 from dataplane.loader import spec as S
 
 EM_BPF = 247
@@ -44,6 +46,7 @@ def elf_bytes(cf) -> bytes:
     prog = spec.programs[next(iter(spec.programs))]
     maps = list(spec.maps.values())
     btf = BtfBuilder()
+    local = local_types(btf)              # first: the ids the CO-RE records name (program.py)
     entries, off, map_off = [], 0, {}
     for m in maps:
         tid, size = map_def(btf, m)
@@ -56,11 +59,14 @@ def elf_bytes(cf) -> bytes:
     if kfuncs:
         btf.datasec(".ksyms", [(kfunc(btf, k), 0, 0) for k in kfuncs], 0)
     xdp_md = btf.struct_("xdp_md", [], 0)
-    btf.func(prog.name, btf.func_proto(btf.int_(), [("ctx", btf.ptr(xdp_md))]), 1)
+    func_id = btf.func(prog.name, btf.func_proto(btf.int_(), [("ctx", btf.ptr(xdp_md))]), 1)
+    core = [(r.insn_off, local[r.type_name][0], r.access) for r in prog.core_relos]
+    ext = btf.btf_ext("xdp", func_id, core, "iptables-restore")
     btf_data = btf.encode()
 
     strtab, shstr = _Strtab(), _Strtab()
-    # sections: 0 null, 1 xdp, 2 .relxdp, 3 .maps, 4 license, 5 .BTF, 6 .symtab, 7 .strtab, 8 .shstrtab
+    # sections: 0 null, 1 xdp, 2 .relxdp, 3 .maps, 4 license, 5 .BTF, 6 .BTF.ext, 7 .symtab, 8 .strtab, 9 .shstrtab
+    symtab_idx = 7
     syms = [struct.pack("<IBBHQQ", 0, 0, 0, 0, 0, 0)]
     sym_index: dict[str, int] = {}
 
@@ -85,11 +91,12 @@ def elf_bytes(cf) -> bytes:
             rels.append(struct.pack("<QQ", r.insn_index * 8, (sym_index[r.symbol] << 32) | R_BPF_64_32))
     sections = [
         ("xdp", SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, bytes(code), 0, 0, 8, 0),
-        (".relxdp", SHT_REL, 0, b"".join(rels), 6, 1, 8, 16),
+        (".relxdp", SHT_REL, 0, b"".join(rels), symtab_idx, 1, 8, 16),
         (".maps", SHT_PROGBITS, SHF_WRITE | SHF_ALLOC, bytes(maps_size), 0, 0, 8, 0),
         ("license", SHT_PROGBITS, SHF_WRITE | SHF_ALLOC, b"GPL\0", 0, 0, 1, 0),
         (".BTF", SHT_PROGBITS, 0, btf_data, 0, 0, 4, 0),
-        (".symtab", SHT_SYMTAB, 0, b"".join(syms), 7, 1, 8, 24),
+        (".BTF.ext", SHT_PROGBITS, 0, ext, 0, 0, 4, 0),
+        (".symtab", SHT_SYMTAB, 0, b"".join(syms), symtab_idx + 1, 1, 8, 24),
         (".strtab", SHT_STRTAB, 0, bytes(strtab.data), 0, 0, 1, 0),
     ]
     names = [shstr.add(n) for n, *_ in sections]

@@ -66,6 +66,14 @@ class Emitter:
         """Host <-> network order of the low ``bits`` of dst (x86: a swap)."""
         self.insn(op.BPF_ALU | op.BPF_END | op.BPF_TO_BE, dst, 0, 0, bits)
 
+    def core_ldx(self, size: int, dst: int, src: int, local_off: int, field: tuple[str, str]) -> None:
+        """A load of struct field ``field`` = (struct, member) through a
+        pointer from a kfunc: a CO-RE record lets each loader put the
+        offset of the struct where the program runs (the dataplane's
+        struct nf_conn is not the kernel's)."""
+        self.items.append(("core", Instruction(op.BPF_LDX | op.BPF_MEM | SIZES[size], dst, src, local_off),
+                           field))
+
     def lddw(self, dst: int, value: int) -> None:
         self.items.append(("i", Instruction(op.OP_LDDW, dst, 0, 0, value & 0xFFFFFFFFFFFFFFFF)))
 
@@ -147,6 +155,8 @@ class Emitter:
                 return
 
     def finish(self) -> tuple[bytes, list[S.Relocation]]:
+        """(instructions, relocations); CO-RE loads are in ``self.core`` as
+        (slot index, (struct, member)) afterwards."""
         self._prune()
         long: set[int] = set()
         while True:
@@ -176,7 +186,7 @@ class Emitter:
     @staticmethod
     def _size(k: int, it: tuple, long: set[int]) -> int:
         kind = it[0]
-        if kind == "i":
+        if kind in ("i", "core"):
             return it[1].slots
         if kind == "map":
             return 2
@@ -193,9 +203,13 @@ class Emitter:
     def _encode(self, at: list[int], long: set[int]) -> tuple[bytes, list[S.Relocation]]:
         out: list[bytes] = []
         relocs: list[S.Relocation] = []
+        self.core: list[tuple[int, tuple[str, str]]] = []
         for k, it in enumerate(self.items):
             kind, pc = it[0], at[k]
             if kind == "i":
+                out.append(it[1].encode())
+            elif kind == "core":
+                self.core.append((pc, it[2]))
                 out.append(it[1].encode())
             elif kind == "map":
                 relocs.append(S.Relocation(pc, S.MAP_FD, it[2], map_name=it[2]))

@@ -88,7 +88,7 @@ def _one(req: dict) -> dict:
         subprocess.run(["ip", "link", "set", n, "up"], check=True)
         idx.append(socket.if_nametoindex(n))     # /sys still shows the parent's namespace
     rs = parse(req["rules"], sets=parse_sets(req["sets"]) if req["sets"] else None)
-    cf = compile_ruleset(rs, binding(list(zip(names, idx)), req["chain"]), target="kernel")
+    cf = compile_ruleset(rs, binding(list(zip(names, idx)), req["chain"]))
     out = {"verdicts": [], "outputs": [], "durations": [], "insns": cf.insns}
     os.sched_setaffinity(0, {0})
     with load_kernel(cf, counters=cf.initial_counters()) as obj:

@@ -19,16 +19,26 @@ def load_dataplane(cf, *, counters: list | None = None, **kw):
 
 
 def fill_dataplane(coll, cf, counters: list | None = None) -> None:
+    from dataplane.filter.rules import no_gc
+    with no_gc():
+        _fill(coll, cf, counters)
+
+
+def _fill(coll, cf, counters) -> None:
     for name, ents in cf.fills.items():
         m = coll.map(name)
         for k, v in ents:
             m.update(k, v)
     if counters:
-        m = coll.map(COUNTERS_MAP)
-        ncpu = m.nr_cpus
-        for i, (p, b) in enumerate(counters):
-            if p or b:
-                m.update(struct.pack("<I", i), counter_value(p, b) + bytes(COUNTER_SIZE * (ncpu - 1)))
+        seed_counters(coll.map(COUNTERS_MAP), counters)
+
+
+def seed_counters(m, counters: list) -> None:
+    """Restored counters go to CPU 0's slot of the per-CPU map (sums stay right)."""
+    ncpu = m.nr_cpus
+    for i, (p, b) in enumerate(counters):
+        if p or b:
+            m.update(struct.pack("<I", i), counter_value(p, b) + bytes(COUNTER_SIZE * (ncpu - 1)))
 
 
 def dataplane_counters(coll, n: int) -> list[tuple[int, int]]:

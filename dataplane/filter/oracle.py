@@ -145,15 +145,14 @@ class NetfilterRouter:
         self.socks[side].send(frame)
 
     def received(self, side: str, wait: float = 0.05) -> list[bytes]:
-        """Frames that came out on ``side`` ("a1" or "b1") within ``wait`` s."""
+        """Frames that came out on ``side`` ("a1" or "b1"): waits up to ``wait``
+        s for the first, then takes what else is queued."""
         s = self.socks[side]
         out = []
         deadline = time.monotonic() + wait
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            r, _, _ = select.select([s], [], [], left)
+            left = 0.0 if out else deadline - time.monotonic()
+            r, _, _ = select.select([s], [], [], max(left, 0.0))
             if not r:
                 break
             try:

@@ -19,7 +19,7 @@ from dataplane.filter.errors import RulesetError
 from dataplane.filter.ipset import SetParser
 from dataplane.filter.lexer import split_words
 from dataplane.filter.rules import (BUILTIN_CHAINS, CHAIN_NAME_MAX, MAX_CHAINS, MAX_RULES, Chain, Neg,
-                                    Rule, Ruleset, Target, parse_cidr)
+                                    Rule, Ruleset, Target, no_gc, parse_cidr)
 
 MAX_INPUT_LINES = 2_000_000
 IFNAMSIZ = 16
@@ -42,7 +42,8 @@ _IMPLICIT = {6: "tcp", 17: "udp", 1: "icmp"}   # -p X loads match X for its opti
 def parse(text: str, *, source: str = "rules", sets: dict | None = None,
           other_tables: str = "error") -> Ruleset:
     """Parse a whole input.  ``sets``: ipsets already loaded (``--ipset FILE``)."""
-    return _Parser(source, sets or {}, other_tables).run(text)
+    with no_gc():
+        return _Parser(source, sets or {}, other_tables).run(text)
 
 
 class _Parser:

@@ -12,8 +12,9 @@ Maps (names are part of the interface, README "iptables"):
   iptables_log       RINGBUF       LOG events (log.py)
 
 The same spec loads in the dataplane (Collection) and the kernel
-(KernelObject) and is written as an ELF object by elf.py; only the
-conntrack field offsets depend on where it runs (``target``).
+(KernelObject) and is written as an ELF object by elf.py: the one field it
+reads from a kernel struct (nf_conn.status) carries a CO-RE record, which
+each loader resolves against the struct layout where the program runs.
 """
 from __future__ import annotations
 
@@ -65,8 +66,14 @@ def _uses(rs, cls) -> bool:
     return any(isinstance(m, cls) for r in rs.all_rules() for m in r.matches)
 
 
-def compile_ruleset(rs, binding, *, target: str = "dataplane") -> CompiledFilter:
-    """Translate.  ``target``: "dataplane" or "kernel" (conntrack object layout)."""
+def compile_ruleset(rs, binding) -> CompiledFilter:
+    """Translate a Ruleset for a hook Binding."""
+    from dataplane.filter.rules import no_gc
+    with no_gc():
+        return _compile(rs, binding)
+
+
+def _compile(rs, binding) -> CompiledFilter:
     t0 = time.perf_counter()
     set_maps: dict[str, tuple[str, object]] = {}
     maps: dict[str, MapSpec] = {}
@@ -79,7 +86,7 @@ def compile_ruleset(rs, binding, *, target: str = "dataplane") -> CompiledFilter
     ct = reject = log = None
     if _uses(rs, M.CtStateMatch):
         from dataplane.filter.ctstate import CtState
-        ct = CtState(target)
+        ct = CtState()
     if any(r.target.kind == "REJECT" for r in rs.all_rules()):
         from dataplane.filter.reject import Reject
         reject = Reject()
@@ -115,11 +122,27 @@ def compile_ruleset(rs, binding, *, target: str = "dataplane") -> CompiledFilter
         maps.update(ct.map_specs())
     if log is not None and log.used:
         maps.update(log.map_specs())
+    btf, core = _core_records(em.core)
     prog = ProgramSpec(PROG_NAME, "xdp", XDP, None, insns, relocs, license="GPL",
-                       sec_insn_cnt=len(insns) // 8)
-    spec = ObjectSpec(PROG_NAME, {PROG_NAME: prog}, maps, license="GPL")
+                       sec_insn_cnt=len(insns) // 8, core_relos=core)
+    spec = ObjectSpec(PROG_NAME, {PROG_NAME: prog}, maps, license="GPL", btf=btf)
     return CompiledFilter(rs, binding, spec, fills, {n: v[0] for n, v in set_maps.items()},
                           len(gen.groups), grouped, len(insns) // 8, time.perf_counter() - t0)
+
+
+def _core_records(loads):
+    """The local BTF and CoreRelo records of the program's CO-RE loads."""
+    if not loads:
+        return None, []
+    from dataplane.filter.btfgen import BtfBuilder, core_access, local_types
+    from dataplane.loader.btf import CoreRelo, parse_btf
+    b = BtfBuilder()
+    ids = local_types(b)
+    recs = []
+    for pc, fld in loads:
+        sname, access = core_access(fld)
+        recs.append(CoreRelo(pc, ids[sname][0], access, "field_byte_offset", 0, sname))
+    return parse_btf(b.encode()), recs
 
 
 def counter_value(packets: int, nbytes: int) -> bytes:

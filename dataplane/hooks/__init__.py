@@ -55,7 +55,7 @@ Native layer (dataplane.hooks.chain, Cython over csrc/dp_chain.h):
     Chain(entries, ifindex=1)      # entries: [(BoundProgram, ProgStats)], immutable
     Chain.run(batch: FrameBatch)   # one call per batch, GIL released: sets each frame's
                                    # data/data_end/data_meta, verdict, and for XDP_REDIRECT
-                                   # frame.reserved = redirect target (ifindex or map key)
+                                   # frame.reserved = redirect target (ifindex; XSKMAP/CPUMAP: map key)
     Chain.revision, len(Chain), Chain.prog_ids, Chain.last_errors()
     redirect_target(batch, i)      # frame i's redirect target after run()
     ProgStats()                    # native counters of one attachment; .snapshot() -> dict

@@ -54,6 +54,10 @@ cdef class Chain:
     cdef readonly tuple proceed   # each entry's proceed-on verdict mask
     cdef readonly uint64_t revision
     cdef list _keep               # stats, helper tables, runners the native side points into
+    cdef list _entries            # [(BoundProgram, ProgStats)] as given (for_cpu clones from them)
+    cdef ProgStats _totals
+    cdef readonly int cpu         # the CPU every entry runs as (-1: each program's runner CPU)
+    cdef dict _per_cpu            # for_cpu clones, by CPU
     # One batch; returns packets run. Takes the chain's mutex, drops the GIL.
     cdef uint32_t run_c(self, dp_batch *b, dp_chain_result *res) except? 0xffffffff
 

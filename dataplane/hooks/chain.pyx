@@ -67,6 +67,10 @@ cdef void _set_cpu(uint32_t cpu) noexcept nogil:
     set_current_cpu(cpu)
 
 
+import threading
+
+_clone_lock = threading.Lock()
+
 cdef dp_chain_jit_run_fn _jit_run = _local_jit_run
 cdef dp_ctx_load_fn _xdp_ctx_load = NULL
 
@@ -152,7 +156,7 @@ cdef class Chain:
     the chain verdicts.
     """
 
-    def __cinit__(self, entries=(), uint32_t ifindex=1, uint64_t revision=0, ProgStats totals=None):
+    def __cinit__(self, entries=(), uint32_t ifindex=1, uint64_t revision=0, ProgStats totals=None, int cpu=-1):
         cdef dp_chain *c = <dp_chain *>calloc(1, sizeof(dp_chain))
         cdef dp_chain_entry *e
         cdef Interpreter ip
@@ -167,6 +171,10 @@ cdef class Chain:
         self.c = c
         self._keep = []
         entries = [tuple(x) if len(x) == 3 else (x[0], x[1], 1 << 2) for x in entries]
+        self._entries = entries
+        self._totals = totals
+        self.cpu = cpu
+        self._per_cpu = {}
         self.programs = tuple(x[0] for x in entries)
         self.proceed = tuple(x[2] for x in entries)
         self.revision = revision
@@ -222,7 +230,7 @@ cdef class Chain:
             rt.nmaps = runner.rt.nmaps
             rt.perf_maps = runner.rt.perf_maps
             rt.nperf = runner.rt.nperf
-            rt.cpu = runner.rt.cpu
+            rt.cpu = runner.rt.cpu if cpu < 0 else <uint32_t>cpu
             rt.ct = runner.rt.ct     # conntrack kfunc context (shared table, its own locking)
 
     def __dealloc__(self):
@@ -243,6 +251,27 @@ cdef class Chain:
 
     def __len__(self):
         return (<dp_chain *>self.c).n
+
+    def for_cpu(self, int cpu):
+        """This chain as run by a worker on ``cpu``: the same programs,
+        counters and revision, with per-CPU maps and bpf_get_smp_processor_id
+        on ``cpu``, and execution state of its own (no mutex shared with
+        workers on other CPUs).  One clone per CPU, made once: workers on
+        the same CPU share it and so take turns, as programs on one CPU do
+        in the kernel."""
+        if cpu < 0:
+            raise ValueError("cpu must be >= 0")
+        if cpu == self.cpu:
+            return self
+        c = self._per_cpu.get(cpu)
+        if c is None:
+            with _clone_lock:
+                c = self._per_cpu.get(cpu)
+                if c is None:
+                    c = Chain(self._entries, (<dp_chain *>self.c).ingress_ifindex, self.revision, self._totals,
+                              cpu)
+                    self._per_cpu[cpu] = c
+        return c
 
     @property
     def prog_ids(self):
@@ -323,6 +352,7 @@ cdef class ChainSlot:
 
 def redirect_target(FrameBatch batch not None, Py_ssize_t i):
     """The redirect target the chain stored for frame ``i`` (valid when its
-    verdict is XDP_REDIRECT): the ifindex of bpf_redirect, or the key of
-    bpf_redirect_map."""
+    verdict is XDP_REDIRECT): the ifindex of bpf_redirect or of the
+    DEVMAP/DEVMAP_HASH entry bpf_redirect_map chose, else (XSKMAP, CPUMAP)
+    the key of bpf_redirect_map."""
     return batch._frame(i).reserved

@@ -11,6 +11,9 @@ cdef class Pump:
     cdef readonly Source source
     cdef readonly ChainSlot slot
     cdef readonly FrameBatch batch
+    cdef readonly int cpu               # -1: the published chain as is; else its for_cpu clone
+    cdef object _published              # the published chain the clone was made from
+    cdef object _mine                   # (Chain) its clone for self.cpu
     cdef readonly tuple sinks           # the distinct Sink objects, in verdict order of first use
     cdef int sink_of[5]                 # verdict -> index in sinks, -1: dropped after counting
     cdef uint32_t *idx                  # scratch: len(sinks) x batch capacity frame indexes

@@ -24,12 +24,16 @@ DEFAULT_WAIT_NS = 100_000_000
 
 
 cdef class Pump:
-    """``Pump(source, slot, sinks, batch)``: ``sinks`` has one entry per
-    verdict (index = XDP action), a Sink or None (frames counted, then
-    dropped); one Sink may serve several verdicts. Counters are read by
-    other threads at any time."""
+    """``Pump(source, slot, sinks, batch, cpu=-1)``: ``sinks`` has one entry
+    per verdict (index = XDP action), a Sink or None (frames counted, then
+    dropped); one Sink may serve several verdicts. ``cpu`` >= 0: the pump
+    runs the published chain's clone for that CPU (Chain.for_cpu: per-CPU
+    maps and bpf_get_smp_processor_id see the worker's CPU; pumps on other
+    CPUs do not wait for each other). Counters are read by other threads at
+    any time."""
 
-    def __cinit__(self, Source source not None, ChainSlot slot not None, sinks, FrameBatch batch not None):
+    def __cinit__(self, Source source not None, ChainSlot slot not None, sinks, FrameBatch batch not None,
+                  int cpu=-1):
         cdef list distinct = []
         cdef int v
         sinks = list(sinks)
@@ -38,6 +42,7 @@ cdef class Pump:
         self.source = source
         self.slot = slot
         self.batch = batch
+        self.cpu = cpu
         for v in range(5):
             s = sinks[v]
             if s is None:
@@ -88,6 +93,11 @@ cdef class Pump:
             if n == 0:
                 break
             chain = self.slot._chain
+            if self.cpu >= 0:
+                if chain is not self._published:
+                    self._published = chain
+                    self._mine = chain.for_cpu(self.cpu)
+                chain = self._mine
             if chain.revision != self.revision or self.batches == 0:
                 self.revision = chain.revision
                 self.revisions_seen += 1

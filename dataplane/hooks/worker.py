@@ -24,24 +24,25 @@ __all__ = ["Worker"]
 
 
 class Worker:
-    """``Worker(hook, source, sinks, batch_size=256, batches_per_call=16, wait=0.1)``.
+    """``Worker(hook, source, sinks, batch_size=256, batches_per_call=16, wait=0.1, cpu=-1)``.
 
     ``source``: a dataplane.io Source (its own pacing and looping, e.g.
     PcapSource); ``sinks``: {verdict (int or name): Sink}; frames with other
     verdicts are dropped after counting. ``wait``: longest a fill may block
-    before Python looks at the worker again. cancel() stops it within ~20 ms,
+    before Python looks at the worker again. ``cpu`` >= 0: the worker runs
+    the chain as that CPU (Pump's cpu; pinning the thread is the caller's). cancel() stops it within ~20 ms,
     also out of a paced or blocking wait. Not restartable.
     """
 
     def __init__(self, hook: Hook, source: Source, sinks: dict | None = None, *, batch_size: int = 256,
-                 batches_per_call: int = 16, name: str | None = None, wait: float = 0.1):
+                 batches_per_call: int = 16, name: str | None = None, wait: float = 0.1, cpu: int = -1):
         self.hook = hook
         self.source = source
         by_verdict: list[Sink | None] = [None] * 5
         for v, s in (sinks or {}).items():
             by_verdict[VERDICTS[v] if isinstance(v, str) else int(v)] = s
         self.batch = FrameBatch(batch_size)
-        self.pump = Pump(source, hook.slot, by_verdict, self.batch)
+        self.pump = Pump(source, hook.slot, by_verdict, self.batch, cpu)
         self.batches_per_call = batches_per_call
         self.wait_ns = int(wait * 1e9)
         self.error: BaseException | None = None

@@ -4,21 +4,25 @@ worker (see csrc/xsk.h for the frame life cycle).
 
 ``XskPort(nframes=4096, frame_size=4096, batch_size=256)`` maps the UMEM;
 ``open(ifindex, queue, ...)`` binds one socket per (interface, queue) on
-it; ``set_peer``/``set_tap`` say where PASS goes.  The data path is native:
-``rx_c`` fills the port's batch with frames that point into the UMEM (the
-chain runs on them in place) and ``dispatch_c`` sends each to its verdict's
-destination and recycles the rest.  ``poll``/``frames``/``set_verdict``/
+it; ``set_peer``/``set_tap`` say where PASS goes.  The port is the Source
+of a Pump (io/source.pxd): fill() waits for the RX rings and puts frames
+that point into the UMEM in the pump's batch (the chain runs on them in
+place), release() recycles what no sink kept.  ``XskSink(port)`` is the
+Sink for PASS, TX and REDIRECT: descriptors onto the TX rings (the frame is
+kept until its completion).  ``poll``/``frames``/``set_verdict``/
 ``dispatch`` are the same steps from Python, for tests and tools.
 """
 import os
 
-from libc.stdint cimport uintptr_t
+from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free
-from libc.string cimport memset
 
 from dataplane.errors import DataplaneError
 
-from dataplane.io.frames cimport dp_frame_len
+from dataplane.includes.frame cimport dp_frame, dp_frame_len
+from dataplane.includes.xsk cimport (dp_xsk, dp_xsk_cancel, dp_xsk_dispatch, dp_xsk_kstats, dp_xsk_open,
+                                     dp_xsk_put, dp_xsk_recycle, dp_xsk_release, dp_xsk_rx, dp_xsk_worker_free,
+                                     dp_xsk_worker_init)
 
 # include/uapi/linux/if_xdp.h
 XDP_COPY = 1 << 1
@@ -29,7 +33,7 @@ BIND_MODES = ("copy", "zerocopy", "auto")
 
 STAT_NAMES = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "tx_completed", "tx_ring_full",
               "fill_empty", "redirect_errors", "host_packets", "host_errors", "dropped", "wakeups",
-              "tx_errors")
+              "tx_errors", "host_tx")
 KSTAT_NAMES = ("rx_dropped", "rx_invalid_descs", "tx_invalid_descs", "rx_ring_full",
                "rx_fill_ring_empty_descs", "tx_ring_empty_descs")
 
@@ -38,7 +42,7 @@ class XskError(DataplaneError):
     """An AF_XDP set-up step the kernel refused; ``kind`` is its errno."""
 
 
-cdef class XskPort:
+cdef class XskPort(Source):
     def __cinit__(self, uint32_t nframes=4096, uint32_t frame_size=4096, uint32_t batch_size=256):
         cdef int rc
         self._taps = []
@@ -54,6 +58,7 @@ cdef class XskPort:
         self.b.headroom = 256
         rc = dp_xsk_worker_init(&self.w, nframes, frame_size, batch_size)
         self.inited = True
+        self.w.spin_ns = 20000
         if rc < 0:
             msg = self.w.err.decode("utf-8", "replace")
             raise XskError(msg, kind=-rc)
@@ -116,6 +121,8 @@ cdef class XskPort:
         """PASS on socket ``i`` is written to ``tap`` (a TAP device file, kept open)."""
         self._sock(i)
         self._taps.append(tap)
+        if self.w.socks[i].tap_fd < 0:
+            self.w.ntap += 1
         self.w.socks[i].tap_fd = tap.fileno()
 
     @property
@@ -138,6 +145,17 @@ cdef class XskPort:
     @property
     def busy_poll(self):
         return bool(self.w.busy_poll)
+
+    @property
+    def spin_us(self):
+        """How long a receive looks at empty RX rings before sleeping in poll()."""
+        return self.w.spin_ns / 1000.0
+
+    @spin_us.setter
+    def spin_us(self, double us):
+        if us < 0 or us > 1e6:
+            raise ValueError("spin_us: 0..1000000")
+        self.w.spin_ns = <uint64_t>(us * 1000)
 
     def socket(self, int i):
         """{"fd", "ifindex", "queue", "zerocopy", "peer"} of socket ``i``."""
@@ -162,16 +180,30 @@ cdef class XskPort:
 
     def cancel(self):
         """Wake a blocked receive; every later receive returns at once."""
+        self.cancel_flag = 1
         if self.inited:
             dp_xsk_cancel(&self.w)
 
-    # -- the data path --------------------------------------------------
+    # -- the Source -----------------------------------------------------
 
-    cdef int rx_c(self, int timeout_ms) noexcept nogil:
-        return dp_xsk_rx(&self.w, &self.b, timeout_ms)
+    cdef int fill(self, dp_batch *b, uint64_t wait_ns) except -2:
+        cdef int rc, ms
+        if not self.inited or self.cancel_flag:
+            return 0
+        ms = <int>((wait_ns + 999999) // 1000000) if wait_ns < 3600000000000 else 3600000
+        with nogil:
+            rc = dp_xsk_rx(&self.w, b, ms)
+        if rc < 0:
+            raise XskError(self.w.err.decode("utf-8", "replace"), kind=-rc)
+        if rc > 0:
+            self.packets += <uint32_t>rc
+        return rc
 
-    cdef void dispatch_c(self) noexcept nogil:
-        dp_xsk_dispatch(&self.w, &self.b)
+    cdef int release(self, dp_batch *b) except -1:
+        if self.inited:
+            with nogil:
+                dp_xsk_release(&self.w, b)
+        return 0
 
     @property
     def error(self):
@@ -185,7 +217,7 @@ cdef class XskPort:
         self._check()
         cdef int rc
         with nogil:
-            rc = self.rx_c(timeout_ms)
+            rc = dp_xsk_rx(&self.w, &self.b, timeout_ms)
         if rc < 0:
             raise XskError(self.w.err.decode("utf-8", "replace"), kind=-rc)
         return rc
@@ -218,7 +250,7 @@ cdef class XskPort:
         """Send/recycle the batch by its verdicts (see csrc/xsk.h)."""
         self._check()
         with nogil:
-            self.dispatch_c()
+            dp_xsk_dispatch(&self.w, &self.b)
 
     def recycle(self):
         """Reap completions and refill the fill rings."""
@@ -229,3 +261,20 @@ cdef class XskPort:
     @property
     def address(self):
         return <uintptr_t>&self.b
+
+
+cdef class XskSink(Sink):
+    """``XskSink(port)``: PASS (to the peer socket or the TAP), TX (back out
+    of the receiving socket) and REDIRECT (to the socket of the target
+    ifindex) for the frames of ``port``'s batches."""
+
+    def __cinit__(self, XskPort port not None):
+        self.port = port
+
+    cdef int64_t put(self, dp_batch *b, const uint32_t *idx, uint32_t n) except -1:
+        cdef uint32_t taken
+        if not self.port.inited:
+            return 0
+        with nogil:
+            taken = dp_xsk_put(&self.port.w, b, idx, n)
+        return taken

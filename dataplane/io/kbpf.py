@@ -40,7 +40,10 @@ BPF_PROG_TYPE_SOCKET_FILTER = 1
 BPF_PROG_TYPE_SCHED_CLS = 3
 BPF_PROG_TYPE_SCHED_ACT = 4
 BPF_PROG_TYPE_XDP = 6
-BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
+
+# BPF_PROG_TEST_RUN flags
+BPF_F_TEST_RUN_ON_CPU = 1 << 0
+BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1   # frames really go out (XDP_TX/REDIRECT), as a traffic generator
 
 _ATTR_SIZE = 160  # larger than every layout used here; the kernel accepts zeroed tails
 
@@ -296,24 +299,22 @@ def prog_test_run(fd: int, data: bytes, *, repeat: int = 1, ctx: bytes | None = 
     ``duration_ns`` is the kernel's average per run over ``repeat`` runs.
     """
     din = ctypes.create_string_buffer(bytes(data), max(len(data), 1))
-    # live frames (BPF_F_TEST_XDP_LIVE_FRAMES) carry verdicts out and return no data
-    out_size = 0 if flags & BPF_F_TEST_XDP_LIVE_FRAMES else len(data) + out_room
-    dout = ctypes.create_string_buffer(max(out_size, 1))
+    # live frames (the packets are really sent or dropped): the kernel takes
+    # no output buffers
+    live = bool(flags & BPF_F_TEST_XDP_LIVE_FRAMES)
+    out_size = 0 if live else len(data) + out_room
+    dout = None if live else ctypes.create_string_buffer(out_size)
     cin = ctypes.create_string_buffer(bytes(ctx), len(ctx)) if ctx else None
-    cout = ctypes.create_string_buffer(len(ctx)) if ctx else None
+    cout = ctypes.create_string_buffer(len(ctx)) if ctx and not live else None
     a = _attr()
-    struct.pack_into("<IIIIQQII", a, 0, fd, 0, len(data), out_size, _addr(din),
-                     _addr(dout) if out_size else 0, repeat, 0)
-    struct.pack_into("<IIQQIII", a, 40, len(ctx) if ctx else 0, len(ctx) if ctx else 0,
+    struct.pack_into("<IIIIQQII", a, 0, fd, 0, len(data), out_size, _addr(din), _addr(dout), repeat, 0)
+    struct.pack_into("<IIQQIII", a, 40, len(ctx) if ctx else 0, len(ctx) if cout is not None else 0,
                      _addr(cin), _addr(cout), flags, cpu, batch_size)
     _sys_bpf(BPF_PROG_TEST_RUN, a, "BPF_PROG_TEST_RUN")
     retval, _, size_out = struct.unpack_from("<III", a, 4)
     duration, = struct.unpack_from("<I", a, 36)
-    data_out = dout.raw[:size_out] if out_size else b""
-    return TestRunResult(retval, data_out, duration, cout.raw if cout is not None else b"")
-
-
-BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
+    return TestRunResult(retval, dout.raw[:size_out] if dout is not None else b"", duration,
+                         cout.raw if cout is not None else b"")
 
 
 def prog_test_run_live(fd: int, data: bytes, ctx: bytes, *, repeat: int = 1, batch_size: int = 0) -> int:

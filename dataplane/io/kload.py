@@ -35,7 +35,6 @@ from __future__ import annotations
 import errno as _errno
 import os
 import struct
-from functools import lru_cache
 
 from dataplane.abi import maps as M
 from dataplane.errors import LoadError, NotFound, VerifierError
@@ -149,13 +148,9 @@ def fixup_btf(spec: ObjectSpec) -> bytes | None:
     return bytes(raw)
 
 
-@lru_cache(maxsize=1)
 def _vmlinux_btf():
-    try:
-        with open(VMLINUX_BTF, "rb") as f:
-            return parse_btf(f.read())
-    except OSError as e:
-        raise LoadError(f"{VMLINUX_BTF}: {e.strerror} (kfuncs need the kernel's BTF)", kind=e.errno) from e
+    from dataplane.loader.vmlinux import vmlinux_btf
+    return vmlinux_btf()
 
 
 def vmlinux_btf_id(name: str, kind: str) -> int:

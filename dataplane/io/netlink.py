@@ -15,7 +15,10 @@ attach), while a live owner's attachment is never touched.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import errno as _errno
+import functools
 import os
 import re
 import threading
@@ -84,6 +87,21 @@ class Interface:
 
 
 _lock = threading.Lock()      # one IPRoute socket per call; pyroute2 sockets are not shared across threads
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="netlink")
+
+
+def _off_loop(fn):
+    """pyroute2's synchronous API runs its own asyncio loop, which cannot
+    start on a thread whose loop is already running (the gRPC service's):
+    there, the call is made on a helper thread and waited for."""
+    @functools.wraps(fn)
+    def call(*args, **kw):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return fn(*args, **kw)
+        return _pool.submit(fn, *args, **kw).result()
+    return call
 
 
 def _ipr() -> IPRoute:
@@ -141,12 +159,14 @@ def _interface(msg) -> Interface:
                      xdp=_xdp_state(msg))
 
 
+@_off_loop
 def interfaces() -> list[Interface]:
     """Every interface of the caller's network namespace, by index."""
     with _lock, _ipr() as ipr:
         return sorted((_interface(m) for m in ipr.get_links()), key=lambda i: i.index)
 
 
+@_off_loop
 def interface(name_or_index: str | int) -> Interface:
     """One interface by name or index; InterfaceError(ENODEV) when there is none."""
     with _lock, _ipr() as ipr:
@@ -165,6 +185,26 @@ def interface(name_or_index: str | int) -> Interface:
         return _interface(msgs[0])
 
 
+@_off_loop
+def link_up(name: str, *, mac: str | None = None, mtu: int | None = None) -> int:
+    """Set an interface up (and its MAC address / MTU); returns its index."""
+    with _lock, _ipr() as ipr:
+        idx = ipr.link_lookup(ifname=name)
+        if not idx:
+            raise InterfaceError(f"interface {name!r} does not exist", kind=_errno.ENODEV)
+        kw = {}
+        if mac:
+            kw["address"] = mac
+        if mtu:
+            kw["mtu"] = mtu
+        try:
+            ipr.link("set", index=idx[0], state="up", **kw)
+        except NetlinkError as e:
+            raise InterfaceError(f"interface {name!r}: {os.strerror(e.code)}", kind=e.code) from None
+        return idx[0]
+
+
+@_off_loop
 def _set_xdp(ifindex: int, fd: int, flags: int, expected_fd: int | None = None) -> None:
     attrs = [("IFLA_XDP_FD", fd), ("IFLA_XDP_FLAGS", flags)]
     if expected_fd is not None:
@@ -185,6 +225,7 @@ def _attach_error(iface: Interface, e: NetlinkError, mode: str) -> InterfaceErro
                           kind=e.code)
 
 
+@_off_loop
 def xdp_attach(name_or_index: str | int, prog_fd: int, mode: str = "auto", *, force: bool = False) -> str:
     """Attach ``prog_fd`` as the interface's XDP program; returns the mode
     used ("native" or "generic").  ``auto`` tries the driver (native) first
@@ -222,6 +263,7 @@ def _detach_any(iface: Interface) -> None:
         raise InterfaceError(f"interface {iface.name!r}: detaching XDP: {os.strerror(e.code)}", kind=e.code) from None
 
 
+@_off_loop
 def xdp_detach(name_or_index: str | int, mode: str, expected_fd: int | None = None) -> bool:
     """Remove the interface's XDP program (mode "native" or "generic").  With
     ``expected_fd``: only if that program is still the one attached (someone
@@ -255,6 +297,7 @@ def _owner_alive(pid: int) -> bool:
     return pid == os.getpid() or os.path.exists(f"/proc/{pid}")
 
 
+@_off_loop
 def cleanup_stale() -> list[tuple[str, int]]:
     """Detach every dataplane redirect program whose owning process is gone
     (after kill -9): [(interface name, prog id)] removed."""

@@ -56,7 +56,8 @@
 # It returns how many frames it took; fewer than n (a full TX ring) means the
 # rest are dropped, as the kernel drops what a full ring cannot take. A
 # REDIRECT sink finds each frame's target in frame.reserved (the ifindex of
-# bpf_redirect, or the key of bpf_redirect_map). An I/O error raises.
+# bpf_redirect or of the DEVMAP entry bpf_redirect_map chose; the key for an
+# XSKMAP/CPUMAP). An I/O error raises.
 #
 # ---- Sink.flush_c() --------------------------------------------------------
 # Push out anything buffered (the pcap writer's buffer; a TX ring's pending

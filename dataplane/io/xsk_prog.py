@@ -19,9 +19,11 @@ restarts after ``kill -9`` can find and remove what its predecessor left
 """
 from __future__ import annotations
 
+import errno
 import struct
 
 from dataplane.abi import maps as M
+from dataplane.errors import DataplaneError
 from dataplane.isa import opcodes as op
 from dataplane.isa.instruction import Instruction, encode
 from dataplane.loader import spec as S
@@ -61,7 +63,14 @@ class RedirectProgram:
 
     def __init__(self, max_queues: int):
         self.spec = object_spec(max_queues)
-        self.obj = KernelObject.load(self.spec)
+        try:
+            self.obj = KernelObject.load(self.spec)
+        except DataplaneError as e:
+            if e.kind == errno.EPERM:
+                raise DataplaneError("loading the AF_XDP redirect program: the kernel refused it, CAP_BPF "
+                                     "(or CAP_SYS_ADMIN) is missing; io: afpacket needs neither",
+                                     kind=errno.EPERM) from None
+            raise
         self.name = next(iter(self.spec.programs))
 
     @property

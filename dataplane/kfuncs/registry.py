@@ -12,7 +12,8 @@ the listed fields and write only ``mark``, as the kernel's
 nf_conntrack_btf_struct_access allows.
 
 Flags, names, signatures and flag sets are Linux 6.18's
-(net/netfilter/nf_conntrack_bpf.c, nf_nat_bpf.c).
+(net/netfilter/nf_conntrack_bpf.c, nf_nat_bpf.c; the XDP dynptr kfuncs of
+net/core/filter.c and kernel/bpf/helpers.c).
 """
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ _INIT = "obj:nf_conn___init"                           # an allocated, not yet i
 @dataclass(frozen=True)
 class Kfunc:
     name: str
-    native_id: int          # enum dp_kf_id in csrc/ct_kfuncs.h
+    native_id: int          # enum dp_kf_id in csrc/ct_kfuncs.h (family "ct")
     proto: KfuncProto
+    family: str = "ct"      # "ct": conntrack (ct_kfuncs), "dynptr": runtime/csrc/kfuncs_dynptr.c
 
 
 # In enum dp_kf_id order; the index of a kfunc in a registry is its position.
@@ -57,6 +59,12 @@ CONNTRACK_KFUNCS = (
                                                 (_INIT, "mem", "scalar", "scalar"), "scalar")),
 )
 
+# The XDP dynptr kfuncs (runtime/csrc/kfuncs_dynptr.c), with the kernel's prototypes
+from dataplane.verifier.kernel_kfuncs import DYNPTR_KFUNCS as _DYNPTR_PROTOS  # noqa: E402
+
+DYNPTR_KFUNCS = tuple(Kfunc(p.name, i, p, "dynptr") for i, p in enumerate(_DYNPTR_PROTOS))
+CT_NAMES = frozenset(k.name for k in CONNTRACK_KFUNCS)
+
 # struct dp_nf_conn as programs see it (dataplane/conntrack/csrc/conntrack.h):
 # the first 24 bytes are readable, only mark is writable.
 _NF_CONN_FIELDS = (("ct_general", 0, 4), ("timeout", 4, 4), ("status", 8, 8), ("mark", 16, 4))
@@ -67,7 +75,7 @@ NF_CONN_INIT_LAYOUT = ObjLayout("nf_conn___init", 24, _NF_CONN_FIELDS, ((16, 4),
 class KfuncRegistry:
     """A set of kfuncs at fixed indices: what Collection links against."""
 
-    def __init__(self, kfuncs=CONNTRACK_KFUNCS):
+    def __init__(self, kfuncs=CONNTRACK_KFUNCS + DYNPTR_KFUNCS):
         self.kfuncs = tuple(kfuncs)
         self._by_name = {k.name: i for i, k in enumerate(self.kfuncs)}
         self._table = None
@@ -92,9 +100,11 @@ class KfuncRegistry:
         """The HelperTable of C implementations, by index (built once)."""
         if self._table is None:
             from dataplane.kfuncs.ct_kfuncs import install
+            from dataplane.runtime.helpers import install_dynptr_kfuncs
             from dataplane.runtime.interp import HelperTable
             t = HelperTable()
-            install(t, {k.native_id: i for i, k in enumerate(self.kfuncs)})
+            install(t, {k.native_id: i for i, k in enumerate(self.kfuncs) if k.family == "ct"})
+            install_dynptr_kfuncs(t, {k.name: i for i, k in enumerate(self.kfuncs) if k.family == "dynptr"})
             self._table = t
         return self._table
 

@@ -213,7 +213,10 @@ class Collection:
         coll.skipped = dict(sel.skipped)
         coll.skipped_maps = skipped_maps
         coll._install_prog_resolvers()
-        if uses_kfuncs or conntrack is not None:
+        from dataplane.kfuncs.registry import CT_NAMES
+        uses_ct = any(r.kind == "kfunc" and r.symbol in CT_NAMES for n in sel.load
+                      for r in spec.programs[n].relocations)
+        if uses_ct or conntrack is not None:
             coll._attach_conntrack(conntrack)
         return coll
 
@@ -422,7 +425,7 @@ def _verify(spec: ObjectSpec, ps: ProgramSpec, kfuncs: dict[str, int], kfunc_pro
     kf = {idx: protos[n] for n, idx in kfuncs.items() if n in protos}
     insns = decode_program(bytes(buf))
     kw = dict(prog_type=ptype, maps=infos, license=ps.license or spec.license or "", kfuncs=kf,
-              objs=_kfunc_objs())
+              objs=_kfunc_objs(), line_info=ps.line_info)
     try:
         # as libbpf loads: no log (the verifier's fast loop); on a rejection
         # verify again with one, so the error carries the kernel-style trace
@@ -524,8 +527,8 @@ def _link(ps: ProgramSpec, maps: dict[str, Map], available: set[int],
             handled.add(i)
         elif r.kind == "kfunc":
             if r.symbol not in kfuncs:
-                raise LoadError(f"program {ps.name}: kfunc {r.symbol} at insn {i} is not available "
-                                f"(no kfunc registry provides it)")
+                from dataplane.loader.vmlinux import kfunc_unavailable
+                raise LoadError(f"program {ps.name}: insn {i}: {kfunc_unavailable(r.symbol)}")
             struct.pack_into("<i", buf, i * 8 + 4, kfuncs[r.symbol])
             handled.add(i)
         elif r.kind in ("ksym", "kconfig"):

@@ -60,6 +60,7 @@ cdef extern from "dp_helpers.h" nogil:
         void *ct
 
     dp_helper_fn dp_kernel_helper(uint32_t id)
+    dp_helper_fn dp_dynptr_kfunc(uint32_t id)
     uint32_t dp_jiffies_hz
     int dp_xdp_ctx_load(dp_env *env, uint32_t off, uint32_t size, uint64_t *out)
     int dp_skb_ctx_load(dp_env *env, uint32_t off, uint32_t size, uint64_t *out)

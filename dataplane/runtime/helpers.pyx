@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c
+# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c
 """Kernel helpers in C and the Runner that executes hook programs with them.
 
 ``kernel_helpers()`` is the helper table (by kernel helper id) every
@@ -18,7 +18,7 @@ from libc.string cimport memcpy, memset
 cdef extern from "<stdlib.h>" nogil:
     int posix_memalign(void **memptr, size_t alignment, size_t size)
 
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
 
 from dataplane.errors import DataplaneError, ExecutionError
 from dataplane.maps.core cimport Map, set_current_cpu
@@ -97,6 +97,18 @@ def kernel_helpers():
     return t
 
 
+# the dynptr kfuncs of csrc/kfuncs_dynptr.c, in dp_dynptr_kfunc id order
+DYNPTR_KFUNCS = ("bpf_dynptr_from_xdp", "bpf_dynptr_slice", "bpf_dynptr_slice_rdwr")
+
+
+def install_dynptr_kfuncs(HelperTable table not None, indices):
+    """indices: {dynptr kfunc name -> kfunc table index} (dataplane.kfuncs registry)."""
+    for name, idx in indices.items():
+        if name not in DYNPTR_KFUNCS:
+            raise KeyError(f"no dynptr kfunc {name!r}")
+        table.set(<uint32_t>idx, dp_dynptr_kfunc(<uint32_t>DYNPTR_KFUNCS.index(name)))
+
+
 def csum_partial(data, uint32_t seed=0):
     """The checksum bpf_csum_diff builds on (x86 csum_partial), for tests."""
     cdef const unsigned char[::1] v = bytes(data)
@@ -104,8 +116,12 @@ def csum_partial(data, uint32_t seed=0):
 
 
 cdef inline uint64_t _now() noexcept nogil:
+    # Test-run durations count the CPU time of this thread: the kernel's
+    # BPF_PROG_TEST_RUN stops its timer while it yields the CPU
+    # (bpf_test_timer_continue), so on a shared machine wall time would
+    # charge other processes' time slices to this side only.
     cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
     return <uint64_t>ts.tv_sec * 1000000000 + <uint64_t>ts.tv_nsec
 
 

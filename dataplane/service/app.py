@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataplane.errors import DataplaneError
 from dataplane.service.config import Config, ConfigError
 from dataplane.service.hookset import HookSet
+from dataplane.service.live import LiveSet
 from dataplane.service.paths import PathPolicy, default_policy
 from dataplane.service.replays import ReplaySet
 from dataplane.service.state import Registry
@@ -24,6 +25,9 @@ class App:
         self.paths = paths if paths is not None else default_policy()
         self.hooks = HookSet(self.reg)
         self.replays = ReplaySet(self.hooks)
+        self.live = LiveSet(self.hooks)
+        from dataplane.service.filters import FilterSet
+        self.filters = FilterSet(self.reg, self.hooks)
 
     @classmethod
     def from_config(cls, cfg: Config) -> "App":
@@ -47,7 +51,8 @@ class App:
                     raise ConfigError(cfg.path, f.line, f"map {f.map}: {exc}") from exc
         for hc in cfg.hooks:
             self.hooks.hook(hc.name, create=True)
-            for obj_name, prog, line in hc.chain:
+            for ce in hc.chain:
+                obj_name, prog, line = ce
                 obj = objects[obj_name]
                 try:
                     if not prog:
@@ -57,18 +62,59 @@ class App:
                         prog = next(iter(obj.programs))
                     if prog not in obj.programs:
                         raise DataplaneError(f"object {obj_name!r} has no program {prog!r} loaded")
-                    self.hooks.attach(obj.programs[prog].id, hc.name)
+                    kw = dict(first=ce.first, last=ce.last, proceed_on=ce.proceed_on)
+                    if ce.link:
+                        self.hooks.link_create(obj.programs[prog].id, hc.name, **kw)
+                    else:
+                        self.hooks.attach(obj.programs[prog].id, hc.name, **kw)
                 except DataplaneError as exc:
                     raise ConfigError(cfg.path, line, f"hook {hc.name}: {exc}") from exc
+        for fc in cfg.filters:
+            try:
+                with open(fc.rules) as fh:
+                    rules = fh.read()
+                sets = ""
+                if fc.ipset:
+                    with open(fc.ipset) as fh:
+                        sets = fh.read()
+                self.filters.restore(fc.hook, rules, sets, counters=fc.counters, chain=fc.chain,
+                                     interfaces=fc.interfaces, filter_only=fc.filter_only, source=fc.rules)
+            except OSError as exc:
+                raise ConfigError(cfg.path, fc.line, f"filter {fc.hook}: {exc.filename}: {exc.strerror}") from exc
+            except DataplaneError as exc:
+                raise ConfigError(cfg.path, fc.line, f"filter {fc.hook}: {exc}") from exc
         if start:
             self.start_replays(cfg)
         else:
             self.check_replays(cfg)
 
     def start_replays(self, cfg: Config) -> None:
+        """Start what feeds the hooks: live interfaces, then replays."""
+        self.start_live(cfg)
         self._replays(cfg, True)
 
+    def start_live(self, cfg: Config) -> None:
+        # a previous run killed with -9 may have left its XDP programs behind
+        self.live.cleanup_stale()
+        for hc in cfg.hooks:
+            if hc.live is None:
+                continue
+            try:
+                self.live.bind(hc.live)
+            except DataplaneError as exc:
+                self.live.stop_all()
+                raise ConfigError(cfg.path, hc.line, f"hook {hc.name}: {exc}") from exc
+
     def check_replays(self, cfg: Config) -> None:
+        """What start_replays would refuse (interfaces missing, an MTU the frame cannot hold, bad
+        replay inputs), without attaching or replaying anything."""
+        from dataplane.live import LiveHook
+        for hc in cfg.hooks:
+            if hc.live is not None:
+                try:
+                    LiveHook(self.hooks.hook(hc.name), hc.live).check()
+                except DataplaneError as exc:
+                    raise ConfigError(cfg.path, hc.line, f"hook {hc.name}: {exc}") from exc
         self._replays(cfg, False)
 
     def _replays(self, cfg: Config, start: bool) -> None:
@@ -85,3 +131,5 @@ class App:
 
     def close(self) -> None:
         self.replays.stop_all()
+        self.live.stop_all()
+        self.hooks.close()        # kernel-placed hooks come back: no XDP program outlives the service

@@ -22,7 +22,16 @@ back to a default.
           # an inner map is named OUTER[KEYHEX]: "vips[0a000002]"
     hooks:
       - name: sample                    # an attachment point
-        chain: [counter]                # OBJECT (its one program) or OBJECT/PROGRAM, in run order
+        chain: [counter]                # OBJECT (its one program) or OBJECT/PROGRAM, in run order, or
+                                        # {program: OBJ[/PROG], proceed_on: [pass, drop], first: true,
+                                        #  last: false, link: true} (verdicts the next program runs on,
+                                        #  FIRST/LAST pins, attach through a link)
+      - name: wire                      # a live hook: real interfaces feed its chain
+        interfaces: [vA, vB]            # inline: a pair; single: one (see dataplane/live/spec.py)
+        mode: inline                    # inline | single
+        io: afxdp                       # afxdp | afpacket
+        queues: all                     # or [0, 1]: one worker per RX queue
+        chain: [counter]
     replays:
       - hook: sample
         pcap: trace.pcap                # relative to the config file; "sample:" = the bundled trace
@@ -31,6 +40,13 @@ back to a default.
         name: sample                    # optional
         rate: 20000                     # pacing: max (default, flat out), pcap (trace timestamps), packets/s
         speed: 2                        # with rate pcap: times real time (default 1)
+    filters:                            # iptables rulesets as hook programs (dataplane/filter)
+      - hook: sample                    # a hooks entry, or a new hook; the filter joins its chain last
+        rules: fw.rules                 # iptables-save text, relative to the config file
+        ipset: fw.sets                  # optional: sets in `ipset save` format
+        chain: INPUT                    # optional: INPUT | FORWARD (default: FORWARD for 2 interfaces)
+        interfaces: [eth0]              # optional: what -i / -o name
+        counters: false                 # optional: keep the file's [packets:bytes] (iptables-restore -c)
     paths:                              # what gRPC clients may name (see service/paths.py)
       read: [traces/]                   # Load(path), Replay pcap: default the config's dir
       write: [outputs/]                 # Replay outputs: default outputs/ beside the config
@@ -83,9 +99,36 @@ class MapFill:
 
 
 @dataclass
+class ChainEntry:
+    object: str
+    program: str = ""                 # "": the object's one program
+    line: int = 0
+    proceed_on: list[str] = field(default_factory=list)   # verdicts on which the next program runs ([]: pass)
+    first: bool = False               # the FIRST / LAST pins (README: Multi-program hooks)
+    last: bool = False
+    link: bool = False                # attached through a link (then changed only through it)
+
+    def __iter__(self):               # (object, program, line), as a chain entry used to be
+        return iter((self.object, self.program, self.line))
+
+
+@dataclass
 class HookConfig:
     name: str
-    chain: list[tuple[str, str, int]] = field(default_factory=list)   # (object name, program or "", line)
+    chain: list[ChainEntry] = field(default_factory=list)
+    line: int = 0
+    live: object = None               # dataplane.live.LiveSpec when the hook has `interfaces`
+
+
+@dataclass
+class FilterConfig:
+    hook: str
+    rules: str
+    ipset: str = ""
+    chain: str = ""
+    interfaces: list[str] = field(default_factory=list)
+    counters: bool = False
+    filter_only: bool = False
     line: int = 0
 
 
@@ -116,6 +159,7 @@ class Config:
     programs: list[ProgramConfig] = field(default_factory=list)
     hooks: list[HookConfig] = field(default_factory=list)
     replays: list[ReplayConfig] = field(default_factory=list)
+    filters: list[FilterConfig] = field(default_factory=list)
     path: str = ""
     read_paths: list[str] | None = None     # None: the default (service/paths.py)
     write_paths: list[str] | None = None
@@ -214,7 +258,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     if root is None:       # empty file: all defaults
         return cfg
     top = ck.mapping(root, "top level", {"grpc", "metrics", "verifier", "engine", "programs", "hooks", "replays",
-                                             "paths"})
+                                             "paths", "filters"})
     base = os.path.dirname(os.path.abspath(path)) if path != "<config>" else os.getcwd()
     if "grpc" in top:
         g = ck.mapping(top["grpc"][1], "grpc", {"listen"})
@@ -257,10 +301,44 @@ def parse_config(text: str, path: str = "<config>") -> Config:
                 ck.fail(item, f"hooks[{i}]: hook {hc.name!r} already defined on line {hooks[hc.name].line}")
             hooks[hc.name] = hc
             cfg.hooks.append(hc)
+    if "filters" in top:
+        seen: dict[str, int] = {}
+        for i, item in enumerate(ck.sequence(top["filters"][1], "filters")):
+            fc = _filter(ck, item, f"filters[{i}]", base)
+            if fc.hook in seen:
+                ck.fail(item, f"filters[{i}]: hook {fc.hook!r} already has a filter (line {seen[fc.hook]})")
+            seen[fc.hook] = fc.line
+            cfg.filters.append(fc)
+            hooks.setdefault(fc.hook, HookConfig(fc.hook, line=fc.line))
     if "replays" in top:
         for i, item in enumerate(ck.sequence(top["replays"][1], "replays")):
             cfg.replays.append(_replay(ck, item, f"replays[{i}]", base, hooks))
     return cfg
+
+
+def _filter(ck: _Checker, item, where: str, base: str) -> FilterConfig:
+    f = ck.mapping(item, where, {"hook", "rules", "ipset", "chain", "interfaces", "counters", "filter_only"})
+    for need in ("hook", "rules"):
+        if need not in f:
+            ck.fail(item, f"{where}: missing required key {need!r}")
+    fc = FilterConfig(ck.string(f["hook"][1], f"{where}.hook"),
+                      os.path.join(base, ck.string(f["rules"][1], f"{where}.rules")), line=item.start_mark.line + 1)
+    if "ipset" in f:
+        fc.ipset = os.path.join(base, ck.string(f["ipset"][1], f"{where}.ipset"))
+    if "chain" in f:
+        fc.chain = ck.string(f["chain"][1], f"{where}.chain")
+        if fc.chain not in ("INPUT", "FORWARD"):
+            ck.fail(f["chain"][1], f"{where}.chain: expected INPUT or FORWARD, got {fc.chain!r}")
+    if "interfaces" in f:
+        fc.interfaces = [ck.string(n, f"{where}.interfaces[{j}]")
+                         for j, n in enumerate(ck.sequence(f["interfaces"][1], f"{where}.interfaces"))]
+        if len(fc.interfaces) > 2:
+            ck.fail(f["interfaces"][1], f"{where}.interfaces: a filter hook has one or two interfaces")
+    if "counters" in f:
+        fc.counters = ck.boolean(f["counters"][1], f"{where}.counters")
+    if "filter_only" in f:
+        fc.filter_only = ck.boolean(f["filter_only"][1], f"{where}.filter_only")
+    return fc
 
 
 def _program(ck: _Checker, item, where: str, base: str) -> ProgramConfig:
@@ -303,19 +381,85 @@ def _program(ck: _Checker, item, where: str, base: str) -> ProgramConfig:
     return pc
 
 
+_LIVE_INT = ("frame_size", "batch_size", "ring_size", "busy_poll")
+_LIVE_STR = ("mode", "io", "xdp_mode", "bind", "tap")
+_LIVE_BOOL = ("need_wakeup", "force")
+LIVE_KEYS = {"interfaces", "queues", "cpus", *_LIVE_INT, *_LIVE_STR, *_LIVE_BOOL}
+
+
+def _ints(ck: _Checker, node, where: str) -> list[int]:
+    out = []
+    for j, n in enumerate(ck.sequence(node, where)):
+        if not (isinstance(n, yaml.ScalarNode) and n.tag == "tag:yaml.org,2002:int"):
+            ck.fail(n, f"{where}[{j}]: expected a number")
+        out.append(int(n.value, 0))
+    return out
+
+
+def _live(ck: _Checker, h: dict, where: str, name: str, item):
+    """The live part of a hook entry (keys of dataplane/live/spec.py), validated."""
+    from dataplane.live import LiveSpec, LiveSpecError
+    kw: dict = {"interfaces": [ck.string(n, f"{where}.interfaces[{j}]")
+                               for j, n in enumerate(ck.sequence(h["interfaces"][1], f"{where}.interfaces"))]}
+    for k in _LIVE_STR:
+        if k in h:
+            kw[k] = ck.string(h[k][1], f"{where}.{k}")
+    for k in _LIVE_BOOL:
+        if k in h:
+            kw[k] = ck.boolean(h[k][1], f"{where}.{k}")
+    for k in _LIVE_INT:
+        if k in h:
+            n = h[k][1]
+            if not (isinstance(n, yaml.ScalarNode) and n.tag == "tag:yaml.org,2002:int"):
+                ck.fail(n, f"{where}.{k}: expected a number")
+            kw[k] = int(n.value, 0)
+    if "queues" in h:
+        n = h["queues"][1]
+        kw["queues"] = "all" if isinstance(n, yaml.ScalarNode) and n.value == "all" else _ints(ck, n, f"{where}.queues")
+    if "cpus" in h:
+        kw["cpus"] = _ints(ck, h["cpus"][1], f"{where}.cpus")
+    try:
+        return LiveSpec(name, **kw).validate()
+    except LiveSpecError as exc:
+        ck.fail(item, f"{where}: {exc.message}")
+
+
 def _hook(ck: _Checker, item, where: str, objects: dict) -> HookConfig:
-    h = ck.mapping(item, where, {"name", "chain"})
+    h = ck.mapping(item, where, {"name", "chain"} | LIVE_KEYS)
     if "name" not in h:
         ck.fail(item, f"{where}: missing required key 'name'")
     hc = HookConfig(ck.string(h["name"][1], f"{where}.name"), line=item.start_mark.line + 1)
+    live_keys = sorted(set(h) & LIVE_KEYS)
+    if live_keys and "interfaces" not in h:
+        ck.fail(h[live_keys[0]][0], f"{where}.{live_keys[0]}: only for a live hook (give `interfaces`)")
+    if "interfaces" in h:
+        hc.live = _live(ck, h, where, hc.name, item)
     if "chain" in h:
-        for j, ref in enumerate(ck.sequence(h["chain"][1], f"{where}.chain")):
-            r = ck.string(ref, f"{where}.chain[{j}]")
+        for j, item in enumerate(ck.sequence(h["chain"][1], f"{where}.chain")):
+            w = f"{where}.chain[{j}]"
+            opts = {}
+            ref = item
+            if isinstance(item, yaml.MappingNode):
+                opts = ck.mapping(item, w, {"program", "proceed_on", "first", "last", "link"})
+                if "program" not in opts:
+                    ck.fail(item, f"{w}: missing required key 'program'")
+                ref = opts["program"][1]
+            r = ck.string(ref, w if not opts else f"{w}.program")
             obj, _, prog = r.partition("/")
             if obj not in objects:
-                ck.fail(ref, f"{where}.chain[{j}]: no programs entry named {obj!r} "
+                ck.fail(ref, f"{w}: no programs entry named {obj!r} "
                              f"(known: {', '.join(sorted(objects)) or 'none'})")
-            hc.chain.append((obj, prog, ref.start_mark.line + 1))
+            ce = ChainEntry(obj, prog, ref.start_mark.line + 1)
+            if "proceed_on" in opts:
+                for k, v in enumerate(ck.sequence(opts["proceed_on"][1], f"{w}.proceed_on")):
+                    name = ck.string(v, f"{w}.proceed_on[{k}]")
+                    if name not in VERDICT_NAMES:
+                        ck.fail(v, f"{w}.proceed_on[{k}]: unknown verdict {name!r} (one of {', '.join(VERDICT_NAMES)})")
+                    ce.proceed_on.append(name)
+            for key in ("first", "last", "link"):
+                if key in opts:
+                    setattr(ce, key, ck.boolean(opts[key][1], f"{w}.{key}"))
+            hc.chain.append(ce)
     return hc
 
 

@@ -51,6 +51,8 @@ _CODES = {
     errno.EACCES: grpc.StatusCode.INVALID_ARGUMENT,   # verifier rejection: the program is the bad argument
     errno.EPERM: grpc.StatusCode.PERMISSION_DENIED,
     errno.ENOENT: grpc.StatusCode.NOT_FOUND,
+    errno.ENODEV: grpc.StatusCode.NOT_FOUND,          # no such interface
+    errno.EMSGSIZE: grpc.StatusCode.INVALID_ARGUMENT, # an interface MTU larger than the frame
     errno.EEXIST: grpc.StatusCode.ALREADY_EXISTS,
     errno.E2BIG: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errno.ENOSPC: grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -61,6 +63,11 @@ _CODES = {
     errno.EISDIR: grpc.StatusCode.INVALID_ARGUMENT,
     errno.ENOTSUP: grpc.StatusCode.UNIMPLEMENTED,
     ENOTSUPP: grpc.StatusCode.UNIMPLEMENTED,          # e.g. get_next_key on a queue map
+    # hook edits (bpf_mprog's vocabulary)
+    errno.ENODEV: grpc.StatusCode.NOT_FOUND,          # no such hook (the kernel: no such device)
+    errno.ERANGE: grpc.StatusCode.OUT_OF_RANGE,       # position rules disagree / the 64th program
+    errno.ENOLINK: grpc.StatusCode.FAILED_PRECONDITION,   # a defunct link: its hook is gone
+    errno.EBADF: grpc.StatusCode.INVALID_ARGUMENT,    # a relative object that is no handle
 }
 
 

@@ -1,16 +1,19 @@
-"""The service's hooks: named attachment points and the links into them.
+"""The service's hooks: the Hooks and Links RPCs translated to dataplane.hooks values.
 
-A thin layer over :class:`dataplane.hooks.Hook`: it turns registry program
-ids into the runtime's bound programs, keeps the link table the registry
-consults before unloading an object (EBUSY while attached), and reads the
-native per-attachment counters for the gRPC listing, ``Programs.Get`` and the
-Prometheus collector.  Chain semantics (ordering, EEXIST / ENOENT anchors,
-ESTALE revisions, atomic publication between batches) are the Hook's own; this
-module only translates positions:
+A thin layer: registry program ids become bound programs, link ids the
+hooks' Link values, an RPC position becomes an anchor (or stays the
+kernel's flags + relative id), and dataplane.hooks.mprog decides -- ordering,
+EEXIST / ENOENT / EINVAL / EBUSY / ERANGE / ESTALE, the revision, FIRST/LAST
+and proceed-on are the hooks' own, never re-stated here. What this layer
+keeps is the service's view: the hooks by name, the links it created (so a
+defunct one still lists) and the registry's attachment table (unload of an
+attached program is EBUSY).
 
-    LAST    -> attach(p)                       (append)
-    FIRST   -> attach(p, before=chain[0])      (prepend; plain append when empty)
-    BEFORE / AFTER / REPLACE -> attach(p, before= / after= / replace=<anchor>)
+    position "last"    -> no anchor: append           "first" -> Head()
+    "before"/"after"   -> Before/After(prog_id= | link_id=)
+    "replace"          -> replace=<program>
+    flags != 0         -> the kernel's vocabulary: flags, relative_id (BPF_F_ID
+                          implied, as libbpf's relative_id), replace_program_id
 """
 from __future__ import annotations
 
@@ -19,17 +22,36 @@ import threading
 from dataclasses import dataclass
 
 from dataplane.errors import DataplaneError, NotFound
+from dataplane.hooks.mprog import BPF_F_ID, BPF_F_REPLACE, flag_names
+from dataplane.hooks.verdicts import VERDICT_NAMES
 from dataplane.service.state import Attachment, Registry
 
 POSITIONS = ("last", "first", "before", "after", "replace")   # proto enum Position order
 
 
-@dataclass
-class Link:
-    att: Attachment           # what the registry and the API see
-    hook: object              # dataplane.hooks.Hook
-    bound: object             # dataplane.hooks.BoundProgram in the hook's chain
+@dataclass(frozen=True)
+class EntryView:
+    """One chain entry as the API shows it."""
+
+    hook: str
+    index: int
+    program_id: int
     program_name: str
+    link_id: int                 # 0: attached as a program
+    flags: tuple[str, ...]       # pins: "first", "last"
+    proceed_on: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Position:
+    """A position in any of the API's forms (see the module docstring)."""
+
+    position: str = "last"
+    relative_program_id: int = 0
+    relative_link_id: int = 0
+    flags: int = 0
+    relative_id: int = 0
+    replace_program_id: int = 0
 
 
 def _check_name(name: str) -> None:
@@ -38,17 +60,20 @@ def _check_name(name: str) -> None:
         raise DataplaneError(f"hook name {name!r}: expected 1-64 characters of [A-Za-z0-9-_.:/@]")
 
 
+def _verdicts(s) -> tuple[str, ...]:
+    return tuple(VERDICT_NAMES[v] for v in sorted(s))
+
+
+def _pins(flags: int) -> tuple[str, ...]:
+    return tuple(flag_names(flags))
+
+
 class HookSet:
     def __init__(self, reg: Registry):
         self.reg = reg
         self.lock = threading.RLock()
         self.hooks: dict[str, object] = {}
-        self.links: dict[int, Link] = {}
-        # Last counters of detached attachments by (hook, program id), so a
-        # program's run_cnt never goes backwards (the kernel's belongs to the
-        # program, ours to the attachment).  Not a running sum: a Hook gives a
-        # re-attached program its old counters back, so re-attach drops the entry.
-        self.retired: dict[tuple[str, int], tuple[int, int]] = {}
+        self._links: dict[int, object] = {}      # links created here, until detached
 
     # ---------------------------------------------------------------- hooks
     def hook(self, name: str, *, create: bool = False):
@@ -56,136 +81,240 @@ class HookSet:
             h = self.hooks.get(name)
             if h is None:
                 if not create:
-                    raise NotFound(f"no hook named {name!r} (hooks: {', '.join(sorted(self.hooks)) or 'none'})")
+                    # ENODEV, as the kernel answers for a device that is not there (NOT_FOUND over gRPC)
+                    raise NotFound(f"no hook named {name!r} (hooks: {', '.join(sorted(self.hooks)) or 'none'})",
+                                   kind=errno.ENODEV)
                 _check_name(name)
                 from dataplane.hooks import Hook
-                h = self.hooks[name] = Hook(name)
+                h = self.hooks[name] = Hook(name, programs=self._lookup)
             return h
 
     def names(self) -> list[str]:
         with self.lock:
             return sorted(self.hooks)
 
-    def _link_of(self, hook, program_id: int) -> Link:
-        for ln in self.links.values():
-            if ln.hook is hook and ln.att.program_id == program_id:
-                return ln
-        raise NotFound(f"program {program_id} is not attached to hook {hook.name!r}")
+    def _bound(self, program_id: int):
+        """The runnable program of a registry id (what a hook runs)."""
+        from dataplane.hooks import bind
+        p = self.reg.program(program_id)
+        obj = self.reg.objects[p.object_id]
+        if obj.collection is None:
+            raise DataplaneError(f"program {program_id} is not runnable (no runtime)", kind=errno.ENOTSUP)
+        return bind(obj.collection, p.name)
 
-    # ---------------------------------------------------------------- attach / detach
-    def attach(self, program_id: int, hook_name: str, position: str = "last", relative_id: int = 0,
-               expected_revision: int = 0) -> tuple[Attachment, int]:
-        """Attach a loaded program; returns (attachment, the hook's new revision)."""
-        if position not in POSITIONS:
-            raise DataplaneError(f"attach: unknown position {position!r}")
+    def _lookup(self, program_id: int):
+        """Anchors by id resolve against every loaded program, as bpf_prog_by_id does."""
+        try:
+            return self._bound(program_id)
+        except DataplaneError:
+            return None
+
+    def _edit(self, hook_name: str, create: bool, fn):
+        """Run ``fn(hook)``; a hook created for a request that failed goes away
+        again (no hook, nor metrics series, for every made-up name a client sends)."""
         with self.reg.lock, self.lock:
-            p = self.reg.program(program_id)
-            obj = self.reg.objects[p.object_id]
-            if obj.collection is None:
-                raise DataplaneError(f"program {program_id} is not runnable (no runtime)", kind=errno.ENOTSUP)
-            created = hook_name not in self.hooks
-            h = self.hook(hook_name, create=True)
+            created = create and hook_name not in self.hooks
+            h = self.hook(hook_name, create=create)
             try:
-                return self._attach(h, p, obj, hook_name, position, relative_id, expected_revision)
+                out = fn(h)
             except BaseException:
-                # a failed attach must not leave behind the hook it created
-                # (nor a metrics series for every made-up name a client sends)
                 if created and not h.chain and self.hooks.get(hook_name) is h:
                     del self.hooks[hook_name]
                 raise
+            self._sync(h)
+            return out
 
-    def _attach(self, h, p, obj, hook_name: str, position: str, relative_id: int,
-                expected_revision: int) -> tuple[Attachment, int]:
-        from dataplane.hooks import bind
-        # the caller holds self.reg.lock and self.lock
-        program_id = p.id
-        kw = {}
-        if position in ("before", "after", "replace"):
-            if not relative_id:
-                raise DataplaneError(f"attach {position}: relative_program_id is required")
-            kw[position] = self._link_of(h, relative_id).bound
-        elif position == "first" and h.chain:
-            kw["before"] = h.chain[0]
-        replaced = kw.get("replace")
-        bp = bind(obj.collection, p.name)
-        old_stats = h.stats().get(replaced.id) if replaced is not None else None
-        rev = h.attach(bp, expected_revision=expected_revision or None, **kw)
-        if replaced is not None:
-            old = next(lid for lid, ln in self.links.items() if ln.hook is h and ln.bound.id == replaced.id)
-            self._retire(self.links.pop(old), old_stats)
-            self.reg.links.pop(old, None)
-        self.retired.pop((hook_name, program_id), None)
-        att = Attachment(next(self.reg._link_ids), program_id, hook_name, 0, 0)
-        self.links[att.link_id] = Link(att, h, bp, p.name)
-        self.reg.links[att.link_id] = att
-        att.priority = self._index(h, bp)
-        return att, rev
+    def _sync(self, h) -> None:
+        # the registry's attachment table: unload refuses while any entry runs a program of the object
+        for key in [k for k in self.reg.links if k[0] == h.name]:
+            del self.reg.links[key]
+        for i, e in enumerate(h.entries):
+            self.reg.links[(h.name, e.prog.id)] = Attachment(e.link_id, e.prog.id, h.name, 0, i)
 
-    def detach(self, link_id: int = 0, hook_name: str = "", program_id: int = 0,
-               expected_revision: int = 0) -> int:
-        """Detach by link id, or by hook + program id; returns the hook's new revision."""
-        with self.reg.lock, self.lock:
-            if link_id:
-                ln = self.links.get(link_id)
-                if ln is None:
-                    raise NotFound(f"no link with id {link_id}")
-            elif hook_name and program_id:
-                ln = self._link_of(self.hook(hook_name), program_id)
-            else:
-                raise DataplaneError("detach: give link_id, or hook and program_id")
-            before = ln.hook.stats().get(ln.bound.id)   # read while still attached
-            rev = ln.hook.detach(ln.bound, expected_revision=expected_revision or None)
-            self._retire(ln, before)
-            del self.links[ln.att.link_id]
-            self.reg.links.pop(ln.att.link_id, None)
+    def _position(self, pos: Position):
+        """(anchor, flags, relative, replace) for Hook.attach / link_create."""
+        from dataplane.hooks import After, Before, Head
+        if pos.flags or pos.relative_id or (pos.position == "last" and
+                                            (pos.relative_program_id or pos.relative_link_id)):
+            # the kernel's vocabulary: an id (BPF_F_ID implied), or a handle (an fd's analog)
+            flags, rel = pos.flags, None
+            if pos.relative_id:
+                flags, rel = flags | BPF_F_ID, pos.relative_id
+            elif pos.relative_program_id:
+                rel = self._bound(pos.relative_program_id)
+            elif pos.relative_link_id:
+                rel = self.link(pos.relative_link_id)
+            rep = self._bound(pos.replace_program_id) if pos.flags & BPF_F_REPLACE and pos.replace_program_id \
+                else None
+            return None, flags, rel, rep
+        if pos.position not in POSITIONS:
+            raise DataplaneError(f"attach: unknown position {pos.position!r}")
+        if pos.position == "last":
+            return None, 0, None, None
+        if pos.position == "first":
+            return Head(), 0, None, None
+        if pos.position == "replace":
+            if not pos.relative_program_id:
+                raise DataplaneError("attach replace: relative_program_id is required")
+            return None, 0, None, self._bound(pos.relative_program_id)
+        side = Before if pos.position == "before" else After
+        if pos.relative_link_id:
+            return side(link_id=pos.relative_link_id), 0, None, None
+        if not pos.relative_program_id:
+            raise DataplaneError(f"attach {pos.position}: relative_program_id (or relative_link_id) is required")
+        return side(prog_id=pos.relative_program_id), 0, None, None
+
+    # ---------------------------------------------------------------- programs (BPF_PROG_ATTACH / DETACH)
+    def attach(self, program_id: int, hook_name: str, position: str | Position = "last", relative_id: int = 0,
+               expected_revision: int = 0, *, first: bool = False, last: bool = False,
+               proceed_on=None) -> tuple[EntryView, int]:
+        """Attach a loaded program; returns (its entry, the hook's new revision)."""
+        pos = position if isinstance(position, Position) else Position(position, relative_program_id=relative_id)
+
+        def do(h):
+            bp = self._bound(program_id)
+            anchor, flags, rel, rep = self._position(pos)
+            rev = h.attach(bp, anchor, flags=flags, relative=rel, replace=rep,
+                           expected_revision=expected_revision or None, first=first, last=last,
+                           proceed_on=proceed_on or None)
+            return self._view(h, h.state.index_of(bp.id)), rev
+        return self._edit(hook_name, True, do)
+
+    def detach(self, link_id: int = 0, hook_name: str = "", program_id: int = 0, expected_revision: int = 0,
+               *, flags: int = 0, relative_id: int = 0) -> int:
+        """Detach a link, a program of a hook, or a hook's entry by position; returns the new revision."""
+        if link_id:
+            return self.link_detach(link_id)
+        if not hook_name:
+            raise DataplaneError("detach: give link_id, or a hook (and a program id or position flags)")
+        # a hook alone is the kernel's BPF_PROG_DETACH without program or flags: the last entry
+
+        def do(h):
+            rel = relative_id or None
+            return h.detach(program_id or None, flags=flags | (BPF_F_ID if rel else 0), relative=rel,
+                            expected_revision=expected_revision or None)
+        return self._edit(hook_name, False, do)
+
+    # ---------------------------------------------------------------- links (BPF_LINK_CREATE / UPDATE / DETACH)
+    def link_create(self, program_id: int, hook_name: str, position: Position = Position(), *,
+                    expected_revision: int = 0, first: bool = False, last: bool = False, proceed_on=None):
+        if position.position == "replace" and not position.flags:
+            raise DataplaneError("link create: a link takes a new place in the chain; REPLACE is for programs "
+                                 "(update a link to change its program)")
+
+        def do(h):
+            bp = self._bound(program_id)
+            anchor, flags, rel, _ = self._position(position)
+            ln = h.link_create(bp, anchor, flags=flags, relative=rel, expected_revision=expected_revision or None,
+                               first=first, last=last, proceed_on=proceed_on or None)
+            self._links[ln.id] = ln
+            return ln
+        return self._edit(hook_name, True, do)
+
+    def link(self, link_id: int):
+        with self.lock:
+            ln = self._links.get(link_id)
+        if ln is None:
+            raise NotFound(f"no link with id {link_id}")
+        return ln
+
+    def links(self, hook_name: str = "") -> list:
+        with self.lock:
+            out = sorted(self._links.values(), key=lambda ln: ln.id)
+        return [ln for ln in out if not hook_name or ln.hook == hook_name]
+
+    def link_position(self, ln) -> int:
+        """The link's index in its hook's chain; -1 when detached or defunct."""
+        with self.lock:
+            h = self.hooks.get(ln.hook) if ln.hook else None
+            if h is None:
+                return -1
+            return next((i for i, e in enumerate(h.entries) if e.link is ln), -1)
+
+    def link_update(self, link_id: int, program_id: int, old_program_id: int = 0) -> int:
+        ln = self.link(link_id)
+        if ln.defunct:
+            raise DataplaneError(f"link {link_id}: its hook is gone", kind=errno.ENOLINK)
+
+        def do(h):
+            old = self._bound(old_program_id) if old_program_id else None
+            return h.link_update(ln, self._bound(program_id), old_prog=old)
+        return self._edit(ln.hook, False, do)
+
+    def link_detach(self, link_id: int) -> int:
+        ln = self.link(link_id)
+        if ln.defunct:
+            with self.lock:
+                self._links.pop(link_id, None)
+            return 0
+
+        def do(h):
+            rev = h.link_detach(ln)
+            self._links.pop(link_id, None)
             return rev
+        return self._edit(ln.hook, False, do)
 
-    def _retire(self, ln: Link, st: dict | None) -> None:
-        if st is not None:
-            self.retired[(ln.att.interface, ln.att.program_id)] = (st.get("runs", 0), st.get("run_ns", 0))
+    def delete(self, hook_name: str) -> None:
+        """The hook goes away (as a device): entries dropped, its links defunct."""
+        with self.reg.lock, self.lock:
+            h = self.hook(hook_name)
+            h.remove()
+            del self.hooks[hook_name]
+            self._sync(h)
+
+    # ---------------------------------------------------------------- placement
+    def place(self, hook_name: str, placement: str, interface: str = "", mode: str = "") -> None:
+        iface = int(interface) if interface.isdigit() else (interface or None)
+        self._edit(hook_name, False, lambda h: h.place(placement, interface=iface, mode=mode or "auto"))
+
+    def close(self) -> None:
+        """Bring every kernel-placed hook back to userspace (detaching its dispatcher)."""
+        with self.lock:
+            hooks = list(self.hooks.values())
+        for h in hooks:
+            if h.placement == "kernel":
+                try:
+                    h.place("userspace")
+                except DataplaneError:
+                    pass          # the interface went away with its program
 
     # ---------------------------------------------------------------- views
     @staticmethod
-    def _index(hook, bound) -> int:
-        for i, b in enumerate(hook.chain):
-            if b.id == bound.id:      # by id: a re-attached program comes back as the hook's first binding
-                return i
-        return -1
+    def _view(h, i: int) -> EntryView:
+        e = h.entries[i]
+        return EntryView(h.name, i, e.prog.id, e.prog.name, e.link_id, _pins(e.flags), _verdicts(e.proceed_on))
 
-    def chain(self, hook_name: str) -> tuple[int, list[Link]]:
-        """(revision, links in run order) of one hook."""
+    def chain(self, hook_name: str) -> tuple[int, list[EntryView]]:
+        """(revision, entries in run order) of one hook."""
         with self.lock:
             h = self.hook(hook_name)
-            by_id = {ln.bound.id: ln for ln in self.links.values() if ln.hook is h}
-            order = []
-            for i, b in enumerate(h.chain):
-                ln = by_id.get(b.id)
-                if ln is not None:
-                    ln.att.priority = i
-                    order.append(ln)
-            return h.revision, order
+            return h.revision, [self._view(h, i) for i in range(len(h.entries))]
 
-    def counters(self) -> list[tuple[str, Link, dict]]:
-        """[(hook name, link, native counters of that attachment)] for every attached program."""
+    def query(self, hook_name: str, count: int | None = None, query_flags: int = 0, attach_flags: int = 0):
+        return self.hook(hook_name).query(count, query_flags=query_flags, attach_flags=attach_flags)
+
+    def counters(self) -> list[tuple[str, EntryView, dict]]:
+        """[(hook name, entry, native counters of that attachment)] for every attached program."""
         out = []
         with self.lock:
             for name in sorted(self.hooks):
                 h = self.hooks[name]
                 stats = h.stats()
-                _, order = self.chain(name)
-                for ln in order:
-                    st = stats.get(ln.bound.id)
+                for i, e in enumerate(h.entries):
+                    st = stats.get(e.prog.id)
                     if st is not None:
-                        out.append((name, ln, st))
+                        out.append((name, self._view(h, i), st))
         return out
 
     def program_runs(self, program_id: int) -> tuple[int, int]:
-        """(run_cnt, run_time_ns) of a program summed over its attachments (bpftool's run_cnt/run_time_ns)."""
+        """(run_cnt, run_time_ns) of a program over every attachment it had (bpftool's run_cnt/run_time_ns).
+        Hooks keep a program's counters across detach and re-attach, so this never goes backwards."""
+        cnt = ns = 0
         with self.lock:
-            old = [v for (_, pid), v in self.retired.items() if pid == program_id]
-        cnt, ns = sum(v[0] for v in old), sum(v[1] for v in old)
-        for _, ln, st in self.counters():
-            if ln.att.program_id == program_id:
+            hooks = list(self.hooks.values())
+        for h in hooks:
+            st = h.stats(detached=True).get(program_id)
+            if st is not None:
                 cnt += st.get("runs", 0)
                 ns += st.get("run_ns", 0)
         return cnt, ns

@@ -31,6 +31,7 @@ class ServiceCollector:
         yield from self._hooks()
         yield from self._conntrack()
         yield from self._replays()
+        yield from self._live()
         yield InfoMetricFamily("dataplane", "dataplane build information",
                                value={"version": dataplane.__version__})
 
@@ -62,7 +63,7 @@ class ServiceCollector:
         length = GaugeMetricFamily("dataplane_hook_programs", "Programs attached to a hook", labels=["hook"])
         for hook, ln, st in hooks.counters():
             for v in VERDICT_NAMES:
-                lab = [hook, ln.program_name, str(ln.att.program_id), v]
+                lab = [hook, ln.program_name, str(ln.program_id), v]
                 pkts.add_metric(lab, st.get("packets", {}).get(v, 0))
                 byts.add_metric(lab, st.get("bytes", {}).get(v, 0))
         for p in self.app.reg.list_programs():
@@ -115,6 +116,78 @@ class ServiceCollector:
             if s["fraction"] >= 0:
                 progress.add_metric(lab, s["fraction"])
         yield from (pkts, byts, passes, running, progress)
+
+
+    def _live(self):
+        # per (hook, interface, queue) AF_XDP socket; per (hook, interface) for both transports
+        xsk = {}
+        for name, doc in _XSK:
+            xsk[name] = CounterMetricFamily(f"dataplane_xsk_{name}", doc, labels=["hook", "interface", "queue"])
+        iface = {}
+        for name, doc in _IFACE:
+            iface[name] = CounterMetricFamily(f"dataplane_iface_{name}", doc, labels=["hook", "interface", "io"])
+        up = GaugeMetricFamily("dataplane_live_hook_up", "1 while a live hook's workers run (0: stopped or "
+                               "failed)", labels=["hook", "io", "mode"])
+        link = GaugeMetricFamily("dataplane_iface_up", "1 while an interface of a running live hook is up "
+                                 "(administratively and operationally)", labels=["hook", "interface"])
+        for lh in self.app.live.list():
+            up.add_metric([lh.spec.name, lh.spec.io, lh.spec.mode], 1 if lh.state == "running" else 0)
+            if lh.state != "running":
+                continue
+            down = set(lh.links_down())
+            for name in lh.spec.interfaces:
+                link.add_metric([lh.spec.name, name], 0 if name in down else 1)
+            sums: dict[str, dict[str, int]] = {}
+            for row in lh.queue_stats():
+                k = row.get("kernel", {})
+                if lh.spec.io == "afxdp":
+                    lab = [lh.spec.name, row["interface"], str(row["queue"])]
+                    for name, _ in _XSK:
+                        src = k if name.startswith("kernel_") else row
+                        xsk[name].add_metric(lab, src.get(name.removeprefix("kernel_"), 0))
+                    kdrops = k.get("rx_dropped", 0) + k.get("rx_ring_full", 0)
+                    txerr = row.get("tx_ring_full", 0) + row.get("tx_errors", 0)
+                else:
+                    kdrops = k.get("tp_drops", 0)
+                    txerr = row.get("tx_errors", 0)
+                acc = sums.setdefault(row["interface"], dict.fromkeys((n for n, _ in _IFACE), 0))
+                for n in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "redirect_errors"):
+                    acc[n] += row.get(n, 0)
+                acc["dropped"] += row.get("dropped", 0)
+                acc["tx_errors"] += txerr
+                acc["kernel_drops"] += kdrops
+            for ifname, acc in sums.items():
+                for n, _ in _IFACE:
+                    iface[n].add_metric([lh.spec.name, ifname, lh.spec.io], acc[n])
+        yield from xsk.values()
+        yield from iface.values()
+        yield up
+        yield link
+
+
+_XSK = (("rx_packets", "Packets taken from an AF_XDP socket's RX ring"),
+        ("rx_bytes", "Bytes taken from an AF_XDP socket's RX ring"),
+        ("tx_packets", "Frames put on an AF_XDP socket's TX ring"),
+        ("tx_bytes", "Bytes put on an AF_XDP socket's TX ring"),
+        ("tx_completed", "TX frames the kernel returned on the completion ring"),
+        ("tx_ring_full", "Frames dropped because the TX ring was full"),
+        ("fill_empty", "Refills that found no free UMEM frame"),
+        ("redirect_errors", "REDIRECT verdicts to an interface the hook does not own"),
+        ("dropped", "Frames recycled after DROP/ABORTED (or PASS with nowhere to go)"),
+        ("wakeups", "sendto() kicks of the kernel's TX"),
+        ("kernel_rx_dropped", "XDP_STATISTICS rx_dropped"),
+        ("kernel_rx_ring_full", "XDP_STATISTICS rx_ring_full: the kernel found the RX ring full"),
+        ("kernel_rx_fill_ring_empty_descs", "XDP_STATISTICS rx_fill_ring_empty_descs"),
+        ("kernel_rx_invalid_descs", "XDP_STATISTICS rx_invalid_descs"),
+        ("kernel_tx_invalid_descs", "XDP_STATISTICS tx_invalid_descs"))
+_IFACE = (("rx_packets", "Packets a live hook received on an interface"),
+          ("rx_bytes", "Bytes a live hook received on an interface"),
+          ("tx_packets", "Packets a live hook sent out of an interface"),
+          ("tx_bytes", "Bytes a live hook sent out of an interface"),
+          ("dropped", "Packets received on an interface and not sent anywhere (DROP/ABORTED)"),
+          ("redirect_errors", "REDIRECT verdicts to an interface the hook does not own"),
+          ("tx_errors", "Packets that could not be sent (TX ring full, send errors)"),
+          ("kernel_drops", "Packets the kernel dropped before the dataplane saw them (ring full)"))
 
 
 def make_registry(app) -> CollectorRegistry:

@@ -178,7 +178,7 @@ class Registry:
         self.objects: dict[int, LoadedObject] = {}
         self.progs: dict[int, LoadedProg] = {}
         self.maps: dict[int, LoadedMap] = {}
-        self.links: dict[int, Attachment] = {}
+        self.links: dict[tuple[str, int], Attachment] = {}   # (hook, program id) -> entry (service/hookset.py)
         self._obj_ids = itertools.count(1)
         self._prog_ids = itertools.count(1)
         self._map_ids = itertools.count(1)
@@ -348,8 +348,9 @@ class Registry:
             ids = {q.id for q in obj.programs.values()}
             busy = [a for a in self.links.values() if a.program_id in ids]
             if busy:
-                raise DataplaneError(f"program {busy[0].program_id} is attached to {busy[0].interface} "
-                                     f"(link {busy[0].link_id}); detach it first", kind=errno.EBUSY)
+                link = f" (link {busy[0].link_id})" if busy[0].link_id else ""
+                raise DataplaneError(f"program {busy[0].program_id} is attached to {busy[0].interface}{link}; "
+                                     "detach it first", kind=errno.EBUSY)
             for q in obj.programs.values():
                 del self.progs[q.id]
             for m in obj.maps.values():

@@ -11,7 +11,8 @@ from dataplane.isa import opcodes as op
 from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VALUE,
                                     MAP_VALUE_OR_NULL, MEM, MEM_OR_NULL, OR_NULL, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_unknown)
-from dataplane.verifier import scalar
+from dataplane.verifier import dynptr, scalar
+from dataplane.verifier.reg import MEM_DYNPTR_RO, MEM_DYNPTR_RW
 from dataplane.verifier.state import INVALID_SLOT, Frame
 from dataplane.verifier.types import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS
 
@@ -113,10 +114,14 @@ class CallsMixin:
         alloc_size = 0
         release_ref = 0
         callback = None
+        dyn = None
         for i, at in enumerate(proto.args):
             regno = i + 1
             r = self.read_reg(st, regno)
             if at == hp.ARG_ANYTHING:
+                continue
+            if at == hp.ARG_PTR_TO_DYNPTR:
+                dyn = dynptr.init_arg(self, st, regno, i, r)
                 continue
             if at in _MEMLIKE:
                 if at == hp.ARG_PTR_TO_MEM_OR_NULL and r.is_null():
@@ -191,6 +196,8 @@ class CallsMixin:
         for i in range(1, 6):
             regs[i] = Reg()
         regs[0] = self._helper_ret(st, proto, meta_map, alloc_size, pc)
+        if proto.ret == hp.RET_PTR_TO_DYNPTR_MEM_OR_NULL:
+            regs[0] = dynptr.data_reg(self, dyn, alloc_size)
         if (const_key is not None and regs[0].t == MAP_VALUE_OR_NULL
                 and self.maps[meta_map].map_type in _ELIDE_NULL
                 and const_key < self.maps[meta_map].max_entries):
@@ -255,7 +262,7 @@ class CallsMixin:
 
     def _clear_pkt_pointers(self, st) -> None:
         def conv(x):
-            if x.t in (PKT, PKT_META, PKT_END):
+            if x.t in (PKT, PKT_META, PKT_END) or dynptr.is_packet_slice(x):
                 y = Reg()
                 mark_unknown(y)
                 return y
@@ -283,15 +290,31 @@ class CallsMixin:
 
     # ---------------------------------------------------------------- kfuncs
     def _kfunc_call(self, st, insn, pc: int) -> None:
+        if not self.gpl:   # add_kfunc_call: kfuncs are for GPL-compatible programs only
+            self.fail("cannot call kernel function from non-GPL compatible program")
         k = self._kfunc(insn.imm)
         if k is None:
             self.fail(f"kernel btf_id {insn.imm} is not a function")
         regs = st.cur.regs
         release_ref = 0
         trusted = bool(k.flags & (KF_TRUSTED_ARGS | KF_RELEASE))
+        dyn = None          # the initialised dynptr argument (bpf_dynptr_slice*)
+        const_size = None   # the __szk argument's value
         for i, kind in enumerate(k.args):
             regno = i + 1
             r = self.read_reg(st, regno)
+            if kind.startswith("dynptr"):
+                if kind.startswith("dynptr_uninit:"):
+                    dynptr.uninit_arg(self, st, pc, regno, i, r, kind.split(":", 1)[1])
+                else:
+                    dyn = dynptr.init_arg(self, st, regno, i, r)
+                continue
+            if kind == "mem_opt":     # buffer__opt: may be NULL; its size is the next (__szk) argument
+                continue
+            if kind == "szk":         # buffer__szk: a known constant; the buffer before it holds that much
+                self._kfunc_szk(st, regno, i, r, regs[regno - 1])
+                const_size = r.val
+                continue
             if kind == "scalar" or kind == "size":
                 if r.t != SCALAR:
                     self.fail(f"R{regno} is not a scalar")
@@ -329,6 +352,10 @@ class CallsMixin:
             self.release_reference(st, release_ref)
         for i in range(1, 6):
             regs[i] = Reg()
+        if k.ret in (MEM_DYNPTR_RO, MEM_DYNPTR_RW):
+            # bpf_dynptr_slice(_rdwr): PTR_TO_MEM (MEM_RDONLY) | MAYBE_NULL of the constant size
+            regs[0] = dynptr.slice_reg(self, dyn, const_size, k.ret)
+            return
         if k.ret == "void":
             regs[0] = Reg()
         elif k.ret.startswith("obj:"):
@@ -343,6 +370,22 @@ class CallsMixin:
             regs[0] = r
         else:
             regs[0] = scalar_unknown()
+
+    def _kfunc_szk(self, st, regno: int, argno: int, size, buf) -> None:
+        """KF_ARG_PTR_TO_MEM_SIZE with a __szk size: unless the buffer is an
+        optional NULL, it must hold ``size`` bytes; the size must be constant."""
+        from dataplane.verifier.core import Reject
+        if not buf.is_null():
+            if size.t != SCALAR:
+                self.fail(f"R{regno} is not a scalar")
+            if buf.t not in MEM_TYPES:
+                self.fail(f"R{regno - 1} type={buf.type_str()} expected={MEM_EXPECTED}")
+            try:
+                self.check_helper_mem(st, regno - 1, buf, size.umax, write=False, zero_ok=True)
+            except Reject:     # the inner reason stays in the log, above ours
+                self.fail(f"arg#{argno - 1} arg#{argno} memory, len pair leads to invalid memory access")
+        if not size.is_const():
+            self.fail(f"R{regno} must be a known constant")
 
     # ---------------------------------------------------------------- bpf-to-bpf
     def _local_call(self, st, target: int, pc: int, cb: bool):

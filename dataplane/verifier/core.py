@@ -16,6 +16,7 @@ from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import cfg as cfgmod
 from dataplane.verifier import dispatch, fastloop
 from dataplane.verifier.insn_check import whole_program_problem
+from dataplane.verifier.linfo import LineAnnotator
 from dataplane.verifier.alu import AluMixin
 from dataplane.verifier.branch import BranchMixin
 from dataplane.abi import helper_protos as hp
@@ -41,9 +42,10 @@ class Reject(Exception):
 
 class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, ExploreMixin, dispatch.DispatchMixin):
     def __init__(self, insns, prog_type="xdp", maps=None, license="GPL", kfuncs=None, log_level=1,
-                 allow_uninit_stack=True, objs=None, divmod_ranges=False, deadline=None, cancel=None,
-                 max_states=None):
+                 allow_uninit_stack=True, objs=None, divmod_ranges=False, line_info=None,
+                 deadline=None, cancel=None, max_states=None):
         self.insns = list(insns)
+        self.linfo = LineAnnotator(line_info) if line_info else None   # "; source @ file:N" lines
         self.prog_type = prog_type
         self.maps = maps or {}
         self.gpl = license in GPL_COMPATIBLE
@@ -211,6 +213,8 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
                     self.push_hist(st)
                 insn = prog[pc]
                 if log:
+                    if self.linfo is not None:
+                        self._source_line(pc)
                     self.verbose(f"{pc}: {format_insn(insn, helper_name=self._kfunc_name)}")
                 seen[pc] = 1
                 kind, args = plans[pc]
@@ -249,6 +253,11 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
             for pc, a in enumerate(aux):
                 if a is not None and seen[pc]:
                     a.seen = True
+
+    def _source_line(self, pc: int) -> None:
+        text = self.linfo.note(pc)
+        if text is not None:
+            self.verbose(text)
 
     def _kfunc_name(self, insn):
         if insn.src == op.BPF_PSEUDO_KFUNC_CALL:
@@ -370,8 +379,8 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
 
 def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kfuncs=None,
            log_level: int = 1, allow_uninit_stack: bool = True, objs=None,
-           divmod_ranges: bool = False, deadline: float | None = None, cancel=None,
-           max_states: int | None = None) -> VerifiedProgram:
+           divmod_ranges: bool = False, line_info=None, deadline: float | None = None,
+           cancel=None, max_states: int | None = None) -> VerifiedProgram:
     """Prove ``insns`` safe or raise VerifierError(summary, log).
 
     ``kfuncs``: btf id -> KfuncProto (or a callable doing that lookup);
@@ -379,6 +388,8 @@ def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kf
     ``divmod_ranges``: track unsigned div/mod by constants (e.g. ``x % k`` is
     in [0, k-1]); off by default because the 6.18 kernel forgets such
     results, and dataplane's verdicts follow the kernel's.
+    ``line_info``: the program's BTF line info (loader LineInfo records):
+    the log shows the source line of the instructions, as the kernel's.
 
     Bounds for callers that must not wait (the service): ``deadline`` in
     seconds of wall time, ``cancel`` (a threading.Event, or any callable
@@ -388,4 +399,4 @@ def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kf
     cancelled", "verification exceeded N s", "verification exceeded N
     states"; kind ECANCELED, ETIMEDOUT, ENOMEM)."""
     return Verifier(insns, prog_type, maps, license, kfuncs, log_level, allow_uninit_stack, objs,
-                    divmod_ranges, deadline, cancel, max_states).run()
+                    divmod_ranges, line_info, deadline, cancel, max_states).run()

@@ -27,7 +27,17 @@ NF_CONN_INIT = ObjLayout("nf_conn___init", 248, NF_CONN_FIELDS, ())
 OBJS = {NF_CONN.name: NF_CONN, NF_CONN_INIT.name: NF_CONN_INIT}
 
 _LOOKUP_ARGS = ("ctx", "mem", "size", "mem", "size")
-KFUNCS = {p.name: p for p in (
+# net/core/filter.c, kernel/bpf/helpers.c: the XDP dynptr kfuncs
+# (ptr__uninit, buffer__opt + buffer__szk argument kinds; slices are
+# PTR_TO_MEM of the constant size, MEM_RDONLY for bpf_dynptr_slice)
+_DYN_SLICE_ARGS = ("dynptr", "scalar", "mem_opt", "szk")
+DYNPTR_KFUNCS = (
+    KfuncProto("bpf_dynptr_from_xdp", 0, ("ctx", "scalar", "dynptr_uninit:xdp"), "scalar"),
+    KfuncProto("bpf_dynptr_slice", KF_RET_NULL, _DYN_SLICE_ARGS, "dynptr_ro"),
+    KfuncProto("bpf_dynptr_slice_rdwr", KF_RET_NULL, _DYN_SLICE_ARGS, "dynptr_rw"),
+)
+
+KFUNCS = {p.name: p for p in DYNPTR_KFUNCS + (
     KfuncProto("bpf_xdp_ct_lookup", KF_ACQUIRE | KF_RET_NULL, _LOOKUP_ARGS, "obj:nf_conn"),
     KfuncProto("bpf_skb_ct_lookup", KF_ACQUIRE | KF_RET_NULL, _LOOKUP_ARGS, "obj:nf_conn"),
     KfuncProto("bpf_xdp_ct_alloc", KF_ACQUIRE | KF_RET_NULL, _LOOKUP_ARGS, "obj:nf_conn___init"),

@@ -7,6 +7,7 @@ from dataplane.abi import ctx as ctxabi
 from dataplane.isa import opcodes as op
 from dataplane.verifier import scalar, tnum
 from dataplane.abi.maps import MAP_BTF_STRUCT
+from dataplane.verifier import dynptr
 from dataplane.verifier.reg import (BTF, CTX, MAP_PTR, MAP_VALUE, MEM, NOT_INIT, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_const, scalar_from,
                                     scalar_unknown)
@@ -131,6 +132,8 @@ class MemMixin:
                 self.fail("bpf_spin_lock cannot be accessed directly by load/store")
             return _sized_unknown(size)
         if t == MEM:
+            if write and dynptr.mem_write_forbidden(reg):
+                self.fail(f"R{regno} cannot write into {reg.type_str()}")
             self._check_region(regno, reg, off + reg.off, size, reg.msize, "memory")
             return _sized_unknown(size)
         if t == BTF:
@@ -255,6 +258,7 @@ class MemMixin:
         self._grow(st, reg.frame, -off)
         spi = (-off - 1) // 8
         if write:
+            dynptr.destroy(self, st, frame, (-off - 1) // 8)     # writing into a dynptr ends it
             if off % 8 == 0 and size == 8:
                 self.live.mark_write(reg.frame, 1 << spi)    # stack liveness: slot overwritten
             kind = self._stack_write(frame, off, size, value, is_st)
@@ -291,11 +295,13 @@ class MemMixin:
             self._live_reads(st, reg.frame, lo, hi)
         for b in range(lo, hi):
             spi, idx = (-b - 1) // 8, (-b - 1) % 8
+            if write:
+                dynptr.destroy(self, st, frame, spi)
             types, sp = frame.stack.get(spi, INVALID_SLOT)
             if write:
                 types = types.replace("r", "m")
                 frame.stack[spi] = (types[:idx] + "m" + types[idx + 1:], None)
-            elif types[idx] == "?" and not self.allow_uninit_stack:
+            elif (types[idx] == "?" and not self.allow_uninit_stack) or types[idx] in dynptr.DYNPTR_BYTES:
                 self.fail(f"invalid variable-offset read from stack R{regno} var_off={tnum.fmt(reg.vo)} "
                           f"off={off} size={size}")
         return None if write else _sized_unknown(size)
@@ -348,7 +354,7 @@ class MemMixin:
                 pass
             return _sized_unknown(size)
         for i, c in enumerate(reversed(bytes_)):
-            if c == "?" and not self.allow_uninit_stack:
+            if (c == "?" and not self.allow_uninit_stack) or c in dynptr.DYNPTR_BYTES:
                 self.fail(f"invalid read from stack off {off}+{i} size {size}")
         if bytes_ == "0" * size:
             return scalar_const(0)
@@ -393,10 +399,12 @@ class MemMixin:
             spi, idx = (-b - 1) // 8, (-b - 1) % 8
             types, sp = frame.stack.get(spi, INVALID_SLOT)
             if write:
+                if types[idx] in dynptr.DYNPTR_BYTES:
+                    self.fail(f"potential write to dynptr at off={b} disallowed")
                 if "r" in types:
                     types = types.replace("r", "m")
                 frame.stack[spi] = (types[:idx] + "m" + types[idx + 1:], None)
                 continue
             c = types[idx]
-            if c == "?" and not self.allow_uninit_stack:
+            if (c == "?" and not self.allow_uninit_stack) or c in dynptr.DYNPTR_BYTES:
                 self.fail(f"invalid indirect read from stack R{regno} off {lo}+{b - lo} size {size}")

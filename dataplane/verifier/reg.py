@@ -23,6 +23,7 @@ MEM_OR_NULL = 11
 BTF = 12          # kfunc-returned object
 BTF_OR_NULL = 13
 FUNC = 14         # callback address (lddw src=4)
+DYNPTR = 15       # what a STACK_DYNPTR slot holds (dynptr.py): id, btf = the dynptr type ("xdp")
 
 OR_NULL = {MAP_VALUE_OR_NULL: MAP_VALUE, MEM_OR_NULL: MEM, BTF_OR_NULL: BTF}
 PKT_TYPES = (PKT, PKT_META, PKT_END)
@@ -30,7 +31,12 @@ PKT_TYPES = (PKT, PKT_META, PKT_END)
 _NAMES = {NOT_INIT: "?", SCALAR: "scalar", CTX: "ctx", MAP_PTR: "map_ptr", MAP_VALUE: "map_value",
           MAP_VALUE_OR_NULL: "map_value_or_null", STACK: "fp", PKT: "pkt", PKT_META: "pkt_meta",
           PKT_END: "pkt_end", MEM: "mem", MEM_OR_NULL: "mem_or_null", BTF: "ptr_",
-          BTF_OR_NULL: "ptr_or_null_", FUNC: "func"}
+          BTF_OR_NULL: "ptr_or_null_", FUNC: "func", DYNPTR: "dynptr_ptr"}
+# PTR_TO_MEM flavours (Reg.btf of a MEM / MEM_OR_NULL register): slices of a
+# packet dynptr (bpf_dynptr_slice: read-only; _rdwr: writable); Reg.map then
+# holds the dynptr's id, as the kernel's reg->dynptr_id
+MEM_DYNPTR_RO = "dynptr_ro"
+MEM_DYNPTR_RW = "dynptr_rw"
 
 
 class Reg:
@@ -92,6 +98,8 @@ class Reg:
         name = _NAMES[self.t]
         if self.t in (MEM, MEM_OR_NULL) and self.ringbuf:
             return "ringbuf_" + name
+        if self.t in (MEM, MEM_OR_NULL) and self.btf == MEM_DYNPTR_RO:
+            return "rdonly_" + name
         if self.t in (BTF, BTF_OR_NULL) and self.ref:
             return "trusted_" + name
         return name

@@ -114,6 +114,25 @@ static inline void dp_chain_add(uint64_t *dst, uint64_t v)
         __atomic_fetch_add(dst, v, __ATOMIC_RELAXED);
 }
 
+/* Where an XDP_REDIRECT sends the frame, as frame.reserved: the ifindex of
+ * bpf_redirect; for bpf_redirect_map the target's ifindex when the map is
+ * a DEVMAP/DEVMAP_HASH (its value starts with the ifindex, struct
+ * bpf_devmap_val), else (XSKMAP, CPUMAP, a broadcast) the key. */
+static inline uint32_t dp_chain_redirect_target(struct dp_rt *rt)
+{
+    if (rt->redirect_kind == DP_REDIRECT_MAP && rt->redirect_map &&
+        (rt->redirect_map->map_type == DP_MAP_DEVMAP || rt->redirect_map->map_type == DP_MAP_DEVMAP_HASH) &&
+        !(rt->redirect_flags & (1ull << 3) /* BPF_F_BROADCAST */)) {
+        uint32_t key = rt->redirect_index, ifindex;
+        const void *val = dp_map_lookup_elem(rt->redirect_map, &key);
+        if (val) {
+            memcpy(&ifindex, val, sizeof(ifindex));
+            return ifindex;
+        }
+    }
+    return rt->redirect_index;
+}
+
 /* One program on one packet: 0 and *r0, or -1 (fault, message in env). */
 static inline int dp_chain_run_one(struct dp_chain_entry *e, struct dp_xdp_buff *x, uint64_t *r0)
 {
@@ -125,7 +144,8 @@ static inline int dp_chain_run_one(struct dp_chain_entry *e, struct dp_xdp_buff 
 
 /* Run the chain over b->frames[0..count): sets each frame's data pointers
  * and verdict; for XDP_REDIRECT, frame.reserved = the redirect target
- * (ifindex, or the map key of bpf_redirect_map). Returns packets run.
+ * (dp_chain_redirect_target: an ifindex, or the map key of an XSKMAP/CPUMAP
+ * redirect). Returns packets run.
  * Caller holds c->lock and has sized c->live for b->count. */
 static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_chain_result *res)
 {
@@ -192,7 +212,7 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
             by[v] += (uint64_t)(x.data_end - x.data);
             f->verdict = v;
             if (v == DP_V_REDIRECT)
-                f->reserved = e->rt.redirect_index;
+                f->reserved = dp_chain_redirect_target(&e->rt);
             if (e->proceed & (1u << v))
                 c->live[nnext++] = c->live[i];
         }

@@ -40,6 +40,11 @@
 #define XDP_MAX_TX_SKB_BUDGET 9   /* 6.17+: copy-mode frames per sendto (default 32) */
 #endif
 
+#ifndef DP_FRAME_KEPT
+#define DP_FRAME_KEPT 0x80000000u   /* verdict flag: a sink kept the frame (dp_frame.h) */
+#define DP_VERDICT_MASK 0x7u
+#endif
+
 #define V_ABORTED 0u
 #define V_DROP 1u
 #define V_PASS 2u
@@ -69,6 +74,29 @@ static inline uint32_t load_acq(volatile uint32_t *p)
 static inline void store_rel(volatile uint32_t *p, uint32_t v)
 {
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* ------------------------------------------------------------ free frames
+ *
+ * A FIFO, not a stack: the frame handed to the kernel next is the one
+ * released longest ago, so the kernel (another CPU) rarely writes into a
+ * cache line this worker has just dirtied. */
+
+static inline void free_push(struct dp_xsk_worker *w, uint64_t addr)
+{
+    w->free_stack[w->ftail++ & w->fmask] = addr;
+    w->nfree++;
+}
+
+static inline uint64_t free_pop(struct dp_xsk_worker *w)
+{
+    w->nfree--;
+    return w->free_stack[w->fhead++ & w->fmask];
+}
+
+static inline uint64_t free_peek(const struct dp_xsk_worker *w)
+{
+    return w->free_stack[w->fhead & w->fmask];
 }
 
 /* ------------------------------------------------------------ producer rings */
@@ -126,14 +154,18 @@ int dp_xsk_worker_init(struct dp_xsk_worker *w, uint32_t nframes, uint32_t frame
         w->area = NULL;
         return fail(w, errno, "UMEM: mmap of %zu bytes", w->area_len);
     }
-    w->free_stack = malloc(sizeof(uint64_t) * nframes);
+    for (w->fmask = 1; w->fmask < nframes; w->fmask <<= 1)
+        ;
+    w->free_stack = malloc(sizeof(uint64_t) * w->fmask);
+    w->fmask -= 1;
     w->src = malloc(batch_cap ? batch_cap : 1);
     if (!w->free_stack || !w->src)
         return fail(w, ENOMEM, "UMEM bookkeeping");
     w->src_cap = batch_cap;
-    /* pop order = ascending addresses (cache friendly at start) */
     for (i = 0; i < nframes; i++)
-        w->free_stack[i] = (uint64_t)(nframes - 1 - i) * frame_size;
+        w->free_stack[i] = (uint64_t)i * frame_size;
+    w->fhead = 0;
+    w->ftail = nframes;
     w->nfree = nframes;
     w->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->event_fd < 0)
@@ -205,7 +237,7 @@ static void refill(struct dp_xsk_worker *w, struct dp_xsk *s)
     if (!n)
         return;
     for (i = 0; i < n; i++)
-        d[(s->fill.cached_prod + i) & s->fill.mask] = w->free_stack[--w->nfree];
+        d[(s->fill.cached_prod + i) & s->fill.mask] = free_pop(w);
     s->fill.cached_prod += n;
     prod_submit(&s->fill);
 }
@@ -229,7 +261,7 @@ static void sock_abort(struct dp_xsk_worker *w, struct dp_xsk *s)
         const uint64_t *d = s->fill.desc;
         uint32_t i;
         for (i = *s->fill.consumer; i != s->fill.cached_prod; i++)
-            w->free_stack[w->nfree++] = d[i & s->fill.mask];
+            free_push(w, d[i & s->fill.mask]);
     }
     sock_close(s);
     w->nsock--;
@@ -286,8 +318,10 @@ static int open_steps(struct dp_xsk_worker *w, uint32_t ifindex, uint32_t queue,
         mr.headroom = 0;   /* XDP_PACKET_HEADROOM (256) is always left by the kernel */
         if (setsockopt(s->fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof(mr))) {
             rc = errno;
-            return fail(w, rc, rc == EPERM || rc == ENOMEM ? "UMEM register (needs CAP_IPC_LOCK or a larger "
-                        "RLIMIT_MEMLOCK)" : "UMEM register");
+            /* the pinned UMEM counts against RLIMIT_MEMLOCK unless CAP_IPC_LOCK:
+             * over it the kernel says ENOBUFS */
+            return fail(w, rc, rc == EPERM || rc == ENOMEM || rc == ENOBUFS ? "UMEM register (needs CAP_IPC_LOCK "
+                        "or a larger RLIMIT_MEMLOCK)" : "UMEM register");
         }
     }
     /* every (device, queue) gets its own fill/completion ring, also when
@@ -364,7 +398,7 @@ static void reap_completions(struct dp_xsk_worker *w, struct dp_xsk *s)
     if (!n)
         return;
     for (i = 0; i < n; i++)
-        w->free_stack[w->nfree++] = d[(s->comp.cached_cons + i) & s->comp.mask] & mask;
+        free_push(w, d[(s->comp.cached_cons + i) & s->comp.mask] & mask);
     s->comp.cached_cons += n;
     cons_release(&s->comp);
     s->stats[DP_XS_TX_COMPLETED] += n;
@@ -378,6 +412,13 @@ void dp_xsk_recycle(struct dp_xsk_worker *w)
         reap_completions(w, &w->socks[i]);
     for (i = 0; i < w->nsock; i++)
         refill(w, &w->socks[i]);
+}
+
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int sock_error(struct dp_xsk_worker *w, struct dp_xsk *s, int err)
@@ -410,18 +451,36 @@ static int check_alive(struct dp_xsk_worker *w)
 
 int dp_xsk_rx(struct dp_xsk_worker *w, struct dp_batch *b, int timeout_ms)
 {
-    struct pollfd pfd[DP_XSK_MAX_SOCKS + 1];
-    uint32_t k, n, i, avail = 0;
+    struct pollfd pfd[2 * DP_XSK_MAX_SOCKS + 1];
+    uint32_t k, n, i, avail = 0, np;
     struct timespec ts;
     uint64_t now;
     int rc;
 
     if (w->dead_err)
         return check_alive(w);
+    if (w->ntap) {
+        dp_xsk_tap_drain(w, 256);
+    }
 
     b->count = 0;
     for (k = 0; k < w->nsock; k++)
         avail += cons_avail(&w->socks[k].rx);
+    if (!avail && w->spin_ns && timeout_ms) {
+        /* Traffic that stops for a few microseconds usually resumes: look
+         * at the rings for spin_ns before sleeping in poll(), so that a
+         * busy worker is never asleep when the kernel fills its ring (a
+         * sleeping reader costs the kernel a wakeup per flush, on the CPU
+         * that receives). Bounded: an idle worker sleeps after spin_ns. */
+        uint64_t t0 = now_ns(), n_iter = 0;
+        while (!avail) {
+            __builtin_ia32_pause();
+            for (k = 0; k < w->nsock; k++)
+                avail += cons_avail(&w->socks[k].rx);
+            if ((++n_iter & 63) == 0 && (now_ns() - t0 >= w->spin_ns || w->cancelled))
+                break;
+        }
+    }
     if (!avail) {
         if (w->busy_poll) {
             /* drive the driver's NAPI from this thread (no interrupt) */
@@ -438,11 +497,24 @@ int dp_xsk_rx(struct dp_xsk_worker *w, struct dp_batch *b, int timeout_ms)
             pfd[w->nsock].fd = w->event_fd;
             pfd[w->nsock].events = POLLIN;
             pfd[w->nsock].revents = 0;
-            rc = poll(pfd, w->nsock + 1, timeout_ms);
+            np = w->nsock + 1;
+            for (k = 0; k < w->nsock; k++) {
+                if (w->socks[k].tap_fd >= 0) {
+                    pfd[np].fd = w->socks[k].tap_fd;
+                    pfd[np].events = POLLIN;
+                    pfd[np].revents = 0;
+                    np++;
+                }
+            }
+            rc = poll(pfd, np, timeout_ms);
             if (rc < 0)
                 return errno == EINTR ? 0 : fail(w, errno, "poll");
             if (pfd[w->nsock].revents)
                 return 0;   /* cancelled */
+            if (np > w->nsock + 1) {
+                dp_xsk_tap_drain(w, 256);
+                dp_xsk_recycle(w);
+            }
             for (k = 0; k < w->nsock; k++)
                 if (pfd[k].revents & (POLLERR | POLLHUP | POLLNVAL))
                     return sock_error(w, &w->socks[k], 0);
@@ -496,7 +568,7 @@ int dp_xsk_rx(struct dp_xsk_worker *w, struct dp_batch *b, int timeout_ms)
 
 static inline void free_frame(struct dp_xsk_worker *w, const struct dp_frame *f)
 {
-    w->free_stack[w->nfree++] = (uint64_t)(f->hard_start - w->area);
+    free_push(w, (uint64_t)(f->hard_start - w->area));
 }
 
 /* Put frame f on socket t's TX ring (reserved slot count checked by caller
@@ -559,16 +631,53 @@ static void kick_tx(struct dp_xsk_worker *w, struct dp_xsk *s)
     }
 }
 
-void dp_xsk_dispatch(struct dp_xsk_worker *w, struct dp_batch *b)
+/* Single interface: what the host stack sends through the TAP device goes
+ * out of the interface as it is (egress does not run XDP programs, in the
+ * kernel either).  Up to budget frames, read straight into UMEM chunks. */
+uint32_t dp_xsk_tap_drain(struct dp_xsk_worker *w, uint32_t budget)
 {
-    uint32_t room[DP_XSK_MAX_SOCKS], dirty = 0, i;
+    uint32_t k, sent = 0;
+    for (k = 0; k < w->nsock; k++) {
+        struct dp_xsk *s = &w->socks[k];
+        uint32_t room = 0, n = 0;
+        if (s->tap_fd < 0)
+            continue;
+        while (n < budget && w->nfree) {
+            struct dp_frame f;
+            uint64_t chunk = free_peek(w);
+            ssize_t len;
+            f.hard_start = w->area + chunk;
+            f.data = f.hard_start + DP_XDP_HEADROOM;
+            len = read(s->tap_fd, f.data, w->frame_size - DP_XDP_HEADROOM);
+            if (len <= 0)
+                break;   /* EAGAIN: nothing more (the fd is non-blocking) */
+            f.data_end = f.data + len;
+            s->stats[DP_XS_HOST_TX]++;
+            if (tx_put(w, s, &f, &room) != 0)
+                break;   /* TX ring full: the frame stays free, counted */
+            (void)free_pop(w);
+            n++;
+        }
+        if (n) {
+            prod_submit(&s->tx);
+            kick_tx(w, s);
+            sent += n;
+        }
+    }
+    return sent;
+}
+
+uint32_t dp_xsk_put(struct dp_xsk_worker *w, struct dp_batch *b, const uint32_t *idx, uint32_t n)
+{
+    uint32_t room[DP_XSK_MAX_SOCKS], dirty = 0, i, taken = 0;
     memset(room, 0, sizeof(room));
-    for (i = 0; i < b->count; i++) {
-        struct dp_frame *f = &b->frames[i];
-        uint32_t si = w->src[i];
+    for (i = 0; i < n; i++) {
+        uint32_t fi = idx ? idx[i] : i;
+        struct dp_frame *f = &b->frames[fi];
+        uint32_t si = w->src[fi];
         struct dp_xsk *s = &w->socks[si];
         int t = -1;
-        switch (f->verdict) {
+        switch (f->verdict & DP_VERDICT_MASK) {
         case V_TX:
             t = (int)si;
             break;
@@ -578,17 +687,19 @@ void dp_xsk_dispatch(struct dp_xsk_worker *w, struct dp_batch *b)
             } else if (s->tap_fd >= 0) {
                 /* AF_XDP cannot hand a frame to the kernel stack: a TAP
                  * device injects a copy (one write per packet) */
-                if (write(s->tap_fd, f->data, (size_t)(f->data_end - f->data)) < 0)
+                if (write(s->tap_fd, f->data, (size_t)(f->data_end - f->data)) < 0) {
                     s->stats[DP_XS_HOST_ERRORS]++;
-                else
+                } else {
                     s->stats[DP_XS_HOST_PACKETS]++;
+                    taken++;
+                }
             } else {
                 s->stats[DP_XS_DROPPED]++;
             }
             break;
         case V_REDIRECT:
-            /* f->reserved: the target ifindex (resolved by the caller for
-             * map redirects); only interfaces of this hook are reachable */
+            /* f->reserved: the target ifindex; only interfaces of this hook
+             * (sockets of this worker) are reachable */
             t = f->reserved ? find_sock(w, f->reserved) : -1;
             if (t < 0)
                 s->stats[DP_XS_REDIRECT_ERRORS]++;
@@ -597,11 +708,11 @@ void dp_xsk_dispatch(struct dp_xsk_worker *w, struct dp_batch *b)
             s->stats[DP_XS_DROPPED]++;
             break;
         }
-        if (t < 0 || tx_put(w, &w->socks[t], f, &room[t]) != 0) {
-            free_frame(w, f);
-            continue;
-        }
+        if (t < 0 || tx_put(w, &w->socks[t], f, &room[t]) != 0)
+            continue;   /* not kept: release() recycles it */
+        f->verdict |= DP_FRAME_KEPT;   /* the TX ring has it until its completion */
         dirty |= 1u << t;
+        taken++;
     }
     for (i = 0; i < w->nsock; i++) {
         if (dirty & (1u << i)) {
@@ -610,8 +721,33 @@ void dp_xsk_dispatch(struct dp_xsk_worker *w, struct dp_batch *b)
             kick_tx(w, t);
         }
     }
+    return taken;
+}
+
+void dp_xsk_release(struct dp_xsk_worker *w, struct dp_batch *b)
+{
+    uint32_t i;
+    for (i = 0; i < b->count; i++) {
+        struct dp_frame *f = &b->frames[i];
+        if (!(f->verdict & DP_FRAME_KEPT))
+            free_frame(w, f);
+    }
     b->count = 0;
     dp_xsk_recycle(w);
+}
+
+void dp_xsk_dispatch(struct dp_xsk_worker *w, struct dp_batch *b)
+{
+    uint32_t idx[4096], i, n = 0;
+    for (i = 0; i < b->count && n < 4096; i++) {
+        uint32_t v = b->frames[i].verdict & DP_VERDICT_MASK;
+        if (v == V_PASS || v == V_TX || v == V_REDIRECT)
+            idx[n++] = i;
+        else
+            w->socks[w->src[i]].stats[DP_XS_DROPPED]++;
+    }
+    dp_xsk_put(w, b, idx, n);
+    dp_xsk_release(w, b);
 }
 
 int dp_xsk_kstats(const struct dp_xsk *s, uint64_t out[6])
@@ -633,6 +769,7 @@ int dp_xsk_kstats(const struct dp_xsk *s, uint64_t out[6])
 void dp_xsk_cancel(struct dp_xsk_worker *w)
 {
     uint64_t one = 1;
+    __atomic_store_n(&w->cancelled, 1, __ATOMIC_RELEASE);
     if (w->event_fd >= 0)
         (void)!write(w->event_fd, &one, sizeof(one));
 }

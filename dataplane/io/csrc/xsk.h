@@ -32,7 +32,7 @@
 
 #define DP_XSK_MAX_SOCKS 8      /* sockets per worker (interfaces of one hook) */
 #define DP_XSK_MAX_RING 16384u
-#define DP_XSK_STATS_N 13
+#define DP_XSK_STATS_N 14
 
 /* per-socket counters (native, read at scrape time) */
 enum {
@@ -46,6 +46,7 @@ enum {
     DP_XS_DROPPED,                        /* DROP/ABORTED frames recycled */
     DP_XS_WAKEUPS,                        /* sendto/poll kicks of the kernel */
     DP_XS_TX_ERRORS,                      /* sendto errors other than EAGAIN/EBUSY */
+    DP_XS_HOST_TX,                        /* frames the host sent through the TAP */
 };
 
 struct dp_xsk_ring {
@@ -74,12 +75,15 @@ struct dp_xsk_worker {
     uint8_t *area;              /* UMEM */
     size_t area_len;
     uint32_t frame_size, nframes;
-    uint64_t *free_stack;       /* chunk offsets */
+    uint64_t *free_stack;       /* chunk offsets: a FIFO of fmask + 1 slots */
+    uint32_t fhead, ftail, fmask;
     uint32_t nfree;
     int need_wakeup;            /* bound with XDP_USE_NEED_WAKEUP */
     int busy_poll;              /* SO_PREFER_BUSY_POLL: spin with recvfrom, no sleep */
     int event_fd;               /* cancellation: readable once cancelled */
-    uint32_t nsock, rr;
+    volatile int cancelled;
+    uint64_t spin_ns;           /* look at empty RX rings this long before poll() (0: never) */
+    uint32_t nsock, rr, ntap;
     struct dp_xsk socks[DP_XSK_MAX_SOCKS];
     int dead_err, dead_sock;    /* a socket lost its device: errno, which */
     uint32_t rx_calls;
@@ -105,11 +109,25 @@ int dp_xsk_open(struct dp_xsk_worker *w, uint32_t ifindex, uint32_t queue, uint3
  * socket error (w->err names the interface). */
 int dp_xsk_rx(struct dp_xsk_worker *w, struct dp_batch *b, int timeout_ms);
 
-/* Hand every frame of b to its verdict's destination (see the top). */
+/* The sink side (io/source.pxd): frames b->frames[idx[0..n)] (idx NULL:
+ * the first n) go to their verdict's destination (see the top); those put
+ * on a TX ring get DP_FRAME_KEPT (their completion recycles them), TX rings
+ * are kicked before returning.  Returns the frames taken (sent or written
+ * to the TAP). */
+uint32_t dp_xsk_put(struct dp_xsk_worker *w, struct dp_batch *b, const uint32_t *idx, uint32_t n);
+
+/* The source side: every frame of b not kept goes back to the free stack,
+ * then completions are reaped and the fill rings topped up; clears b. */
+void dp_xsk_release(struct dp_xsk_worker *w, struct dp_batch *b);
+
+/* put (PASS/TX/REDIRECT frames) + release, in one call. */
 void dp_xsk_dispatch(struct dp_xsk_worker *w, struct dp_batch *b);
 
 /* Reap completions and top the fill rings up. */
 void dp_xsk_recycle(struct dp_xsk_worker *w);
+
+/* Frames the host wrote to the TAP devices, out of their interfaces. */
+uint32_t dp_xsk_tap_drain(struct dp_xsk_worker *w, uint32_t budget);
 
 /* Kernel statistics of a socket (struct xdp_statistics, 6 x u64). 0 or -errno. */
 int dp_xsk_kstats(const struct dp_xsk *s, uint64_t out[6]);

@@ -12,6 +12,7 @@
 #define DP_HELPERS_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "dp_env.h"
 #include "dp_maps.h"
@@ -90,8 +91,25 @@ struct dp_rt {
     void *ct;                    /* struct dp_kf_ct (dataplane/kfuncs): conntrack table of the kfuncs */
 };
 
+/* bpf_ktime_get_*_ns: a clock in ns (helpers_core.c and JIT-compiled code). */
+static inline uint64_t dp_clock_ns(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* bpf_get_smp_processor_id: the runner's CPU (0 without a runner). */
+static inline uint64_t dp_rt_cpu(const struct dp_env *env)
+{
+    return env->user ? ((const struct dp_rt *)env->user)->cpu : 0;
+}
+
 /* The kernel helper with this id, or NULL when not implemented. */
 dp_helper_fn dp_kernel_helper(uint32_t id);
+/* The XDP dynptr kfuncs (kfuncs_dynptr.c): 0 bpf_dynptr_from_xdp, 1 bpf_dynptr_slice,
+ * 2 bpf_dynptr_slice_rdwr; NULL past them. */
+dp_helper_fn dp_dynptr_kfunc(uint32_t id);
 /* bpf_jiffies64's tick rate: the kernel's CONFIG_HZ (helpers.set_jiffies_hz). */
 extern uint32_t dp_jiffies_hz;
 

@@ -139,17 +139,10 @@ static uint64_t h_map_peek_elem(struct dp_env *env, uint64_t r1, uint64_t r2, ui
     return (uint64_t)dp_map_peek_elem(m, v);
 }
 
-static uint64_t clock_ns(clockid_t c)
-{
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t h_ktime_get_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     (void)env; UNUSED5;
-    return clock_ns(CLOCK_MONOTONIC);
+    return dp_clock_ns(CLOCK_MONOTONIC);
 }
 
 /* jiffies tick at the kernel's CONFIG_HZ (set by dataplane.kfuncs.kconfig.hz()),
@@ -163,19 +156,19 @@ uint64_t dp_jiffies_of(uint64_t ns, uint32_t hz) { return (uint64_t)((__uint128_
 static uint64_t h_jiffies64(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     (void)env; UNUSED5;
-    return dp_jiffies_of(clock_ns(CLOCK_MONOTONIC), dp_jiffies_hz);
+    return dp_jiffies_of(dp_clock_ns(CLOCK_MONOTONIC), dp_jiffies_hz);
 }
 
 static uint64_t h_ktime_get_boot_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     (void)env; UNUSED5;
-    return clock_ns(CLOCK_BOOTTIME);
+    return dp_clock_ns(CLOCK_BOOTTIME);
 }
 
 static uint64_t h_ktime_get_coarse_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     (void)env; UNUSED5;
-    return clock_ns(CLOCK_MONOTONIC_COARSE);
+    return dp_clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
 static uint64_t h_get_prandom_u32(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
@@ -185,7 +178,7 @@ static uint64_t h_get_prandom_u32(struct dp_env *env, uint64_t r1, uint64_t r2, 
     UNUSED5;
     if (!rt)
         return 4;  /* chosen by fair dice roll: no runner state */
-    x = rt->prandom ? rt->prandom : (clock_ns(CLOCK_MONOTONIC) | 1);
+    x = rt->prandom ? rt->prandom : (dp_clock_ns(CLOCK_MONOTONIC) | 1);
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
@@ -196,7 +189,7 @@ static uint64_t h_get_prandom_u32(struct dp_env *env, uint64_t r1, uint64_t r2, 
 static uint64_t h_get_smp_processor_id(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     UNUSED5;
-    return RT(env) ? RT(env)->cpu : 0;
+    return dp_rt_cpu(env);
 }
 
 /* bpf_tail_call: the order of checks and the counter increment are the
@@ -293,6 +286,9 @@ uint64_t dp_h_csum_diff(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t,
 uint64_t dp_h_xdp_adjust_head(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_adjust_tail(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_adjust_meta(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_read(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_write(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_data(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 
 dp_helper_fn dp_kernel_helper(uint32_t id)
 {
@@ -327,6 +323,9 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case 160: return h_ktime_get_coarse_ns;
     case 181: return h_loop;
     case 195: return h_map_lookup_percpu_elem;
+    case 201: return dp_h_dynptr_read;
+    case 202: return dp_h_dynptr_write;
+    case 203: return dp_h_dynptr_data;
     default: return NULL;
     }
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "dp_helpers.h"
+#include "dp_csum.h"
+#include "dp_xdp_adjust.h"
 
 #define RT(env) ((struct dp_rt *)(env)->user)
 
@@ -72,28 +74,11 @@ static struct dp_xdp_buff *xdp_of(struct dp_env *env, uint64_t ctx, const char *
     return env->ctx;
 }
 
-static uint64_t metalen(const struct dp_xdp_buff *x) { return (uint64_t)(x->data - x->data_meta); }
-
 uint64_t dp_h_xdp_adjust_head(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     struct dp_xdp_buff *x = xdp_of(env, r1, "bpf_xdp_adjust_head");
-    int32_t off = (int32_t)r2;
-    uint8_t *start, *data;
-    uint64_t meta;
     (void)r3; (void)r4; (void)r5;
-    if (!x)
-        return 0;
-    meta = metalen(x);
-    start = x->hard_start + DP_XDP_FRAME_HDR + meta;
-    data = x->data + off;
-    if (data < start || data > x->data_end - DP_ETH_HLEN)
-        return (uint64_t)-EINVAL;
-    if (meta)
-        memmove(x->data_meta + off, x->data_meta, meta);
-    x->data_meta += off;
-    x->data = data;
-    dp_xdp_sync(env, x);
-    return 0;
+    return x ? dp_xdp_adjust_head_do(env, x, (int32_t)r2) : 0;
 }
 
 uint64_t dp_h_xdp_adjust_tail(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
@@ -118,22 +103,8 @@ uint64_t dp_h_xdp_adjust_tail(struct dp_env *env, uint64_t r1, uint64_t r2, uint
 uint64_t dp_h_xdp_adjust_meta(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     struct dp_xdp_buff *x = xdp_of(env, r1, "bpf_xdp_adjust_meta");
-    int32_t off = (int32_t)r2;
-    uint8_t *meta;
-    uint64_t len;
     (void)r3; (void)r4; (void)r5;
-    if (!x)
-        return 0;
-    meta = x->data_meta + off;
-    if (meta < x->hard_start + DP_XDP_FRAME_HDR || meta > x->data)
-        return (uint64_t)-EINVAL;
-    len = (uint64_t)(x->data - meta);
-    /* xdp_metalen_invalid: 4-byte multiple, at most skb_shared_info.meta_len's max (255) */
-    if ((len & 3) || len > 255)
-        return (uint64_t)-EACCES;
-    x->data_meta = meta;
-    dp_xdp_sync(env, x);
-    return 0;
+    return x ? dp_xdp_adjust_meta_do(env, x, (int32_t)r2) : 0;
 }
 
 /* bpf_xdp_redirect(ifindex, flags) */
@@ -192,80 +163,20 @@ uint64_t dp_h_redirect_map(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_
     return XDP_REDIRECT;
 }
 
-/* x86-64 csum_partial: 32-bit one's-complement sum with end-around carry,
- * of little-endian words, seeded. Summing in 64 bits and folding gives the
- * same 32-bit value as the kernel's adc loop (0 only when all is 0). Odd
- * start addresses are handled the kernel's way (rotate around the sum). */
-static uint32_t add32c(uint32_t a, uint32_t b)
-{
-    uint64_t s = (uint64_t)a + b;
-    return (uint32_t)s + (uint32_t)(s >> 32);
-}
+/* x86-64 csum_partial (dp_csum.h), exported for helpers.pyx's tests. */
+uint32_t dp_csum_partial(const uint8_t *p, uint64_t len, uint32_t seed) { return dp_csum_partial_do(p, len, seed); }
 
-static uint32_t ror32(uint32_t v, unsigned s) { return (v >> s) | (v << (32 - s)); }
-
-uint32_t dp_csum_partial(const uint8_t *p, uint64_t len, uint32_t seed)
-{
-    uint64_t acc;
-    uint32_t res;
-    int odd = (int)((uintptr_t)p & 1);
-    if (odd) {
-        if (len == 0)
-            return seed;
-        acc = ror32(seed, 8);
-        acc += (uint64_t)p[0] << 8;
-        p++;
-        len--;
-    } else {
-        acc = seed;
-    }
-    /* 32-bit chunks into a 64-bit accumulator: no overflow below 2^32 words */
-    while (len >= 4) {
-        uint32_t w;
-        memcpy(&w, p, 4);
-        acc += w;
-        p += 4;
-        len -= 4;
-    }
-    if (len >= 2) {
-        uint16_t w;
-        memcpy(&w, p, 2);
-        acc += w;
-        p += 2;
-        len -= 2;
-    }
-    if (len)
-        acc += p[0];
-    res = add32c((uint32_t)acc, (uint32_t)(acc >> 32));
-    if (odd)
-        res = ror32(res, 8);
-    return res;
-}
-
-/* bpf_csum_diff(from, from_size, to, to_size, seed). Since "bpf_csum_diff:
- * optimize and homogenize for all archs" (6.13) the kernel computes
- * csum_sub(csum_partial(to, seed), csum_partial(from, 0)) on the buffers
- * themselves (any size, no 4-byte rule) and returns it folded to 16 bits
- * (csum_from32to16, not complemented). Pinned against this machine's
- * kernel by tests/test_runtime_helpers.py. The 512-byte limit of the old
- * scratch buffer is kept. */
+/* bpf_csum_diff(from, from_size, to, to_size, seed): the memory checks
+ * here, the arithmetic in dp_csum.h (shared with JIT-compiled code). */
 uint64_t dp_h_csum_diff(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
-    uint32_t fs = (uint32_t)r2, ts = (uint32_t)r4, sum;
+    uint32_t fs = (uint32_t)r2, ts = (uint32_t)r4;
     const uint8_t *from, *to;
-    if ((uint64_t)fs + ts > 512)
+    if ((uint64_t)fs + ts > DP_CSUM_DIFF_MAX)
         return (uint64_t)-EINVAL;
     from = dp_env_mem(env, r1, fs, DP_REGION_READ);
     to = dp_env_mem(env, r3, ts, DP_REGION_READ);
     if ((fs && !from) || (ts && !to))
         return dp_env_fail(env, "bpf_csum_diff: invalid memory access");
-    if (!fs)          /* pushing data */
-        sum = dp_csum_partial(to, ts, (uint32_t)r5);
-    else if (!ts)     /* pulling data */
-        sum = ~dp_csum_partial(from, fs, ~(uint32_t)r5);
-    else
-        sum = add32c(dp_csum_partial(to, ts, (uint32_t)r5), ~dp_csum_partial(from, fs, 0));
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    return sum;
+    return dp_csum_diff_do(from, fs, to, ts, (uint32_t)r5);
 }

@@ -16,13 +16,19 @@ Shape of the output:
 * registers are locals ``r0``..``r10``; jumps are gotos, labels only where
   something jumps or falls through out of order;
 * every operation expands a ``dp_*`` inline of bpf_semantics.h;
-* a call passes the caller's r0-r9 in an array and gets r0-r5 back, so a
-  callee sees and leaves registers exactly as the interpreter's shared
-  register file does.
+* checked mode: a call passes the caller's r0-r9 in an array and gets r0-r5
+  back, so a callee sees and leaves registers exactly as the interpreter's
+  shared register file does; unchecked (verified) code passes r1-r5 by
+  value and returns r0, as the verifier's calling convention lets it (a
+  callee cannot read r0/r6-r9 before writing them, a caller cannot read
+  r1-r5 after a call), so the C compiler keeps them in registers;
+* unchecked code calls the helpers listed in _INLINE_HELPERS directly
+  (csrc/dp_jit_helpers.h) and does bpf_tail_call inline.
 
 Cross-program control flow (see csrc/dp_jit_link.h): a helper stopping
 with DP_STOP_TAIL hands the registers to dp_jit_tail_hook, which runs the
-target's exported ``<entry>_regs`` in the same frame; ``<entry>_sub`` is the
+target's exported ``<entry>_regs`` in the same frame (unchecked code reads
+the target's entry from its dp_prog itself); ``<entry>_sub`` is the
 env->call_sub dispatcher over every function and callback entry (lddw
 immediates carrying the linker's callback tag). Plain loads in checked mode
 that miss all memory but hit env's ctx go through env->ctx_load.
@@ -36,7 +42,7 @@ programs a verifier has accepted.
 from __future__ import annotations
 
 # Bump when the generated code changes meaning: it is part of the cache key.
-CODEGEN_VERSION = 8
+CODEGEN_VERSION = 9
 
 _ALU = ("add", "sub", "mul", "div", "sdiv", "or", "and", "lsh", "rsh", "mod", "smod", "xor", "mov", "arsh")
 _JMP = ("jeq", "jne", "jgt", "jge", "jlt", "jle", "jset", "jsgt", "jsge", "jslt", "jsle")
@@ -48,6 +54,27 @@ _NO_FALLTHROUGH = ("ja", "exit")
 
 _BIN_OPS = {f"{n}{w}_{k}" for n in _ALU for w in ("64", "32") for k in ("k", "x")}
 _JMP_OPS = {f"{n}{w}_{k}" for n in _JMP for w in ("64", "32") for k in ("k", "x")}
+
+
+# Helpers verified (unchecked) code calls inline instead of through the
+# helper table (csrc/dp_jit_helpers.h: same definitions as the table's
+# helpers in trusted mode; none of them stops the program).
+_INLINE_HELPERS = {
+    2: "dp_jit_h_map_update(r1, r2, r3, r4)",
+    3: "dp_jit_h_map_delete(r1, r2)",
+    5: "dp_clock_ns(CLOCK_MONOTONIC)",
+    8: "dp_rt_cpu(env)",
+    28: "dp_jit_h_csum_diff(r1, r2, r3, r4, r5)",
+    44: "dp_jit_h_xdp_adjust_head(env, r1, r2)",
+    54: "dp_jit_h_xdp_adjust_meta(env, r1, r2)",
+    87: "dp_jit_h_map_push(r1, r2, r3)",
+    88: "dp_jit_h_map_pop(r1, r2)",
+    89: "dp_jit_h_map_peek(r1, r2)",
+    125: "dp_clock_ns(CLOCK_BOOTTIME)",
+    160: "dp_clock_ns(CLOCK_MONOTONIC_COARSE)",
+    195: "dp_jit_h_map_lookup_percpu(r1, r2, r3)",
+}
+HELPER_TAIL_CALL = 12
 
 
 def _k(imm: int) -> str:
@@ -173,6 +200,13 @@ def _ctx_expr(ctx_type: str | None, base: str, off: int, size: int) -> str | Non
     return None
 
 
+def _signature(prefix: str, e: int, checked: bool) -> str:
+    if checked:
+        return f"static uint64_t {prefix}f{e}(struct dp_env *env, uint64_t *regs, int depth)"
+    return (f"static uint64_t {prefix}f{e}(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, "
+            f"uint64_t r4, uint64_t r5, int depth)")
+
+
 class _Func:
     def __init__(self, insns: list[tuple], entry: int, body: list[int], checked: bool, prefix: str,
                  facts: Facts = NO_FACTS):
@@ -203,14 +237,20 @@ class _Func:
             labels.add(self.entry)
         out = self.lines
         e = self.entry
-        out.append(f"static uint64_t {self.prefix}f{e}(struct dp_env *env, uint64_t *regs, int depth)")
+        out.append(_signature(self.prefix, e, self.checked))
         out.append("{")
-        out.append("    uint64_t r0 = regs[0], r1 = regs[1], r2 = regs[2], r3 = regs[3], r4 = regs[4];")
-        out.append("    uint64_t r5 = regs[5], r6 = regs[6], r7 = regs[7], r8 = regs[8], r9 = regs[9], r10;")
-        out.append("    uint64_t cregs[10];")
+        if self.checked:
+            out.append("    uint64_t r0 = regs[0], r1 = regs[1], r2 = regs[2], r3 = regs[3], r4 = regs[4];")
+            out.append("    uint64_t r5 = regs[5], r6 = regs[6], r7 = regs[7], r8 = regs[8], r9 = regs[9], r10;")
+            out.append("    uint64_t cregs[10];")
+            out.append("    (void)cregs;")
+        else:
+            # arguments by value: the verifier let no function read r0 or
+            # r6-r9 before writing them, nor a caller read r1-r5 after a call
+            out.append("    uint64_t r0 = 0, r6 = 0, r7 = 0, r8 = 0, r9 = 0, r10;")
         out.append("    void *p;")
         out.append("    uint32_t poff;")
-        out.append("    (void)cregs; (void)p; (void)poff;")
+        out.append("    (void)p; (void)poff;")
         if any(i in self.facts.relocs for i in body):
             out.append("    const struct dp_xinsn *const xi = env->cur_prog->insns;")
         if self.checked:
@@ -341,6 +381,20 @@ class _Func:
             # key of key_size bytes (maps.h inlines plain arrays).
             w("r0 = (uint64_t)(uintptr_t)dp_map_lookup_elem((struct dp_map *)(uintptr_t)r1, "
               "(const void *)(uintptr_t)r2);")
+        elif not checked and op == "call_helper" and imm in _INLINE_HELPERS:
+            w(f"r0 = {_INLINE_HELPERS[imm]};")
+        elif not checked and op == "call_helper" and imm == HELPER_TAIL_CALL:
+            # bpf_tail_call inline: the target's unchecked code continues in
+            # this frame with these registers (its exit is this function's);
+            # an empty slot or a spent budget falls through with r0 = 0
+            w("{")
+            w("    const struct dp_prog *t_ = dp_jit_tail_target(env, r2, r3);")
+            w("    if (t_) {")
+            w("        uint64_t tr_[10] = {r0, r1, r2, r3, r4, r5, r6, r7, r8, r9};")
+            w(f"        return dp_jit_tail_go(env, t_, tr_, depth, {i});")
+            w("    }")
+            w("    r0 = 0;")
+            w("}")
         elif op in ("call_helper", "callx", "call_kfunc"):
             kind = "kfunc" if op == "call_kfunc" else "helper"
             table, count = ("env->kfuncs", "env->nkfuncs") if kind == "kfunc" else ("env->helpers", "env->nhelpers")
@@ -360,9 +414,13 @@ class _Func:
                 # bpf_tail_call: the target continues in this frame with
                 # these registers; its exit is this function's exit.
                 w("        if (env->stop == DP_STOP_TAIL) {")
-                w("            regs[0] = r0; regs[1] = r1; regs[2] = r2; regs[3] = r3; regs[4] = r4;")
-                w("            regs[5] = r5; regs[6] = r6; regs[7] = r7; regs[8] = r8; regs[9] = r9;")
-                w(f"            return dp_jit_tail(env, regs, depth, {i});")
+                if checked:
+                    w("            regs[0] = r0; regs[1] = r1; regs[2] = r2; regs[3] = r3; regs[4] = r4;")
+                    w("            regs[5] = r5; regs[6] = r6; regs[7] = r7; regs[8] = r8; regs[9] = r9;")
+                    w(f"            return dp_jit_tail(env, regs, depth, {i});")
+                else:
+                    w("            uint64_t tr_[10] = {r0, r1, r2, r3, r4, r5, r6, r7, r8, r9};")
+                    w(f"            return dp_jit_tail(env, tr_, depth, {i});")
                 w("        }")
             w(f"        dp_jit_stopped(env, \"{kind}\", hid, {i});")
             w("        return r0;")
@@ -372,18 +430,22 @@ class _Func:
             w("}")
         elif op == "call_local":
             w(f"if (DP_UNLIKELY(depth + 1 >= DP_MAX_CALL_FRAMES)) {{ dp_jit_fail_depth(env, {i}); goto fail; }}")
-            if checked:  # the callee's fresh frame, zeroed as in the interpreter
-                w("memset((void *)(uintptr_t)(slo - DP_STACK_SIZE), 0, DP_STACK_SIZE);")
+            if not checked:
+                w(f"r0 = {self.prefix}f{off}(env, r1, r2, r3, r4, r5, depth + 1);")
+                w("if (DP_UNLIKELY(env->stop != DP_STOP_NONE)) return r0;")
+                return
+            # the callee's fresh frame, zeroed as in the interpreter
+            w("memset((void *)(uintptr_t)(slo - DP_STACK_SIZE), 0, DP_STACK_SIZE);")
             w("cregs[0] = r0; cregs[1] = r1; cregs[2] = r2; cregs[3] = r3; cregs[4] = r4;")
             w("cregs[5] = r5; cregs[6] = r6; cregs[7] = r7; cregs[8] = r8; cregs[9] = r9;")
             w(f"r0 = {self.prefix}f{off}(env, cregs, depth + 1);")
             w("if (DP_UNLIKELY(env->stop != DP_STOP_NONE)) return r0;")
             w("r1 = cregs[1]; r2 = cregs[2]; r3 = cregs[3]; r4 = cregs[4]; r5 = cregs[5];")
-            if checked:
-                w("env->stack_lo = slo;")
-                w("DP_JIT_RELOAD();")
+            w("env->stack_lo = slo;")
+            w("DP_JIT_RELOAD();")
         elif op == "exit":
-            w("regs[0] = r0; regs[1] = r1; regs[2] = r2; regs[3] = r3; regs[4] = r4; regs[5] = r5;")
+            if checked:   # the interpreter's shared register file, as the caller sees it
+                w("regs[0] = r0; regs[1] = r1; regs[2] = r2; regs[3] = r3; regs[4] = r4; regs[5] = r5;")
             w("return r0;")
         else:  # "invalid" is unreachable: the decoder rejects jumps into lddw
             raise ValueError(f"codegen: unsupported op {op!r} at insn {i}")
@@ -410,22 +472,28 @@ def generate(insns: list[tuple], checked: bool = True, *, entry: str = "dp_jit_m
     if header:
         out += ['#include "dp_jit_rt.h"', ""]
     for e in sorted(funcs):
-        out.append(f"static uint64_t {prefix}f{e}(struct dp_env *env, uint64_t *regs, int depth);")
+        out.append(_signature(prefix, e, checked) + ";")
     out.append("")
     for e in sorted(funcs):
         out.extend(_Func(insns, e, funcs[e], checked, prefix, facts).emit())
         out.append("")
+    # unchecked functions take r1-r5 by value; a register file regs[] is
+    # read only as far as verified code can see it
+    args = "regs, depth" if checked else "regs[1], regs[2], regs[3], regs[4], regs[5], depth"
     out.append("__attribute__((visibility(\"default\")))")
     out.append(f"uint64_t {entry}(struct dp_env *env, uint64_t r1, uint64_t r2)")
     out.append("{")
-    out.append("    uint64_t regs[10] = {0, r1, r2, 0, 0, 0, 0, 0, 0, 0};")
-    out.append(f"    return {prefix}f0(env, regs, 0);")
+    if checked:
+        out.append("    uint64_t regs[10] = {0, r1, r2, 0, 0, 0, 0, 0, 0, 0};")
+        out.append(f"    return {prefix}f0(env, regs, 0);")
+    else:
+        out.append(f"    return {prefix}f0(env, r1, r2, 0, 0, 0, 0);")
     out.append("}")
     out.append("")
     out.append("__attribute__((visibility(\"default\")))")
     out.append(f"uint64_t {entry}_regs(struct dp_env *env, uint64_t *regs, int depth)")
     out.append("{")
-    out.append(f"    return {prefix}f0(env, regs, depth);")
+    out.append(f"    return {prefix}f0(env, {args});")
     out.append("}")
     out.append("")
     out.append("__attribute__((visibility(\"default\")))")
@@ -433,7 +501,7 @@ def generate(insns: list[tuple], checked: bool = True, *, entry: str = "dp_jit_m
     out.append("{")
     out.append("    switch (start) {")
     for e in sorted(funcs):
-        out.append(f"    case {e}: return {prefix}f{e}(env, regs, depth);")
+        out.append(f"    case {e}: return {prefix}f{e}(env, {args});")
     out.append("    }")
     out.append("    snprintf(env->errmsg, sizeof(env->errmsg), start < %du ? "
                "\"callback at insn %%u is not a function entry the JIT compiled\" : "

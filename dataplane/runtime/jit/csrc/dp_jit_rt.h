@@ -18,6 +18,7 @@
 
 #include "bpf_semantics.h"
 #include "dp_env.h"
+#include "dp_jit_helpers.h" /* helpers called inline from verified code */
 #include "dp_helpers.h"   /* struct dp_xdp_buff / dp_skb: verified ctx loads; dp_maps.h: inline lookups */
 #include "dp_memerr.h"
 #include "dp_prog.h"      /* struct dp_xinsn: relocated lddw immediates (env->cur_prog) */

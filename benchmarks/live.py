@@ -1,0 +1,364 @@
+"""Live traffic: the dataplane on a veth pair beside the kernel's own XDP, in
+the same run, on the same generator.
+
+Generator: BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES runs a
+two-instruction XDP_TX program on a 64-byte UDP frame "received" on vG;
+each XDP_TX really transmits the frame out of vG, so it arrives at vR (vG's
+peer) as real traffic, at several Mpps, from one CPU.  It runs in a thread
+pinned to CPU 0 for a fixed time per measurement.
+
+Measured, all on the same generator:
+  kernel      native XDP_DROP on vR: packets dropped per second
+  dataplane   vR-vO inline hook (AF_XDP and AF_PACKET), worker pinned to CPU
+              1, with a pass-through program (PASS: forwarded out of vO,
+              whose peer drops it natively) and with the sample firewall
+              blocking the generator's source (DROP): packets the hook ran
+              per second, the ratio to the kernel, worker CPU ns per packet
+  tap         single interface (AF_XDP): PASS written to the TAP device --
+              the cost of reaching the host stack from AF_XDP
+  ping        RTT p50/p99 between two namespaces through the dataplane
+              inline (AF_XDP, AF_PACKET) and over a direct veth pair; to the
+              host through the TAP vs to the host on the veth itself
+
+Each figure is the median of --runs runs (default 3), spread = max - min.
+
+    .venv/bin/python benchmarks/live.py [--seconds 2] [--runs 3] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dataplane.hooks import Hook, bind                          # noqa: E402
+from dataplane.io import kbpf, netlink                          # noqa: E402
+from dataplane.isa.instruction import Instruction, encode      # noqa: E402
+from dataplane.live import LiveHook, LiveSpec                   # noqa: E402
+from dataplane.runtime.collection import Collection             # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FW = ROOT / "dataplane" / "data" / "xdp_fw.o"
+GEN_SRC = bytes([10, 99, 0, 1])
+
+
+def sh(cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True)
+
+
+def udp64(dst_mac: bytes) -> bytes:
+    """A 64-byte Ethernet/IPv4/UDP frame (60 on the wire without FCS) from GEN_SRC."""
+    payload = b"\x00" * 18
+    udp = struct.pack("!HHHH", 1234, 5678, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, GEN_SRC, bytes([10, 99, 0, 2]))
+    return (dst_mac + bytes.fromhex("02aabbccdd01") + b"\x08\x00" + ip + udp).ljust(64, b"\0")
+
+
+def const_prog(ret: int, name: str) -> kbpf.LoadedProg:
+    return kbpf.prog_load(encode([Instruction(0xB7, 0, 0, 0, ret), Instruction(0x95)]), name=name)
+
+
+class Generator:
+    """XDP_TX live frames out of ``ifname`` from a thread pinned to ``cpu``."""
+
+    def __init__(self, ifname: str, frame: bytes, cpu: int = 0):
+        self.prog = const_prog(3, "gen_tx")
+        self.ctx = struct.pack("<IIIIII", 0, len(frame), 0, netlink.interface(ifname).index, 0, 0)
+        self.frame, self.cpu = frame, cpu
+
+    def run(self, seconds: float) -> tuple[int, float]:
+        """Send for ``seconds``: (packets, elapsed)."""
+        out = {}
+
+        def loop():
+            os.sched_setaffinity(0, {self.cpu})
+            sent, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                kbpf.prog_test_run(self.prog.fd, self.frame, repeat=200_000, ctx=self.ctx,
+                                   flags=kbpf.BPF_F_TEST_XDP_LIVE_FRAMES, batch_size=256)
+                sent += 200_000
+            out["r"] = (sent, time.perf_counter() - t0)
+
+        t = threading.Thread(target=loop)
+        t.start()
+        t.join()
+        return out["r"]
+
+    def close(self):
+        self.prog.close()
+
+
+class Bench:
+    def __init__(self):
+        tag = os.getpid() % 100000
+        self.vG, self.vR, self.vO, self.vP = f"bG{tag}", f"bR{tag}", f"bO{tag}", f"bP{tag}"
+        sh(f"ip link add {self.vG} type veth peer {self.vR}")
+        sh(f"ip link add {self.vO} type veth peer {self.vP}")
+        for d in (self.vG, self.vR, self.vO, self.vP):
+            sh(f"sysctl -qw net.ipv6.conf.{d}.disable_ipv6=1")
+            sh(f"ip link set {d} up")
+        # forwarded frames end at vP: dropped natively, as cheaply as possible
+        self.sink = const_prog(1, "sink_drop")
+        netlink.xdp_attach(self.vP, self.sink.fd, "native")
+        self.gen = Generator(self.vG, udp64(bytes.fromhex(netlink.interface(self.vR).mac.replace(":", ""))))
+
+    def close(self):
+        self.gen.close()
+        for d in (self.vG, self.vO):
+            sh(f"ip link del {d}", check=False)
+        self.sink.close()
+
+    def kernel_drop(self, seconds: float) -> float:
+        with const_prog(1, "kern_drop") as p:
+            netlink.xdp_attach(self.vR, p.fd, "native")
+            try:
+                before = _rx_packets(self.vR)
+                sent, dt = self.gen.run(seconds)
+                got = _rx_packets(self.vR) - before
+            finally:
+                netlink.xdp_detach(self.vR, "native", p.fd)
+        return got / dt
+
+    def tap_pass(self, seconds: float) -> dict:
+        """Single interface (AF_XDP) with a pass-through program: every frame
+        is written to the TAP device (the host stack's way in)."""
+        hook = Hook("tap")
+        hook.attach(bind(_pass_collection(), "xdp_pass"))
+        live = LiveHook(hook, LiveSpec("tap", [self.vR], mode="single", cpus=[1], tap=f"bT{os.getpid() % 100000}",
+                                       ring_size=16384, frame_size=2048)).start()
+        try:
+            sh(f"sysctl -qw net.ipv6.conf.{live.spec.tap_name}.disable_ipv6=1")
+            time.sleep(0.2)
+            w = live.workers[0]
+            c0, n0 = _thread_cpu(w), sum(hook.totals()["packets"].values())
+            sent, dt = self.gen.run(seconds)
+            n1 = sum(hook.totals()["packets"].values())
+            cpu = _thread_cpu(w) - c0
+            host = sum(q["host_packets"] for q in live.queue_stats())
+        finally:
+            live.stop()
+        ran = n1 - n0
+        return {"mpps": ran / dt / 1e6, "cpu_ns_per_packet": cpu * 1e9 / ran if ran else float("nan"),
+                "host_share": host / n1 if n1 else 0.0}
+
+    def dataplane(self, io: str, program: str, seconds: float) -> dict:
+        hook = Hook("bench", ifindex=netlink.interface(self.vR).index)
+        coll = Collection.load(str(FW)) if program == "fw" else _pass_collection()
+        if program == "fw":
+            key = struct.pack("<I", 32) + GEN_SRC
+            coll.map("src_block").update(key, struct.pack("<I", 1))
+        hook.attach(bind(coll, "xdp_firewall" if program == "fw" else "xdp_pass"))
+        pass_prog = None
+        if io == "afpacket":
+            # veth only takes XDP frames into a device with an XDP program: PASS them up to AF_PACKET
+            pass_prog = const_prog(2, "bench_pass")
+            netlink.xdp_attach(self.vR, pass_prog.fd, "native")
+        # AF_XDP: deep rings (2048-byte frames keep the UMEM at 128 MiB) so
+        # that a worker the scheduler leaves waiting for a few ms on a shared
+        # CPU does not lose packets at the RX ring
+        live = LiveHook(hook, LiveSpec("bench", [self.vR, self.vO], io=io, cpus=[1], batch_size=256,
+                                       ring_size=16384 if io == "afxdp" else 2048,
+                                       frame_size=2048 if io == "afxdp" else 4096)).start()
+        try:
+            time.sleep(0.2)
+            w = live.workers[0]
+            c0, t0 = _thread_cpu(w), hook.totals()["packets"]
+            n0 = sum(t0.values())
+            k0 = _kernel_drops(live, self.vR)
+            sent, dt = self.gen.run(seconds)
+            n1 = sum(hook.totals()["packets"].values())
+            cpu = _thread_cpu(w) - c0
+            kdrops = _kernel_drops(live, self.vR) - k0
+        finally:
+            live.stop()
+            if pass_prog is not None:
+                netlink.xdp_detach(self.vR, "native", pass_prog.fd)
+                pass_prog.close()
+        ran = n1 - n0
+        return {"mpps": ran / dt / 1e6, "offered_mpps": sent / dt / 1e6,
+                "cpu_ns_per_packet": cpu * 1e9 / ran if ran else float("nan"),
+                "kernel_drop_share": kdrops / sent if sent else 0.0}
+
+
+_PASS_SRC = None
+
+
+def _pass_collection():
+    """A one-instruction XDP_PASS program as an ObjectSpec (no clang needed)."""
+    from dataplane.loader import spec as S
+    ps = S.ProgramSpec("xdp_pass", "xdp", 6, None, encode([Instruction(0xB7, 0, 0, 0, 2), Instruction(0x95)]),
+                       license="GPL", sec_insn_cnt=2)
+    return Collection.load(S.ObjectSpec("pass", {"xdp_pass": ps}, {}, license="GPL"))
+
+
+def _kernel_drops(live, ifname: str) -> int:
+    """Packets the kernel could not hand to the dataplane on ``ifname``
+    (AF_XDP: RX ring full, or dropped -- no fill frame; AF_PACKET: tp_drops).
+    rx_fill_ring_empty_descs is not added: the same packets are in rx_dropped."""
+    n = 0
+    for row in live.queue_stats():
+        if row["interface"] == ifname:
+            k = row.get("kernel", {})
+            n += k.get("rx_ring_full", 0) + k.get("rx_dropped", 0) + k.get("tp_drops", 0)
+    return n
+
+
+def _rx_packets(ifname: str) -> int:
+    return int(Path(f"/sys/class/net/{ifname}/statistics/rx_packets").read_text())
+
+
+def _thread_cpu(worker) -> float:
+    """CPU seconds of a worker thread (user + system), from /proc."""
+    tid = worker._thread.native_id
+    fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ping_rtts(io: str | None, count: int = 200) -> tuple[float, float]:
+    """p50/p99 RTT (ms) of `ping -i 0.005` from ns a to ns b: through the
+    dataplane inline (io) or over a direct veth pair (io None)."""
+    tag = f"{os.getpid() % 100000}{io or 'd'}"[:10]
+    na, nb = f"pa{tag}", f"pb{tag}"
+    sh(f"ip netns add {na}; ip netns add {nb}")
+    live = None
+    try:
+        if io is None:
+            sh(f"ip link add a0 netns {na} type veth peer b0 netns {nb}")
+        else:
+            A, B = f"pA{tag}", f"pB{tag}"
+            sh(f"ip link add {A} type veth peer a0 netns {na}")
+            sh(f"ip link add {B} type veth peer b0 netns {nb}")
+            for d in (A, B):
+                sh(f"sysctl -qw net.ipv6.conf.{d}.disable_ipv6=1; ip link set {d} up")
+        for ns, dev, ip in ((na, "a0", "10.0.0.1"), (nb, "b0", "10.0.0.2")):
+            sh(f"ip netns exec {ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1")
+            sh(f"ip -n {ns} addr add {ip}/24 dev {dev}; ip -n {ns} link set {dev} up")
+        if io is not None:
+            hook = Hook("ping")
+            hook.attach(bind(_pass_collection(), "xdp_pass"))
+            live = LiveHook(hook, LiveSpec("ping", [A, B], io=io, cpus=[1])).start()
+        sh(f"ip netns exec {na} ping -c 3 -i 0.1 -W 1 10.0.0.2", check=False)     # ARP, warm caches
+        out = sh(f"ip netns exec {na} ping -n -c {count} -i 0.005 -W 1 10.0.0.2", check=False).stdout
+        rtts = sorted(float(line.split("time=")[1].split()[0]) for line in out.splitlines() if "time=" in line)
+        if len(rtts) < count // 2:
+            raise RuntimeError(f"ping through {io or 'direct'}: {len(rtts)}/{count} replies")
+        return rtts[len(rtts) // 2], rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))]
+    finally:
+        if live is not None:
+            live.stop()
+        if io is not None:
+            sh(f"ip link del pA{tag}", check=False)
+            sh(f"ip link del pB{tag}", check=False)
+        sh(f"ip netns del {na}; ip netns del {nb}", check=False)
+
+
+def tap_ping_rtts(count: int = 200) -> tuple[float, float, float, float]:
+    """Single interface: ping from a namespace to the host's address, the
+    host on a TAP the dataplane feeds (AF_XDP), vs the host on the veth
+    itself. (p50, p99) of each, ms."""
+    tag = os.getpid() % 100000
+    ns, S = f"pt{tag}", f"pS{tag}"
+    sh(f"ip netns add {ns}")
+    try:
+        sh(f"ip link add {S} type veth peer c0 netns {ns}")
+        sh(f"ip netns exec {ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1")
+        sh(f"sysctl -qw net.ipv6.conf.{S}.disable_ipv6=1; ip link set {S} up")
+        sh(f"ip -n {ns} addr add 10.7.0.1/24 dev c0; ip -n {ns} link set c0 up")
+        out = {}
+        for how in ("direct", "tap"):
+            live = None
+            if how == "direct":
+                sh(f"ip addr add 10.7.0.2/24 dev {S}")
+            else:
+                sh(f"ip addr flush dev {S}")
+                sh(f"ip -n {ns} neigh flush all")
+                hook = Hook("tping")
+                hook.attach(bind(_pass_collection(), "xdp_pass"))
+                live = LiveHook(hook, LiveSpec("tping", [S], mode="single", cpus=[1], tap=f"pT{tag}")).start()
+                sh(f"sysctl -qw net.ipv6.conf.pT{tag}.disable_ipv6=1; ip addr add 10.7.0.2/24 dev pT{tag}")
+            try:
+                sh(f"ip netns exec {ns} ping -c 3 -i 0.1 -W 1 10.7.0.2", check=False)
+                txt = sh(f"ip netns exec {ns} ping -n -c {count} -i 0.005 -W 1 10.7.0.2", check=False).stdout
+                rtts = sorted(float(x.split("time=")[1].split()[0]) for x in txt.splitlines() if "time=" in x)
+                if len(rtts) < count // 2:
+                    raise RuntimeError(f"ping to the host ({how}): {len(rtts)}/{count} replies")
+                out[how] = (rtts[len(rtts) // 2], rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))])
+            finally:
+                if live is not None:
+                    live.stop()
+        return (*out["direct"], *out["tap"])
+    finally:
+        sh(f"ip link del {S}", check=False)
+        sh(f"ip netns del {ns}", check=False)
+
+
+def med(xs: list[float]) -> tuple[float, float]:
+    return statistics.median(xs), (max(xs) - min(xs))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--io", default="afxdp,afpacket")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("benchmarks/live.py needs root (veth, XDP, AF_XDP)", file=sys.stderr)
+        return 1
+    if not FW.exists():
+        print(f"{FW} missing", file=sys.stderr)
+        return 1
+    ios = args.io.split(",")
+    res: dict[str, list[float]] = {}
+    b = Bench()
+    try:
+        for _ in range(args.runs):
+            k = b.kernel_drop(args.seconds)
+            res.setdefault("kernel_xdp_drop_mpps", []).append(k / 1e6)
+            for io in ios:
+                for prog in ("pass", "fw"):
+                    r = b.dataplane(io, prog, args.seconds)
+                    res.setdefault(f"{io}_{prog}_mpps", []).append(r["mpps"])
+                    res.setdefault(f"{io}_{prog}_ratio", []).append(r["mpps"] * 1e6 / k)
+                    res.setdefault(f"{io}_{prog}_cpu_ns", []).append(r["cpu_ns_per_packet"])
+                    res.setdefault(f"{io}_{prog}_offered_mpps", []).append(r["offered_mpps"])
+                    res.setdefault(f"{io}_{prog}_kernel_drop_share", []).append(r["kernel_drop_share"])
+            if "afxdp" in ios:
+                r = b.tap_pass(args.seconds)
+                res.setdefault("afxdp_single_tap_pass_mpps", []).append(r["mpps"])
+                res.setdefault("afxdp_single_tap_pass_cpu_ns", []).append(r["cpu_ns_per_packet"])
+    finally:
+        b.close()
+    for _ in range(args.runs):
+        for io in [None] + ios:
+            p50, p99 = ping_rtts(io)
+            res.setdefault(f"ping_{io or 'direct'}_p50_ms", []).append(p50)
+            res.setdefault(f"ping_{io or 'direct'}_p99_ms", []).append(p99)
+        if "afxdp" in ios:
+            d50, d99, t50, t99 = tap_ping_rtts()
+            res.setdefault("ping_host_direct_p50_ms", []).append(d50)
+            res.setdefault("ping_host_direct_p99_ms", []).append(d99)
+            res.setdefault("ping_host_via_tap_p50_ms", []).append(t50)
+            res.setdefault("ping_host_via_tap_p99_ms", []).append(t99)
+    summary = {k: {"median": med(v)[0], "spread": med(v)[1], "runs": v} for k, v in res.items()}
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0
+    print(f"live traffic, 64-byte UDP, generator: BPF_PROG_TEST_RUN live frames (XDP_TX) on CPU 0, "
+          f"dataplane worker on CPU 1; median of {args.runs} x {args.seconds:g}s (spread = max-min)")
+    for k, v in summary.items():
+        print(f"  {k:32s} {v['median']:10.3f}   spread {v['spread']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
