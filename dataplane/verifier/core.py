@@ -29,6 +29,7 @@ from dataplane.verifier.reg import (CTX, NOT_INIT, SCALAR, STACK, Reg, fmt_reg, 
                                     scalar_unknown)
 from dataplane.verifier.state import Frame, State
 from dataplane.verifier.types import InsnAux, VerifiedProgram
+from dataplane.verifier.visit import Visitor
 
 COMPLEXITY_LIMIT = 1_000_000
 MAX_CALL_FRAMES = 8
@@ -108,6 +109,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
         self.prog = self.cfg.prog
         self.live = StackLiveness(self.cfg)
         self._init_precision()
+        self.visitor = Visitor(self)
         self.aux = [InsnAux() if i is not None else None for i in self.prog]
         self.stack_depth = [0] * len(self.cfg.subprogs)
         try:

@@ -19,8 +19,7 @@ import errno
 import time
 
 from dataplane.errors import VerifierAborted
-from dataplane.verifier.equiv import maybe_looping, states_equal
-from dataplane.verifier.state import EXACT, NOT_EXACT, RANGE_WITHIN, Hist, State
+from dataplane.verifier.state import Hist, State
 from dataplane.verifier.reg import Reg
 
 JMP_SEQ_LIMIT = 8192
@@ -220,51 +219,25 @@ class ExploreMixin:
                     del stack[spi]
 
     def _is_state_visited(self, cur: State, pc: int) -> bool:
-        cfg = self.cfg
-        force = pc in cfg.force or len(cur.hist) > 40
-        add = force or (self.jmps_processed - self.prev_jmps >= 2 and self.insn_processed - self.prev_insns >= 8)
-        key = (pc, cur.frames[-1].callsite)
-        lst = self.explored.get(key)
-        if lst is None:
-            lst = self.explored[key] = []
-        live_in = cfg.live_in
-        if lst:
-            self._clean(lst, cur)
-            n = len(lst)
-            if n > self.max_states_per_insn:
-                self.max_states_per_insn = n
-            for j in range(n - 1, -1, -1):     # newest first, as the kernel's list
-                sl = lst[j]
-                if sl.branches:
-                    if pc in cfg.calls_cb:
-                        if states_equal(sl, cur, live_in, RANGE_WITHIN):
-                            self._hit(sl, cur, pc, False)
-                            return True
-                    else:
-                        if maybe_looping(sl, cur) and states_equal(sl, cur, live_in, EXACT):
-                            msg = f"infinite loop detected at insn {pc}"
-                            self.verbose(msg)
-                            self.verbose(f"cur state: {self.fmt_state(cur)}")
-                            self.fail(f"old state: {self.fmt_state(sl)}", summary=msg)
-                    if (not force and self.jmps_processed - self.prev_jmps < 20
-                            and self.insn_processed - self.prev_insns < 100):
-                        add = False
-                else:
-                    loop = self._incomplete(sl)
-                    if states_equal(sl, cur, live_in, RANGE_WITHIN if loop else NOT_EXACT):
-                        self._hit(sl, cur, pc, loop)
-                        return True
-                if add:
-                    sl.miss += 1
-                nn = 64 if (sl.branches > 0 and pc in cfg.force) else 3
-                if sl.miss > sl.hit * nn + nn:
-                    del lst[j]
-                    self.explored_size -= 1
-                    self.free_size += 1
-                    sl.evicted = True
-                    self._maybe_free(sl)
-        if not add:
-            return False
+        """is_state_visited (the scan is native: visit.pyx)."""
+        return self.visitor.visit(cur, pc)
+
+    def _infinite_loop(self, cur, sl, pc: int):
+        msg = f"infinite loop detected at insn {pc}"
+        self.verbose(msg)
+        self.verbose(f"cur state: {self.fmt_state(cur)}")
+        self.fail(f"old state: {self.fmt_state(sl)}", summary=msg)
+
+    def _evict(self, sl) -> None:
+        """The checkpoint keeps missing: off the list (freed once finished)."""
+        self.explored_size -= 1
+        self.free_size += 1
+        sl.evicted = True
+        self._maybe_free(sl)
+
+    def _checkpoint(self, cur, pc: int, lst: list) -> None:
+        """Keep a copy of ``cur`` as the new checkpoint at ``pc``; ``cur``'s
+        path now starts there (parent, first instruction, empty history)."""
         self.total_states += 1
         self.explored_size += 1
         self._update_peak()
@@ -279,7 +252,6 @@ class ExploreMixin:
         lst.append(new)
         if self.cancel is not None or self.deadline is not None:
             self._check_budget()
-        return False
 
     def _hit(self, sl, cur, pc: int, loop: bool) -> None:
         sl.hit += 1

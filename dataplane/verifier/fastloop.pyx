@@ -18,6 +18,7 @@ from cpython.ref cimport Py_INCREF, Py_DECREF
 
 from dataplane.verifier.bounds cimport VB_PYTHON, vb, vb_alu, vb_branch_taken, vb_refine, vb_valid
 from dataplane.verifier.slots cimport getslot, setslot, slot_offset, slotptr
+from dataplane.verifier.visit cimport Visitor
 from dataplane.isa import opcodes as op
 from dataplane.verifier import dispatch, scalar
 from dataplane.verifier.branch import NEG
@@ -185,7 +186,8 @@ def run(v, st, long limit):
         jmp[x] = 1
     live = v.live
     bt = v.bt
-    step, visited, path_done, push_hist = v.step, v._is_state_visited, v._path_done, v.push_hist
+    cdef Visitor visitor = v.visitor
+    step, path_done, push_hist = v.step, v._path_done, v.push_hist
     v.prev_pc = -1
     try:
         while True:
@@ -199,7 +201,7 @@ def run(v, st, long limit):
             setslot(st, S_INSN, pc)
             v.cur_pc = pc
             v.cur_hist = None
-            if prune[pc] and visited(st, pc):
+            if prune[pc] and visitor.visit(st, pc):
                 nxt = path_done(st)
                 if nxt is None:
                     return
