@@ -18,9 +18,11 @@ from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
+from cpython.sequence cimport PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
 
 from dataplane.verifier.slots cimport getslot, setslot, slot_offset, slotptr
-from dataplane.verifier.state import Frame, Hist, State
+from dataplane.verifier.hist cimport Hist
+from dataplane.verifier.state import Frame, State
 from dataplane.verifier.reg import Reg, SCALAR as _SCALAR
 
 # jump history flags, as the kernel's INSN_F_* (frame number, stack slot)
@@ -35,12 +37,9 @@ cdef enum:
     K_NONE, K_MOVX, K_MOVK, K_ALUX, K_ALUK, K_KEEP, K_LDX, K_ST, K_STX, K_LOCAL_CALL, K_CB_CALL, K_CALL,
     K_UNSUP_CALL, K_EXIT, K_JX, K_JK, K_LDIMM, K_LDABS
 
-cdef Py_ssize_t H_IDX, H_PREV, H_FLAGS, H_LINKED
 cdef Py_ssize_t S_HIST, S_FIRST, S_INSN, S_LAST, S_PARENT, S_FRAMES
 cdef Py_ssize_t F_REGS, F_STACK, F_PREC, F_SPREC, F_DEPTH
 cdef Py_ssize_t R_T
-H_IDX, H_PREV, H_FLAGS, H_LINKED = (slot_offset(Hist, "idx"), slot_offset(Hist, "prev"),
-                                    slot_offset(Hist, "flags"), slot_offset(Hist, "linked"))
 S_HIST, S_FIRST, S_INSN = slot_offset(State, "hist"), slot_offset(State, "first_insn"), slot_offset(State, "insn")
 S_LAST, S_PARENT, S_FRAMES = (slot_offset(State, "last_insn"), slot_offset(State, "parent"),
                               slot_offset(State, "frames"))
@@ -188,7 +187,7 @@ cdef class Backtracker:
         precision, all of them do (a branch refined them together)."""
         if ent == NULL:
             return
-        linked = getslot(<object>ent, H_LINKED)
+        linked = (<Hist>ent).linked
         if not linked:
             return
         cdef bint some = False
@@ -234,7 +233,7 @@ cdef class Backtracker:
             regs[fr] &= ~(1ULL << d)
             if ent == NULL:
                 return 0
-            flags = ival(slotptr(<object>ent, H_FLAGS))
+            flags = (<Hist>ent).flags
             if not flags & STACK_ACCESS:
                 return 0
             self.stack[flags & FRAMENO_MASK] |= 1ULL << ((flags >> SPI_SHIFT) & SPI_MASK)
@@ -244,7 +243,7 @@ cdef class Backtracker:
                 return 1          # pointer subtraction through memory
             if ent == NULL:
                 return 0
-            flags = ival(slotptr(<object>ent, H_FLAGS))
+            flags = (<Hist>ent).flags
             if not flags & STACK_ACCESS:
                 return 0
             sfr, spi = flags & FRAMENO_MASK, (flags >> SPI_SHIFT) & SPI_MASK
@@ -294,7 +293,7 @@ cdef class Backtracker:
         elif k == K_JX:
             if not ((regs[fr] >> d) & 1 or (regs[fr] >> s) & 1):
                 return 0
-            flags = ival(slotptr(<object>ent, H_FLAGS)) if ent != NULL else 0
+            flags = (<Hist>ent).flags if ent != NULL else 0
             if not flags & SRC_REG_STACK:
                 regs[fr] |= 1ULL << s
             if not flags & DST_REG_STACK:
@@ -324,8 +323,9 @@ cdef class Backtracker:
         """0/1: changed; -1: fall back to marking everything precise."""
         cdef int first_idx, last_idx, subseq = -1, i, h, fr, r, spi
         cdef bint skip_first = True, changed = False
-        cdef list hist, seen
+        cdef list seen
         cdef PyObject *ent
+        cdef PyObject **items
         cdef uint64_t m, prec
         cdef dict memo = self.memo
         if len(memo) > MEMO_LIMIT:
@@ -335,8 +335,9 @@ cdef class Backtracker:
         while True:
             if last_idx < 0:
                 return -1
-            hist = <list>getslot(st, S_HIST)
-            h = PyList_GET_SIZE(hist)
+            hist = getslot(st, S_HIST)     # a list, or a checkpoint's tuple
+            items = PySequence_Fast_ITEMS(hist)
+            h = PySequence_Fast_GET_SIZE(hist)
             i = last_idx
             seen = []
             while True:
@@ -345,8 +346,8 @@ cdef class Backtracker:
                 else:
                     ent = NULL
                     if h:
-                        ent = PyList_GET_ITEM(hist, h - 1)
-                        if ival(slotptr(<object>ent, H_IDX)) != i:
+                        ent = items[h - 1]
+                        if (<Hist>ent).idx != i:
                             ent = NULL
                     if ent != NULL:
                         key = self._key(<object>ent)
@@ -371,16 +372,16 @@ cdef class Backtracker:
                     return changed
                 subseq = i
                 # get_prev_insn_idx
-                if i == first_idx and (h == 0 or (h == 1 and ival(slotptr(<object>PyList_GET_ITEM(hist, 0), H_IDX)) == i)):
+                if i == first_idx and (h == 0 or (h == 1 and (<Hist>items[0]).idx == i)):
                     if seen:
                         out = self._outcome()
                         for k in seen:
                             memo[k] = out
                     break
                 if h:
-                    ent = PyList_GET_ITEM(hist, h - 1)
-                    if ival(slotptr(<object>ent, H_IDX)) == i:
-                        i = ival(slotptr(<object>ent, H_PREV))
+                    ent = items[h - 1]
+                    if (<Hist>ent).idx == i:
+                        i = (<Hist>ent).prev
                         h -= 1
                         continue
                 i -= 1

@@ -243,6 +243,9 @@ class ExploreMixin:
         self._update_peak()
         self.prev_jmps, self.prev_insns = self.jmps_processed, self.insn_processed
         new = cur.copy()
+        # a checkpoint's history never changes again: a tuple of entries
+        # (which the collector stops scanning), not a list
+        new.hist = tuple(cur.hist)
         new.insn = pc
         new.branches = 1
         self._enter_scc(new)

@@ -19,6 +19,7 @@ from cpython.ref cimport Py_INCREF, Py_DECREF
 from dataplane.verifier.bounds cimport VB_PYTHON, vb, vb_alu, vb_branch_taken, vb_refine, vb_valid
 from dataplane.verifier.slots cimport getslot, setslot, slot_offset, slotptr
 from dataplane.verifier.visit cimport Visitor
+from dataplane.verifier.hist cimport Hist
 from dataplane.isa import opcodes as op
 from dataplane.verifier import dispatch, scalar
 from dataplane.verifier.branch import NEG
@@ -38,7 +39,7 @@ cdef Py_ssize_t R_FRAME = slot_offset(Reg, "frame"), R_RINGBUF = slot_offset(Reg
 cdef Py_ssize_t R_BTF = slot_offset(Reg, "btf")
 cdef Py_ssize_t F_REGS = slot_offset(Frame, "regs")
 cdef Py_ssize_t S_FRAMES = slot_offset(State, "frames"), S_INSN = slot_offset(State, "insn")
-cdef Py_ssize_t S_LAST = slot_offset(State, "last_insn")
+cdef Py_ssize_t S_LAST = slot_offset(State, "last_insn"), S_HIST = slot_offset(State, "hist")
 
 cdef object ZERO = 0, FALSE = False, EMPTY = ""
 cdef dict _ALU = {"add": 0, "sub": 1, "mul": 2, "and": 3, "or": 4, "xor": 5, "lsh": 6, "rsh": 7, "arsh": 8}
@@ -187,7 +188,8 @@ def run(v, st, long limit):
     live = v.live
     bt = v.bt
     cdef Visitor visitor = v.visitor
-    step, path_done, push_hist = v.step, v._path_done, v.push_hist
+    cdef Hist ent
+    step, path_done = v.step, v._path_done
     v.prev_pc = -1
     try:
         while True:
@@ -197,7 +199,8 @@ def run(v, st, long limit):
                 v.fail(f"BPF program is too large. Processed {processed} insn")
             if budget and not processed % BUDGET_EVERY:
                 v._check_budget()
-            setslot(st, S_LAST, v.prev_pc)
+            prev = v.prev_pc
+            setslot(st, S_LAST, prev)
             setslot(st, S_INSN, pc)
             v.cur_pc = pc
             v.cur_hist = None
@@ -207,8 +210,11 @@ def run(v, st, long limit):
                     return
                 st, pc = nxt
                 continue
-            if jmp[pc]:
-                push_hist(st)
+            if jmp[pc]:     # push_hist (explore.py), inline
+                ent = Hist.__new__(Hist)
+                ent.idx, ent.prev, ent.flags, ent.linked = pc, prev, 0, None
+                (<list>getslot(st, S_HIST)).append(ent)
+                v.cur_hist = ent
             seen[pc] = 1
             p = &plans[pc]
             k = p.kind if enc_ok[pc] else P_OTHER    # the first visit checks the encoding (step)

@@ -15,6 +15,7 @@ copies share (copy on write).
 """
 from __future__ import annotations
 
+from dataplane.verifier.hist import Hist  # noqa: F401  (jump history entries: native)
 from dataplane.verifier.reg import STACK, Reg, scalar_unknown
 
 MAX_BPF_STACK = 512
@@ -49,19 +50,6 @@ class Frame:
         """The instruction that created this frame (callbacks store -(pc+1))."""
         cs = self.callsite
         return -cs - 1 if cs < 0 else cs
-
-
-class Hist:
-    """One jump history entry (bpf_jmp_history_entry): instruction ``idx``
-    was reached from ``prev``; ``flags``: stack slot of a spill/fill, stack
-    pointers compared; ``linked``: scalars a branch refined together.
-    Entries are shared by the states copied from one another (a copy
-    extends the list, never edits an old entry), so an entry also names
-    one position of one path: precision.py caches walks by it."""
-    __slots__ = ("idx", "prev", "flags", "linked")
-
-    def __init__(self, idx: int, prev: int, flags: int, linked):
-        self.idx, self.prev, self.flags, self.linked = idx, prev, flags, linked
 
 
 class State:
