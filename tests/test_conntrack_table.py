@@ -268,3 +268,32 @@ def test_fields_at_documented_offsets_and_api_table():
     version, size = ctypes.c_uint32.from_address(api_address()).value, ctypes.c_uint32.from_address(api_address() + 4).value
     assert version == 1 and size == 8 + 12 * 8
     c.release()
+
+
+def test_entry_memory_is_kept_and_reused():
+    """The slab maps entry memory once and hands freed entries out again,
+    zeroed: flushing and refilling a table, or releasing the last
+    reference of a deleted entry, never grows its storage."""
+    from dataplane.conntrack.table import run_inserts, synth_tuple
+    t = ConntrackTable(20000)
+    assert t.entry_capacity == 0                # nothing mapped before the first entry
+    assert run_inserts(t, 0, 12000, T0) == 12000
+    cap = t.entry_capacity
+    assert cap >= 12000
+    for gen in range(1, 4):
+        assert t.flush() == 12000 and t.stats()["entries"] == 0
+        assert run_inserts(t, gen * 100000, 12000, T0) == 12000
+        assert t.entry_capacity == cap
+    held = [t.lookup(synth_tuple(300000 + i, 17), T0) for i in range(0, 12000, 997)]
+    assert all(c is not None for c in held)
+    t.flush()
+    assert t.stats()["entries"] == len(held)    # held entries stay allocated ...
+    assert run_inserts(t, 400000, 12000 - len(held), T0) == 12000 - len(held)
+    assert t.entry_capacity == cap
+    for c in held:
+        assert c.orig == synth_tuple(300000 + held.index(c) * 997, 17)   # ... and readable
+        c.release()
+    t.insert(udp(), T0, mark=9)                 # a fresh entry reads as new
+    c = t.lookup(udp(), T0)
+    assert c.mark == 9 and c.use == 2 and c.status == IPS_CONFIRMED and t.entry_capacity == cap
+    c.release()

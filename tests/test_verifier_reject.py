@@ -60,14 +60,15 @@ def test_rejected_like_kernel(objs, stem, root_required):
     assert tail[-1].startswith("processed ") and k_line in tail
 
 
-def test_leak_log_names_reference_like_kernel(objs, root_required):
-    path = objs["ct_leak"]
+@pytest.mark.parametrize("stem", ["ct_leak", "sk_leak", "sk_tail"])
+def test_leak_log_names_reference_like_kernel(objs, stem, root_required):
+    path = objs[stem]
     with pytest.raises(VerifierError) as kerr:
         with KernelObject.load(path, log_level=1):
             pass
     spec = load_object(path)
     with pytest.raises(VerifierError) as ours:
-        verify_program(spec, spec.programs["ct_leak"], log_level=1, kernel_layout=True)
+        verify_program(spec, spec.programs[stem], log_level=1, kernel_layout=True)
     k_ref = [ln for ln in kerr.value.log.split("\n") if ln.startswith("Unreleased reference")]
     d_ref = [ln for ln in ours.value.log.split("\n") if ln.startswith("Unreleased reference")]
     assert k_ref and k_ref == d_ref

@@ -22,6 +22,10 @@ ARG_PTR_TO_UNINIT_MAP_VALUE = "uninit_map_value"   # written by the helper (pop/
 ARG_PTR_TO_MEM = "mem"                             # read by the helper (MEM_RDONLY)
 ARG_PTR_TO_MEM_OR_NULL = "mem_or_null"
 ARG_PTR_TO_UNINIT_MEM = "uninit_mem"               # written by the helper
+ARG_PTR_TO_MEM_RW = "mem_rw"                       # MEM_WRITE: read, then written by the helper
+# MEM_FIXED_SIZE: the size is HelperProto.arg_sizes[i], not the next argument
+ARG_PTR_TO_FIXED_MEM = "fixed_mem"                 # | MEM_RDONLY
+ARG_PTR_TO_FIXED_MEM_RW_ALIGNED = "fixed_mem_rw_aligned"   # | MEM_WRITE | MEM_ALIGNED
 ARG_CONST_SIZE = "const_size"
 ARG_CONST_SIZE_OR_ZERO = "const_size_or_zero"
 ARG_CONST_ALLOC_SIZE_OR_ZERO = "const_alloc_size_or_zero"
@@ -30,6 +34,7 @@ ARG_PTR_TO_RINGBUF_MEM = "ringbuf_mem"             # OBJ_RELEASE
 ARG_PTR_TO_FUNC = "func"
 ARG_PTR_TO_STACK_OR_NULL = "stack_or_null"
 ARG_PTR_TO_SPIN_LOCK = "spin_lock"
+ARG_PTR_TO_SOCK_COMMON_RELEASE = "sock_common_release"   # ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE
 ARG_PTR_TO_DYNPTR = "dynptr"                       # | MEM_RDONLY: an initialised struct bpf_dynptr
 
 # --- return types ------------------------------------------------------------
@@ -37,6 +42,8 @@ RET_INTEGER = "integer"
 RET_VOID = "void"
 RET_PTR_TO_MAP_VALUE_OR_NULL = "map_value_or_null"
 RET_PTR_TO_MEM_OR_NULL = "ringbuf_mem_or_null"     # ringbuf_reserve: size from arg2
+RET_PTR_TO_SOCKET_OR_NULL = "sock_or_null"         # acquires a reference
+RET_PTR_TO_SOCK_COMMON_OR_NULL = "sock_common_or_null"   # acquires a reference
 RET_PTR_TO_DYNPTR_MEM_OR_NULL = "dynptr_mem_or_null"  # dynptr_data: size from the alloc-size arg
 
 ALL = frozenset({"xdp", "socket", "tc"})
@@ -53,6 +60,7 @@ class HelperProto:
     prog_types: frozenset = ALL
     changes_pkt_data: bool = False
     map_types: frozenset | None = None   # map types arg1 may be (None: any but special ones)
+    arg_sizes: tuple = ()                # bytes of each MEM_FIXED_SIZE argument (fn->arg_size[])
 
 
 _K, _V = ARG_PTR_TO_MAP_KEY, ARG_PTR_TO_MAP_VALUE
@@ -85,11 +93,21 @@ HELPER_PROTOS: dict[int, HelperProto] = {
     54: HelperProto((_CTX, _ANY), prog_types=XDP, changes_pkt_data=True),  # xdp_adjust_meta
     65: HelperProto((_CTX, _ANY), prog_types=XDP, changes_pkt_data=True),  # xdp_adjust_tail
     68: HelperProto((_CTX, _ANY, ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE, _ANY), prog_types=SKB),
+    # bpf_xdp_fib_lookup (the skb variant's MTU semantics are not implemented)
+    69: HelperProto((_CTX, ARG_PTR_TO_MEM_RW, ARG_CONST_SIZE, _ANY), gpl_only=True, prog_types=XDP),
+    # the XDP socket lookups (bpf_xdp_sk_lookup_tcp/udp, bpf_xdp_skc_lookup_tcp) and bpf_sk_release
+    84: HelperProto((_CTX, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY, _ANY), RET_PTR_TO_SOCKET_OR_NULL,
+                    prog_types=XDP),
+    85: HelperProto((_CTX, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY, _ANY), RET_PTR_TO_SOCKET_OR_NULL,
+                    prog_types=XDP),
+    86: HelperProto((ARG_PTR_TO_SOCK_COMMON_RELEASE,), prog_types=XDP),
     87: HelperProto((_MAP, _V, _ANY), map_types=_QS | {mt.BPF_MAP_TYPE_BLOOM_FILTER}),  # map_push_elem
     88: HelperProto((_MAP, ARG_PTR_TO_UNINIT_MAP_VALUE), map_types=_QS),   # map_pop_elem
     89: HelperProto((_MAP, ARG_PTR_TO_UNINIT_MAP_VALUE), map_types=_QS | {mt.BPF_MAP_TYPE_BLOOM_FILTER}),
     93: HelperProto((ARG_PTR_TO_SPIN_LOCK,), RET_VOID),                     # spin_lock
     94: HelperProto((ARG_PTR_TO_SPIN_LOCK,), RET_VOID),                     # spin_unlock
+    99: HelperProto((_CTX, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY, _ANY), RET_PTR_TO_SOCK_COMMON_OR_NULL,
+                    prog_types=XDP),
     118: HelperProto(()),                                                   # jiffies64
     125: HelperProto(()),                                                   # ktime_get_boot_ns
     130: HelperProto((_MAP, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY), map_types=_RB),  # ringbuf_output
@@ -98,10 +116,21 @@ HELPER_PROTOS: dict[int, HelperProto] = {
     133: HelperProto((ARG_PTR_TO_RINGBUF_MEM, _ANY), RET_VOID),             # ringbuf_discard
     134: HelperProto((_MAP, _ANY), map_types=_RB),                          # ringbuf_query
     160: HelperProto(()),                                                   # ktime_get_coarse_ns
+    163: HelperProto((_CTX, _ANY, ARG_PTR_TO_FIXED_MEM_RW_ALIGNED, _ANY, _ANY), gpl_only=True,
+                     prog_types=XDP, arg_sizes=(0, 0, 4)),                 # bpf_xdp_check_mtu
     181: HelperProto((_ANY, ARG_PTR_TO_FUNC, ARG_PTR_TO_STACK_OR_NULL, _ANY)),  # loop
     188: HelperProto((_CTX,), prog_types=XDP),                              # xdp_get_buff_len
     189: HelperProto((_CTX, _ANY, ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE), prog_types=XDP),  # xdp_load_bytes
     190: HelperProto((_CTX, _ANY, ARG_PTR_TO_MEM, ARG_CONST_SIZE), prog_types=XDP),         # xdp_store_bytes
+    # the raw SYN cookie helpers (XDP and tc)
+    204: HelperProto((ARG_PTR_TO_FIXED_MEM, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO), gpl_only=True,
+                     prog_types=frozenset({"xdp", "tc"}), arg_sizes=(20,)),
+    205: HelperProto((ARG_PTR_TO_FIXED_MEM, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO), gpl_only=True,
+                     prog_types=frozenset({"xdp", "tc"}), arg_sizes=(40,)),
+    206: HelperProto((ARG_PTR_TO_FIXED_MEM, ARG_PTR_TO_FIXED_MEM), gpl_only=True,
+                     prog_types=frozenset({"xdp", "tc"}), arg_sizes=(20, 20)),
+    207: HelperProto((ARG_PTR_TO_FIXED_MEM, ARG_PTR_TO_FIXED_MEM), gpl_only=True,
+                     prog_types=frozenset({"xdp", "tc"}), arg_sizes=(40, 20)),
     201: HelperProto((ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE_OR_ZERO, ARG_PTR_TO_DYNPTR, _ANY, _ANY)),  # dynptr_read
     202: HelperProto((ARG_PTR_TO_DYNPTR, _ANY, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY)),        # dynptr_write
     203: HelperProto((ARG_PTR_TO_DYNPTR, _ANY, ARG_CONST_ALLOC_SIZE_OR_ZERO),                         # dynptr_data

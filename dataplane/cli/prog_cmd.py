@@ -1,7 +1,7 @@
 """`dataplane prog run` / `dataplane prog dump xlated`, modelled on bpftool.
 
     dataplane [-j] prog run OBJ --prog NAME --data-in FILE [--data-in FILE ...]
-              [--data-out FILE] [--repeat N] [--engine interp|jit] [--no-verify]
+              [--data-out FILE] [--repeat N] [--engine interp|jit] [--no-verify] [--netns NAME]
               [--map-update MAP KEYHEX VALUEHEX ...] [--dump-maps] [-j]
     dataplane prog dump xlated OBJ --prog NAME [--linum]
     dataplane [-j] prog dump jited OBJ --prog NAME [--no-verify]
@@ -64,6 +64,10 @@ def register(sub) -> None:
     run.add_argument("--live-frames", action="store_true",
                      help="as BPF_F_TEST_XDP_LIVE_FRAMES: carry the verdicts out (a CPUMAP entry's program "
                           "runs on redirected frames); no data comes back")
+    run.add_argument("--netns", metavar="NAME",
+                     help="route (bpf_fib_lookup, bpf_check_mtu) and find sockets (bpf_sk_lookup_*) with the "
+                          "devices, routes, neighbours and sockets of this network namespace, learnt over "
+                          "netlink (default: a fresh namespace)")
     run.add_argument("-j", "--json", dest="json_local", action="store_true", help="JSON output")
     run.set_defaults(func=cmd_run)
 
@@ -92,12 +96,16 @@ def inner_maps_arg(items) -> dict[str, str]:
 
 
 def _load(path: str, engine: str | None = "interp", verify: bool = False, programs=None,
-          prog_type: str | None = None, inner_maps=None):
+          prog_type: str | None = None, inner_maps=None, netns: str | None = None):
     from dataplane.errors import VerifierError
     from dataplane.runtime.collection import Collection
+    net = None
+    if netns:
+        from dataplane.net.core import Net
+        net = Net.learn(netns)
     try:
         coll = Collection.load(path, engine=engine, verify=verify, programs=programs, prog_type=prog_type,
-                               inner_maps=inner_maps_arg(inner_maps))
+                               inner_maps=inner_maps_arg(inner_maps), net=net)
     except VerifierError as exc:   # as bpftool: the verifier's log, then the error
         sys.stderr.write(exc.log if exc.log.endswith("\n") else exc.log + "\n")
         raise
@@ -143,7 +151,7 @@ def cmd_run(args) -> int:
     # programs a map entry names (prog:NAME: a CPUMAP/DEVMAP entry's program) load too
     wanted = [args.prog] + [n for _m, _k, v in args.map_update for n in ref.prog_refs(v)]
     coll = _load(args.obj, args.engine, args.verify, programs=wanted, prog_type=args.prog_type,
-                 inner_maps=args.inner_map)
+                 inner_maps=args.inner_map, netns=args.netns)
     ids = {n: p.id for n, p in coll.programs.items()}
     for mname, khex, vtext in args.map_update:
         try:

@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/conntrack/csrc/ct_table.c dataplane/conntrack/csrc/ct_proto.c
+# distutils: sources = dataplane/conntrack/csrc/ct_table.c dataplane/conntrack/csrc/ct_proto.c dataplane/conntrack/csrc/ct_slab.c
 """Python API over the native conntrack table (csrc/).
 
 ``ConntrackTable`` owns a `struct dp_ct_table`; ``Conn`` is a referenced
@@ -228,6 +228,11 @@ cdef class ConntrackTable:
     @property
     def buckets(self):
         return dp_ct_table_buckets(self._t)
+
+    @property
+    def entry_capacity(self):
+        """Entries the table's slab has mapped (memory kept while it lives)."""
+        return dp_ct_table_capacity(self._t)
 
     def __len__(self):
         cdef dp_ct_stats s

@@ -12,8 +12,10 @@ table. Without a name each collection gets a private table, reachable as
     tables.names(); tables.remove("edge")
     t.entries(tables.now()); t.stats(); t.flush()
 
-``now()`` is the clock the kfuncs use (CLOCK_MONOTONIC ns), the one to pass
-to ConntrackTable calls that take ``now``.
+``now()`` is the clock the kfuncs use (CLOCK_MONOTONIC_COARSE ns: the tick
+clock, as the kernel's conntrack uses jiffies), the one to pass to
+ConntrackTable calls that take ``now`` (CLOCK_MONOTONIC, less than a tick
+ahead, works too).
 """
 from __future__ import annotations
 
@@ -26,8 +28,11 @@ _lock = threading.Lock()
 _tables: dict = {}
 
 
+_CLOCK_MONOTONIC_COARSE = 6      # linux/time.h (the time module does not name it)
+
+
 def now() -> int:
-    return time.monotonic_ns()
+    return time.clock_gettime_ns(_CLOCK_MONOTONIC_COARSE)
 
 
 def get(name: str):

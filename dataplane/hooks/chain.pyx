@@ -232,6 +232,7 @@ cdef class Chain:
             rt.nperf = runner.rt.nperf
             rt.cpu = runner.rt.cpu if cpu < 0 else <uint32_t>cpu
             rt.ct = runner.rt.ct     # conntrack kfunc context (shared table, its own locking)
+            rt.net = runner.rt.net   # network namespace model (snapshots under its own lock)
 
     def __dealloc__(self):
         cdef dp_chain *c = <dp_chain *>self.c

@@ -36,6 +36,7 @@ from dataplane.hooks.dispatcher import (MAX_KERNEL_CHAIN, MAX_SLOTS, NEXT_MAP, N
 SEEDED_TYPES = frozenset({M.BPF_MAP_TYPE_HASH, M.BPF_MAP_TYPE_ARRAY, M.BPF_MAP_TYPE_PERCPU_HASH,
                           M.BPF_MAP_TYPE_PERCPU_ARRAY, M.BPF_MAP_TYPE_LRU_HASH, M.BPF_MAP_TYPE_LRU_PERCPU_HASH,
                           M.BPF_MAP_TYPE_LPM_TRIE})
+_XDP_HAS_FRAGS = 1 << 5  # BPF_F_XDP_HAS_FRAGS
 _SEED_MAX = 1 << 20      # entries copied per map at most (maps are bounded; this bounds the copy)
 
 __all__ = ["KernelPlacement", "MAX_KERNEL_CHAIN"]
@@ -93,6 +94,11 @@ class KernelPlacement:
         """The kernel revision of ``entries`` (mprog.Entry values), not yet
         published; raises (leaving nothing behind) when the kernel refuses."""
         from dataplane.io import kbpf
+        frags = [e.prog.name for e in entries if e.prog.loaded.spec.prog_flags & _XDP_HAS_FRAGS]
+        if frags:
+            # a PROG_ARRAY takes only programs with its owner's frags flag (the dispatcher has none)
+            raise DataplaneError(f"kernel placement does not run multi-buffer (xdp.frags) programs yet: "
+                                 f"{', '.join(frags)}", kind=errno.EOPNOTSUPP)
         if len(entries) > MAX_KERNEL_CHAIN:
             raise DataplaneError(f"kernel placement runs at most {MAX_KERNEL_CHAIN} programs per hook "
                                  f"(the kernel's tail-call limit), not {len(entries)}", kind=errno.E2BIG)

@@ -28,7 +28,9 @@ def install(HelperTable table not None, indices):
 cdef class CtContext:
     """The conntrack table (a dataplane.conntrack.table.ConntrackTable) the
     kfuncs of one Runner act on. ``now``: a fixed clock in ns (tests), or 0
-    for CLOCK_MONOTONIC (the same clock ConntrackTable users should pass)."""
+    for CLOCK_MONOTONIC_COARSE (the tick clock, as the kernel's jiffies;
+    ConntrackTable users pass it or CLOCK_MONOTONIC, less than a tick apart:
+    dataplane.conntrack.tables.now())."""
 
     def __cinit__(self, table, uint64_t now=0):
         from dataplane.conntrack.table import api_address
@@ -43,7 +45,7 @@ cdef class CtContext:
 
     @property
     def now(self):
-        """The kfuncs' current time in ns (the fixed clock, or CLOCK_MONOTONIC)."""
+        """The kfuncs' current time in ns (the fixed clock, or CLOCK_MONOTONIC_COARSE)."""
         return dp_kf_ct_now(&self.c)
 
     @now.setter

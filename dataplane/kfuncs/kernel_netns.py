@@ -27,9 +27,16 @@ def kernel_run(obj_path, prog: str, packets: list[bytes], repeat: int = 1, timeo
     return kernel_steps(obj_path, [(prog, p, repeat) for p in packets], timeout)
 
 
+# A step that empties the namespace's conntrack table instead of running a
+# program (conntrack -F: pyroute2's NFCTSocket.flush); its retval and
+# duration are 0.
+FLUSH = "!flush"
+
+
 def kernel_steps(obj_path, steps, timeout: float = 120) -> dict:
     """Like kernel_run with a program and repeat count per packet:
-    steps = [(prog, packet, repeat), ...]."""
+    steps = [(prog, packet, repeat), ...]; a (FLUSH, b"", 0) step flushes
+    the conntrack table."""
     unshare = shutil.which("unshare")
     if unshare is None:
         raise DataplaneError("unshare(1) not found: cannot make a fresh network namespace")
@@ -48,6 +55,13 @@ def _child() -> None:
     out = {"retvals": [], "durations": []}
     with KernelObject.load(req["obj"]) as obj:
         for prog, h, repeat in req["steps"]:
+            if prog == FLUSH:
+                from pyroute2 import NFCTSocket
+                with NFCTSocket() as ct:
+                    ct.flush()
+                out["retvals"].append(0)
+                out["durations"].append(0)
+                continue
             r = obj.run(prog, bytes.fromhex(h), repeat=repeat)
             out["retvals"].append(r.retval)
             out["durations"].append(r.duration_ns)

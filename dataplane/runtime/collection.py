@@ -45,6 +45,9 @@ GPL_COMPATIBLE = frozenset({"GPL", "GPL v2", "GPL and additional rights", "Dual 
                             "Dual MIT/GPL", "Dual MPL/GPL"})
 
 PROG_TYPE_XDP = 6
+# helpers that consult the network namespace model (dataplane.net)
+# bpf_fib_lookup, bpf_check_mtu, bpf_sk_lookup_tcp/udp, bpf_sk_release, bpf_skc_lookup_tcp
+NET_HELPERS = frozenset({69, 163, 84, 85, 86, 99})
 PROG_TYPE_SOCKET_FILTER = 1
 
 # Maps whose lookup hands value pointers to programs: their value storage is
@@ -111,7 +114,7 @@ class Collection:
     def load(cls, path_or_spec, *, cpu: int = 0, kfuncs: dict[str, int] | None = None,
              kfunc_table: HelperTable | None = None, engine: str | None = None, verify: bool = True,
              kfunc_protos: dict | None = None, conntrack=None, programs=None, prog_type: str | None = None,
-             inner_maps: dict | None = None) -> "Collection":
+             inner_maps: dict | None = None, net=None) -> "Collection":
         """Load an object file (path/bytes) or an ObjectSpec.
 
         ``verify`` (default): every program goes through dataplane.verifier
@@ -146,7 +149,12 @@ class Collection:
         kfuncs of this collection act on, or the name of a shared table
         (dataplane.conntrack.tables); default: a new table per collection, created when a
         program calls a kfunc (``Collection.conntrack``).  CO-RE records are
-        applied against the runtime's BTF (dataplane.kfuncs.btf_types)."""
+        applied against the runtime's BTF (dataplane.kfuncs.btf_types).
+
+        ``net``: the network namespace model (a dataplane.net.core.Net, or a
+        NetState to publish in a new one) that bpf_fib_lookup and
+        bpf_check_mtu consult; default: a fresh namespace (loopback only),
+        created when a program calls such a helper (``Collection.net``)."""
         if engine is None:
             engine = "jit" if verify else "interp"
         if engine not in ("jit", "interp"):
@@ -218,7 +226,21 @@ class Collection:
                       for r in spec.programs[n].relocations)
         if uses_ct or conntrack is not None:
             coll._attach_conntrack(conntrack)
+        if net is not None or _calls_any(spec, NET_HELPERS):
+            coll._attach_net(net)
         return coll
+
+    net = None          # the dataplane.net Net the routing/MTU/socket helpers consult (None: no such program)
+
+    def _attach_net(self, net) -> None:
+        from dataplane.net.core import Net
+        from dataplane.net.model import NetState
+        if net is None:
+            net = Net()
+        elif isinstance(net, NetState):
+            net = Net(net)
+        self.net = net
+        self.runner.set_net(net)
 
     skipped: dict = {}        # program -> why it was not loaded (Collection.load's ``programs``)
     skipped_maps: dict = {}   # map -> why it was not created
@@ -496,6 +518,16 @@ def _warm_jit(linked: dict) -> None:
     for res in compiler.build_many(items, decode):
         if isinstance(res, Exception):
             raise res
+
+
+def _calls_any(spec: ObjectSpec, ids: frozenset) -> bool:
+    """Whether any program of spec calls one of the helper ids."""
+    for p in spec.programs.values():
+        code = p.insns
+        for i in range(0, len(code) - 7, 8):
+            if code[i] == _CALL and (code[i + 1] >> 4) == 0 and struct.unpack_from("<i", code, i + 4)[0] in ids:
+                return True
+    return False
 
 
 def _link(ps: ProgramSpec, maps: dict[str, Map], available: set[int],

@@ -15,8 +15,21 @@ cdef extern from "dp_helpers.h" nogil:
         DP_REDIRECT_NONE
         DP_REDIRECT_IFINDEX
         DP_REDIRECT_MAP
+        DP_XDP_MAX_FRAGS
+        DP_PAGE_SIZE
 
     const unsigned long long DP_CALLBACK_TAG
+
+    struct dp_xdp_frag:
+        uint8_t *page
+        uint32_t off
+        uint32_t len
+
+    struct dp_xdp_frags:
+        uint32_t nr_frags
+        uint32_t size
+        uint32_t frag_size
+        dp_xdp_frag frags[17]
 
     struct dp_xdp_buff:
         uint8_t *data
@@ -27,6 +40,7 @@ cdef extern from "dp_helpers.h" nogil:
         uint32_t ingress_ifindex
         uint32_t rx_queue_index
         uint32_t egress_ifindex
+        dp_xdp_frags *frags
 
     struct dp_skb:
         uint8_t *data
@@ -58,8 +72,11 @@ cdef extern from "dp_helpers.h" nogil:
         dp_sink perf
         void *lock_held
         void *ct
+        void *net
+        uint32_t nsk_held
 
     dp_helper_fn dp_kernel_helper(uint32_t id)
+    void dp_rt_put_socks(dp_rt *rt)
     dp_helper_fn dp_dynptr_kfunc(uint32_t id)
     uint32_t dp_jiffies_hz
     int dp_xdp_ctx_load(dp_env *env, uint32_t off, uint32_t size, uint64_t *out)
@@ -72,8 +89,11 @@ cdef class Runner:
     cdef dp_xdp_buff xdp
     cdef dp_skb skb
     cdef uint8_t *frame          # DP_XDP_FRAME_SIZE bytes, page aligned
+    cdef uint8_t *frag_pages     # DP_XDP_MAX_FRAGS pages for multi-buffer test runs (lazily)
+    cdef dp_xdp_frags frags
     cdef list _maps              # keep the Map objects alive
     cdef object _ct              # conntrack kfunc context (dataplane.kfuncs CtContext) kept alive
+    cdef object _net             # network namespace model (dataplane.net.core.Net) kept alive
     cdef readonly uint32_t ingress_ifindex
     cdef readonly uint32_t rx_queue_index
     cdef _prepare(self, Interpreter interp)

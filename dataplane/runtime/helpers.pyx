@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c
+# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c dataplane/runtime/csrc/helpers_syncookie.c
 """Kernel helpers in C and the Runner that executes hook programs with them.
 
 ``kernel_helpers()`` is the helper table (by kernel helper id) every
@@ -12,7 +12,7 @@ skb fields eth_type_trans sets on the loopback device (see run_skb).
 """
 import errno as _errno
 
-from libc.stdint cimport uint8_t, uint32_t, uint64_t, uintptr_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 cdef extern from "<stdlib.h>" nogil:
@@ -29,6 +29,10 @@ XDP_TAILROOM = DP_XDP_TAILROOM
 XDP_FRAME_SIZE = DP_XDP_FRAME_SIZE
 XDP_FRAME_HDR = DP_XDP_FRAME_HDR
 XDP_MAX_PACKET = DP_XDP_FRAME_SIZE - DP_XDP_HEADROOM - DP_XDP_TAILROOM
+# The rest of a bigger test packet goes into page fragments, as
+# bpf_prog_test_run_xdp spreads it: at most MAX_SKB_FRAGS of them.
+XDP_MAX_FRAGS = DP_XDP_MAX_FRAGS
+XDP_MAX_MULTIBUF = XDP_MAX_PACKET + DP_XDP_MAX_FRAGS * DP_PAGE_SIZE
 CALLBACK_TAG = DP_CALLBACK_TAG
 ETH_HLEN = 14
 # bpf_test_init's bound for skb test runs: PAGE_SIZE - (NET_SKB_PAD +
@@ -80,6 +84,44 @@ def set_jiffies_hz(uint32_t hz):
     """bpf_jiffies64's tick rate (the kernel's CONFIG_HZ; dataplane.kfuncs.kconfig.hz() sets it)."""
     global dp_jiffies_hz
     dp_jiffies_hz = hz if hz else 250
+
+
+cdef extern from *:
+    """
+    void dp_syncookie_set_secret(const uint8_t *key64);
+    extern int64_t dp_syncookie_minutes_offset;
+    uint64_t dp_siphash(const uint8_t *data, size_t len, const uint64_t key[2]);
+    """
+    void dp_syncookie_set_secret(const uint8_t *key64)
+    int64_t dp_syncookie_minutes_offset
+    uint64_t dp_siphash(const uint8_t *data, size_t len, const uint64_t *key)
+
+
+def set_syncookie_secret(key):
+    """Replace the SYN cookie secrets (64 bytes: the two IPv4 siphash keys,
+    then the two IPv6 ones). They are random per process otherwise, as the
+    kernel's are per boot; cookies made under one secret fail under another."""
+    cdef bytes k = bytes(key)
+    if len(k) != 64:
+        raise DataplaneError(f"the SYN cookie secret is 64 bytes, got {len(k)}", kind=_errno.EINVAL)
+    dp_syncookie_set_secret(<const uint8_t *>k)
+
+
+def set_syncookie_clock(int64_t minutes):
+    """Shift the SYN cookie clock (tcp_cookie_time) by ``minutes`` (tests:
+    a cookie made now is checked as if that much later)."""
+    global dp_syncookie_minutes_offset
+    dp_syncookie_minutes_offset = minutes
+
+
+def siphash(data, key):
+    """SipHash-2-4 of data under a 16-byte key (the cookies' hash), for tests."""
+    cdef bytes d = bytes(data), k = bytes(key)
+    cdef uint64_t kk[2]
+    if len(k) != 16:
+        raise ValueError("siphash key is 16 bytes")
+    memcpy(kk, <const char *>k, 16)
+    return dp_siphash(<const uint8_t *>d, len(d), kk)
 
 
 def implemented_helpers():
@@ -161,6 +203,7 @@ cdef class Runner:
 
     def __dealloc__(self):
         free(self.frame)
+        free(self.frag_pages)
         free(self.rt.maps)
         free(self.rt.perf_maps)
         free(self.rt.trace.buf)
@@ -175,6 +218,17 @@ cdef class Runner:
     @property
     def ct(self):
         return self._ct
+
+    def set_net(self, net):
+        """The network namespace model bpf_fib_lookup and bpf_check_mtu
+        consult (an object with ``.address`` of a struct dp_net, e.g.
+        dataplane.net.core.Net), or None."""
+        self._net = net
+        self.rt.net = <void *><uintptr_t>(net.address if net is not None else 0)
+
+    @property
+    def net(self):
+        return self._net
 
     @property
     def cpu(self):
@@ -195,6 +249,8 @@ cdef class Runner:
         if lock != NULL:       # a program left a spin lock taken: release it
             lock[0] = 0
             self.rt.lock_held = NULL
+        if self.rt.nsk_held:   # an unverified program leaked sockets: put them back
+            dp_rt_put_socks(&self.rt)
         interp.env.user = NULL
         interp.env.ctx = NULL
         interp.env.ctx_len = 0
@@ -209,25 +265,60 @@ cdef class Runner:
         """Run an XDP program on one packet, ``repeat`` times on the same
         buffer (as BPF_PROG_TEST_RUN does: changes accumulate).
 
+        A packet longer than the linear room (XDP_MAX_PACKET) is spread as
+        bpf_prog_test_run_xdp does: the first XDP_MAX_PACKET bytes linear,
+        the rest in page-sized fragments (at most XDP_MAX_FRAGS; longer is
+        ENOMEM, as in the kernel). Programs with and without BPF_F_XDP_HAS_FRAGS
+        get the same buffer there: data_end is the linear end, the fragments
+        are reached through the helpers.
+
         Returns (retval, data_out, duration_ns) where data_out runs from
-        data_meta to data_end and duration_ns is the average per run."""
+        data_meta to data_end followed by the fragments, and duration_ns is
+        the average per run."""
         cdef bytes pkt = bytes(data)
         cdef Py_ssize_t n = len(pkt)
+        cdef Py_ssize_t lin = n, off, chunk
         cdef uint64_t r0 = 0, i, t0, t1
-        if n < ETH_HLEN or n > XDP_MAX_PACKET:
-            raise DataplaneError(f"XDP test packet must be {ETH_HLEN}..{XDP_MAX_PACKET} bytes, got {n}",
+        cdef uint32_t k
+        cdef void *p = NULL
+        if n < ETH_HLEN:
+            raise DataplaneError(f"XDP test packet must be at least {ETH_HLEN} bytes, got {n}",
                                  kind=_errno.EINVAL)
+        if n > XDP_MAX_MULTIBUF:
+            raise DataplaneError(f"XDP test packet of {n} bytes needs more than {XDP_MAX_FRAGS} fragments "
+                                 f"(MAX_SKB_FRAGS): at most {XDP_MAX_MULTIBUF} bytes", kind=_errno.ENOMEM)
         if repeat == 0:
             repeat = 1
         memset(self.frame, 0, DP_XDP_FRAME_SIZE)
-        memcpy(self.frame + DP_XDP_HEADROOM, <const char *>pkt, n)
+        memset(&self.frags, 0, sizeof(self.frags))
+        if n > XDP_MAX_PACKET:
+            lin = XDP_MAX_PACKET
+            if self.frag_pages == NULL:
+                if posix_memalign(&p, 4096, DP_XDP_MAX_FRAGS * DP_PAGE_SIZE) != 0:
+                    raise MemoryError()
+                self.frag_pages = <uint8_t *>p
+            off = lin
+            while off < n:
+                chunk = min(n - off, <Py_ssize_t>DP_PAGE_SIZE)
+                k = self.frags.nr_frags
+                self.frags.frags[k].page = self.frag_pages + k * DP_PAGE_SIZE
+                self.frags.frags[k].off = 0
+                self.frags.frags[k].len = <uint32_t>chunk
+                memcpy(self.frags.frags[k].page, <const char *>pkt + off, chunk)
+                self.frags.nr_frags += 1
+                self.frags.size += <uint32_t>chunk
+                off += chunk
+            # rxq->frag_size = headroom + linear room + tailroom: one page
+            self.frags.frag_size = DP_XDP_FRAME_SIZE
+        memcpy(self.frame + DP_XDP_HEADROOM, <const char *>pkt, lin)
         self.xdp.hard_start = self.frame
         self.xdp.data = self.frame + DP_XDP_HEADROOM
         self.xdp.data_meta = self.xdp.data
-        self.xdp.data_end = self.xdp.data + n
+        self.xdp.data_end = self.xdp.data + lin
         self.xdp.frame_sz = DP_XDP_FRAME_SIZE
         self.xdp.ingress_ifindex = self.ingress_ifindex
         self.xdp.rx_queue_index = self.rx_queue_index
+        self.xdp.frags = &self.frags if self.frags.nr_frags else NULL
         self._prepare(interp)
         interp.env.ctx = &self.xdp
         interp.env.ctx_lo = <uint64_t><uintptr_t>&self.xdp
@@ -244,6 +335,12 @@ cdef class Runner:
         finally:
             self._finish(interp)
         out = (<char *>self.xdp.data_meta)[:self.xdp.data_end - self.xdp.data_meta]
+        if self.xdp.frags != NULL and self.frags.nr_frags:
+            parts = [out]
+            for k in range(self.frags.nr_frags):
+                parts.append((<char *>self.frags.frags[k].page + self.frags.frags[k].off)[:self.frags.frags[k].len])
+            out = b"".join(parts)
+        self.xdp.frags = NULL
         return <uint32_t>r0, out, (t1 - t0) // repeat
 
     def run_skb(self, Interpreter interp not None, data, uint64_t repeat=1):

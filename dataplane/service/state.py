@@ -149,6 +149,14 @@ def _make_conntrack(max_entries: int):
     return ConntrackTable(max_entries, "service")
 
 
+def _make_net():
+    try:
+        from dataplane.net.core import Net
+    except ImportError:  # pragma: no cover - extension not built
+        return None
+    return Net()
+
+
 def _load_params() -> set[str]:
     import inspect
     try:
@@ -174,6 +182,11 @@ class Registry:
         # One connection-tracking table per service, as the kernel has one per
         # netns: every object's conntrack kfuncs see the same connections.
         self.conntrack = _make_conntrack(conntrack_max)
+        # The network namespace model (dataplane.net) every object's routing,
+        # MTU and socket helpers consult, as they share one netns in the
+        # kernel: a fresh namespace until the Fib service learns or edits it.
+        self.net = _make_net()
+        self.net_lock = threading.Lock()
         self.lock = threading.RLock()
         self.objects: dict[int, LoadedObject] = {}
         self.progs: dict[int, LoadedProg] = {}
@@ -313,6 +326,8 @@ class Registry:
             kw["engine"] = self.engine
         if self.conntrack is not None and "conntrack" in params:
             kw["conntrack"] = self.conntrack
+        if self.net is not None and "net" in params:
+            kw["net"] = self.net       # one network namespace model for every object (the Fib service edits it)
         if "verify" in params:
             kw["verify"] = self.verify
         return kw

@@ -8,6 +8,7 @@ from dataplane.abi.helper_progtypes import unavailable_reason
 from dataplane.abi import maps as mt
 from dataplane.abi.helpers import BPF_FUNC_MAX_ID, HELPER_NAMES
 from dataplane.isa import opcodes as op
+from dataplane.verifier.reg import (SOCK_COMMON_OR_NULL, SOCK_OR_NULL, SOCK_TYPES)
 from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VALUE,
                                     MAP_VALUE_OR_NULL, MEM, MEM_OR_NULL, OR_NULL, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_unknown)
@@ -27,10 +28,14 @@ _EXPECTED = {hp.ARG_CONST_MAP_PTR: ((MAP_PTR,), "map_ptr"), hp.ARG_PTR_TO_CTX: (
              hp.ARG_CONST_SIZE: ((SCALAR,), "scalar"), hp.ARG_CONST_SIZE_OR_ZERO: ((SCALAR,), "scalar"),
              hp.ARG_CONST_ALLOC_SIZE_OR_ZERO: ((SCALAR,), "scalar"),
              hp.ARG_PTR_TO_STACK_OR_NULL: ((STACK,), "fp"),
-             hp.ARG_PTR_TO_SPIN_LOCK: ((MAP_VALUE,), "map_value, ptr_")}
+             hp.ARG_PTR_TO_SPIN_LOCK: ((MAP_VALUE,), "map_value, ptr_"),
+             hp.ARG_PTR_TO_SOCK_COMMON_RELEASE: (SOCK_TYPES, "sock_common, sock, tcp_sock, xdp_sock, ptr_, "
+                                                             "trusted_ptr_")}
 BPF_FUNC_SPIN_LOCK, BPF_FUNC_SPIN_UNLOCK = 93, 94
 _MEMLIKE = (hp.ARG_PTR_TO_MAP_KEY, hp.ARG_PTR_TO_MAP_VALUE, hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
-            hp.ARG_PTR_TO_MEM, hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_UNINIT_MEM)
+            hp.ARG_PTR_TO_MEM, hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_UNINIT_MEM, hp.ARG_PTR_TO_MEM_RW,
+            hp.ARG_PTR_TO_FIXED_MEM, hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED)
+_FIXED_MEM = (hp.ARG_PTR_TO_FIXED_MEM, hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED)
 
 
 def _hname(hid: int) -> str:
@@ -63,6 +68,30 @@ class CallsMixin:
             if st.active_lock[0] != r.map:
                 self.fail("bpf_spin_unlock of different lock")
             st.active_lock = 0
+
+    def _helper_mem_arg(self, st, regno: int, r, size: int, at: str, zero_ok: bool) -> None:
+        """The memory argument of a helper: read (MEM_RDONLY), written
+        (MEM_UNINIT) or both (MEM_WRITE: the kernel checks it as a write,
+        the bytes must be initialised unless uninitialised stack is allowed,
+        and they are clobbered)."""
+        if at == hp.ARG_PTR_TO_MEM_RW:
+            if not self.allow_uninit_stack:
+                self.check_helper_mem(st, regno, r, size, write=False, zero_ok=zero_ok)
+            self.check_helper_mem(st, regno, r, size, write=True, zero_ok=zero_ok)
+        else:
+            self.check_helper_mem(st, regno, r, size, write=at == hp.ARG_PTR_TO_UNINIT_MEM, zero_ok=zero_ok)
+
+    def _check_arg_alignment(self, regno: int, r, size: int) -> None:
+        """check_ptr_alignment(..., strict=true) of a MEM_ALIGNED argument."""
+        if size == 1 or r.t not in (STACK, MAP_VALUE, MEM):
+            return
+        from dataplane.verifier import tnum
+        vo = tnum.add(r.vo, (r.off & scalar.M64, 0))
+        if vo[0] & (size - 1) or vo[1] & (size - 1):
+            what = {STACK: "stack ", MAP_VALUE: "value ", MEM: ""}[r.t]
+            hx = lambda v: f"{v:#x}" if v else "0"      # C's %#llx
+            var = hx(r.vo[0]) if not r.vo[1] else f"({hx(r.vo[0])}; {hx(r.vo[1])})"
+            self.fail(f"misaligned {what}access off {var}+{r.off}+0 size {size}")
 
     def map_value_not_null(self, r) -> None:
         """mark_ptr_or_null_reg for a non-NULL lookup result: a map-in-map's
@@ -150,6 +179,14 @@ class CallsMixin:
                         self._precise_key_slot(st, r, size)
                 self.check_helper_mem(st, regno, r, size, write=at == hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
                                       zero_ok=False)
+            elif at in _FIXED_MEM:
+                # MEM_FIXED_SIZE: checked here with fn->arg_size[]; MEM_WRITE
+                # bytes are read (initialised) and then clobbered
+                size = proto.arg_sizes[i]
+                self._helper_mem_arg(st, regno, r, size, hp.ARG_PTR_TO_MEM_RW if at ==
+                                     hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED else hp.ARG_PTR_TO_MEM, False)
+                if at == hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED:
+                    self._check_arg_alignment(regno, r, size)
             elif at in (hp.ARG_CONST_SIZE, hp.ARG_CONST_SIZE_OR_ZERO):
                 zero_ok = at == hp.ARG_CONST_SIZE_OR_ZERO
                 if r.smin < 0:
@@ -160,8 +197,7 @@ class CallsMixin:
                     self.fail(f"R{regno} unbounded memory access, use 'var &= const' or 'if (var < const)'")
                 memr = regs[regno - 1]
                 if not memr.is_null():
-                    self.check_helper_mem(st, regno - 1, memr, r.umax,
-                                          write=proto.args[i - 1] == hp.ARG_PTR_TO_UNINIT_MEM, zero_ok=zero_ok)
+                    self._helper_mem_arg(st, regno - 1, memr, r.umax, proto.args[i - 1], zero_ok)
                 self.mark_precise(st, regno)      # check_mem_size_reg relies on the exact size
             elif at == hp.ARG_CONST_ALLOC_SIZE_OR_ZERO:
                 if not r.is_const():
@@ -176,6 +212,10 @@ class CallsMixin:
                 release_ref = r.ref
             elif at == hp.ARG_PTR_TO_FUNC:
                 callback = r.msize
+            elif at == hp.ARG_PTR_TO_SOCK_COMMON_RELEASE:
+                if not r.ref or r.ref not in st.refs:
+                    self.fail(f"R{regno} must be referenced when passed to release function")
+                release_ref = r.ref
             elif at == hp.ARG_PTR_TO_SPIN_LOCK:
                 self._spin_lock_arg(st, regno, r, hid == BPF_FUNC_SPIN_LOCK)
         if meta_map is not None:
@@ -184,6 +224,8 @@ class CallsMixin:
             if (only is not None and hid not in only) or (proto.map_types is not None and mtype not in proto.map_types):
                 self.fail(f"cannot pass map_type {mtype} into func {name}#{hid}")
         if hid == 12 and st.refs:
+            for rid, at in sorted(st.refs.items()):   # check_reference_leak names them first
+                self.verbose(f"Unreleased reference id={rid} alloc_insn={at}")
             self.fail("tail_call would lead to reference leak")
         if hid == 12 and meta_map is not None:
             r3 = regs[3]     # record_func_key: a constant in-range index is relied upon
@@ -254,6 +296,12 @@ class CallsMixin:
             return Reg()
         if proto.ret == hp.RET_PTR_TO_MAP_VALUE_OR_NULL:
             return ptr(MAP_VALUE_OR_NULL, map=meta_map, id=self.new_id())
+        if proto.ret in (hp.RET_PTR_TO_SOCKET_OR_NULL, hp.RET_PTR_TO_SOCK_COMMON_OR_NULL):
+            # an acquire function: the null-check id is the reference id
+            self.new_id()
+            rid = self.acquire_reference(st, pc)
+            t = SOCK_OR_NULL if proto.ret == hp.RET_PTR_TO_SOCKET_OR_NULL else SOCK_COMMON_OR_NULL
+            return ptr(t, id=rid, ref=rid)
         if proto.ret == hp.RET_PTR_TO_MEM_OR_NULL:
             self.new_id()
             rid = self.acquire_reference(st, pc)

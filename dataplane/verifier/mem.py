@@ -8,6 +8,7 @@ from dataplane.isa import opcodes as op
 from dataplane.verifier import scalar, tnum
 from dataplane.abi.maps import MAP_BTF_STRUCT
 from dataplane.verifier import dynptr
+from dataplane.verifier.reg import SOCK, SOCK_COMMON
 from dataplane.verifier.reg import (BTF, CTX, MAP_PTR, MAP_VALUE, MEM, NOT_INIT, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_const, scalar_from,
                                     scalar_unknown)
@@ -138,9 +139,23 @@ class MemMixin:
             return _sized_unknown(size)
         if t == BTF:
             return self._btf_access(regno, reg, off + reg.off, size, write, value)
+        if t in (SOCK, SOCK_COMMON):
+            return self._sock_access(regno, reg, off + reg.off, size, write)
         if t == MAP_PTR:
             self._map_ptr_access(regno, reg, off + reg.off, write)
         self.fail(f"R{regno} invalid mem access '{reg.type_str()}'")
+
+    # ---------------------------------------------------------------- sockets
+    def _sock_access(self, regno, reg, off, size, write) -> Reg:
+        """check_sock_access: struct bpf_sock is read only, field by field
+        (bpf_sock_is_valid_access; a sock_common lacks type..priority)."""
+        if write:
+            self.fail(f"R{regno} cannot write into {reg.type_str()}")
+        if reg.smin < 0:
+            self.fail(f"R{regno} min value is negative, either use unsigned index or do a if (index >=0) check.")
+        if not _sock_field_ok(off, size, reg.t == SOCK_COMMON):
+            self.fail(f"R{regno} invalid {reg.type_str()} access off={off} size={size}")
+        return _sized_unknown(size)
 
     def _map_ptr_access(self, regno, reg: Reg, off: int, write: bool) -> None:
         """check_ptr_to_map_access: a CONST_PTR_TO_MAP (an inner map from a
@@ -408,3 +423,26 @@ class MemMixin:
             c = types[idx]
             if (c == "?" and not self.allow_uninit_stack) or c in dynptr.DYNPTR_BYTES:
                 self.fail(f"invalid indirect read from stack R{regno} off {lo}+{b - lo} size {size}")
+
+
+# struct bpf_sock fields narrow loads may read: exact offsets (the switch's
+# plain case labels) and whole ranges (bpf_ctx_range)
+_SOCK_NARROW_AT = (4, 8, 12, 44, 72, 76)           # family type protocol src_port state rx_queue_mapping
+_SOCK_NARROW_IN = ((24, 4), (28, 16), (52, 4), (56, 16))   # src_ip4 src_ip6 dst_ip4 dst_ip6
+_SOCK_SIZE = 80
+
+
+def _sock_field_ok(off: int, size: int, common: bool) -> bool:
+    """bpf_sock_is_valid_access / bpf_sock_common_is_valid_access."""
+    if off < 0 or off >= _SOCK_SIZE or off % size:
+        return False
+    if common and 8 <= off < 24:          # type .. priority: not in a sock_common
+        return False
+    narrow = size <= 4 and not (size & (size - 1))
+    if 48 <= off < 50:                    # dst_port: 4 bytes, or narrow within its 2
+        return size == 4 or (narrow and size <= 2)
+    if 50 <= off < 52:                    # the padding after dst_port
+        return False
+    if off in _SOCK_NARROW_AT or any(lo <= off < lo + n for lo, n in _SOCK_NARROW_IN):
+        return narrow
+    return size == 4                      # bound_dev_if, mark, priority

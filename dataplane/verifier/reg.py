@@ -24,14 +24,21 @@ BTF = 12          # kfunc-returned object
 BTF_OR_NULL = 13
 FUNC = 14         # callback address (lddw src=4)
 DYNPTR = 15       # what a STACK_DYNPTR slot holds (dynptr.py): id, btf = the dynptr type ("xdp")
+SOCK = 16         # PTR_TO_SOCKET: bpf_sk_lookup_tcp/udp (struct bpf_sock, read only)
+SOCK_OR_NULL = 17
+SOCK_COMMON = 18  # PTR_TO_SOCK_COMMON: bpf_skc_lookup_tcp
+SOCK_COMMON_OR_NULL = 19
 
-OR_NULL = {MAP_VALUE_OR_NULL: MAP_VALUE, MEM_OR_NULL: MEM, BTF_OR_NULL: BTF}
+OR_NULL = {MAP_VALUE_OR_NULL: MAP_VALUE, MEM_OR_NULL: MEM, BTF_OR_NULL: BTF, SOCK_OR_NULL: SOCK,
+           SOCK_COMMON_OR_NULL: SOCK_COMMON}
+SOCK_TYPES = (SOCK, SOCK_COMMON)
 PKT_TYPES = (PKT, PKT_META, PKT_END)
 
 _NAMES = {NOT_INIT: "?", SCALAR: "scalar", CTX: "ctx", MAP_PTR: "map_ptr", MAP_VALUE: "map_value",
           MAP_VALUE_OR_NULL: "map_value_or_null", STACK: "fp", PKT: "pkt", PKT_META: "pkt_meta",
           PKT_END: "pkt_end", MEM: "mem", MEM_OR_NULL: "mem_or_null", BTF: "ptr_",
-          BTF_OR_NULL: "ptr_or_null_", FUNC: "func", DYNPTR: "dynptr_ptr"}
+          BTF_OR_NULL: "ptr_or_null_", FUNC: "func", DYNPTR: "dynptr_ptr", SOCK: "sock",
+          SOCK_OR_NULL: "sock_or_null", SOCK_COMMON: "sock_common", SOCK_COMMON_OR_NULL: "sock_common_or_null"}
 # PTR_TO_MEM flavours (Reg.btf of a MEM / MEM_OR_NULL register): slices of a
 # packet dynptr (bpf_dynptr_slice: read-only; _rdwr: writable); Reg.map then
 # holds the dynptr's id, as the kernel's reg->dynptr_id

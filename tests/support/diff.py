@@ -199,6 +199,11 @@ def compare(case: DiffCase, kernel: dict, dp: dict, limit: int = 40) -> list[str
         diffs.append(f"run count: kernel {len(kr)} dataplane {len(dr)}")
     for i, (k, d) in enumerate(zip(kr, dr)):
         pkt = case.packets[i]
+        if "error" in k or "error" in d:     # the run was refused (e.g. ENOMEM for a packet too big)
+            if k.get("error") != d.get("error"):
+                diffs.append(f"packet {i} ({len(pkt)}B): kernel {k.get('error', 'ran')} dataplane "
+                             f"{d.get('error', 'ran')}")
+            continue
         if k["retval"] != d.get("retval"):
             diffs.append(f"packet {i} ({len(pkt)}B {pkt[:40].hex()}...): retval kernel {k['retval']} "
                          f"dataplane {d.get('retval')}")

@@ -197,6 +197,8 @@ struct dp_ct_table *dp_ct_table_create(uint32_t max_entries, const char *name);
 void dp_ct_table_destroy(struct dp_ct_table *t);
 uint32_t dp_ct_table_max(const struct dp_ct_table *t);
 uint32_t dp_ct_table_buckets(const struct dp_ct_table *t);
+/* Entries the table's storage holds (in use or free): it only grows. */
+uint64_t dp_ct_table_capacity(const struct dp_ct_table *t);
 /* Jiffy rate of the u32 timeouts (default DP_CT_DEFAULT_HZ); set before use. */
 void dp_ct_table_set_hz(struct dp_ct_table *t, uint32_t hz);
 uint32_t dp_ct_table_hz(const struct dp_ct_table *t);

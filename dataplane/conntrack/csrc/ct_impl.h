@@ -15,6 +15,22 @@ struct ct_stat_slot {
     uint64_t v[DP_CT_STAT_MAX];
 } __attribute__((aligned(128)));
 
+/* Entry storage (ct_slab.c): size-aligned chunks with free bitmaps, a
+ * next-fit cursor per CPU stripe. */
+#define CT_SLAB_STRIPES 16u
+struct ct_chunk;
+struct ct_slab_cursor {
+    uint32_t chunk, word;     /* where this stripe's last allocation was (a hint) */
+} __attribute__((aligned(64)));
+
+struct ct_slab {
+    uint32_t lock;            /* growing */
+    uint32_t nchunks;         /* atomic: chunk[0..nchunks) are mapped */
+    uint32_t cap;             /* length of chunk[] */
+    struct ct_chunk **chunk;
+    struct ct_slab_cursor cursor[CT_SLAB_STRIPES];
+};
+
 struct dp_ct_table {
     uint32_t max_entries;
     uint32_t nbuckets; /* power of two */
@@ -30,6 +46,7 @@ struct dp_ct_table {
     struct dp_ct_timeouts to;
     char name[32];
     struct ct_stat_slot stats[CT_STAT_SLOTS];
+    struct ct_slab slab;
 };
 
 static inline void ct_spin_lock(uint32_t *l)
@@ -85,10 +102,21 @@ static inline int ct_expired(const struct dp_nf_conn *ct, uint64_t now)
     return (int64_t)(__atomic_load_n(&ct->expires_ns, __ATOMIC_RELAXED) - now) <= 0;
 }
 
-static inline uint64_t ct_ns_to_jiffies(uint64_t ns, uint32_t hz) { return (uint64_t)((__uint128_t)ns * hz / 1000000000u); }
+/* floor(ns * hz / 1e9), split at whole seconds so that no 128-bit division
+ * (a libgcc call) sits on the insert path: ns = q*1e9 + r gives
+ * q*hz + floor(r*hz/1e9) exactly, and r*hz < 1e9 * 2^32 fits in 64 bits. */
+static inline uint64_t ct_ns_to_jiffies(uint64_t ns, uint32_t hz)
+{
+    return ns / 1000000000u * hz + ns % 1000000000u * hz / 1000000000u;
+}
 /* Duration of j jiffies in ns, rounded up so that
- * ct_ns_to_jiffies(now + ct_jiffies_to_ns(j)) == ct_ns_to_jiffies(now) + j. */
-static inline uint64_t ct_jiffies_to_ns(uint64_t j, uint32_t hz) { return (uint64_t)(((__uint128_t)j * 1000000000u + hz - 1) / hz); }
+ * ct_ns_to_jiffies(now + ct_jiffies_to_ns(j)) == ct_ns_to_jiffies(now) + j:
+ * ceil(j * 1e9 / hz) (mod 2^64, as the 128-bit form truncated), split the
+ * same way at whole multiples of hz. */
+static inline uint64_t ct_jiffies_to_ns(uint64_t j, uint32_t hz)
+{
+    return j / hz * 1000000000u + (j % hz * 1000000000u + hz - 1) / hz;
+}
 
 /* msecs_to_jiffies (rounds up).  The kernel's takes an unsigned int and
  * reads (int)ms < 0 as "infinite" (MAX_JIFFY_OFFSET): 2^31 ms and more
@@ -114,6 +142,15 @@ static inline void ct_refresh(struct dp_nf_conn *ct, uint64_t now, uint64_t extr
         return;
     ct_set_expiry(ct, now + extra);
 }
+
+/* ct_slab.c: a zeroed entry or NULL (no memory); give one back (its last
+ * reference is gone); init (0, or -1 on ENOMEM) and destroy with the table;
+ * entries mapped so far. */
+struct dp_nf_conn *ct_slab_alloc(struct ct_slab *s);
+void ct_slab_free(struct ct_slab *s, struct dp_nf_conn *ct);
+int ct_slab_init(struct ct_slab *s, uint32_t max_entries);
+void ct_slab_destroy(struct ct_slab *s);
+uint64_t ct_slab_capacity(const struct ct_slab *s);
 
 /* Remove an entry whose DYING bit this caller set (claim): unlink both
  * nodes and drop the table's reference. */

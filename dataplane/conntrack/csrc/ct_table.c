@@ -136,9 +136,10 @@ struct dp_ct_table *dp_ct_table_create(uint32_t max_entries, const char *name)
     t->mask = nb - 1;
     t->buckets = calloc(nb, sizeof(*t->buckets));
     t->locks = calloc(CT_NLOCKS, sizeof(*t->locks));
-    if (!t->buckets || !t->locks) {
+    if (!t->buckets || !t->locks || ct_slab_init(&t->slab, t->max_entries) != 0) {
         free(t->buckets);
         free(t->locks);
+        free(t->slab.chunk);
         free(t);
         return NULL;
     }
@@ -154,6 +155,7 @@ struct dp_ct_table *dp_ct_table_create(uint32_t max_entries, const char *name)
 
 static void ct_table_free(struct dp_ct_table *t)
 {
+    ct_slab_destroy(&t->slab);
     free(t->buckets);
     free(t->locks);
     free(t);
@@ -175,6 +177,7 @@ void dp_ct_table_destroy(struct dp_ct_table *t)
 
 uint32_t dp_ct_table_max(const struct dp_ct_table *t) { return t->max_entries; }
 uint32_t dp_ct_table_buckets(const struct dp_ct_table *t) { return t->nbuckets; }
+uint64_t dp_ct_table_capacity(const struct dp_ct_table *t) { return ct_slab_capacity(&t->slab); }
 void dp_ct_table_set_hz(struct dp_ct_table *t, uint32_t hz) { t->hz = hz ? hz : DP_CT_DEFAULT_HZ; }
 uint32_t dp_ct_table_hz(const struct dp_ct_table *t) { return t->hz; }
 uint64_t dp_ct_jiffies(const struct dp_ct_table *t, uint64_t ns) { return ct_ns_to_jiffies(ns, t->hz); }
@@ -191,7 +194,7 @@ void dp_ct_put(struct dp_nf_conn *ct)
     if (__atomic_sub_fetch(&ct->use, 1u, __ATOMIC_ACQ_REL) != 0)
         return;
     struct dp_ct_table *t = ct->table;
-    free(ct);
+    ct_slab_free(&t->slab, ct);
     __atomic_fetch_sub(&t->count, 1u, __ATOMIC_RELAXED);
     ct_table_unref(t);
 }
@@ -315,7 +318,7 @@ struct dp_nf_conn *dp_ct_alloc(struct dp_ct_table *t, const struct dp_ct_tuple *
         e = -ENOMEM;
         goto fail;
     }
-    struct dp_nf_conn *ct = calloc(1, sizeof(*ct));
+    struct dp_nf_conn *ct = ct_slab_alloc(&t->slab);
     if (!ct) {
         __atomic_fetch_sub(&t->count, 1u, __ATOMIC_RELAXED);
         dp_ct_stat_inc(t, DP_CT_STAT_DROP);
@@ -338,6 +341,10 @@ struct dp_nf_conn *dp_ct_alloc(struct dp_ct_table *t, const struct dp_ct_tuple *
         dp_ct_invert(orig, &ct->tuplehash[1].tuple);
     ct->tuplehash[1].hash = dp_ct_hash(t, &ct->tuplehash[1].tuple);
     ct->tuplehash[1].dir = IP_CT_DIR_REPLY;
+    /* an insert usually follows: start fetching its two buckets' heads now
+     * (random lines of a large array) so they are cached by then */
+    __builtin_prefetch(&t->buckets[h0 & t->mask]);
+    __builtin_prefetch(&t->buckets[ct->tuplehash[1].hash & t->mask]);
     ct->zone_dir = 3; /* NF_CT_DEFAULT_ZONE_DIR */
     ct_set_expiry(ct, now + (uint64_t)DP_CT_ALLOC_TIMEOUT_MS * 1000000ULL);
     if (err)
@@ -380,6 +387,15 @@ int dp_ct_insert(struct dp_ct_table *t, struct dp_nf_conn *ct, uint64_t now)
     uint32_t b0 = ct->tuplehash[0].hash & t->mask, b1 = ct->tuplehash[1].hash & t->mask;
     int ret = 0;
 
+    /* Both chains' first nodes are random memory: fetch them in parallel
+     * before the walks below visit them one after the other (a racy peek;
+     * the walks run under the locks). */
+    struct dp_ct_node *p0 = __atomic_load_n(&t->buckets[b0], __ATOMIC_RELAXED);
+    struct dp_ct_node *p1 = __atomic_load_n(&t->buckets[b1], __ATOMIC_RELAXED);
+    if (p0)
+        __builtin_prefetch(p0);
+    if (p1)
+        __builtin_prefetch(p1);
     ct_lock_pair(t, b0, b1);
     if (ct_bucket_has(t, b0, &ct->tuplehash[0].tuple, now, &stale[0]) ||
         ct_bucket_has(t, b1, &ct->tuplehash[1].tuple, now, &stale[1])) {

@@ -205,6 +205,8 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
                 *(volatile uint32_t *)e->rt.lock_held = 0;
                 e->rt.lock_held = NULL;
             }
+            if (__builtin_expect(e->rt.nsk_held != 0, 0))
+                dp_rt_put_socks(&e->rt);   /* sockets a faulting/unverified program held */
             f->data = x.data;
             f->data_end = x.data_end;
             f->data_meta = x.data_meta;

@@ -23,8 +23,8 @@
  *   - jiffies tick at the table's HZ (the kernel's CONFIG_HZ) on the kfuncs'
  *     clock, with the formula bpf_jiffies64 uses, so a program's
  *     ct->timeout - bpf_jiffies64() is the remaining lifetime as in the kernel
- *     (only with the CLOCK_MONOTONIC clock: a fixed test clock, `now`, is not
- *     seen by bpf_jiffies64).
+ *     (only with the CLOCK_MONOTONIC_COARSE clock: a fixed test clock, `now`,
+ *     is not seen by bpf_jiffies64).
  *   - zones (16-byte opts): an entry's zone {id, dir} applies to the tuples of
  *     the directions in dir (NF_CT_ZONE_DIR_ORIG 1, _REPL 2); the other
  *     direction lives in zone 0, as nf_ct_zone_id(zone, dir) keys the
@@ -44,7 +44,7 @@
 struct dp_kf_ct {
     struct dp_ct_table *table;
     const struct dp_ct_api *api;
-    uint64_t now;       /* fixed clock (ns) for tests; 0 = CLOCK_MONOTONIC */
+    uint64_t now;       /* fixed clock (ns) for tests; 0 = CLOCK_MONOTONIC_COARSE */
 };
 
 /* Index order of the registry (dataplane/kfuncs/registry.py KFUNC_NAMES). */

@@ -16,6 +16,7 @@
 
 #include "dp_env.h"
 #include "dp_maps.h"
+#include "dp_net.h"
 
 /* XDP_PACKET_HEADROOM, and the tailroom BPF_PROG_TEST_RUN reserves
  * (SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64): the same
@@ -32,6 +33,27 @@
 #define DP_CALLBACK_TAG 0xcb0f000000000000ull
 #define DP_CALLBACK_MASK 0xffffffff00000000ull
 
+/* Multi-buffer XDP (struct skb_shared_info's frags of an xdp_buff with
+ * XDP_FLAGS_HAS_FRAGS): the packet continues after data_end in up to
+ * MAX_SKB_FRAGS page fragments. Only helpers see them (bpf_xdp_load_bytes,
+ * _store_bytes, _get_buff_len, _adjust_tail); data/data_end stay the linear
+ * part, as in the kernel. */
+#define DP_XDP_MAX_FRAGS 17u     /* MAX_SKB_FRAGS */
+#define DP_PAGE_SIZE 4096u
+
+struct dp_xdp_frag {
+    uint8_t *page;               /* start of the fragment's buffer */
+    uint32_t off, len;           /* skb_frag_off / skb_frag_size */
+};
+
+struct dp_xdp_frags {
+    uint32_t nr_frags;
+    uint32_t size;               /* sinfo->xdp_frags_size: bytes in all frags */
+    uint32_t frag_size;          /* rxq->frag_size: buffer room per fragment (growth limit) */
+    uint32_t pad;
+    struct dp_xdp_frag frags[DP_XDP_MAX_FRAGS];
+};
+
 /* The XDP buffer (struct xdp_buff): same first members as struct dp_frame. */
 struct dp_xdp_buff {
     uint8_t *data;
@@ -42,7 +64,19 @@ struct dp_xdp_buff {
     uint32_t ingress_ifindex;
     uint32_t rx_queue_index;
     uint32_t egress_ifindex;
+    struct dp_xdp_frags *frags;  /* NULL or nr_frags 0: a linear buffer */
 };
+
+static inline int dp_xdp_has_frags(const struct dp_xdp_buff *x)
+{
+    return x->frags != NULL && x->frags->nr_frags != 0;
+}
+
+/* xdp_get_buff_len: the linear part plus every fragment. */
+static inline uint64_t dp_xdp_buff_len(const struct dp_xdp_buff *x)
+{
+    return (uint64_t)(x->data_end - x->data) + (dp_xdp_has_frags(x) ? x->frags->size : 0);
+}
 
 /* Minimal struct __sk_buff for socket filters (as BPF_PROG_TEST_RUN builds
  * it: data starts at the network header, the Ethernet header before it). */
@@ -62,6 +96,10 @@ struct dp_skb {
 };
 #define DP_SKB_CB_OFF 48u
 #define DP_SKB_CB_LEN 20u
+
+/* sockets one run may hold at once (the kernel's verifier bounds the
+ * references a program holds; a checked run past this faults) */
+#define DP_SK_HELD_MAX 64u
 
 #define DP_REDIRECT_NONE 0
 #define DP_REDIRECT_IFINDEX 1
@@ -89,7 +127,20 @@ struct dp_rt {
     struct dp_sink trace, perf;
     void *lock_held;             /* bpf_spin_lock taken and not released */
     void *ct;                    /* struct dp_kf_ct (dataplane/kfuncs): conntrack table of the kfuncs */
+    struct dp_net *net;          /* the network namespace model (dataplane/net, dp_net.h) */
+    /* sockets a program holds (bpf_sk_lookup_* until bpf_sk_release): a
+     * run that ends holding some (only unverified code can) has them put
+     * back by dp_rt_put_socks */
+    const struct dp_bpf_sock *sk_held[DP_SK_HELD_MAX];
+    uint32_t nsk_held;
 };
+
+/* Release every socket still held (end of an unverified run). */
+static inline void dp_rt_put_socks(struct dp_rt *rt)
+{
+    while (rt->nsk_held)
+        rt->net->ops->sk_release(rt->net, rt->sk_held[--rt->nsk_held]);
+}
 
 /* bpf_ktime_get_*_ns: a clock in ns (helpers_core.c and JIT-compiled code). */
 static inline uint64_t dp_clock_ns(clockid_t c)
@@ -116,6 +167,10 @@ extern uint32_t dp_jiffies_hz;
 /* ctx load hooks (dp_ctx_load_fn) */
 int dp_xdp_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *out);
 int dp_skb_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *out);
+
+/* r1 of an XDP helper as the buffer, or NULL after failing the program
+ * (an unverified program may pass anything). */
+struct dp_xdp_buff *dp_xdp_of(struct dp_env *env, uint64_t ctx, const char *helper);
 
 /* Point the engine's input window at the packet after data moved. */
 static inline void dp_xdp_sync(struct dp_env *env, const struct dp_xdp_buff *x)

@@ -146,9 +146,10 @@ static uint64_t h_ktime_get_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uin
 }
 
 /* jiffies tick at the kernel's CONFIG_HZ (set by dataplane.kfuncs.kconfig.hz()),
- * floor(monotonic_ns * HZ / 1e9): the same formula the conntrack table uses
- * for nf_conn->timeout, so ct->timeout - bpf_jiffies64() means what it does
- * in the kernel. */
+ * floor(ns * HZ / 1e9) of CLOCK_MONOTONIC_COARSE (a tick clock, like the
+ * kernel's jiffies): the formula and clock the conntrack kfuncs use for
+ * nf_conn->timeout, so ct->timeout - bpf_jiffies64() means what it does in
+ * the kernel. */
 uint32_t dp_jiffies_hz = 250;
 
 uint64_t dp_jiffies_of(uint64_t ns, uint32_t hz) { return (uint64_t)((__uint128_t)ns * hz / 1000000000u); }
@@ -156,7 +157,7 @@ uint64_t dp_jiffies_of(uint64_t ns, uint32_t hz) { return (uint64_t)((__uint128_
 static uint64_t h_jiffies64(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     (void)env; UNUSED5;
-    return dp_jiffies_of(dp_clock_ns(CLOCK_MONOTONIC), dp_jiffies_hz);
+    return dp_jiffies_of(dp_clock_ns(CLOCK_MONOTONIC_COARSE), dp_jiffies_hz);
 }
 
 static uint64_t h_ktime_get_boot_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
@@ -286,6 +287,19 @@ uint64_t dp_h_csum_diff(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t,
 uint64_t dp_h_xdp_adjust_head(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_adjust_tail(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_adjust_meta(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_fib_lookup(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_check_mtu(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_sk_lookup_tcp(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_sk_lookup_udp(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_skc_lookup_tcp(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_sk_release(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_tcp_raw_gen_syncookie_ipv4(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_tcp_raw_gen_syncookie_ipv6(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_tcp_raw_check_syncookie_ipv4(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_tcp_raw_check_syncookie_ipv6(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_xdp_get_buff_len(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_xdp_load_bytes(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_xdp_store_bytes(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_dynptr_read(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_dynptr_write(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_dynptr_data(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
@@ -308,11 +322,16 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case 51: return dp_h_redirect_map;
     case 54: return dp_h_xdp_adjust_meta;
     case 65: return dp_h_xdp_adjust_tail;
+    case 69: return dp_h_fib_lookup;
+    case 84: return dp_h_sk_lookup_tcp;
+    case 85: return dp_h_sk_lookup_udp;
+    case 86: return dp_h_sk_release;
     case 87: return h_map_push_elem;
     case 88: return h_map_pop_elem;
     case 89: return h_map_peek_elem;
     case 93: return h_spin_lock;
     case 94: return h_spin_unlock;
+    case 99: return dp_h_skc_lookup_tcp;
     case 118: return h_jiffies64;
     case 125: return h_ktime_get_boot_ns;
     case 130: return dp_h_ringbuf_output;
@@ -321,8 +340,16 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case 133: return dp_h_ringbuf_discard;
     case 134: return dp_h_ringbuf_query;
     case 160: return h_ktime_get_coarse_ns;
+    case 163: return dp_h_check_mtu;
     case 181: return h_loop;
+    case 188: return dp_h_xdp_get_buff_len;
+    case 189: return dp_h_xdp_load_bytes;
+    case 190: return dp_h_xdp_store_bytes;
     case 195: return h_map_lookup_percpu_elem;
+    case 204: return dp_h_tcp_raw_gen_syncookie_ipv4;
+    case 205: return dp_h_tcp_raw_gen_syncookie_ipv6;
+    case 206: return dp_h_tcp_raw_check_syncookie_ipv4;
+    case 207: return dp_h_tcp_raw_check_syncookie_ipv6;
     case 201: return dp_h_dynptr_read;
     case 202: return dp_h_dynptr_write;
     case 203: return dp_h_dynptr_data;

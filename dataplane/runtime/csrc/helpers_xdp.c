@@ -11,6 +11,10 @@
 
 #define RT(env) ((struct dp_rt *)(env)->user)
 
+/* helpers_xdp_frags.c */
+uint64_t dp_xdp_frags_shrink_tail(struct dp_xdp_buff *x, int32_t shrink);
+uint64_t dp_xdp_frags_increase_tail(struct dp_xdp_buff *x, int32_t grow);
+
 /* enum xdp_action */
 #define XDP_ABORTED 0
 #define XDP_REDIRECT 4
@@ -65,7 +69,7 @@ int dp_skb_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *o
     return 0;
 }
 
-static struct dp_xdp_buff *xdp_of(struct dp_env *env, uint64_t ctx, const char *helper)
+struct dp_xdp_buff *dp_xdp_of(struct dp_env *env, uint64_t ctx, const char *helper)
 {
     if (env->ctx_load != dp_xdp_ctx_load || ctx != env->ctx_lo) {
         dp_env_fail(env, "%s: R1 is not the XDP context", helper);
@@ -76,19 +80,26 @@ static struct dp_xdp_buff *xdp_of(struct dp_env *env, uint64_t ctx, const char *
 
 uint64_t dp_h_xdp_adjust_head(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
-    struct dp_xdp_buff *x = xdp_of(env, r1, "bpf_xdp_adjust_head");
+    struct dp_xdp_buff *x = dp_xdp_of(env, r1, "bpf_xdp_adjust_head");
     (void)r3; (void)r4; (void)r5;
     return x ? dp_xdp_adjust_head_do(env, x, (int32_t)r2) : 0;
 }
 
 uint64_t dp_h_xdp_adjust_tail(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
-    struct dp_xdp_buff *x = xdp_of(env, r1, "bpf_xdp_adjust_tail");
+    struct dp_xdp_buff *x = dp_xdp_of(env, r1, "bpf_xdp_adjust_tail");
     int32_t off = (int32_t)r2;
     uint8_t *hard_end, *end;
     (void)r3; (void)r4; (void)r5;
     if (!x)
         return 0;
+    if (dp_xdp_has_frags(x)) {   /* non-linear: the tail is the last fragment */
+        /* -offset in the kernel's int arithmetic (INT_MIN stays INT_MIN) */
+        uint64_t ret = off < 0 ? dp_xdp_frags_shrink_tail(x, (int32_t)(0u - (uint32_t)off))
+                               : dp_xdp_frags_increase_tail(x, off);
+        dp_xdp_sync(env, x);       /* shrinking the last fragment away moves data_end */
+        return ret;
+    }
     hard_end = x->hard_start + x->frame_sz - DP_XDP_TAILROOM;
     end = x->data_end + off;
     if (end > hard_end || end < x->data + DP_ETH_HLEN)
@@ -102,7 +113,7 @@ uint64_t dp_h_xdp_adjust_tail(struct dp_env *env, uint64_t r1, uint64_t r2, uint
 
 uint64_t dp_h_xdp_adjust_meta(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
-    struct dp_xdp_buff *x = xdp_of(env, r1, "bpf_xdp_adjust_meta");
+    struct dp_xdp_buff *x = dp_xdp_of(env, r1, "bpf_xdp_adjust_meta");
     (void)r3; (void)r4; (void)r5;
     return x ? dp_xdp_adjust_meta_do(env, x, (int32_t)r2) : 0;
 }

@@ -127,6 +127,7 @@ static inline uint32_t dp_jit_run_xdp_frames(dp_jit_fn fn, int checked, const st
         x->frame_sz = DP_XDP_FRAME_SIZE;
         x->ingress_ifindex = ingress_ifindex;
         x->rx_queue_index = 0;
+        x->frags = NULL;          /* frame slots are linear */
         dp_xdp_sync(env, x);
         if (__builtin_expect(dp_jit_run(fn, checked, prog, env, (uint64_t)(uintptr_t)x, 0, &r0) != 0, 0)) {
             verdicts[i] = DP_JIT_VERDICT_ERROR;
