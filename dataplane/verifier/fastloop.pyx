@@ -44,7 +44,7 @@ cdef Py_ssize_t S_LAST = slot_offset(State, "last_insn"), S_HIST = slot_offset(S
 cdef object ZERO = 0, FALSE = False, EMPTY = ""
 cdef dict _ALU = {"add": 0, "sub": 1, "mul": 2, "and": 3, "or": 4, "xor": 5, "lsh": 6, "rsh": 7, "arsh": 8}
 cdef enum:
-    P_OTHER, P_FAST, P_MOVK, P_MOVX, P_JA, P_COND
+    P_OTHER, P_FAST, P_MOVK, P_MOVX, P_JA, P_COND, P_STORE
 
 
 cdef inline int load(object r, vb *b) except -1:
@@ -131,6 +131,8 @@ cdef Plan *make_plans(list prog, list plans) except NULL:
         elif kind == dispatch.MOVX:
             p[pc].kind = P_MOVX
             p[pc].dst, p[pc].src = args
+        elif kind == dispatch.STORE or kind == dispatch.ATOMIC:
+            p[pc].kind = P_STORE      # writes the stack: stack liveness write marks
         elif kind == dispatch.JA:
             p[pc].kind = P_JA
             p[pc].target = insn.jump_target(pc)
@@ -255,7 +257,13 @@ def run(v, st, long limit):
             elif k == P_COND:
                 npc = cond(v, st, p, pc, bt)
             if npc < 0:
-                res = step(st, prog[pc], pc)
+                if k == P_STORE or k == P_OTHER and not enc_ok[pc]:
+                    # as the logging loop: the write marks of this instruction
+                    live.reset_write(st, pc)
+                    res = step(st, prog[pc], pc)
+                    live.commit()
+                else:
+                    res = step(st, prog[pc], pc)
                 npc = -2 if res is None else res
             v.prev_pc = pc
             if npc == -2:     # path finished at a program exit
