@@ -14,6 +14,8 @@ Measured, all on the same generator:
               whose peer drops it natively) and with the sample firewall
               blocking the generator's source (DROP): packets the hook ran
               per second, the ratio to the kernel, worker CPU ns per packet
+  same CPU    diagnostic: the firewall's worker pinned to the generator's CPU:
+              the rate the kernel delivers at when no other CPU is involved
   tap         single interface (AF_XDP): PASS written to the TAP device --
               the cost of reaching the host stack from AF_XDP
   ping        RTT p50/p99 between two namespaces through the dataplane
@@ -149,7 +151,7 @@ class Bench:
         return {"mpps": ran / dt / 1e6, "cpu_ns_per_packet": cpu * 1e9 / ran if ran else float("nan"),
                 "host_share": host / n1 if n1 else 0.0}
 
-    def dataplane(self, io: str, program: str, seconds: float) -> dict:
+    def dataplane(self, io: str, program: str, seconds: float, cpu: int = 1) -> dict:
         hook = Hook("bench", ifindex=netlink.interface(self.vR).index)
         coll = Collection.load(str(FW)) if program == "fw" else _pass_collection()
         if program == "fw":
@@ -164,7 +166,7 @@ class Bench:
         # AF_XDP: deep rings (2048-byte frames keep the UMEM at 128 MiB) so
         # that a worker the scheduler leaves waiting for a few ms on a shared
         # CPU does not lose packets at the RX ring
-        live = LiveHook(hook, LiveSpec("bench", [self.vR, self.vO], io=io, cpus=[1], batch_size=256,
+        live = LiveHook(hook, LiveSpec("bench", [self.vR, self.vO], io=io, cpus=[cpu], batch_size=256,
                                        ring_size=16384 if io == "afxdp" else 2048,
                                        frame_size=2048 if io == "afxdp" else 4096)).start()
         try:
@@ -333,6 +335,11 @@ def main() -> int:
                     res.setdefault(f"{io}_{prog}_offered_mpps", []).append(r["offered_mpps"])
                     res.setdefault(f"{io}_{prog}_kernel_drop_share", []).append(r["kernel_drop_share"])
             if "afxdp" in ios:
+                # diagnostic: the worker on the generator's CPU -- how fast the kernel
+                # delivers into a UMEM whose consumer shares its CPU (no cross-CPU traffic)
+                r = b.dataplane("afxdp", "fw", args.seconds, cpu=0)
+                res.setdefault("afxdp_fw_same_cpu_offered_mpps", []).append(r["offered_mpps"])
+                res.setdefault("afxdp_fw_same_cpu_mpps", []).append(r["mpps"])
                 r = b.tap_pass(args.seconds)
                 res.setdefault("afxdp_single_tap_pass_mpps", []).append(r["mpps"])
                 res.setdefault("afxdp_single_tap_pass_cpu_ns", []).append(r["cpu_ns_per_packet"])

@@ -250,3 +250,23 @@ def test_spec_errors():
     with pytest.raises(LiveSpecError, match="tap"):
         LiveSpec("x", ["a", "b"], tap="t0").validate()
     assert LiveSpec("x", ["eth0"], mode="single").validate().tap_name == "dpeth0"
+
+
+@pytest.mark.parametrize("opts", [{"xdp_mode": "generic"}, {"busy_poll": 64}, {"need_wakeup": False},
+                                  {"frame_size": 2048, "ring_size": 256, "batch_size": 32}],
+                         ids=["generic", "busy_poll", "no_need_wakeup", "small"])
+def test_afxdp_options_carry_traffic(wire, opts):
+    hook = Hook("opts")
+    live = _start(hook, wire, "afxdp", **opts)
+    try:
+        if opts.get("xdp_mode") == "generic":
+            assert set(live.xdp_modes().values()) == {"generic"}
+            assert "xdpgeneric" in xdp_progs_on([wire.vA])[wire.vA]
+        if opts.get("busy_poll"):
+            assert all(p.busy_poll for p in live.ports)
+        assert wire.ping(wire.ns_a, wire.B_IP, count=2).returncode == 0
+        sent, seen = tcp_exchange(wire.ns_b, wire.B_IP, wire.ns_a, 1 << 20)
+        assert sent == seen
+    finally:
+        live.stop()
+    assert xdp_progs_on([wire.vA, wire.vB]) == {}

@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/io/csrc/xsk.c
+# distutils: sources = dataplane/io/csrc/xsk.c dataplane/io/csrc/xsk_setup.c
 """AF_XDP sockets of one live worker: one UMEM shared by every socket of the
 worker (see csrc/xsk.h for the frame life cycle).
 
