@@ -22,9 +22,14 @@ Measured, all on the same generator:
               inline (AF_XDP, AF_PACKET) and over a direct veth pair; to the
               host through the TAP vs to the host on the veth itself
 
+  queues      --queues N (default 2): veth pairs with N queues, one generator
+              thread per CPU 0..N-1 (veth gives a frame sent on CPU c to the
+              peer's queue c), kernel XDP_DROP vs the firewall with one worker
+              per queue pinned to that queue's CPU
+
 Each figure is the median of --runs runs (default 3), spread = max - min.
 
-    .venv/bin/python benchmarks/live.py [--seconds 2] [--runs 3] [--json]
+    .venv/bin/python benchmarks/live.py [--seconds 2] [--runs 3] [--queues 2] [--json]
 """
 from __future__ import annotations
 
@@ -69,48 +74,55 @@ def const_prog(ret: int, name: str) -> kbpf.LoadedProg:
 
 
 class Generator:
-    """XDP_TX live frames out of ``ifname`` from a thread pinned to ``cpu``."""
+    """XDP_TX live frames out of ``ifname`` from one thread per CPU of
+    ``cpus``. veth hands a frame sent on CPU c to its peer's RX queue
+    c % queues, so one generator per CPU feeds one queue each."""
 
-    def __init__(self, ifname: str, frame: bytes, cpu: int = 0):
+    def __init__(self, ifname: str, frame: bytes, cpus: tuple[int, ...] = (0,)):
         self.prog = const_prog(3, "gen_tx")
         self.ctx = struct.pack("<IIIIII", 0, len(frame), 0, netlink.interface(ifname).index, 0, 0)
-        self.frame, self.cpu = frame, cpu
+        self.frame, self.cpus = frame, cpus
 
     def run(self, seconds: float) -> tuple[int, float]:
         """Send for ``seconds``: (packets, elapsed)."""
         out = {}
 
-        def loop():
-            os.sched_setaffinity(0, {self.cpu})
+        def loop(cpu):
+            os.sched_setaffinity(0, {cpu})
             sent, t0 = 0, time.perf_counter()
             while time.perf_counter() - t0 < seconds:
                 kbpf.prog_test_run(self.prog.fd, self.frame, repeat=200_000, ctx=self.ctx,
                                    flags=kbpf.BPF_F_TEST_XDP_LIVE_FRAMES, batch_size=256)
                 sent += 200_000
-            out["r"] = (sent, time.perf_counter() - t0)
+            out[cpu] = (sent, time.perf_counter() - t0)
 
-        t = threading.Thread(target=loop)
-        t.start()
-        t.join()
-        return out["r"]
+        ts = [threading.Thread(target=loop, args=(c,)) for c in self.cpus]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return sum(r[0] for r in out.values()), max(r[1] for r in out.values())
 
     def close(self):
         self.prog.close()
 
 
 class Bench:
-    def __init__(self):
-        tag = os.getpid() % 100000
+    def __init__(self, queues: int = 1):
+        tag = f"{os.getpid() % 100000}{queues}"
+        self.queues = queues
         self.vG, self.vR, self.vO, self.vP = f"bG{tag}", f"bR{tag}", f"bO{tag}", f"bP{tag}"
-        sh(f"ip link add {self.vG} type veth peer {self.vR}")
-        sh(f"ip link add {self.vO} type veth peer {self.vP}")
+        q = f"numtxqueues {queues} numrxqueues {queues}"
+        sh(f"ip link add {self.vG} {q} type veth peer {self.vR} {q}")
+        sh(f"ip link add {self.vO} {q} type veth peer {self.vP} {q}")
         for d in (self.vG, self.vR, self.vO, self.vP):
             sh(f"sysctl -qw net.ipv6.conf.{d}.disable_ipv6=1")
             sh(f"ip link set {d} up")
         # forwarded frames end at vP: dropped natively, as cheaply as possible
         self.sink = const_prog(1, "sink_drop")
         netlink.xdp_attach(self.vP, self.sink.fd, "native")
-        self.gen = Generator(self.vG, udp64(bytes.fromhex(netlink.interface(self.vR).mac.replace(":", ""))))
+        self.gen = Generator(self.vG, udp64(bytes.fromhex(netlink.interface(self.vR).mac.replace(":", ""))),
+                             cpus=tuple(range(queues)))
 
     def close(self):
         self.gen.close()
@@ -152,6 +164,8 @@ class Bench:
                 "host_share": host / n1 if n1 else 0.0}
 
     def dataplane(self, io: str, program: str, seconds: float, cpu: int = 1) -> dict:
+        """One worker (queues == 1) pinned to ``cpu``; with several queues
+        one worker per queue, worker q pinned to CPU q (its generator's)."""
         hook = Hook("bench", ifindex=netlink.interface(self.vR).index)
         coll = Collection.load(str(FW)) if program == "fw" else _pass_collection()
         if program == "fw":
@@ -166,18 +180,18 @@ class Bench:
         # AF_XDP: deep rings (2048-byte frames keep the UMEM at 128 MiB) so
         # that a worker the scheduler leaves waiting for a few ms on a shared
         # CPU does not lose packets at the RX ring
-        live = LiveHook(hook, LiveSpec("bench", [self.vR, self.vO], io=io, cpus=[cpu], batch_size=256,
+        cpus = [cpu] if self.queues == 1 else list(range(self.queues))
+        live = LiveHook(hook, LiveSpec("bench", [self.vR, self.vO], io=io, cpus=cpus, batch_size=256,
                                        ring_size=16384 if io == "afxdp" else 2048,
                                        frame_size=2048 if io == "afxdp" else 4096)).start()
         try:
             time.sleep(0.2)
-            w = live.workers[0]
-            c0, t0 = _thread_cpu(w), hook.totals()["packets"]
+            c0, t0 = sum(map(_thread_cpu, live.workers)), hook.totals()["packets"]
             n0 = sum(t0.values())
             k0 = _kernel_drops(live, self.vR)
             sent, dt = self.gen.run(seconds)
             n1 = sum(hook.totals()["packets"].values())
-            cpu = _thread_cpu(w) - c0
+            cpu = sum(map(_thread_cpu, live.workers)) - c0
             kdrops = _kernel_drops(live, self.vR) - k0
         finally:
             live.stop()
@@ -312,6 +326,9 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--io", default="afxdp,afpacket")
+    ap.add_argument("--queues", type=int, default=2,
+                    help="also measure the firewall with this many veth queues (one generator and one "
+                         "worker per queue and CPU); 1: skip")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("benchmarks/live.py needs root (veth, XDP, AF_XDP)", file=sys.stderr)
@@ -345,6 +362,24 @@ def main() -> int:
                 res.setdefault("afxdp_single_tap_pass_cpu_ns", []).append(r["cpu_ns_per_packet"])
     finally:
         b.close()
+    if args.queues > 1:
+        if len(os.sched_getaffinity(0)) < args.queues:
+            print(f"--queues {args.queues}: needs {args.queues} CPUs", file=sys.stderr)
+            return 1
+        b = Bench(args.queues)
+        q = args.queues
+        try:
+            for _ in range(args.runs):
+                k = b.kernel_drop(args.seconds)
+                res.setdefault(f"q{q}_kernel_xdp_drop_mpps", []).append(k / 1e6)
+                for io in ios:
+                    r = b.dataplane(io, "fw", args.seconds)
+                    res.setdefault(f"q{q}_{io}_fw_mpps", []).append(r["mpps"])
+                    res.setdefault(f"q{q}_{io}_fw_ratio", []).append(r["mpps"] * 1e6 / k)
+                    res.setdefault(f"q{q}_{io}_fw_cpu_ns", []).append(r["cpu_ns_per_packet"])
+                    res.setdefault(f"q{q}_{io}_fw_offered_mpps", []).append(r["offered_mpps"])
+        finally:
+            b.close()
     for _ in range(args.runs):
         for io in [None] + ios:
             p50, p99 = ping_rtts(io)

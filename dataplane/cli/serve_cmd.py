@@ -20,6 +20,8 @@ def run(args) -> int:
             cfg.metrics_enabled = True
     if args.no_verify:
         cfg.verifier = False
+    if args.insecure:
+        cfg.insecure = True
     if args.engine:
         cfg.engine = args.engine
     if args.allow_read or args.allow_write:
@@ -46,6 +48,9 @@ def register(sub) -> None:
                    help="also let clients read files under DIR (Load path, replay pcap); repeatable")
     p.add_argument("--allow-write", metavar="DIR", action="append", default=[],
                    help="also let clients write replay outputs under DIR; repeatable")
+    p.add_argument("--insecure", action="store_true",
+                   help="serve a non-loopback address without authentication (auth.tokens / tls.client_ca); "
+                        "without it such a listen address refuses to start")
     p.add_argument("--check", action="store_true",
                    help="apply the config without listening or replaying, report, exit (0: it would start)")
     p.set_defaults(func=run)

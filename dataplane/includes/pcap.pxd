@@ -53,6 +53,18 @@ cdef extern from "pcap_guard.h" nogil:
     int dp_pcap_rewind_guarded(dp_pcap_reader *r, const uint8_t *map, uint64_t map_len, int *rc)
 
 
+cdef extern from "out_file.h" nogil:
+    enum:
+        DP_OUT_SYNC
+        DP_OUT_THREAD
+    cdef struct dp_out:
+        int mode
+        int direct
+        uint64_t wait_ns
+        uint64_t waits
+    uint8_t *dp_out_reserve(dp_out *o, size_t n)
+
+
 cdef extern from "pcap_write.h" nogil:
     cdef struct dp_pcap_writer:
         int fd
@@ -61,8 +73,11 @@ cdef extern from "pcap_write.h" nogil:
         uint32_t linktype
         uint64_t packets
         uint64_t bytes
+        dp_out out
 
     int dp_pcap_writer_open(dp_pcap_writer *w, int fd, uint32_t linktype, uint32_t snaplen, int nsec)
+    int dp_pcap_writer_open_mode(dp_pcap_writer *w, int fd, uint32_t linktype, uint32_t snaplen, int nsec,
+                                 int mode)
     int dp_pcap_write_packet(dp_pcap_writer *w, const uint8_t *data, uint32_t len,
                              uint32_t wire_extra, uint64_t ts_ns)
     int64_t dp_pcap_write_batch(dp_pcap_writer *w, const dp_batch *b, const uint32_t *idx,

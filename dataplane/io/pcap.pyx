@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/io/csrc/pcap_read.c dataplane/io/csrc/pcap_write.c dataplane/io/csrc/pcap_guard.c
+# distutils: sources = dataplane/io/csrc/pcap_read.c dataplane/io/csrc/pcap_write.c dataplane/io/csrc/pcap_guard.c dataplane/io/csrc/out_file.c
 """pcap / pcapng replay and capture for the data path.
 
 ``PcapReader`` maps a capture (truncation-safe, see its docstring) and fills a :class:`FrameBatch` with
@@ -21,7 +21,8 @@ from dataplane.errors import PcapError
 from dataplane.includes.pcap cimport (DP_PCAP_NG, dp_pcap_close, dp_pcap_fill_guarded, dp_pcap_flush, dp_pcap_iface,
                                      dp_pcap_open_guarded, dp_pcap_rewind_guarded, dp_pcap_write_batch,
                                      dp_pcap_write_frames, dp_pcap_write_packet, dp_pcap_writer_close,
-                                     dp_pcap_writer_open, dp_sigbus_guard_install)
+                                     dp_out_reserve, dp_pcap_writer_open, dp_pcap_writer_open_mode, dp_sigbus_guard_install,
+                                     DP_OUT_SYNC, DP_OUT_THREAD)
 from dataplane.io.frames cimport FrameBatch
 
 LINKTYPE_ETHERNET = 1
@@ -269,22 +270,28 @@ cdef class PcapReader:
 
 
 cdef class PcapWriter(Sink):
-    """``PcapWriter(path, linktype=1, nanosecond=True, snaplen=262144)``: classic pcap.
+    """``PcapWriter(path, linktype=1, nanosecond=True, snaplen=262144, threaded=True)``: classic pcap.
 
     As a Sink (the replay's outputs), put() appends the frames it is handed
-    to a 1 MiB buffer in one native pass and flush_c() writes it out."""
+    to a 1 MiB buffer in one native pass; full buffers go to the file's
+    writer thread (O_DIRECT where the filesystem takes it: ``direct``), so
+    the caller never waits for the page cache or the disk unless the writer
+    is 3 MiB behind (``wait_ns``). flush_c() returns once everything is in
+    the file. ``threaded=False``: write(2) from the caller's thread, as for
+    pipes and devices (which never get a thread). Same bytes either way."""
 
     def __cinit__(self):
         self.opened = False
 
     def __init__(self, path, uint32_t linktype=LINKTYPE_ETHERNET, bint nanosecond=True,
-                 uint32_t snaplen=262144):
+                 uint32_t snaplen=262144, bint threaded=True):
         cdef int fd, rc
         if snaplen == 0:
             raise ValueError("snaplen must be > 0")
         self.path = os.fsdecode(path)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        rc = dp_pcap_writer_open(&self.w, fd, linktype, snaplen, nanosecond)
+        rc = dp_pcap_writer_open_mode(&self.w, fd, linktype, snaplen, nanosecond,
+                                      DP_OUT_THREAD if threaded else DP_OUT_SYNC)
         if rc < 0:
             os.close(fd)
             raise OSError(-rc, os.strerror(-rc), self.path)
@@ -349,7 +356,13 @@ cdef class PcapWriter(Sink):
             raise ValueError("write to a closed PcapWriter")
         if orig_len is not None and orig_len > n:
             extra = orig_len - n
-        rc = dp_pcap_write_packet(&self.w, p, n, extra, ts_ns)
+        if dp_out_reserve(&self.w.out, 16 + <size_t>n) != NULL:
+            rc = dp_pcap_write_packet(&self.w, p, n, extra, ts_ns)
+        else:
+            # the buffer is full: handing it over may block (a pipe's reader,
+            # a writer thread behind), so without the GIL
+            with nogil:
+                rc = dp_pcap_write_packet(&self.w, p, n, extra, ts_ns)
         if rc < 0:
             raise OSError(-rc, os.strerror(-rc), self.path)
 
@@ -379,7 +392,8 @@ cdef class PcapWriter(Sink):
         cdef int rc
         if self.opened:
             self.opened = False
-            rc = dp_pcap_writer_close(&self.w)
+            with nogil:
+                rc = dp_pcap_writer_close(&self.w)
             if rc < 0:
                 raise OSError(-rc, os.strerror(-rc), self.path)
 
@@ -392,6 +406,21 @@ cdef class PcapWriter(Sink):
     @property
     def packets_written(self):
         return self.w.packets
+
+    @property
+    def threaded(self):
+        """Whether a writer thread writes the buffers (regular files only)."""
+        return self.w.out.mode == DP_OUT_THREAD
+
+    @property
+    def direct(self):
+        """Whether the writer thread uses O_DIRECT."""
+        return bool(self.w.out.direct)
+
+    @property
+    def wait_ns(self):
+        """Time put()/flush callers waited for the writer thread to free a buffer."""
+        return self.w.out.wait_ns
 
     @property
     def bytes_written(self):

@@ -19,7 +19,9 @@ from dataplane.service.state import Registry
 
 
 class App:
-    def __init__(self, *, verify: bool = True, engine: str = "", paths: PathPolicy | None = None):
+    def __init__(self, *, verify: bool = True, engine: str = "", paths: PathPolicy | None = None, limits=None):
+        from dataplane.service.limits import Limits
+        self.limits = limits if limits is not None else Limits()
         self.reg = Registry(verify=verify, engine=engine)
         # what gRPC clients may name (config-file paths are trusted, unchecked)
         self.paths = paths if paths is not None else default_policy()
@@ -28,6 +30,8 @@ class App:
         self.live = LiveSet(self.hooks)
         from dataplane.service.filters import FilterSet
         self.filters = FilterSet(self.reg, self.hooks)
+        from dataplane.service.limits_apply import apply_limits
+        apply_limits(self, self.limits)
 
     @classmethod
     def from_config(cls, cfg: Config) -> "App":
@@ -130,6 +134,9 @@ class App:
                 raise ConfigError(cfg.path, rc.line, f"replay: {exc}") from exc
 
     def close(self) -> None:
+        loads = getattr(self, "loads", None)
+        if loads is not None:
+            loads.close()         # loads in flight stop (their threads are never waited for)
         self.replays.stop_all()
         self.live.stop_all()
         self.hooks.close()        # kernel-placed hooks come back: no XDP program outlives the service

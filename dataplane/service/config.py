@@ -163,6 +163,13 @@ class Config:
     path: str = ""
     read_paths: list[str] | None = None     # None: the default (service/paths.py)
     write_paths: list[str] | None = None
+    # hardening (issue 14): TLS, authentication, resource limits
+    tls: object = None                      # service.tls.TlsConfig
+    auth: object = None                     # service.auth.AuthConfig
+    metrics_tls: object = None              # TlsConfig for /metrics
+    metrics_basic: tuple | None = None      # (username, sha256 of "user:password")
+    limits: object = None                   # service.limits.Limits (None: the defaults)
+    insecure: bool = False                  # serve a non-loopback address without authentication
 
     def path_policy(self):
         """Directories gRPC clients may read from / write to.  The bundled
@@ -172,6 +179,26 @@ class Config:
         read = d.read if self.read_paths is None else [*self.read_paths, DATA_DIR]
         write = d.write if self.write_paths is None else list(self.write_paths)
         return PathPolicy(read=read, write=write)
+
+
+def _tls_section():
+    from dataplane.service.tls import parse_section
+    return parse_section
+
+
+def _auth_section():
+    from dataplane.service.auth import parse_section
+    return parse_section
+
+
+def _limits_section():
+    from dataplane.service.limits import parse_section
+    return parse_section
+
+
+# Sections parsed by the module they configure: key -> (Config attribute, () -> parse(ck, node, base)).
+# tls comes first: metrics.tls: true refers to it.
+SECTIONS = {"tls": ("tls", _tls_section), "auth": ("auth", _auth_section), "limits": ("limits", _limits_section)}
 
 
 def parse_address(addr: str, what: str = "address") -> tuple[str, int]:
@@ -258,18 +285,38 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     if root is None:       # empty file: all defaults
         return cfg
     top = ck.mapping(root, "top level", {"grpc", "metrics", "verifier", "engine", "programs", "hooks", "replays",
-                                             "paths", "filters"})
+                                             "paths", "filters", *SECTIONS})
     base = os.path.dirname(os.path.abspath(path)) if path != "<config>" else os.getcwd()
     if "grpc" in top:
         g = ck.mapping(top["grpc"][1], "grpc", {"listen"})
         if "listen" in g:
             cfg.grpc_listen = ck.address(g["listen"][1], "grpc.listen")
+    for key, (attr, parse) in SECTIONS.items():
+        if key in top:
+            setattr(cfg, attr, parse()(ck, top[key][1], base))
     if "metrics" in top:
-        m = ck.mapping(top["metrics"][1], "metrics", {"listen", "enabled"})
+        m = ck.mapping(top["metrics"][1], "metrics", {"listen", "enabled", "tls", "basic_auth"})
         if "listen" in m:
             cfg.metrics_listen = ck.address(m["listen"][1], "metrics.listen")
         if "enabled" in m:
             cfg.metrics_enabled = ck.boolean(m["enabled"][1], "metrics.enabled")
+        if "tls" in m:
+            n = m["tls"][1]
+            if isinstance(n, yaml.ScalarNode) and n.tag == "tag:yaml.org,2002:bool":
+                if ck.boolean(n, "metrics.tls"):
+                    if cfg.tls is None:
+                        ck.fail(n, "metrics.tls: true means the files of the top-level tls section; there is none")
+                    cfg.metrics_tls = cfg.tls
+            else:
+                from dataplane.service.tls import parse_section as _tls
+                cfg.metrics_tls = _tls(ck, n, base, "metrics.tls")
+        elif cfg.tls is not None:
+            cfg.metrics_tls = cfg.tls        # TLS for gRPC: the metrics endpoint too, unless told otherwise
+        if "basic_auth" in m:
+            from dataplane.service.metrics_http import parse_basic_auth
+            cfg.metrics_basic = parse_basic_auth(ck, m["basic_auth"][1], base)
+    elif cfg.tls is not None:
+        cfg.metrics_tls = cfg.tls
     if "verifier" in top:
         cfg.verifier = ck.boolean(top["verifier"][1], "verifier")
     if "engine" in top:

@@ -60,6 +60,8 @@ _CODES = {
     errno.EBUSY: grpc.StatusCode.FAILED_PRECONDITION,
     errno.ESTALE: grpc.StatusCode.ABORTED,            # stale hook revision: re-read, retry
     errno.ECANCELED: grpc.StatusCode.CANCELLED,
+    errno.ETIMEDOUT: grpc.StatusCode.DEADLINE_EXCEEDED,   # a load past its deadline (service/verifypool.py)
+    errno.EAGAIN: grpc.StatusCode.RESOURCE_EXHAUSTED,     # a full queue: retry later
     errno.EISDIR: grpc.StatusCode.INVALID_ARGUMENT,
     errno.ENOTSUP: grpc.StatusCode.UNIMPLEMENTED,
     ENOTSUPP: grpc.StatusCode.UNIMPLEMENTED,          # e.g. get_next_key on a queue map

@@ -15,7 +15,7 @@ replay names, and the five XDP verdicts.
 """
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector, start_http_server
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 import dataplane
@@ -198,7 +198,8 @@ def make_registry(app) -> CollectorRegistry:
     return cr
 
 
-def start(app, host: str, port: int):
-    """Serve /metrics in a daemon thread; returns (http server, bound port)."""
-    httpd, _thread = start_http_server(port, addr=host, registry=make_registry(app))
-    return httpd, httpd.server_port
+def start(app, host: str, port: int, *, ssl_context=None, basic=None, policy=None):
+    """Serve /metrics on its own thread (service/metrics_http.py); returns (server, bound port)."""
+    from dataplane.service.metrics_http import MetricsServer
+    srv = MetricsServer(make_registry(app), host, port, ssl_context=ssl_context, basic=basic, policy=policy)
+    return srv, srv.start()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import signal
 import sys
 
@@ -33,33 +34,83 @@ from dataplane.service.config import Config, parse_address
 from dataplane.service.protos import SERVICE_NAMES
 
 GRACE_SECONDS = 2.0
+SWITCH_INTERVAL = 0.0005    # seconds (CPython's default: 0.005)
+SHUTDOWN_SECONDS = 10.0     # SIGTERM to exit, at most (a stuck verification or source must not hold it)
+
+
+def _listen(server, host: str, port: int, creds) -> int:
+    addr = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    return server.add_secure_port(addr, creds) if creds is not None else server.add_insecure_port(addr)
+
+
+def _policy(cfg: Config):
+    from dataplane.service.auth import AuthConfig, Policy
+    return Policy(cfg.auth or AuthConfig(), mtls=bool(cfg.tls is not None and cfg.tls.mtls))
+
+
+def _check_exposure(cfg: Config, policy) -> None:
+    """A non-loopback listener without authentication refuses to start (unless --insecure)."""
+    from dataplane.service.tls import check_exposure
+    ghost, _ = parse_address(cfg.grpc_listen, "gRPC address")
+    check_exposure("gRPC", cfg.grpc_listen, ghost, policy.enabled, cfg.insecure)
+    if cfg.metrics_enabled:
+        mhost, _ = parse_address(cfg.metrics_listen, "metrics address")
+        authed = cfg.metrics_basic is not None or policy.cfg.configured or \
+            bool(cfg.metrics_tls is not None and cfg.metrics_tls.mtls)
+        check_exposure("metrics", cfg.metrics_listen, mhost, authed, cfg.insecure)
+
+
+def _build_app(cfg: Config) -> App:
+    from dataplane.service.limits import Limits
+    app = App(verify=cfg.verifier, engine=cfg.engine, paths=cfg.path_policy(), limits=cfg.limits or Limits())
+    try:
+        app.apply(cfg, start=False)
+    except BaseException:
+        app.close()
+        raise
+    return app
 
 
 async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
     # Programs, maps and hooks are set up before anything listens, so a bad
     # config exits without ever serving; replays start once both listeners
     # are bound (a port clash must not leave a replay thread behind).
-    app = App(verify=cfg.verifier, engine=cfg.engine, paths=cfg.path_policy())
-    app.apply(cfg, start=False)
+    policy = _policy(cfg)
+    _check_exposure(cfg, policy)
+    # Loads verify on threads (service/verifypool.py): a CPU-bound thread keeps the GIL for the
+    # whole switch interval each time the event loop asks for it, and the default 5 ms, with the
+    # several hand-overs one RPC needs, let a slow load delay other calls by 100s of ms.
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    app = _build_app(cfg)
     stop = stop or asyncio.Event()
+    limits = app.limits
 
     httpd = None
     metrics_addr = ""
     if cfg.metrics_enabled:
         mhost, mport = parse_address(cfg.metrics_listen, "metrics address")
+        from dataplane.service.tls import ssl_context
         try:
-            httpd, mport = metrics.start(app, mhost, mport)
+            httpd, mport = metrics.start(app, mhost, mport,
+                                         ssl_context=ssl_context(cfg.metrics_tls) if cfg.metrics_tls else None,
+                                         basic=cfg.metrics_basic, policy=policy)
         except OSError as exc:
             raise DataplaneError(f"metrics listen {cfg.metrics_listen}: {exc.strerror or exc}",
                                  kind=exc.errno or 0) from exc
         metrics_addr = f"{mhost}:{mport}"
 
+    from dataplane.service.auth import AuthInterceptor
+    from dataplane.service.interceptors import LimitsInterceptor
     # grpc enables SO_REUSEPORT by default: a second server on the same port
     # would start "successfully" and steal half the calls. Refuse instead.
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(
+        interceptors=[AuthInterceptor(policy), LimitsInterceptor(limits.name_bytes)],
+        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", limits.message_bytes),
+                 ("grpc.max_send_message_length", limits.message_bytes)])
     ghost, gport = parse_address(cfg.grpc_listen, "gRPC address")
+    from dataplane.service.tls import grpc_credentials
     try:
-        bound = server.add_insecure_port(f"{ghost}:{gport}" if ":" not in ghost else f"[{ghost}]:{gport}")
+        bound = _listen(server, ghost, gport, grpc_credentials(cfg.tls) if cfg.tls is not None else None)
     except RuntimeError as exc:   # grpc reports bind failures this way
         raise DataplaneError(f"gRPC listen {cfg.grpc_listen}: {exc}", kind=errno.EADDRINUSE) from exc
     grpc_addr = f"{ghost}:{bound}"
@@ -82,7 +133,8 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
         raise
     for name in ("",) + SERVICE_NAMES:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    print(f"dataplane serving grpc={grpc_addr} metrics={metrics_addr or 'off'}", flush=True)
+    print(f"dataplane serving grpc={grpc_addr} metrics={metrics_addr or 'off'}"
+          f"{' tls=on' if cfg.tls is not None else ''}", flush=True)
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -93,20 +145,45 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
     try:
         await stop.wait()
     finally:
+        timeout = SHUTDOWN_SECONDS
+        watchdog = _Watchdog(timeout)
         # NOT_SERVING first so load balancers drain, then stop accepting.
         await health.enter_graceful_shutdown()
-        await server.stop(GRACE_SECONDS)
+        app.loads.close()          # a verification in flight must not hold SIGTERM
+        await server.stop(min(GRACE_SECONDS, timeout / 4))
         await asyncio.to_thread(app.close)
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
+        watchdog.cancel()
+
+
+class _Watchdog:
+    """Exit the process if shutdown takes longer than ``timeout`` seconds
+    (a stuck source or disk must not keep a SIGTERMed service alive)."""
+
+    def __init__(self, timeout: float):
+        import threading
+        self._done = threading.Event()
+        self._t = threading.Thread(target=self._run, args=(timeout,), daemon=True, name="dataplane-shutdown")
+        self._t.start()
+
+    def _run(self, timeout: float) -> None:
+        if not self._done.wait(timeout):
+            print(f"dataplane: shutdown took longer than {timeout:g} s; exiting now", file=sys.stderr, flush=True)
+            os._exit(3)
+
+    def cancel(self) -> None:
+        self._done.set()
 
 
 def check(cfg: Config) -> int:
     """`serve --check`: apply the config (load, verify, fill maps, build chains, check
     replay inputs) without listening or replaying; 0 when it would start."""
     try:
-        app = App(verify=cfg.verifier, engine=cfg.engine)
+        _check_exposure(cfg, _policy(cfg))
+        from dataplane.service.limits import Limits
+        app = App(verify=cfg.verifier, engine=cfg.engine, limits=cfg.limits or Limits())
         app.apply(cfg, start=False)
     except DataplaneError as exc:
         print(f"Error: {exc}", file=sys.stderr)

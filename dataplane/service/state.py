@@ -101,6 +101,37 @@ class LoadResult:
 
 # Maps.Create: maps of their own a client may make (inner maps for map-in-map)
 MAX_STANDALONE_MAPS = 1024
+DEFAULT_MAX_OBJECT_BYTES = 64 << 20
+
+
+def read_regular(path: str, what: str, limit: int = 0) -> bytes:
+    """A regular file's bytes, read through one descriptor (what was checked
+    is what is read); a FIFO or device is refused (it would hang or never end)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        raise DataplaneError(f"{what} {path!r}: {exc.strerror}", kind=exc.errno or errno.EIO) from exc
+    try:
+        st = os.fstat(fd)
+        import stat as _stat
+        if not _stat.S_ISREG(st.st_mode):
+            raise LoadError(f"{what} {path!r} is not a regular file")
+        if limit and st.st_size > limit:
+            raise DataplaneError(f"{what} {path!r} is {st.st_size} bytes; the limit is {limit}", kind=errno.E2BIG)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1 if limit else -1)
+    finally:
+        os.close(fd)
+    if limit and len(data) > limit:
+        raise DataplaneError(f"{what} {path!r} is over the limit of {limit} bytes", kind=errno.E2BIG)
+    return data
+
+
+def _may_publish(cancel) -> bool:
+    """A load's last check before it publishes: a verifypool Job also stops
+    taking stop requests from here on; a plain threading.Event is just read."""
+    begin = getattr(cancel, "begin_publish", None)
+    return begin() if begin is not None else not cancel.is_set()
 
 
 def _tag(insns: bytes) -> str:
@@ -197,22 +228,32 @@ class Registry:
         self._map_ids = itertools.count(1)
         self._link_ids = itertools.count(1)
         self.started = time.time()
+        self.max_object_bytes = DEFAULT_MAX_OBJECT_BYTES     # limits (service/limits.py sets them)
+        self.max_objects = 0
 
     # ---------------------------------------------------------------- load
     def load(self, source: bytes | str, *, program: str = "", name: str = "", log_level: int = 0,
-             prog_type: str = "") -> LoadResult:
+             prog_type: str = "", cancel=None, bounds=None) -> LoadResult:
         """Load an object from bytes or a path; ``program`` selects one program
         (empty: all) and only it is loaded (with its tail-call targets), so a
         sibling dataplane cannot run does not fail the load; ``prog_type``
-        forces a type (a libbpf section name) for legacy section names."""
+        forces a type (a libbpf section name) for legacy section names.
+
+        ``cancel`` (a
+        threading.Event): set when the client gave up -- the load then
+        publishes nothing (ECANCELED). ``bounds``: passed to Collection.load
+        (the verifier's deadline/cancel/states cap, see service/verifypool.py)."""
         if isinstance(source, str):
             if not os.path.exists(source):
                 raise NotFound(f"object file {source!r} not found")
-            if not os.path.isfile(source):     # reading a FIFO or /dev/zero would hang or never end
-                raise LoadError(f"object {source!r} is not a regular file")
             obj_name = name or os.path.splitext(os.path.basename(source))[0]
+            source = read_regular(source, "object", self.max_object_bytes)
         else:
             obj_name = name or "object"
+            if self.max_object_bytes and len(source) > self.max_object_bytes:
+                raise DataplaneError(f"object is {len(source)} bytes; the limit is {self.max_object_bytes} "
+                                     f"(limits.object_bytes)", kind=errno.E2BIG)
+        source = bytes(source)
         try:
             spec = load_object(source, obj_name)
         except DataplaneError:
@@ -249,8 +290,11 @@ class Registry:
         collection = None
         skipped = {}
         if Collection is not None:
+            kw = self._collection_kwargs()
+            if bounds is not None and "bounds" in _load_params():
+                kw["bounds"] = bounds
             collection = Collection.load(spec, programs=[program] if program else None,
-                                         prog_type=prog_type or None, **self._collection_kwargs())
+                                         prog_type=prog_type or None, **kw)
             maps = dict(collection.maps)
             skipped = dict(collection.skipped)
             spec = collection.spec       # with any forced type
@@ -264,6 +308,10 @@ class Registry:
 
         now = time.time_ns()
         with self.lock:
+            if cancel is not None and not _may_publish(cancel):
+                # stopped (client gone, deadline): nothing the client never saw an id of stays loaded
+                raise DataplaneError(f"load of {obj_name[:64]!r} stopped before it was published", kind=errno.ECANCELED)
+            self._check_counts(len(maps))
             oid = next(self._obj_ids)
             # With the runtime, ids are the runtime's own (process-unique, never
             # reused): hooks, counters and their errors then name the same ids.
@@ -284,6 +332,12 @@ class Registry:
             self.progs.update({p.id: p for p in lprogs.values()})
             self.maps.update({m.id: m for m in lmaps.values()})
         return LoadResult(obj, "".join(logs.values()), skipped)
+
+    def _check_counts(self, new_maps: int) -> None:
+        """limits.objects / limits.maps (under self.lock)."""
+        if self.max_objects and len(self.objects) >= self.max_objects:
+            raise DataplaneError(f"{len(self.objects)} objects are loaded; the limit is {self.max_objects} "
+                                 f"(limits.objects): unload one first", kind=errno.ENOSPC)
 
     def create_map(self, *, inner_of: int = 0, map_type: int = 0, key_size: int = 0, value_size: int = 0,
                    max_entries: int = 0, flags: int = 0, name: str = "") -> LoadedMap:
@@ -373,6 +427,18 @@ class Registry:
             del self.objects[obj.id]
             return obj.id
 
+    def unload_object(self, obj_id: int) -> bool:
+        """Take back a load whose client never saw its ids (service/verifypool.py); False if it is in use."""
+        with self.lock:
+            obj = self.objects.get(obj_id)
+            if obj is None or not obj.programs:
+                return False
+            try:
+                self.unload(next(iter(obj.programs.values())).id)
+            except DataplaneError:
+                return False
+            return True
+
     # ---------------------------------------------------------------- lookups
     def program(self, prog_id: int) -> LoadedProg:
         with self.lock:
@@ -423,13 +489,52 @@ class Registry:
         with self.lock:
             lm = self.map(map_id)
             self._check(lm, key, value)
-            lm.map.update(key, value, flags)
+            if lm.spec.map_type == mt.BPF_MAP_TYPE_PROG_ARRAY:
+                self._set_tail_call(lm, key, value, flags)
+            else:
+                lm.map.update(key, value, flags)
+
+    def _set_tail_call(self, lm: LoadedMap, key: bytes, value: bytes, flags: int) -> None:
+        """A PROG_ARRAY slot set by id (the kernel takes an fd): the program
+        itself goes in the slot, so tail calls through it jump (only storing
+        the id, as before, left every tail call falling through)."""
+        slot = struct.unpack("<I", key)[0]
+        pid = struct.unpack("<I", value)[0]
+        if slot >= lm.spec.max_entries:
+            raise DataplaneError(f"map {lm.id} ({lm.name}): index {slot} >= max_entries {lm.spec.max_entries}",
+                                 kind=errno.E2BIG)
+        present = lm.map.get_prog(slot) != 0
+        if flags == 1 and present:          # BPF_NOEXIST
+            raise DataplaneError(f"map {lm.id} ({lm.name}): slot {slot} is set (BPF_NOEXIST)", kind=errno.EEXIST)
+        if flags == 2 and not present:      # BPF_EXIST
+            raise DataplaneError(f"map {lm.id} ({lm.name}): slot {slot} is empty (BPF_EXIST)", kind=errno.ENOENT)
+        p = self.progs.get(pid)
+        if p is None or p.runnable is None:
+            raise NotFound(f"map {lm.id} ({lm.name}): no program with id {pid} (a PROG_ARRAY value is a program id)")
+        owner = self.objects.get(lm.object_id)
+        mine = owner is not None and p.object_id == owner.id
+        if owner is not None and not mine:
+            a = next(iter(owner.programs.values()), None)
+            if a is not None and (a.spec.prog_type != p.spec.prog_type or
+                                  getattr(a.runnable, "engine", "") != getattr(p.runnable, "engine", "") or
+                                  a.runnable.verified is None or p.runnable.verified is None):
+                # the kernel's bpf_prog_map_compatible: same type, both JITed; unverified code is
+                # bounds-checked against its own object's memory, so it tail-calls only within it
+                raise DataplaneError(f"map {lm.id} ({lm.name}): program {pid} is not compatible with the "
+                                     f"map's programs (type, engine or verification differ)", kind=errno.EINVAL)
+        lm.map.set_prog(slot, p.runnable.program.address, p.id)
 
     def delete(self, map_id: int, key: bytes) -> None:
         with self.lock:
             lm = self.map(map_id)
             self._check(lm, key)
-            lm.map.delete(key)
+            if lm.spec.map_type == mt.BPF_MAP_TYPE_PROG_ARRAY:
+                slot = struct.unpack("<I", key)[0]
+                if slot >= lm.spec.max_entries or lm.map.get_prog(slot) == 0:
+                    raise NotFound(f"map {map_id} ({lm.name}): slot {slot} is empty")
+                lm.map.set_prog(slot, 0, 0)
+            else:
+                lm.map.delete(key)
 
     def dump(self, map_id: int, start_after: bytes = b"", limit: int = 0) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """Up to ``limit`` entries after ``start_after``; returns (entries, next_key or b"")."""

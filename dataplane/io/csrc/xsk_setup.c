@@ -14,6 +14,10 @@
 
 #include "xsk_impl.h"
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23   /* Linux 5.14 */
+#endif
+
 int dp_xsk_fail(struct dp_xsk_worker *w, int err, const char *fmt, ...)
 {
     va_list ap;
@@ -42,10 +46,21 @@ int dp_xsk_worker_init(struct dp_xsk_worker *w, uint32_t nframes, uint32_t frame
     w->frame_size = frame_size;
     w->nframes = nframes;
     w->area_len = (size_t)nframes * frame_size;
-    w->area = mmap(NULL, w->area_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    w->area = mmap(NULL, w->area_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (w->area == MAP_FAILED) {
         w->area = NULL;
         return fail(w, errno, "UMEM: mmap of %zu bytes", w->area_len);
+    }
+    /* Huge pages where the system offers them (THP "madvise"): a 128 MiB
+     * UMEM faults in with ~400 faults instead of ~33000 (a fault costs
+     * microseconds on a VM), and the kernel's copy into UMEM and the
+     * program's reads walk 2 MiB pages; no error if refused. Then fault
+     * everything in now: the kernel pins the UMEM at registration anyway. */
+    (void)madvise(w->area, w->area_len, MADV_HUGEPAGE);
+    if (madvise(w->area, w->area_len, MADV_POPULATE_WRITE) != 0) {
+        size_t off;
+        for (off = 0; off < w->area_len; off += 4096)
+            ((volatile char *)w->area)[off] = 0;
     }
     for (w->fmask = 1; w->fmask < nframes; w->fmask <<= 1)
         ;

@@ -78,6 +78,13 @@ static inline uint64_t dp_xdp_buff_len(const struct dp_xdp_buff *x)
     return (uint64_t)(x->data_end - x->data) + (dp_xdp_has_frags(x) ? x->frags->size : 0);
 }
 
+/* bpf_xdp_pointer / bpf_xdp_copy_buf (helpers_xdp_frags.c), shared with the
+ * XDP dynptrs (kfuncs_dynptr.c): a direct pointer when [off, off+len) lies
+ * in one piece, NULL when it spans pieces, NULL with *err set (-EFAULT,
+ * -EINVAL) when out of bounds; the copy walks the linear part and frags. */
+uint8_t *dp_xdp_pointer(struct dp_xdp_buff *x, uint32_t off, uint32_t len, int *err);
+void dp_xdp_copy_buf(struct dp_xdp_buff *x, uint64_t off, uint8_t *buf, uint64_t len, int flush);
+
 /* Minimal struct __sk_buff for socket filters (as BPF_PROG_TEST_RUN builds
  * it: data starts at the network header, the Ethernet header before it). */
 struct dp_skb {

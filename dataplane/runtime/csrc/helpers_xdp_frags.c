@@ -13,7 +13,7 @@
 /* bpf_xdp_pointer: a direct pointer when [off, off+len) lies in one piece
  * (linear part or one fragment), NULL when it spans pieces, or an error:
  * -EFAULT for offsets/lengths past 0xffff, -EINVAL past the buffer. */
-static uint8_t *xdp_pointer(struct dp_xdp_buff *x, uint32_t off, uint32_t len, int *err)
+uint8_t *dp_xdp_pointer(struct dp_xdp_buff *x, uint32_t off, uint32_t len, int *err)
 {
     uint32_t size = (uint32_t)(x->data_end - x->data), i;
     uint8_t *addr = x->data;
@@ -28,7 +28,7 @@ static uint8_t *xdp_pointer(struct dp_xdp_buff *x, uint32_t off, uint32_t len, i
     }
     if (off >= size) {           /* paged area */
         off -= size;
-        for (i = 0; i < x->frags->nr_frags; i++) {
+        for (i = 0; dp_xdp_has_frags(x) && i < x->frags->nr_frags; i++) {   /* len 0 at the end: linear */
             const struct dp_xdp_frag *f = &x->frags->frags[i];
             if (off < f->len) {
                 addr = f->page + f->off;
@@ -42,8 +42,9 @@ static uint8_t *xdp_pointer(struct dp_xdp_buff *x, uint32_t off, uint32_t len, i
 }
 
 /* bpf_xdp_copy_buf: copy across the linear part and the fragments
- * (flush: buf -> packet, else packet -> buf). The caller checked bounds. */
-static void xdp_copy(struct dp_xdp_buff *x, uint64_t off, uint8_t *buf, uint64_t len, int flush)
+ * (flush: buf -> packet, else packet -> buf); bytes past the buffer are
+ * left alone (bpf_dynptr_slice copies what is left of a shrunk packet). */
+void dp_xdp_copy_buf(struct dp_xdp_buff *x, uint64_t off, uint8_t *buf, uint64_t len, int flush)
 {
     uint64_t ptr_off = 0, ptr_len = (uint64_t)(x->data_end - x->data);
     uint8_t *ptr = x->data;
@@ -81,11 +82,11 @@ static uint64_t xdp_bytes(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t
     if (!buf)
         return dp_env_fail(env, "%s: R3 invalid memory access: %u bytes at 0x%llx", helper, len,
                            (unsigned long long)r3);
-    p = xdp_pointer(x, off, len, &err);
+    p = dp_xdp_pointer(x, off, len, &err);
     if (err)
         return (uint64_t)(int64_t)err;
     if (!p)
-        xdp_copy(x, off, buf, len, store);
+        dp_xdp_copy_buf(x, off, buf, len, store);
     else if (store)
         memmove(p, buf, len);    /* the source may be the packet itself */
     else

@@ -6,11 +6,13 @@
  * struct bpf_dynptr is 16 opaque bytes on the program's stack (the verifier
  * lets nothing else read or write them). Here they hold the XDP buffer the
  * dynptr was made from, the length it had then (the kernel fixes the size at
- * creation too: xdp_get_buff_len) and the type. A slice points into the
- * packet when the range is in the linear part, else the bytes that exist
- * are copied into the caller's buffer (bpf_xdp_copy_buf) and the buffer is
- * returned; without a buffer the slice is NULL. Offsets count from the
- * packet's data as it is when the slice is taken. */
+ * creation too: xdp_get_buff_len, the linear part and every fragment) and
+ * the type. A slice points into the packet when the range lies in one piece
+ * (the linear part or one fragment: bpf_xdp_pointer), else the bytes that
+ * exist are copied into the caller's buffer (bpf_xdp_copy_buf, across the
+ * pieces) and the buffer is returned; without a buffer the slice is NULL.
+ * bpf_dynptr_read / _write are bpf_xdp_load_bytes / _store_bytes. Offsets
+ * count from the packet's data as it is when the slice is taken. */
 #include <errno.h>
 #include <string.h>
 
@@ -52,8 +54,26 @@ static uint64_t kf_dynptr_from_xdp(struct dp_env *env, uint64_t r1, uint64_t r2,
         return (uint64_t)-EINVAL;
     }
     d->xdp = x;
-    d->size = (uint32_t)(x->data_end - x->data);
+    d->size = (uint32_t)dp_xdp_buff_len(x);
     d->info = DYNPTR_TYPE_XDP;
+    return 0;
+}
+
+/* A slice inside a fragment is read (and written) by the program directly:
+ * the interpreter's bounds checks learn the whole fragment as a region of
+ * this run (one per fragment however many slices; the verifier kills the
+ * slices when the packet changes). Verified JIT code is not checked. */
+static int frag_region(struct dp_env *env, const struct dp_xdp_buff *x, const uint8_t *p)
+{
+    uint32_t i;
+    if (env->trusted || (p >= x->data && p <= x->data_end) || !dp_xdp_has_frags(x))
+        return 0;
+    for (i = 0; i < x->frags->nr_frags; i++) {
+        const struct dp_xdp_frag *f = &x->frags->frags[i];
+        const uint8_t *lo = f->page + f->off;
+        if (p >= lo && p <= lo + f->len)
+            return dp_env_add_region(env, lo, f->len, DP_REGION_RW, 0);
+    }
     return 0;
 }
 
@@ -64,7 +84,8 @@ static uint64_t slice(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3,
     uint32_t off = (uint32_t)r2, len = (uint32_t)r4;
     uint8_t *buf = NULL;
     struct dp_xdp_buff *x;
-    uint64_t have;
+    uint8_t *p;
+    int err;
     if (!d)
         return 0;
     if (r3) {
@@ -78,14 +99,16 @@ static uint64_t slice(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3,
     /* bpf_dynptr_check_off_len: against the size at creation */
     if (len > d->size || off > d->size - len)
         return 0;
-    have = (uint64_t)(x->data_end - x->data);
-    if ((uint64_t)off + len <= have)
-        return (uint64_t)(uintptr_t)(x->data + off);
+    p = dp_xdp_pointer(x, off, len, &err);
+    if (p && frag_region(env, x, p) != 0)
+        return dp_env_fail(env, "%s: too many memory regions", fn);
+    if (p)
+        return (uint64_t)(uintptr_t)p;
     if (!buf)
         return 0;
-    /* bpf_xdp_copy_buf: what the linear part still has (no fragments here) */
-    if (off < have)
-        memcpy(buf, x->data + off, (size_t)(have - off));
+    /* bpf_xdp_copy_buf even when bpf_xdp_pointer failed (a packet shrunk
+     * since the dynptr was made): the buffer gets what the packet still has */
+    dp_xdp_copy_buf(x, off, buf, len, 0);
     return (uint64_t)(uintptr_t)buf;
 }
 
@@ -109,14 +132,29 @@ static int check_off_len(const struct dp_dynptr *d, uint32_t off, uint32_t len)
     return (len > d->size || off > d->size - len) ? -E2BIG : 0;
 }
 
+/* __bpf_xdp_load_bytes / __bpf_xdp_store_bytes (flush) */
+static uint64_t bytes(struct dp_xdp_buff *x, uint32_t off, uint8_t *buf, uint32_t len, int flush)
+{
+    int err;
+    uint8_t *p = dp_xdp_pointer(x, off, len, &err);
+    if (err)
+        return (uint64_t)(int64_t)err;
+    if (!p)
+        dp_xdp_copy_buf(x, off, buf, len, flush);
+    else if (flush)
+        memmove(p, buf, len);    /* the source may be the packet itself */
+    else
+        memmove(buf, p, len);
+    return 0;
+}
+
 /* long bpf_dynptr_read(void *dst, u32 len, const struct bpf_dynptr *src, u32 offset, u64 flags):
- * for an XDP dynptr __bpf_xdp_load_bytes, -EINVAL past the packet as it is now */
+ * for an XDP dynptr __bpf_xdp_load_bytes, -EINVAL past the packet as it is now, fragments included */
 uint64_t dp_h_dynptr_read(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     struct dp_dynptr *d = arg_dynptr(env, r3, DP_REGION_READ, "bpf_dynptr_read");
     uint32_t len = (uint32_t)r2, off = (uint32_t)r4;
     uint8_t *dst;
-    struct dp_xdp_buff *x;
     int err;
     if (!d)
         return 0;
@@ -127,13 +165,7 @@ uint64_t dp_h_dynptr_read(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t
         return (uint64_t)-EINVAL;
     if ((err = check_off_len(d, off, len)))
         return (uint64_t)(int64_t)err;
-    x = d->xdp;
-    if (off > 0xffff || len > 0xffff)
-        return (uint64_t)-EFAULT;
-    if ((uint64_t)off + len > (uint64_t)(x->data_end - x->data))
-        return (uint64_t)-EINVAL;
-    memcpy(dst, x->data + off, len);
-    return 0;
+    return bytes(d->xdp, off, dst, len, 0);
 }
 
 /* long bpf_dynptr_write(const struct bpf_dynptr *dst, u32 offset, void *src, u32 len, u64 flags):
@@ -143,7 +175,6 @@ uint64_t dp_h_dynptr_write(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_
     struct dp_dynptr *d = arg_dynptr(env, r1, DP_REGION_READ, "bpf_dynptr_write");
     uint32_t off = (uint32_t)r2, len = (uint32_t)r4;
     const uint8_t *src;
-    struct dp_xdp_buff *x;
     int err;
     if (!d)
         return 0;
@@ -156,13 +187,7 @@ uint64_t dp_h_dynptr_write(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_
         return (uint64_t)(int64_t)err;
     if (r5)
         return (uint64_t)-EINVAL;
-    x = d->xdp;
-    if (off > 0xffff || len > 0xffff)
-        return (uint64_t)-EFAULT;
-    if ((uint64_t)off + len > (uint64_t)(x->data_end - x->data))
-        return (uint64_t)-EINVAL;
-    memmove(x->data + off, src, len);
-    return 0;
+    return bytes(d->xdp, off, (uint8_t *)src, len, 1);
 }
 
 /* void *bpf_dynptr_data(const struct bpf_dynptr *ptr, u32 offset, u32 len):

@@ -21,8 +21,9 @@ def prog_info(p: LoadedProg, runs: tuple[int, int] = (0, 0)) -> pb.ProgramInfo:
 
 
 class Programs(rpc.ProgramsServicer):
-    def __init__(self, reg: Registry, runs=lambda prog_id: (0, 0), paths=None):
+    def __init__(self, reg: Registry, runs=lambda prog_id: (0, 0), paths=None, pool=None):
         self.reg = reg
+        self.pool = pool          # service/verifypool.VerifyPool (None: a plain thread)
         self.paths = paths if paths is not None else default_policy()
         self.runs = runs          # prog id -> (run_cnt, run_time_ns), from the hooks' native counters
 
@@ -36,9 +37,18 @@ class Programs(rpc.ProgramsServicer):
             raise DataplaneError("Load: set either object (bytes) or path")
         # a client-named file is read as root: only under the allowed read dirs
         source = request.object if which == "object" else self.paths.check_read(request.path, "object")
-        # Parsing and verifying is CPU work: keep the event loop (health, other calls) responsive.
-        res = await asyncio.to_thread(self.reg.load, source, program=request.program, name=request.name,
-                                      log_level=request.log_level, prog_type=request.type)
+        # Parsing and verifying is CPU work: off the event loop, bounded in number and time
+        # (service/verifypool.py); a load the client gave up on is stopped or taken back.
+        reg = self.reg
+
+        def load(cancel):
+            return reg.load(source, program=request.program, name=request.name, log_level=request.log_level,
+                            prog_type=request.type, cancel=cancel)
+        if self.pool is None:
+            res = await asyncio.to_thread(load, None)
+        else:
+            res = await self.pool.run(load, timeout=context.time_remaining(),
+                                      rollback=lambda r: reg.unload_object(r.obj.id))
         obj = res.obj
         maps = [map_info(m, self.reg.map_entries(m)) for m in obj.maps.values()]
         skipped = [pb.SkippedProgram(name=n, reason=why) for n, why in (res.skipped or {}).items()]
@@ -59,4 +69,5 @@ class Programs(rpc.ProgramsServicer):
 
 
 def register(server, app, serving) -> None:
-    rpc.add_ProgramsServicer_to_server(Programs(app.reg, app.hooks.program_runs, app.paths), server)
+    rpc.add_ProgramsServicer_to_server(Programs(app.reg, app.hooks.program_runs, app.paths,
+                                               getattr(app, "loads", None)), server)

@@ -1,0 +1,10 @@
+"""Hands each part of the App the limits it enforces (service/limits.py has the values)."""
+from __future__ import annotations
+
+
+def apply_limits(app, lim) -> None:
+    reg = app.reg
+    reg.max_objects = lim.objects
+    reg.max_object_bytes = lim.object_bytes
+    from dataplane.service.verifypool import VerifyPool
+    app.loads = VerifyPool(lim.verify_workers, lim.verify_queue, lim.verify_seconds)
