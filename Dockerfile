@@ -1,17 +1,38 @@
 # The dataplane service image: `dataplane serve` on the embedded default
 # config (configs/default.yaml: the sample firewall replaying the bundled
-# sample trace on a loop), gRPC on :50051 and Prometheus metrics on :9464.
+# sample trace on a loop). gRPC (50051) and Prometheus metrics (9464) listen
+# on the container's loopback only: the default has no authentication, and
+# nothing unauthenticated listens beyond loopback (use the client inside:
+# `docker exec CONTAINER dataplane --server 127.0.0.1:50051 hook list`).
 #
 #   docker build -t dataplane .
-#   docker run --rm -p 50051:50051 -p 9464:9464 dataplane
-#   docker run --rm -v $PWD/my.yaml:/etc/dataplane.yaml -p 50051:50051 dataplane \
-#       serve --config /etc/dataplane.yaml --grpc 0.0.0.0:50051 --metrics 0.0.0.0:9464
+#   docker run --rm --name dp dataplane
+#   docker exec dp dataplane top --server 127.0.0.1:50051 --count 3
 #
-# Capabilities: pcap replay and the control plane need none.  Attaching to
-# real interfaces with AF_XDP (a later issue) will need
-#   --cap-add NET_ADMIN   (bind AF_XDP sockets, set up XDP redirect on the NIC)
-#   --cap-add BPF         (load the kernel-side XSK redirect program and maps)
-#   --cap-add IPC_LOCK    (pin the UMEM; or --ulimit memlock=-1)
+# Your own config (mounted read-only; reloaded in place on SIGHUP:
+# `docker kill -s HUP dp`, or with --watch-config when the file changes):
+#
+#   docker run --rm -v $PWD/my.yaml:/etc/dataplane/dataplane.yaml:ro dataplane \
+#       serve --config /etc/dataplane/dataplane.yaml --watch-config 5
+#
+# Live mode (AF_XDP / AF_PACKET on the host's interfaces): the host's network
+# and bpffs, and exactly these capabilities instead of --privileged (the set
+# the Kubernetes DaemonSet adds; tests/test_deploy_caps.py measured it -- see
+# README "Kubernetes"; SYS_ADMIN is not needed):
+#
+#   docker run --rm --network host --cap-drop ALL \
+#       --cap-add NET_ADMIN --cap-add BPF --cap-add NET_RAW --cap-add IPC_LOCK \
+#       -v /sys/fs/bpf:/sys/fs/bpf -v $PWD/live.yaml:/etc/dataplane/dataplane.yaml:ro dataplane \
+#       serve --config /etc/dataplane/dataplane.yaml
+#
+#   NET_ADMIN     XDP attach over netlink, AF_XDP bind, interface state
+#   BPF           load the XSK redirect / dispatcher programs and their maps
+#   NET_RAW       AF_XDP and AF_PACKET sockets
+#   IPC_LOCK      pin the UMEM beyond RLIMIT_MEMLOCK
+#
+# With --network host a loopback listener is the host's loopback; to serve
+# other machines, configure authentication (see the README's hardening
+# section) and listen on the address they reach.
 #
 # No Docker engine runs where this project is built, so the image builds with
 # exactly the scripted steps `make build`, `make test` and CI run
@@ -38,4 +59,4 @@ ENV PATH=/opt/dataplane/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 EXPOSE 50051 9464
 ENTRYPOINT ["dataplane"]
-CMD ["serve", "--config", "configs/default.yaml", "--grpc", "0.0.0.0:50051", "--metrics", "0.0.0.0:9464"]
+CMD ["serve", "--config", "configs/default.yaml"]

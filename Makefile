@@ -10,8 +10,10 @@ run: build
 test: build
 	./scripts/test.sh
 
+# every benchmark; their figures, ratios and plots land in benchmarks/results/ (README.md there)
 bench: build
-	for b in benchmarks/[!_]*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
+	for b in benchmarks/[!_]*.py; do [ $$b = benchmarks/results.py ] && continue; echo "== $$b"; .venv/bin/python $$b || exit 1; done
+	.venv/bin/python benchmarks/results.py
 
 clean:
 	rm -rf build .venv *.egg-info

@@ -173,6 +173,25 @@ def _fmt(s: dict) -> str:
     return f"{s['median']:7.1f} ({s['min']:.0f}-{s['max']:.0f})"
 
 
+def write_results(out: dict, engines: list[str], runs: int) -> None:
+    """benchmarks/results/: every row's ns/packet beside the kernel's, and a bar plot."""
+    from results import Results
+    res = Results("kernel_compare", "ns per packet (BPF_PROG_TEST_RUN vs dataplane), same run")
+    for r in out["rows"]:
+        k = r["kernel"]
+        res.figure(f"{r['row']} kernel", k["median"], "ns/packet", spread=(k["min"], k["max"]), runs=runs)
+        for e in engines:
+            d = r[e]
+            res.figure(f"{r['row']} dataplane {e}", d["median"], "ns/packet", spread=(d["min"], d["max"]),
+                       runs=runs, peer="kernel", peer_value=k["median"])
+    names = [r["row"] for r in out["rows"]]
+    series = {"kernel": (names, [r["kernel"]["median"] for r in out["rows"]])}
+    for e in engines:
+        series[f"dataplane {e}"] = (names, [r[e]["median"] for r in out["rows"]])
+    res.plot("ns_per_packet", "ns per packet by program (median)", "program", "ns/packet", series, logy=True)
+    res.write()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=200000, help="test-run repeat per figure")
@@ -189,6 +208,7 @@ def main() -> int:
         res = measure(objs, engines, args.repeat, args.runs)
     out = report(res, engines)
     out.update(repeat=args.repeat, runs=args.runs, load_avg=os.getloadavg())
+    write_results(out, engines, args.runs)
     if args.json:
         json.dump(out, sys.stdout, indent=1)
         print()

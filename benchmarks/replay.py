@@ -151,6 +151,7 @@ def main() -> int:
                                  "ratio": round(s["ns_per_packet"] / kns, 2) if kns else None,
                                  "verdicts": s["verdicts"], "written": od is not None,
                                  "packets_written": sum(s["written"].values())})
+    write_results(rows)
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         print()
@@ -168,6 +169,27 @@ def main() -> int:
     print(f"engine {args.engine}, batch {args.batch}; kernel = BPF_PROG_TEST_RUN ns/packet of the same "
           "object in this run; goal: ratio <= 1.5")
     return 0
+
+
+def write_results(rows: list[dict]) -> None:
+    """benchmarks/results/: replay ns/packet beside the kernel's bare program time, Mpps by program and trace."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from results import Results
+    res = Results("replay", "pcap replay end to end vs the kernel's bare BPF_PROG_TEST_RUN, same run")
+    for r in rows:
+        what = f"{r['program']} {r['trace']}{' +outputs' if r['written'] else ''}"
+        res.figure(f"{what} replay", r["replay_ns"], "ns/packet", peer="kernel test run", peer_value=r["kernel_ns"])
+        res.figure(f"{what} replay", r["mpps"], "Mpps")
+    cats = sorted({f"{r['program']} {r['trace']}" for r in rows})
+    series = {}
+    for written in (False, True):
+        sel = {f"{r['program']} {r['trace']}": r["mpps"] for r in rows if r["written"] == written}
+        if sel:
+            series["replay" + (" + outputs" if written else "")] = (cats, [sel.get(c, 0) for c in cats])
+    kern = {f"{r['program']} {r['trace']}": 1e3 / r["kernel_ns"] for r in rows if r["kernel_ns"]}
+    series["kernel test run (1/ns)"] = (cats, [kern.get(c, 0) for c in cats])
+    res.plot("mpps", "Mpps by program and trace (replay source)", "program, trace", "Mpps", series)
+    res.write()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import require
-from netns_util import Pair, Wire, link_stats, packet_socket, sh, tcp_exchange, unique, xdp_progs_on
+from netns_util import Pair, Wire, in_netns, link_stats, packet_socket, sh, tcp_exchange, unique, xdp_progs_on
 from test_io_afxdp import _mac, _recv_all, udp_frame
 from dataplane.errors import DataplaneError
 from dataplane.hooks import Hook, bind
@@ -270,3 +270,65 @@ def test_afxdp_options_carry_traffic(wire, opts):
     finally:
         live.stop()
     assert xdp_progs_on([wire.vA, wire.vB]) == {}
+
+
+def _udp_flows(w, nflows: int, per_flow: int, port: int = 9300) -> int:
+    """``nflows`` UDP flows (one source port each) from ns a to ns b, counted
+    by a socket in b; returns the datagrams b received."""
+    import socket
+
+    rx = in_netns(w.ns_b, lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    try:
+        rx.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)   # SO_RCVBUFFORCE: all of it queued before we read
+        rx.bind((w.B_IP, port))
+        rx.settimeout(2.0)
+
+        def send():
+            for f in range(nflows):
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    s.bind((w.A_IP, 20000 + f))
+                    for i in range(per_flow):
+                        s.sendto(b"q%d-%d" % (f, i), (w.B_IP, port))
+                    time.sleep(0.005)
+        in_netns(w.ns_a, send)
+        got = 0
+        try:
+            while got < nflows * per_flow:
+                rx.recv(64)
+                got += 1
+        except TimeoutError:
+            pass
+        return got
+    finally:
+        rx.close()
+
+
+@pytest.mark.parametrize("io", IOS)
+def test_two_queues_two_workers_carry_traffic(io):
+    """veth with two queues: one worker per RX queue, flows spread over both
+    (veth's peer RX queue is the sender's TX queue, picked by flow hash),
+    every datagram forwarded, each queue's worker takes some (AF_XDP: its
+    queue's socket; AF_PACKET: its share of the PACKET_FANOUT_QM group)."""
+    require(os.geteuid() == 0, "root (netns, veth, AF_XDP)")
+    w = Wire(queues=2)
+    try:
+        hook = Hook("mq")
+        hook.attach(bind(_fw(), "xdp_firewall"))
+        live = _start(hook, w, io)
+        try:
+            assert len(live.workers) == 2
+            assert w.ping(w.ns_a, w.B_IP, count=2).returncode == 0      # ARP both ways
+            n = 32 * 20
+            assert _udp_flows(w, 32, 20) == n
+            time.sleep(0.3)
+            rows = [r for r in live.queue_stats() if r["interface"] == w.vA]
+            per_q = {r["queue"]: r["rx_packets"] for r in rows}
+            assert sorted(per_q) == [0, 1]
+            assert sum(per_q.values()) >= n
+            assert min(per_q.values()) > 0, per_q      # 32 flows all on one queue: p = 2**-31
+            assert hook.totals()["packets"]["pass"] >= n
+        finally:
+            live.stop()
+        assert xdp_progs_on([w.vA, w.vB]) == {}
+    finally:
+        w.close()

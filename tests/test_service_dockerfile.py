@@ -3,8 +3,8 @@
 No Docker engine runs here, so the image is checked by reading it: the
 builder stage runs scripts/bootstrap.sh (what `make build`/`make test` and
 .ci/run use) and checks the default config with the built tree; the final
-stage runs `dataplane serve` on configs/default.yaml listening on all
-interfaces; everything it copies exists and is not excluded by .dockerignore.
+stage runs `dataplane serve` on configs/default.yaml listening on loopback
+only (no authentication by default); everything it copies exists and is not excluded by .dockerignore.
 """
 from __future__ import annotations
 
@@ -54,22 +54,30 @@ def test_multi_stage_builder_runs_the_bootstrap_script():
     assert any(ins == "COPY" and args.startswith("--from=builder") for ins, args in final)
 
 
-def test_final_stage_serves_default_config_on_all_interfaces():
+def test_final_stage_serves_default_config_on_loopback_only():
+    # no authentication by default, so nothing listens beyond the container's loopback (issue 15)
     final = dict((ins, args) for ins, args in stages()[-1])
     import json
+    from dataplane.service.config import load_config, parse_address
     cmd = json.loads(final["ENTRYPOINT"]) + json.loads(final["CMD"])
-    assert cmd == ["dataplane", "serve", "--config", "configs/default.yaml",
-                   "--grpc", "0.0.0.0:50051", "--metrics", "0.0.0.0:9464"]
+    assert cmd == ["dataplane", "serve", "--config", "configs/default.yaml"]
+    cfg = load_config(str(ROOT / "configs" / "default.yaml"))
+    for addr in (cfg.grpc_listen, cfg.metrics_listen):
+        assert parse_address(addr)[0] == "127.0.0.1", addr
     assert set(final["EXPOSE"].split()) == {"50051", "9464"}
-    assert (ROOT / "configs" / "default.yaml").is_file()
     # the JIT compiles programs with cc at run time: the final image must have one
     run = " ".join(args for ins, args in stages()[-1] if ins == "RUN")
     assert "gcc" in shlex.split(run) and "python3" in shlex.split(run)
 
 
 def test_capabilities_documented():
+    # the same set the Kubernetes DaemonSet adds (and tests/test_deploy_caps.py measured)
+    import yaml
+    ds = yaml.safe_load((ROOT / "deploy" / "kubernetes" / "daemonset.yaml").read_text())
+    caps = ds["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]["add"]
     text = DOCKERFILE.read_text()
-    for cap in ("NET_ADMIN", "BPF", "IPC_LOCK"):
+    assert "--cap-drop ALL" in text
+    for cap in caps:
         assert f"--cap-add {cap}" in text
 
 

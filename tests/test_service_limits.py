@@ -70,3 +70,46 @@ def test_object_count_limit(srv):
     # after unloading, loads work again: the server kept serving
     r = srv.progs.Load(pb.LoadRequest(object=FW.read_bytes(), name="again"), timeout=RPC_TIMEOUT)
     srv.progs.Unload(pb.UnloadRequest(id=r.programs[0].id), timeout=RPC_TIMEOUT)
+
+
+def _replay_done(srv, hook: str) -> None:
+    st = srv.replay.Start(pb.StartReplayRequest(hook=hook, pcap=str(TRACE)), timeout=RPC_TIMEOUT)
+    for s in srv.replay.Watch(pb.WatchReplayRequest(id=st.id), timeout=RPC_TIMEOUT):
+        if s.final:
+            assert s.state == "done", s.error
+            return
+
+
+def test_prog_array_slot_set_over_grpc_is_linked(srv, objs):
+    # issue 14 bug: a PROG_ARRAY slot set with Maps.Update (value = program id, as the
+    # kernel's fd) was stored and shown by Lookup, but tail calls through it fell through
+    import struct
+    r = srv.progs.Load(pb.LoadRequest(object=objs["xdp_tailcall"].read_bytes(), name="tc"), timeout=RPC_TIMEOUT)
+    progs = {p.name: p.id for p in r.programs}
+    maps = {m.name: m for m in r.maps}
+    jt, hits = maps["jmp_table"].id, maps["hits"].id
+    hook = f"tc{id(srv) & 0xffff}"
+    key = struct.pack("<I", 1)
+
+    def stage2_hits() -> int:
+        v = srv.maps.Lookup(pb.LookupRequest(map_id=hits, key=key), timeout=RPC_TIMEOUT).value
+        return struct.unpack("<Q", v)[0]
+    srv.hooks.Attach(pb.AttachRequest(program_id=progs["xdp_entry"], hook=hook), timeout=RPC_TIMEOUT)
+    try:
+        srv.maps.Delete(pb.DeleteRequest(map_id=jt, key=key), timeout=RPC_TIMEOUT)
+        _replay_done(srv, hook)
+        assert stage2_hits() == 0                    # empty slot: every tail call falls through
+        srv.maps.Update(pb.UpdateRequest(map_id=jt, key=key, value=struct.pack("<I", progs["xdp_stage2"])),
+                        timeout=RPC_TIMEOUT)
+        got = srv.maps.Lookup(pb.LookupRequest(map_id=jt, key=key), timeout=RPC_TIMEOUT).value
+        assert struct.unpack("<I", got)[0] == progs["xdp_stage2"]
+        _replay_done(srv, hook)
+        assert stage2_hits() > 0                     # the slot set over gRPC is jumped to
+        # a program id that does not exist is refused, not stored
+        err = rpc_error(lambda: srv.maps.Update(pb.UpdateRequest(map_id=jt, key=struct.pack("<I", 2),
+                                                                 value=struct.pack("<I", 999999)),
+                                                timeout=RPC_TIMEOUT))
+        assert err.code() == grpc.StatusCode.NOT_FOUND and "999999" in err.details()
+    finally:
+        srv.hooks.Detach(pb.DetachRequest(program_id=progs["xdp_entry"], hook=hook), timeout=RPC_TIMEOUT)
+        srv.progs.Unload(pb.UnloadRequest(id=progs["xdp_entry"]), timeout=RPC_TIMEOUT)

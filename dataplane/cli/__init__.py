@@ -22,6 +22,7 @@ VERB_MODULES = [
     "dataplane.cli.prog_cmd",
     "dataplane.cli.serve_cmd",
     "dataplane.cli.client_cmd",
+    "dataplane.cli.top_cmd",
     "dataplane.cli.verify_cmd",
     "dataplane.cli.replay_cmd",
     "dataplane.cli.iptables_restore_cmd",

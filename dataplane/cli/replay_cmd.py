@@ -14,8 +14,8 @@ read ctx->ingress_ifindex = interface id + 1 (the i-th IDB), or what
 Several --prog form a chain in the given order (XDP_PASS continues to the
 next one; see dataplane.hooks). --map-update names a map of the first
 --prog object that has a map of that name. Each verdict's packets are
-written, as the programs left them, to its file. Progress goes to stderr
-when it is a terminal; the summary goes to stdout (JSON with -j:
+written, as the programs left them, to its file. A progress bar (packets, Mpps, ETA; rich) goes to
+stderr when it is a terminal, nothing when piped; the summary goes to stdout (JSON with -j:
 ReplaySummary.to_dict()). A malformed trace ends the replay with an error
 naming the offset, after the good records before it were processed and
 written; the exit status is then 2.
@@ -90,10 +90,30 @@ def _load_chain(args):
     return progs
 
 
-def _progress_line(p) -> str:
-    frac = f"{p.fraction * 100:5.1f}%" if p.fraction is not None else f"loop {p.loops_done + 1}"
-    rate = p.packets / p.elapsed_s / 1e6 if p.elapsed_s > 0 else 0.0
-    return f"\r{frac}  {p.packets} packets  {rate:.2f} Mpps"
+def _watch(r, stream) -> None:
+    """Until the replay ends: a progress bar on ``stream`` (packets, Mpps, ETA; rich) when it is a
+    terminal, nothing otherwise (piped output stays the summary alone)."""
+    if not stream.isatty():
+        while not r.join(0.2):
+            pass
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    p = r.progress()
+    finite = p.fraction is not None
+    cols = [TextColumn("replay"), BarColumn(), TextColumn("{task.percentage:>5.1f}%")] if finite else \
+        [TextColumn("replay (loop {task.fields[loop]})")]
+    cols += [TextColumn("{task.fields[packets]:>12,} packets"), TextColumn("{task.fields[mpps]:6.2f} Mpps"),
+             TimeElapsedColumn()]
+    if finite:
+        cols += [TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*cols, console=Console(file=stream), transient=True) as bar:
+        task = bar.add_task("replay", total=1000 if finite else None, packets=0, mpps=0.0, loop=1)
+        while not r.join(0.2):
+            p = r.progress()
+            mpps = p.packets / p.elapsed_s / 1e6 if p.elapsed_s else 0.0
+            bar.update(task, completed=(p.fraction or 0.0) * 1000 if finite else None, packets=p.packets,
+                       mpps=mpps, loop=p.loops_done + 1)
 
 
 def run(args) -> int:
@@ -111,20 +131,12 @@ def run(args) -> int:
     outputs = {v: getattr(args, f"{v}_out") for v in ("pass", "drop", "tx", "redirect", "aborted")}
     r = Replay(progs, args.pcap, loop=args.loop, outputs={k: v for k, v in outputs.items() if v}, batch=args.batch,
                ifindex=args.ifindex, rate=args.rate, speed=args.speed, ifindexes=ifmap)
-    tty = sys.stderr.isatty()
     r.start()
-    shown = False
     try:
-        while not r.join(0.2):
-            if tty:
-                sys.stderr.write(_progress_line(r.progress()))
-                sys.stderr.flush()
-                shown = True
+        _watch(r, sys.stderr)
     except KeyboardInterrupt:
         r.cancel()
         r.join()
-    if shown:
-        sys.stderr.write("\r\033[K")
     s = r.wait(raise_error=False)
     if as_json:
         json.dump(s.to_dict(), sys.stdout)

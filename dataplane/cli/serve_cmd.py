@@ -34,7 +34,7 @@ def run(args) -> int:
         if args.allow_write:
             cfg.write_paths = (d.write if cfg.write_paths is None else cfg.write_paths) + \
                 [os.path.abspath(x) for x in args.allow_write]
-    return check(cfg) if args.check else run_server(cfg)
+    return check(cfg) if args.check else run_server(cfg, watch=args.watch_config)
 
 
 def register(sub) -> None:
@@ -48,6 +48,9 @@ def register(sub) -> None:
                    help="also let clients read files under DIR (Load path, replay pcap); repeatable")
     p.add_argument("--allow-write", metavar="DIR", action="append", default=[],
                    help="also let clients write replay outputs under DIR; repeatable")
+    p.add_argument("--watch-config", metavar="SECONDS", type=float, default=0.0,
+                   help="reload the config file when its content changes, checked every SECONDS "
+                        "(a Kubernetes ConfigMap volume); SIGHUP and `reload` reload at once")
     p.add_argument("--insecure", action="store_true",
                    help="serve a non-loopback address without authentication (auth.tokens / tls.client_ca); "
                         "without it such a listen address refuses to start")

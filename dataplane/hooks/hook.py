@@ -340,6 +340,40 @@ class Hook:
             st = mprog.detach(self._state, ln.program, link=ln, resolver=self._resolver(), hook=self.name)
             return self._execute(st)
 
+    def rebuild(self, wanted) -> tuple[int, list]:
+        """Publish a whole new chain in one swap (a config reload: no packet
+        sees half of it). ``wanted``: ``[(prog, link, first, last,
+        proceed_on)]`` in run order, ``link`` a bool. An entry of the
+        current chain with the same program, link-ness, pins and proceed-on
+        is kept as it is (its link and counters too); a link wanted anew is
+        created. Every entry passes the same mprog rules as an append would;
+        a refusal changes nothing. Returns (revision, links created)."""
+        with self._lock:
+            self._check_present()
+            keep = {(e.prog.id, e.link is not None, e.flags, e.proceed_on): e for e in self._state.entries}
+            st = mprog.State()
+            made = []
+            for prog, link, first, last, proceed_on in wanted:
+                self._check_prog(prog)
+                pins = (DP_F_FIRST if first else 0) | (DP_F_LAST if last else 0)
+                pset = proceed_set(proceed_on)
+                old = keep.get((prog.id, bool(link), pins, pset))
+                ln = old.link if old is not None else None
+                if link and ln is None:
+                    ln = links.Link(links.new_id(), self.name, prog, 0, pins, pset)
+                    made.append(ln)
+                st = mprog.attach(st, prog, link=ln, flags=pins,
+                                  resolver=self._resolver(), proceed_on=pset, hook=self.name)
+            same = [(e.prog.id, e.link, e.flags, e.proceed_on) for e in st.entries] == \
+                [(e.prog.id, e.link, e.flags, e.proceed_on) for e in self._state.entries]
+            if same:
+                return self._state.revision, []
+            st = mprog.State(st.entries, self._state.revision + 1) if st.entries else mprog.State()
+            rev = self._execute(st, force=not st.entries)
+            for ln in made:
+                ln.revision = rev
+            return rev, made
+
     # ---- internals ----
     def _check_prog(self, prog) -> None:
         if not isinstance(prog, BoundProgram):

@@ -23,6 +23,8 @@ nf_conn->timeout of the conntrack table) tick at that rate, so a program's
 """
 from __future__ import annotations
 
+import errno
+
 import gzip
 import os
 import struct
@@ -85,13 +87,23 @@ def kconfig_values() -> dict[str, str]:
 
 # ---------------------------------------------------------------- layout
 
+# An array map's value is at most KMALLOC_MAX_SIZE (4 MiB on x86-64) in the
+# kernel (array_map_alloc_check: E2BIG); the .kconfig map is one.
+MAX_KCONFIG_BYTES = 4 << 20
+
 def _scalar(btf, tid):
     """(kind, size, align, is_char_array) of an extern's type."""
     t = btf[tid]
     while t.kind in ("TYPEDEF", "VOLATILE", "CONST", "RESTRICT", "TYPE_TAG"):
         t = btf[t.type]
     if t.kind == "ARRAY":
-        return "chars", btf.resolve_size(tid), 1
+        size = btf.resolve_size(tid)
+        if size > MAX_KCONFIG_BYTES:
+            # a corrupted nelems must not become a multi-GB allocation before the load fails
+            raise LoadError(f"extern (kcfg) array of {size} bytes: the .kconfig map value is limited to "
+                            f"{MAX_KCONFIG_BYTES} bytes (the kernel's KMALLOC_MAX_SIZE for an array map value)",
+                            kind=errno.E2BIG)
+        return "chars", size, 1
     if t.kind in ("ENUM", "ENUM64"):
         return "enum", t.size, t.size
     if t.kind == "INT":
@@ -145,6 +157,9 @@ def kconfig_layout(spec: S.ObjectSpec, values: dict[str, str] | None = None):
     out, off = [], 0
     for negalign, size, name, kind in ext:
         off = (off + (-negalign) - 1) // (-negalign) * (-negalign)
+        if off + size > MAX_KCONFIG_BYTES:
+            raise LoadError(f"extern (kcfg) '{name[:64]}': the .kconfig map value would be over "
+                            f"{MAX_KCONFIG_BYTES} bytes (the kernel's KMALLOC_MAX_SIZE)", kind=errno.E2BIG)
         if name not in vals:
             if spec.extern_bindings.get(name) == "STB_WEAK":   # __weak: a missing value reads 0
                 out.append((name, off, bytes(size)))

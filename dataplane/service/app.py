@@ -9,6 +9,8 @@ never served.
 """
 from __future__ import annotations
 
+import os
+
 from dataplane.errors import DataplaneError
 from dataplane.service.config import Config, ConfigError
 from dataplane.service.hookset import HookSet
@@ -125,7 +127,9 @@ class App:
         for rc in cfg.replays:
             try:
                 if start:
-                    self.replays.start(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, name=rc.name,
+                    # the operator's paths: symlinks in them are followed once, here
+                    outs = {k: os.path.realpath(v) for k, v in (rc.outputs or {}).items() if v}
+                    self.replays.start(rc.hook, rc.pcap, loop=rc.loop, outputs=outs, name=rc.name,
                                        rate=rc.rate, speed=rc.speed)
                 else:
                     self.replays.check(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, rate=rc.rate,

@@ -254,6 +254,21 @@ class HookSet:
             return rev
         return self._edit(ln.hook, False, do)
 
+    def set_chain(self, hook_name: str, wanted) -> int:
+        """A config reload's chain in one swap (Hook.rebuild): ``wanted`` is
+        [(program id, link, first, last, proceed_on)] in run order; creates
+        the hook when it is new. Returns the revision."""
+        def do(h):
+            before = {e.link.id for e in h.entries if e.link is not None}
+            rev, made = h.rebuild([(self._bound(pid), link, first, last, proceed_on)
+                                   for pid, link, first, last, proceed_on in wanted])
+            for ln in made:
+                self._links[ln.id] = ln
+            for lid in before - {e.link.id for e in h.entries if e.link is not None}:
+                self._links.pop(lid, None)
+            return rev
+        return self._edit(hook_name, True, do)
+
     def delete(self, hook_name: str) -> None:
         """The hook goes away (as a device): entries dropped, its links defunct."""
         with self.reg.lock, self.lock:

@@ -2,7 +2,7 @@
 limits -> the servicer.
 
 * :class:`LimitsInterceptor`: every string field of a request (names, paths,
-  at any depth) is at most ``limits.name_bytes``, except the fields that
+  at any depth) is at most ``limits.name_bytes`` and has no NUL byte, except the fields that
   carry documents (:data:`TEXT_FIELDS`, bounded by the message size), so no
   handler -- nor an error message that names the value -- ever sees a
   megabyte of name.
@@ -36,15 +36,18 @@ def oversized(msg, limit: int, depth: int = 0) -> str | None:
             values = value if _repeated(fd) else (value,)
             for v in values:
                 if len(v) > limit:
-                    return f"{name}.{fd.name} is {len(v.encode())} bytes"
+                    return f"{name}.{fd.name} is {len(v.encode())} bytes; the limit is {limit} (limits.name_bytes)"
+                if "\0" in v:     # no name or path has one; open() would fail with a ValueError
+                    return f"{name}.{fd.name} contains a NUL byte"
         elif fd.type == FieldDescriptor.TYPE_MESSAGE:
             if fd.message_type.GetOptions().map_entry:
                 items = value.items()
                 for k, v in items:
                     if isinstance(k, str) and len(k) > limit:
-                        return f"{name}.{fd.name} has a {len(k.encode())}-byte key"
+                        return f"{name}.{fd.name} has a {len(k.encode())}-byte key; the limit is {limit} (limits.name_bytes)"
                     if isinstance(v, str) and len(v) > limit:
-                        return f"{name}.{fd.name}[{k[:32] if isinstance(k, str) else k}] is {len(v.encode())} bytes"
+                        return (f"{name}.{fd.name}[{k[:32] if isinstance(k, str) else k}] is {len(v.encode())} "
+                                f"bytes; the limit is {limit} (limits.name_bytes)")
                 continue
             values = value if _repeated(fd) else (value,)
             for v in values:
@@ -68,8 +71,7 @@ class LimitsInterceptor(grpc.aio.ServerInterceptor):
         async def check(request, context):
             why = oversized(request, limit)
             if why:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                    f"{why}; the limit is {limit} (limits.name_bytes)")
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, why)
         if inner_uu:
             async def uu(request, context):
                 await check(request, context)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from dataplane.errors import PermissionDenied
+from dataplane.errors import DataplaneError, PermissionDenied
 
 # dataplane/data: the bundled sample programs and traces, always readable
 DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
@@ -49,7 +49,13 @@ class PathPolicy:
     def _check(self, path: str, roots: list[str], what: str, key: str) -> str:
         if not path:
             return path
-        real = _real(path)
+        if "\0" in path:
+            raise DataplaneError(f"{what}: the path contains a NUL byte")
+        try:
+            real = _real(path)
+        except OSError as exc:     # a symlink in it changed while realpath read it (EINVAL from readlink)
+            raise PermissionDenied(f"{what} {path[:256]!r} changed while it was being checked "
+                                   f"({exc.strerror}); try again") from None
         if any(_under(real, r) for r in roots):
             return real
         shown = ", ".join(dict.fromkeys(roots)) or "none"

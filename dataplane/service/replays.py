@@ -154,10 +154,21 @@ class ReplaySet:
                 raise AlreadyExists(f"a replay named {name!r} is running")
             self._check_clash(pcap, outputs)
             # dataplane.replay counts loop=0 as "until cancelled"
-            r = Replay(h, pcap, loop=0 if loop == FOREVER else max(1, loop), outputs=outputs, rate=rate,
-                       speed=speed, ifindexes=ifindexes)
-            entry = ReplayEntry(rid, name, hook, pcap, loop, outputs, r)
-            r.start()
+            # outputs are opened here without following symlinks (service/safeopen.py) and the
+            # writers reopen those very files: a symlink swapped in after the check is refused
+            from dataplane.service.safeopen import fd_path, open_nofollow
+            fds = {}
+            try:
+                for k, path in outputs.items():
+                    fds[k] = open_nofollow(os.path.abspath(path), what=f"output {k}")   # resolved by the caller
+                r = Replay(h, pcap, loop=0 if loop == FOREVER else max(1, loop),
+                           outputs={k: fd_path(fd) for k, fd in fds.items()}, rate=rate,
+                           speed=speed, ifindexes=ifindexes)
+                entry = ReplayEntry(rid, name, hook, pcap, loop, outputs, r)
+                r.start()
+            finally:
+                for fd in fds.values():
+                    os.close(fd)
             self.replays[rid] = entry
             self._prune()
             return entry

@@ -28,7 +28,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from dataplane.errors import DataplaneError
-from dataplane.service import metrics, rpc
+from dataplane.service import metrics, reload, rpc
 from dataplane.service.app import App
 from dataplane.service.config import Config, parse_address
 from dataplane.service.protos import SERVICE_NAMES
@@ -71,7 +71,7 @@ def _build_app(cfg: Config) -> App:
     return app
 
 
-async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
+async def serve(cfg: Config, *, stop: asyncio.Event | None = None, watch: float = 0.0) -> None:
     # Programs, maps and hooks are set up before anything listens, so a bad
     # config exits without ever serving; replays start once both listeners
     # are bound (a port clash must not leave a replay thread behind).
@@ -133,6 +133,7 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
         raise
     for name in ("",) + SERVICE_NAMES:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reload.remember(app, cfg)
     print(f"dataplane serving grpc={grpc_addr} metrics={metrics_addr or 'off'}"
           f"{' tls=on' if cfg.tls is not None else ''}", flush=True)
 
@@ -143,8 +144,15 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None) -> None:
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
     try:
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload.on_sighup(app)))
+    except (NotImplementedError, RuntimeError):
+        pass
+    watcher = asyncio.ensure_future(reload.watch(app, watch)) if watch > 0 and cfg.path else None
+    try:
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         timeout = SHUTDOWN_SECONDS
         watchdog = _Watchdog(timeout)
         # NOT_SERVING first so load balancers drain, then stop accepting.
@@ -193,9 +201,9 @@ def check(cfg: Config) -> int:
     return 0
 
 
-def run(cfg: Config) -> int:
+def run(cfg: Config, *, watch: float = 0.0) -> int:
     try:
-        asyncio.run(serve(cfg))
+        asyncio.run(serve(cfg, watch=watch))
     except DataplaneError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2

@@ -218,6 +218,10 @@ class CallsMixin:
                 release_ref = r.ref
             elif at == hp.ARG_PTR_TO_SPIN_LOCK:
                 self._spin_lock_arg(st, regno, r, hid == BPF_FUNC_SPIN_LOCK)
+        if hid == 12 and self.maps[meta_map].map_type != mt.BPF_MAP_TYPE_PROG_ARRAY:
+            # record_func_key runs before check_map_func_compatibility (the
+            # kernel's text has no newline: its log glues "processed" to it)
+            self.fail("expected prog array map for tail call")
         if meta_map is not None:
             mtype = self.maps[meta_map].map_type
             only = hp.MAP_ONLY_WITH.get(mtype)

@@ -81,7 +81,7 @@ static struct htab_elem *ht_find(struct htab *h, const void *key, uint32_t hash)
     struct htab_elem *e;
 again:
     for (e = DP_LOAD(&h->buckets[b].head); !IS_NULLS(e); e = DP_LOAD(&e->next))
-        if (e->hash == hash && memcmp(e->key, key, h->map.key_size) == 0)
+        if (e->hash == hash && dp_key_eq(e->key, key, h->map.key_size))
             return e;
     if (NULLS_VAL(e) != b)
         goto again;
@@ -94,7 +94,7 @@ static struct htab_elem *ht_find_locked(struct htab *h, struct bucket *bk, const
 {
     struct htab_elem **pp = &bk->head, *e;
     for (e = *pp; !IS_NULLS(e); pp = &e->next, e = *pp)
-        if (e->hash == hash && memcmp(e->key, key, h->map.key_size) == 0) {
+        if (e->hash == hash && dp_key_eq(e->key, key, h->map.key_size)) {
             *pprev = pp;
             return e;
         }

@@ -28,6 +28,14 @@ class Service(rpc.ServiceServicer):
                                hooks=len(self.app.hooks.names()), replays=len(entries),
                                replays_running=sum(1 for e in entries if e.running))
 
+    @guard
+    async def Reload(self, request, context):
+        import asyncio
+        from dataplane.service.reload import reload
+        res = await asyncio.to_thread(reload, self.app)
+        return pb.ReloadResponse(changes=res.changes, notes=res.notes, generation=res.generation,
+                                 config_path=self.app.running.cfg.path)
+
 
 def register(server, app, serving) -> None:
     rpc.add_ServiceServicer_to_server(Service(app, serving.grpc_address, serving.metrics_address), server)

@@ -1,0 +1,293 @@
+"""deploy/kubernetes/: the manifests validate offline against the Kubernetes
+schemas (kubernetes-validate), and the DaemonSet's container is run the way
+the kubelet would run it -- its command, args and env, its volumes at their
+mount paths (the ConfigMap's files, bpffs), exactly its capabilities, in a
+network namespace of its own -- and then probed as its probes and the
+ServiceMonitor would: gRPC health on the probe port, /metrics on the
+metrics port. SIGTERM ends it within terminationGracePeriodSeconds.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, require
+
+K8S = ROOT / "deploy" / "kubernetes"
+K8S_VERSION = "1.30.0"
+
+
+def kustomize_build() -> list[dict]:
+    """What `kubectl kustomize deploy/kubernetes` gives for the features the
+    kustomization uses (resources, namespace, configMapGenerator, labels)."""
+    kz = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert set(kz) <= {"apiVersion", "kind", "namespace", "labels", "resources", "configMapGenerator"}, \
+        f"kustomization uses fields this test does not render: {set(kz)}"
+    docs = []
+    for res in kz["resources"]:
+        docs += [d for d in yaml.safe_load_all((K8S / res).read_text()) if d]
+    for gen in kz.get("configMapGenerator", []):
+        assert gen.get("options", {}).get("disableNameSuffixHash") is True
+        data = {os.path.basename(f): (K8S / f).read_text() for f in gen["files"]}
+        docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": gen["name"]}, "data": data})
+    for d in docs:
+        md = d.setdefault("metadata", {})
+        if d["kind"] != "Namespace":
+            md["namespace"] = kz["namespace"]
+        for lab in kz.get("labels", []):
+            md.setdefault("labels", {}).update(lab["pairs"])
+    return docs
+
+
+def _doc(docs, kind: str) -> dict:
+    found = [d for d in docs if d["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
+    return found[0]
+
+
+# The fields of monitoring.coreos.com/v1 ServiceMonitor this deployment uses,
+# as the prometheus-operator CRD's openAPIV3Schema types them (a CRD is not
+# in the Kubernetes schemas kubernetes-validate ships).
+SERVICEMONITOR_SCHEMA = {
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": "ServiceMonitor"},
+        "metadata": {"type": "object", "required": ["name"]},
+        "spec": {"type": "object", "required": ["selector", "endpoints"], "additionalProperties": False,
+                 "properties": {
+                     "selector": {"type": "object", "properties": {"matchLabels": {"type": "object"}}},
+                     "namespaceSelector": {"type": "object", "additionalProperties": False,
+                                           "properties": {"any": {"type": "boolean"},
+                                                          "matchNames": {"type": "array", "items": {"type": "string"}}}},
+                     "endpoints": {"type": "array", "minItems": 1, "items": {
+                         "type": "object", "additionalProperties": False,
+                         "properties": {
+                             "port": {"type": "string"}, "path": {"type": "string"},
+                             "interval": {"type": "string", "pattern": "^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
+                             "scrapeTimeout": {"type": "string", "pattern": "^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
+                             "scheme": {"enum": ["http", "https"]},
+                             "authorization": {"type": "object", "additionalProperties": False,
+                                               "properties": {"type": {"type": "string"},
+                                                              "credentials": {"type": "object", "required": ["key"],
+                                                                              "additionalProperties": False,
+                                                                              "properties": {"name": {"type": "string"},
+                                                                                             "key": {"type": "string"},
+                                                                                             "optional": {"type": "boolean"}}}}},
+                             "relabelings": {"type": "array", "items": {
+                                 "type": "object", "additionalProperties": False,
+                                 "properties": {"sourceLabels": {"type": "array", "items": {"type": "string"}},
+                                                "targetLabel": {"type": "string"}, "action": {"type": "string"},
+                                                "regex": {"type": "string"}, "replacement": {"type": "string"}}}}}}}}}}}
+
+
+def test_manifests_validate_against_kubernetes_schemas():
+    kubernetes_validate = pytest.importorskip("kubernetes_validate") if not os.environ.get("CI") else \
+        __import__("kubernetes_validate")
+    import jsonschema
+    docs = kustomize_build()
+    kinds = sorted(d["kind"] for d in docs)
+    assert kinds == ["ConfigMap", "DaemonSet", "Namespace", "Service", "ServiceMonitor"], kinds
+    for d in docs:
+        if d["kind"] == "ServiceMonitor":
+            jsonschema.validate(d, SERVICEMONITOR_SCHEMA)
+            continue
+        # strict: a field the schema does not know is an error (a typo never silently does nothing)
+        kubernetes_validate.validate(d, K8S_VERSION, strict=True)
+    # and an invalid one is caught (the validator is not a no-op)
+    bad = json.loads(json.dumps(_doc(docs, "DaemonSet")))
+    bad["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "fifty"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, K8S_VERSION, strict=True)
+    typo = json.loads(json.dumps(_doc(docs, "DaemonSet")))
+    typo["spec"]["template"]["spec"]["hostNetwrk"] = True
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(typo, K8S_VERSION, strict=True)
+
+
+def test_manifests_fit_together():
+    docs = kustomize_build()
+    ds, svc, sm, cm = (_doc(docs, k) for k in ("DaemonSet", "Service", "ServiceMonitor", "ConfigMap"))
+    pod = ds["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert pod["hostNetwork"] is True
+    sec = c["securityContext"]
+    assert not sec.get("privileged") and sec["capabilities"]["drop"] == ["ALL"]
+    assert "SYS_ADMIN" not in sec["capabilities"]["add"]
+    # the Service and the ServiceMonitor point at the container's named ports
+    assert svc["spec"]["selector"].items() <= ds["spec"]["template"]["metadata"]["labels"].items()
+    for p in svc["spec"]["ports"]:
+        assert p["targetPort"] in ports and p["port"] == ports[p["targetPort"]]
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert {e["port"] for e in sm["spec"]["endpoints"]} <= {p["name"] for p in svc["spec"]["ports"]}
+    # the probes use the gRPC port; the config volume is the ConfigMap
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["grpc"]["port"] == ports["grpc"]
+    vols = {v["name"]: v for v in pod["volumes"]}
+    cfg_mount = next(m for m in c["volumeMounts"] if vols[m["name"]].get("configMap"))
+    assert vols[cfg_mount["name"]]["configMap"]["name"] == cm["metadata"]["name"]
+    # the image's layout: the ConfigMap's object paths are where the Dockerfile puts the repository
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "WORKDIR /opt/dataplane" in dockerfile
+    cfg = yaml.safe_load(next(iter(cm["data"].values())))
+    for p in cfg["programs"]:
+        assert p["object"].startswith("/opt/dataplane/")
+        assert (ROOT / p["object"].removeprefix("/opt/dataplane/")).is_file()
+
+
+# ---------------------------------------------------------------- the container, run for real
+
+# linux/capability.h
+CAP_NUMBERS = {"NET_BIND_SERVICE": 10, "NET_ADMIN": 12, "NET_RAW": 13, "IPC_LOCK": 14, "SYS_ADMIN": 21,
+               "SYS_RESOURCE": 24, "PERFMON": 38, "BPF": 39}
+CAP_NAMES = set(CAP_NUMBERS)
+
+
+def _probe_script(grpc_port: int, service: str, metrics_port: int, path: str, token: str) -> str:
+    return f"""
+import json, sys, time, urllib.error, urllib.request
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+out = {{}}
+deadline = time.monotonic() + 90
+while True:
+    try:
+        ch = grpc.insecure_channel("127.0.0.1:{grpc_port}")
+        r = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service={service!r}), timeout=5)
+        out["health"] = health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
+        if out["health"] == "SERVING":
+            break
+    except grpc.RpcError as exc:
+        out["health"] = str(exc.code())
+    if time.monotonic() > deadline:
+        break
+    time.sleep(0.5)
+url = "http://127.0.0.1:{metrics_port}{path}"
+try:
+    urllib.request.urlopen(url, timeout=10)
+    out["anonymous_metrics"] = 200
+except urllib.error.HTTPError as exc:
+    out["anonymous_metrics"] = exc.code
+deadline = time.monotonic() + 30
+while True:
+    req = urllib.request.Request(url, headers={{"Authorization": "Bearer {token}"}})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        out["metrics_status"] = r.status
+        out["metrics"] = r.read().decode()
+    if "dataplane_replay_packets_total{{" in out["metrics"] and 'dataplane_replay_packets_total{{hook="sample",replay="sample"}} 0.0' not in out["metrics"] or time.monotonic() > deadline:
+        break
+    time.sleep(0.5)
+print(json.dumps(out))
+"""
+
+
+def test_daemonset_container_serves_as_its_probes_expect(tmp_path: Path):
+    require(os.geteuid() == 0, "root (network and mount namespaces, capabilities)")
+    for tool in ("unshare", "nsenter", "setpriv", "mount"):
+        require(shutil.which(tool) is not None, tool)
+    docs = kustomize_build()
+    ds, cm, sm, svc = (_doc(docs, k) for k in ("DaemonSet", "ConfigMap", "ServiceMonitor", "Service"))
+    pod = ds["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    caps = c["securityContext"]["capabilities"]["add"]
+    assert set(caps) <= CAP_NAMES
+    bnd = int(next(ln.split()[1] for ln in Path("/proc/self/status").read_text().splitlines()
+                   if ln.startswith("CapBnd:")), 16)
+    assert all(bnd >> CAP_NUMBERS[x] & 1 for x in caps), "a capability of the manifest is not available here"
+    vols = {v["name"]: v for v in pod["volumes"]}
+
+    # volumes at their mount paths, in a mount namespace of the container's own
+    binds = []
+    made = []
+    for m in c["volumeMounts"]:
+        v = vols[m["name"]]
+        if "configMap" in v:
+            src = tmp_path / "configmap"
+            src.mkdir()
+            for key, text in cm["data"].items():
+                (src / key).write_text(text)
+        elif "hostPath" in v and v["hostPath"]["path"] == "/sys/fs/bpf":
+            assert m["mountPath"] == "/sys/fs/bpf"
+            continue                   # the host's bpffs is where the container sees it
+        else:                          # hostPath state, emptyDirs: a fresh directory
+            src = Path(tempfile.mkdtemp(prefix=f"k8s-{m['name']}-", dir=tmp_path))
+        binds.append((str(src), m["mountPath"]))
+    binds.append((str(ROOT), "/opt/dataplane"))      # the image's WORKDIR (Dockerfile)
+    binds.sort(key=lambda b: b[1] == "/tmp")          # /tmp last: the other sources live under it
+    for _, dst in binds:
+        if not os.path.isdir(dst):
+            # a mount point on the host (empty, removed again below): the mounts themselves stay private
+            first = dst
+            while not os.path.isdir(os.path.dirname(first)):
+                first = os.path.dirname(first)
+            os.makedirs(dst)
+            made.append(first)
+    # env: values, and the Secret's keys (a fresh random token each, as `kubectl create secret` would hold)
+    import secrets
+    secret_keys = {}
+    env = {}
+    for e in c.get("env", []):
+        if "value" in e:
+            env[e["name"]] = e["value"]
+        else:
+            ref = e["valueFrom"]["secretKeyRef"]
+            env[e["name"]] = secret_keys.setdefault((ref["name"], ref["key"]), secrets.token_hex(24))
+    venv_bin = os.path.dirname(sys.executable)
+    argv = [*c["command"], *c["args"]]
+    bounding = ",".join(["-all"] + [f"+{x.lower()}" for x in caps])
+    script = "set -e; ip link set lo up; " + "; ".join(f"mount --bind {s} {d}" for s, d in binds) + \
+        f"; exec setpriv --bounding-set {bounding} --inh-caps -all -- env " + \
+        " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + \
+        f" PATH=/opt/dataplane/.venv/bin:{venv_bin}:/usr/sbin:/usr/bin:/sbin:/bin PYTHONPATH=/opt/dataplane " + \
+        " ".join(argv)
+    proc = subprocess.Popen(["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/")
+    try:
+        grpc_probe = c["readinessProbe"]["grpc"]
+        endpoint = sm["spec"]["endpoints"][0]
+        svc_port = next(p for p in svc["spec"]["ports"] if p["name"] == endpoint["port"])
+        cred = endpoint["authorization"]["credentials"]
+        assert endpoint["authorization"]["type"] == "Bearer"
+        probe = subprocess.run(
+            ["nsenter", f"--net=/proc/{proc.pid}/ns/net", sys.executable, "-c",
+             _probe_script(grpc_probe["port"], grpc_probe.get("service", ""), ports[svc_port["targetPort"]],
+                           endpoint["path"], secret_keys[(cred["name"], cred["key"])])],
+            capture_output=True, text=True, timeout=180, cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert probe.returncode == 0, probe.stderr
+        out = json.loads(probe.stdout.strip().splitlines()[-1])
+        assert out["health"] == "SERVING", out
+        assert out["metrics_status"] == 200            # with the ServiceMonitor's token
+        assert out["anonymous_metrics"] == 401         # and not without it
+        assert "dataplane_hook_packets_total{" in out["metrics"]
+        # the process runs with exactly the manifest's capabilities
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        eff = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("CapEff:")), 16)
+        assert eff == sum(1 << CAP_NUMBERS[x] for x in caps), hex(eff)     # (each is in this machine's bounding set)
+        # the JIT wrote its programs where the manifest's env points (an emptyDir)
+        cache = next(s for s, d in binds if d == env["DATAPLANE_CACHE_DIR"])
+        assert any(Path(cache).rglob("*.so")), "no compiled program in the cache volume"
+        # SIGTERM: drained and gone within the grace period
+        t0 = time.monotonic()
+        proc.terminate()
+        out_text, _ = proc.communicate(timeout=pod["terminationGracePeriodSeconds"] + 30)
+        took = time.monotonic() - t0
+        assert proc.returncode == 0, out_text
+        assert took < pod["terminationGracePeriodSeconds"], f"shutdown took {took:.1f}s"
+        assert "dataplane serving grpc=0.0.0.0:50051 metrics=0.0.0.0:9464" in out_text, out_text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        for d in reversed(made):       # created above, empty: the mounts were private to the container
+            shutil.rmtree(d, ignore_errors=True)
