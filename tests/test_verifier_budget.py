@@ -78,3 +78,40 @@ def test_an_abort_is_a_verifier_error_with_the_log():
     with pytest.raises(VerifierError) as ei:
         verify(assemble(UNBOUNDED_ASM, {}), prog_type="xdp", log_level=1, deadline=0.01)
     assert ei.value.log.startswith("; dataplane verifier")
+
+
+class _Job:
+    """The service's load job as the verifier sees it (service/verifypool.py
+    Job): a cancel flag that also turns on past its monotonic deadline."""
+
+    def __init__(self, seconds):
+        import time
+        self.deadline = time.monotonic() + seconds
+        self.stopped = False
+
+    def is_set(self):
+        import time
+        return self.stopped or time.monotonic() > self.deadline
+
+
+def test_bounds_mapping():
+    with pytest.raises(VerifierAborted) as ei:
+        verify(assemble(UNBOUNDED_ASM, {}), prog_type="xdp", log_level=0, bounds={"deadline": 0.05})
+    assert ei.value.kind == errno.ETIMEDOUT
+
+
+def test_bounds_job_past_its_deadline_is_a_timeout():
+    # the job's flag is set once its deadline passed: the verifier reports
+    # the timeout (DEADLINE_EXCEEDED over gRPC), not a cancellation
+    with pytest.raises(VerifierAborted) as ei:
+        verify(assemble(UNBOUNDED_ASM, {}), prog_type="xdp", log_level=0, bounds=_Job(0.05))
+    assert ei.value.kind == errno.ETIMEDOUT
+    assert ei.value.summary.startswith("verification exceeded 0.0")
+
+
+def test_bounds_job_stopped_is_a_cancellation():
+    job = _Job(600)
+    job.stopped = True
+    with pytest.raises(VerifierAborted) as ei:
+        verify(assemble(UNBOUNDED_ASM, {}), prog_type="xdp", log_level=0, bounds=job)
+    assert ei.value.kind == errno.ECANCELED

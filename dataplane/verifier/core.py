@@ -382,7 +382,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
 def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kfuncs=None,
            log_level: int = 1, allow_uninit_stack: bool = True, objs=None,
            divmod_ranges: bool = False, line_info=None, deadline: float | None = None,
-           cancel=None, max_states: int | None = None) -> VerifiedProgram:
+           cancel=None, max_states: int | None = None, bounds=None) -> VerifiedProgram:
     """Prove ``insns`` safe or raise VerifierError(summary, log).
 
     ``kfuncs``: btf id -> KfuncProto (or a callable doing that lookup);
@@ -399,6 +399,29 @@ def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kf
     checkpoints kept at once (the kernel's peak_states).  Past one of them
     verification stops with :class:`VerifierAborted` ("verification
     cancelled", "verification exceeded N s", "verification exceeded N
-    states"; kind ECANCELED, ETIMEDOUT, ENOMEM)."""
+    states"; kind ECANCELED, ETIMEDOUT, ENOMEM).  ``bounds`` gives them in
+    one value (see :func:`from_bounds`), as Collection.load passes them on."""
+    if bounds is not None:
+        deadline, cancel, max_states = from_bounds(bounds, deadline, cancel, max_states)
     return Verifier(insns, prog_type, maps, license, kfuncs, log_level, allow_uninit_stack, objs,
                     divmod_ranges, line_info, deadline, cancel, max_states).run()
+
+
+def from_bounds(bounds, deadline=None, cancel=None, max_states=None):
+    """(deadline s, cancel, max_states) from a caller's bounds: a mapping
+    with any of those keys, or a cancellation object (a threading.Event, a
+    callable, or the service's load job) whose ``deadline`` attribute, if
+    any, is a time.monotonic() value and whose ``max_states`` caps states.
+    Explicit arguments win."""
+    import time
+    if isinstance(bounds, dict):
+        get = bounds.get
+        return (deadline if deadline is not None else get("deadline"),
+                cancel if cancel is not None else get("cancel"),
+                max_states if max_states is not None else get("max_states"))
+    at = getattr(bounds, "deadline", None)
+    if deadline is None and at is not None:
+        deadline = round(max(0.0, at - time.monotonic()), 3)
+    if max_states is None:
+        max_states = getattr(bounds, "max_states", None)
+    return deadline, cancel if cancel is not None else bounds, max_states

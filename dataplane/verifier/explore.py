@@ -51,11 +51,13 @@ class ExploreMixin:
     # ---------------------------------------------------------------- bounds
     def _check_budget(self) -> None:
         """Called every BUDGET_EVERY processed instructions and on new states."""
+        # the deadline first: a service job's cancel flag also turns on
+        # past its deadline, and that stop is a timeout, not a cancellation
+        if self.deadline is not None and time.monotonic() - self.t0 > self.deadline:
+            self._abort(f"verification exceeded {self.deadline:g} s", errno.ETIMEDOUT)
         c = self.cancel
         if c is not None and (c.is_set() if hasattr(c, "is_set") else c()):
             self._abort("verification cancelled", errno.ECANCELED)
-        if self.deadline is not None and time.monotonic() - self.t0 > self.deadline:
-            self._abort(f"verification exceeded {self.deadline:g} s", errno.ETIMEDOUT)
 
     def _abort(self, msg: str, kind: int):
         self.lines.append(msg)
