@@ -57,6 +57,9 @@ class ExploreMixin:
             self._abort(f"verification exceeded {self.deadline:g} s", errno.ETIMEDOUT)
         c = self.cancel
         if c is not None and (c.is_set() if hasattr(c, "is_set") else c()):
+            at = getattr(c, "deadline", None)     # the service's job: its own monotonic deadline
+            if self.deadline is not None and at is not None and time.monotonic() >= at:
+                self._abort(f"verification exceeded {self.deadline:g} s", errno.ETIMEDOUT)
             self._abort("verification cancelled", errno.ECANCELED)
 
     def _abort(self, msg: str, kind: int):

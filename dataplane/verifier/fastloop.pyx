@@ -20,6 +20,8 @@ from dataplane.verifier.bounds cimport VB_PYTHON, vb, vb_alu, vb_branch_taken, v
 from dataplane.verifier.slots cimport getslot, setslot, slot_offset, slotptr
 from dataplane.verifier.visit cimport Visitor
 from dataplane.verifier.hist cimport Hist
+import gc
+
 from dataplane.isa import opcodes as op
 from dataplane.verifier import dispatch, scalar
 from dataplane.verifier.branch import NEG
@@ -193,14 +195,26 @@ def run(v, st, long limit):
     cdef Hist ent
     step, path_done = v.step, v._path_done
     v.prev_pc = -1
+    # no collector passes while exploring: a full pass over the states of a
+    # long loop holds the GIL for hundreds of ms (the service's other RPCs
+    # wait); states form no reference cycles, so nothing accumulates, and
+    # the collector is back on when the exploration ends
+    gc_was = gc.isenabled()
+    gc.disable()
     try:
         while True:
             processed += 1
             v.insn_processed = processed
             if processed > limit:
                 v.fail(f"BPF program is too large. Processed {processed} insn")
-            if budget and not processed % BUDGET_EVERY:
-                v._check_budget()
+            if not processed % BUDGET_EVERY:
+                # long native stretches (a loop of scalar ALU and branches)
+                # never enter the eval loop: let a thread asking for the GIL
+                # (the service's RPCs) have it, as bytecode would every 0.5 ms
+                with nogil:
+                    pass
+                if budget:
+                    v._check_budget()
             prev = v.prev_pc
             setslot(st, S_LAST, prev)
             setslot(st, S_INSN, pc)
@@ -274,6 +288,8 @@ def run(v, st, long limit):
                 continue
             pc = npc
     finally:
+        if gc_was:
+            gc.enable()
         aux = v.aux
         for i in range(n):
             if seen[i] and aux[i] is not None:

@@ -78,6 +78,9 @@ cdef class Visitor:
                 v.max_states_per_insn = n
             visits = v.visits
             for j in range(n - 1, -1, -1):     # newest first, as the kernel's list
+                if not (j & 255):
+                    with nogil:     # a long native scan: let a waiting thread run (fastloop.pyx)
+                        pass
                 sl = <object>PyList_GET_ITEM(lst, j)
                 if lg(sl, S_BRANCHES):
                     if self.calls_cb[pc]:
