@@ -367,9 +367,16 @@ class _Parser:
                     raise self.err(f"option {opt} requires {k} argument(s)", no, opt)
                 m.add(key, neg, args)
                 return i + 1 + k
+        for m in r.matches:
+            if opt in m.UNSUPPORTED:
+                raise self.err(f"option {opt} of -m {m.name} is not supported by the translator "
+                               f"(supported: {', '.join(m.OPTIONS)})", no, opt)
         # iptables loads the protocol's match on its first unknown option
         pname = _IMPLICIT.get(r.proto.value) if r.proto and not r.proto.neg else None
         if pname and not any(m.name == pname for m in r.matches):
             r.matches.append(M.new_match(pname, proto_name))
             return self._ext_option(r, w, i, neg, no, target_opts, proto_name)
+        if r.proto and not r.proto.neg and r.proto.value in (33, 132, 136):
+            raise self.err(f"option {opt} belongs to -m {N.proto_name(r.proto.value)}, which is not "
+                           f"supported by the translator", no, opt)
         raise self.err("unknown option", no, opt)
