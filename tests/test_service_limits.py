@@ -27,7 +27,7 @@ TRACE = ROOT / "dataplane" / "data" / "sample_trace.pcap"
 def srv(tmp_path_factory):
     d = tmp_path_factory.mktemp("limits")
     cfg = d / "limits.yaml"
-    cfg.write_text("limits: {name_bytes: 128, objects: 3}\n")
+    cfg.write_text("limits: {name_bytes: 128, objects: 3, replays: 1}\n")
     with served(*PORT_0, "--config", str(cfg)) as s:
         yield s
 
@@ -113,3 +113,68 @@ def test_prog_array_slot_set_over_grpc_is_linked(srv, objs):
     finally:
         srv.hooks.Detach(pb.DetachRequest(program_id=progs["xdp_entry"], hook=hook), timeout=RPC_TIMEOUT)
         srv.progs.Unload(pb.UnloadRequest(id=progs["xdp_entry"]), timeout=RPC_TIMEOUT)
+
+
+BIG_MAP_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1 << 20);
+    __type(key, __u64);
+    __type(value, __u64);
+} big SEC(".maps");
+SEC("xdp")
+int bigmap(struct xdp_md *ctx)
+{
+    __u64 k = 1, *v = bpf_map_lookup_elem(&big, &k);
+    return v ? XDP_DROP : XDP_PASS;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_map_memory_limits(tmp_path, build_c):
+    cfg = tmp_path / "maps.yaml"
+    cfg.write_text("limits: {map_bytes: 1MiB, map_memory_bytes: 4MiB, maps: 8}\n")
+    obj = build_c(BIG_MAP_C, "bigmap").read_bytes()
+    with served(*PORT_0, "--config", str(cfg)) as s:
+        # one map over limits.map_bytes: refused before anything is created
+        err = rpc_error(lambda: s.progs.Load(pb.LoadRequest(object=obj), timeout=RPC_TIMEOUT))
+        assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, err.details()
+        assert "'big'" in err.details() and "limits.map_bytes" in err.details() and "1 MiB" in err.details()
+        assert not s.progs.List(pb.ListProgramsRequest(), timeout=RPC_TIMEOUT).programs
+        # ~1 MB maps: four fit in 4 MiB, the fifth does not
+        req = pb.CreateMapRequest(type_id=2, key_size=4, value_size=4096, max_entries=250, name="chunk")
+        made = [s.maps.Create(req, timeout=RPC_TIMEOUT).id for _ in range(4)]
+        err = rpc_error(lambda: s.maps.Create(req, timeout=RPC_TIMEOUT))
+        assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "limits.map_memory_bytes" in err.details()
+        # freeing one makes room again: the server kept serving and counts what it holds
+        s.maps.Free(pb.FreeMapRequest(map_id=made[0]), timeout=RPC_TIMEOUT)
+        s.maps.Create(req, timeout=RPC_TIMEOUT)
+        # limits.maps counts maps
+        small = pb.CreateMapRequest(type_id=2, key_size=4, value_size=4, max_entries=1, name="s")
+        for _ in range(4):
+            s.maps.Create(small, timeout=RPC_TIMEOUT)
+        err = rpc_error(lambda: s.maps.Create(small, timeout=RPC_TIMEOUT))
+        assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "limits.maps" in err.details()
+
+
+def test_running_replays_limit(srv):
+    r = srv.progs.Load(pb.LoadRequest(object=FW.read_bytes(), name="rl"), timeout=RPC_TIMEOUT)
+    pid = r.programs[0].id
+    srv.hooks.Attach(pb.AttachRequest(program_id=pid, hook="rlimit"), timeout=RPC_TIMEOUT)
+    try:
+        first = srv.replay.Start(pb.StartReplayRequest(hook="rlimit", pcap=str(TRACE), loop=-1), timeout=RPC_TIMEOUT)
+        try:
+            err = rpc_error(lambda: srv.replay.Start(pb.StartReplayRequest(hook="rlimit", pcap=str(TRACE), loop=-1),
+                                                     timeout=RPC_TIMEOUT))
+            assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "limits.replays" in err.details()
+        finally:
+            srv.replay.Stop(pb.StopReplayRequest(id=first.id), timeout=RPC_TIMEOUT)
+        # the slot is free again
+        again = srv.replay.Start(pb.StartReplayRequest(hook="rlimit", pcap=str(TRACE)), timeout=RPC_TIMEOUT)
+        srv.replay.Stop(pb.StopReplayRequest(id=again.id), timeout=RPC_TIMEOUT)
+    finally:
+        srv.hooks.Detach(pb.DetachRequest(program_id=pid, hook="rlimit"), timeout=RPC_TIMEOUT)
+        srv.progs.Unload(pb.UnloadRequest(id=pid), timeout=RPC_TIMEOUT)

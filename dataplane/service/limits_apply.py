@@ -6,5 +6,8 @@ def apply_limits(app, lim) -> None:
     reg = app.reg
     reg.max_objects = lim.objects
     reg.max_object_bytes = lim.object_bytes
+    from dataplane.service.mapbudget import MapBudget
+    reg.map_budget = MapBudget(lim.map_bytes, lim.map_memory_bytes, lim.maps)
     from dataplane.service.verifypool import VerifyPool
     app.loads = VerifyPool(lim.verify_workers, lim.verify_queue, lim.verify_seconds)
+    app.replays.max_running = lim.replays

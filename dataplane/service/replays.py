@@ -109,6 +109,7 @@ class ReplaySet:
         self.lock = threading.Lock()
         self.replays: dict[int, ReplayEntry] = {}
         self._ids = itertools.count(1)
+        self.max_running = 0             # limits.replays (0: unbounded)
 
     def check(self, hook: str, pcap: str, *, loop: int = 1, outputs: dict[str, str] | None = None,
               rate="max", speed: float | None = None):
@@ -153,6 +154,10 @@ class ReplaySet:
                 from dataplane.errors import AlreadyExists
                 raise AlreadyExists(f"a replay named {name!r} is running")
             self._check_clash(pcap, outputs)
+            running = sum(1 for e in self.replays.values() if e.running)
+            if self.max_running and running >= self.max_running:
+                raise DataplaneError(f"{running} replays are running; the limit is {self.max_running} "
+                                     f"(limits.replays): stop one first", kind=errno.ENOSPC)
             # dataplane.replay counts loop=0 as "until cancelled"
             # outputs are opened here without following symlinks (service/safeopen.py) and the
             # writers reopen those very files: a symlink swapped in after the check is refused

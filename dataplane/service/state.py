@@ -230,6 +230,7 @@ class Registry:
         self.started = time.time()
         self.max_object_bytes = DEFAULT_MAX_OBJECT_BYTES     # limits (service/limits.py sets them)
         self.max_objects = 0
+        self.map_budget = None          # service/mapbudget.MapBudget (None: unbounded)
 
     # ---------------------------------------------------------------- load
     def load(self, source: bytes | str, *, program: str = "", name: str = "", log_level: int = 0,
@@ -289,6 +290,8 @@ class Registry:
         # before anything is registered: a failure here publishes nothing.
         collection = None
         skipped = {}
+        self._check_map_budget([(n, ms.map_type, ms.key_size, ms.value_size, ms.max_entries)
+                                for n, ms in spec.maps.items()])
         if Collection is not None:
             kw = self._collection_kwargs()
             if bounds is not None and "bounds" in _load_params():
@@ -333,6 +336,20 @@ class Registry:
             self.maps.update({m.id: m for m in lmaps.values()})
         return LoadResult(obj, "".join(logs.values()), skipped)
 
+    def _check_map_budget(self, new) -> None:
+        """limits.map_bytes / map_memory_bytes / maps, before any of ``new`` is created:
+        [(name, type, key size, value size, max entries)]."""
+        if self.map_budget is None:
+            return
+        from dataplane.maps.core import num_possible_cpus
+        from dataplane.service.mapbudget import map_bytes
+        cpus = num_possible_cpus()
+        with self.lock:
+            used = sum(map_bytes(m.spec.map_type, m.spec.key_size, m.spec.value_size, m.spec.max_entries, cpus)
+                       for m in self.maps.values())
+            self.map_budget.check([(n, map_bytes(t, k, v, e, cpus)) for n, t, k, v, e in new], used,
+                                  len(self.maps))
+
     def _check_counts(self, new_maps: int) -> None:
         """limits.objects / limits.maps (under self.lock)."""
         if self.max_objects and len(self.objects) >= self.max_objects:
@@ -356,6 +373,7 @@ class Registry:
                     raise DataplaneError(f"map {inner_of} ({outer.name}) is not a map-in-map", kind=errno.EINVAL)
                 map_type, key_size, value_size, max_entries, flags = tmpl
                 name = name or f"{outer.name[:9]}_inner"
+            self._check_map_budget([(name or "map", map_type, key_size, value_size, max_entries)])
             m = Map(map_type, key_size, value_size, max_entries, flags, name[:15])
             spec = MapSpec(name=name or f"map_{m.id}", map_type=map_type, key_size=key_size, value_size=value_size,
                            max_entries=max_entries, map_flags=flags)
