@@ -264,6 +264,17 @@ QUIRKS = GEN + """\
 COMMIT
 """ + DONE
 
+# hand-written input iptables-restore expands or skips: comma-separated -s/-d (one rule per
+# pair, -I reversed, each with its own limit bucket), dotted masks, -4 kept, -6 skipped
+MULTI = head("ACCEPT", "DROP") + """\
+-A FORWARD -s 198.18.0.10,198.18.0.11 -d 203.0.113.5,203.0.113.77 -p tcp --dport 22 -j ACCEPT
+-I FORWARD 1 -s 198.18.7.3,198.18.7.4 -j DROP
+-4 -A FORWARD -p udp -j ACCEPT
+-6 -A FORWARD -j ACCEPT
+-A FORWARD -s 198.18.0.10/255.255.255.0 -m limit --limit 1/min --limit-burst 1 -d 203.0.113.5,203.0.113.6 -j ACCEPT
+COMMIT
+"""
+
 TOOLS = [
     Case("tool_ufw", UFW, [
         ("a", I(A1, R_ADDR, 8, id=3)), ("a", T(A1, R_ADDR, 22)), ("a", T(A1, R_ADDR, 443, sport=2)),
@@ -300,4 +311,8 @@ TOOLS = [
         ("a", U(A2, B1, 9, sport=4)), ("a", T(A2, B1, 4000, sport=5)),
         ("a", IP(src=A2, dst=B1, proto=47) / Raw(b"g" * 8)), ("a", IP(src=A2, dst=B1, proto=132) / Raw(b"s" * 12)),
         ("a", T(A2, B1, 80, sport=6))]),
+    Case("tool_multi_address", MULTI, [
+        ("a", T(A1, B1, 22)), ("a", T(A2, B2, 22, sport=2)), ("a", T(A3, B1, 22, sport=3)),
+        ("a", T(A1, B1, 80, sport=4)), ("a", T(A1, B1, 81, sport=5)), ("a", T(A2, "203.0.113.6", 80, sport=6)),
+        ("a", U(A1, B1, 53))]),
 ]

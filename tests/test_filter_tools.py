@@ -70,6 +70,17 @@ def test_tool_rulesets_refused_naming_line_and_token(name, text, needle, token, 
     assert reason in e.reason, str(e)
 
 
+@pytest.mark.parametrize("rule,token,reason", [
+    ("-A FORWARD ! -s 10.0.0.1,10.0.0.2 -j DROP", "-s", "! not allowed with multiple"),
+    ("-A FORWARD -d example.org -j DROP", "-d", "host names are not resolved"),
+])
+def test_address_lists_and_names(rule, token, reason):
+    text = "*filter\n:FORWARD ACCEPT [0:0]\n" + rule + "\nCOMMIT\n"
+    with pytest.raises(RulesetError) as ei:
+        parse(text)
+    assert (ei.value.line, ei.value.token) == (3, token) and reason in ei.value.reason, str(ei.value)
+
+
 def test_fail2ban_ipset_timeout_refused():
     sets = ("create f2b-sshd hash:ip family inet hashsize 1024 maxelem 65536 timeout 600 bucketsize 12 "
             "initval 0x6b8d2a4f\nadd f2b-sshd 198.18.7.3 timeout 431\n")
