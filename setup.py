@@ -25,7 +25,7 @@ def _c_sources():
     recompiles an extension when a listed dependency changed, so each one
     depends on all of them: a header edit can never leave a stale .so behind."""
     found = []
-    for pattern in ("dataplane/**/csrc/*.h", "dataplane/**/csrc/*.c", "dataplane/include/*.h"):
+    for pattern in ("dataplane/**/csrc/*.h", "dataplane/**/csrc/*.c", "dataplane/include/*.h", "dataplane/includes/*.h"):
         found += glob.glob(pattern, recursive=True)
     return sorted(found)
 
@@ -39,7 +39,8 @@ def _extensions():
             Extension(
                 modname,
                 [pyx],
-                include_dirs=[os.path.dirname(pyx), os.path.join(os.path.dirname(pyx), "csrc"), "dataplane/include"],
+                include_dirs=[os.path.dirname(pyx), os.path.join(os.path.dirname(pyx), "csrc"), "dataplane/include",
+                              "dataplane/includes"],
                 extra_compile_args=["-O2", "-fno-strict-aliasing", "-Wno-unused-function"],
                 depends=depends,
             )

@@ -35,7 +35,8 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from dataplane.kfuncs.kernel_netns import FLUSH, kernel_steps  # noqa: E402
+from dataplane.io.kernel_netns import FLUSH, kernel_steps  # noqa: E402
+from dataplane.kfuncs import default_registry  # noqa: E402
 from dataplane.runtime.collection import Collection  # noqa: E402
 
 SRC = os.path.join(ROOT, "tests", "progs", "xdp_ct_bench.c")
@@ -60,7 +61,7 @@ def one_round(obj: str, a) -> list[dict]:
     steps = [("ct_insert_pkt", HIT, 1), ("ct_lookup", HIT, a.repeat), ("ct_lookup", MISS, a.repeat),
              ("ct_insert_seq", HIT, a.inserts), (FLUSH, b"", 0), ("ct_insert_seq", HIT, a.inserts)]
     table = ConntrackTable(max(65536, 2 * a.inserts))
-    coll = Collection.load(obj, engine="jit", conntrack=table)
+    coll = Collection.load(obj, engine="jit", kfuncs=default_registry(), conntrack=table)
     dp = []
     for prog, pkt, rep in steps:
         if prog == FLUSH:

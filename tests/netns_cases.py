@@ -155,8 +155,9 @@ def dataplane_cases(obj, prog: str, cases, *, engine: str, net=None, repeat: int
     from dataplane.abi import maps as M
     from dataplane.cli.prog_cmd import dump_maps
     from dataplane.errors import DataplaneError
+    from dataplane.kfuncs import default_registry
     from dataplane.runtime.collection import Collection
-    coll = Collection.load(str(obj), engine=engine, net=net)
+    coll = Collection.load(str(obj), engine=engine, net=net, kfuncs=default_registry())
     results = []
     for updates, packets in cases:
         for name, ms in coll.spec.maps.items():

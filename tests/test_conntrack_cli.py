@@ -8,6 +8,7 @@ import pytest
 from conftest import run_cli
 from dataplane.conntrack import tables
 from dataplane.io.pcap import PcapWriter
+from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection
 from support.packets import tcp4
 
@@ -48,8 +49,8 @@ def test_ct_list_json_and_stats_and_flush(setup):
 
 def test_named_table_is_shared_between_collections(setup):
     obj, _ = setup
-    a = Collection.load(obj, conntrack="shared-test")
-    b = Collection.load(obj, conntrack="shared-test", engine="interp")
+    a = Collection.load(obj, conntrack="shared-test", kfuncs=default_registry())
+    b = Collection.load(obj, conntrack="shared-test", engine="interp", kfuncs=default_registry())
     assert a.conntrack is b.conntrack is tables.get("shared-test")
     syn, synack = tcp4("10.1.0.1", "10.1.0.2", 1, 2, 0x02), tcp4("10.1.0.2", "10.1.0.1", 2, 1, 0x12)
     assert a.run("xdp_ct_fw", synack)[0] == 1          # unknown: dropped

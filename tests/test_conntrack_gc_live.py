@@ -21,6 +21,7 @@ import pytest
 from dataplane.conntrack.consts import IPS_ASSURED, IPS_SEEN_REPLY
 from dataplane.conntrack.table import ConntrackTable, run_inserts, run_lookups
 from dataplane.errors import DataplaneError
+from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection
 from support.packets import ACK, SYN, tcp4 as tcp
 
@@ -58,7 +59,7 @@ def test_gc_runs_while_program_looks_up(fw, engine):
         table.insert(_flow(i), T0, timeout_ms=600_000)
     for i in range(live, live + short):
         table.insert(_flow(i), T0, timeout_ms=1000)
-    coll = Collection.load(fw, engine=engine, conntrack=table)
+    coll = Collection.load(fw, engine=engine, conntrack=table, kfuncs=default_registry())
     assert getattr(coll.program("xdp_ct_fw"), "engine", engine) == engine
     later = T0 + 5 * S
     coll.runner.ct.now = later               # the kfuncs' clock: the short flows have expired
@@ -112,7 +113,7 @@ def test_full_table_enomem_then_early_drop(fw):
     # ASSURED entries are never early-dropped: the table is full for good
     for i in range(16):
         table.insert(_flow(i), T0, timeout_ms=600_000, status=IPS_SEEN_REPLY | IPS_ASSURED)
-    coll = Collection.load(fw, engine="jit", conntrack=table)
+    coll = Collection.load(fw, engine="jit", conntrack=table, kfuncs=default_registry())
     coll.runner.ct.now = T0 + S
     src, dst = "10.9.9.9", "192.0.2.1"
     assert coll.run("xdp_ct_fw", tcp(src, dst, 5555, 80, SYN))[0] == XDP_DROP

@@ -27,7 +27,8 @@ import pytest
 from conftest import require
 from support.packets import ACK, FIN, PSH, RST, SYN, ip4, tcp4 as tcp, udp4 as udp
 from dataplane.conntrack.consts import IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY
-from dataplane.kfuncs.kernel_netns import kernel_run
+from dataplane.io.kernel_netns import kernel_run
+from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection
 
 ENGINES = ("interp", "jit")
@@ -72,7 +73,7 @@ def _u64s(rows) -> dict[int, int]:
 
 
 def _dp_run(obj, prog, packets, engine, mapname):
-    coll = Collection.load(obj, engine=engine)
+    coll = Collection.load(obj, engine=engine, kfuncs=default_registry())
     # the JIT may fall back to the interpreter: make sure it did not here
     assert getattr(coll.program(prog), "engine", engine) == engine, getattr(coll.program(prog), "jit_error", "")
     verdicts = [coll.run(prog, p)[0] for p in packets]
@@ -144,7 +145,7 @@ def test_selftest_checks_match_kernel(objs, nf_kernel, engine):
     # the selftest's in-program check: (ct->timeout - bpf_jiffies64()) / CONFIG_HZ
     # within bounds after insert (10 s) and change_timeout (20 s); the
     # __kconfig externs read the kernel's values in both
-    from dataplane.kfuncs.kconfig import hz, kernel_version_code
+    from dataplane.loader.kconfig import hz, kernel_version_code
     assert r[37] == 1 and r[40] == 1
     assert r[38] == hz() == coll.conntrack.hz and r[39] == kernel_version_code()
     now = coll.runner.ct.now

@@ -13,7 +13,8 @@ import pytest
 
 from support import progs as build
 from conftest import require
-from dataplane.kfuncs.kernel_netns import kernel_run
+from dataplane.io.kernel_netns import kernel_run
+from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection
 
 PKT = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + bytes(50)
@@ -41,7 +42,7 @@ def edge_kernel(edge_obj):
 @pytest.mark.parametrize("engine", ["interp", "jit"])
 def test_edge_values_match_kernel(edge_obj, edge_kernel, engine):
     kret, kres = edge_kernel
-    coll = Collection.load(edge_obj, engine=engine)
+    coll = Collection.load(edge_obj, engine=engine, kfuncs=default_registry())
     assert getattr(coll.program("xdp_ct_edge"), "engine", engine) == engine
     assert [coll.run("xdp_ct_edge", PKT)[0]] == kret == [2]
     m = coll.map("res")

@@ -40,7 +40,7 @@ def _flush_frees_all(coll):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_leaked_lookup_is_put_at_run_end(misuse_obj, engine):
-    coll = Collection.load(misuse_obj, engine=engine, verify=False)
+    coll = Collection.load(misuse_obj, engine=engine, verify=False, kfuncs=default_registry())
     if engine == "jit":
         assert coll.programs["xdp_ct_misuse"].interp.checked
     assert coll.run("xdp_ct_misuse", _pkt(1))[0] == XDP_PASS     # creates the entry (sport 1)
@@ -54,7 +54,7 @@ def test_leaked_lookup_is_put_at_run_end(misuse_obj, engine):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_leaked_lookup_in_chain_runner(misuse_obj, engine):
-    coll = Collection.load(misuse_obj, engine=engine, verify=False)
+    coll = Collection.load(misuse_obj, engine=engine, verify=False, kfuncs=default_registry())
     assert coll.run("xdp_ct_misuse", _pkt(1))[0] == XDP_PASS
     prog = bind(coll, "xdp_ct_misuse")
     hook = Hook("leak")

@@ -14,6 +14,7 @@ import pytest
 from support import progs as build
 from conftest import ROOT
 from dataplane.errors import ExecutionError
+from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection
 
 
@@ -24,7 +25,7 @@ def misuse_obj(clang, tmp_path_factory):
 
 
 def _coll(obj):
-    coll = Collection.load(obj, engine="interp", verify=False)
+    coll = Collection.load(obj, engine="interp", verify=False, kfuncs=default_registry())
     return coll
 
 

@@ -14,6 +14,7 @@ from scapy.layers.l2 import ARP, Ether
 from conftest import run_cli
 from dataplane.abi import maps as mt
 from dataplane.errors import ExecutionError
+from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection
 from dataplane.runtime.interp import Program
 from support.packets import scapy_tcp, scapy_udp
@@ -52,10 +53,10 @@ def test_every_program_same_on_both_engines(objs):
     for stem, path in objs.items():
         if stem == "xdp_conntrack":      # needs a kfunc registry
             continue
-        for name in Collection.load(path).programs:
+        for name in Collection.load(path, kfuncs=default_registry()).programs:
             results = []
             for engine, verify in (("interp", True), ("jit", False), ("jit", True)):
-                coll = Collection.load(path, engine=engine, verify=verify)
+                coll = Collection.load(path, engine=engine, verify=verify, kfuncs=default_registry())
                 if engine == "jit":
                     assert coll.programs[name].interp.checked is (not verify)
                 runs = []

@@ -14,7 +14,7 @@ import pytest
 from conftest import require
 from dataplane.errors import LoadError
 from dataplane.io.kload import KernelObject
-from dataplane.kfuncs import kconfig as K
+from dataplane.loader import kconfig as K
 from dataplane.loader import load_object
 from dataplane.runtime.collection import Collection
 

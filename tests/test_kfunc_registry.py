@@ -15,6 +15,7 @@ from dataplane.kfuncs.btf_types import runtime_btf
 from dataplane.loader import load_object
 from dataplane.loader.btf import CoreRelo
 from dataplane.loader.core_relo import relocate, resolve
+from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection
 
 KERNEL_FLAGS = {   # BTF_ID_FLAGS in nf_conntrack_bpf.c / nf_nat_bpf.c, filter.c and helpers.c (dynptr)
@@ -41,7 +42,7 @@ def test_flags_have_kernel_values_and_sets():
         assert reg.proto(name).flags == flags, name
     idx = reg.indices()
     assert sorted(idx.values()) == list(range(len(KERNEL_FLAGS)))
-    assert reg.protos()[idx["bpf_xdp_ct_lookup"]].args == ("ctx", "mem", "size", "mem", "size")
+    assert reg.protos()["bpf_xdp_ct_lookup"].args == ("ctx", "mem", "size", "mem", "size")
     assert reg.proto("bpf_xdp_ct_alloc").ret == "obj:nf_conn___init"
     objs = reg.objs()
     assert objs["nf_conn"].writable == ((16, 4),) and objs["nf_conn"].field_at(16)[0] == "mark"
@@ -56,7 +57,7 @@ def test_unknown_kfunc_is_a_load_error_naming_it(fw):
              for r in ps.relocations]
     spec.programs["xdp_ct_fw"] = dataclasses.replace(ps, relocations=relos)
     with pytest.raises(LoadError, match="bpf_ct_frobnicate"):
-        Collection.load(spec, verify=False)
+        Collection.load(spec, verify=False, kfuncs=default_registry())
 
 
 def _mark_loads(code: bytes, ps):

@@ -23,7 +23,7 @@ from scapy.layers.l2 import ARP, Ether
 from conftest import ROOT, require
 from netns_util import Wire, packet_socket
 from dataplane.hooks import Hook, bind
-from dataplane.hooks.verdicts import VERDICT_NAMES
+from dataplane.abi.xdp import VERDICT_NAMES
 from dataplane.io import netlink
 from dataplane.io.kload import KernelObject
 from dataplane.live import LiveHook, LiveSpec

@@ -13,7 +13,7 @@ import pytest
 from support import progs as build
 from conftest import require
 from dataplane.errors import LoadError
-from dataplane.kfuncs import kconfig as K
+from dataplane.loader import kconfig as K
 from dataplane.loader import load_object
 
 PKT = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + bytes(50)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import require
 
-from dataplane.kfuncs.kconfig import resolve_kconfig
+from dataplane.loader.kconfig import resolve_kconfig
 from dataplane.loader import load_object
 
 

@@ -9,6 +9,7 @@ from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import ARP, Ether
 
 from dataplane.errors import ExecutionError, LoadError, NotFound
+from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection
 from support.packets import scapy_tcp, scapy_udp
 from support.progs import compile_inline
@@ -21,11 +22,11 @@ def test_every_program_loads_and_runs(objs):
     ran = 0
     for stem, path in objs.items():
         if stem == "xdp_conntrack":
-            # without a kfunc registry the kfunc is unresolved; by default
-            # dataplane.kfuncs provides it (and the program runs below)
-            with pytest.raises(LoadError, match="kfunc bpf_xdp_ct_lookup"):
-                Collection.load(path, kfuncs={})
-        coll = Collection.load(path)
+            # without a kfunc provider the kfunc is unresolved, and the error
+            # says where one comes from; dataplane.kfuncs provides it
+            with pytest.raises(LoadError, match="kfunc bpf_xdp_ct_lookup.*CollectionOptions.kfuncs"):
+                Collection.load(path)
+        coll = Collection.load(path, kfuncs=default_registry())
         for name in coll.programs:
             retval, out, dur = coll.run(name, scapy_udp())
             if coll.programs[name].prog_type == 6:
@@ -187,3 +188,22 @@ char _license[] SEC("license") = "Proprietary";
 def test_gpl_only_helper_needs_gpl(clang, tmp_path):
     with pytest.raises(LoadError, match="GPL-restricted"):
         Collection.load(compile_inline(clang, tmp_path, "nongpl", GPL_ONLY))
+
+
+def test_options_map_replacement_shares_one_map(objs):
+    """CollectionOptions.map_replacements (cilium's MapReplacements): the
+    second collection runs on the first one's map instead of its own."""
+    from dataplane.maps.core import Map
+    from dataplane.runtime.collection import CollectionOptions
+    a = Collection.load(objs["xdp_counter"])
+    b = Collection.load(objs["xdp_counter"], CollectionOptions(map_replacements={"proto_count": a.maps["proto_count"]}),
+                        engine="interp")
+    assert b.maps["proto_count"] is a.maps["proto_count"]
+    for coll in (a, b, b):
+        coll.run("xdp_count", scapy_udp())
+    assert struct.unpack("<Q", a.maps["proto_count"].lookup(struct.pack("<I", 17)))[0] == 3
+    wrong = Map(a.maps["proto_count"].map_type, 4, 4, a.maps["proto_count"].max_entries)
+    with pytest.raises(LoadError, match="proto_count: replacement is incompatible"):
+        Collection.load(objs["xdp_counter"], map_replacements={"proto_count": wrong})
+    with pytest.raises(TypeError, match="unknown collection option"):
+        Collection.load(objs["xdp_counter"], kfunc_table=None)

@@ -271,10 +271,11 @@ def asm_seeds(pool: MapPool) -> list[tuple[str, str, bytes]]:
 def clang_seeds(pool: MapPool, objs: dict[str, Path]) -> list[tuple[str, str, bytes]]:
     """(name, prog_type, raw) of the clang corpus programs that need nothing
     beyond plain maps and helpers (no kfuncs, BTF-only maps, perf arrays)."""
-    from dataplane.cli.verify_cmd import PROG_TYPES as PT, link_for_verifier
-    from dataplane.kfuncs.kconfig import resolve_kconfig
+    from dataplane.abi.progs import VERIFIER_CTX as PT
+    from dataplane.loader.kconfig import resolve_kconfig
     from dataplane.loader import load_object
-    from dataplane.runtime.collection import _core
+    from dataplane.runtime.collection import core
+    from dataplane.verifier.link import link_program
     out = []
     for stem, path in sorted(objs.items()):
         try:
@@ -286,7 +287,8 @@ def clang_seeds(pool: MapPool, objs: dict[str, Path]) -> list[tuple[str, str, by
             if ptype not in PROG_TYPES or any(r.kind in ("kfunc", "ksym") for r in ps.relocations):
                 continue
             try:
-                insns, maps, _ = link_for_verifier(spec, _core(spec, ps), {})
+                linked = link_program(spec, core(spec, ps, spec.btf), {})
+                insns, maps = linked.insns, linked.maps
             except DataplaneError:
                 continue
             if any(m.spin_lock_off >= 0 or m.map_type == 4 for m in maps.values()):

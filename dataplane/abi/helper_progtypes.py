@@ -12,6 +12,7 @@ BPF_PROG_LOAD per helper and type) and names every difference.
 from __future__ import annotations
 
 from dataplane.abi.helpers import HELPER_NAMES
+from dataplane.abi.progs import VERIFIER_CTX
 
 _XDP = (
     1, 2, 3, 5, 6, 7, 8, 12, 14, 15, 16, 17, 22, 23, 25, 28, 35, 37, 42, 44, 51, 54, 55, 65, 69, 80, 84,
@@ -42,8 +43,8 @@ KERNEL_HELPERS: dict[str, frozenset[int]] = {
     "socket": frozenset(_SOCKET),
     "tc": frozenset(_TC),
 }
-# enum bpf_prog_type -> verifier program-type name, for the types above
-PROG_TYPE_MODEL = {6: "xdp", 1: "socket", 3: "tc", 4: "tc"}
+# enum bpf_prog_type -> verifier program-type name, for the types above (abi/progs.py)
+PROG_TYPE_MODEL = VERIFIER_CTX
 
 
 def kernel_allows(prog_type: str, hid: int) -> bool:

@@ -70,11 +70,13 @@ MAP_BTF_STRUCT = {
     BPF_MAP_TYPE_BLOOM_FILTER: "bpf_bloom_filter",
 }
 
-# Element update flags (bpf_map_update_elem's last argument)
+# Element update flags (bpf_map_update_elem's last argument); the names
+# are the CLI's and, as UPDATE_FLAG_<NAME>, the values of dataplane.v1.UpdateFlag
 BPF_ANY = 0
 BPF_NOEXIST = 1
 BPF_EXIST = 2
 BPF_F_LOCK = 4
+UPDATE_FLAGS = {"any": BPF_ANY, "noexist": BPF_NOEXIST, "exist": BPF_EXIST}
 
 # map_flags at BPF_MAP_CREATE
 BPF_F_NO_PREALLOC = 1 << 0

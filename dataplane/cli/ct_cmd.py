@@ -32,8 +32,9 @@ def render_stats(stats: dict, as_json: bool = False) -> str:
 
 def _run(args):
     from dataplane.io.pcap import PcapReader
+    from dataplane.kfuncs import default_registry
     from dataplane.runtime.collection import Collection
-    coll = Collection.load(args.obj, engine=args.engine)
+    coll = Collection.load(args.obj, engine=args.engine, kfuncs=default_registry())
     coll.program(args.prog)
     verdicts: dict[int, int] = {}
     with PcapReader(args.pcap) as r:

@@ -9,7 +9,9 @@ import json
 import struct
 from importlib import resources
 
-VERDICTS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
+from dataplane.abi.xdp import VERDICT_NAMES
+
+VERDICTS = {i: f"XDP_{name.upper()}" for i, name in enumerate(VERDICT_NAMES)}
 
 
 def _frame(ethertype: int, proto: int = 0, dport: int = 0) -> bytes:

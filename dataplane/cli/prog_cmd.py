@@ -98,6 +98,7 @@ def inner_maps_arg(items) -> dict[str, str]:
 def _load(path: str, engine: str | None = "interp", verify: bool = False, programs=None,
           prog_type: str | None = None, inner_maps=None, netns: str | None = None):
     from dataplane.errors import VerifierError
+    from dataplane.kfuncs import default_registry
     from dataplane.runtime.collection import Collection
     net = None
     if netns:
@@ -105,7 +106,8 @@ def _load(path: str, engine: str | None = "interp", verify: bool = False, progra
         net = Net.learn(netns)
     try:
         coll = Collection.load(path, engine=engine, verify=verify, programs=programs, prog_type=prog_type,
-                               inner_maps=inner_maps_arg(inner_maps), net=net)
+                               inner_maps=inner_maps_arg(inner_maps), net=net,
+                               kfuncs=default_registry())
     except VerifierError as exc:   # as bpftool: the verifier's log, then the error
         sys.stderr.write(exc.log if exc.log.endswith("\n") else exc.log + "\n")
         raise

@@ -64,6 +64,7 @@ def _split_prog(text: str) -> tuple[str, str | None]:
 
 def _load_chain(args):
     from dataplane.hooks import bind
+    from dataplane.kfuncs import default_registry
     from dataplane.replay import apply_map_updates, parse_map_update
     from dataplane.runtime.collection import Collection
 
@@ -80,7 +81,7 @@ def _load_chain(args):
     for obj, name in split:
         if obj not in colls:
             colls[obj] = Collection.load(obj, engine=args.engine, verify=args.verify, programs=wanted[obj],
-                                         prog_type=getattr(args, "prog_type", None))
+                                         prog_type=getattr(args, "prog_type", None), kfuncs=default_registry())
             note_skipped(colls[obj])
         progs.append(bind(colls[obj], name))
     for u in args.map_update:

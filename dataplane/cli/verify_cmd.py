@@ -4,76 +4,19 @@ on the programs of an object file, like loading them into the kernel would.
 Exit status 0 when every selected program is accepted; 1 when one is
 rejected (its kernel-style log is printed); 2 for usage/load errors.
 
-Maps are linked the way dataplane.runtime.collection links them, except
-that the verifier needs only each map's shape: map relocations get the
-map's index (1..N in object order) and the verifier gets a MapInfo per
-index.  kfunc calls get an index into the known kfunc prototypes
-(dataplane.verifier.kernel_kfuncs, or a table the caller passes).
+The program is linked for the verifier by the one function that does it
+(dataplane/verifier/link.py, which Collection.load uses too); kfunc calls
+are checked against the kfuncs dataplane runs (dataplane.kfuncs) or, with
+``--kernel-layout``, against the kernel's (dataplane.abi.kfuncs).
 """
 from __future__ import annotations
 
 import errno
 import json
-import struct
 import sys
 import time
 
 from dataplane.errors import DataplaneError, VerifierError
-
-# enum bpf_prog_type -> the verifier's program type names
-from dataplane.abi.helper_progtypes import PROG_TYPE_MODEL as PROG_TYPES  # noqa: E402
-
-
-def link_for_verifier(spec, ps, kfuncs: dict | None = None):
-    """(insns, maps, kfunc table) for ``verify`` from a ProgramSpec of ``spec``.
-
-    ``kfuncs``: kfunc name -> KfuncProto (default: the kernel's conntrack kfuncs).
-    A call to a kfunc nobody knows raises VerifierError, as the kernel refuses
-    a kfunc it does not export."""
-    from dataplane.verifier import decode_program
-    from dataclasses import replace
-
-    from dataplane.verifier.kernel_kfuncs import KFUNCS
-    from dataplane.verifier.types import map_info
-
-    known = KFUNCS if kfuncs is None else kfuncs
-    index = {name: i + 1 for i, name in enumerate(spec.maps)}
-    maps = {index[n]: replace(map_info(m, spec.btf), name=n) for n, m in spec.maps.items()}
-    buf = bytearray(ps.insns)
-    ktable: dict[int, object] = {}
-    kids: dict[str, int] = {}
-    for r in ps.relocations:
-        i = r.insn_index
-        if r.kind in ("map_fd", "map_value"):
-            if r.map_name not in index:
-                raise DataplaneError(f"program {ps.name}: relocation at insn {i} names unknown map "
-                                     f"{r.map_name!r}", kind=errno.EINVAL)
-            struct.pack_into("<i", buf, i * 8 + 4, index[r.map_name])
-        elif r.kind == "kfunc":
-            proto = known.get(r.symbol)
-            if proto is None:
-                # libbpf's text when the kernel lacks the kfunc too; dataplane's gap otherwise
-                from dataplane.loader.vmlinux import kfunc_unavailable
-                msg = kfunc_unavailable(r.symbol)
-                raise VerifierError(msg, msg + "\n")
-            kid = kids.setdefault(r.symbol, 1000 + len(kids))
-            ktable[kid] = proto
-            struct.pack_into("<i", buf, i * 8 + 4, kid)
-        elif r.kind in ("ksym", "kconfig"):
-            raise DataplaneError(f"program {ps.name}: extern {r.symbol} ({r.kind}) at insn {i} is not supported",
-                                 kind=errno.EOPNOTSUPP)
-    return decode_program(bytes(buf)), maps, ktable
-
-
-def runtime_kfuncs():
-    """(name -> KfuncProto, struct name -> ObjLayout) of the kfuncs dataplane
-    runs (dataplane.kfuncs), or None when that package is not built."""
-    try:
-        from dataplane.kfuncs import KFUNC_PROTOS
-        from dataplane.kfuncs.registry import default_registry
-        return dict(KFUNC_PROTOS), dict(default_registry().objs())
-    except ImportError:
-        return None
 
 
 def verify_program(spec, ps, *, log_level: int = 0, kfuncs: dict | None = None, objs: dict | None = None,
@@ -84,38 +27,40 @@ def verify_program(spec, ps, *, log_level: int = 0, kfuncs: dict | None = None, 
     externs resolved, CO-RE relocations applied by the same function as
     Collection.load: against dataplane's runtime BTF), kfuncs and object
     layouts from dataplane.kfuncs.  ``kernel_layout=True`` checks it against
-    the kernel's prototypes and struct layouts (dataplane.verifier.kernel_kfuncs,
-    CO-RE against vmlinux) — what BPF_PROG_LOAD on this machine sees."""
-    from dataplane.verifier import verify
-    from dataplane.verifier import kernel_kfuncs
+    the kernel's prototypes and struct layouts (dataplane.abi.kfuncs, CO-RE
+    against vmlinux) -- what BPF_PROG_LOAD on this machine sees.
+    ``kfuncs``: name -> KfuncProto and ``objs``: struct name -> ObjLayout
+    replace either choice."""
+    from dataplane.abi import kfuncs as kernel_kfuncs
+    from dataplane.abi.progs import VERIFIER_CTX
+    from dataplane.kfuncs import default_registry
+    from dataplane.loader.kconfig import resolve_kconfig
+    from dataplane.runtime.collection import core
+    from dataplane.verifier.link import link_program
 
-    ptype = PROG_TYPES.get(ps.prog_type)
-    if ptype is None:
+    if ps.prog_type not in VERIFIER_CTX:
         from dataplane.runtime.autoload import type_problem
         raise DataplaneError(type_problem(ps), kind=errno.EOPNOTSUPP)
-    rt = None if kernel_layout else runtime_kfuncs()
-    if kfuncs is None:
-        kfuncs = kernel_kfuncs.KFUNCS if rt is None else rt[0]
-    if objs is None:
-        objs = kernel_kfuncs.OBJS if rt is None else rt[1]
+    if kernel_layout:
+        from dataplane.io.kload import _vmlinux_btf
+        protos, layouts, target = kernel_kfuncs.protos(), kernel_kfuncs.OBJS, None
+    else:
+        reg = default_registry()
+        protos, layouts, target = reg.protos(), reg.objs(), reg.btf()
     # __kconfig externs become loads from a read-only map, as Collection.load
     # and the kernel loader (libbpf) do
-    from dataplane.kfuncs.kconfig import resolve_kconfig
     spec = resolve_kconfig(spec)
     ps = spec.programs.get(ps.name, ps)
     if ps.core_relos:
-        if rt is None:
-            from dataplane.io.kload import _vmlinux_btf
+        if kernel_layout:
             from dataplane.loader.core_relo import relocated_spec
             ps = relocated_spec(ps, spec.btf, _vmlinux_btf())
         else:
-            # exactly what Collection.load runs: the runtime's BTF, ctx
-            # structs it does not describe keep their local (uapi) layout
-            from dataplane.runtime.collection import _core
-            ps = _core(spec, ps)
-    insns, maps, ktable = link_for_verifier(spec, ps, kfuncs)
-    return verify(insns, prog_type=ptype, maps=maps, license=spec.license, kfuncs=ktable,
-                  log_level=log_level, objs=objs, line_info=ps.line_info)
+            ps = core(spec, ps, target)    # exactly what Collection.load runs
+    # a kfunc nobody serves: libbpf's text when the kernel lacks it too, dataplane's gap otherwise
+    from dataplane.loader.vmlinux import kfunc_unavailable
+    linked = link_program(spec, ps, protos if kfuncs is None else kfuncs, unknown=kfunc_unavailable)
+    return linked.verify(log_level=log_level, objs=layouts if objs is None else objs, line_info=ps.line_info)
 
 
 def register(sub) -> None:

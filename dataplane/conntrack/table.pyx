@@ -197,8 +197,8 @@ cdef class ConntrackTable:
             raise MemoryError("conntrack table")
         if hz is None:
             # the kernel's CONFIG_HZ, so nf_conn->timeout counts the jiffies
-            # bpf_jiffies64 returns (a leaf module: it only reads the config)
-            from dataplane.kfuncs.kconfig import hz as _kernel_hz
+            # bpf_jiffies64 returns
+            from dataplane.loader.kconfig import hz as _kernel_hz
             hz = _kernel_hz()
         dp_ct_table_set_hz(self._t, hz)
 

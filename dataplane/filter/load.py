@@ -12,7 +12,9 @@ from dataplane.filter.program import COUNTER_SIZE, counter_value, sum_percpu
 
 def load_dataplane(cf, *, counters: list | None = None, **kw):
     """A Collection running the filter (verified by the project's verifier)."""
+    from dataplane.kfuncs import default_registry
     from dataplane.runtime.collection import Collection
+    kw.setdefault("kfuncs", default_registry())     # connection state: the conntrack kfuncs
     coll = Collection.load(cf.spec, **kw)
     fill_dataplane(coll, cf, counters)
     return coll

@@ -74,7 +74,7 @@ from dataplane.hooks.anchor import After, Anchor, Before, Head, Tail
 from dataplane.hooks.link import Link
 from dataplane.hooks.mprog import (BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_LINK, BPF_F_REPLACE, DP_F_FIRST,
                                    DP_F_LAST, MAX_PROGS)
-from dataplane.hooks.verdicts import (VERDICT_NAMES, VERDICTS, XDP_ABORTED, XDP_DROP, XDP_PASS,
+from dataplane.abi.xdp import (VERDICT_NAMES, VERDICTS, XDP_ABORTED, XDP_DROP, XDP_PASS,
                                       XDP_REDIRECT, XDP_TX, verdict_name)
 
 __all__ = ["VERDICT_NAMES", "VERDICTS", "XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_REDIRECT", "XDP_TX",

@@ -27,7 +27,7 @@ from dataplane.runtime.interp cimport (Interpreter, dp_ctx_load_fn, dp_env_add_r
                                        dp_env_free, dp_env_init, dp_helper_fn)
 from dataplane.runtime.jit.engine cimport JitInterpreter, dp_jit_fn, dp_jit_run
 
-from dataplane.hooks.verdicts import VERDICT_NAMES
+from dataplane.abi.xdp import VERDICT_NAMES
 
 
 cdef extern from "<pthread.h>" nogil:

@@ -17,6 +17,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from dataplane.abi.progs import BPF_PROG_TYPE_XDP as PROG_TYPE_XDP
 from dataplane.errors import DataplaneError, NotFound, StaleRevision
 from dataplane.hooks import link as links
 from dataplane.hooks import mprog
@@ -25,7 +26,6 @@ from dataplane.hooks.chain import Chain, ChainSlot, ProgStats
 from dataplane.hooks.mprog import (BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_REPLACE, DP_F_FIRST, DP_F_LAST,
                                    MAX_PROGS, Query, proceed_set)
 
-PROG_TYPE_XDP = 6
 # counters kept for programs no longer attached (a re-attach gets them back)
 _RETIRED_MAX = 4096
 
@@ -73,7 +73,7 @@ def bind(collection, name: str | None = None) -> BoundProgram:
 
 def _merge(d: dict, c: dict) -> None:
     """Add kernel placement counts ({"packets": [5], "bytes": [5], "invalid"}) to a snapshot."""
-    from dataplane.hooks.verdicts import VERDICT_NAMES
+    from dataplane.abi.xdp import VERDICT_NAMES
     for i, name in enumerate(VERDICT_NAMES):
         d["packets"][name] += c["packets"][i]
         d["bytes"][name] += c["bytes"][i]

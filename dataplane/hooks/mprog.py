@@ -53,14 +53,10 @@ from dataclasses import dataclass, replace as _dc_replace
 from typing import Iterable, Protocol
 
 from dataplane.errors import AlreadyExists, DataplaneError, NotFound, StaleRevision
-from dataplane.hooks.verdicts import VERDICT_NAMES, VERDICTS, XDP_PASS
+from dataplane.abi.xdp import VERDICT_NAMES, VERDICTS, XDP_PASS
 
-# include/uapi/linux/bpf.h attach flags
-BPF_F_REPLACE = 1 << 2
-BPF_F_BEFORE = 1 << 3
-BPF_F_AFTER = 1 << 4
-BPF_F_ID = 1 << 5
-BPF_F_LINK = 1 << 13
+# include/uapi/linux/bpf.h attach flags (abi/mprog.py)
+from dataplane.abi.mprog import BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_LINK, BPF_F_REPLACE, BPF_MPROG_MAX  # noqa: E402
 # BPF_F_ATTACH_MASK_MPROG (kernel/bpf/syscall.c): anything else is EINVAL
 ATTACH_MASK = BPF_F_REPLACE | BPF_F_BEFORE | BPF_F_AFTER | BPF_F_ID | BPF_F_LINK
 
@@ -74,9 +70,8 @@ DP_ATTACH_MASK = ATTACH_MASK | PIN_MASK
 FLAG_NAMES = {BPF_F_REPLACE: "replace", BPF_F_BEFORE: "before", BPF_F_AFTER: "after", BPF_F_ID: "id",
               BPF_F_LINK: "link", DP_F_FIRST: "first", DP_F_LAST: "last"}
 
-# BPF_MPROG_MAX is 64 slots, one of which stays NULL as the fast path's end
-# marker: bpf_mprog_max() == 63 programs.
-MAX_PROGS = 63
+# bpf_mprog_max(): BPF_MPROG_MAX slots, one of which stays NULL as the end marker
+MAX_PROGS = BPF_MPROG_MAX - 1
 
 PASS_ONLY = frozenset({XDP_PASS})
 

@@ -17,7 +17,7 @@ from dataplane.hooks.chain cimport Chain, dp_chain_result
 from dataplane.io.frames cimport DP_VERDICT_MASK, dp_batch
 from dataplane.io.source cimport DP_SOURCE_END, Sink
 
-from dataplane.hooks.verdicts import VERDICT_NAMES
+from dataplane.abi.xdp import VERDICT_NAMES
 
 # How long one fill may wait for frames before the pump returns to Python.
 DEFAULT_WAIT_NS = 100_000_000

@@ -16,7 +16,7 @@ import time
 
 from dataplane.hooks.hook import Hook
 from dataplane.hooks.pump import Pump
-from dataplane.hooks.verdicts import VERDICTS
+from dataplane.abi.xdp import VERDICTS
 from dataplane.io.frames import FrameBatch
 from dataplane.io.source import Sink, Source
 

@@ -36,10 +36,8 @@ BPF_MAP_LOOKUP_AND_DELETE_ELEM = 21
 BPF_MAP_FREEZE = 22
 
 # enum bpf_prog_type (the ones dataplane runs)
-BPF_PROG_TYPE_SOCKET_FILTER = 1
-BPF_PROG_TYPE_SCHED_CLS = 3
-BPF_PROG_TYPE_SCHED_ACT = 4
-BPF_PROG_TYPE_XDP = 6
+from dataplane.abi.progs import (BPF_PROG_TYPE_SCHED_ACT, BPF_PROG_TYPE_SCHED_CLS,  # noqa: E402,F401 (re-exported)
+                                  BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_XDP)
 
 # BPF_PROG_TEST_RUN flags
 BPF_F_TEST_RUN_ON_CPU = 1 << 0

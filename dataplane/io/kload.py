@@ -25,7 +25,7 @@ libbpf's bpf_object__load step by step:
 CO-RE relocations are not applied: the corpus only uses them on local
 mirrors of kernel structs whose offsets already equal the kernel's.
 ``__kconfig`` externs get libbpf's read-only ``.kconfig`` map, filled from
-the kernel config (dataplane.kfuncs.kconfig.resolve_kconfig).
+the kernel config (dataplane.loader.kconfig.resolve_kconfig).
 
 :func:`kernel_prog_run` gives the JSON object of ``dataplane prog run -j``
 computed by the kernel, for the differential tests.
@@ -37,6 +37,7 @@ import os
 import struct
 
 from dataplane.abi import maps as M
+from dataplane.abi.pseudo import BPF_PSEUDO_BTF_ID
 from dataplane.errors import LoadError, NotFound, VerifierError
 from dataplane.loader import ObjectSpec, load_object
 from dataplane.loader import spec as S
@@ -47,7 +48,6 @@ from . import kbpf
 from .kbpf import KernelBpfError, LoadedProg, TestRunResult
 
 VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
-BPF_PSEUDO_BTF_ID = 3
 # Maps whose values are kernel object ids when read from user space: their
 # contents cannot be compared across implementations, only their keys.
 FD_ARRAY_TYPES = frozenset({M.BPF_MAP_TYPE_PROG_ARRAY, M.BPF_MAP_TYPE_ARRAY_OF_MAPS,
@@ -183,7 +183,7 @@ class KernelObject:
         from dataplane.loader.prepare import prepare_spec
         spec = spec_or_path if isinstance(spec_or_path, ObjectSpec) else load_object(spec_or_path)
         spec = prepare_spec(spec, programs, prog_type, inner_maps)
-        from dataplane.kfuncs.kconfig import resolve_kconfig   # .kconfig map filled as libbpf does
+        from dataplane.loader.kconfig import resolve_kconfig   # .kconfig map filled as libbpf does
         spec = resolve_kconfig(spec)
         obj = cls(spec)
         try:

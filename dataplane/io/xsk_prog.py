@@ -23,6 +23,8 @@ import errno
 import struct
 
 from dataplane.abi import maps as M
+from dataplane.abi.helpers import HELPER_IDS
+from dataplane.abi.pseudo import BPF_PSEUDO_MAP_FD
 from dataplane.errors import DataplaneError
 from dataplane.isa import opcodes as op
 from dataplane.isa.instruction import Instruction, encode
@@ -33,17 +35,15 @@ from .kload import KernelObject
 
 MAP_NAME = "xsks"
 XDP_PASS = 2
-_BPF_FUNC_redirect_map = 51
 _XDP_MD_RX_QUEUE_INDEX = 16      # offsetof(struct xdp_md, rx_queue_index)
-_BPF_PSEUDO_MAP_FD = 1
 
 
 def insns() -> bytes:
     return encode([
         Instruction(op.BPF_LDX | op.BPF_MEM | op.BPF_W, dst=2, src=1, off=_XDP_MD_RX_QUEUE_INDEX),
-        Instruction(op.OP_LDDW, dst=1, src=_BPF_PSEUDO_MAP_FD, imm=0),
+        Instruction(op.OP_LDDW, dst=1, src=BPF_PSEUDO_MAP_FD, imm=0),
         Instruction(op.BPF_ALU64 | op.BPF_MOV | op.BPF_K, dst=3, imm=XDP_PASS),
-        Instruction(op.BPF_JMP | op.BPF_CALL, imm=_BPF_FUNC_redirect_map),
+        Instruction(op.BPF_JMP | op.BPF_CALL, imm=HELPER_IDS["bpf_redirect_map"]),
         Instruction(op.BPF_JMP | op.BPF_EXIT),
     ])
 

@@ -104,18 +104,10 @@ ATOMIC_ALU_OPS = (BPF_ADD, BPF_OR, BPF_AND, BPF_XOR)
 ATOMIC_IMMS = frozenset(
     list(ATOMIC_ALU_OPS) + [op | BPF_FETCH for op in ATOMIC_ALU_OPS] + [BPF_XCHG, BPF_CMPXCHG])
 
-# --- pseudo source registers -----------------------------------------------
-# lddw (BPF_LD | BPF_IMM | BPF_DW) src_reg values
-BPF_PSEUDO_MAP_FD = 1
-BPF_PSEUDO_MAP_VALUE = 2
-BPF_PSEUDO_BTF_ID = 3
-BPF_PSEUDO_FUNC = 4
-BPF_PSEUDO_MAP_IDX = 5
-BPF_PSEUDO_MAP_IDX_VALUE = 6
-LDDW_PSEUDO_MAX = 6
-# call src_reg values
-BPF_PSEUDO_CALL = 1
-BPF_PSEUDO_KFUNC_CALL = 2
+# --- pseudo source registers (abi/pseudo.py) ---------------------------------
+from dataplane.abi.pseudo import (BPF_PSEUDO_BTF_ID, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC,  # noqa: E402,F401
+                                  BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX,
+                                  BPF_PSEUDO_MAP_IDX_VALUE, BPF_PSEUDO_MAP_VALUE, LDDW_PSEUDO_MAX)
 
 # --- registers ---------------------------------------------------------------
 MAX_BPF_REG = 11  # r0..r10

@@ -11,58 +11,55 @@ kernel's KF_* flags). Objects kfuncs hand out are described by
 the listed fields and write only ``mark``, as the kernel's
 nf_conntrack_btf_struct_access allows.
 
-Flags, names, signatures and flag sets are Linux 6.18's
-(net/netfilter/nf_conntrack_bpf.c, nf_nat_bpf.c; the XDP dynptr kfuncs of
-net/core/filter.c and kernel/bpf/helpers.c).
+Names, flags and signatures are the kernel's, read from abi/kfuncs.py
+(one table for the kernel side and this one); what is the runtime's own
+here is which C function serves each name and the layout of the objects
+it hands out.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
 
+from dataplane.abi import kfuncs as abi_kfuncs
+from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS, KfuncProto, ObjLayout
 from dataplane.errors import LoadError
-from dataplane.verifier.types import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS, KfuncProto, ObjLayout
 
 __all__ = ["KF_ACQUIRE", "KF_RELEASE", "KF_RET_NULL", "KF_TRUSTED_ARGS", "Kfunc", "KfuncRegistry",
            "default_registry", "NF_CONN_LAYOUT"]
-
-assert (KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS) == (1, 2, 4, 16)
-
-_LOOKUP_ARGS = ("ctx", "mem", "size", "mem", "size")   # ctx, bpf_tuple, tuple__sz, opts, opts__sz
-_CONN = "obj:nf_conn"
-_INIT = "obj:nf_conn___init"                           # an allocated, not yet inserted entry
-
 
 @dataclass(frozen=True)
 class Kfunc:
     name: str
     native_id: int          # enum dp_kf_id in csrc/ct_kfuncs.h (family "ct")
-    proto: KfuncProto
+    proto: KfuncProto       # the kernel's (abi/kfuncs.py)
     family: str = "ct"      # "ct": conntrack (ct_kfuncs), "dynptr": runtime/csrc/kfuncs_dynptr.c
 
 
-# In enum dp_kf_id order; the index of a kfunc in a registry is its position.
+def _kfunc(name: str, native_id: int, family: str = "ct") -> Kfunc:
+    return Kfunc(name, native_id, abi_kfuncs.protos()[name], family)
+
+
+# One line per kfunc dataplane implements: name -> its native id in its
+# family; the index of a kfunc in a registry is its position.
 CONNTRACK_KFUNCS = (
-    Kfunc("bpf_xdp_ct_lookup", 0, KfuncProto("bpf_xdp_ct_lookup", KF_ACQUIRE | KF_RET_NULL, _LOOKUP_ARGS, _CONN)),
-    Kfunc("bpf_skb_ct_lookup", 1, KfuncProto("bpf_skb_ct_lookup", KF_ACQUIRE | KF_RET_NULL, _LOOKUP_ARGS, _CONN)),
-    Kfunc("bpf_xdp_ct_alloc", 2, KfuncProto("bpf_xdp_ct_alloc", KF_ACQUIRE | KF_RET_NULL, _LOOKUP_ARGS, _INIT)),
-    Kfunc("bpf_skb_ct_alloc", 3, KfuncProto("bpf_skb_ct_alloc", KF_ACQUIRE | KF_RET_NULL, _LOOKUP_ARGS, _INIT)),
-    Kfunc("bpf_ct_insert_entry", 4, KfuncProto("bpf_ct_insert_entry", KF_ACQUIRE | KF_RET_NULL | KF_RELEASE,
-                                               (_INIT,), _CONN)),
-    Kfunc("bpf_ct_release", 5, KfuncProto("bpf_ct_release", KF_RELEASE, (_CONN,), "void")),
-    Kfunc("bpf_ct_set_timeout", 6, KfuncProto("bpf_ct_set_timeout", KF_TRUSTED_ARGS, (_INIT, "scalar"), "void")),
-    Kfunc("bpf_ct_change_timeout", 7, KfuncProto("bpf_ct_change_timeout", KF_TRUSTED_ARGS, (_CONN, "scalar"), "scalar")),
-    Kfunc("bpf_ct_set_status", 8, KfuncProto("bpf_ct_set_status", KF_TRUSTED_ARGS, (_INIT, "scalar"), "scalar")),
-    Kfunc("bpf_ct_change_status", 9, KfuncProto("bpf_ct_change_status", KF_TRUSTED_ARGS, (_CONN, "scalar"), "scalar")),
-    # (nfct, union nf_inet_addr *addr (16 bytes), int port, enum nf_nat_manip_type manip)
-    Kfunc("bpf_ct_set_nat_info", 10, KfuncProto("bpf_ct_set_nat_info", KF_TRUSTED_ARGS,
-                                                (_INIT, "mem", "scalar", "scalar"), "scalar")),
+    _kfunc("bpf_xdp_ct_lookup", 0),
+    _kfunc("bpf_skb_ct_lookup", 1),
+    _kfunc("bpf_xdp_ct_alloc", 2),
+    _kfunc("bpf_skb_ct_alloc", 3),
+    _kfunc("bpf_ct_insert_entry", 4),
+    _kfunc("bpf_ct_release", 5),
+    _kfunc("bpf_ct_set_timeout", 6),
+    _kfunc("bpf_ct_change_timeout", 7),
+    _kfunc("bpf_ct_set_status", 8),
+    _kfunc("bpf_ct_change_status", 9),
+    _kfunc("bpf_ct_set_nat_info", 10),
 )
-
-# The XDP dynptr kfuncs (runtime/csrc/kfuncs_dynptr.c), with the kernel's prototypes
-from dataplane.verifier.kernel_kfuncs import DYNPTR_KFUNCS as _DYNPTR_PROTOS  # noqa: E402
-
-DYNPTR_KFUNCS = tuple(Kfunc(p.name, i, p, "dynptr") for i, p in enumerate(_DYNPTR_PROTOS))
+DYNPTR_KFUNCS = (
+    _kfunc("bpf_dynptr_from_xdp", 0, "dynptr"),
+    _kfunc("bpf_dynptr_slice", 1, "dynptr"),
+    _kfunc("bpf_dynptr_slice_rdwr", 2, "dynptr"),
+)
 CT_NAMES = frozenset(k.name for k in CONNTRACK_KFUNCS)
 
 # struct dp_nf_conn as programs see it (dataplane/conntrack/csrc/conntrack.h):
@@ -73,7 +70,8 @@ NF_CONN_INIT_LAYOUT = ObjLayout("nf_conn___init", 24, _NF_CONN_FIELDS, ((16, 4),
 
 
 class KfuncRegistry:
-    """A set of kfuncs at fixed indices: what Collection links against."""
+    """A set of kfuncs at fixed indices: a KfuncProvider for
+    ``Collection.load(kfuncs=...)`` (see runtime/collection.py)."""
 
     def __init__(self, kfuncs=CONNTRACK_KFUNCS + DYNPTR_KFUNCS):
         self.kfuncs = tuple(kfuncs)
@@ -108,9 +106,9 @@ class KfuncRegistry:
             self._table = t
         return self._table
 
-    def protos(self) -> dict[int, KfuncProto]:
-        """index -> prototype, the verifier's ``kfuncs=`` argument."""
-        return {i: k.proto for i, k in enumerate(self.kfuncs)}
+    def protos(self) -> dict[str, KfuncProto]:
+        """name -> prototype the verifier checks calls against."""
+        return {k.name: k.proto for k in self.kfuncs}
 
     def proto(self, name: str) -> KfuncProto:
         return self.kfuncs[self.resolve(name)].proto
@@ -118,6 +116,30 @@ class KfuncRegistry:
     def objs(self) -> dict[str, ObjLayout]:
         """BTF struct name -> ObjLayout, the verifier's ``objs=`` argument."""
         return {"nf_conn": NF_CONN_LAYOUT, "nf_conn___init": NF_CONN_INIT_LAYOUT}
+
+    def btf(self):
+        """The runtime's BTF of the objects these kfuncs hand out (CO-RE target)."""
+        from dataplane.kfuncs.btf_types import runtime_btf
+        return runtime_btf()
+
+    def bind(self, collection, table=None):
+        """Give ``collection``'s conntrack kfuncs their table: ``table`` (a
+        ConntrackTable), the name of a shared one (dataplane.conntrack.tables)
+        or None for a new one -- made only when a program calls a conntrack
+        kfunc; returns it (``Collection.conntrack``)."""
+        from dataplane.conntrack import tables
+        from dataplane.conntrack.table import ConntrackTable
+        from dataplane.kfuncs.ct_kfuncs import CtContext
+        uses_ct = any(r.kind == "kfunc" and r.symbol in CT_NAMES
+                      for p in collection.programs.values() for r in p.spec.relocations)
+        if table is None and not uses_ct:
+            return None
+        if isinstance(table, str):
+            table = tables.get_or_create(table)
+        elif table is None:
+            table = ConntrackTable(name=(collection.spec.name or "collection")[:31])
+        collection.runner.set_ct(CtContext(table))
+        return table
 
 
 @lru_cache(maxsize=1)

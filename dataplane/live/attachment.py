@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from dataplane.errors import DataplaneError
 from dataplane.hooks.hook import Hook
-from dataplane.hooks.verdicts import XDP_PASS, XDP_REDIRECT, XDP_TX
+from dataplane.abi.xdp import XDP_PASS, XDP_REDIRECT, XDP_TX
 from dataplane.hooks.worker import Worker
 from dataplane.io import netlink, xsk_prog
 from dataplane.io.kbpf import num_possible_cpus

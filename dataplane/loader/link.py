@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import struct
 
+from dataplane.abi.pseudo import BPF_PSEUDO_CALL as PSEUDO_CALL
+from dataplane.abi.pseudo import BPF_PSEUDO_FUNC as PSEUDO_FUNC
+from dataplane.abi.pseudo import BPF_PSEUDO_KFUNC_CALL as PSEUDO_KFUNC_CALL
+from dataplane.abi.pseudo import BPF_PSEUDO_MAP_FD as PSEUDO_MAP_FD
+from dataplane.abi.pseudo import BPF_PSEUDO_MAP_VALUE as PSEUDO_MAP_VALUE
 from dataplane.errors import LoadError
 
 from . import spec as S
 from .elf import ElfInfo, Rel, Symbol
 from .sections import classify
+
 from .spec import MapSpec, ProgramSpec, Relocation
 
 R_BPF_NONE = 0
@@ -22,11 +28,6 @@ R_BPF_64_64 = 1
 R_BPF_64_32 = 10
 OP_CALL = 0x85          # BPF_JMP | BPF_CALL
 OP_LDDW = 0x18          # BPF_LD | BPF_IMM | BPF_DW
-PSEUDO_MAP_FD = 1
-PSEUDO_MAP_VALUE = 2
-PSEUDO_CALL = 1
-PSEUDO_KFUNC_CALL = 2
-PSEUDO_FUNC = 4
 
 
 class _Func:

@@ -8,36 +8,7 @@ specific entries come first.  Numbers are the uapi enum values.
 """
 from __future__ import annotations
 
-# enum bpf_prog_type
-PROG_TYPES = {
-    "unspec": 0, "socket_filter": 1, "kprobe": 2, "sched_cls": 3, "sched_act": 4,
-    "tracepoint": 5, "xdp": 6, "perf_event": 7, "cgroup_skb": 8, "cgroup_sock": 9,
-    "lwt_in": 10, "lwt_out": 11, "lwt_xmit": 12, "sock_ops": 13, "sk_skb": 14,
-    "cgroup_device": 15, "sk_msg": 16, "raw_tracepoint": 17, "cgroup_sock_addr": 18,
-    "lwt_seg6local": 19, "lirc_mode2": 20, "sk_reuseport": 21, "flow_dissector": 22,
-    "cgroup_sysctl": 23, "raw_tracepoint_writable": 24, "cgroup_sockopt": 25,
-    "tracing": 26, "struct_ops": 27, "ext": 28, "lsm": 29, "sk_lookup": 30,
-    "syscall": 31, "netfilter": 32,
-}
-PROG_TYPE_NAMES = {v: k for k, v in PROG_TYPES.items()}
-
-# enum bpf_attach_type (subset used by section names)
-ATTACH_TYPES = {
-    "cgroup_inet_ingress": 0, "cgroup_inet_egress": 1, "cgroup_inet_sock_create": 2,
-    "cgroup_sock_ops": 3, "sk_skb_stream_parser": 4, "sk_skb_stream_verdict": 5,
-    "cgroup_device": 6, "sk_msg_verdict": 7, "cgroup_inet4_bind": 8, "cgroup_inet6_bind": 9,
-    "cgroup_inet4_connect": 10, "cgroup_inet6_connect": 11, "cgroup_inet4_post_bind": 12,
-    "cgroup_inet6_post_bind": 13, "cgroup_udp4_sendmsg": 14, "cgroup_udp6_sendmsg": 15,
-    "lirc_mode2": 16, "flow_dissector": 17, "cgroup_sysctl": 18, "cgroup_udp4_recvmsg": 19,
-    "cgroup_udp6_recvmsg": 20, "cgroup_getsockopt": 21, "cgroup_setsockopt": 22,
-    "trace_raw_tp": 23, "trace_fentry": 24, "trace_fexit": 25, "modify_return": 26,
-    "lsm_mac": 27, "trace_iter": 28, "xdp_devmap": 33, "cgroup_inet_sock_release": 34,
-    "xdp_cpumap": 35, "sk_lookup": 36, "xdp": 37, "sk_skb_verdict": 38,
-    "sk_reuseport_select": 39, "sk_reuseport_select_or_migrate": 40, "perf_event": 41,
-    "trace_kprobe_multi": 42, "netfilter": 45, "tcx_ingress": 46, "tcx_egress": 47,
-    "trace_uprobe_multi": 48, "netkit_primary": 54, "netkit_peer": 55,
-}
-ATTACH_TYPE_NAMES = {v: k for k, v in ATTACH_TYPES.items()}
+from dataplane.abi.progs import ATTACH_TYPE_NAMES, ATTACH_TYPES, PROG_TYPE_NAMES, PROG_TYPES  # noqa: F401 (re-exported)
 
 BPF_F_SLEEPABLE = 1 << 4
 BPF_F_XDP_HAS_FRAGS = 1 << 5

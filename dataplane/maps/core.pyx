@@ -97,7 +97,7 @@ def _set_cpumap_limit():
         return
     _nr_cpus_set = True
     try:
-        from dataplane.kfuncs.kconfig import kernel_config
+        from dataplane.loader.kconfig import kernel_config
         n = int(kernel_config().get("CONFIG_NR_CPUS", "8192"))
     except Exception:
         n = 8192

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from dataplane.errors import DataplaneError, NotFound
 from dataplane.hooks.hook import BoundProgram, Hook
-from dataplane.hooks.verdicts import VERDICT_NAMES, VERDICTS
+from dataplane.abi.xdp import VERDICT_NAMES, VERDICTS
 from dataplane.hooks.worker import Worker
 from dataplane.io.pcap import PcapReader, PcapWriter
 from dataplane.io.pcap_source import PcapSource

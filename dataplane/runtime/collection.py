@@ -18,37 +18,41 @@ load would fail. ``ProgramSpec.insns`` stays untouched for ``prog dump``.
 from __future__ import annotations
 
 import itertools
-import struct
 import logging
-from dataclasses import dataclass, field
+import struct
+from dataclasses import dataclass, field, fields, replace
+from typing import Protocol
 
+from dataplane.abi import kfuncs as abi_kfuncs
 from dataplane.abi import maps as mt
-from dataplane.abi.helper_progtypes import PROG_TYPE_MODEL, kernel_allows, unavailable_reason
-from dataplane.abi.helpers import HELPER_NAMES
+from dataplane.abi.helper_progtypes import kernel_allows, unavailable_reason
+from dataplane.abi.helper_protos import HELPER_PROTOS
+from dataplane.abi.helpers import HELPER_IDS, HELPER_NAMES
+from dataplane.abi.progs import BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_XDP, VERIFIER_CTX
+from dataplane.abi.xdp import XDP_REDIRECT
 from dataplane.errors import LoadError, NotFound, VerifierError
 from dataplane.loader import ObjectSpec, ProgramSpec, load_object
+from dataplane.loader.core_relo import relocated_spec
+from dataplane.loader.kconfig import resolve_kconfig
 from dataplane.loader.prepare import prepare_spec
 from dataplane.maps.core import Map
 from dataplane.runtime import autoload
 from dataplane.runtime.helpers import CALLBACK_TAG, Runner, implemented_helpers, kernel_helpers
-from dataplane.runtime.mapcreate import create_maps, init_slots
 from dataplane.runtime.interp import HelperTable, Interpreter, Program
+from dataplane.runtime.mapcreate import create_maps, init_slots
+from dataplane.verifier.insn_check import dead_invalid_slots
+from dataplane.verifier.link import link_program
 
-try:  # the verifier's prototype table, when present, is the source of truth
-    from dataplane.abi.helper_protos import HELPER_PROTOS as _PROTOS
-    GPL_ONLY = frozenset(i for i, p in _PROTOS.items() if p.gpl_only)
-except ImportError:  # pragma: no cover - fallback before the verifier lands
-    GPL_ONLY = frozenset({4, 6, 25, 112, 113, 114, 115})
+GPL_ONLY = frozenset(i for i, p in HELPER_PROTOS.items() if p.gpl_only)
 
 # license_is_gpl_compatible() in include/linux/license.h
 GPL_COMPATIBLE = frozenset({"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",
                             "Dual MIT/GPL", "Dual MPL/GPL"})
 
-PROG_TYPE_XDP = 6
+PROG_TYPE_XDP = BPF_PROG_TYPE_XDP
 # helpers that consult the network namespace model (dataplane.net)
-# bpf_fib_lookup, bpf_check_mtu, bpf_sk_lookup_tcp/udp, bpf_sk_release, bpf_skc_lookup_tcp
-NET_HELPERS = frozenset({69, 163, 84, 85, 86, 99})
-PROG_TYPE_SOCKET_FILTER = 1
+NET_HELPERS = frozenset(HELPER_IDS[n] for n in ("bpf_fib_lookup", "bpf_check_mtu", "bpf_sk_lookup_tcp",
+                                                 "bpf_sk_lookup_udp", "bpf_sk_release", "bpf_skc_lookup_tcp"))
 
 # Maps whose lookup hands value pointers to programs: their value storage is
 # a memory region every interpreter of the collection may access.
@@ -76,6 +80,79 @@ def _set_imm64(buf: bytearray, i: int, value: int) -> None:
 
 
 _log = logging.getLogger("dataplane.runtime")
+
+
+class KfuncProvider(Protocol):
+    """Whoever serves a collection's ``extern ... __ksym`` functions
+    (dataplane.kfuncs.KfuncRegistry for the conntrack kfuncs): the runtime
+    links calls by name to ``indices()``, calls through ``table()``, has the
+    verifier check them against ``protos()`` and ``objs()``, relocates CO-RE
+    records against ``btf()`` and lets ``bind()`` give the kfuncs their
+    per-collection state."""
+
+    def indices(self) -> dict[str, int]: ...           # name -> slot of table()
+    def table(self) -> HelperTable: ...                # the C implementations
+    def protos(self) -> dict: ...                      # name -> verifier KfuncProto
+    def objs(self) -> dict: ...                        # BTF struct name -> verifier ObjLayout
+    def btf(self): ...                                 # the runtime's BTF of the objects kfuncs hand out
+    def bind(self, collection: "Collection", state) -> object: ...   # -> Collection.conntrack
+
+
+@dataclass
+class CollectionOptions:
+    """What a Collection is loaded with (cilium/ebpf's CollectionOptions).
+
+    ``engine``: "jit" (default for verified programs: native code, a
+    verified program runs unchecked, ctx loads rewritten from the verifier's
+    facts) or "interp" (the reference interpreter; the default with
+    ``verify=False``, where the JIT would run checked). ``verify``: every
+    program goes through dataplane.verifier first, as BPF_PROG_LOAD does.
+    ``kfuncs``: the KfuncProvider (None: a program calling a kfunc does not
+    load). ``conntrack``: the provider's per-collection state, handed to its
+    ``bind()`` (for dataplane.kfuncs: a ConntrackTable, the name of a shared
+    one, or None for a new table). ``map_replacements``: map name -> an
+    existing Map used instead of creating one (shapes must match, as
+    cilium's ErrMapIncompatible checks); programs and the control plane
+    then share it. ``cpu``: the CPU slot per-CPU maps use outside chains.
+
+    ``programs``: names of the programs to load (libbpf's per-program
+    autoload; default: all). Their tail-call targets named in PROG_ARRAY
+    ``.values`` come along; every other program is left out and listed in
+    ``Collection.skipped`` with the reason (see runtime.autoload).
+    ``prog_type``: force this type (a libbpf section name: "xdp",
+    "xdp/cpumap", "tc", ...) on ``programs``, or on every program whose
+    section has no known type when ``programs`` is None (bpftool's
+    ``type``). ``inner_maps``: outer map name -> inner template (a MapSpec
+    or another map's name) for map-in-map declared without
+    ``__array(values, ...)``.
+
+    ``net``: the network namespace model (a dataplane.net.core.Net, or a
+    NetState to publish in a new one) that bpf_fib_lookup, bpf_check_mtu and
+    the socket lookups consult; default: a fresh namespace (loopback only),
+    created when a program calls such a helper (``Collection.net``).
+    ``bounds``: the verifier's limits for this load (deadline, cancel,
+    states cap: service/verifypool.py), passed on as ``verify(bounds=)``."""
+
+    engine: str | None = None
+    verify: bool = True
+    kfuncs: KfuncProvider | None = None
+    conntrack: object = None
+    map_replacements: dict[str, Map] = field(default_factory=dict)
+    cpu: int = 0
+    programs: list | None = None
+    prog_type: str | None = None
+    inner_maps: dict | None = None
+    net: object = None
+    bounds: object = None
+
+    @classmethod
+    def of(cls, options: "CollectionOptions | None", **kw) -> "CollectionOptions":
+        """``options`` with the fields in ``kw`` replaced (unknown names: TypeError)."""
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(kw) - known)
+        if bad:
+            raise TypeError(f"unknown collection option(s): {', '.join(bad)}")
+        return replace(options or cls(), **kw)
 
 
 @dataclass
@@ -111,62 +188,29 @@ class Collection:
 
     # ---- construction ----
     @classmethod
-    def load(cls, path_or_spec, *, cpu: int = 0, kfuncs: dict[str, int] | None = None,
-             kfunc_table: HelperTable | None = None, engine: str | None = None, verify: bool = True,
-             kfunc_protos: dict | None = None, conntrack=None, programs=None, prog_type: str | None = None,
-             inner_maps: dict | None = None, net=None) -> "Collection":
-        """Load an object file (path/bytes) or an ObjectSpec.
+    def load(cls, path_or_spec, options: CollectionOptions | None = None, **kw) -> "Collection":
+        """Load an object file (path/bytes) or an ObjectSpec with ``options``
+        (a CollectionOptions; keyword arguments set single fields of it).
 
-        ``verify`` (default): every program goes through dataplane.verifier
-        first, as BPF_PROG_LOAD does; a rejected program raises VerifierError
-        (``.summary`` is the kernel's error line, ``.log`` the whole log).
-
-        ``engine``: "jit" (default for verified programs: native code; a
-        verified program runs unchecked, without run-time bounds checks, ctx
-        loads rewritten from the verifier's facts) or "interp" (reference
-        interpreter; the default with ``verify=False``). With ``verify=False``
-        the JIT runs in checked mode. Either way the Runner drives a
-        JitInterpreter like an Interpreter; tail calls stay within the JIT.
-
-        ``programs``: names of the programs to load (libbpf's per-program
-        autoload; default: all). Their tail-call targets named in PROG_ARRAY
-        ``.values`` come along; every other program is left out and listed in
-        ``Collection.skipped`` with the reason (see runtime.autoload).
-        ``prog_type``: force this type (a libbpf section name: "xdp",
-        "xdp/cpumap", "tc", ...) on ``programs``, or on every program whose
-        section has no known type when ``programs`` is None (bpftool's
-        ``type``). ``inner_maps``: outer map name -> inner template (a
-        MapSpec or another map's name) for map-in-map declared without
-        ``__array(values, ...)``.
-
-        ``kfuncs`` maps kfunc names to indexes in ``kfunc_table`` (the kfunc
-        registry of whoever provides them, e.g. conntrack); ``kfunc_protos``
-        maps kfunc names to verifier KfuncProtos (default: what the
-        dataplane.kfuncs package offers, when installed). With ``kfuncs``
-        None the default registry (dataplane.kfuncs) is linked.
-
-        ``conntrack``: the dataplane.conntrack ConntrackTable the conntrack
-        kfuncs of this collection act on, or the name of a shared table
-        (dataplane.conntrack.tables); default: a new table per collection, created when a
-        program calls a kfunc (``Collection.conntrack``).  CO-RE records are
-        applied against the runtime's BTF (dataplane.kfuncs.btf_types).
-
-        ``net``: the network namespace model (a dataplane.net.core.Net, or a
-        NetState to publish in a new one) that bpf_fib_lookup and
-        bpf_check_mtu consult; default: a fresh namespace (loopback only),
-        created when a program calls such a helper (``Collection.net``)."""
-        if engine is None:
-            engine = "jit" if verify else "interp"
+        A rejected program raises VerifierError (``.summary`` is the kernel's
+        error line, ``.log`` the whole log); what the kernel would refuse to
+        load (unknown helpers and kfuncs, GPL-only helpers from non-GPL code,
+        extern ksyms) raises LoadError."""
+        opts = CollectionOptions.of(options, **kw)
+        verify, programs = opts.verify, opts.programs
+        engine = opts.engine or ("jit" if verify else "interp")
         if engine not in ("jit", "interp"):
             raise LoadError(f"unknown engine {engine!r} (interp or jit)")
         spec = path_or_spec if isinstance(path_or_spec, ObjectSpec) else load_object(path_or_spec)
-        spec = prepare_spec(spec, programs, prog_type, inner_maps)
-        # __kconfig externs -> a read-only map, as libbpf; jiffies at the kernel's HZ
-        from dataplane.kfuncs.kconfig import hz, resolve_kconfig
-        hz()
+        spec = prepare_spec(spec, programs, opts.prog_type, opts.inner_maps)
+        # __kconfig externs -> a read-only map, as libbpf
         spec = resolve_kconfig(spec)
+        provider = opts.kfuncs
+        kfuncs = provider.indices() if provider is not None else {}
+        kfunc_table = provider.table() if provider is not None else None
+        core_btf = provider.btf() if provider is not None else None
         sel = autoload.select(spec, programs)
-        maps, skipped_maps = create_maps(spec, sel.used_maps)
+        maps, skipped_maps = create_maps(spec, sel.used_maps, opts.map_replacements)
         map_ids = {name: m.id for name, m in maps.items()}
         perf = [n for n, ms in spec.maps.items() if n in maps and ms.map_type == mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY]
         helpers = kernel_helpers()
@@ -174,34 +218,30 @@ class Collection:
         programs_out: dict[str, LoadedProgram] = {}
         linked = {}
         uses_kfuncs = any(r.kind == "kfunc" for n in sel.load for r in spec.programs[n].relocations)
-        if kfuncs is None and uses_kfuncs:
-            from dataplane.kfuncs import default_registry
-            kfuncs = default_registry().indices()
-            kfunc_table = kfunc_table or default_registry().table()
         for name in list(sel.load):
             ps = spec.programs[name]
             why = autoload.type_problem(ps)
             if why is None:
                 try:
                     _check_kfunc_table(ps, kfuncs, kfunc_table)
-                    ps = _core(spec, ps)
-                    xlated, refs = _link(ps, maps, available, kfuncs or {})
+                    ps = core(spec, ps, core_btf)
+                    xlated, refs = _link(ps, maps, available, kfuncs)
                 except LoadError as exc:
                     if getattr(exc, "kernel_refuses", False):
                         if verify:     # the kernel's verdict, with its log
-                            _verify(spec, ps, kfuncs or {}, kfunc_protos)
+                            _verify(spec, ps, provider, opts.bounds)
                         raise
                     why = str(exc)
             if why is not None:
                 autoload.refuse(sel, name, why)
                 continue
-            vp = _verify(spec, ps, kfuncs or {}, kfunc_protos) if verify else None
+            vp = _verify(spec, ps, provider, opts.bounds) if verify else None
             if vp is not None:
                 xlated = _sanitize_dead(xlated, vp)
             linked[name] = (xlated, refs, vp, _facts(ps, vp), ps)
         for name, reason in sel.skipped.items():
             if reason == autoload.NOT_REQUESTED:
-                sel.skipped[name] = _skip_reason(spec, spec.programs[name], maps, available, kfuncs or {})
+                sel.skipped[name] = _skip_reason(spec, spec.programs[name], maps, available, kfuncs, core_btf)
         progs = {name: Program(linked[name][0]) for name in linked}
         engines, jit_error = {}, None
         if engine == "jit" and linked:
@@ -217,17 +257,14 @@ class Collection:
             programs_out[name] = LoadedProgram(name, ps, next(_ids), xlated, program, interp, refs, vp,
                                                "jit" if engines else "interp", jit_error)
         init_slots(spec, maps, programs_out, sel.skipped)
-        coll = cls(spec, maps, map_ids, programs_out, perf, cpu)
+        coll = cls(spec, maps, map_ids, programs_out, perf, opts.cpu)
         coll.skipped = dict(sel.skipped)
         coll.skipped_maps = skipped_maps
         coll._install_prog_resolvers()
-        from dataplane.kfuncs.registry import CT_NAMES
-        uses_ct = any(r.kind == "kfunc" and r.symbol in CT_NAMES for n in sel.load
-                      for r in spec.programs[n].relocations)
-        if uses_ct or conntrack is not None:
-            coll._attach_conntrack(conntrack)
-        if net is not None or _calls_any(spec, NET_HELPERS):
-            coll._attach_net(net)
+        if provider is not None and (uses_kfuncs or opts.conntrack is not None):
+            coll.conntrack = provider.bind(coll, opts.conntrack)
+        if opts.net is not None or _calls_any(spec, NET_HELPERS):
+            coll._attach_net(opts.net)
         return coll
 
     net = None          # the dataplane.net Net the routing/MTU/socket helpers consult (None: no such program)
@@ -260,18 +297,9 @@ class Collection:
             if m.map_type == mt.BPF_MAP_TYPE_CPUMAP:
                 m.prog_resolver = resolve
 
-    conntrack = None    # the ConntrackTable the conntrack kfuncs use (None: no kfunc program)
-
-    def _attach_conntrack(self, table) -> None:
-        from dataplane.conntrack.table import ConntrackTable
-        from dataplane.kfuncs.ct_kfuncs import CtContext
-        if isinstance(table, str):   # a named, shared table (dataplane.conntrack.tables)
-            from dataplane.conntrack import tables
-            table = tables.get_or_create(table)
-        elif table is None:
-            table = ConntrackTable(name=(self.spec.name or "collection")[:31])
-        self.conntrack = table
-        self.runner.set_ct(CtContext(table))
+    # The kfunc provider's per-collection state (for dataplane.kfuncs: the
+    # ConntrackTable the conntrack kfuncs act on); None without kfuncs.
+    conntrack = None
 
     # ---- access ----
     def program(self, name: str) -> LoadedProgram:
@@ -298,7 +326,7 @@ class Collection:
         p = self.program(prog_name)
         if p.prog_type == PROG_TYPE_XDP:
             return self.runner.run_xdp(p.interp, data, repeat)
-        if p.prog_type == PROG_TYPE_SOCKET_FILTER:
+        if p.prog_type == BPF_PROG_TYPE_SOCKET_FILTER:
             return self.runner.run_skb(p.interp, data, repeat)
         raise LoadError(f"program {prog_name}: running program type {p.prog_type} is not supported yet")
 
@@ -338,13 +366,6 @@ class Collection:
         return 0, b"", total // max(repeat, 1)
 
 
-XDP_REDIRECT = 4
-
-
-# enum bpf_prog_type -> the verifier's ctx model (what r1 points to)
-_VERIFIER_PROG_TYPES = PROG_TYPE_MODEL
-
-
 def _check_kfunc_table(ps: ProgramSpec, kfuncs, kfunc_table) -> None:
     """A verified program calls kfuncs without checking the table at run
     time (as the kernel, which resolved them at load): an index the table
@@ -356,13 +377,13 @@ def _check_kfunc_table(ps: ProgramSpec, kfuncs, kfunc_table) -> None:
                             f"is not in the kfunc table")
 
 
-def _skip_reason(spec: ObjectSpec, ps: ProgramSpec, maps, available, kfuncs) -> str:
+def _skip_reason(spec: ObjectSpec, ps: ProgramSpec, maps, available, kfuncs, core_btf) -> str:
     """"not requested", plus why it could not have loaded anyway (helps a
     user see which sibling holds the object back)."""
     why = autoload.type_problem(ps)
     if why is None:
         try:
-            _link(_core(spec, ps), maps, available, kfuncs)
+            _link(core(spec, ps, core_btf), maps, available, kfuncs)
         except LoadError as exc:
             why = str(exc)
         except Exception:   # noqa: BLE001 - a best-effort note, never an error of the load
@@ -373,31 +394,13 @@ def _skip_reason(spec: ObjectSpec, ps: ProgramSpec, maps, available, kfuncs) -> 
     return f"{autoload.NOT_REQUESTED} (it could not load: {why[len(prefix):] if why.startswith(prefix) else why})"
 
 
-def _kfunc_protos(given: dict | None) -> dict:
-    """name -> KfuncProto: `given`, else what dataplane.kfuncs offers (if built)."""
-    if given is not None:
-        return dict(given)
-    try:
-        import dataplane.kfuncs as kf
-    except ImportError:
-        return {}
-    for attr in ("KFUNC_PROTOS", "PROTOS"):
-        if isinstance(getattr(kf, attr, None), dict):
-            return dict(getattr(kf, attr))
-    for attr in ("kfunc_protos", "protos"):
-        fn = getattr(kf, attr, None)
-        if callable(fn):
-            return dict(fn())
-    return {}
-
-
-def _core(spec: ObjectSpec, ps: ProgramSpec) -> ProgramSpec:
-    """ps with its CO-RE relocations applied against the runtime's BTF."""
+def core(spec: ObjectSpec, ps: ProgramSpec, target) -> ProgramSpec:
+    """ps with its CO-RE relocations applied against ``target`` (the kfunc
+    provider's BTF; None: the program's own); types the target does not
+    describe (ctx structs) keep the program's own, uapi, layout."""
     if not ps.core_relos:
         return ps
-    from dataplane.kfuncs.btf_types import runtime_btf
-    from dataplane.loader.core_relo import relocated_spec
-    return relocated_spec(ps, spec.btf, runtime_btf(), missing="local")   # ctx structs: uapi layout
+    return relocated_spec(ps, spec.btf, target if target is not None else spec.btf, missing="local")
 
 
 def _sanitize_dead(xlated: bytes, vp) -> bytes:
@@ -407,7 +410,6 @@ def _sanitize_dead(xlated: bytes, vp) -> bytes:
     verifier accepted; nothing invalid runs because nothing reaches it.
     Patched slot by slot: ``xlated`` holds the linked map addresses that the
     verifier's copy of the program does not."""
-    from dataplane.verifier.insn_check import dead_invalid_slots
     slots = dead_invalid_slots(vp.insns, vp.aux)
     if not slots:
         return xlated
@@ -420,48 +422,23 @@ def _sanitize_dead(xlated: bytes, vp) -> bytes:
 _JA_SELF = struct.pack("<BBhi", 0x05, 0, -1, 0)   # ja -1: a trap that is never reached
 
 
-def _verify(spec: ObjectSpec, ps: ProgramSpec, kfuncs: dict[str, int], kfunc_protos: dict | None):
-    """Run dataplane.verifier on the program as BPF_PROG_LOAD sees it: map
-    references as fd-like numbers (index + 3) with their MapInfo, kfunc
-    calls by the index _link gives them. None for program types the
-    verifier does not model (they run checked)."""
-    from dataplane.verifier import decode_program
-    from dataplane.verifier import verify as _run_verifier
-    from dataplane.verifier.types import map_info
-    ptype = _VERIFIER_PROG_TYPES.get(ps.prog_type)
-    if ptype is None:
+def _verify(spec: ObjectSpec, ps: ProgramSpec, provider, bounds=None):
+    """dataplane.verifier on the program as BPF_PROG_LOAD sees it
+    (verifier/link.py), kfunc calls by the provider's indices, so the
+    verifier's facts describe the code that runs. None for program types
+    the verifier does not model (they run checked)."""
+    linked = link_program(spec, ps, provider.protos() if provider is not None else {},
+                          provider.indices() if provider is not None else {})
+    if linked.prog_type is None:
         return None
-    names = list(spec.maps)
-    buf = bytearray(ps.insns)
-    infos = {}
-    for r in ps.relocations:
-        if r.kind in ("map_fd", "map_value") and r.map_name in spec.maps:
-            fd = names.index(r.map_name) + 3
-            struct.pack_into("<i", buf, r.insn_index * 8 + 4, fd)
-            ms = spec.maps[r.map_name]
-            infos[fd] = map_info(ms, spec.btf)   # with its bpf_spin_lock offset
-        elif r.kind == "kfunc" and r.symbol in kfuncs:
-            struct.pack_into("<i", buf, r.insn_index * 8 + 4, kfuncs[r.symbol])
-    protos = _kfunc_protos(kfunc_protos)
-    kf = {idx: protos[n] for n, idx in kfuncs.items() if n in protos}
     try:
-        return _run_verifier(decode_program(bytes(buf)), prog_type=ptype, maps=infos,
-                             license=ps.license or spec.license or "", kfuncs=kf, objs=_kfunc_objs(),
-                             line_info=ps.line_info)
+        return linked.verify(objs=provider.objs() if provider is not None else {}, line_info=ps.line_info,
+                             **({"bounds": bounds} if bounds is not None else {}))
     except VerifierError as exc:
         err = VerifierError(exc.summary, exc.log)
         err.args = (f"program {ps.name}: verifier rejected it: {exc.summary}",)
         err.program = ps.name
         raise err from None
-
-
-def _kfunc_objs() -> dict:
-    """BTF struct name -> ObjLayout of objects kfuncs return (dataplane.kfuncs)."""
-    try:
-        from dataplane.kfuncs import default_registry
-    except ImportError:
-        return {}
-    return default_registry().objs()
 
 
 def _facts(ps: ProgramSpec, vp):
@@ -476,7 +453,7 @@ def _facts(ps: ProgramSpec, vp):
             ctx[pc] = "ctx" if a.mem_kinds <= {"ctx"} else "mixed"
     # verifier subprogs are the JIT's function entries (callbacks included)
     stack = dict(zip(vp.subprogs, vp.stack_depth))
-    return Facts(relocs, ctx, _VERIFIER_PROG_TYPES.get(ps.prog_type), stack)
+    return Facts(relocs, ctx, VERIFIER_CTX.get(ps.prog_type), stack)
 
 
 def _jit_all(linked: dict, progs: dict, helpers, kfunc_table) -> tuple[dict, str | None]:
@@ -549,6 +526,10 @@ def _link(ps: ProgramSpec, maps: dict[str, Map], available: set[int],
             handled.add(i)
         elif r.kind == "kfunc":
             if r.symbol not in kfuncs:
+                if not kfuncs and r.symbol in abi_kfuncs.protos():
+                    # dataplane.kfuncs implements every kfunc of abi/kfuncs.py (test_abi_consistency)
+                    raise LoadError(f"program {ps.name}: insn {i}: kfunc {r.symbol} needs a kfunc provider: "
+                                    "load with CollectionOptions.kfuncs=dataplane.kfuncs.default_registry()")
                 from dataplane.loader.vmlinux import kfunc_unavailable
                 raise LoadError(f"program {ps.name}: insn {i}: {kfunc_unavailable(r.symbol)}")
             struct.pack_into("<i", buf, i * 8 + 4, kfuncs[r.symbol])
@@ -571,7 +552,7 @@ def _link(ps: ProgramSpec, maps: dict[str, Map], available: set[int],
             if name is None:
                 raise LoadError(f"program {ps.name}: invalid func unknown#{imm} at insn {i}")
             if imm not in available:
-                model = PROG_TYPE_MODEL.get(ps.prog_type, "")
+                model = VERIFIER_CTX.get(ps.prog_type, "")
                 err = LoadError(f"program {ps.name}: insn {i}: {unavailable_reason(model, imm)}")
                 err.kernel_refuses = not kernel_allows(model, imm)   # the kernel's rule, not our gap
                 raise err

@@ -21,6 +21,7 @@ cdef extern from "<stdlib.h>" nogil:
 from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
 
 from dataplane.errors import DataplaneError, ExecutionError
+from dataplane.loader import kconfig as _kconfig
 from dataplane.maps.core cimport Map, set_current_cpu
 from dataplane.runtime.interp cimport HelperTable, DP_REGION_READ, DP_REGION_RW
 
@@ -81,9 +82,12 @@ XDP_CTX_LOAD = <uintptr_t>dp_xdp_ctx_load
 
 
 def set_jiffies_hz(uint32_t hz):
-    """bpf_jiffies64's tick rate (the kernel's CONFIG_HZ; dataplane.kfuncs.kconfig.hz() sets it)."""
+    """bpf_jiffies64's tick rate (the kernel's CONFIG_HZ, set below at import)."""
     global dp_jiffies_hz
     dp_jiffies_hz = hz if hz else 250
+
+
+set_jiffies_hz(_kconfig.hz())
 
 
 cdef extern from *:

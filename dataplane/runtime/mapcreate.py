@@ -47,13 +47,17 @@ def create_map(ms) -> Map:
     return m
 
 
-def create_maps(spec, used: set[str]) -> tuple[dict[str, Map], dict[str, str]]:
+def create_maps(spec, used: set[str], replacements: dict | None = None) -> tuple[dict[str, Map], dict[str, str]]:
     """Every map of the object, as libbpf creates them all; a map dataplane
     cannot create is an error when a loaded program uses it, else skipped.
-    Returns (maps, skipped map -> reason)."""
+    ``replacements``: map name -> an existing Map to use instead (checked
+    against the MapSpec). Returns (maps, skipped map -> reason)."""
     maps: dict[str, Map] = {}
     skipped: dict[str, str] = {}
     for name, ms in spec.maps.items():
+        if replacements and name in replacements:
+            maps[name] = replacement(ms, replacements[name])
+            continue
         try:
             maps[name] = create_map(ms)
         except LoadError as exc:
@@ -61,6 +65,17 @@ def create_maps(spec, used: set[str]) -> tuple[dict[str, Map], dict[str, str]]:
                 raise
             skipped[name] = f"not used by a loaded program; cannot be created: {exc}"
     return maps, skipped
+
+
+def replacement(ms, m: Map) -> Map:
+    """A map given in CollectionOptions.map_replacements, checked against its
+    MapSpec (cilium's ErrMapIncompatible): type, key, value and max_entries."""
+    want = (ms.map_type, ms.key_size, ms.value_size, ms.max_entries)
+    have = (m.map_type, m.key_size, m.value_size, m.max_entries)
+    if want != have:
+        raise LoadError(f"map {ms.name}: replacement is incompatible: spec has type/key/value/max_entries "
+                        f"{'/'.join(map(str, want))}, the given map {'/'.join(map(str, have))}")
+    return m
 
 
 def init_slots(spec, maps: dict[str, Map], programs: dict, skipped_progs: dict[str, str]) -> None:

@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from dataplane.abi.xdp import DISPLAY_ORDER
 from dataplane.errors import DataplaneError
 
 DEFAULT_GRPC = "127.0.0.1:50051"
@@ -144,7 +145,7 @@ class ReplayConfig:
     speed: float | None = None
 
 
-VERDICT_NAMES = ("pass", "drop", "tx", "redirect", "aborted")
+VERDICT_NAMES = DISPLAY_ORDER        # replay outputs, in the API's order
 SAMPLE_PCAP = "sample:"               # the bundled sample trace (dataplane.replay.sample)
 ENGINES = ("interp", "jit")
 

@@ -21,12 +21,11 @@ import errno
 import threading
 from dataclasses import dataclass
 
+from dataplane.abi.mprog import POSITIONS  # dataplane.v1.Position values
 from dataplane.errors import DataplaneError, NotFound
 from dataplane.hooks.mprog import BPF_F_ID, BPF_F_REPLACE, flag_names
-from dataplane.hooks.verdicts import VERDICT_NAMES
+from dataplane.abi.xdp import VERDICT_NAMES
 from dataplane.service.state import Attachment, Registry
-
-POSITIONS = ("last", "first", "before", "after", "replace")   # proto enum Position order
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 import dataplane
-from dataplane.hooks.verdicts import VERDICT_NAMES
+from dataplane.abi.xdp import VERDICT_NAMES
 
 
 class ServiceCollector:

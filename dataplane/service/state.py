@@ -22,23 +22,14 @@ import time
 from dataclasses import dataclass
 
 from dataplane.abi import maps as mt
-from dataplane.errors import DataplaneError, LoadError, NotFound, VerifierError
-from dataplane.loader import MapSpec, ObjectSpec, ProgramSpec, load_object
-from dataplane.loader.sections import PROG_TYPE_NAMES
+from dataplane.abi.progs import PROG_TYPE_NAMES
+from dataplane.conntrack.table import ConntrackTable
+from dataplane.errors import DataplaneError, LoadError, NotFound
+from dataplane.kfuncs import default_registry
+from dataplane.loader import MapSpec, ProgramSpec, load_object
 from dataplane.maps.core import Map
-
-try:  # the runtime collection makes programs runnable; the registry works without it
-    from dataplane.runtime.collection import Collection
-except ImportError:  # pragma: no cover - absent in early checkouts
-    Collection = None
-
-try:
-    from dataplane.isa.instruction import decode as _decode
-    from dataplane.verifier import MapInfo as _VMapInfo, verify as _verify
-except ImportError:  # pragma: no cover
-    _verify = None
-
-HAVE_VERIFIER = _verify is not None
+from dataplane.net.core import Net
+from dataplane.runtime.collection import Collection, CollectionOptions
 
 
 @dataclass
@@ -66,7 +57,7 @@ class LoadedProg:
     verified: bool
     tag: str
     verifier_log: str = ""
-    runnable: object = None          # runtime LoadedProgram when the collection is available
+    runnable: object = None          # the runtime's LoadedProgram (Collection.programs[name])
 
     @property
     def type_name(self) -> str:
@@ -140,62 +131,6 @@ def _tag(insns: bytes) -> str:
     return hashlib.sha1(insns).hexdigest()[:16]
 
 
-def _verify_program(spec: ObjectSpec, ps: ProgramSpec, log_level: int) -> str:
-    """Run the dataplane verifier on one program; return its log or raise VerifierError."""
-    buf = bytearray(ps.insns)
-    names = list(spec.maps)
-    infos = {}
-    for r in ps.relocations:
-        if r.kind in ("map_fd", "map_value") and r.map_name in spec.maps:
-            fd = names.index(r.map_name) + 3       # any stable fd-like number the verifier can resolve
-            struct.pack_into("<i", buf, r.insn_index * 8 + 4, fd)
-            ms = spec.maps[r.map_name]
-            infos[fd] = _VMapInfo(ms.map_type, ms.key_size, ms.value_size, ms.max_entries, ms.map_flags, ms.name)
-    prog_type = PROG_TYPE_NAMES.get(ps.prog_type, "xdp")
-    v = _verify(_decode(bytes(buf)), prog_type=prog_type, maps=infos,
-                license=ps.license or spec.license or "", log_level=log_level)
-    return v.log
-
-
-def _create_maps(spec: ObjectSpec) -> dict[str, Map]:
-    maps = {}
-    for name, ms in spec.maps.items():
-        try:
-            m = Map(ms.map_type, ms.key_size, ms.value_size, ms.max_entries, ms.map_flags, ms.name[:15])
-        except DataplaneError:
-            raise
-        except Exception as exc:
-            raise LoadError(f"map {name}: {exc}") from exc
-        if ms.contents is not None:
-            m.update(b"\0\0\0\0", bytes(ms.contents).ljust(ms.value_size, b"\0")[:ms.value_size])
-        maps[name] = m
-    return maps
-
-
-def _make_conntrack(max_entries: int):
-    try:
-        from dataplane.conntrack.table import ConntrackTable
-    except ImportError:  # pragma: no cover - extension not built
-        return None
-    return ConntrackTable(max_entries, "service")
-
-
-def _make_net():
-    try:
-        from dataplane.net.core import Net
-    except ImportError:  # pragma: no cover - extension not built
-        return None
-    return Net()
-
-
-def _load_params() -> set[str]:
-    import inspect
-    try:
-        return set(inspect.signature(Collection.load).parameters)
-    except (TypeError, ValueError):  # pragma: no cover
-        return set()
-
-
 def entry_count(m: Map) -> int:
     """Entries a map holds, from the map's native counter (Map.count): O(1)
     and lock-free, so Maps.List, Info and a metrics scrape of a large map
@@ -208,24 +143,24 @@ class Registry:
     """Thread-safe registry; ids are unique per kind for the process lifetime."""
 
     def __init__(self, *, verify: bool = True, engine: str = "", conntrack_max: int = 65536):
-        self.verify = verify and HAVE_VERIFIER
+        self.verify = verify
         self.engine = engine
         # One connection-tracking table per service, as the kernel has one per
         # netns: every object's conntrack kfuncs see the same connections.
-        self.conntrack = _make_conntrack(conntrack_max)
+        self.conntrack = ConntrackTable(conntrack_max, "service")
         # The network namespace model (dataplane.net) every object's routing,
         # MTU and socket helpers consult, as they share one netns in the
         # kernel: a fresh namespace until the Fib service learns or edits it.
-        self.net = _make_net()
+        self.net = Net()
         self.net_lock = threading.Lock()
+        self.options = CollectionOptions(engine=engine or None, verify=verify, kfuncs=default_registry(),
+                                         conntrack=self.conntrack, net=self.net)
         self.lock = threading.RLock()
         self.objects: dict[int, LoadedObject] = {}
         self.progs: dict[int, LoadedProg] = {}
         self.maps: dict[int, LoadedMap] = {}
         self.links: dict[tuple[str, int], Attachment] = {}   # (hook, program id) -> entry (service/hookset.py)
         self._obj_ids = itertools.count(1)
-        self._prog_ids = itertools.count(1)
-        self._map_ids = itertools.count(1)
         self._link_ids = itertools.count(1)
         self.started = time.time()
         self.max_object_bytes = DEFAULT_MAX_OBJECT_BYTES     # limits (service/limits.py sets them)
@@ -271,65 +206,42 @@ class Registry:
         if not selected:
             raise LoadError(f"object {obj_name!r} has no programs")
 
-        logs = {}
-        # Collection.load verifies (with the kfunc prototypes, and the JIT uses
-        # the verifier's facts) when this runtime can; verify here only otherwise.
-        delegate = Collection is not None and "verify" in _load_params()
-        if self.verify and not delegate:
-            for ps in selected:
-                try:
-                    logs[ps.name] = _verify_program(spec, ps, log_level)
-                except VerifierError:
-                    if log_level:
-                        raise
-                    # as libbpf does: a rejection is worth the full log, so verify again at level 1
-                    _verify_program(spec, ps, 1)
-                    raise
-
-        # Maps (and runnable programs when the runtime is present) are built
-        # before anything is registered: a failure here publishes nothing.
-        collection = None
-        skipped = {}
+        # Maps and runnable programs are built (and verified: the collection
+        # runs the verifier) before anything is registered: a failure here
+        # publishes nothing.
         self._check_map_budget([(n, ms.map_type, ms.key_size, ms.value_size, ms.max_entries)
                                 for n, ms in spec.maps.items()])
-        if Collection is not None:
-            kw = self._collection_kwargs()
-            if bounds is not None and "bounds" in _load_params():
-                kw["bounds"] = bounds
-            collection = Collection.load(spec, programs=[program] if program else None,
-                                         prog_type=prog_type or None, **kw)
-            maps = dict(collection.maps)
-            skipped = dict(collection.skipped)
-            spec = collection.spec       # with any forced type
-            selected = [spec.programs[n] for n in collection.programs]
-            if delegate and self.verify and log_level:
-                for ps in selected:
-                    vp = getattr(collection.programs.get(ps.name), "verified", None)
-                    logs[ps.name] = getattr(vp, "log", "") or ""
-        else:
-            maps = _create_maps(spec)
+        collection = Collection.load(spec, self.options, programs=[program] if program else None,
+                                     prog_type=prog_type or None, **({"bounds": bounds} if bounds else {}))
+        skipped = dict(collection.skipped)
+        spec = collection.spec       # with any forced type
+        selected = [spec.programs[n] for n in collection.programs]
+        logs = {}
+        if self.verify and log_level:
+            for ps in selected:
+                vp = collection.programs[ps.name].verified
+                logs[ps.name] = vp.log if vp is not None else ""
 
         now = time.time_ns()
         with self.lock:
             if cancel is not None and not _may_publish(cancel):
                 # stopped (client gone, deadline): nothing the client never saw an id of stays loaded
                 raise DataplaneError(f"load of {obj_name[:64]!r} stopped before it was published", kind=errno.ECANCELED)
-            self._check_counts(len(maps))
+            self._check_counts(len(collection.maps))
             oid = next(self._obj_ids)
-            # With the runtime, ids are the runtime's own (process-unique, never
-            # reused): hooks, counters and their errors then name the same ids.
-            rt_map_ids = collection.map_ids if collection is not None else {}
-            lmaps = {n: LoadedMap(rt_map_ids.get(n) or next(self._map_ids), n, m, spec.maps[n], oid)
-                     for n, m in maps.items()}
+            # ids are the runtime's own (process-unique, never reused): hooks,
+            # counters and their errors name the same ids
+            lmaps = {n: LoadedMap(collection.map_ids[n], n, m, spec.maps[n], oid)
+                     for n, m in collection.maps.items()}
             lprogs = {}
             for ps in selected:
                 refs = []
                 for r in ps.relocations:
                     if r.map_name in lmaps and lmaps[r.map_name].id not in refs:
                         refs.append(lmaps[r.map_name].id)
-                runnable = collection.programs.get(ps.name) if collection is not None else None
-                lprogs[ps.name] = LoadedProg(runnable.id if runnable is not None else next(self._prog_ids), ps.name, ps, oid, obj_name, refs, now,
-                                             self.verify, _tag(ps.insns), logs.get(ps.name, ""), runnable)
+                runnable = collection.programs[ps.name]
+                lprogs[ps.name] = LoadedProg(runnable.id, ps.name, ps, oid, obj_name, refs, now, self.verify,
+                                             _tag(ps.insns), logs.get(ps.name, ""), runnable)
             obj = LoadedObject(oid, obj_name, lprogs, lmaps, collection)
             self.objects[oid] = obj
             self.progs.update({p.id: p for p in lprogs.values()})
@@ -389,20 +301,6 @@ class Registry:
                 raise DataplaneError(f"map {map_id} ({lm.name}) belongs to object {lm.object_id}: "
                                      f"unload the object instead", kind=errno.EBUSY)
             del self.maps[map_id]
-
-    def _collection_kwargs(self) -> dict:
-        # Only pass what this checkout's Collection.load accepts.
-        params = _load_params()
-        kw = {}
-        if self.engine and "engine" in params:
-            kw["engine"] = self.engine
-        if self.conntrack is not None and "conntrack" in params:
-            kw["conntrack"] = self.conntrack
-        if self.net is not None and "net" in params:
-            kw["net"] = self.net       # one network namespace model for every object (the Fib service edits it)
-        if "verify" in params:
-            kw["verify"] = self.verify
-        return kw
 
     def fill(self, obj: LoadedObject, map_name: str, key: bytes, value, flags: int = 0) -> None:
         """Config-time map fill by map name within an object; ``map_name``
@@ -486,7 +384,7 @@ class Registry:
         m = lm.map
         if m.key_size and len(key) != m.key_size:
             raise DataplaneError(f"map {lm.id} ({lm.name}): key is {len(key)} bytes, expected {m.key_size}")
-        vsize = getattr(m, "sys_value_size", m.value_size)
+        vsize = m.sys_value_size
         if value is not None and len(value) != vsize:
             raise DataplaneError(f"map {lm.id} ({lm.name}): value is {len(value)} bytes, expected {vsize}")
 
@@ -584,4 +482,4 @@ class Registry:
             return len(self.progs), [(lm, entry_count(lm.map)) for lm in self.maps.values()]
 
 
-__all__ = ["Registry", "LoadedObject", "LoadedProg", "LoadedMap", "Attachment", "LoadResult", "HAVE_VERIFIER"]
+__all__ = ["Registry", "LoadedObject", "LoadedProg", "LoadedMap", "Attachment", "LoadResult"]

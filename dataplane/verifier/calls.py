@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataplane.abi import helper_protos as hp
 from dataplane.abi.helper_progtypes import unavailable_reason
 from dataplane.abi import maps as mt
-from dataplane.abi.helpers import BPF_FUNC_MAX_ID, HELPER_NAMES
+from dataplane.abi.helpers import BPF_FUNC_MAX_ID, HELPER_IDS, HELPER_NAMES
 from dataplane.isa import opcodes as op
 from dataplane.verifier.reg import (SOCK_COMMON_OR_NULL, SOCK_OR_NULL, SOCK_TYPES)
 from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VALUE,
@@ -31,7 +31,7 @@ _EXPECTED = {hp.ARG_CONST_MAP_PTR: ((MAP_PTR,), "map_ptr"), hp.ARG_PTR_TO_CTX: (
              hp.ARG_PTR_TO_SPIN_LOCK: ((MAP_VALUE,), "map_value, ptr_"),
              hp.ARG_PTR_TO_SOCK_COMMON_RELEASE: (SOCK_TYPES, "sock_common, sock, tcp_sock, xdp_sock, ptr_, "
                                                              "trusted_ptr_")}
-BPF_FUNC_SPIN_LOCK, BPF_FUNC_SPIN_UNLOCK = 93, 94
+BPF_FUNC_SPIN_LOCK, BPF_FUNC_SPIN_UNLOCK = HELPER_IDS["bpf_spin_lock"], HELPER_IDS["bpf_spin_unlock"]
 _MEMLIKE = (hp.ARG_PTR_TO_MAP_KEY, hp.ARG_PTR_TO_MAP_VALUE, hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
             hp.ARG_PTR_TO_MEM, hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_UNINIT_MEM, hp.ARG_PTR_TO_MEM_RW,
             hp.ARG_PTR_TO_FIXED_MEM, hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED)

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-KF_ACQUIRE = 1 << 0
-KF_RELEASE = 1 << 1
-KF_RET_NULL = 1 << 2
-KF_TRUSTED_ARGS = 1 << 4
+# kfunc flags, prototypes and object layouts are kernel ABI (abi/kfuncs.py)
+from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS, KfuncProto, ObjLayout  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -46,39 +44,6 @@ def spin_lock_offset(btf, type_id: int) -> int:
         if mt.kind == "STRUCT" and mt.name == "bpf_spin_lock":
             return m.offset // 8
     return -1
-
-
-@dataclass(frozen=True)
-class KfuncProto:
-    """A kfunc signature.  ``args`` kinds: ``"scalar"``, ``"ctx"``,
-    ``"obj:<type>"`` (pointer to a kfunc object), ``"mem"`` followed by a
-    ``"size"`` arg (memory read/written by the kfunc).  ``ret``: ``"void"``,
-    ``"scalar"`` or ``"obj:<type>"``."""
-
-    name: str
-    flags: int = 0
-    args: tuple = ()
-    ret: str = "scalar"
-
-
-@dataclass(frozen=True)
-class ObjLayout:
-    """What a program may touch in a kernel object a kfunc returned (a
-    PTR_TO_BTF_ID): reads anywhere in ``[0, size)`` (they yield scalars),
-    writes only inside ``writable`` byte ranges (the kernel's per-type
-    btf_struct_access hook; nf_conn: only ``mark``)."""
-
-    name: str        # BTF struct name, e.g. "nf_conn"
-    size: int        # bytes a program may read
-    fields: tuple    # ((field_name, off, size), ...)
-    writable: tuple  # ((off, size), ...) byte ranges a program may write
-
-    def field_at(self, off: int):
-        """(name, off, size) of the field holding byte ``off``, or None."""
-        for f in self.fields:
-            if f[1] <= off < f[1] + f[2]:
-                return f
-        return None
 
 
 @dataclass

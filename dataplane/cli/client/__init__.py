@@ -68,4 +68,5 @@ def as_dict(msg) -> dict:
 
 def counts(d) -> str:
     """Verdict counts in the order the tools print them, zeros left out."""
-    return " ".join(f"{k} {d[k]}" for k in ("pass", "drop", "tx", "redirect", "aborted") if d.get(k))
+    from dataplane.abi.xdp import DISPLAY_ORDER
+    return " ".join(f"{k} {d[k]}" for k in DISPLAY_ORDER if d.get(k))

@@ -13,11 +13,11 @@ adds the query view: revision, prog ids, link ids and flags, as
 """
 from __future__ import annotations
 
+from dataplane.abi.mprog import BPF_F_AFTER, BPF_F_BEFORE
+from dataplane.abi.mprog import POSITION_VALUES as _POSITIONS
 from dataplane.cli.client import call, counts
 
 OBJECT = "hook"
-_POSITIONS = {"last": 0, "first": 1, "before": 2, "after": 3, "replace": 4}
-BPF_F_BEFORE, BPF_F_AFTER = 1 << 3, 1 << 4
 
 
 def _entry(a, c=None) -> str:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 
+from dataplane.abi.maps import UPDATE_FLAGS as _FLAGS
 from dataplane.cli.client import call, hexbytes, stream
 from dataplane.errors import DataplaneError
 
 OBJECT = "map"
-_FLAGS = {"any": 0, "noexist": 1, "exist": 2}
 
 
 def map_line(m) -> str:

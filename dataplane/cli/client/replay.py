@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import sys
 
+from dataplane.abi.xdp import DISPLAY_ORDER as VERDICTS
 from dataplane.cli.client import as_dict, call, counts, stream
 
 OBJECT = "replay"
-VERDICTS = ("pass", "drop", "tx", "redirect", "aborted")
 
 
 def replay_text(s) -> str:

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "dp_helpers.h"
+#include "dp_helper_ids.h"
 
 #define RT(env) ((struct dp_rt *)(env)->user)
 #define UNUSED5 (void)r1; (void)r2; (void)r3; (void)r4; (void)r5
@@ -145,7 +146,8 @@ static uint64_t h_ktime_get_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uin
     return dp_clock_ns(CLOCK_MONOTONIC);
 }
 
-/* jiffies tick at the kernel's CONFIG_HZ (set by dataplane.kfuncs.kconfig.hz()),
+/* jiffies tick at the kernel's CONFIG_HZ (set by dataplane.runtime.helpers at import,
+ * from loader/kconfig.py),
  * floor(ns * HZ / 1e9) of CLOCK_MONOTONIC_COARSE (a tick clock, like the
  * kernel's jiffies): the formula and clock the conntrack kfuncs use for
  * nf_conn->timeout, so ct->timeout - bpf_jiffies64() means what it does in
@@ -307,52 +309,52 @@ uint64_t dp_h_dynptr_data(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_
 dp_helper_fn dp_kernel_helper(uint32_t id)
 {
     switch (id) {
-    case 1: return h_map_lookup_elem;
-    case 2: return h_map_update_elem;
-    case 3: return h_map_delete_elem;
-    case 5: return h_ktime_get_ns;
-    case 6: return dp_h_trace_printk;
-    case 7: return h_get_prandom_u32;
-    case 8: return h_get_smp_processor_id;
-    case 12: return h_tail_call;
-    case 23: return dp_h_redirect;
-    case 25: return dp_h_perf_event_output;
-    case 28: return dp_h_csum_diff;
-    case 44: return dp_h_xdp_adjust_head;
-    case 51: return dp_h_redirect_map;
-    case 54: return dp_h_xdp_adjust_meta;
-    case 65: return dp_h_xdp_adjust_tail;
-    case 69: return dp_h_fib_lookup;
-    case 84: return dp_h_sk_lookup_tcp;
-    case 85: return dp_h_sk_lookup_udp;
-    case 86: return dp_h_sk_release;
-    case 87: return h_map_push_elem;
-    case 88: return h_map_pop_elem;
-    case 89: return h_map_peek_elem;
-    case 93: return h_spin_lock;
-    case 94: return h_spin_unlock;
-    case 99: return dp_h_skc_lookup_tcp;
-    case 118: return h_jiffies64;
-    case 125: return h_ktime_get_boot_ns;
-    case 130: return dp_h_ringbuf_output;
-    case 131: return dp_h_ringbuf_reserve;
-    case 132: return dp_h_ringbuf_submit;
-    case 133: return dp_h_ringbuf_discard;
-    case 134: return dp_h_ringbuf_query;
-    case 160: return h_ktime_get_coarse_ns;
-    case 163: return dp_h_check_mtu;
-    case 181: return h_loop;
-    case 188: return dp_h_xdp_get_buff_len;
-    case 189: return dp_h_xdp_load_bytes;
-    case 190: return dp_h_xdp_store_bytes;
-    case 195: return h_map_lookup_percpu_elem;
-    case 204: return dp_h_tcp_raw_gen_syncookie_ipv4;
-    case 205: return dp_h_tcp_raw_gen_syncookie_ipv6;
-    case 206: return dp_h_tcp_raw_check_syncookie_ipv4;
-    case 207: return dp_h_tcp_raw_check_syncookie_ipv6;
-    case 201: return dp_h_dynptr_read;
-    case 202: return dp_h_dynptr_write;
-    case 203: return dp_h_dynptr_data;
+    case DP_FUNC_map_lookup_elem: return h_map_lookup_elem;
+    case DP_FUNC_map_update_elem: return h_map_update_elem;
+    case DP_FUNC_map_delete_elem: return h_map_delete_elem;
+    case DP_FUNC_ktime_get_ns: return h_ktime_get_ns;
+    case DP_FUNC_trace_printk: return dp_h_trace_printk;
+    case DP_FUNC_get_prandom_u32: return h_get_prandom_u32;
+    case DP_FUNC_get_smp_processor_id: return h_get_smp_processor_id;
+    case DP_FUNC_tail_call: return h_tail_call;
+    case DP_FUNC_redirect: return dp_h_redirect;
+    case DP_FUNC_perf_event_output: return dp_h_perf_event_output;
+    case DP_FUNC_csum_diff: return dp_h_csum_diff;
+    case DP_FUNC_xdp_adjust_head: return dp_h_xdp_adjust_head;
+    case DP_FUNC_redirect_map: return dp_h_redirect_map;
+    case DP_FUNC_xdp_adjust_meta: return dp_h_xdp_adjust_meta;
+    case DP_FUNC_xdp_adjust_tail: return dp_h_xdp_adjust_tail;
+    case DP_FUNC_fib_lookup: return dp_h_fib_lookup;
+    case DP_FUNC_sk_lookup_tcp: return dp_h_sk_lookup_tcp;
+    case DP_FUNC_sk_lookup_udp: return dp_h_sk_lookup_udp;
+    case DP_FUNC_sk_release: return dp_h_sk_release;
+    case DP_FUNC_map_push_elem: return h_map_push_elem;
+    case DP_FUNC_map_pop_elem: return h_map_pop_elem;
+    case DP_FUNC_map_peek_elem: return h_map_peek_elem;
+    case DP_FUNC_spin_lock: return h_spin_lock;
+    case DP_FUNC_spin_unlock: return h_spin_unlock;
+    case DP_FUNC_skc_lookup_tcp: return dp_h_skc_lookup_tcp;
+    case DP_FUNC_jiffies64: return h_jiffies64;
+    case DP_FUNC_ktime_get_boot_ns: return h_ktime_get_boot_ns;
+    case DP_FUNC_ringbuf_output: return dp_h_ringbuf_output;
+    case DP_FUNC_ringbuf_reserve: return dp_h_ringbuf_reserve;
+    case DP_FUNC_ringbuf_submit: return dp_h_ringbuf_submit;
+    case DP_FUNC_ringbuf_discard: return dp_h_ringbuf_discard;
+    case DP_FUNC_ringbuf_query: return dp_h_ringbuf_query;
+    case DP_FUNC_ktime_get_coarse_ns: return h_ktime_get_coarse_ns;
+    case DP_FUNC_check_mtu: return dp_h_check_mtu;
+    case DP_FUNC_loop: return h_loop;
+    case DP_FUNC_xdp_get_buff_len: return dp_h_xdp_get_buff_len;
+    case DP_FUNC_xdp_load_bytes: return dp_h_xdp_load_bytes;
+    case DP_FUNC_xdp_store_bytes: return dp_h_xdp_store_bytes;
+    case DP_FUNC_map_lookup_percpu_elem: return h_map_lookup_percpu_elem;
+    case DP_FUNC_tcp_raw_gen_syncookie_ipv4: return dp_h_tcp_raw_gen_syncookie_ipv4;
+    case DP_FUNC_tcp_raw_gen_syncookie_ipv6: return dp_h_tcp_raw_gen_syncookie_ipv6;
+    case DP_FUNC_tcp_raw_check_syncookie_ipv4: return dp_h_tcp_raw_check_syncookie_ipv4;
+    case DP_FUNC_tcp_raw_check_syncookie_ipv6: return dp_h_tcp_raw_check_syncookie_ipv6;
+    case DP_FUNC_dynptr_read: return dp_h_dynptr_read;
+    case DP_FUNC_dynptr_write: return dp_h_dynptr_write;
+    case DP_FUNC_dynptr_data: return dp_h_dynptr_data;
     default: return NULL;
     }
 }

@@ -41,6 +41,8 @@ programs a verifier has accepted.
 """
 from __future__ import annotations
 
+from dataplane.abi.helpers import HELPER_IDS
+
 # Bump when the generated code changes meaning: it is part of the cache key.
 CODEGEN_VERSION = 9
 
@@ -380,7 +382,7 @@ class _Func:
             w(f"if ((int32_t)poff < 0 || (uint64_t)poff + {size} > env->pkt_len) "
               "{ env->stop = DP_STOP_EXIT; return 0; }")
             w(f"r0 = dp_jit_pkt_load{size}(env->pkt + poff);")
-        elif not checked and op == "call_helper" and imm == 1:
+        elif not checked and op == "call_helper" and imm == HELPER_IDS["bpf_map_lookup_elem"]:
             # bpf_map_lookup_elem of a verified program: R1 is a map, R2 a
             # key of key_size bytes (maps.h inlines plain arrays).
             w("r0 = (uint64_t)(uintptr_t)dp_map_lookup_elem((struct dp_map *)(uintptr_t)r1, "

@@ -5,7 +5,7 @@ import asyncio
 from functools import partial
 
 from dataplane.hooks.mprog import flag_names
-from dataplane.hooks.verdicts import VERDICT_NAMES
+from dataplane.abi.xdp import VERDICT_NAMES
 from dataplane.service.errors import guard
 from dataplane.service.hookset import HookSet
 from dataplane.service.protos import pb, rpc

@@ -2,6 +2,7 @@
 of their own (create, free) to store in map-in-map (the value is the inner map's id)."""
 from __future__ import annotations
 
+from dataplane.abi.maps import UPDATE_FLAGS
 from dataplane.errors import DataplaneError
 from dataplane.service.errors import guard, guard_stream
 from dataplane.service.protos import pb, rpc
@@ -9,7 +10,8 @@ from dataplane.service.state import LoadedMap, Registry
 
 DEFAULT_DUMP_BATCH = 64
 MAX_DUMP_BATCH = 4096
-_UPDATE_FLAGS = {pb.UPDATE_FLAG_ANY: 0, pb.UPDATE_FLAG_NOEXIST: 1, pb.UPDATE_FLAG_EXIST: 2}
+# dataplane.v1.UpdateFlag -> BPF_* (the enum's values are the kernel's; a test checks)
+_UPDATE_FLAGS = {pb.UpdateFlag.Value(f"UPDATE_FLAG_{name.upper()}"): v for name, v in UPDATE_FLAGS.items()}
 
 
 def map_info(m: LoadedMap, entries: int) -> pb.MapInfo:

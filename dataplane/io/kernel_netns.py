@@ -6,7 +6,7 @@ new one (``unshare -n``) gives the kernel's conntrack kfuncs an empty table,
 which is what a differential test against dataplane's fresh table needs.
 
 ``kernel_run(obj, prog, packets)`` spawns ``unshare -n python -m
-dataplane.kfuncs.kernel_netns`` (root), which loads the object with
+dataplane.io.kernel_netns`` (root), which loads the object with
 dataplane.io.kload (CO-RE against vmlinux BTF, kfunc ids from vmlinux),
 runs every packet in order and returns retvals, per-run durations and the
 final map contents. The whole sequence runs in one namespace, so conntrack
@@ -41,7 +41,7 @@ def kernel_steps(obj_path, steps, timeout: float = 120) -> dict:
     if unshare is None:
         raise DataplaneError("unshare(1) not found: cannot make a fresh network namespace")
     req = {"obj": str(obj_path), "steps": [(prog, p.hex(), r) for prog, p, r in steps]}
-    proc = subprocess.run([unshare, "-n", sys.executable, "-m", "dataplane.kfuncs.kernel_netns"],
+    proc = subprocess.run([unshare, "-n", sys.executable, "-m", "dataplane.io.kernel_netns"],
                           input=json.dumps(req), capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise DataplaneError(f"kernel run in a fresh netns failed (rc {proc.returncode}): "

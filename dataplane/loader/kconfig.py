@@ -12,14 +12,17 @@ offset).
 :func:`resolve_kconfig` does exactly that to an ObjectSpec, as a pure
 rewrite: a new MapSpec plus MAP_VALUE relocations. Both the kernel loader
 (dataplane.io.kload) and the runtime (Collection) apply it, so the same
-program sees the same values in both.
+program sees the same values in both. :func:`parse_kernel_config` is the
+pure parser of a kernel .config text; :func:`kernel_config` reads the
+running kernel's.
 
 Slot layout is libbpf's (cmp_externs): larger alignment first, then smaller
 size first, then by name; each slot aligned to its type's alignment.
 
-:func:`hz` is the kernel's CONFIG_HZ. dataplane's jiffies (bpf_jiffies64 and
-nf_conn->timeout of the conntrack table) tick at that rate, so a program's
-``ct->timeout - bpf_jiffies64()`` divided by CONFIG_HZ gives seconds in both.
+:func:`hz` is the kernel's CONFIG_HZ. dataplane's jiffies (bpf_jiffies64,
+set by dataplane.runtime.helpers at import, and nf_conn->timeout of the
+conntrack table) tick at that rate, so a program's ``ct->timeout -
+bpf_jiffies64()`` divided by CONFIG_HZ gives seconds in both.
 """
 from __future__ import annotations
 
@@ -31,17 +34,29 @@ import struct
 from dataclasses import replace
 from functools import lru_cache
 
+from dataplane.abi.pseudo import BPF_PSEUDO_MAP_VALUE
 from dataplane.errors import LoadError
 from dataplane.loader import spec as S
+from dataplane.loader.maps import internal_map_name
 
 KCONFIG_SEC = ".kconfig"
 BPF_F_RDONLY_PROG = 1 << 7
 DEFAULT_HZ = 250          # Kconfig's default HZ, when the config cannot be read
 
 
+def parse_kernel_config(text: str) -> dict[str, str]:
+    """CONFIG_* -> raw value ("y", "m", "250", '"str"') of a kernel .config text."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("CONFIG_") and "=" in line:
+            k, v = line.split("=", 1)
+            out[k] = v
+    return out
+
+
 @lru_cache(maxsize=1)
 def kernel_config() -> dict[str, str]:
-    """CONFIG_* -> raw value ("y", "m", "250", '"str"') of the running kernel ({} if unreadable)."""
+    """The running kernel's config ({} if unreadable): /proc/config.gz, else /boot/config-$(uname -r)."""
     paths = ["/proc/config.gz", f"/boot/config-{os.uname().release}"]
     for p in paths:
         try:
@@ -49,12 +64,7 @@ def kernel_config() -> dict[str, str]:
                 data = f.read()
         except OSError:
             continue
-        out = {}
-        for line in data.decode(errors="replace").splitlines():
-            if line.startswith("CONFIG_") and "=" in line:
-                k, v = line.split("=", 1)
-                out[k] = v
-        return out
+        return parse_kernel_config(data.decode(errors="replace"))
     return {}
 
 
@@ -65,16 +75,12 @@ def kernel_version_code() -> int:
     return (a << 16) + (b << 8) + min(c, 255)
 
 
-@lru_cache(maxsize=1)
-def hz() -> int:
-    """The kernel's CONFIG_HZ; also makes it the runtime's jiffy rate (bpf_jiffies64)."""
+def hz(config: dict[str, str] | None = None) -> int:
+    """CONFIG_HZ of ``config`` (default: the running kernel's)."""
     try:
-        v = int(kernel_config().get("CONFIG_HZ", DEFAULT_HZ))
+        return int((kernel_config() if config is None else config).get("CONFIG_HZ", DEFAULT_HZ))
     except ValueError:
-        v = DEFAULT_HZ
-    from dataplane.runtime.helpers import set_jiffies_hz
-    set_jiffies_hz(v)
-    return v
+        return DEFAULT_HZ
 
 
 def kconfig_values() -> dict[str, str]:
@@ -176,7 +182,6 @@ def resolve_kconfig(spec: S.ObjectSpec, values: dict[str, str] | None = None) ->
     read-only internal map (unchanged when it has none)."""
     if not any(r.kind == S.KCONFIG for p in spec.programs.values() for r in p.relocations):
         return spec
-    from dataplane.loader.maps import internal_map_name
     slots, size = kconfig_layout(spec, values)
     where = {name: off for name, off, _ in slots}
     contents = bytearray(size)
@@ -196,7 +201,7 @@ def resolve_kconfig(spec: S.ObjectSpec, values: dict[str, str] | None = None) ->
                 continue
             off = where[r.symbol]
             at = r.insn_index * S.INSN_SIZE
-            code[at + 1] = (code[at + 1] & 0x0F) | (2 << 4)     # BPF_PSEUDO_MAP_VALUE
+            code[at + 1] = (code[at + 1] & 0x0F) | (BPF_PSEUDO_MAP_VALUE << 4)
             struct.pack_into("<i", code, at + 4, 0)
             struct.pack_into("<i", code, at + 12, off)
             relos.append(S.Relocation(r.insn_index, S.MAP_VALUE, r.symbol, mname, off))

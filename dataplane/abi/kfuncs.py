@@ -1,0 +1,103 @@
+"""Kernel kfuncs dataplane knows: flags, prototypes, object layouts.
+
+The kernel's "unstable" functions (net/netfilter/nf_conntrack_bpf.c,
+nf_nat_bpf.c in Linux 6.18): one line per kfunc with its KF_* flags and its
+argument and return kinds as the verifier checks them, plus the kernel's
+struct layouts of the objects they hand out. This is the kernel side of
+the ABI -- ``dataplane verify --kernel-layout`` checks against it, and the
+runtime's registry (dataplane/kfuncs/registry.py) implements these very
+prototypes, each kfunc by name, with layouts of its own objects.
+
+Argument kinds: ``"scalar"``, ``"ctx"``, ``"obj:<type>"`` (pointer to a
+kfunc object), ``"mem"`` followed by a ``"size"`` argument (the kernel's
+``__sz`` pairs: memory read or written by the kfunc), the dynptr kinds
+``"dynptr"``, ``"dynptr_uninit:<type>"`` (``ptr__uninit``), ``"mem_opt"``
++ ``"szk"`` (``buffer__opt`` + ``buffer__szk``). Return kinds: ``"void"``,
+``"scalar"``, ``"obj:<type>"``, ``"dynptr_ro"``/``"dynptr_rw"`` (a slice:
+PTR_TO_MEM of the constant size, MEM_RDONLY for bpf_dynptr_slice).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# include/linux/btf.h
+KF_ACQUIRE = 1 << 0
+KF_RELEASE = 1 << 1
+KF_RET_NULL = 1 << 2
+KF_TRUSTED_ARGS = 1 << 4
+
+
+@dataclass(frozen=True)
+class KfuncProto:
+    """A kfunc signature (see the module docstring for the kinds)."""
+
+    name: str
+    flags: int = 0
+    args: tuple = ()
+    ret: str = "scalar"
+
+
+@dataclass(frozen=True)
+class ObjLayout:
+    """What a program may touch in a kernel object a kfunc returned (a
+    PTR_TO_BTF_ID): reads anywhere in ``[0, size)`` (they yield scalars),
+    writes only inside ``writable`` byte ranges (the kernel's per-type
+    btf_struct_access hook; nf_conn: only ``mark``)."""
+
+    name: str        # BTF struct name, e.g. "nf_conn"
+    size: int        # bytes a program may read
+    fields: tuple    # ((field_name, off, size), ...)
+    writable: tuple  # ((off, size), ...) byte ranges a program may write
+
+    def field_at(self, off: int):
+        """(name, off, size) of the field holding byte ``off``, or None."""
+        for f in self.fields:
+            if f[1] <= off < f[1] + f[2]:
+                return f
+        return None
+
+
+_LOOKUP = ("ctx", "mem", "size", "mem", "size")     # ctx, bpf_sock_tuple, tuple__sz, bpf_ct_opts, opts__sz
+_CONN = "obj:nf_conn"
+_INIT = "obj:nf_conn___init"                        # allocated, not yet inserted
+_SLICE = ("dynptr", "scalar", "mem_opt", "szk")
+
+KFUNCS = (
+    # net/core/filter.c, kernel/bpf/helpers.c: the XDP dynptr kfuncs
+    KfuncProto("bpf_dynptr_from_xdp", 0, ("ctx", "scalar", "dynptr_uninit:xdp"), "scalar"),
+    KfuncProto("bpf_dynptr_slice", KF_RET_NULL, _SLICE, "dynptr_ro"),
+    KfuncProto("bpf_dynptr_slice_rdwr", KF_RET_NULL, _SLICE, "dynptr_rw"),
+    # net/netfilter/nf_conntrack_bpf.c, nf_nat_bpf.c
+    KfuncProto("bpf_xdp_ct_lookup", KF_ACQUIRE | KF_RET_NULL, _LOOKUP, _CONN),
+    KfuncProto("bpf_skb_ct_lookup", KF_ACQUIRE | KF_RET_NULL, _LOOKUP, _CONN),
+    KfuncProto("bpf_xdp_ct_alloc", KF_ACQUIRE | KF_RET_NULL, _LOOKUP, _INIT),
+    KfuncProto("bpf_skb_ct_alloc", KF_ACQUIRE | KF_RET_NULL, _LOOKUP, _INIT),
+    KfuncProto("bpf_ct_insert_entry", KF_ACQUIRE | KF_RET_NULL | KF_RELEASE, (_INIT,), _CONN),
+    KfuncProto("bpf_ct_release", KF_RELEASE, (_CONN,), "void"),
+    KfuncProto("bpf_ct_set_timeout", KF_TRUSTED_ARGS, (_INIT, "scalar"), "void"),
+    KfuncProto("bpf_ct_change_timeout", KF_TRUSTED_ARGS, (_CONN, "scalar"), "scalar"),
+    KfuncProto("bpf_ct_set_status", KF_TRUSTED_ARGS, (_INIT, "scalar"), "scalar"),
+    KfuncProto("bpf_ct_change_status", KF_TRUSTED_ARGS, (_CONN, "scalar"), "scalar"),
+    # (nfct, union nf_inet_addr *addr (16 bytes), int port, enum nf_nat_manip_type manip)
+    KfuncProto("bpf_ct_set_nat_info", KF_TRUSTED_ARGS, (_INIT, "mem", "scalar", "scalar"), "scalar"),
+)
+
+# struct nf_conn in the 6.18 kernel's BTF (offsets in bytes). Only the
+# members a BPF program can reasonably name are listed; reads anywhere in
+# the 248 bytes are allowed, as btf_struct_access allows.
+NF_CONN_FIELDS = (
+    ("ct_general", 0, 4), ("lock", 4, 4), ("timeout", 8, 4), ("zone", 12, 4),
+    ("tuplehash", 16, 112), ("status", 128, 8), ("ct_net", 136, 8), ("nat_bysource", 144, 16),
+    ("master", 160, 8), ("mark", 168, 4), ("secmark", 172, 4), ("ext", 176, 8), ("proto", 184, 64),
+)
+NF_CONN = ObjLayout("nf_conn", 248, NF_CONN_FIELDS, ((168, 4),))
+# _nf_conntrack_btf_struct_access treats struct nf_conn and the allocated,
+# not yet inserted nf_conn___init alike ("the same layout"): mark only,
+# which the selftest's `ct->mark = 77` after bpf_xdp_ct_alloc relies on.
+NF_CONN_INIT = ObjLayout("nf_conn___init", 248, NF_CONN_FIELDS, ((168, 4),))
+OBJS = {NF_CONN.name: NF_CONN, NF_CONN_INIT.name: NF_CONN_INIT}
+
+
+def protos() -> dict[str, KfuncProto]:
+    """name -> prototype of every kernel kfunc above."""
+    return {p.name: p for p in KFUNCS}
