@@ -197,3 +197,39 @@ def test_reload_changes_chains_and_objects(tmp_path: Path):
         _, chain2, _ = chain()
         assert chain2 == [(fw_id, "xdp_firewall")]
         assert fw2_id not in _prog_ids(srv)
+
+
+def test_reload_rotates_tokens(tmp_path: Path):
+    """auth.tokens read from a file (a Secret volume): after the file and a reload, the old token is
+    refused and the new one works, on gRPC and /metrics -- without a restart."""
+    import urllib.error
+    import urllib.request
+    tok = tmp_path / "admin.token"
+    tok.write_text("a" * 32 + "\n")
+    cfg = tmp_path / "dp.yaml"
+    cfg.write_text(f"auth:\n  tokens:\n    - {{name: ops, role: admin, file: {tok}}}\n")
+    with served("--config", str(cfg), "--grpc", "127.0.0.1:0", "--metrics", "127.0.0.1:0") as srv:
+        def info(token):
+            return srv.svc.Info(pb.InfoRequest(), metadata=[("authorization", f"Bearer {token}")], timeout=30)
+
+        def metrics(token):
+            req = urllib.request.Request(f"http://{srv.metrics}/metrics", headers={"Authorization": f"Bearer {token}"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    return r.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+        info("a" * 32)
+        assert metrics("a" * 32) == 200
+        tok.write_text("b" * 32 + "\n")
+        r = srv.svc.Reload(pb.ReloadRequest(), metadata=[("authorization", "Bearer " + "a" * 32)], timeout=60)
+        assert r.changes == ["auth: 1 tokens"] and r.notes == [], (r.changes, r.notes)
+        with pytest.raises(grpc.RpcError) as ei:
+            info("a" * 32)
+        assert ei.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        info("b" * 32)
+        assert metrics("a" * 32) == 401 and metrics("b" * 32) == 200
+        # Reload is an admin method: without a token it is refused, and nothing changes
+        with pytest.raises(grpc.RpcError) as ei:
+            srv.svc.Reload(pb.ReloadRequest(), timeout=60)
+        assert ei.value.code() == grpc.StatusCode.UNAUTHENTICATED

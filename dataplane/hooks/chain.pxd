@@ -53,6 +53,7 @@ cdef class Chain:
     cdef readonly tuple programs  # BoundProgram objects, run order (kept alive)
     cdef readonly tuple proceed   # each entry's proceed-on verdict mask
     cdef readonly uint64_t revision
+    cdef readonly bint in_place   # no program writes or moves packets: frames may be read-only memory
     cdef list _keep               # stats, helper tables, runners the native side points into
     cdef list _entries            # [(BoundProgram, ProgStats)] as given (for_cpu clones from them)
     cdef ProgStats _totals

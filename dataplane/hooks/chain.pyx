@@ -178,6 +178,9 @@ cdef class Chain:
         self.programs = tuple(x[0] for x in entries)
         self.proceed = tuple(x[2] for x in entries)
         self.revision = revision
+        # unverified programs (verify=False) may do anything
+        self.in_place = all(getattr(x[0].loaded, "verified", None) is not None
+                            and not x[0].loaded.verified.writes_packet for x in entries)
         c.ingress_ifindex = ifindex
         c.xdp_ctx_load = _xdp_ctx_load
         c.set_cpu = _set_cpu

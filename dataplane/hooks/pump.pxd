@@ -12,6 +12,8 @@ cdef class Pump:
     cdef readonly ChainSlot slot
     cdef readonly FrameBatch batch
     cdef readonly int cpu               # -1: the published chain as is; else its for_cpu clone
+    cdef readonly bint in_place         # ask the source for DP_BATCH_IN_PLACE fills when the chain allows
+    cdef readonly uint64_t batches_in_place   # batches the source filled in place
     cdef object _published              # the published chain the clone was made from
     cdef object _mine                   # (Chain) its clone for self.cpu
     cdef readonly tuple sinks           # the distinct Sink objects, in verdict order of first use

@@ -14,7 +14,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from dataplane.hooks.chain cimport Chain, dp_chain_result
-from dataplane.io.frames cimport DP_VERDICT_MASK, dp_batch
+from dataplane.io.frames cimport DP_BATCH_IN_PLACE, DP_VERDICT_MASK, dp_batch
 from dataplane.io.source cimport DP_SOURCE_END, Sink
 
 from dataplane.abi.xdp import VERDICT_NAMES
@@ -29,11 +29,13 @@ cdef class Pump:
     dropped); one Sink may serve several verdicts. ``cpu`` >= 0: the pump
     runs the published chain's clone for that CPU (Chain.for_cpu: per-CPU
     maps and bpf_get_smp_processor_id see the worker's CPU; pumps on other
-    CPUs do not wait for each other). Counters are read by other threads at
-    any time."""
+    CPUs do not wait for each other). ``in_place``: fills ask the source
+    for frames in its own memory (DP_BATCH_IN_PLACE) whenever no program of
+    the chain writes or moves packets; for sources that honour the flag
+    (PcapSource flat out). Counters are read by other threads at any time."""
 
     def __cinit__(self, Source source not None, ChainSlot slot not None, sinks, FrameBatch batch not None,
-                  int cpu=-1):
+                  int cpu=-1, bint in_place=False):
         cdef list distinct = []
         cdef int v
         sinks = list(sinks)
@@ -43,6 +45,7 @@ cdef class Pump:
         self.slot = slot
         self.batch = batch
         self.cpu = cpu
+        self.in_place = in_place
         for v in range(5):
             s = sinks[v]
             if s is None:
@@ -86,18 +89,23 @@ cdef class Pump:
         while k < max_batches and not self.done:
             if self.source.cancel_flag:
                 break
-            n = self.source.fill(b, wait_ns)
-            if n == DP_SOURCE_END:
-                self.done = True
-                break
-            if n == 0:
-                break
+            # the chain is taken before the fill: whether frames may stay in
+            # the source's read-only memory is the chain's to say
             chain = self.slot._chain
             if self.cpu >= 0:
                 if chain is not self._published:
                     self._published = chain
                     self._mine = chain.for_cpu(self.cpu)
                 chain = self._mine
+            b.flags = DP_BATCH_IN_PLACE if chain.in_place and self.in_place else 0
+            n = self.source.fill(b, wait_ns)
+            if n == DP_SOURCE_END:
+                self.done = True
+                break
+            if n == 0:
+                break
+            if b.flags & DP_BATCH_IN_PLACE:
+                self.batches_in_place += 1
             if chain.revision != self.revision or self.batches == 0:
                 self.revision = chain.revision
                 self.revisions_seen += 1

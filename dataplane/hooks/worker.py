@@ -35,31 +35,36 @@ class Worker:
     """
 
     def __init__(self, hook: Hook, source: Source, sinks: dict | None = None, *, batch_size: int = 256,
-                 batches_per_call: int = 16, name: str | None = None, wait: float = 0.1, cpu: int = -1):
+                 batches_per_call: int = 16, name: str | None = None, wait: float = 0.1, cpu: int = -1,
+                 in_place: bool = False):
         self.hook = hook
         self.source = source
         by_verdict: list[Sink | None] = [None] * 5
         for v, s in (sinks or {}).items():
             by_verdict[VERDICTS[v] if isinstance(v, str) else int(v)] = s
         self.batch = FrameBatch(batch_size)
-        self.pump = Pump(source, hook.slot, by_verdict, self.batch, cpu)
+        self.pump = Pump(source, hook.slot, by_verdict, self.batch, cpu, in_place)
         self.batches_per_call = batches_per_call
         self.wait_ns = int(wait * 1e9)
         self.error: BaseException | None = None
         self.started_at: float | None = None
         self.finished_at: float | None = None
+        self.cpu_s = 0.0            # process CPU time over the run (set at the end; other threads count too)
+        self._cpu0 = 0.0
         self._cancel = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name or f"worker-{hook.name}", daemon=True)
 
     def start(self) -> "Worker":
         self.started_at = time.perf_counter()
+        self._cpu0 = time.process_time()
         self._thread.start()
         return self
 
     def run(self) -> "Worker":
         """Run in the calling thread (no extra thread: scripts, benchmarks)."""
         self.started_at = time.perf_counter()
+        self._cpu0 = time.process_time()
         self._run()
         return self
 
@@ -72,6 +77,7 @@ class Worker:
             self.error = exc
         finally:
             self.finished_at = time.perf_counter()
+            self.cpu_s = time.process_time() - self._cpu0
             self._done.set()
 
     def cancel(self) -> None:

@@ -9,6 +9,7 @@ cdef extern from "dp_frame.h" nogil:
         DP_FRAME_SIZE
         DP_VERDICT_MASK
         DP_FRAME_KEPT
+        DP_BATCH_IN_PLACE
 
     cdef struct dp_frame:
         uint8_t *data
@@ -30,6 +31,7 @@ cdef extern from "dp_frame.h" nogil:
         uint8_t *buffer
         uint32_t frame_size
         uint32_t headroom
+        uint32_t flags
 
     uint32_t dp_frame_len(const dp_frame *f)
     uint32_t dp_batch_max_len(const dp_batch *b)

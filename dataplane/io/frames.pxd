@@ -5,7 +5,7 @@
 # Python per packet.
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
-from dataplane.includes.frame cimport (DP_FRAME_KEPT, DP_FRAME_SIZE, DP_VERDICT_MASK, DP_XDP_HEADROOM,
+from dataplane.includes.frame cimport (DP_BATCH_IN_PLACE, DP_FRAME_KEPT, DP_FRAME_SIZE, DP_VERDICT_MASK, DP_XDP_HEADROOM,
                                       DP_XDP_TAILROOM, dp_batch, dp_batch_max_len, dp_batch_reset_frame,
                                       dp_frame, dp_frame_len)
 

@@ -81,6 +81,17 @@ cdef class FrameBatch:
         return self.b.frame_size
 
     @property
+    def in_place(self):
+        """DP_BATCH_IN_PLACE: fills may point frames at the source's own
+        read-only memory (set by the pump for chains that never write
+        packets; a source that copied clears it)."""
+        return bool(self.b.flags & DP_BATCH_IN_PLACE)
+
+    @in_place.setter
+    def in_place(self, bint on):
+        self.b.flags = (self.b.flags | DP_BATCH_IN_PLACE) if on else (self.b.flags & ~DP_BATCH_IN_PLACE)
+
+    @property
     def headroom(self):
         return self.b.headroom
 

@@ -14,12 +14,14 @@ cdef class PcapReader:
     cdef int fd
     cdef uint64_t opened_size  # st_size at open (r.size drops if the file shrinks)
     cdef bint opened
+    cdef int in_place          # frames in the mapping: 0 not tried yet, 1 lease held, -1 never
     cdef readonly str path
     # Native API: fill b from the file; raises PcapError on a bad record
     # only when no packet precedes it in this call.
     cdef uint32_t read_into(self, dp_batch *b) except? 0xffffffff
     cdef int rewind_c(self) except -1
     cdef bint _shrunk(self) except -1
+    cdef bint _in_place_ok(self) except -1
     cdef int _guard(self) except -1
     cdef void _release(self) noexcept
 

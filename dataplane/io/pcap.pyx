@@ -17,13 +17,22 @@ from libc.stdint cimport uintptr_t
 from posix.mman cimport MADV_SEQUENTIAL, MAP_FAILED, MAP_PRIVATE, PROT_READ, madvise, mmap, munmap
 from posix.unistd cimport close as os_close
 
+cdef extern from "<fcntl.h>" nogil:
+    enum:
+        F_SETLEASE
+        F_GETLEASE
+        F_SETOWN
+        F_RDLCK
+        F_UNLCK
+    int fcntl(int fd, int cmd, ...)
+
 from dataplane.errors import PcapError
 from dataplane.includes.pcap cimport (DP_PCAP_NG, dp_pcap_close, dp_pcap_fill_guarded, dp_pcap_flush, dp_pcap_iface,
                                      dp_pcap_open_guarded, dp_pcap_rewind_guarded, dp_pcap_write_batch,
                                      dp_pcap_write_frames, dp_pcap_write_packet, dp_pcap_writer_close,
                                      dp_out_reserve, dp_pcap_writer_open, dp_pcap_writer_open_mode, dp_sigbus_guard_install,
                                      DP_OUT_SYNC, DP_OUT_THREAD)
-from dataplane.io.frames cimport FrameBatch
+from dataplane.io.frames cimport DP_BATCH_IN_PLACE, FrameBatch
 
 LINKTYPE_ETHERNET = 1
 
@@ -91,6 +100,39 @@ cdef class PcapReader:
         self.r.size = now
         return True
 
+    cdef bint _in_place_ok(self) except -1:
+        """May frames point into the mapping (DP_BATCH_IN_PLACE)? Only while
+        the file cannot shrink under a running program, which the SIGBUS
+        guard of a fill does not cover: we hold a read lease (F_SETLEASE).
+        Anyone truncating or opening the file for writing then waits until
+        we let go -- which the next fill does, on seeing the break
+        (F_GETLEASE turns F_UNLCK), after the frames in the mapping were
+        run: from then on packets are copied under the guard, as always.
+        No lease (a writer has the file open, not our file, leases off):
+        copies. The owner is cleared so a break sends no SIGIO (whose
+        default action would end the process); breaks are polled."""
+        cdef uint64_t now
+        if self.in_place > 0:
+            if fcntl(self.fd, F_GETLEASE) == F_RDLCK:
+                return True
+            fcntl(self.fd, F_SETLEASE, F_UNLCK)
+            self.in_place = -1
+            return False
+        if self.in_place < 0 or self.map == NULL:
+            return False
+        self.in_place = -1
+        if fcntl(self.fd, F_SETLEASE, F_RDLCK) < 0:
+            return False
+        fcntl(self.fd, F_SETOWN, 0)
+        # cut before the lease: the guarded fills see records past the end,
+        # but not packet bytes on pages past it
+        now = os.fstat(self.fd).st_size
+        if now < self.opened_size:
+            fcntl(self.fd, F_SETLEASE, F_UNLCK)
+            return False
+        self.in_place = 1
+        return True
+
     cdef void _release(self) noexcept:
         if self.map != NULL:
             munmap(<void *>self.map, self.map_len)
@@ -124,6 +166,8 @@ cdef class PcapReader:
         if not self.opened:
             raise ValueError("read from a closed PcapReader")
         self._guard()
+        if b.flags & DP_BATCH_IN_PLACE and not self._in_place_ok():
+            b.flags &= ~DP_BATCH_IN_PLACE
         # what a fill changes, to redo it after the file shrank under it
         pos, packets, truncated = self.r.pos, self.r.packets, self.r.truncated
         n_ifaces, n_sections, first_if, swapped = (self.r.n_ifaces, self.r.n_sections,
@@ -160,6 +204,11 @@ cdef class PcapReader:
         if n == 0 and self.r.err:
             raise PcapError(self.r.errmsg.decode(errors="replace"), path=self.path, offset=self.r.err_off)
         return n
+
+    @property
+    def reads_in_place(self):
+        """Whether fills asked for DP_BATCH_IN_PLACE get frames in the mapping."""
+        return self.in_place > 0
 
     def read_batch(self, FrameBatch batch not None):
         """Fill ``batch`` with the next packets; returns how many (0 at end).

@@ -26,7 +26,7 @@ from libc.string cimport memcpy
 
 from dataplane.includes.pace cimport DP_PACE_GROUP_NS, dp_pace_now, dp_pace_sleep_until
 from dataplane.includes.pcap cimport DP_PCAP_NG
-from dataplane.io.frames cimport dp_frame, dp_frame_len
+from dataplane.io.frames cimport DP_BATCH_IN_PLACE, dp_frame, dp_frame_len
 from dataplane.io.source cimport DP_SOURCE_END
 
 
@@ -112,7 +112,8 @@ cdef class PcapSource(Source):
             for i in range(n):
                 self.bytes += dp_frame_len(&b.frames[i])
             return n
-        # paced
+        # paced: frames are copies in the source's own batch
+        b.flags &= ~DP_BATCH_IN_PLACE
         if self.stage is None or self.stage.b.capacity != b.capacity or self.stage.b.frame_size != b.frame_size:
             self.stage = FrameBatch(b.capacity, b.frame_size, b.headroom)
             self.stage_pos = 0

@@ -47,6 +47,8 @@ class ReplaySummary:
     revisions: int             # distinct chain revisions the replay ran
     written: dict[str, int] = field(default_factory=dict)   # packets written per output
     rate: str = "max"          # pacing: "max", "pcap" (x speed) or "N pps"
+    batches_in_place: int = 0  # batches run on the mapped trace itself (no copy: see Pump)
+    cpu_s: float = 0.0         # CPU time of the process over the run (all threads: writers too)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,7 +78,7 @@ class Replay:
 
     def __init__(self, target, pcap, *, loop: int = 1, outputs: dict[str, str] | None = None,
                  batch: int = 256, batches_per_call: int = 16, ifindex: int = 1, rate="max",
-                 speed: float | None = None, ifindexes=None):
+                 speed: float | None = None, ifindexes=None, in_place: bool = True):
         if isinstance(target, Hook):
             self.hook = target
         else:
@@ -99,6 +101,7 @@ class Replay:
             if path:
                 self.outputs[name] = str(path)
         self.batch = batch
+        self.in_place = in_place     # frames in the mapped trace where the chain allows (Pump)
         self.batches_per_call = batches_per_call
         self.pps, self.speed = parse_rate(rate, speed)
         self.rate = rate_text(self.pps, self.speed)
@@ -130,7 +133,8 @@ class Replay:
             raise
         self._source = PcapSource(self._reader, self.loop, self.pps, self.speed, self.ifindexes)
         self._worker = Worker(self.hook, self._source, self._writers, batch_size=self.batch,
-                              batches_per_call=self.batches_per_call, name=f"replay-{self.hook.name}")
+                              batches_per_call=self.batches_per_call, name=f"replay-{self.hook.name}",
+                              in_place=self.in_place)
         return self._worker
 
     def start(self) -> "Replay":
@@ -202,7 +206,8 @@ class Replay:
                 mpps=(st.packets / wall / 1e6) if wall > 0 else 0.0,
                 ns_per_packet=(wall * 1e9 / st.packets) if st.packets else 0.0,
                 loops=self._source.loops_done, cancelled=w.cancelled, error=str(err) if err is not None else None,
-                outputs=dict(self.outputs), revisions=st.revisions_seen, written=written, rate=self.rate)
+                outputs=dict(self.outputs), revisions=st.revisions_seen, written=written, rate=self.rate,
+                batches_in_place=st.batches_in_place, cpu_s=w.cpu_s)
             return self.summary
 
     def _close(self) -> None:

@@ -126,14 +126,16 @@ class Reload:
 
 RESTART_SETTINGS = (("grpc_listen", "grpc.listen"), ("metrics_listen", "metrics.listen"),
                     ("metrics_enabled", "metrics.enabled"), ("verifier", "verifier"), ("engine", "engine"),
-                    ("tls", "tls"), ("auth", "auth"), ("metrics_tls", "metrics.tls"),
+                    ("tls", "tls"), ("metrics_tls", "metrics.tls"),
                     ("metrics_basic", "metrics.basic_auth"), ("limits", "limits"), ("insecure", "insecure"))
 KEPT = ("grpc_listen", "metrics_listen", "metrics_enabled", "verifier", "engine")
 
 
 def file_settings(cfg: Config) -> dict:
     """The settings a file asked for (before the command line overrode any)."""
-    return {a: getattr(cfg, a, None) for a, _ in RESTART_SETTINGS}
+    d = {a: getattr(cfg, a, None) for a, _ in RESTART_SETTINGS}
+    d.update(read_paths=cfg.read_paths, write_paths=cfg.write_paths)
+    return d
 
 
 def settings(r: Reload) -> None:
@@ -144,11 +146,50 @@ def settings(r: Reload) -> None:
             r.notes.append(f"{what}: changed in the file; takes effect at the next restart")
     for attr in KEPT:
         setattr(r.new, attr, getattr(r.old, attr))      # what keeps running (the command line may have set it)
-    if (r.old.read_paths, r.old.write_paths) != (r.new.read_paths, r.new.write_paths):
+    if (old.get("read_paths"), old.get("write_paths")) != (new["read_paths"], new["write_paths"]):
+        from dataplane.service.paths import default_policy
+        d = default_policy(r.new.path)
+        for key in ("read", "write"):
+            # serve --allow-read/--allow-write extended the file's list: keep what they added
+            base = getattr(d, key) if old.get(f"{key}_paths") is None else old[f"{key}_paths"]
+            cur = getattr(r.old, f"{key}_paths")
+            extra = cur[len(base):] if cur is not None and list(cur[:len(base)]) == list(base) else []
+            if extra:
+                mine = getattr(r.new, f"{key}_paths")
+                setattr(r.new, f"{key}_paths", list(getattr(d, key) if mine is None else mine) + list(extra))
         before = r.app.paths
         r.app.paths = r.new.path_policy()
         r.undo(lambda: setattr(r.app, "paths", before))
         r.changed("paths")
+    else:
+        r.new.read_paths, r.new.write_paths = r.old.read_paths, r.old.write_paths
+
+
+def auth(r: Reload) -> None:
+    """auth: tokens, client roles and open services apply at once (token files are read anew: a rotated
+    Secret takes effect), for gRPC and /metrics alike -- unless the new section would leave a
+    non-loopback listener without authentication."""
+    policy = getattr(r.app, "policy", None)
+    if policy is None or not hasattr(r.new, "auth"):
+        return
+    from dataplane.service.auth import AuthConfig
+    new = r.new.auth or AuthConfig()
+    if new == policy.cfg:
+        return
+    from dataplane.service.config import parse_address
+    from dataplane.service.tls import is_loopback
+    enabled = new.configured or policy.mtls
+    if not enabled and not getattr(r.old, "insecure", False):
+        for what, addr in (("grpc", r.old.grpc_listen), ("metrics", r.old.metrics_listen)):
+            if not (what == "metrics" and not r.old.metrics_enabled) and not is_loopback(parse_address(addr)[0]):
+                r.fail(0, f"auth: without tokens {what} on {addr} would serve unauthenticated; refused")
+    before = (policy.cfg, policy.enabled)
+    policy.cfg, policy.enabled = new, enabled
+
+    def undo():
+        policy.cfg, policy.enabled = before
+    r.undo(undo)
+    r.changed(f"auth: {len(new.tokens)} tokens")
 
 
 def programs(r: Reload) -> None:
@@ -413,7 +454,7 @@ def replays(r: Reload) -> None:
 
 
 # Run in this order: each may use what the ones before it set up (r.objects).
-SECTIONS = [settings, programs, maps, hooks, filters, live, replays]
+SECTIONS = [settings, auth, programs, maps, hooks, filters, live, replays]
 
 
 @dataclass

@@ -82,6 +82,7 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None, watch: float 
     # several hand-overs one RPC needs, let a slow load delay other calls by 100s of ms.
     sys.setswitchinterval(SWITCH_INTERVAL)
     app = _build_app(cfg)
+    app.policy = policy           # a reload swaps its tokens (service/reload.py)
     stop = stop or asyncio.Event()
     limits = app.limits
 

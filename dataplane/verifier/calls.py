@@ -42,6 +42,11 @@ def _hname(hid: int) -> str:
     return HELPER_NAMES.get(hid, "unknown")
 
 
+# Helpers that write the packet without a packet pointer argument (or move
+# into code the verifier does not see): tail_call, xdp_store_bytes,
+# dynptr_write/dynptr_data (an xdp dynptr's bytes are the packet's).
+_PKT_WRITE_HELPERS = frozenset({12, 190, 202, 203})
+
 class CallsMixin:
     def _spin_lock_arg(self, st, regno: int, r, is_lock: bool) -> None:
         """process_spin_lock: the lock must be the map value's bpf_spin_lock
@@ -131,6 +136,7 @@ class CallsMixin:
             self.fail(f"invalid func unknown#{hid}")
         proto = hp.helper_proto(hid)
         name = _hname(hid)
+        self.aux[pc].pkt_write |= hid in _PKT_WRITE_HELPERS or bool(proto and proto.changes_pkt_data)
         if proto is None or self.prog_type not in proto.prog_types:
             # the kernel's text when the kernel refuses it too; otherwise
             # the gap is dataplane's, and the message says so
@@ -327,6 +333,7 @@ class CallsMixin:
         k = self._kfunc(insn.imm)
         if k is None:
             self.fail(f"kernel btf_id {insn.imm} is not a function")
+        self.aux[pc].pkt_write |= k.name.startswith("bpf_dynptr")   # xdp dynptrs write through slices
         regs = st.cur.regs
         release_ref = 0
         trusted = bool(k.flags & (KF_TRUSTED_ARGS | KF_RELEASE))

@@ -114,6 +114,7 @@ class MemMixin:
         if t == CTX:
             return self._ctx_access(reg, regno, off, size, write, aux)
         if t in (PKT, PKT_META):
+            aux.pkt_write |= write
             if write and self.prog_type == "socket":
                 self.fail(f"cannot write into {reg.type_str()}")
             if write and value.is_ptr():
@@ -349,6 +350,7 @@ class MemMixin:
         """check_helper_mem_access: ``size`` bytes at ``reg`` are read (or written) by a helper."""
         t = reg.t
         if t in (PKT, PKT_META):
+            self.aux[self.cur_pc].pkt_write |= write
             self._check_packet(regno, reg, reg.off, size, zero_ok)
         elif t == MAP_VALUE:
             self._check_region(regno, reg, reg.off, size, self.maps[reg.map].value_size, "map value", zero_ok)

@@ -55,6 +55,7 @@ class InsnAux:
     ctx_kind: str | None = None       # scalar / pkt / pkt_end / pkt_meta
     mem_kinds: set = field(default_factory=set)   # pointer kinds seen at this load/store
     seen: bool = False
+    pkt_write: bool = False           # may write or resize the packet (a store, a helper, a tail call)
 
 
 @dataclass
@@ -74,6 +75,14 @@ class VerifiedProgram:
         the kernel accepts too) replaced by ``ja -1``."""
         from dataplane.verifier.insn_check import runnable
         return runnable(self.insns, self.aux)
+
+    @property
+    def writes_packet(self) -> bool:
+        """May the program write packet memory or change the packet's
+        bounds (stores through packet pointers, helpers writing or moving
+        the packet, xdp dynptrs, tail calls into unknown programs)? A
+        replay runs the others on the trace's own bytes, without a copy."""
+        return any(a is not None and a.pkt_write for a in self.aux)
 
     def ctx_loads(self) -> dict:
         """slot -> ctx field name for every load/store through the ctx pointer."""

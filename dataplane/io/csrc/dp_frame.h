@@ -63,7 +63,16 @@ struct dp_batch {
                                 slot i starts at buffer + i * frame_size */
     uint32_t frame_size;
     uint32_t headroom;       /* where a source places data in a fresh slot */
+    uint32_t flags;          /* DP_BATCH_* */
 };
+
+/* dp_batch.flags: DP_BATCH_IN_PLACE, set by the pump before a fill when no
+ * program of the chain writes packet memory or moves the packet's bounds
+ * (VerifiedProgram.writes_packet): a source may then point frames at its
+ * own read-only memory (a mapped trace) instead of copying into slots --
+ * such a frame has no headroom and hard_start == data. A source that
+ * cannot (or did not) clears the flag in its fill. */
+#define DP_BATCH_IN_PLACE 1u
 
 static inline uint32_t dp_frame_len(const struct dp_frame *f)
 {

@@ -61,9 +61,12 @@ static inline uint64_t ld64(const struct dp_pcap_reader *r, uint64_t off)
     return r->swapped ? __builtin_bswap64(v) : v;
 }
 
-/* Copy one packet into slot i; packets bigger than a slot are cut (and the
- * cut bytes counted as not captured) rather than refused, as a NIC with a
- * smaller MTU would. */
+/* Copy one packet into slot i -- or, in a DP_BATCH_IN_PLACE batch, point
+ * frame i at the packet's bytes in the trace itself (no headroom: nothing
+ * in the chain moves or writes the packet). Packets bigger than a slot are
+ * cut either way (and the cut bytes counted as not captured) rather than
+ * refused, as a NIC with a smaller MTU would: verdicts do not depend on the
+ * mode. */
 static inline void deliver(struct dp_pcap_reader *r, struct dp_batch *b, uint32_t i,
                            const uint8_t *src, uint32_t caplen, uint32_t origlen,
                            uint64_t ts_ns, uint32_t ifindex)
@@ -75,11 +78,40 @@ static inline void deliver(struct dp_pcap_reader *r, struct dp_batch *b, uint32_
         len = max;
         r->truncated++;
     }
-    f = dp_batch_reset_frame(b, i, len);
-    memcpy(f->data, src, len);
+    if (b->flags & DP_BATCH_IN_PLACE) {
+        f = &b->frames[i];
+        f->hard_start = f->data = f->data_meta = (uint8_t *)src;
+        f->data_end = f->data + len;
+        f->frame_sz = len + DP_XDP_TAILROOM;
+        f->rx_queue = 0;
+        f->verdict = 0;
+        f->reserved = 0;
+    } else {
+        f = dp_batch_reset_frame(b, i, len);
+        memcpy(f->data, src, len);
+    }
     f->ts_ns = ts_ns;
     f->ifindex = ifindex;
     f->wire_extra = origlen > len ? origlen - len : 0;
+}
+
+/* Each record header's address depends on the previous one's caplen: a
+ * chain of cache misses the hardware prefetcher does not break (measured:
+ * mixed 418-byte trace, pass program, ~88 ns/packet copying, ~145 in
+ * place). Prefetching the file this far ahead of the read position (a few
+ * packets: their headers and the bytes the copy or the program reads)
+ * brings it to ~35 copying and ~30 in place. */
+#define DP_PCAP_PREFETCH 4096u
+
+static inline void prefetch_ahead(const struct dp_pcap_reader *r, uint64_t pos, uint64_t *pf)
+{
+    uint64_t want = pos + DP_PCAP_PREFETCH;
+    if (want > r->size)
+        want = r->size;
+    if (*pf < pos)
+        *pf = pos & ~63ull;
+    for (; *pf < want; *pf += 64)
+        __builtin_prefetch(AT(r, *pf));
 }
 
 /* ---- classic pcap ---------------------------------------------------- */
@@ -103,12 +135,14 @@ static int classic_open(struct dp_pcap_reader *r)
 static uint32_t classic_read(struct dp_pcap_reader *r, struct dp_batch *b, uint32_t n)
 {
     uint32_t frac_mul = r->nsec ? 1u : 1000u;
+    uint64_t pf = 0;
     while (n < b->capacity) {
         uint64_t pos = r->pos, left = r->size - pos;
         uint32_t caplen, origlen;
         uint64_t ts;
         if (left == 0)
             break;
+        prefetch_ahead(r, pos, &pf);
         if (left < CLASSIC_REC) {
             fail(r, pos, "truncated record header (%llu of %u bytes)",
                  (unsigned long long)left, CLASSIC_REC);
@@ -315,11 +349,15 @@ static int packet_parse(struct dp_pcap_reader *r, struct dp_batch *b, uint32_t i
 static uint32_t ng_read(struct dp_pcap_reader *r, struct dp_batch *b, uint32_t n)
 {
     uint32_t cap = b ? b->capacity : 0;
+    uint64_t pf = 0;
+    int ahead = b != NULL;
     for (;;) {
         uint64_t pos = r->pos, left = r->size - pos;
         uint32_t type, total;
         if (left == 0)
             break;
+        if (ahead)
+            prefetch_ahead(r, pos, &pf);
         if (left < 12) {
             fail(r, pos, "truncated pcapng block header (%llu bytes)", (unsigned long long)left);
             break;
