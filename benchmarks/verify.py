@@ -1,21 +1,38 @@
-"""Verifier speed on a firewall-class XDP program (a few hundred insns).
+"""Verifier speed beside the kernel's, measured in the same run.
 
-The program parses Ethernet/IPv4/TCP with bounds checks, matches N rules on
-(source prefix, destination port) and counts verdicts in an array map with
-an atomic add.  Prints insns, processed insns and milliseconds per verify,
-and checks the kernel accepts it too when run as root.
+    python benchmarks/verify.py [--loops] [--corpus] [--runs 3] [--deadline 600]
 
-    python benchmarks/verify.py [--rules 40] [--repeat 20] [--corpus]
+Default: a firewall-class XDP program (Ethernet/IPv4/TCP parse, N rules,
+verdict counters): insns, processed insns and ms per verify.
 
-``--corpus`` also compiles every clang program of tests/progs and
-tests/verifier_reject and prints, per program, dataplane's verify time,
-processed insns per second, and the kernel's BPF_PROG_LOAD time for the
-same object (as root).
+``--loops``: the loop workloads of issues 11 and 14, each verified by
+dataplane (``verify(log_level=0)``, what a load does) and by the running
+kernel (raw BPF_PROG_LOAD without a log, no retry):
+  loop22/N   a 22-instruction loop over a packet byte, N = 1000..10000
+             iterations (a loop counter the verifier must track exactly,
+             plus a branch before the loop that pruning must merge);
+  unbounded  a loop over a packet byte that never ends: both refuse it at
+             the 1M processed-instruction limit;
+  ringbuf    tests/progs/xdp_ringbuf.c:xdp_sample with one instruction
+             mutated (its data_end check re-aimed one instruction back, so
+             it loops until the packet offset overflows), which the
+             kernel refuses with "invalid access to packet".
+Each dataplane run has a deadline (--deadline s): no unbounded waits.
+
+``--corpus``: every clang program of tests/progs, per object: dataplane's
+verification of all its programs against the kernel's load of the object
+(BTF, maps and programs: what `bpftool prog loadall` would do).
+
+Every figure is the median of --runs runs with its spread (min-max); the
+ratio is dataplane / kernel (lower is better).
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import statistics
+import struct
 import sys
 import time
 
@@ -75,12 +92,238 @@ exit""")
     return "\n".join(out)
 
 
+def loop22_asm(n: int) -> str:
+    """22 instructions: hash one packet byte n times.  The counter (r6) is
+    compared with n every iteration, so it is precise and each iteration is
+    a new state; the byte (r5) and the accumulator (r7) are not, so the
+    second path into the loop (after `r5 != 0x45`) is pruned at once."""
+    return f"""
+ldxw %r2, [%r1+0]
+ldxw %r3, [%r1+4]
+mov %r0, 2
+mov %r4, %r2
+add %r4, 1
+jgt %r4, %r3, out
+ldxb %r5, [%r2+0]
+mov %r7, 0
+jne %r5, 0x45, start
+mov %r7, 1
+start:
+mov %r6, 0
+loop:
+mov %r8, %r5
+xor %r8, %r6
+mul %r8, 31
+add %r7, %r8
+and %r7, 0xffff
+add %r6, 1
+jlt %r6, {n}, loop
+mov %r0, %r7
+and %r0, 1
+add %r0, 1
+out:
+exit
+"""
+
+
+# A loop over a packet byte that never ends: the byte only grows, so
+# `!= 0` is always decided and the verifier follows it until 1M insns.
+UNBOUNDED_ASM = """
+ldxw %r2, [%r1+0]
+ldxw %r3, [%r1+4]
+mov %r0, 2
+mov %r4, %r2
+add %r4, 1
+jgt %r4, %r3, out
+ldxb %r5, [%r2+0]
+loop:
+add %r5, 1
+jne %r5, 0, loop
+out:
+exit
+"""
+
+
+# ---------------------------------------------------------------- kernel side
+def kernel_load_s(raw: bytes, prog_type: int = 6) -> tuple[bool, float]:
+    """One BPF_PROG_LOAD without a log (no retry): (accepted, seconds)."""
+    from dataplane.io import kbpf
+    code = ctypes.create_string_buffer(raw, len(raw))
+    lic = ctypes.create_string_buffer(b"GPL")
+    a = kbpf._attr()
+    struct.pack_into("<IIQQ", a, 0, prog_type, len(raw) // 8, kbpf._addr(code), kbpf._addr(lic))
+    t0 = time.perf_counter()
+    try:
+        fd = kbpf._sys_bpf(kbpf.BPF_PROG_LOAD, a, "BPF_PROG_LOAD")
+        ok = True
+    except kbpf.KernelBpfError:
+        fd, ok = -1, False
+    dt = time.perf_counter() - t0
+    if fd >= 0:
+        os.close(fd)
+    return ok, dt
+
+
+def kernel_error(raw: bytes, prog_type: int = 6) -> str:
+    from dataplane.io import kbpf
+    try:
+        kbpf.prog_load(raw, prog_type, "GPL", log_level=1, log_size=1 << 24).close()
+        return "accepted"
+    except kbpf.KernelBpfError as e:
+        lines = [ln for ln in e.log.strip().splitlines()
+                 if ln and not ln.startswith(("processed ", "cur state:", "old state:"))]
+        return lines[-1] if lines else str(e)
+
+
+def _stats(xs: list[float]) -> str:
+    return f"{statistics.median(xs) * 1e3:9.1f} ({min(xs) * 1e3:.1f}-{max(xs) * 1e3:.1f})"
+
+
+def ringbuf_mutant():
+    """(dataplane insns, maps, kernel raw bytes, map fds to close) of the
+    ringbuf sample with its data_end check re-aimed one insn back."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from dataplane.cli.verify_cmd import link_for_verifier
+    from dataplane.io import kbpf
+    from dataplane.isa.instruction import Instruction, encode
+    from dataplane.loader import load_object
+    from support import progs as build
+    tests = Path(__file__).resolve().parent.parent / "tests"
+    obj = build.compile_c(shutil.which("clang"), tests / "progs" / "xdp_ringbuf.c",
+                          Path(tempfile.mkdtemp()) / "xdp_ringbuf.o", ["-I", str(tests / "progs")])
+    spec = load_object(obj)
+    insns, maps, _ = link_for_verifier(spec, spec.programs["xdp_sample"], {})
+    out, pc, done = [], 0, False
+    for i in insns:
+        if not done and i.opcode == 0x2D:     # the first `if rX > rY goto` (data + 14 > data_end)
+            i = Instruction(i.opcode, i.dst, i.src, -2, i.imm)
+            done = True
+        out.append(i)
+        pc += i.slots
+    assert done, "xdp_sample changed: no data_end check to mutate"
+    m = next(iter(maps.values()))
+    fd = kbpf.map_create(m.map_type, m.key_size, m.value_size, m.max_entries)
+    kinsns = [Instruction(0x18, i.dst, i.src, i.off, (i.imm & ~0xFFFFFFFF) | fd)
+              if i.is_lddw and i.src == 1 else i for i in out]
+    return out, maps, encode(kinsns), [fd]
+
+
+def loops(runs: int, deadline: float, which: str | None = None) -> int:
+    from dataplane.errors import VerifierError
+    from dataplane.isa.instruction import encode
+    from support.verifier import assemble
+    work = [(f"loop22/{n}", assemble(loop22_asm(n), {}), {}, None) for n in (1000, 2000, 4000, 10000)]
+    work.append(("unbounded", assemble(UNBOUNDED_ASM, {}), {}, None))
+    rb_insns, rb_maps, rb_raw, fds = ringbuf_mutant()
+    work.append(("ringbuf", rb_insns, rb_maps, rb_raw))
+    if which:
+        work = [w for w in work if w[0].startswith(which)]
+    print(f"{'program':12} {'verdict (dataplane / kernel)':58} {'processed':>9} "
+          f"{'dp_ms (spread)':>22} {'kernel_ms (spread)':>22} {'ratio':>6}")
+    worst = 0.0
+    try:
+        for name, insns, maps, raw in work:
+            raw = raw if raw is not None else encode(insns)
+            dts, kts, verdict, processed = [], [], "", 0
+            for _ in range(runs):
+                ok, kt = kernel_load_s(raw)
+                kts.append(kt)
+                t0 = time.perf_counter()
+                try:
+                    v = verify(insns, prog_type="xdp", maps=maps, log_level=0, deadline=deadline)
+                    verdict, processed = "accept", v.insn_processed
+                except VerifierError as e:
+                    verdict = e.summary
+                    processed = int(e.log.split("processed ")[-1].split()[0]) if "processed " in e.log else 0
+                dts.append(time.perf_counter() - t0)
+            kv = "accept" if ok else kernel_error(raw)
+            ratio = statistics.median(dts) / statistics.median(kts)
+            worst = max(worst, ratio)
+            both = verdict if verdict == kv else f"{verdict} / {kv}"
+            print(f"{name:12} {both[:58]:58} {processed:9} {_stats(dts):>22} {_stats(kts):>22} {ratio:6.2f}",
+                  flush=True)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    print(f"worst ratio {worst:.2f}")
+    return 0
+
+
+def corpus(runs: int) -> None:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from dataplane.cli.verify_cmd import verify_program
+    from dataplane.errors import DataplaneError, VerifierError
+    from dataplane.loader import load_object
+    from support import progs as build
+    tests = Path(__file__).resolve().parent.parent / "tests"
+    clang = shutil.which("clang")
+    out = Path(tempfile.mkdtemp())
+    print(f"{'object':16} {'progs':>5} {'processed':>9} {'dp_ms (spread)':>22} {'kernel_load_ms (spread)':>24} "
+          f"{'ratio':>6}")
+    ratios = []
+    for src in sorted((tests / "progs").glob("*.c")):
+        try:
+            obj = build.compile_c(clang, src, out / f"{src.stem}.o", ["-I", str(src.parent)])
+        except AssertionError:
+            continue
+        spec = load_object(obj)
+        dts, kts, processed = [], [], 0
+        try:
+            for _ in range(runs):
+                kts.append(_kernel_object_load_s(obj))
+                t0 = time.perf_counter()
+                processed = 0
+                for ps in spec.programs.values():
+                    try:
+                        processed += verify_program(spec, ps).insn_processed
+                    except VerifierError:
+                        pass
+                dts.append(time.perf_counter() - t0)
+        except DataplaneError as e:
+            print(f"{src.stem:16} skipped: {e}")
+            continue
+        ratio = statistics.median(dts) / statistics.median(kts)
+        ratios.append(ratio)
+        print(f"{src.stem:16} {len(spec.programs):5} {processed:9} {_stats(dts):>22} {_stats(kts):>24} "
+              f"{ratio:6.2f}", flush=True)
+    if ratios:
+        print(f"worst ratio {max(ratios):.2f}, geomean {statistics.geometric_mean(ratios):.2f}")
+
+
+def _kernel_object_load_s(obj) -> float:
+    from dataplane.io.kload import KernelObject
+    t0 = time.perf_counter()
+    with KernelObject.load(obj):
+        dt = time.perf_counter() - t0
+    return dt
+
+
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rules", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=20)
-    ap.add_argument("--corpus", action="store_true", help="also time every clang corpus program")
+    ap.add_argument("--corpus", action="store_true", help="time every clang corpus object against the kernel")
+    ap.add_argument("--loops", action="store_true", help="the loop workloads against the kernel")
+    ap.add_argument("--only", help="with --loops: only workloads whose name starts with this")
+    ap.add_argument("--runs", type=int, default=3, help="runs per figure (median and spread)")
+    ap.add_argument("--deadline", type=float, default=600.0, help="seconds a dataplane verification may take")
     args = ap.parse_args()
+    root = os.geteuid() == 0
+    if args.loops or args.corpus:
+        if not root:
+            print("--loops/--corpus compare with the kernel: run as root", file=sys.stderr)
+            return 2
+        if args.loops:
+            loops(args.runs, args.deadline, args.only)
+        if args.corpus:
+            corpus(args.runs)
+        return 0
     from support.verifier import assemble
     fds = {"counters": 1000}
     insns = assemble(firewall_asm(args.rules), fds)
@@ -93,7 +336,7 @@ def main() -> int:
     nslots = sum(i.slots for i in insns)
     print(f"insns={nslots} processed={v.insn_processed} states={v.total_states} "
           f"verify_ms={dt * 1e3:.2f}")
-    if os.geteuid() == 0:
+    if root:
         from dataplane.io import kbpf
         from support.verifier import kernel_verdict
         fd = kbpf.map_create(2, 4, 8, 4)
@@ -102,56 +345,7 @@ def main() -> int:
         finally:
             os.close(fd)
         print(f"kernel: {'accepts' if ok else 'rejects: ' + err}; {log.strip().splitlines()[-1]}")
-    if args.corpus:
-        corpus(args.repeat)
     return 0
-
-
-def corpus(repeat: int) -> None:
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from dataplane.cli.verify_cmd import verify_program
-    from dataplane.errors import DataplaneError, VerifierError
-    from dataplane.loader import load_object
-    from support import progs as build
-    compile_c = build.compile_c
-    tests = Path(__file__).resolve().parent.parent / "tests"
-    srcs = sorted((tests / "progs").glob("*.c")) + sorted((tests / "verifier_reject").glob("*.c"))
-    clang = shutil.which("clang")
-    out = Path(tempfile.mkdtemp())
-    print(f"{'program':34} {'verdict':8} {'insns':>6} {'processed':>9} {'dp_ms':>8} {'Minsn/s':>8} {'kernel_ms':>9}")
-    for src in srcs:
-        try:
-            obj = compile_c(clang, src, out / f"{src.stem}.o", ["-I", str(src.parent)])
-        except AssertionError:
-            continue
-        spec = load_object(obj)
-        kl = src.parent.name == "verifier_reject"
-        for name, ps in spec.programs.items():
-            t0 = time.perf_counter()
-            try:
-                for _ in range(repeat):
-                    v = verify_program(spec, ps, kernel_layout=kl)
-                verdict, processed = "accept", v.insn_processed
-            except VerifierError as e:
-                verdict, processed = "reject", int(e.log.split("processed ")[-1].split()[0])
-            except DataplaneError:
-                continue
-            dt = (time.perf_counter() - t0) / repeat
-            k_ms = float("nan")
-            if os.geteuid() == 0:
-                from dataplane.io.kload import KernelObject
-                t1 = time.perf_counter()
-                try:
-                    with KernelObject.load(obj):
-                        pass
-                except DataplaneError:
-                    pass
-                k_ms = (time.perf_counter() - t1) * 1e3
-            print(f"{src.stem + ':' + name:34} {verdict:8} {ps.insn_count:6} {processed:9} {dt * 1e3:8.2f} "
-                  f"{processed / dt / 1e6:8.3f} {k_ms:9.2f}")
 
 
 if __name__ == "__main__":

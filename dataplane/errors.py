@@ -69,6 +69,12 @@ class VerifierError(DataplaneError):
         self.log = log
 
 
+class VerifierAborted(VerifierError):
+    """Verification stopped by its caller's bounds (deadline, cancellation,
+    states kept), not by the program: ``kind`` is ETIMEDOUT, ECANCELED or
+    ENOMEM and the summary says which ("verification exceeded 5 s")."""
+
+
 class NotFound(DataplaneError):
     kind = _errno.ENOENT
 

@@ -11,9 +11,12 @@ import shutil
 import pytest
 
 from conftest import require
-from filter_corpus import CORPUS
+from filter_corpus import CORPUS as _BASE
+from filter_corpus_tools import TOOLS
 from dataplane.filter.kernel_run import kernel_runs
 from filter_diff import check, kernel_request, run_case
+
+CORPUS = _BASE + TOOLS
 
 
 @pytest.fixture(scope="module", autouse=True)

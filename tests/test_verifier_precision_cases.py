@@ -83,6 +83,10 @@ CASES = {   # name: (prog type, insns, kernel verdict)
     "neg_pointer": (XDP, [slot(0xbf, 0, 1), slot(0x87, 0), slot(0x95)], True),
     "bswap_pointer": (XDP, [slot(0xbf, 0, 10), slot(0xd7, 0, 0, 0, 64), slot(0x95)], True),
     "neg_pointer_then_deref": (XDP, [slot(0xbf, 2, 1), slot(0x87, 2), slot(0x71, 0, 2, 0), slot(0x95)], False),
+    # r0 = *(u8 *)skb[23]; if r0 > 255 goto L; ...; L: r0 = r5 (uninit): LD_ABS leaves R0
+    # unknown in the kernel (not bounded by the load size), so L is explored
+    "ld_abs_result_unbounded": (SOCK, [slot(0xbf, 6, 1), slot(0x30, 0, 0, 0, 23), slot(0x25, 0, 0, 2, 255),
+                                       slot(0xb7), slot(0x95), slot(0xbf, 0, 5), slot(0x95)], False),
     # *(u64 *)(fp - 8) = 0; lock *(u64 *)(fp - 8) += r1 (a ctx pointer)
     "atomic_pointer_operand": (XDP, [slot(0x7a, 10, 0, -8, 0), slot(0xdb, 10, 1, -8, 0), slot(0xb7), slot(0x95)],
                                True),

@@ -49,6 +49,15 @@ class IpSet:
         return 2 if self.has_port else 1
 
 
+_CREATE_UNSUPPORTED = {
+    "timeout": "entries that expire, as fail2ban's ban sets, are not translated",
+    "counters": "per-element counters are not translated",
+    "comment": "element comments are not translated",
+    "skbinfo": "skbinfo elements are not translated",
+    "forceadd": "forceadd evicts entries at random when the set is full",
+}
+
+
 class SetParser:
     """Feeds ipset-save lines into ``sets`` (name -> IpSet)."""
 
@@ -109,6 +118,8 @@ class SetParser:
                         raise self.err(f"maxelem must be 1..{MAX_MAXELEM}", no, w[i + 1])
                 s.create_opts += w[i:i + 2]
                 i += 2
+            elif o in _CREATE_UNSUPPORTED:
+                raise self.err(f"create option {o} is not supported ({_CREATE_UNSUPPORTED[o]})", no, o)
             else:
                 raise self.err("unsupported create option", no, o)
         self.sets[name] = s

@@ -46,6 +46,7 @@ def _neg(neg: bool) -> str:
 class Match:
     name = ""
     OPTIONS: dict[str, tuple[str, int]] = {}
+    UNSUPPORTED: tuple = ()         # options the module has in iptables that the translator refuses
     NEGATABLE: frozenset = frozenset()
 
     def __init__(self, proto_name: str = ""):
@@ -273,6 +274,11 @@ class IprangeMatch(Match):
         return " ".join(parts)
 
 
+CONNTRACK_UNSUPPORTED = ("--ctproto", "--ctorigsrc", "--ctorigdst", "--ctreplsrc", "--ctrepldst",
+                         "--ctorigsrcport", "--ctorigdstport", "--ctreplsrcport", "--ctrepldstport",
+                         "--ctstatus", "--ctexpire", "--ctdir")
+
+
 class CtStateMatch(Match):
     """-m conntrack --ctstate and -m state --state (same semantics)."""
 
@@ -286,6 +292,10 @@ class CtStateMatch(Match):
     @property
     def OPTIONS(self):
         return {"--ctstate": ("state", 1)} if self.name == "conntrack" else {"--state": ("state", 1)}
+
+    @property
+    def UNSUPPORTED(self):
+        return CONNTRACK_UNSUPPORTED if self.name == "conntrack" else ()
 
     def add(self, key, neg, args):
         v = 0
@@ -493,9 +503,15 @@ class CommentMatch(Match):
         return f"/* {self.text} */"
 
 
+_SAVE_PLAIN = frozenset("_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def save_string(text: str) -> str:
-    """xtables_save_string: always double-quoted, \\ and \" escaped."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """xtables_save_string: bare when the text is only [A-Za-z0-9_-] (and not
+    empty), else double-quoted with \\, \" and \' escaped."""
+    if text and all(c in _SAVE_PLAIN for c in text):
+        return text
+    return '"' + "".join("\\" + c if c in "\"\\'" else c for c in text) + '"'
 
 
 class MarkMatch(Match):
@@ -536,6 +552,9 @@ def new_match(name: str, proto_name: str) -> Match:
         return CtStateMatch(proto_name, name)
     cls = _MODULES.get(name)
     if cls is None:
+        if name in KNOWN_UNSUPPORTED:
+            raise ValueError(f"match {name!r} is not supported by the translator "
+                             f"(supported: {', '.join(SUPPORTED)})")
         raise ValueError(f"unknown match {name!r} (supported: {', '.join(SUPPORTED)})")
     return cls(proto_name)
 
@@ -543,5 +562,13 @@ def new_match(name: str, proto_name: str) -> Match:
 _MODULES = {"icmp": IcmpMatch, "multiport": MultiportMatch, "iprange": IprangeMatch, "set": SetMatch,
             "limit": LimitMatch, "length": LengthMatch, "ttl": TtlMatch, "comment": CommentMatch,
             "mark": MarkMatch}
+# Matches iptables has that the translator refuses by name (what ufw, kube-proxy, Docker
+# and firewalld write beside the supported ones); any other name is "unknown".
+KNOWN_UNSUPPORTED = ("addrtype", "recent", "hashlimit", "connlimit", "owner", "pkttype", "physdev",
+                     "mac", "string", "u32", "bpf", "cgroup", "socket", "policy", "realm", "rpfilter",
+                     "statistic", "time", "quota", "connbytes", "connmark", "helper", "dscp", "tos",
+                     "ecn", "tcpmss", "hl", "esp", "ah", "sctp", "dccp", "udplite", "devgroup", "cpu",
+                     "nfacct", "osf", "rateest", "set-counters", "cluster", "ipvs", "l2tp", "ipcomp",
+                     "geoip")
 SUPPORTED = ("tcp", "udp", "icmp", "multiport", "iprange", "conntrack", "state", "set", "limit",
              "length", "ttl", "comment", "mark")

@@ -10,6 +10,7 @@ Other tables are an error unless ``other_tables="skip"`` is asked for.
 """
 from __future__ import annotations
 
+import copy
 import re
 
 from dataplane.filter import matches as M
@@ -35,6 +36,7 @@ _GENERIC = {
     "-j": "jump", "--jump": "jump",
     "-g": "goto", "--goto": "goto",
     "-c": "counters", "--set-counters": "counters",
+    "-4": "ipv4", "--ipv4": "ipv4", "-6": "ipv6", "--ipv6": "ipv6",
 }
 _IMPLICIT = {6: "tcp", 17: "udp", 1: "icmp"}   # -p X loads match X for its options, as iptables
 
@@ -165,6 +167,10 @@ class _Parser:
                 raise self.err("bad rule counters (expected [packets:bytes])", no, words[0])
             counters = [int(m.group(1)), int(m.group(2))]
             words = words[1:]
+        family = ""
+        while words and words[0] in ("-4", "--ipv4", "-6", "--ipv6"):      # allowed before the command
+            family = family or words[0].lstrip("-")[-1]
+            words = words[1:]
         if not words:
             raise self.err("empty command", no)
         cmd = words[0]
@@ -196,16 +202,30 @@ class _Parser:
                 if not 1 <= pos <= len(ch.rules) + 1:
                     raise self.err(f"index of insertion too big (chain {ch.name} has "
                                    f"{len(ch.rules)} rules)", no, str(pos))
+        self._multi: dict[str, list] = {}
+        self._ipv6 = family == "6"
         rule = self._rule(ch.name, rest, no)
+        if self._ipv6:
+            return              # iptables-restore skips a -6 rule (one file for both families)
         if counters is not None:
             rule.counters = counters
-        self.nrules += 1
+        # -s/-d with comma-separated addresses: one rule per (source, destination), sources
+        # outermost, as iptables adds them (each -I at the same position: reversed)
+        rules = [rule]
+        if self._multi:
+            rules = []
+            for src in self._multi.get("src", [rule.src]):
+                for dst in self._multi.get("dst", [rule.dst]):
+                    r = copy.deepcopy(rule)
+                    r.src, r.dst = src, dst
+                    rules.append(r)
+        self.nrules += len(rules)
         if self.nrules > MAX_RULES:
             raise self.err(f"more than {MAX_RULES} rules", no)
         if pos is None:
-            ch.rules.append(rule)
+            ch.rules.extend(rules)
         else:
-            ch.rules.insert(pos - 1, rule)
+            ch.rules[pos - 1:pos - 1] = rules[::-1]
 
     # -- one rule ---------------------------------------------------------------
     def _rule(self, chain: str, w: list[str], no: int) -> Rule:
@@ -235,10 +255,22 @@ class _Parser:
                     (v,) = need(1, t)
                     if getattr(r, key) is not None:
                         raise self.err("multiple -s/-d flags not allowed", no, t)
-                    try:
-                        setattr(r, key, Neg(parse_cidr(v), neg))
-                    except ValueError as e:
-                        raise self.err(f"host/network {v!r} not found ({e})", no, t) from None
+                    parts = v.split(",")
+                    if len(parts) > 1 and neg:
+                        raise self.err("! not allowed with multiple source or destination IP "
+                                       "addresses", no, t)
+                    cidrs = []
+                    for part in parts:
+                        try:
+                            cidrs.append(Neg(parse_cidr(part), neg))
+                        except ValueError as e:
+                            hint = (" (host names are not resolved by the translator: give an "
+                                    "address)" if any(c.isalpha() for c in part.split("/")[0]) else "")
+                            raise self.err(f"host/network {part!r} not found ({e}){hint}", no,
+                                           t) from None
+                    setattr(r, key, cidrs[0])
+                    if len(cidrs) > 1:
+                        self._multi[key] = cidrs
                     i += 2
                 elif key == "proto":
                     (v,) = need(1, t)
@@ -284,6 +316,11 @@ class _Parser:
                     r.target = self._target(v, key == "goto", no, t)
                     target_opts = T.target_options(r.target.kind)
                     i += 2
+                elif key in ("ipv4", "ipv6"):
+                    if neg:
+                        raise self.err(f"cannot have ! before {t}", no, t)
+                    self._ipv6 = self._ipv6 or key == "ipv6"
+                    i += 1
                 elif key == "counters":
                     p, b = need(2, t)
                     if not (p.isdigit() and b.isdigit()):
@@ -367,9 +404,16 @@ class _Parser:
                     raise self.err(f"option {opt} requires {k} argument(s)", no, opt)
                 m.add(key, neg, args)
                 return i + 1 + k
+        for m in r.matches:
+            if opt in m.UNSUPPORTED:
+                raise self.err(f"option {opt} of -m {m.name} is not supported by the translator "
+                               f"(supported: {', '.join(m.OPTIONS)})", no, opt)
         # iptables loads the protocol's match on its first unknown option
         pname = _IMPLICIT.get(r.proto.value) if r.proto and not r.proto.neg else None
         if pname and not any(m.name == pname for m in r.matches):
             r.matches.append(M.new_match(pname, proto_name))
             return self._ext_option(r, w, i, neg, no, target_opts, proto_name)
+        if r.proto and not r.proto.neg and r.proto.value in (33, 132, 136):
+            raise self.err(f"option {opt} belongs to -m {N.proto_name(r.proto.value)}, which is not "
+                           f"supported by the translator", no, opt)
         raise self.err("unknown option", no, opt)

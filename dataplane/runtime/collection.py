@@ -30,7 +30,7 @@ from dataplane.abi.helpers import HELPER_IDS, HELPER_NAMES
 from dataplane.abi.progs import BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_XDP, VERIFIER_CTX
 from dataplane.abi.xdp import XDP_REDIRECT
 from dataplane.idspace import IdSpace
-from dataplane.errors import LoadError, NotFound, VerifierError
+from dataplane.errors import LoadError, NotFound, VerifierAborted, VerifierError
 from dataplane.loader import ObjectSpec, ProgramSpec, load_object
 from dataplane.loader.core_relo import relocated_spec
 from dataplane.loader.kconfig import resolve_kconfig
@@ -432,9 +432,19 @@ def _verify(spec: ObjectSpec, ps: ProgramSpec, provider, bounds=None):
                           provider.indices() if provider is not None else {})
     if linked.prog_type is None:
         return None
+    kw = dict(objs=provider.objs() if provider is not None else {}, line_info=ps.line_info, bounds=bounds)
     try:
-        return linked.verify(objs=provider.objs() if provider is not None else {}, line_info=ps.line_info,
-                             **({"bounds": bounds} if bounds is not None else {}))
+        # as libbpf loads: no log (the verifier's native loop); on a rejection
+        # verify again with one, so the error carries the kernel-style trace
+        try:
+            return linked.verify(log_level=0, **kw)
+        except VerifierAborted:
+            raise
+        except VerifierError:
+            linked.verify(log_level=1, **kw)
+            raise
+    except VerifierAborted:
+        raise       # stopped by the caller's bounds: its own kind and summary
     except VerifierError as exc:
         err = VerifierError(exc.summary, exc.log)
         err.args = (f"program {ps.name}: verifier rejected it: {exc.summary}",)

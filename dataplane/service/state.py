@@ -213,7 +213,7 @@ class Registry:
         self._check_map_budget([(n, ms.map_type, ms.key_size, ms.value_size, ms.max_entries)
                                 for n, ms in spec.maps.items()])
         collection = Collection.load(spec, self.options, programs=[program] if program else None,
-                                     prog_type=prog_type or None, **({"bounds": bounds} if bounds else {}))
+                                     prog_type=prog_type or None, **({"bounds": bounds or cancel} if bounds or cancel else {}))
         skipped = dict(collection.skipped)
         spec = collection.spec       # with any forced type
         selected = [spec.programs[n] for n in collection.programs]

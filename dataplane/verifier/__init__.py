@@ -4,10 +4,12 @@
 :class:`VerifiedProgram` or raises :class:`dataplane.errors.VerifierError`
 whose summary is the kernel's error line for the same program.
 """
+from dataplane.errors import VerifierAborted
 from dataplane.verifier.core import verify
 from dataplane.verifier.insn_check import decode_program
 from dataplane.verifier.types import (KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS, InsnAux,
                                       KfuncProto, MapInfo, ObjLayout, VerifiedProgram)
 
-__all__ = ["verify", "decode_program", "MapInfo", "KfuncProto", "ObjLayout", "VerifiedProgram", "InsnAux",
+__all__ = ["verify", "VerifierAborted",
+           "decode_program", "MapInfo", "KfuncProto", "ObjLayout", "VerifiedProgram", "InsnAux",
            "KF_ACQUIRE", "KF_RELEASE", "KF_RET_NULL", "KF_TRUSTED_ARGS"]

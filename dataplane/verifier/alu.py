@@ -93,6 +93,9 @@ class AluMixin:
         d = self.read_reg(st, dst)
         self.write_check(dst)
         if d.is_ptr() or s.is_ptr():
+            if insn.source == op.BPF_X and d.is_ptr() != s.is_ptr():
+                # the scalar offset of a pointer must be exact (precision)
+                self.mark_precise(st, insn.dst if s.is_ptr() else insn.src)
             self._ptr_alu(st, insn, d, s)
             return
         name = OPNAME[o]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataplane.isa import opcodes as op
 from dataplane.verifier import scalar, tnum
-from dataplane.verifier.reg import (BTF, MAP_PTR, MAP_VALUE, MEM, OR_NULL, PKT, PKT_END, PKT_META, SCALAR, Reg, scalar_const,
-                                    scalar_from)
+from dataplane.verifier.precision import DST_REG_STACK, SRC_REG_STACK
+from dataplane.verifier.reg import (BTF, MAP_PTR, MAP_VALUE, MEM, OR_NULL, PKT, PKT_END, PKT_META, SCALAR, STACK, Reg,
+                                    scalar_const, scalar_from)
 
 NEG = {op.BPF_JEQ: op.BPF_JNE, op.BPF_JNE: op.BPF_JEQ, op.BPF_JGT: op.BPF_JLE, op.BPF_JLE: op.BPF_JGT,
        op.BPF_JGE: op.BPF_JLT, op.BPF_JLT: op.BPF_JGE, op.BPF_JSGT: op.BPF_JSLE,
@@ -22,7 +23,7 @@ def _view(b, is32: bool):
     return b[0], b[1], b[2], b[3], b[4]
 
 
-def branch_taken(o: int, a, b, is32: bool, same: bool = False) -> int:
+def _branch_taken_py(o: int, a, b, is32: bool, same: bool = False) -> int:
     """is_scalar_branch_taken: 1 always, 0 never, -1 unknown."""
     if same:   # the same register on both sides
         if o in (op.BPF_JGE, op.BPF_JLE, op.BPF_JSGE, op.BPF_JSLE, op.BPF_JEQ):
@@ -80,7 +81,7 @@ _S = (3, 4)
 _S32 = (7, 8)
 
 
-def refine(o: int, a, b, is32: bool):
+def _refine_py(o: int, a, b, is32: bool):
     """regs_refine_cond_op + reg_bounds_sync: (a, b) given ``a <o> b``.
     The results may be invalid (empty) on a dead branch: see scalar.valid."""
     r1, r2 = list(a), list(b)
@@ -137,7 +138,27 @@ def refine(o: int, a, b, is32: bool):
         r2[S[0]] = max(scalar.to_signed(r1[S[0]] + 1, w), r2[S[0]])
     if swapped:
         r1, r2 = r2, r1
-    return scalar.sync(tuple(r1)), scalar.sync(tuple(r2))
+    return scalar._sync_py(tuple(r1)), scalar._sync_py(tuple(r2))
+
+
+if scalar._native is None:
+    branch_taken, refine = _branch_taken_py, _refine_py
+else:
+    _n_taken, _n_refine = scalar._native.branch_taken, scalar._native.refine
+
+    def branch_taken(o: int, a, b, is32: bool, same: bool = False) -> int:
+        """is_scalar_branch_taken: 1 always, 0 never, -1 unknown."""
+        try:
+            return _n_taken(o, a, b, is32, same)
+        except OverflowError:
+            return _branch_taken_py(o, a, b, is32, same)
+
+    def refine(o: int, a, b, is32: bool):
+        """regs_refine_cond_op + reg_bounds_sync (see _refine_py)."""
+        try:
+            return _n_refine(o, a, b, is32)
+        except (OverflowError, ArithmeticError):
+            return _refine_py(o, a, b, is32)
 
 
 AT_PKT_END, BEYOND_PKT_END = -1, -2   # Reg.rng of a packet pointer known to be >= / > pkt_end
@@ -181,9 +202,14 @@ class BranchMixin:
         if insn.source == op.BPF_X:
             s = self.read_reg(st, insn.src)
         else:
-            s = scalar_const(insn.imm if insn.cls == op.BPF_JMP else insn.imm & scalar.M32)
+            s = self._imm_operand(insn)
         d = self.read_reg(st, insn.dst)
         is32 = insn.cls == op.BPF_JMP32
+        # stack pointers compared: backtracking must not follow them (INSN_F_*_REG_STACK)
+        flags = (DST_REG_STACK if d.t == STACK else 0) | (
+            SRC_REG_STACK if insn.source == op.BPF_X and s.t == STACK else 0)
+        if flags:
+            self.push_hist(st, flags)
         if d.t == SCALAR and s.t == SCALAR:
             return self._scalar_branch(st, insn, d, s, o, is32, target, fall, pc)
         # pointer compares
@@ -191,6 +217,7 @@ class BranchMixin:
             p, z = (d, s) if s.t == SCALAR else (s, d)
             if z.t == SCALAR and z.is_const() and z.val == 0 and p.is_ptr():
                 if p.t in OR_NULL:
+                    self._linked_hist(st, insn, d, s)
                     other = st.copy()
                     # JEQ: the taken branch is the NULL one; JNE: the fallthrough
                     self._mark_null(other, p.id, is_null=(o == op.BPF_JEQ))
@@ -200,6 +227,7 @@ class BranchMixin:
                 # reg_not_null: only these are known non-NULL; a ctx, stack or
                 # packet pointer compared with 0 leaves both branches open
                 if p.t in (MAP_VALUE, MAP_PTR, MEM, BTF):
+                    self._precise_operands(st, insn, d, s)
                     return fall if o == op.BPF_JEQ else target
         if insn.source == op.BPF_X and not is32:
             pred = _pkt_branch_taken(o, d, s)
@@ -207,19 +235,55 @@ class BranchMixin:
                 return target
             if pred == 0:
                 return fall
+        self._linked_hist(st, insn, d, s)
         other = st.copy()
         if insn.source == op.BPF_X and not is32:
             self._pkt_compare(st, other, insn, d, s, o)
         self.push_branch(other, target, pc)
         return fall
 
+    def _precise_operands(self, st, insn, d, s) -> None:
+        """A decided branch relied on its scalar operands' exact values."""
+        if d.t == SCALAR:
+            self.mark_precise(st, insn.dst)
+        if insn.source == op.BPF_X and s.t == SCALAR:
+            self.mark_precise(st, insn.src)
+
+    def _linked_hist(self, st, insn, d, s) -> None:
+        """collect_linked_regs: scalars sharing an id with a compared register
+        are refined together; the history records them for backtracking."""
+        ids = set()
+        if insn.source == op.BPF_X and s.t == SCALAR and s.id:
+            ids.add(s.id)
+        if d.t == SCALAR and d.id:
+            ids.add(d.id)
+        if not ids:
+            return
+        linked = []
+        for fi in range(len(st.frames) - 1, -1, -1):
+            f = st.frames[fi]
+            for i in range(10):
+                r = f.regs[i]
+                if r.t == SCALAR and r.id in ids:
+                    linked.append((fi, True, i))
+            for spi, (types, sp) in f.stack.items():
+                if types[7] == "r" and sp is not None and sp.t == SCALAR and sp.id in ids:
+                    linked.append((fi, False, spi))
+        if len(linked) > 1:
+            self.push_hist(st, 0, tuple(linked))
+
+    @staticmethod
+    def _imm_operand(insn):
+        """The immediate of a conditional jump as a scalar (32-bit for JMP32)."""
+        return scalar_const(insn.imm if insn.cls == op.BPF_JMP else insn.imm & scalar.M32)
+
     def _scalar_branch(self, st, insn, d, s, o, is32, target, fall, pc):
         same = insn.source == op.BPF_X and insn.src == insn.dst
         pred = branch_taken(o, d.bounds(), s.bounds(), is32, same)
-        if pred == 1:
-            return target
-        if pred == 0:
-            return fall
+        if pred >= 0:
+            self._precise_operands(st, insn, d, s)
+            return target if pred == 1 else fall
+        self._linked_hist(st, insn, d, s)
         other = st.copy()
         if same:    # reg_set_min_max learns nothing from r <op> r
             self.push_branch(other, target, pc)

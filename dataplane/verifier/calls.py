@@ -181,6 +181,8 @@ class CallsMixin:
                 size = m.key_size if at == hp.ARG_PTR_TO_MAP_KEY else m.value_size
                 if at == hp.ARG_PTR_TO_MAP_KEY and hid == 1 and r.t == STACK:
                     const_key = self._const_map_key(st, r, size)
+                    if const_key is not None and self.maps[meta_map].map_type in _ELIDE_NULL:
+                        self._precise_key_slot(st, r, size)
                 self.check_helper_mem(st, regno, r, size, write=at == hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
                                       zero_ok=False)
             elif at in _FIXED_MEM:
@@ -202,10 +204,12 @@ class CallsMixin:
                 memr = regs[regno - 1]
                 if not memr.is_null():
                     self._helper_mem_arg(st, regno - 1, memr, r.umax, proto.args[i - 1], zero_ok)
+                self.mark_precise(st, regno)      # check_mem_size_reg relies on the exact size
             elif at == hp.ARG_CONST_ALLOC_SIZE_OR_ZERO:
                 if not r.is_const():
                     self.fail(f"R{regno} is not a known constant'")
                 alloc_size = r.val
+                self.mark_precise(st, regno)
             elif at == hp.ARG_PTR_TO_RINGBUF_MEM:
                 if r.off or not r.is_const() or r.val:
                     self.fail(f"R{regno} must have zero offset when passed to release func")
@@ -233,6 +237,10 @@ class CallsMixin:
             for rid, at in sorted(st.refs.items()):   # check_reference_leak names them first
                 self.verbose(f"Unreleased reference id={rid} alloc_insn={at}")
             self.fail("tail_call would lead to reference leak")
+        if hid == 12 and meta_map is not None:
+            r3 = regs[3]     # record_func_key: a constant in-range index is relied upon
+            if r3.t == SCALAR and r3.is_const() and r3.val < self.maps[meta_map].max_entries:
+                self.mark_precise(st, 3)
         if release_ref:
             self.release_reference(st, release_ref)
         if callback is not None:
@@ -280,6 +288,18 @@ class CallsMixin:
         if spill != key_size or not sp.is_const():
             return None
         return sp.val
+
+    def _precise_key_slot(self, st, r, key_size: int) -> None:
+        """get_constant_map_key relied on a spilled constant (not on zero
+        bytes, which pruning compares anyway): that slot must be precise."""
+        slot = -(r.off + scalar.to_signed(r.val, 64)) - 1
+        types = st.frames[r.frame].stack.get(slot // 8, INVALID_SLOT)[0]
+        zero, i = 0, slot % 8
+        while i >= 0 and types[i] == "0":
+            zero += 1
+            i -= 1
+        if zero < key_size:
+            self.mark_precise_slot(st, r.frame, slot // 8)
 
     def _helper_ret(self, st, proto, meta_map, alloc_size, pc) -> Reg:
         if proto.ret == hp.RET_VOID:
@@ -359,6 +379,7 @@ class CallsMixin:
                     self.fail(f"R{regno} is not a scalar")
                 if kind == "size":
                     self.check_helper_mem(st, regno - 1, regs[regno - 1], r.umax, write=False, zero_ok=True)
+                    self.mark_precise(st, regno)
             elif kind == "ctx":
                 if r.t != CTX:
                     self.fail(f"arg#{i} expected pointer to ctx, but got {r.type_str()}")
@@ -433,6 +454,7 @@ class CallsMixin:
         sp = self.cfg.subprogs.index(target) if target in self.cfg.subprogs else None
         if sp is None:
             self.fail(f"callback at insn {target} is not a subprogram")
+        self.live.reset_chain()
         callee = Frame(len(st.frames), sp, pc)
         if cb:
             # bpf_loop(nr, cb, ctx, flags): cb(index, ctx); verified once with

@@ -13,10 +13,12 @@ from dataplane.isa import opcodes as op
 ALL_REGS = (1 << 11) - 1
 ARG_REGS = 0b111110     # r1-r5
 CALLER_SAVED = 0b111111  # r0-r5
+SYNC_CALLBACK_HELPERS = frozenset({164, 180, 181, 209})   # for_each_map_elem, find_vma, loop, user_ringbuf_drain
 
 
 class Cfg:
-    __slots__ = ("prog", "n", "subprogs", "subprog_of", "succ", "prune", "live_in")
+    __slots__ = ("prog", "n", "subprogs", "subprog_of", "succ", "ksucc", "prune", "jmp", "force", "calls_cb",
+                 "scc", "live_in")
 
 
 def _fail(msg: str) -> None:
@@ -44,7 +46,9 @@ def _succs(insn, pc: int) -> tuple:
     return (nxt,)
 
 
-def build(insns) -> Cfg:
+def build(insns, call_params=None) -> Cfg:
+    """``call_params(insn)``: how many argument registers a helper or kfunc
+    call reads (None: r1-r5), for the liveness analysis."""
     prog = slot_program(insns)
     n = len(prog)
     if n == 0:
@@ -106,22 +110,117 @@ def build(insns) -> Cfg:
             _fail(f"unreachable insn {pc}")
     cfg = Cfg()
     cfg.prog, cfg.n, cfg.subprogs, cfg.subprog_of, cfg.succ = prog, n, starts, subprog_of, succ
-    prune = set()
+    cfg.ksucc = [_kernel_succs(prog, pc) for pc in range(n)]
+    _mark_points(cfg)
+    cfg.scc = _scc(prog, cfg.ksucc)
+    cfg.live_in = _liveness(prog, cfg.ksucc, call_params)
+    return cfg
+
+
+def _mark_points(cfg) -> None:
+    """The kernel's visit_insn marks: prune points (where is_state_visited
+    runs), jump points (where a jump history entry records a non-linear
+    step, for precision backtracking), forced checkpoints and the
+    callback-calling instructions."""
+    prog, succ = cfg.prog, cfg.succ
+    prune, jmp, force, calls_cb = set(), set(), set(), set()
     for pc, insn in enumerate(prog):
         if insn is None:
             continue
-        # the kernel's visit_insn: conditional jumps themselves, targets of
-        # unconditional jumps, calls and their return sites
-        if insn.is_ja:
-            prune.update(succ[pc])
-        elif insn.is_jump:
-            prune.add(pc)
+        if insn.is_lddw and insn.src == op.BPF_PSEUDO_FUNC:   # visit_func_call_insn(visit_callee)
+            prune.update((pc, pc + 2))
+            jmp.add(pc + 2)
+            w = pc + 1 + _s32(insn.imm)
+            prune.add(w)
+            jmp.add(w)
+        elif not insn.is_jmp_class or insn.is_exit:
+            continue
         elif insn.is_call:
-            prune.add(pc)
+            if insn.is_helper_call and insn.imm in SYNC_CALLBACK_HELPERS:
+                calls_cb.add(pc)
+                force.add(pc)
+                prune.add(pc)
+                jmp.add(pc)
             prune.add(pc + 1)
-    cfg.prune = prune
-    cfg.live_in = _liveness(prog, succ)
-    return cfg
+            jmp.add(pc + 1)
+            if insn.is_local_call:
+                prune.add(pc)
+                w = pc + 1 + _s32(insn.imm)
+                prune.add(w)
+                jmp.add(w)
+        elif insn.is_ja:
+            prune.update(succ[pc])
+            jmp.update(succ[pc])
+        else:   # conditional jump (and may_goto): the insn and its branch target
+            prune.add(pc)
+            t = insn.jump_target(pc)
+            prune.add(t)
+            jmp.add(t)
+    cfg.prune, cfg.jmp, cfg.force, cfg.calls_cb = prune, jmp, force, calls_cb
+
+
+def _kernel_succs(prog, pc: int) -> tuple:
+    """bpf_insn_successors: calls fall through (intraprocedural), exits end."""
+    insn = prog[pc]
+    if insn is None:            # second half of an lddw: reached by nothing
+        return (pc + 1,) if pc + 1 < len(prog) else ()
+    if insn.is_exit:
+        return ()
+    nxt = pc + insn.slots
+    if insn.is_ja:
+        return (insn.jump_target(pc),)
+    if insn.is_cond_jump or insn.opcode == (op.BPF_JMP | op.BPF_JCOND):
+        return (nxt, insn.jump_target(pc))
+    return (nxt,)
+
+
+def _scc(prog, succs) -> list[int]:
+    """compute_scc: an SCC number (1..) for every instruction on a loop of
+    the control flow graph (a component of two or more instructions or with
+    a self edge), 0 elsewhere.  Tarjan's algorithm, iteratively, visiting
+    instructions in index order as the kernel does (the numbering is the
+    kernel's too)."""
+    n = len(prog)
+    NOT_ON_STACK = n + 1 << 32
+    pre, low, scc = [0] * n, [0] * n, [0] * n
+    next_pre, next_scc = 1, 1
+    for i in range(n):
+        if pre[i]:
+            continue
+        stack, dfs = [], [i]
+        while dfs:
+            w = dfs[-1]
+            if pre[w] == 0:
+                low[w] = pre[w] = next_pre
+                next_pre += 1
+                stack.append(w)
+            pushed = False
+            for s in succs[w]:
+                if s >= n:
+                    continue
+                if pre[s]:
+                    low[w] = min(low[w], low[s])
+                else:
+                    dfs.append(s)
+                    pushed = True
+                    break
+            if pushed:
+                continue
+            if low[w] < pre[w]:
+                dfs.pop()
+                continue
+            assign = stack[-1] != w or w in succs[w]
+            while True:
+                t = stack.pop()
+                low[t] = NOT_ON_STACK
+                if assign:
+                    scc[t] = next_scc
+                if t == w:
+                    break
+            if assign:
+                next_scc += 1
+            dfs.pop()
+    return scc
 
 
 def _s32(v: int) -> int:
@@ -129,58 +228,79 @@ def _s32(v: int) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
 
-def _use_def(insn) -> tuple[int, int]:
-    """Registers an instruction reads and writes (bit masks)."""
+def _use_def(insn, call_params) -> tuple[int, int]:
+    """compute_insn_live_regs: registers an instruction reads and writes (bit masks)."""
     cls = insn.cls
     d, s = 1 << insn.dst, 1 << insn.src
     if cls in (op.BPF_ALU, op.BPF_ALU64):
         o = insn.op
         if o == op.BPF_MOV:
             return (s if insn.source == op.BPF_X else 0), d
-        if o in (op.BPF_NEG, op.BPF_END):
+        if o == op.BPF_END:
             return d, d
         return d | (s if insn.source == op.BPF_X else 0), d
     if cls == op.BPF_LDX:
-        return s, d
+        if insn.mode in (op.BPF_MEM, op.BPF_MEMSX):
+            return s, d
+        return ALL_REGS, 0
     if cls == op.BPF_ST:
-        return d, 0
+        return (d, 0) if insn.mode == op.BPF_MEM else (ALL_REGS, 0)
     if cls == op.BPF_STX:
         if insn.mode == op.BPF_ATOMIC:
             use = d | s
             if insn.imm == op.BPF_CMPXCHG:
                 return use | 1, 1
             return use, (s if insn.imm & op.BPF_FETCH else 0)
-        return d | s, 0
+        if insn.mode == op.BPF_MEM:
+            return d | s, 0
+        return ALL_REGS, 0
     if cls == op.BPF_LD:
         if insn.is_lddw:
             return 0, d
-        return (1 << 6) | (s if insn.mode == op.BPF_IND else 0), CALLER_SAVED  # LD_ABS/IND use ctx in r6
+        return ALL_REGS, 0      # LD_ABS/IND: the kernel keeps every register alive
     if insn.is_call:
-        return ARG_REGS, CALLER_SAVED
+        n = call_params(insn) if call_params is not None else None
+        use = ARG_REGS if n is None else ((1 << (n + 1)) - 1) & ~1
+        return use, CALLER_SAVED
     if insn.is_exit:
         return 1, 0
+    if insn.is_ja or insn.opcode == (op.BPF_JMP | op.BPF_JCOND):
+        return 0, 0
     if insn.is_cond_jump:
         return d | (s if insn.source == op.BPF_X else 0), 0
-    return 0, 0
+    return ALL_REGS, 0
 
 
-def _liveness(prog, succ) -> list[int]:
+def _liveness(prog, succs, call_params=None) -> list[int]:
+    """compute_live_registers: registers that may be read before being
+    written, at each instruction (intraprocedural: a call falls through).
+    The least fixed point, by a worklist over predecessors."""
     n = len(prog)
-    ud = [(0, 0) if insn is None else _use_def(insn) for insn in prog]
-    live = [0] * n
-    changed = True
-    while changed:
-        changed = False
-        for pc in range(n - 1, -1, -1):
-            if prog[pc] is None:
-                continue
-            out = 0
-            for t in succ[pc]:
+    ud = [(0, 0) if insn is None else _use_def(insn, call_params) for insn in prog]
+    preds: list = [[] for _ in range(n)]
+    for pc in range(n):
+        if prog[pc] is not None:
+            for t in succs[pc]:
                 if t < n:
-                    out |= live[t]
-            use, df = ud[pc]
-            new = use | (out & ~df)
-            if new != live[pc]:
-                live[pc] = new
-                changed = True
+                    preds[t].append(pc)
+    live = [0] * n
+    work = [pc for pc in range(n) if prog[pc] is not None]
+    queued = bytearray(n)
+    for pc in work:
+        queued[pc] = 1
+    while work:
+        pc = work.pop()
+        queued[pc] = 0
+        out = 0
+        for t in succs[pc]:
+            if t < n:
+                out |= live[t]
+        use, df = ud[pc]
+        new = use | (out & ~df)
+        if new != live[pc]:
+            live[pc] = new
+            for p in preds[pc]:
+                if not queued[p]:
+                    queued[p] = 1
+                    work.append(p)
     return live

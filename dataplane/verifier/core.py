@@ -14,15 +14,22 @@ from dataplane.isa import opcodes as op
 from dataplane.isa.disasm import format_insn
 from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import cfg as cfgmod
+from dataplane.verifier import dispatch, fastloop
 from dataplane.verifier.insn_check import whole_program_problem
 from dataplane.verifier.linfo import LineAnnotator
 from dataplane.verifier.alu import AluMixin
 from dataplane.verifier.branch import BranchMixin
+from dataplane.abi import helper_protos as hp
 from dataplane.verifier.calls import CallsMixin
+from dataplane.verifier.explore import BUDGET_EVERY, ExploreMixin
+from dataplane.verifier.liveness import StackLiveness
 from dataplane.verifier.mem import MemMixin
-from dataplane.verifier.reg import (CTX, NOT_INIT, SCALAR, STACK, Reg, fmt_reg, scalar_const, scalar_unknown)
-from dataplane.verifier.state import Frame, State, states_equal
+from dataplane.verifier.precision import PrecisionMixin
+from dataplane.verifier.reg import (CTX, NOT_INIT, SCALAR, STACK, Reg, fmt_reg, scalar_const, scalar_from,
+                                    scalar_unknown)
+from dataplane.verifier.state import Frame, State
 from dataplane.verifier.types import InsnAux, VerifiedProgram
+from dataplane.verifier.visit import Visitor
 
 COMPLEXITY_LIMIT = 1_000_000
 MAX_CALL_FRAMES = 8
@@ -34,9 +41,10 @@ class Reject(Exception):
     pass
 
 
-class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
+class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, ExploreMixin, dispatch.DispatchMixin):
     def __init__(self, insns, prog_type="xdp", maps=None, license="GPL", kfuncs=None, log_level=1,
-                 allow_uninit_stack=True, objs=None, divmod_ranges=False, line_info=None):
+                 allow_uninit_stack=True, objs=None, divmod_ranges=False, line_info=None,
+                 deadline=None, cancel=None, max_states=None):
         self.insns = list(insns)
         self.linfo = LineAnnotator(line_info) if line_info else None   # "; source @ file:N" lines
         self.prog_type = prog_type
@@ -54,6 +62,9 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
         self.peak_states = 0
         self.max_states_per_insn = 0
         self.max_pkt_offset = 0
+        self._init_explore(deadline, cancel, max_states)
+        self.store_src = -1       # value register of the store being checked (mem.py)
+        self.filled = False       # the last stack read filled a spilled register (mem.py)
 
     # ---------------------------------------------------------------- log
     def verbose(self, line: str) -> None:
@@ -89,13 +100,16 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
             if why:
                 self.lines.append(why)
                 raise VerifierError(why, self._final_log())
-        self.encoding_ok: set = set()
+        self.enc_ok = bytearray(len(self.insns) * 2 + 1)   # per slot: reserved fields checked
         try:
-            self.cfg = cfgmod.build(self.insns)
+            self.cfg = cfgmod.build(self.insns, self._call_params)
         except VerifierError as e:
             self.lines.append(e.summary)
             raise VerifierError(e.summary, self._final_log()) from None
         self.prog = self.cfg.prog
+        self.live = StackLiveness(self.cfg)
+        self._init_precision()
+        self.visitor = Visitor(self)
         self.aux = [InsnAux() if i is not None else None for i in self.prog]
         self.stack_depth = [0] * len(self.cfg.subprogs)
         try:
@@ -141,45 +155,106 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
             elif insn.src not in (0, op.BPF_PSEUDO_FUNC):
                 self.fail("invalid bpf_ld_imm64 insn")
 
+    def _call_params(self, insn):
+        """Argument registers a helper or kfunc call reads (None: r1-r5)."""
+        if insn.is_helper_call:
+            proto = hp.helper_proto(insn.imm)
+            if proto is None or self.prog_type not in proto.prog_types:
+                return None
+            return len(proto.args)
+        if insn.is_kfunc_call:
+            k = self._kfunc(insn.imm)
+            return len(k.args) if k is not None else None
+        return None
+
     def _initial_state(self) -> State:
         st = State()
         f = Frame(0, 0, -1)
         f.regs[1].t = CTX
         st.frames.append(f)
+        st.branches = 1
         return st
 
     def _do_check(self) -> None:
-        self.checkpoints: dict[int, list] = {}
-        self.pending: list = []   # (state, pc, prev_pc, log position)
+        if not self.log_level:
+            # the same loop in native code (fastloop.pyx): what loads run
+            fastloop.run(self, self._initial_state(), COMPLEXITY_LIMIT)
+            return
         st = self._initial_state()
         pc = 0
+        self.prev_pc = -1
         self.verbose(f"0: {self.fmt_state(st)}")
-        prog, prune, n = self.prog, self.cfg.prune, self.cfg.n
-        while True:
-            self.insn_processed += 1
-            if self.insn_processed > COMPLEXITY_LIMIT:
-                self.fail(f"BPF program is too large. Processed {self.insn_processed} insn")
-            if pc in prune and self._is_state_visited(st, pc):
-                nxt = self._path_done(st)
-                if nxt is None:
-                    return
-                st, pc = nxt
-                continue
-            insn = prog[pc]
-            self.cur_pc = pc
-            if self.log_level:
-                if self.linfo is not None:
-                    self._source_line(pc)
-                self.verbose(f"{pc}: {format_insn(insn, helper_name=self._kfunc_name)}")
-            self.aux[pc].seen = True
-            npc = self.step(st, insn, pc)
-            if npc is None:   # path finished at a program exit
-                nxt = self._path_done(st)
-                if nxt is None:
-                    return
-                st, pc = nxt
-                continue
-            pc = npc
+        prog, aux, cfg = self.prog, self.aux, self.cfg
+        prune, jmp = cfg.prune, cfg.jmp
+        live = self.live
+        plans = dispatch.plan(prog)
+        seen = bytearray(len(prog))
+        budget = self.deadline is not None or self.cancel is not None
+        limit = COMPLEXITY_LIMIT
+        log = self.log_level
+        FAST, MOVK, MOVX, STORE, ATOMIC = dispatch.FAST, dispatch.MOVK, dispatch.MOVX, dispatch.STORE, dispatch.ATOMIC
+        fast_alu, fast_movx = self._fast_alu, self._fast_movx
+        enc_ok = self.enc_ok
+        try:
+            while True:
+                n = self.insn_processed = self.insn_processed + 1
+                if n > limit:
+                    self.fail(f"BPF program is too large. Processed {n} insn")
+                if budget and not n % BUDGET_EVERY:
+                    self._check_budget()
+                st.last_insn = self.prev_pc
+                st.insn = self.cur_pc = pc
+                self.cur_hist = None
+                if pc in prune and self._is_state_visited(st, pc):
+                    nxt = self._path_done(st)
+                    if nxt is None:
+                        return
+                    st, pc = nxt
+                    continue
+                if pc in jmp:
+                    self.push_hist(st)
+                insn = prog[pc]
+                if log:
+                    if self.linfo is not None:
+                        self._source_line(pc)
+                    self.verbose(f"{pc}: {format_insn(insn, helper_name=self._kfunc_name)}")
+                seen[pc] = 1
+                kind, args = plans[pc]
+                if not enc_ok[pc]:      # the first visit checks the encoding (step)
+                    kind = -1
+                if kind == FAST and fast_alu(st, args):
+                    npc = pc + 1
+                    if log:
+                        self._print_regs(st, insn.dst)
+                elif kind == MOVK:
+                    st.frames[-1].regs[insn.dst] = scalar_from(args)
+                    npc = pc + 1
+                    if log:
+                        self._print_regs(st, insn.dst)
+                elif kind == MOVX and fast_movx(st, args):
+                    npc = pc + 1
+                    if log:
+                        self._print_regs(st, insn.dst)
+                elif kind == STORE or kind == ATOMIC or kind == -1:
+                    live.reset_write(st, pc)
+                    npc = self.step(st, insn, pc)
+                    live.commit()
+                else:
+                    # nothing else writes the stack: stack liveness needs no
+                    # write marks here (a call's are committed at the callee's exit)
+                    npc = self.step(st, insn, pc)
+                self.prev_pc = pc
+                if npc is None:   # path finished at a program exit
+                    nxt = self._path_done(st)
+                    if nxt is None:
+                        return
+                    st, pc = nxt
+                    continue
+                pc = npc
+        finally:
+            for pc, a in enumerate(aux):
+                if a is not None and seen[pc]:
+                    a.seen = True
 
     def _source_line(self, pc: int) -> None:
         text = self.linfo.note(pc)
@@ -192,69 +267,14 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
             return k.name if k else None
         return None
 
-    # ---------------------------------------------------------------- branches
-    def push_branch(self, st: State, pc: int, from_pc: int) -> None:
-        """Queue the other side of a conditional jump (push_stack)."""
-        if st.parent is not None:
-            st.parent.branches += 1
-        self.pending.append((st, pc, from_pc, len(self.lines)))
-        if len(self.pending) > 8192:
-            self.fail(f"The sequence of {len(self.pending)} jumps is too complex.")
-
-    def _path_done(self, st: State):
-        cp = st.parent
-        while cp is not None:
-            cp.branches -= 1
-            if cp.branches > 0:
-                break
-            cp = cp.parent
-        if not self.pending:
-            return None
-        nst, pc, from_pc, pos = self.pending.pop()
-        if self.log_level:
-            del self.lines[pos:]
-            self.verbose(f"from {from_pc} to {pc}: {self.fmt_state(nst)}")
-        return nst, pc
-
-    def _is_state_visited(self, st: State, pc: int) -> bool:
-        cps = self.checkpoints.setdefault(pc, [])
-        live = self.cfg.live_in[pc]
-        key = None
-        for cp in cps:
-            if cp.branches > 0:
-                # An unfinished checkpoint at the same insn: if we are back
-                # in exactly that state the loop can never make progress.
-                if key is None:
-                    key = st.exact_key()
-                if cp.exact is None:    # computed lazily: most checkpoints never need it
-                    cp.exact = cp.exact_key()
-                if cp.exact == key:
-                    msg = f"infinite loop detected at insn {pc}"
-                    self.verbose(msg)
-                    self.verbose(f"cur state: {self.fmt_state(st)}")
-                    self.fail(f"old state: {self.fmt_state(cp)}", summary=msg)
-                continue
-            if states_equal(cp, st, live):
-                return True
-        cp = st.copy()
-        cp.exact = key
-        cp.parent = st.parent
-        cp.branches = 1
-        st.parent = cp
-        cps.append(cp)
-        self.total_states += 1
-        self.peak_states = max(self.peak_states, self.total_states)
-        self.max_states_per_insn = max(self.max_states_per_insn, len(cps))
-        return False
-
     def step(self, st: State, insn, pc: int):
         """Execute one instruction on ``st``; the next pc, or None at program exit."""
-        if pc not in self.encoding_ok:
+        if not self.enc_ok[pc]:
             # do_check's reserved-field checks: only where a path gets to
             why = encoding_problem(insn)
             if why:
                 self.fail(f"invalid instruction {pc}: {why}")
-            self.encoding_ok.add(pc)
+            self.enc_ok[pc] = 1
         cls = insn.cls
         if cls in (op.BPF_ALU, op.BPF_ALU64):
             self.check_alu(st, insn)
@@ -278,6 +298,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
             self.check_ld_abs(st, insn)
             return pc + 1
         # JMP / JMP32
+        self.jmps_processed += 1
         if insn.is_exit:
             return self.do_exit(st, pc)
         if insn.is_call:
@@ -309,11 +330,13 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
                 self.fail("R0 !read_ok")
             if r0.t == STACK and r0.frame == len(st.frames) - 1:
                 self.fail("cannot return stack pointer to the caller")
+            self.live.update(st)
             callee = st.frames.pop()
             caller = st.cur
             for i in range(1, 6):
                 caller.regs[i] = Reg()
             if callee.callsite < 0:   # bpf_loop callback: must return 0 or 1
+                self.mark_precise(st, 0)
                 if not (r0.umax <= 1):
                     self.fail(f"At callback return the register R0 has smin={r0.smin} smax={r0.smax} "
                               f"should have been in [0, 1]")
@@ -358,7 +381,8 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin):
 
 def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kfuncs=None,
            log_level: int = 1, allow_uninit_stack: bool = True, objs=None,
-           divmod_ranges: bool = False, line_info=None) -> VerifiedProgram:
+           divmod_ranges: bool = False, line_info=None, deadline: float | None = None,
+           cancel=None, max_states: int | None = None, bounds=None) -> VerifiedProgram:
     """Prove ``insns`` safe or raise VerifierError(summary, log).
 
     ``kfuncs``: btf id -> KfuncProto (or a callable doing that lookup);
@@ -367,6 +391,37 @@ def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kf
     in [0, k-1]); off by default because the 6.18 kernel forgets such
     results, and dataplane's verdicts follow the kernel's.
     ``line_info``: the program's BTF line info (loader LineInfo records):
-    the log shows the source line of the instructions, as the kernel's."""
+    the log shows the source line of the instructions, as the kernel's.
+
+    Bounds for callers that must not wait (the service): ``deadline`` in
+    seconds of wall time, ``cancel`` (a threading.Event, or any callable
+    returning True) checked as the exploration goes, ``max_states`` the
+    checkpoints kept at once (the kernel's peak_states).  Past one of them
+    verification stops with :class:`VerifierAborted` ("verification
+    cancelled", "verification exceeded N s", "verification exceeded N
+    states"; kind ECANCELED, ETIMEDOUT, ENOMEM).  ``bounds`` gives them in
+    one value (see :func:`from_bounds`), as Collection.load passes them on."""
+    if bounds is not None:
+        deadline, cancel, max_states = from_bounds(bounds, deadline, cancel, max_states)
     return Verifier(insns, prog_type, maps, license, kfuncs, log_level, allow_uninit_stack, objs,
-                    divmod_ranges, line_info).run()
+                    divmod_ranges, line_info, deadline, cancel, max_states).run()
+
+
+def from_bounds(bounds, deadline=None, cancel=None, max_states=None):
+    """(deadline s, cancel, max_states) from a caller's bounds: a mapping
+    with any of those keys, or a cancellation object (a threading.Event, a
+    callable, or the service's load job) whose ``deadline`` attribute, if
+    any, is a time.monotonic() value and whose ``max_states`` caps states.
+    Explicit arguments win."""
+    import time
+    if isinstance(bounds, dict):
+        get = bounds.get
+        return (deadline if deadline is not None else get("deadline"),
+                cancel if cancel is not None else get("cancel"),
+                max_states if max_states is not None else get("max_states"))
+    at = getattr(bounds, "deadline", None)
+    if deadline is None and at is not None:
+        deadline = round(max(0.0, at - time.monotonic()), 3)
+    if max_states is None:
+        max_states = getattr(bounds, "max_states", None)
+    return deadline, cancel if cancel is not None else bounds, max_states

@@ -12,6 +12,7 @@ from dataplane.verifier.reg import SOCK, SOCK_COMMON
 from dataplane.verifier.reg import (BTF, CTX, MAP_PTR, MAP_VALUE, MEM, NOT_INIT, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_const, scalar_from,
                                     scalar_unknown)
+from dataplane.verifier.precision import stack_flags
 from dataplane.verifier.state import INVALID_SLOT, MAX_BPF_STACK
 
 BPF_MAX_VAR_OFF = 1 << 29
@@ -50,6 +51,7 @@ class MemMixin:
             val = self.read_reg(st, insn.src)
         else:
             val = scalar_const(insn.imm)
+        self.store_src = insn.src if insn.cls == op.BPF_STX else -1
         self.check_mem_access(st, pc, insn.dst, dst, insn.off, size, write=True, value=val,
                               is_st=insn.cls == op.BPF_ST)
         self._same_ptr_type(pc)
@@ -100,7 +102,9 @@ class MemMixin:
         regs = st.cur.regs
         for i in range(1, 6):
             regs[i] = Reg()
-        regs[0] = _sized_unknown(op.SIZE_BYTES[insn.size])
+        # the kernel marks R0 unknown, not bounded by the load size (a byte
+        # load can still be compared with 0x800 in both directions)
+        regs[0] = scalar_unknown()
 
     # ---------------------------------------------------------------- dispatch
     def check_mem_access(self, st, pc, regno, reg: Reg, off: int, size: int, *, write: bool,
@@ -268,11 +272,24 @@ class MemMixin:
         if off < -MAX_BPF_STACK or off + size > 0:
             self.fail(f"invalid {'write to' if write else 'read from'} stack R{regno} off={off} size={size}")
         self._grow(st, reg.frame, -off)
+        spi = (-off - 1) // 8
         if write:
             dynptr.destroy(self, st, frame, (-off - 1) // 8)     # writing into a dynptr ends it
-            self._stack_write(frame, off, size, value, is_st)
+            if off % 8 == 0 and size == 8:
+                self.live.mark_write(reg.frame, 1 << spi)    # stack liveness: slot overwritten
+            kind = self._stack_write(frame, off, size, value, is_st)
+            if kind == "r":     # a spill: backtracking follows the value through the slot
+                self.push_hist(st, stack_flags(frame.frameno, (-off - 1) // 8))
+            elif kind == "0" and not is_st:
+                # STACK_ZERO bytes stand for the register's value: it must be exact
+                self.mark_precise(st, self.store_src)
             return None
-        return self._stack_read(frame, off, size)
+        self.live.mark_read(st, reg.frame, self.cur_pc, 1 << spi)
+        self.filled = False
+        val = self._stack_read(frame, off, size)
+        if self.filled:
+            self.push_hist(st, stack_flags(frame.frameno, (-off - 1) // 8))
+        return val
 
     def _grow(self, st, frameno, depth) -> None:
         f = st.frames[frameno]
@@ -290,6 +307,8 @@ class MemMixin:
             self.fail(f"invalid variable-offset {'write to' if write else 'read from'} stack R{regno} "
                       f"var_off={tnum.fmt(reg.vo)} off={off} size={size}")
         self._grow(st, reg.frame, -lo)
+        if not write:
+            self._live_reads(st, reg.frame, lo, hi)
         for b in range(lo, hi):
             spi, idx = (-b - 1) // 8, (-b - 1) % 8
             if write:
@@ -303,7 +322,16 @@ class MemMixin:
                           f"off={off} size={size}")
         return None if write else _sized_unknown(size)
 
-    def _stack_write(self, frame, off, size, value: Reg, is_st: bool) -> None:
+    def _live_reads(self, st, frameno: int, lo: int, hi: int) -> None:
+        """Stack liveness: bytes [lo, hi) of the frame may be read here."""
+        mask = 0
+        for spi in range((-hi) // 8, (-lo - 1) // 8 + 1):
+            mask |= 1 << spi
+        if mask:
+            self.live.mark_read(st, frameno, self.cur_pc, mask)
+
+    def _stack_write(self, frame, off, size, value: Reg, is_st: bool) -> str | None:
+        """Write the slot; "r" for a register spill, "0"/"m" for data bytes."""
         spi = (-off - 1) // 8
         types, sp = frame.stack.get(spi, INVALID_SLOT)
         if value.is_ptr() and size != 8:
@@ -315,12 +343,13 @@ class MemMixin:
             # a spill (possibly narrow): the low-address bytes hold the register
             keep = types[:8 - size].replace("r", "m")
             frame.stack[spi] = (keep + "r" * size, value.copy())
-            return
+            return "r"
         fill = "0" if value.is_null() else "m"
         lo_idx = (-(off + size - 1) - 1) % 8
         hi_idx = (-off - 1) % 8
         types = types.replace("r", "m") if "r" in types else types
         frame.stack[spi] = (types[:lo_idx] + fill * (hi_idx - lo_idx + 1) + types[hi_idx + 1:], None)
+        return fill
 
     def _stack_read(self, frame, off, size) -> Reg:
         spi = (-off - 1) // 8
@@ -332,8 +361,10 @@ class MemMixin:
             if sp.t != SCALAR:
                 if size != 8:
                     self.fail("invalid size of register fill")
+                self.filled = True
                 return sp.copy()
             if off % 8 == 0 and bytes_ == "r" * size and types.count("r") == size:
+                self.filled = True
                 return sp.copy()
             if off % 8 == 0 and size == 8 and types.count("r") < 8 and sp.is_const():
                 pass
@@ -379,6 +410,8 @@ class MemMixin:
             self.fail(f"invalid variable-offset indirect access to stack R{regno} var_off={tnum.fmt(reg.vo)} "
                       f"off={reg.off} size={size}")
         self._grow(st, reg.frame, -lo)
+        if not write:
+            self._live_reads(st, reg.frame, lo, hi)
         for b in range(lo, hi):
             spi, idx = (-b - 1) // 8, (-b - 1) % 8
             types, sp = frame.stack.get(spi, INVALID_SLOT)

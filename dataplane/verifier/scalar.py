@@ -76,7 +76,7 @@ def is_const32(b) -> bool:
     return b[0][1] & M32 == 0
 
 
-def valid(b) -> bool:
+def _valid_py(b) -> bool:
     """reg_bounds_sanity_check: ranges non-empty and agreeing with a const tnum."""
     vo, umin, umax, smin, smax, u32min, u32max, s32min, s32max = b
     if umin > umax or smin > smax or u32min > u32max or s32min > s32max:
@@ -200,14 +200,15 @@ def _deduce(vo, umin, umax, smin, smax, u32min, u32max, s32min, s32max):
     smin = max(smin, s64((smin & _NOT32) | u32min))
     smax = min(smax, s64((smax & _NOT32) | u32max))
     if s32min >= 0 and smin >= S32_MIN and smax <= S32_MAX:
-        # the kernel overwrites (not intersects) here: follow it
-        smin, smax, umin, umax = s32min, s32max, s32min, s32max
+        # the kernel overwrites (not intersects) here: follow it (u64 fields:
+        # a negative s32max of a dead branch's empty range wraps, as in C)
+        smin, smax, umin, umax = s32min, s32max, s32min & M64, s32max & M64
         vo = tnum.intersect(vo, tnum.trange(smin & M64, smax & M64))
     return vo, umin, umax, smin, smax, u32min, u32max, s32min, s32max
 
 
 @lru_cache(maxsize=1 << 16)     # pure and hot: states repeat across paths
-def sync(b):
+def _sync_py(b):
     """reg_bounds_sync.  Never fails: a contradiction shows up as an empty
     range, which callers detect with :func:`valid` (as the kernel does)."""
     b = _update(*b)
@@ -295,7 +296,7 @@ def _r64(b):
 
 
 @lru_cache(maxsize=1 << 16)
-def alu(opname: str, a, b, alu32: bool = False):
+def _alu_py(opname: str, a, b, alu32: bool = False):
     """``a <op> b`` (adjust_scalar_min_max_vals after the safety check: shift
     amounts are constants below the width; div/mod never get here)."""
     va, vb = a[0], b[0]
@@ -342,7 +343,7 @@ def alu(opname: str, a, b, alu32: bool = False):
             r = _update(*r)
     if alu32:
         r = zext32(r)
-    return sync(r)
+    return _sync_py(r)
 
 
 def _lsh32(u0, u1, s):
@@ -351,14 +352,14 @@ def _lsh32(u0, u1, s):
     return u0 << s, u1 << s
 
 
-def neg(a, alu32: bool = False):
+def _neg_py(a, alu32: bool = False):
     """BPF_NEG: 0 - a, with tnum_neg."""
     z = const(0)
     vo = tnum.sub((0, 0), a[0])
     r = (vo,) + _sub(*_r64(z), _r64(a), 64) + _sub(*_r32(z), _r32(a), 32)
     if alu32:
         r = zext32(r)
-    return sync(r)
+    return _sync_py(r)
 
 
 def contains(outer, inner) -> bool:
@@ -366,3 +367,44 @@ def contains(outer, inner) -> bool:
     return (outer[1] <= inner[1] and inner[2] <= outer[2] and outer[3] <= inner[3]
             and inner[4] <= outer[4] and outer[5] <= inner[5] and inner[6] <= outer[6]
             and outer[7] <= inner[7] and inner[8] <= outer[8] and tnum.contains(outer[0], inner[0]))
+
+
+# ------------------------------------------------------------------ fast path
+# bounds.pyx (csrc/bounds.h) computes the same in C; this module stays the
+# reference (tests/test_verifier_bounds_native.py compares them).  Inputs or
+# results that do not fit 64 bits fall back to the Python version.
+try:
+    from dataplane.verifier import bounds as _native
+except ImportError:      # not built: pure Python
+    _native = None
+
+if _native is None:
+    sync, alu, neg, valid = _sync_py, _alu_py, _neg_py, _valid_py
+else:
+    _n_sync, _n_alu, _n_neg, _n_valid = _native.sync, _native.alu, _native.neg, _native.valid
+
+    def sync(b):
+        """reg_bounds_sync (see _sync_py)."""
+        try:
+            return _n_sync(b)
+        except (OverflowError, ArithmeticError):
+            return _sync_py(b)
+
+    def alu(opname: str, a, b, alu32: bool = False):
+        """``a <op> b`` (see _alu_py)."""
+        try:
+            return _n_alu(opname, a, b, alu32)
+        except (OverflowError, ArithmeticError):
+            return _alu_py(opname, a, b, alu32)
+
+    def neg(a, alu32: bool = False):
+        try:
+            return _n_neg(a, alu32)
+        except (OverflowError, ArithmeticError):
+            return _neg_py(a, alu32)
+
+    def valid(b) -> bool:
+        try:
+            return _n_valid(b)
+        except OverflowError:
+            return _valid_py(b)

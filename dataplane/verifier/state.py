@@ -1,23 +1,30 @@
-"""Verifier state: call frames (registers + stack), acquired references, and
-the comparison used for pruning (the kernel's states_equal / regsafe /
-stacksafe) and for infinite-loop detection (exact equality).
+"""Verifier state: call frames (registers + stack), acquired references and
+the jump history since the last checkpoint.  The comparisons state pruning
+uses (states_equal and friends, at the kernel's three levels) are native:
+equiv.pyx reads these classes' slots directly.
 
 Stack slots are 8-byte units indexed like the kernel's ``spi``; a slot is an
-immutable ``(types, spilled)`` pair where ``types`` has one char per byte:
-``?`` invalid, ``r`` spilled register, ``m`` misc data, ``0`` known zero.
+immutable ``(types, spilled)`` pair where ``types`` has one char per byte
+(index i is the kernel's slot_type[i]): ``?`` invalid, ``r`` spilled
+register, ``m`` misc data, ``0`` known zero.
+
+Precision (the kernel's ``reg->precise``) only matters in checkpoints, so it
+lives in the checkpoint's frames as bit masks (``prec``: registers,
+``sprec``: spilled stack slots) rather than in the register objects, which
+copies share (copy on write).
 """
 from __future__ import annotations
 
-from dataplane.verifier import scalar
-from dataplane.verifier.reg import (NOT_INIT, PKT, PKT_META, SCALAR, STACK, Reg,
-                                    scalar_unknown)
+from dataplane.verifier.hist import Hist  # noqa: F401  (jump history entries: native)
+from dataplane.verifier.reg import STACK, Reg, scalar_unknown
 
 MAX_BPF_STACK = 512
 INVALID_SLOT = ("????????", None)
+NOT_EXACT, EXACT, RANGE_WITHIN = 0, 1, 2     # the kernel's enum exact_level (equiv.pyx)
 
 
 class Frame:
-    __slots__ = ("regs", "stack", "frameno", "subprog", "callsite", "depth")
+    __slots__ = ("regs", "stack", "frameno", "subprog", "callsite", "depth", "prec", "sprec")
 
     def __init__(self, frameno: int, subprog: int, callsite: int):
         self.regs = [Reg() for _ in range(11)]
@@ -26,6 +33,8 @@ class Frame:
         self.stack: dict[int, tuple] = {}
         self.frameno, self.subprog, self.callsite = frameno, subprog, callsite
         self.depth = 0  # deepest stack byte touched (positive)
+        self.prec = 0   # checkpoints: registers marked precise (bit i: r<i>)
+        self.sprec = 0  # checkpoints: spilled stack slots marked precise (bit spi)
 
     def copy(self) -> "Frame":
         f = Frame.__new__(Frame)
@@ -34,19 +43,34 @@ class Frame:
         f.regs = list(self.regs)
         f.stack = dict(self.stack)
         f.frameno, f.subprog, f.callsite, f.depth = self.frameno, self.subprog, self.callsite, self.depth
+        f.prec = f.sprec = 0    # a copy starts imprecise (mark_all_scalars_imprecise)
         return f
+
+    def call_pc(self) -> int:
+        """The instruction that created this frame (callbacks store -(pc+1))."""
+        cs = self.callsite
+        return -cs - 1 if cs < 0 else cs
 
 
 class State:
-    __slots__ = ("frames", "refs", "parent", "branches", "insn", "active_lock", "exact")
+    __slots__ = ("frames", "refs", "parent", "branches", "insn", "active_lock", "exact", "first_insn",
+                 "last_insn", "hist", "miss", "hit", "cleaned", "equal_state", "evicted")
 
     def __init__(self):
         self.frames: list[Frame] = []
-        self.refs: dict[int, int] = {}   # ref id -> insn that acquired it
+        self.refs: dict[int, int] = {}   # ref id -> insn that acquired it, in acquisition order
         self.parent = None               # last checkpoint on this path
         self.branches = 0
-        self.insn = 0
+        self.insn = 0                    # instruction being processed (checkpoints: where taken)
         self.active_lock = 0
+        self.exact = None
+        self.first_insn = 0              # first instruction since the parent checkpoint
+        self.last_insn = -1              # instruction processed before self.insn
+        self.hist: list = []             # Hist entries since the parent checkpoint
+        self.miss = self.hit = 0
+        self.cleaned = False
+        self.equal_state = None          # backedge copies: the checkpoint they matched
+        self.evicted = False
 
     @property
     def cur(self) -> Frame:
@@ -56,7 +80,11 @@ class State:
         s = State.__new__(State)
         s.frames = [f.copy() for f in self.frames]
         s.refs = dict(self.refs)
-        s.parent, s.branches, s.insn, s.active_lock = self.parent, 0, self.insn, self.active_lock
+        s.parent, s.branches, s.insn, s.active_lock = self.parent, self.branches, self.insn, self.active_lock
+        s.first_insn, s.last_insn, s.hist = self.first_insn, self.last_insn, list(self.hist)
+        s.exact = s.equal_state = None
+        s.miss = s.hit = 0
+        s.cleaned = s.evicted = False
         return s
 
     def all_regs(self):
@@ -85,105 +113,6 @@ class State:
                     nr = fn(sp)
                     if nr is not None:
                         f.stack[spi] = (types, nr)
-
-    def exact_key(self) -> tuple:
-        return (tuple((tuple(r.key() for r in f.regs[:10]),
-                       tuple(sorted((k, t, sp.key() if sp else None) for k, (t, sp) in f.stack.items())))
-                      for f in self.frames), tuple(sorted(self.refs.values())))
-
-
-# ------------------------------------------------------------------ pruning
-
-def _check_ids(old_id: int, new_id: int, idmap: dict) -> bool:
-    if not old_id and not new_id:
-        return True
-    if not old_id or not new_id:
-        return False
-    seen = idmap.get(old_id)
-    if seen is None:
-        idmap[old_id] = new_id
-        return True
-    return seen == new_id
-
-
-def regsafe(old: Reg, new: Reg, idmap: dict) -> bool:
-    t = old.t
-    if t == NOT_INIT:
-        return True
-    if new.t != t:
-        return False
-    if old is new:   # shared by copy on write: equal, only ids must map consistently
-        return _check_ids(old.id, old.id, idmap) and _check_ids(old.ref, old.ref, idmap)
-    if old.t == SCALAR:
-        if old.id and not _check_ids(old.id, new.id, idmap):
-            return False
-        return scalar.contains(old.bounds(), new.bounds())
-    if (old.off != new.off or old.map != new.map or old.msize != new.msize
-            or old.frame != new.frame or old.btf != new.btf or old.ringbuf != new.ringbuf):
-        return False
-    if old.t in (PKT, PKT_META) and new.rng < old.rng:
-        return False
-    if not scalar.contains(old.bounds(), new.bounds()):
-        return False
-    return _check_ids(old.id, new.id, idmap) and _check_ids(old.ref, new.ref, idmap)
-
-
-def _types_ok(otypes: str, ntypes: str, nsp) -> bool:
-    for i in range(8):
-        o = otypes[i]
-        n = ntypes[i]
-        if o == "?" or o == "m":
-            # Privileged programs may read uninitialised stack as
-            # unknown data, so misc subsumes everything but spilled
-            # pointers (which a fill would turn back into a pointer).
-            if n == "r" and nsp is not None and nsp.t != SCALAR:
-                return False
-            continue
-        if o == "0" and n == "0":
-            continue
-        if o != n:
-            return False
-    return True
-
-
-def _stacksafe(old: Frame, new: Frame, idmap: dict) -> bool:
-    nstack = new.stack
-    for spi, oslot in old.stack.items():
-        nslot = nstack.get(spi, INVALID_SLOT)
-        otypes, osp = oslot
-        if nslot is oslot and (osp is None or (not osp.id and not osp.ref)):
-            continue    # slots are immutable and shared by copies: same slot, same facts
-        ntypes, nsp = nslot
-        # byte-wise equal kinds always subsume
-        if otypes != ntypes and not _types_ok(otypes, ntypes, nsp):
-            return False
-        if osp is not None:
-            if nsp is None or not regsafe(osp, nsp, idmap):
-                return False
-    return True
-
-
-def states_equal(old: State, new: State, live_top: int) -> bool:
-    if len(old.frames) != len(new.frames) or old.active_lock != new.active_lock:
-        return False
-    if len(old.refs) != len(new.refs):
-        return False
-    idmap: dict = {}
-    top = len(old.frames) - 1
-    for fi, (fo, fn) in enumerate(zip(old.frames, new.frames)):
-        if fo.callsite != fn.callsite:
-            return False
-        live = live_top if fi == top else 0x7FF
-        for i in range(10):
-            if live >> i & 1 and not regsafe(fo.regs[i], fn.regs[i], idmap):
-                return False
-        if not _stacksafe(fo, fn, idmap):
-            return False
-    # Every reference the old state held must correspond to one the new holds.
-    for oid in old.refs:
-        if oid in idmap and idmap[oid] not in new.refs:
-            return False
-    return True
 
 
 def unknown_from_stack() -> Reg:

@@ -1,0 +1,6 @@
+NOT_EXACT_: int
+EXACT_: int
+RANGE_WITHIN_: int
+
+def states_equal(old, cur, live_in: list, exact: int) -> bool: ...
+def maybe_looping(old, cur) -> bool: ...
