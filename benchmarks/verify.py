@@ -186,7 +186,7 @@ def ringbuf_mutant():
     import tempfile
     from pathlib import Path
 
-    from dataplane.cli.verify_cmd import link_for_verifier
+    from dataplane.verifier.link import link_program
     from dataplane.io import kbpf
     from dataplane.isa.instruction import Instruction, encode
     from dataplane.loader import load_object
@@ -195,7 +195,8 @@ def ringbuf_mutant():
     obj = build.compile_c(shutil.which("clang"), tests / "progs" / "xdp_ringbuf.c",
                           Path(tempfile.mkdtemp()) / "xdp_ringbuf.o", ["-I", str(tests / "progs")])
     spec = load_object(obj)
-    insns, maps, _ = link_for_verifier(spec, spec.programs["xdp_sample"], {})
+    linked = link_program(spec, spec.programs["xdp_sample"], {})
+    insns, maps = linked.insns, linked.maps
     out, pc, done = [], 0, False
     for i in insns:
         if not done and i.opcode == 0x2D:     # the first `if rX > rY goto` (data + 14 > data_end)

@@ -109,7 +109,7 @@ def test_abandoned_load_is_stopped_and_leaves_nothing(srv, slow):
     assert _ids(srv) == before
 
 
-def test_slow_load_does_not_delay_other_rpcs(srv, slow):
+def _delay_during_a_slow_load(srv, slow):
     baseline = _pings(srv, 1.5)
     errors = []
 
@@ -130,7 +130,20 @@ def test_slow_load_does_not_delay_other_rpcs(srv, slow):
           f"max {max(during) * 1e3:.1f} ms ({len(during)} calls)")
     # no call waited more than 100 ms longer than a typical call without the load (or than the
     # worst one without it, on a machine whose scheduling noise is larger than that)
-    assert delay < 0.1 or max(during) <= max(baseline) + 0.02, (delay, max(during), max(baseline))
+    return delay < 0.1 or max(during) <= max(baseline) + 0.02, (delay, max(during), max(baseline))
+
+
+def test_slow_load_does_not_delay_other_rpcs(srv, slow):
+    # Up to three measurements: a verification that holds the GIL or the
+    # handler threads delays every one of them by seconds, while one
+    # scheduling stall of a shared CI machine hits a single measurement.
+    tries = []
+    for _ in range(3):
+        ok, figures = _delay_during_a_slow_load(srv, slow)
+        tries.append(figures)
+        if ok:
+            return
+    raise AssertionError(f"every measurement delayed List by >= 100 ms: (delay, max during, max baseline) = {tries}")
 
 
 def test_waiting_loads_are_bounded(srv, slow):

@@ -8,6 +8,8 @@ kernel's: a finished path's lines are dropped when the next branch resumes.
 """
 from __future__ import annotations
 
+import gc
+
 from dataplane.abi import kernel
 from dataplane.errors import VerifierError
 from dataplane.isa import opcodes as op
@@ -195,6 +197,11 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
         FAST, MOVK, MOVX, STORE, ATOMIC = dispatch.FAST, dispatch.MOVK, dispatch.MOVX, dispatch.STORE, dispatch.ATOMIC
         fast_alu, fast_movx = self._fast_alu, self._fast_movx
         enc_ok = self.enc_ok
+        # no collector passes while exploring, as in fastloop.run: the logged
+        # run (a rejected load is verified again with a log) of a long loop
+        # otherwise spends 100-200 ms per full pass holding the GIL
+        gc_was = gc.isenabled()
+        gc.disable()
         try:
             while True:
                 n = self.insn_processed = self.insn_processed + 1
@@ -252,6 +259,8 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
                     continue
                 pc = npc
         finally:
+            if gc_was:
+                gc.enable()
             for pc, a in enumerate(aux):
                 if a is not None and seen[pc]:
                     a.seen = True
