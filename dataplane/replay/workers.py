@@ -88,6 +88,7 @@ class ReplayWorkers:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.cpu_s = 0.0
+        self.thread_cpu_s = [0.0] * workers     # each worker thread's own CPU time
         self._cpu0 = 0.0
         self._left = workers
         self._lock = threading.Lock()
@@ -97,7 +98,9 @@ class ReplayWorkers:
                          for i, w in enumerate(self.workers)]
 
     def _run_one(self, i: int, w: Worker) -> None:
+        t0 = time.thread_time()
         w.run()
+        self.thread_cpu_s[i] = time.thread_time() - t0
         with self._lock:
             if w.error is not None and self.error is None:
                 self.error = w.error
