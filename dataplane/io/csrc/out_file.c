@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@ struct dp_out_thread {
     pthread_mutex_t mu;
     pthread_cond_t cv_job;      /* a job was queued, or stop */
     pthread_cond_t cv_done;     /* a job finished */
+    uint8_t *area;              /* the DP_OUT_NBUF buffers, one huge-page aligned block */
     uint8_t *bufs[DP_OUT_NBUF];
     uint8_t *free[DP_OUT_NBUF]; /* free buffers (a stack) */
     uint32_t nfree;
@@ -151,20 +153,25 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* The buffers in one block on transparent huge pages where the system
+ * offers them (THP "madvise"): an O_DIRECT write pins its buffer's pages
+ * (pin_user_pages_fast), one PMD per 2 MiB instead of a page-table walk per
+ * 4 KiB -- that walk was ~1/3 of the writer thread's CPU (perf, issue 16). */
+#define DP_OUT_HUGE (2u << 20)
+
 static int thread_start(struct dp_out *o)
 {
     struct dp_out_thread *t = calloc(1, sizeof(*t));
     uint32_t i;
     if (!t)
         return -ENOMEM;
-    for (i = 0; i < DP_OUT_NBUF; i++) {
-        if (posix_memalign((void **)&t->bufs[i], DP_OUT_ALIGN, DP_OUT_BUF)) {
-            while (i-- > 0)
-                free(t->bufs[i]);
-            free(t);
-            return -ENOMEM;
-        }
+    if (posix_memalign((void **)&t->area, DP_OUT_HUGE, (size_t)DP_OUT_NBUF * DP_OUT_BUF)) {
+        free(t);
+        return -ENOMEM;
     }
+    (void)madvise(t->area, (size_t)DP_OUT_NBUF * DP_OUT_BUF, MADV_HUGEPAGE);
+    for (i = 0; i < DP_OUT_NBUF; i++)
+        t->bufs[i] = t->area + (size_t)i * DP_OUT_BUF;
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv_job, NULL);
     pthread_cond_init(&t->cv_done, NULL);
@@ -173,8 +180,7 @@ static int thread_start(struct dp_out *o)
         t->free[t->nfree++] = t->bufs[i];
     o->cur = t->bufs[0];
     if (pthread_create(&t->th, NULL, writer_main, t)) {
-        for (i = 0; i < DP_OUT_NBUF; i++)
-            free(t->bufs[i]);
+        free(t->area);
         pthread_mutex_destroy(&t->mu);
         pthread_cond_destroy(&t->cv_job);
         pthread_cond_destroy(&t->cv_done);
@@ -316,7 +322,6 @@ int dp_out_flush(struct dp_out *o)
 int dp_out_close(struct dp_out *o)
 {
     int rc, rc2;
-    uint32_t i;
     if (o->fd < 0)
         return 0;
     rc = dp_out_flush(o);
@@ -327,8 +332,7 @@ int dp_out_close(struct dp_out *o)
         pthread_cond_signal(&t->cv_job);
         pthread_mutex_unlock(&t->mu);
         pthread_join(t->th, NULL);
-        for (i = 0; i < DP_OUT_NBUF; i++)
-            free(t->bufs[i]);
+        free(t->area);
         pthread_mutex_destroy(&t->mu);
         pthread_cond_destroy(&t->cv_job);
         pthread_cond_destroy(&t->cv_done);
