@@ -43,13 +43,8 @@ Sample trace (the bundled trace of configs/default.yaml)::
     from dataplane.replay.sample import write_sample_trace, SAMPLE_PCAP
     write_sample_trace(path, count=1000, seed=7)  # deterministic mixed IPv4/IPv6 TCP/UDP/ICMP/ARP
 """
+from dataplane.replay.replay import (Replay, ReplayProgress, ReplaySummary, apply_map_updates, parse_map_update,
+                                     parse_rate, rate_text)
+
 __all__ = ["Replay", "ReplaySummary", "ReplayProgress", "parse_map_update", "apply_map_updates", "parse_rate",
            "rate_text"]
-
-
-def __getattr__(name):
-    # Lazy so `import dataplane.replay` works before the native chain is built.
-    if name in __all__:
-        from dataplane.replay import replay
-        return getattr(replay, name)
-    raise AttributeError(name)
