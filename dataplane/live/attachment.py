@@ -171,6 +171,21 @@ class LiveHook:
         """A worker's UMEM: every fill ring full, every TX ring full, one batch in flight."""
         return len(self.spec.interfaces) * 2 * self.spec.ring_size + self.spec.batch_size
 
+    def _open_xsk(self, port, ifc: netlink.Interface, q: int) -> int:
+        from dataplane.io.afxdp import XskError
+        spec, ring = self.spec, self.spec.ring_size
+        try:
+            return port.open(ifc.index, q, mode=spec.bind, need_wakeup=spec.need_wakeup, rx_size=ring,
+                             tx_size=ring, fill_size=ring, comp_size=ring, busy_poll_budget=spec.busy_poll)
+        except XskError as e:
+            if spec.bind == "zerocopy" and e.kind == _errno.EOPNOTSUPP:
+                drv = netlink.driver(ifc.name) or ifc.kind or "unknown"
+                raise DataplaneError(
+                    f"bind: zerocopy: {ifc.name} (driver {drv}) has no AF_XDP zero-copy mode on queue {q} "
+                    "(the kernel refused XDP_ZEROCOPY: EOPNOTSUPP); use bind: auto (zero-copy where the "
+                    "driver has it, else copy) or bind: copy", kind=_errno.EOPNOTSUPP) from None
+            raise
+
     def _start_afxdp(self, queues: list[int]) -> None:
         from dataplane.io.afxdp import XskPort, XskSink
         from dataplane.io.tap import Tap
@@ -187,8 +202,7 @@ class LiveHook:
             port = XskPort(self._umem_frames(), spec.frame_size, spec.batch_size)
             self.ports.append(port)
             for ifc, prog in zip(self.interfaces, progs):
-                si = port.open(ifc.index, q, mode=spec.bind, need_wakeup=spec.need_wakeup, rx_size=ring,
-                               tx_size=ring, fill_size=ring, comp_size=ring, busy_poll_budget=spec.busy_poll)
+                si = self._open_xsk(port, ifc, q)
                 prog.set_socket(q, port.socket(si)["fd"])
                 self.queues.append(QueueInfo(ifc.name, q, wi, si))
             if spec.mode == "inline":
@@ -294,6 +308,21 @@ class LiveHook:
 
     def xdp_modes(self) -> dict[str, str]:
         return {ifname: mode for ifname, _, mode in self.xdp}
+
+    def bind_modes(self) -> dict[str, str]:
+        """AF_XDP: per interface the mode the kernel bound its sockets in
+        ("zerocopy" or "copy"; with bind: auto, what the driver allowed)."""
+        if self.spec.io != "afxdp":
+            return {}
+        out: dict[str, str] = {}
+        for qi in self.queues:
+            try:
+                zc = self.ports[qi.worker].socket(qi.sock)["zerocopy"]
+            except (DataplaneError, IndexError):
+                continue                     # closed meanwhile
+            mode = "zerocopy" if zc else "copy"
+            out[qi.interface] = mode if out.get(qi.interface, mode) == mode else "mixed"
+        return out
 
 
 _fanout_seq = itertools.count(1)
