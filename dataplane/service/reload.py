@@ -463,7 +463,8 @@ def replays(r: Reload) -> None:
             start.append(rc)
     for rc in start:
         try:
-            rs.check(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, rate=rc.rate, speed=rc.speed)
+            rs.check(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, rate=rc.rate, speed=rc.speed,
+                     workers=rc.workers, deterministic=rc.deterministic)
         except DataplaneError as exc:
             r.fail(rc.line, f"replay: {exc}", exc)
     for rc, e in running:
@@ -471,12 +472,13 @@ def replays(r: Reload) -> None:
             continue
         rs.stop(e.id)
         r.undo(lambda rc=rc: rs.start(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, name=rc.name,
-                                      rate=rc.rate, speed=rc.speed))
+                                      rate=rc.rate, speed=rc.speed, workers=rc.workers,
+                                      deterministic=rc.deterministic))
         r.changed(f"replay {e.name}: stopped")
     for rc in start:
         try:
             e = rs.start(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, name=rc.name, rate=rc.rate,
-                         speed=rc.speed)
+                         speed=rc.speed, workers=rc.workers, deterministic=rc.deterministic)
         except DataplaneError as exc:
             r.fail(rc.line, f"replay: {exc}", exc)
         r.undo(lambda rid=e.id: rs.stop(rid))
