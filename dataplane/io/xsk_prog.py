@@ -33,7 +33,7 @@ from dataplane.isa import opcodes as op
 from dataplane.isa.instruction import Instruction, encode
 from dataplane.loader import spec as S
 
-from . import kbpf, netlink
+from . import caps, kbpf, netlink
 from .kload import KernelObject
 
 MAP_NAME = "xsks"
@@ -69,9 +69,8 @@ class RedirectProgram:
             self.obj = KernelObject.load(self.spec)
         except DataplaneError as e:
             if e.kind == errno.EPERM:
-                raise DataplaneError("loading the AF_XDP redirect program: the kernel refused it, CAP_BPF "
-                                     "(or CAP_SYS_ADMIN) is missing; io: afpacket needs neither",
-                                     kind=errno.EPERM) from None
+                raise DataplaneError(caps.explain_eperm("loading the AF_XDP redirect program")
+                                     + "; io: afpacket needs neither", kind=errno.EPERM) from None
             raise
         self.name = next(iter(self.spec.programs))
 
