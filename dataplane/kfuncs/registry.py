@@ -4,10 +4,10 @@ resolve to in this runtime (libbpf resolves them against vmlinux BTF).
 A kfunc has a name (the kernel's), an index (the ``imm`` the linker writes
 into ``call src=2``, a slot of the kfunc HelperTable the engines call
 through ``env->kfuncs``), a C implementation, and a prototype the verifier
-checks (:class:`dataplane.verifier.types.KfuncProto`: argument kinds with
+checks (:class:`dataplane.abi.kfuncs.KfuncProto`: argument kinds with
 ``mem``/``size`` pairs for the kernel's ``__sz`` arguments, and the
 kernel's KF_* flags). Objects kfuncs hand out are described by
-:class:`~dataplane.verifier.types.ObjLayout` (``objs()``): programs may read
+:class:`~dataplane.abi.kfuncs.ObjLayout` (``objs()``): programs may read
 the listed fields and write only ``mark``, as the kernel's
 nf_conntrack_btf_struct_access allows.
 

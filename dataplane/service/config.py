@@ -143,6 +143,8 @@ class ReplayConfig:
     line: int = 0
     rate: str = "max"                 # "max", "pcap" (x speed) or packets/s
     speed: float | None = None
+    workers: int = 1                  # native worker threads (dataplane.replay)
+    deterministic: bool | None = None  # None: deterministic for 1 worker, free for more
 
 
 VERDICT_NAMES = DISPLAY_ORDER        # replay outputs, in the API's order
@@ -519,7 +521,8 @@ def _hook(ck: _Checker, item, where: str, objects: dict) -> HookConfig:
 
 
 def _replay(ck: _Checker, item, where: str, base: str, hooks: dict) -> ReplayConfig:
-    r = ck.mapping(item, where, {"hook", "pcap", "loop", "outputs", "name", "rate", "speed"})
+    r = ck.mapping(item, where, {"hook", "pcap", "loop", "outputs", "name", "rate", "speed", "workers",
+                                 "deterministic"})
     for need in ("hook", "pcap"):
         if need not in r:
             ck.fail(item, f"{where}: missing required key {need!r}")
@@ -556,6 +559,13 @@ def _replay(ck: _Checker, item, where: str, base: str, hooks: dict) -> ReplayCon
             rc.speed = None
         if rc.speed is None:
             ck.fail(node, f"{where}.speed: expected a number > 0")
+    if "workers" in r:
+        node = r["workers"][1]
+        if not (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int") and int(node.value, 0) >= 1):
+            ck.fail(node, f"{where}.workers: expected a number of worker threads >= 1")
+        rc.workers = int(node.value, 0)
+    if "deterministic" in r:
+        rc.deterministic = ck.boolean(r["deterministic"][1], f"{where}.deterministic")
     try:
         from dataplane.replay.replay import parse_rate
         parse_rate(rc.rate, rc.speed)
