@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from dataplane.errors import ExecutionError
-from dataplane.hooks import XDP_ABORTED, XDP_PASS, Hook, bind
+from dataplane.abi.xdp import XDP_ABORTED, XDP_PASS
+from dataplane.hooks import Hook, bind
 from dataplane.io.frames import FrameBatch
 from dataplane.runtime.collection import UNVERIFIED_INSN_BUDGET, Collection
 from dataplane.runtime.interp import Interpreter, Program
