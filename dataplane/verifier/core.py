@@ -99,6 +99,18 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
 
     # ---------------------------------------------------------------- run
     def run(self) -> VerifiedProgram:
+        # no collector passes while verifying (the exploration loops turn it
+        # off too): the CFG, plans and states form no reference cycles, and
+        # a full pass over a service's heap costs more than a typical verify
+        gc_was = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run()
+        finally:
+            if gc_was:
+                gc.enable()
+
+    def _run(self) -> VerifiedProgram:
         for insn in self.insns:   # resolve_pseudo_ldimm64's checks: every insn, reachable or not
             why = whole_program_problem(insn)
             if why:
