@@ -19,7 +19,7 @@ from dataplane.hooks import bind
 from dataplane.io.pcap import PcapWriter
 from dataplane.maps import num_possible_cpus
 from dataplane.replay import Replay, apply_map_updates
-from dataplane.replay.sample import SAMPLE_FW_UPDATES, sample_packets
+from dataplane.replay.sample_trace import SAMPLE_FW_UPDATES, sample_packets
 from dataplane.runtime.collection import Collection
 from support.hooks import tcpdump_count
 from support.progs import compile_src

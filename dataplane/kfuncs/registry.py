@@ -124,10 +124,10 @@ class KfuncRegistry:
 
     def bind(self, collection, table=None):
         """Give ``collection``'s conntrack kfuncs their table: ``table`` (a
-        ConntrackTable), the name of a shared one (dataplane.conntrack.tables)
+        ConntrackTable), the name of a shared one (dataplane.conntrack.named)
         or None for a new one -- made only when a program calls a conntrack
         kfunc; returns it (``Collection.conntrack``)."""
-        from dataplane.conntrack import tables
+        from dataplane.conntrack import named
         from dataplane.conntrack.table import ConntrackTable
         from dataplane.kfuncs.ct_kfuncs import CtContext
         uses_ct = any(r.kind == "kfunc" and r.symbol in CT_NAMES
@@ -135,7 +135,7 @@ class KfuncRegistry:
         if table is None and not uses_ct:
             return None
         if isinstance(table, str):
-            table = tables.get_or_create(table)
+            table = named.get_or_create(table)
         elif table is None:
             table = ConntrackTable(name=(collection.spec.name or "collection")[:31])
         collection.runner.set_ct(CtContext(table))

@@ -51,7 +51,7 @@ Public API (stable; the service and the CLI build on it)::
 
 Sample trace (the bundled trace of configs/default.yaml)::
 
-    from dataplane.replay.sample import write_sample_trace, SAMPLE_PCAP
+    from dataplane.replay.sample_trace import write_sample_trace, SAMPLE_PCAP
     write_sample_trace(path, count=1000, seed=7)  # deterministic mixed IPv4/IPv6 TCP/UDP/ICMP/ARP
 """
 from dataplane.replay.replay import (Replay, ReplayProgress, ReplaySummary, apply_map_updates, parse_map_update,

@@ -148,7 +148,7 @@ class ReplayConfig:
 
 
 VERDICT_NAMES = DISPLAY_ORDER        # replay outputs, in the API's order
-SAMPLE_PCAP = "sample:"               # the bundled sample trace (dataplane.replay.sample)
+SAMPLE_SCHEME = "sample:"             # pcap: "sample:" names the bundled trace (replay/sample_trace.SAMPLE_PCAP)
 ENGINES = ("interp", "jit")
 
 
@@ -530,7 +530,7 @@ def _replay(ck: _Checker, item, where: str, base: str, hooks: dict) -> ReplayCon
     if hook not in hooks:
         ck.fail(r["hook"][1], f"{where}.hook: no hook named {hook!r} (known: {', '.join(sorted(hooks)) or 'none'})")
     pcap = ck.string(r["pcap"][1], f"{where}.pcap")
-    if not pcap.startswith(SAMPLE_PCAP):
+    if not pcap.startswith(SAMPLE_SCHEME):
         pcap = os.path.join(base, pcap)
     rc = ReplayConfig(hook, pcap, line=item.start_mark.line + 1)
     if "loop" in r:

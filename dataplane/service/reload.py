@@ -438,8 +438,8 @@ def _spec_diff(a, b) -> str:
 
 def _running_replay(app, rc):
     from dataplane.service.replays import sample_trace
-    from dataplane.service.config import SAMPLE_PCAP
-    pcap = sample_trace() if rc.pcap.startswith(SAMPLE_PCAP) else rc.pcap
+    from dataplane.service.config import SAMPLE_SCHEME
+    pcap = sample_trace() if rc.pcap.startswith(SAMPLE_SCHEME) else rc.pcap
     for e in app.replays.list():
         if e.running and not e.stopping and e.hook == rc.hook and e.pcap == pcap and e.loop == rc.loop \
                 and (not rc.name or e.name == rc.name):

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from dataplane.errors import DataplaneError, NotFound
-from dataplane.service.config import SAMPLE_PCAP, VERDICT_NAMES
+from dataplane.service.config import SAMPLE_SCHEME, VERDICT_NAMES
 from dataplane.service.hookset import HookSet
 
 FOREVER = -1
@@ -76,16 +76,15 @@ class ReplayEntry:
 
 def sample_trace() -> str:
     """Path of the bundled sample trace, written once per process if not shipped as a file."""
-    from dataplane.replay import sample
-    shipped = getattr(sample, "SAMPLE_PCAP", None)
-    if shipped and os.path.isfile(str(shipped)):
-        return str(shipped)
+    from dataplane.replay.sample_trace import SAMPLE_PCAP, write_sample_trace
+    if SAMPLE_PCAP.is_file():
+        return str(SAMPLE_PCAP)
     global _sample_path
     with _sample_lock:
         if _sample_path is None or not os.path.isfile(_sample_path):
             d = tempfile.mkdtemp(prefix="dataplane-sample-")
             path = os.path.join(d, "sample.pcap")
-            sample.write_sample_trace(path)
+            write_sample_trace(path)
             _sample_path = path
         return _sample_path
 
@@ -121,7 +120,7 @@ class ReplaySet:
         if workers > 1 and (pps or spd):
             raise DataplaneError("a paced replay (rate other than max) runs on one worker")
         h = self.hooks.hook(hook)
-        if pcap.startswith(SAMPLE_PCAP):
+        if pcap.startswith(SAMPLE_SCHEME):
             pcap = sample_trace()
         if not os.path.exists(pcap):
             raise NotFound(f"pcap file {pcap!r} not found on the server")

@@ -5,7 +5,7 @@ import asyncio
 import time
 
 from dataplane.errors import DataplaneError
-from dataplane.service.config import SAMPLE_PCAP, VERDICT_NAMES
+from dataplane.service.config import SAMPLE_SCHEME, VERDICT_NAMES
 from dataplane.service.errors import guard, guard_stream
 from dataplane.service.paths import PathPolicy, default_policy
 from dataplane.service.protos import pb, rpc
@@ -33,7 +33,7 @@ class Replay(rpc.ReplayServicer):
         # resolved paths are what gets opened
         outputs = {k: self.paths.check_write(v, f"output {k}") for k, v in outputs.items()}
         pcap = request.pcap
-        if not pcap.startswith(SAMPLE_PCAP):
+        if not pcap.startswith(SAMPLE_SCHEME):
             pcap = self.paths.check_read(pcap, "pcap")
         loop = request.loop if request.loop != 0 else 1
         e = await asyncio.to_thread(self.replays.start, request.hook, pcap, loop=loop, outputs=outputs,
