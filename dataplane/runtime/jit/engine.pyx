@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/dp_env.c
+# shared C (dp_env.c, dp_interp.c) comes from libdpcore.a: setup.py CORE_LIB
 # distutils: include_dirs = dataplane/runtime/csrc
 """JIT engine: compile a program to native code and run it.
 
