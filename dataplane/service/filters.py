@@ -8,6 +8,13 @@ and swaps it into the hook's chain with one ``replace`` attach (the Hook
 publishes the new chain between batches: no packet sees part of the old
 and part of the new ruleset), and only then unloads the old object.  Any
 failure before the swap leaves the running filter as it was.
+
+Over gRPC a restore runs on the bounded verify pool as Programs.Load does
+(service/verifypool.py: limits.verify_workers/verify_queue/verify_seconds and
+the client's deadline), so a huge ruleset cannot stall other RPCs: ``cancel``
+(the pool's Job) is checked between translating and loading, and the load
+stops the verifier. Once the new object publishes, the restore completes (it
+is not rolled back if the client has gone by then: the swap is one step).
 """
 from __future__ import annotations
 
@@ -38,7 +45,7 @@ class FilterSet:
         self.filters: dict[str, Filter] = {}
 
     def restore(self, hook: str, rules: str, sets: str = "", *, counters: bool = False, chain: str = "",
-                interfaces=(), filter_only: bool = False, source: str = "rules") -> tuple[Filter, int]:
+                interfaces=(), filter_only: bool = False, source: str = "rules", cancel=None) -> tuple[Filter, int]:
         from dataplane.filter.binding import binding
         from dataplane.filter.elf import elf_bytes
         from dataplane.filter.ipset import parse_sets
@@ -55,7 +62,10 @@ class FilterSet:
         rs = parse(rules, source=source, sets=parse_sets(sets, source="ipset") if sets else None,
                    other_tables="skip" if filter_only else "error")
         cf = compile_ruleset(rs, binding(ifaces, chain or None))
-        res = self.reg.load(elf_bytes(cf), name=f"iptables:{hook}")
+        if cancel is not None and cancel.is_set():
+            from dataplane.service.verifypool import LoadTimedOut
+            raise LoadTimedOut()        # the pool names why (deadline or cancel)
+        res = self.reg.load(elf_bytes(cf), name=f"iptables:{hook}", cancel=cancel)
         try:
             for name, ents in cf.fills.items():
                 m = res.obj.maps[name].map

@@ -37,7 +37,8 @@ class Replay(rpc.ReplayServicer):
         loop = request.loop if request.loop != 0 else 1
         e = await asyncio.to_thread(self.replays.start, request.hook, pcap, loop=loop, outputs=outputs,
                                     name=request.name, rate=request.rate or "max",
-                                    speed=request.speed or None, ifindexes=dict(request.ifindexes) or None)
+                                    speed=request.speed or None, ifindexes=dict(request.ifindexes) or None,
+                                    origin="client")
         return replay_status(e)
 
     @guard_stream
