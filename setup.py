@@ -73,7 +73,7 @@ def _extensions():
 import subprocess
 import sys
 
-subprocess.run([sys.executable, os.path.join(HERE, "dataplane", "service", "codegen.py")], check=True)
+subprocess.run([sys.executable, os.path.join(HERE, "dataplane", "service", "protogen.py")], check=True)
 
 setup(
     packages=find_packages(include=["dataplane", "dataplane.*"]),

@@ -15,7 +15,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dataplane.conntrack.table import ConntrackTable, run_inserts, run_lookups  # noqa: E402
+from dataplane.conntrack.table import ConntrackTable  # noqa: E402
+from dataplane.conntrack.workload import run_inserts, run_lookups  # noqa: E402
 
 NOW = 10**12
 

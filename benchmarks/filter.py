@@ -51,6 +51,7 @@ from dataplane.filter.parser import parse  # noqa: E402
 from dataplane.filter.program import PROG_NAME, compile_ruleset  # noqa: E402
 from dataplane.hooks import Hook, bind  # noqa: E402
 from dataplane.io import kbpf  # noqa: E402
+from dataplane.abi.progs import BPF_PROG_TYPE_XDP  # noqa: E402
 from dataplane.io.frames import FrameBatch  # noqa: E402
 
 SRC = "198.18.0.10"
@@ -123,7 +124,7 @@ def live_ns(nf: NetfilterRouter, frame: bytes, count: int) -> float:
     """ns/packet of the router's whole receive+forward path for ``frame``
     (live XDP_PASS frames on its ingress veth)."""
     from pyroute2 import netns as pnetns
-    prog = kbpf.prog_load(refresh_prog(frame), kbpf.BPF_PROG_TYPE_XDP, "GPL", name="bench_pass")
+    prog = kbpf.prog_load(refresh_prog(frame), BPF_PROG_TYPE_XDP, "GPL", name="bench_pass")
     pnetns.pushns(nf.ns["r"])
     try:
         ctx = struct.pack("<IIIIII", 0, len(frame), 0, nf.ifindex["ra"], 0, 0)

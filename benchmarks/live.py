@@ -27,7 +27,15 @@ Measured, all on the same generator:
               peer's queue c), kernel XDP_DROP vs the firewall with one worker
               per queue pinned to that queue's CPU
 
+  gen CPU     the generator thread's CPU time per packet sent (kernel XDP_DROP
+              and each dataplane row): the receiving veth's NAPI runs in its
+              softirq context, so this is what delivering a packet costs the
+              generator's CPU -- independent of how much of that CPU the
+              scheduler granted on a shared machine (the rates are not)
+
 Each figure is the median of --runs runs (default 3), spread = max - min.
+The figures also go to benchmarks/results/live.json (results.py; README
+table and a PNG there).
 
     .venv/bin/python benchmarks/live.py [--seconds 2] [--runs 3] [--queues 2] [--json]
 """
@@ -84,23 +92,27 @@ class Generator:
         self.frame, self.cpus = frame, cpus
 
     def run(self, seconds: float) -> tuple[int, float]:
-        """Send for ``seconds``: (packets, elapsed)."""
+        """Send for ``seconds``: (packets, elapsed). ``self.cpu_s`` is then the
+        generator threads' CPU time (user + system): the receiving veth's
+        NAPI -- the kernel's XDP_DROP, or its copy into an AF_XDP UMEM --
+        runs in their softirq context, so it is in there too."""
         out = {}
 
         def loop(cpu):
             os.sched_setaffinity(0, {cpu})
-            sent, t0 = 0, time.perf_counter()
+            sent, t0, c0 = 0, time.perf_counter(), time.thread_time()
             while time.perf_counter() - t0 < seconds:
                 kbpf.prog_test_run(self.prog.fd, self.frame, repeat=200_000, ctx=self.ctx,
                                    flags=kbpf.BPF_F_TEST_XDP_LIVE_FRAMES, batch_size=256)
                 sent += 200_000
-            out[cpu] = (sent, time.perf_counter() - t0)
+            out[cpu] = (sent, time.perf_counter() - t0, time.thread_time() - c0)
 
         ts = [threading.Thread(target=loop, args=(c,)) for c in self.cpus]
         for t in ts:
             t.start()
         for t in ts:
             t.join()
+        self.cpu_s = sum(r[2] for r in out.values())
         return sum(r[0] for r in out.values()), max(r[1] for r in out.values())
 
     def close(self):
@@ -139,6 +151,7 @@ class Bench:
                 got = _rx_packets(self.vR) - before
             finally:
                 netlink.xdp_detach(self.vR, "native", p.fd)
+        self.kernel_gen_ns = self.gen.cpu_s * 1e9 / sent if sent else float("nan")
         return got / dt
 
     def tap_pass(self, seconds: float) -> dict:
@@ -200,6 +213,7 @@ class Bench:
                 pass_prog.close()
         ran = n1 - n0
         return {"mpps": ran / dt / 1e6, "offered_mpps": sent / dt / 1e6,
+                "gen_cpu_ns_per_packet": self.gen.cpu_s * 1e9 / sent if sent else float("nan"),
                 "cpu_ns_per_packet": cpu * 1e9 / ran if ran else float("nan"),
                 "kernel_drop_share": kdrops / sent if sent else 0.0}
 
@@ -320,6 +334,43 @@ def med(xs: list[float]) -> tuple[float, float]:
     return statistics.median(xs), (max(xs) - min(xs))
 
 
+def write_results(res: dict[str, list[float]], args) -> None:
+    """The figures into benchmarks/results/live.json (+ plot, README table)."""
+    from results import Results
+    r = Results("live", f"live traffic on veth, 64-byte UDP; median of {args.runs} x {args.seconds:g} s "
+                        "on a 2-vCPU VM shared with other builds")
+
+    def fig(key, unit, peer="", peer_key=None, note=""):
+        if key not in res:
+            return
+        v = res[key]
+        pv = statistics.median(res[peer_key]) if peer_key in res else None
+        r.figure(key, statistics.median(v), unit, spread=(min(v), max(v)), runs=len(v), peer=peer if pv else "",
+                 peer_value=pv, note=note)
+
+    fig("kernel_xdp_drop_mpps", "Mpps", note="native XDP_DROP on the receiving veth")
+    fig("kernel_xdp_drop_gen_cpu_ns", "ns/packet", note="generator CPU per packet, incl. the receive softirq")
+    rows = [k[:-5] for k in res if k.endswith("_mpps") and not k.startswith(("kernel", "q")) and "offered" not in k]
+    for row in rows:
+        fig(f"{row}_mpps", "Mpps", "kernel XDP_DROP", "kernel_xdp_drop_mpps")
+        fig(f"{row}_gen_cpu_ns", "ns/packet", "kernel XDP_DROP", "kernel_xdp_drop_gen_cpu_ns",
+            note="generator CPU per packet sent, incl. the kernel's delivery to the dataplane")
+        fig(f"{row}_cpu_ns", "ns/packet", note="dataplane worker CPU per packet")
+    for k in [k for k in res if k.startswith("q") and k.endswith("_mpps") and "offered" not in k]:
+        if "kernel" in k:
+            fig(k, "Mpps")
+        else:
+            fig(k, "Mpps", "kernel XDP_DROP", f"{k.split('_', 1)[0]}_kernel_xdp_drop_mpps")
+    for k in [k for k in res if k.startswith("ping_")]:
+        peer = k.replace("afxdp", "direct").replace("afpacket", "direct").replace("via_tap", "direct")
+        fig(k, "ms", "direct" if peer != k else "", peer if peer != k else None)
+    names = [row for row in rows if f"{row}_mpps" in res]
+    r.plot("mpps", "Mpps on the same generator (one queue)", "path", "Mpps",
+           {"median": (["kernel XDP_DROP"] + names, [statistics.median(res["kernel_xdp_drop_mpps"])]
+                       + [statistics.median(res[f"{n}_mpps"]) for n in names])}, kind="bar")
+    r.write()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=2.0)
@@ -343,9 +394,11 @@ def main() -> int:
         for _ in range(args.runs):
             k = b.kernel_drop(args.seconds)
             res.setdefault("kernel_xdp_drop_mpps", []).append(k / 1e6)
+            res.setdefault("kernel_xdp_drop_gen_cpu_ns", []).append(b.kernel_gen_ns)
             for io in ios:
                 for prog in ("pass", "fw"):
                     r = b.dataplane(io, prog, args.seconds)
+                    res.setdefault(f"{io}_{prog}_gen_cpu_ns", []).append(r["gen_cpu_ns_per_packet"])
                     res.setdefault(f"{io}_{prog}_mpps", []).append(r["mpps"])
                     res.setdefault(f"{io}_{prog}_ratio", []).append(r["mpps"] * 1e6 / k)
                     res.setdefault(f"{io}_{prog}_cpu_ns", []).append(r["cpu_ns_per_packet"])
@@ -357,6 +410,7 @@ def main() -> int:
                 r = b.dataplane("afxdp", "fw", args.seconds, cpu=0)
                 res.setdefault("afxdp_fw_same_cpu_offered_mpps", []).append(r["offered_mpps"])
                 res.setdefault("afxdp_fw_same_cpu_mpps", []).append(r["mpps"])
+                res.setdefault("afxdp_fw_same_cpu_ratio", []).append(r["mpps"] * 1e6 / k)
                 r = b.tap_pass(args.seconds)
                 res.setdefault("afxdp_single_tap_pass_mpps", []).append(r["mpps"])
                 res.setdefault("afxdp_single_tap_pass_cpu_ns", []).append(r["cpu_ns_per_packet"])
@@ -391,6 +445,7 @@ def main() -> int:
             res.setdefault("ping_host_via_tap_p50_ms", []).append(t50)
             res.setdefault("ping_host_via_tap_p99_ms", []).append(t99)
     summary = {k: {"median": med(v)[0], "spread": med(v)[1], "runs": v} for k, v in res.items()}
+    write_results(res, args)
     if args.json:
         print(json.dumps(summary, indent=1))
         return 0

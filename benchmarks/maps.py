@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from dataplane.abi import maps as A
 from dataplane.maps import Map
-from dataplane.maps.core import stress
+from dataplane.maps.workload import stress
 
 N = 2_000_000
 for name, mtype, flags in [("hash", A.BPF_MAP_TYPE_HASH, 0), ("lru_hash", A.BPF_MAP_TYPE_LRU_HASH, 0),

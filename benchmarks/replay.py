@@ -1,7 +1,7 @@
 """End-to-end pcap replay throughput beside the kernel's bare program time.
 
 For a pass-through program and the firewall of tests/progs/xdp_fw.c (maps
-set as in dataplane.replay.sample.SAMPLE_FW_UPDATES), on a 64-byte trace and
+set as in dataplane.replay.sample_trace.SAMPLE_FW_UPDATES), on a 64-byte trace and
 on a mixed-size trace (the sample generator's mix), this measures:
 
   * replay, no outputs: dataplane.replay.Replay over the whole trace (read
@@ -49,7 +49,7 @@ from dataplane.hooks import bind  # noqa: E402
 from dataplane.io.kload import KernelObject  # noqa: E402
 from dataplane.io.pcap import PcapWriter  # noqa: E402
 from dataplane.replay import Replay, apply_map_updates, parse_map_update  # noqa: E402
-from dataplane.replay.sample import SAMPLE_FW_UPDATES, sample_packets  # noqa: E402
+from dataplane.replay.sample_trace import SAMPLE_FW_UPDATES, sample_packets  # noqa: E402
 from dataplane.runtime.collection import Collection  # noqa: E402
 
 PASS_C = """

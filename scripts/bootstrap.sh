@@ -35,7 +35,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/pip install -q --upgrade pip setuptools wheel
     .venv/bin/pip install -q "cython>=3.0" "grpcio-tools>=1.60" "pytest>=7"
     .venv/bin/pip install -q --no-build-isolation --no-deps -e .
-    .venv/bin/pip install -q -e .
+    # the test extra (pyproject.toml) too, unless DATAPLANE_EXTRAS says otherwise (empty: the service only)
+    extras=${DATAPLANE_EXTRAS-test}
+    .venv/bin/pip install -q -e ".${extras:+[$extras]}"
     touch "$stamp"
 fi
 

@@ -162,9 +162,9 @@ def test_map_types_agree():
 
 def test_prog_types_one_table():
     from dataplane.io import kbpf
-    from dataplane.loader import PROG_TYPES
-    assert PROG_TYPES is progs.PROG_TYPES
-    assert kbpf.BPF_PROG_TYPE_XDP == PROG_TYPES["xdp"] == 6
+    from dataplane.loader import sections
+    assert sections.PROG_TYPES is progs.PROG_TYPES      # classify() reads the abi table, not a copy
+    assert kbpf.prog_load.__defaults__[0] == progs.BPF_PROG_TYPE_XDP == progs.PROG_TYPES["xdp"] == 6
     assert progs.VERIFIER_CTX == {1: "socket", 3: "tc", 4: "tc", 6: "xdp"}
     assert all(progs.VERIFIER_CTX[v] == ctx for ctx, v in progs.CTX_PROG_TYPE.items())
 

@@ -11,9 +11,10 @@ import struct
 from dataplane.abi.helper_progtypes import KERNEL_HELPERS, unavailable_reason
 from dataplane.abi.helpers import HELPER_NAMES
 from dataplane.io import kbpf
+from dataplane.abi.progs import BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_XDP
 
-TYPES = {"xdp": kbpf.BPF_PROG_TYPE_XDP, "socket": kbpf.BPF_PROG_TYPE_SOCKET_FILTER,
-         "tc": kbpf.BPF_PROG_TYPE_SCHED_CLS}
+TYPES = {"xdp": BPF_PROG_TYPE_XDP, "socket": BPF_PROG_TYPE_SOCKET_FILTER,
+         "tc": BPF_PROG_TYPE_SCHED_CLS}
 
 
 def _insn(op, dst=0, src=0, off=0, imm=0):

@@ -1,4 +1,4 @@
-"""`dataplane demo` (the main job behind `make run`) runs end to end."""
+"""`dataplane demo` (a tour of the pipeline without the service) runs end to end."""
 import json
 
 from conftest import run_cli

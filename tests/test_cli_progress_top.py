@@ -18,9 +18,9 @@ FW = ROOT / "dataplane" / "data" / "xdp_fw.o"
 
 
 def _sample(tmp_path) -> str:
-    from dataplane.replay import sample
+    from dataplane.replay import sample_trace
     p = tmp_path / "sample.pcap"
-    sample.write_sample_trace(str(p))
+    sample_trace.write_sample_trace(str(p))
     return str(p)
 
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import run_cli
-from dataplane.conntrack import tables
+from dataplane.conntrack import named
 from dataplane.io.pcap import PcapWriter
 from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection
@@ -51,11 +51,11 @@ def test_named_table_is_shared_between_collections(setup):
     obj, _ = setup
     a = Collection.load(obj, conntrack="shared-test", kfuncs=default_registry())
     b = Collection.load(obj, conntrack="shared-test", engine="interp", kfuncs=default_registry())
-    assert a.conntrack is b.conntrack is tables.get("shared-test")
+    assert a.conntrack is b.conntrack is named.get("shared-test")
     syn, synack = tcp4("10.1.0.1", "10.1.0.2", 1, 2, 0x02), tcp4("10.1.0.2", "10.1.0.1", 2, 1, 0x12)
     assert a.run("xdp_ct_fw", synack)[0] == 1          # unknown: dropped
     assert a.run("xdp_ct_fw", syn)[0] == 2             # creates the entry in the shared table
     assert b.run("xdp_ct_fw", synack)[0] == 2          # the other collection sees it
-    assert len(tables.get("shared-test").entries(tables.now())) == 1
-    tables.remove("shared-test")
-    assert "shared-test" not in tables.names()
+    assert len(named.get("shared-test").entries(named.now())) == 1
+    named.remove("shared-test")
+    assert "shared-test" not in named.names()

@@ -2,7 +2,8 @@
 and GC on one table: no crash, no leak, counters consistent."""
 import threading
 
-from dataplane.conntrack.table import ConntrackTable, run_inserts, run_lookups, run_mixed
+from dataplane.conntrack.table import ConntrackTable
+from dataplane.conntrack.workload import run_inserts, run_lookups, run_mixed
 
 S = 1_000_000_000
 T0 = 10 * S

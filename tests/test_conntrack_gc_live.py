@@ -19,7 +19,8 @@ import threading
 import pytest
 
 from dataplane.conntrack.consts import IPS_ASSURED, IPS_SEEN_REPLY
-from dataplane.conntrack.table import ConntrackTable, run_inserts, run_lookups
+from dataplane.conntrack.table import ConntrackTable
+from dataplane.conntrack.workload import run_inserts, run_lookups
 from dataplane.errors import DataplaneError
 from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection

@@ -11,7 +11,8 @@ import pytest
 
 from support import progs as build
 from conftest import ROOT
-from dataplane.hooks import XDP_PASS, Hook, bind
+from dataplane.hooks import Hook, bind
+from dataplane.abi.xdp import XDP_PASS
 from dataplane.io.frames import FrameBatch
 from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection

@@ -274,7 +274,7 @@ def test_entry_memory_is_kept_and_reused():
     """The slab maps entry memory once and hands freed entries out again,
     zeroed: flushing and refilling a table, or releasing the last
     reference of a deleted entry, never grows its storage."""
-    from dataplane.conntrack.table import run_inserts, synth_tuple
+    from dataplane.conntrack.workload import run_inserts, synth_tuple
     t = ConntrackTable(20000)
     assert t.entry_capacity == 0                # nothing mapped before the first entry
     assert run_inserts(t, 0, 12000, T0) == 12000

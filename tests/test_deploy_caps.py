@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import queue
+import resource
 import shutil
 import subprocess
 import sys
@@ -36,8 +37,9 @@ def manifest_caps() -> list[str]:
     return list(sec["capabilities"]["add"])
 
 
-def run_live(w: Wire, io: str, caps: list[str], tmp: Path) -> tuple[bool, str]:
-    """(ping got through, what happened) for serve with a live inline hook under ``caps``."""
+def run_live(w: Wire, io: str, caps: list[str], tmp: Path, memlock: int | None = None) -> tuple[bool, str]:
+    """(ping got through, what happened) for serve with a live inline hook under ``caps``
+    (``memlock``: RLIMIT_MEMLOCK in bytes for the service, default inherited)."""
     cfg = tmp / f"live_{io}_{'_'.join(caps) or 'none'}.yaml"
     cfg.write_text(f"programs:\n  - object: {FW}\n    program: xdp_firewall\n    name: fw\n"
                    f"hooks:\n  - name: wire\n    interfaces: [{w.vA}, {w.vB}]\n    mode: inline\n    io: {io}\n"
@@ -47,7 +49,9 @@ def run_live(w: Wire, io: str, caps: list[str], tmp: Path) -> tuple[bool, str]:
     proc = subprocess.Popen(["setpriv", "--bounding-set", bounding, "--inh-caps", "-all", "--",
                              sys.executable, "-m", "dataplane", "serve", "--config", str(cfg),
                              "--grpc", "127.0.0.1:0", "--metrics", "off"],
-                            cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=None if memlock is None else
+                            (lambda: resource.setrlimit(resource.RLIMIT_MEMLOCK, (memlock, memlock))))
     lines: queue.Queue[str] = queue.Queue()
     import threading
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout] + [lines.put("")], daemon=True).start()
@@ -62,8 +66,12 @@ def run_live(w: Wire, io: str, caps: list[str], tmp: Path) -> tuple[bool, str]:
             seen.append(line)
             if line.startswith("dataplane serving"):
                 break
-            if line == "" and proc.poll() is not None:
-                return False, "".join(seen).strip().splitlines()[-1] if seen else f"exit {proc.returncode}"
+            if line == "":
+                # end of output: the service exited (or is about to -- the pipe
+                # closes before the process is reaped, so wait for it here)
+                proc.wait(timeout=20)
+                last = [x.strip() for x in seen if x.strip()]
+                return False, last[-1] if last else f"exit {proc.returncode}"
         else:
             last = [x.strip() for x in seen if x.strip()]
             return False, f"no 'dataplane serving' in 90 s; last output: {last[-1] if last else '(none)'}"
@@ -103,7 +111,23 @@ def test_live_hook_fails_without_net_raw(wire, tmp_path):
     # the measurement can fail: without NET_RAW no AF_XDP socket, and serve says so with the config line
     caps = [c for c in manifest_caps() if c != "NET_RAW"]
     ok, what = run_live(wire, "afxdp", caps, tmp_path)
-    assert not ok and "needs CAP_NET_RAW" in what, what
+    assert not ok and "missing capability CAP_NET_RAW" in what, what
+
+
+@pytest.mark.parametrize("drop", ["NET_ADMIN", "BPF", "IPC_LOCK"])
+def test_afxdp_hook_without_a_capability_fails_fast_naming_it(wire, drop, tmp_path):
+    # each one used to surface as a bare EPERM of whichever kernel step ran first (and
+    # this harness missed the exit, so the measurement looked like a hang): serve now
+    # exits with the capability named, before anything is attached
+    caps = [c for c in manifest_caps() if c != drop]
+    t0 = time.monotonic()
+    # IPC_LOCK matters only past RLIMIT_MEMLOCK: 1 MiB is less than any UMEM
+    ok, what = run_live(wire, "afxdp", caps, tmp_path, memlock=1 << 20 if drop == "IPC_LOCK" else None)
+    took = time.monotonic() - t0
+    assert not ok and f"missing capability CAP_{drop} (" in what, what
+    assert "io: afpacket needs only CAP_NET_RAW" in what, what
+    assert took < 60, f"serve took {took:.0f} s to give up"        # a bound against a hang, not a timing
+    assert xdp_progs_on([wire.vA, wire.vB]) == {}, "an XDP program was left attached"
 
 
 if __name__ == "__main__":          # the measurement: each capability of the set dropped in turn

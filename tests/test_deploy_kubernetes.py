@@ -55,51 +55,22 @@ def _doc(docs, kind: str) -> dict:
     return found[0]
 
 
-# The fields of monitoring.coreos.com/v1 ServiceMonitor this deployment uses,
-# as the prometheus-operator CRD's openAPIV3Schema types them (a CRD is not
-# in the Kubernetes schemas kubernetes-validate ships).
-SERVICEMONITOR_SCHEMA = {
-    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": "ServiceMonitor"},
-        "metadata": {"type": "object", "required": ["name"]},
-        "spec": {"type": "object", "required": ["selector", "endpoints"], "additionalProperties": False,
-                 "properties": {
-                     "selector": {"type": "object", "properties": {"matchLabels": {"type": "object"}}},
-                     "namespaceSelector": {"type": "object", "additionalProperties": False,
-                                           "properties": {"any": {"type": "boolean"},
-                                                          "matchNames": {"type": "array", "items": {"type": "string"}}}},
-                     "endpoints": {"type": "array", "minItems": 1, "items": {
-                         "type": "object", "additionalProperties": False,
-                         "properties": {
-                             "port": {"type": "string"}, "path": {"type": "string"},
-                             "interval": {"type": "string", "pattern": "^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
-                             "scrapeTimeout": {"type": "string", "pattern": "^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
-                             "scheme": {"enum": ["http", "https"]},
-                             "authorization": {"type": "object", "additionalProperties": False,
-                                               "properties": {"type": {"type": "string"},
-                                                              "credentials": {"type": "object", "required": ["key"],
-                                                                              "additionalProperties": False,
-                                                                              "properties": {"name": {"type": "string"},
-                                                                                             "key": {"type": "string"},
-                                                                                             "optional": {"type": "boolean"}}}}},
-                             "relabelings": {"type": "array", "items": {
-                                 "type": "object", "additionalProperties": False,
-                                 "properties": {"sourceLabels": {"type": "array", "items": {"type": "string"}},
-                                                "targetLabel": {"type": "string"}, "action": {"type": "string"},
-                                                "regex": {"type": "string"}, "replacement": {"type": "string"}}}}}}}}}}}
+# The ServiceMonitor is a prometheus-operator custom resource: its schema is the
+# operator's CRD (vendored, with its source and version, as test data), not one
+# of the Kubernetes schemas kubernetes-validate ships.
+SERVICEMONITOR_CRD = ROOT / "tests" / "data" / "crds" / "servicemonitors.monitoring.coreos.com.yaml"
 
 
 def test_manifests_validate_against_kubernetes_schemas():
-    kubernetes_validate = pytest.importorskip("kubernetes_validate") if not os.environ.get("CI") else \
-        __import__("kubernetes_validate")
-    import jsonschema
+    import kubernetes_validate      # a test dependency (pyproject's test extra; bootstrap installs it)
+    from support.k8s_crd import crd_validator
     docs = kustomize_build()
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == ["ConfigMap", "DaemonSet", "Namespace", "Service", "ServiceMonitor"], kinds
+    servicemonitor = crd_validator(SERVICEMONITOR_CRD, "v1", K8S_VERSION)
     for d in docs:
         if d["kind"] == "ServiceMonitor":
-            jsonschema.validate(d, SERVICEMONITOR_SCHEMA)
+            servicemonitor.validate(d)
             continue
         # strict: a field the schema does not know is an error (a typo never silently does nothing)
         kubernetes_validate.validate(d, K8S_VERSION, strict=True)
@@ -112,6 +83,36 @@ def test_manifests_validate_against_kubernetes_schemas():
     typo["spec"]["template"]["spec"]["hostNetwrk"] = True
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(typo, K8S_VERSION, strict=True)
+
+
+def test_servicemonitor_validator_catches_what_the_crd_forbids():
+    """The CRD's own rules, each broken once: the validator is the CRD's, not a no-op."""
+    import jsonschema
+    from support.k8s_crd import crd_validator
+    v = crd_validator(SERVICEMONITOR_CRD, "v1", K8S_VERSION)
+    sm = _doc(kustomize_build(), "ServiceMonitor")
+
+    def broken(edit) -> str:
+        d = json.loads(json.dumps(sm))
+        edit(d)
+        with pytest.raises(jsonschema.ValidationError) as ei:
+            v.validate(d)
+        return ei.value.message
+    ep = lambda d: d["spec"]["endpoints"][0]                                  # noqa: E731
+    assert "'endpoints' is a required property" in broken(lambda d: d["spec"].pop("endpoints"))
+    assert "does not match" in broken(lambda d: ep(d).update(interval="15 seconds"))        # duration pattern
+    assert "is not one of" in broken(lambda d: ep(d).update(scheme="ftp"))                    # enum
+    assert "is not one of" in broken(lambda d: ep(d)["relabelings"][0].update(action="rename"))
+    assert "does not match" in broken(lambda d: ep(d)["relabelings"][0].update(sourceLabels=["not-a-label"]))
+    assert "'key' is a required property" in broken(lambda d: ep(d)["authorization"]["credentials"].pop("key"))
+    assert "Additional properties" in broken(lambda d: ep(d).update(bearerToken="x"))        # strict: unknown field
+    assert "Additional properties" in broken(lambda d: d["metadata"].update(lables={}))      # ObjectMeta, strict
+    assert "was expected" in broken(lambda d: d.update(apiVersion="monitoring.coreos.com/v1alpha1"))
+    # fields this deployment does not use, but the CRD has: accepted
+    ok = json.loads(json.dumps(sm))
+    ep(ok).update(honorLabels=True, targetPort=9464, tlsConfig={"insecureSkipVerify": False})
+    ok["spec"].update(sampleLimit=10000, scrapeProtocols=["PrometheusText0.0.4"])
+    v.validate(ok)
 
 
 def test_manifests_fit_together():
@@ -153,42 +154,65 @@ CAP_NUMBERS = {"NET_BIND_SERVICE": 10, "NET_ADMIN": 12, "NET_RAW": 13, "IPC_LOCK
 CAP_NAMES = set(CAP_NUMBERS)
 
 
-def _probe_script(grpc_port: int, service: str, metrics_port: int, path: str, token: str) -> str:
+def _probe_script(grpc_port: int, service: str, metrics_port: int, path: str, token: str, startup: float) -> str:
+    """The kubelet's probes and the ServiceMonitor's scrape, run inside the container's netns:
+    gRPC health until SERVING within the startupProbe's budget (periodSeconds x
+    failureThreshold), then /metrics without and with the read token. Prints what it saw as
+    JSON; never raises (a connection refused is a finding, not a crash)."""
     return f"""
 import json, sys, time, urllib.error, urllib.request
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 out = {{}}
-deadline = time.monotonic() + 90
+t0 = time.monotonic()
 while True:
     try:
         ch = grpc.insecure_channel("127.0.0.1:{grpc_port}")
         r = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service={service!r}), timeout=5)
         out["health"] = health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
+        ch.close()
         if out["health"] == "SERVING":
             break
     except grpc.RpcError as exc:
         out["health"] = str(exc.code())
-    if time.monotonic() > deadline:
+    if time.monotonic() - t0 > {startup}:
         break
     time.sleep(0.5)
+out["serving_after_s"] = round(time.monotonic() - t0, 1)
 url = "http://127.0.0.1:{metrics_port}{path}"
-try:
-    urllib.request.urlopen(url, timeout=10)
-    out["anonymous_metrics"] = 200
-except urllib.error.HTTPError as exc:
-    out["anonymous_metrics"] = exc.code
+def get(headers):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError as exc:
+        return str(exc), ""
+out["anonymous_metrics"] = get({{}})[0]
 deadline = time.monotonic() + 30
 while True:
-    req = urllib.request.Request(url, headers={{"Authorization": "Bearer {token}"}})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        out["metrics_status"] = r.status
-        out["metrics"] = r.read().decode()
+    out["metrics_status"], out["metrics"] = get({{"Authorization": "Bearer {token}"}})
     if "dataplane_replay_packets_total{{" in out["metrics"] and 'dataplane_replay_packets_total{{hook="sample",replay="sample"}} 0.0' not in out["metrics"] or time.monotonic() > deadline:
         break
     time.sleep(0.5)
 print(json.dumps(out))
 """
+
+
+def _wait_own_netns(pid: int, timeout: float = 60.0) -> None:
+    """Until ``pid`` (unshare) has entered its new network namespace: nsenter on its
+    /proc/PID/ns/net before that would probe the host's loopback instead (on a loaded machine
+    the child can take a while to get there)."""
+    mine = os.readlink("/proc/self/ns/net")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if os.readlink(f"/proc/{pid}/ns/net") != mine:
+                return
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"the container process {pid} never entered a network namespace of its own")
 
 
 def test_daemonset_container_serves_as_its_probes_expect(tmp_path: Path):
@@ -251,10 +275,19 @@ def test_daemonset_container_serves_as_its_probes_expect(tmp_path: Path):
         " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + \
         f" PATH=/opt/dataplane/.venv/bin:{venv_bin}:/usr/sbin:/usr/bin:/sbin:/bin PYTHONPATH=/opt/dataplane " + \
         " ".join(argv)
+    log_path = tmp_path / "container.log"        # a file, not a pipe nobody reads while probing
+    log = open(log_path, "w")
     proc = subprocess.Popen(["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/")
+                            stdout=log, stderr=subprocess.STDOUT, text=True, cwd="/")
+    log.close()
+
+    def container_output() -> str:
+        return log_path.read_text(errors="replace")
     try:
+        _wait_own_netns(proc.pid)
         grpc_probe = c["readinessProbe"]["grpc"]
+        sp = c["startupProbe"]
+        startup = sp.get("initialDelaySeconds", 0) + sp.get("periodSeconds", 10) * sp.get("failureThreshold", 3)
         endpoint = sm["spec"]["endpoints"][0]
         svc_port = next(p for p in svc["spec"]["ports"] if p["name"] == endpoint["port"])
         cred = endpoint["authorization"]["credentials"]
@@ -262,12 +295,14 @@ def test_daemonset_container_serves_as_its_probes_expect(tmp_path: Path):
         probe = subprocess.run(
             ["nsenter", f"--net=/proc/{proc.pid}/ns/net", sys.executable, "-c",
              _probe_script(grpc_probe["port"], grpc_probe.get("service", ""), ports[svc_port["targetPort"]],
-                           endpoint["path"], secret_keys[(cred["name"], cred["key"])])],
-            capture_output=True, text=True, timeout=180, cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                           endpoint["path"], secret_keys[(cred["name"], cred["key"])], startup)],
+            capture_output=True, text=True, timeout=startup + 120, cwd=str(ROOT),
+            env=dict(os.environ, PYTHONPATH=str(ROOT)))
         assert probe.returncode == 0, probe.stderr
         out = json.loads(probe.stdout.strip().splitlines()[-1])
-        assert out["health"] == "SERVING", out
-        assert out["metrics_status"] == 200            # with the ServiceMonitor's token
+        # what the kubelet requires: SERVING within the startup probe's budget, or the pod is restarted
+        assert out["health"] == "SERVING", (out, container_output())
+        assert out["metrics_status"] == 200, (out["metrics_status"], container_output())   # with the read token
         assert out["anonymous_metrics"] == 401         # and not without it
         assert "dataplane_hook_packets_total{" in out["metrics"]
         # the process runs with exactly the manifest's capabilities
@@ -280,8 +315,9 @@ def test_daemonset_container_serves_as_its_probes_expect(tmp_path: Path):
         # SIGTERM: drained and gone within the grace period
         t0 = time.monotonic()
         proc.terminate()
-        out_text, _ = proc.communicate(timeout=pod["terminationGracePeriodSeconds"] + 30)
+        proc.wait(timeout=pod["terminationGracePeriodSeconds"] + 30)
         took = time.monotonic() - t0
+        out_text = container_output()
         assert proc.returncode == 0, out_text
         assert took < pod["terminationGracePeriodSeconds"], f"shutdown took {took:.1f}s"
         assert "dataplane serving grpc=0.0.0.0:50051 metrics=0.0.0.0:9464" in out_text, out_text

@@ -8,7 +8,8 @@ import pytest
 
 from dataplane.errors import AlreadyExists, DataplaneError, NotFound, StaleRevision
 from dataplane.hooks.chain import redirect_target
-from dataplane.hooks import XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, Hook, bind
+from dataplane.hooks import Hook, bind
+from dataplane.abi.xdp import XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX
 from dataplane.io.frames import FrameBatch
 
 from support.hooks import CHAIN_C, frame, progs

@@ -8,7 +8,8 @@ import struct
 
 import pytest
 
-from dataplane.hooks import XDP_PASS, Hook, bind
+from dataplane.hooks import Hook, bind
+from dataplane.abi.xdp import XDP_PASS
 from dataplane.io.frames import FrameBatch
 from dataplane.maps.core import num_possible_cpus
 from conftest import require

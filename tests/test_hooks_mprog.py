@@ -8,7 +8,8 @@ import errno
 import pytest
 
 from dataplane.errors import DataplaneError
-from dataplane.hooks import (XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, After, Before, Head, Hook, Tail, mprog)
+from dataplane.hooks import After, Before, Head, Hook, Tail, mprog
+from dataplane.abi.xdp import XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX
 from dataplane.hooks import link as links
 from dataplane.hooks.mprog import (BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_LINK, DP_F_FIRST, DP_F_LAST,
                                    proceed_set)

@@ -11,6 +11,7 @@ from scapy.layers.l2 import Ether
 from support import diff as D
 from dataplane.errors import LoadError, NotFound, VerifierError
 from dataplane.io import kbpf
+from dataplane.abi.progs import BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_XDP
 from dataplane.io.kload import KernelObject, fixup_btf, kernel_prog_run
 from dataplane.loader import ObjectSpec, ProgramSpec, load_object
 from dataplane.loader.btf import parse_btf
@@ -33,7 +34,7 @@ def test_every_corpus_program_loads_and_runs(objs, root_required):
                 if obj.spec.programs[name].attach_type in (33, 35):
                     continue      # xdp/devmap, xdp/cpumap programs: the kernel does not test-run them
                 r = obj.run(name, UDP53)
-                assert 0 <= r.retval <= 4 or obj.spec.programs[name].prog_type == kbpf.BPF_PROG_TYPE_SOCKET_FILTER
+                assert 0 <= r.retval <= 4 or obj.spec.programs[name].prog_type == BPF_PROG_TYPE_SOCKET_FILTER
                 assert len(r.data_out) >= 14
                 ran += 1
             dump = obj.dump_maps()
@@ -147,7 +148,7 @@ def test_btf_fixups(objs):
 
 
 def test_verifier_rejection_carries_log(root_required):
-    bad = ProgramSpec(name="bad", section="xdp", prog_type=kbpf.BPF_PROG_TYPE_XDP, attach_type=None,
+    bad = ProgramSpec(name="bad", section="xdp", prog_type=BPF_PROG_TYPE_XDP, attach_type=None,
                       insns=bytes([0x95, 0, 0, 0, 0, 0, 0, 0]), license="GPL")   # exit, r0 never set
     spec = ObjectSpec(name="bad", programs={"bad": bad}, maps={}, license="GPL")
     with pytest.raises(VerifierError) as ei:

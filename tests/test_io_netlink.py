@@ -13,6 +13,7 @@ import pytest
 from conftest import require
 from netns_util import Pair, sh, unique, xdp_progs_on
 from dataplane.io import kbpf, netlink, xsk_prog
+from dataplane.abi.progs import BPF_PROG_TYPE_XDP
 from dataplane.isa.instruction import Instruction, encode
 
 
@@ -111,7 +112,7 @@ def test_redirect_program_accepted_by_kernel(pair):
     rp = xsk_prog.RedirectProgram(3)
     try:
         info = kbpf.prog_info(rp.fd)
-        assert info["name"] == netlink.owner_name() and info["type"] == kbpf.BPF_PROG_TYPE_XDP
+        assert info["name"] == netlink.owner_name() and info["type"] == BPF_PROG_TYPE_XDP
         # no socket in the slot: bpf_redirect_map's fallback action, XDP_PASS
         assert rp.obj.run(rp.name, bytes(64)).retval == xsk_prog.XDP_PASS
         assert netlink.xdp_attach(pair.inner, rp.fd) == "native"

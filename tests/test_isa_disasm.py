@@ -28,7 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, require
+from conftest import ROOT
+from dataplane.abi.progs import BPF_PROG_TYPE_SOCKET_FILTER
+from dataplane.io import kbpf
 from dataplane.isa.asm import assemble, assemble_insns
 from dataplane.isa.disasm import bpftool_map_namer, disassemble, format_insn
 from dataplane.isa.instruction import Instruction, decode, encode
@@ -36,14 +38,6 @@ from dataplane.isa.instruction import Instruction, decode, encode
 PROGS = sorted((ROOT / "tests" / "isa_progs").glob("*.s"))
 _LIVE = re.compile(r"^\s*(\d+): [0-9.]{10} (\(.*)$")
 _STEP = re.compile(r"^(\d+): (\([0-9a-f]{2}\) .*?)\s*(?:; .*)?$")
-
-
-def _kbpf():
-    try:
-        from dataplane.io import kbpf
-    except ImportError:  # pragma: no cover - lead's module not in this checkout
-        require(False, "dataplane.io.kbpf")
-    return kbpf
 
 
 def _kernel_lines(log: str) -> dict[int, str]:
@@ -58,9 +52,8 @@ def _kernel_lines(log: str) -> dict[int, str]:
 
 @pytest.mark.parametrize("path", PROGS, ids=lambda p: p.stem)
 def test_matches_verifier_log(path, root_required):
-    kbpf = _kbpf()
     code = assemble(path.read_text())
-    with kbpf.prog_load(code, kbpf.BPF_PROG_TYPE_SOCKET_FILTER, log_level=2) as prog:
+    with kbpf.prog_load(code, BPF_PROG_TYPE_SOCKET_FILTER, log_level=2) as prog:
         kernel = _kernel_lines(prog.log)
     ours = disassemble(code)
     assert len(ours) == len(assemble_insns(path.read_text()))
@@ -144,10 +137,9 @@ def test_matches_bpftool_xlated(root_required, bpftool):
     printers are compared on it; the loaded program must survive in it in
     order, everything else counts as kernel-inserted and is reported."""
     import os
-    kbpf = _kbpf()
     insns = assemble_insns(CLASSIC)
     code = encode(insns)
-    with kbpf.prog_load(code, kbpf.BPF_PROG_TYPE_SOCKET_FILTER) as prog:
+    with kbpf.prog_load(code, BPF_PROG_TYPE_SOCKET_FILTER) as prog:
         plain = _bpftool("prog", "dump", "xlated", "id", str(prog.id))
         js = json.loads(_bpftool("-j", "prog", "dump", "xlated", "id", str(prog.id)))
         xlated = decode(kbpf.prog_xlated(prog.fd), validate=False)
@@ -174,14 +166,13 @@ def test_matches_bpftool_xlated(root_required, bpftool):
 
 
 def test_map_lddw_matches_bpftool(root_required, bpftool):
-    kbpf = _kbpf()
     mfd = kbpf.map_create(2, 4, 8, 1)  # BPF_MAP_TYPE_ARRAY
     try:
         map_id = kbpf.map_info(mfd)["id"]
         insns = assemble_insns("stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\n")
         insns += [Instruction(0x18, 1, 1, 0, mfd), Instruction(0x18, 3, 2, 0, mfd | (4 << 32))]
         insns += assemble_insns("call 1\nmov %r0, 0\nexit")
-        with kbpf.prog_load(encode(insns), kbpf.BPF_PROG_TYPE_SOCKET_FILTER) as prog:
+        with kbpf.prog_load(encode(insns), BPF_PROG_TYPE_SOCKET_FILTER) as prog:
             plain = _bpftool("prog", "dump", "xlated", "id", str(prog.id))
         namer = bpftool_map_namer(lambda fd: map_id if fd == mfd else -1)
         ours = disassemble(insns, map_name=namer)

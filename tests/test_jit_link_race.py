@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from dataplane.hooks import XDP_DROP, XDP_PASS, Hook, bind
+from dataplane.hooks import Hook, bind
+from dataplane.abi.xdp import XDP_DROP, XDP_PASS
 from dataplane.io.frames import FrameBatch
 from dataplane.runtime.collection import Collection
 from dataplane.runtime.jit.engine import JitProgram

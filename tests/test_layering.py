@@ -125,9 +125,9 @@ def test_the_walk_sees_every_kind_of_import(tmp_path):
     """The scanner itself: function-local, relative, importlib and cimport forms are all found."""
     py = tmp_path / "m.py"
     py.write_text("def f():\n    from dataplane.cli import x\n    import dataplane.service\n"
-                  "    importlib.import_module('dataplane.replay.sample')\nfrom ..hooks import chain\n")
+                  "    importlib.import_module('dataplane.replay.sample_trace')\nfrom ..hooks import chain\n")
     names = {n for _, n in _python_imports(py, ["dataplane", "io", "m"])}
-    assert names == {"dataplane.cli", "dataplane.service", "dataplane.replay.sample", "dataplane.hooks"}
+    assert names == {"dataplane.cli", "dataplane.service", "dataplane.replay.sample_trace", "dataplane.hooks"}
     pyx = tmp_path / "m.pyx"
     pyx.write_text("from dataplane.hooks.chain cimport Chain\ncimport dataplane.cli.x\n")
     assert [n for _, n in _cython_imports(pyx)] == ["dataplane.hooks.chain", "dataplane.cli.x"]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dataplane.loader import PROG_TYPES, load_object
+from dataplane.abi.progs import PROG_TYPES
+from dataplane.loader import load_object
 
 
 BPF_F_NO_PREALLOC = 1

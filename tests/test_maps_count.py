@@ -13,7 +13,8 @@ import pytest
 
 from dataplane.abi import maps as mt
 from dataplane.errors import MapError
-from dataplane.maps.core import Map, stress
+from dataplane.maps.core import Map
+from dataplane.maps.workload import stress
 
 
 def _walk(m: Map) -> int:

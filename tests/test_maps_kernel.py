@@ -19,6 +19,7 @@ from dataplane.errors import MapError
 from dataplane.maps import Map, num_possible_cpus
 
 from dataplane.io import kbpf  # noqa: E402  (part of the project: never skipped)
+from dataplane.abi.progs import BPF_PROG_TYPE_XDP
 
 NCPU = num_possible_cpus()
 PERCPU = A.PERCPU_MAP_TYPES
@@ -282,7 +283,7 @@ def test_array_semantics(mtype):
 
 def test_prog_array():
     insns = bytes.fromhex("b700000002000000" "9500000000000000")  # r0 = XDP_PASS; exit
-    prog = kbpf.prog_load(insns, kbpf.BPF_PROG_TYPE_XDP)
+    prog = kbpf.prog_load(insns, BPF_PROG_TYPE_XDP)
     try:
         with Pair(A.BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 4) as p:
             def upd(idx, flags=0):

@@ -12,7 +12,7 @@ import pytest
 from dataplane.abi import maps as A
 from dataplane.errors import MapError
 from dataplane.maps import Map, get_current_cpu, set_current_cpu
-from dataplane.maps.core import stress
+from dataplane.maps.workload import stress
 
 
 def u32(i):

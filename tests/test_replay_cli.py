@@ -10,7 +10,7 @@ import pytest
 from conftest import run_cli
 from dataplane.errors import DataplaneError, PcapError
 from dataplane.replay import Replay, parse_map_update
-from dataplane.replay.sample import SAMPLE_FW_UPDATES, SAMPLE_PCAP, sample_packets, write_sample_trace
+from dataplane.replay.sample_trace import SAMPLE_FW_UPDATES, SAMPLE_PCAP, sample_packets, write_sample_trace
 
 from support.hooks import CHAIN_C, frame, progs, read_pcap, tcpdump_count, write_pcap
 

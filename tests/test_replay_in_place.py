@@ -17,7 +17,7 @@ import pytest
 from dataplane.hooks import bind
 from dataplane.io.pcap import PcapWriter
 from dataplane.replay import Replay, apply_map_updates
-from dataplane.replay.sample import SAMPLE_FW_UPDATES, sample_packets
+from dataplane.replay.sample_trace import SAMPLE_FW_UPDATES, sample_packets
 from dataplane.runtime.collection import Collection
 
 ROOT = Path(__file__).resolve().parent.parent

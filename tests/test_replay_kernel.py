@@ -7,7 +7,7 @@ import pytest
 
 from dataplane.io.kload import KernelObject
 from dataplane.replay import Replay, apply_map_updates, parse_map_update
-from dataplane.replay.sample import SAMPLE_FW_UPDATES, sample_packets
+from dataplane.replay.sample_trace import SAMPLE_FW_UPDATES, sample_packets
 
 from support.hooks import progs, read_pcap, tcpdump_count, write_pcap
 

@@ -13,7 +13,7 @@ import grpc
 
 from conftest import ROOT, run_cli
 from dataplane.loader import load_object
-from dataplane.service import sample
+from dataplane.service import sample_firewall
 from dataplane.service.protos import pb, rpc
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -35,15 +35,15 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def test_shipped_sample_object_is_built_from_its_source(tmp_path, clang):
-    rebuilt = sample.build(str(tmp_path / "xdp_fw.o"), clang)
-    shipped, fresh = load_object(str(sample.OBJECT)), load_object(rebuilt)
+    rebuilt = sample_firewall.build(str(tmp_path / "xdp_fw.o"), clang)
+    shipped, fresh = load_object(str(sample_firewall.OBJECT)), load_object(rebuilt)
     # what matters to a load: the same instructions, relocations and maps ...
     assert {n: p.insns for n, p in shipped.programs.items()} == {n: p.insns for n, p in fresh.programs.items()}
     assert {n: (m.map_type, m.key_size, m.value_size, m.max_entries, m.map_flags) for n, m in shipped.maps.items()} \
         == {n: (m.map_type, m.key_size, m.value_size, m.max_entries, m.map_flags) for n, m in fresh.maps.items()}
     # ... and with the same clang, the very same bytes (no checkout path inside)
-    assert open(rebuilt, "rb").read() == open(sample.OBJECT, "rb").read(), \
-        "dataplane/data/xdp_fw.o is stale: run `python -m dataplane.service.sample`"
+    assert open(rebuilt, "rb").read() == open(sample_firewall.OBJECT, "rb").read(), \
+        "dataplane/data/xdp_fw.o is stale: run `python -m dataplane.service.sample_firewall`"
 
 
 def test_make_run_target_serves_the_default_config():

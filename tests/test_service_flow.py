@@ -385,3 +385,29 @@ def test_conntrack_rpcs(server, tmp_path, clang):
     assert gauge(scrape(server), "dataplane_conntrack_entries") == 0
     server.hooks.Detach(pb.DetachRequest(hook=hook, program_id=pid), timeout=RPC_TIMEOUT)
     server.progs.Unload(pb.UnloadRequest(id=pid), timeout=RPC_TIMEOUT)
+
+
+def test_replay_over_two_workers(server, tmp_path):
+    """Replay.Start(workers=2, order=deterministic): the verdicts and the very
+    output bytes of one worker; a worker count past the CPUs, or an unknown
+    order, is INVALID_ARGUMENT naming it."""
+    from dataplane.maps import num_possible_cpus
+    require(num_possible_cpus() >= 2, "two possible CPUs")
+    pid, _ = load_fw(server, name="fw-workers")
+    hook = "workers-fw"
+    server.hooks.Attach(pb.AttachRequest(program_id=pid, hook=hook), timeout=RPC_TIMEOUT)
+    pcap = write_pcap(tmp_path / "in.pcap", packets() * 40)
+    finals, outs = [], []
+    for n, order in ((1, ""), (2, "deterministic")):
+        out = {v: str(tmp_path / f"{v}{n}.pcap") for v in ("pass", "drop")}
+        st = server.replay.Start(pb.StartReplayRequest(hook=hook, pcap=pcap, loop=3, workers=n, order=order,
+                                                       outputs=pb.ReplayOutputs(**out)), timeout=RPC_TIMEOUT)
+        finals.append(watch(server, st.id)[-1])
+        outs.append({v: open(p, "rb").read() for v, p in out.items()})
+    assert all(f.state == "done" for f in finals), [f.error for f in finals]
+    assert dict(finals[0].verdicts) == dict(finals[1].verdicts) and finals[1].packets == 3 * 40 * len(packets())
+    assert outs[0] == outs[1] and outs[0]["drop"] and outs[0]["pass"]
+    for req, what in ((pb.StartReplayRequest(hook=hook, pcap=pcap, workers=num_possible_cpus() + 1), "workers"),
+                      (pb.StartReplayRequest(hook=hook, pcap=pcap, workers=2, order="sorted"), "order")):
+        err = rpc_error(lambda: server.replay.Start(req, timeout=RPC_TIMEOUT))
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and what in err.details()

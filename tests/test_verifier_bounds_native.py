@@ -76,5 +76,5 @@ def test_native_bounds_match_python(seed):
             _same(bounds.refine, branch._refine_py, o, a, b, is32)
 
 
-def test_scalar_uses_native_when_built():
+def test_scalar_uses_native():
     assert scalar.sync is not scalar._sync_py and scalar.alu is not scalar._alu_py

@@ -15,6 +15,7 @@ import pytest
 
 from dataplane.errors import VerifierError
 from dataplane.io import kbpf
+from dataplane.abi.progs import BPF_PROG_TYPE_SOCKET_FILTER
 from dataplane.isa import opcodes as op
 from dataplane.verifier import decode_program, verify
 
@@ -65,7 +66,7 @@ def _dataplane_ok(raw: bytes, ptype: str = "socket") -> bool:
 
 def _kernel_ok(raw: bytes) -> bool:
     try:
-        kbpf.prog_load(raw, kbpf.BPF_PROG_TYPE_SOCKET_FILTER, "GPL", log_level=0).close()
+        kbpf.prog_load(raw, BPF_PROG_TYPE_SOCKET_FILTER, "GPL", log_level=0).close()
         return True
     except kbpf.KernelBpfError:
         return False

@@ -94,8 +94,13 @@ def test_clang_corpus(objs):
                 try:
                     v = verify_program(spec, ps, log_level=level)
                     outs.append((v.insn_processed, v.total_states, v.peak_states))
+                    # what the JIT reads: native loads/stores (fastmem.pyx)
+                    # record the same facts as mem.py
+                    outs.append((v.stack_depth, v.max_pkt_offset,
+                                 [(a.seen, sorted(a.mem_kinds), a.pkt_write, a.ctx_field)
+                                  for a in v.aux if a is not None]))
                 except VerifierError as e:
-                    outs.append(e.summary)
-            assert outs[0] == outs[1], (obj.name, ps.name, outs)
+                    outs += [e.summary, None]
+            assert outs[:2] == outs[2:], (obj.name, ps.name, outs[0], outs[2])
             n += 1
     assert n > 20

@@ -24,10 +24,11 @@ import pytest
 from dataplane.abi import kernel as abi_kernel
 from dataplane.errors import VerifierError
 from dataplane.io import kbpf
+from dataplane.abi.progs import BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_XDP
 from dataplane.verifier import MapInfo, decode_program, verify
 
 S = struct.Struct("<BBhi")
-XDP, SOCK = kbpf.BPF_PROG_TYPE_XDP, kbpf.BPF_PROG_TYPE_SOCKET_FILTER
+XDP, SOCK = BPF_PROG_TYPE_XDP, BPF_PROG_TYPE_SOCKET_FILTER
 
 
 def slot(c, d=0, s=0, o=0, i=0):

@@ -6,8 +6,8 @@ import pytest
 
 from dataplane.errors import VerifierError
 from dataplane.isa.instruction import Instruction
-from dataplane.verifier import (KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS, KfuncProto,
-                                verify)
+from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS, KfuncProto
+from dataplane.verifier import verify
 from verifier_corpus import NO_BTF_CORPUS
 from support.verifier import assemble
 

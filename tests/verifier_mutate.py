@@ -22,11 +22,12 @@ from pathlib import Path
 
 from dataplane.errors import DataplaneError, ExecutionError
 from dataplane.io import kbpf
+from dataplane.abi.progs import BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_XDP
 from dataplane.isa.instruction import Instruction, decode, encode
 from dataplane.verifier import MapInfo, decode_program, verify
 
 _SLOT = struct.Struct("<BBhi")
-PROG_TYPES = {"xdp": kbpf.BPF_PROG_TYPE_XDP, "socket": kbpf.BPF_PROG_TYPE_SOCKET_FILTER}
+PROG_TYPES = {"xdp": BPF_PROG_TYPE_XDP, "socket": BPF_PROG_TYPE_SOCKET_FILTER}
 _NO_REGION = {27, 3, 22, 23, 14, 17, 4}   # ringbuf, prog/perf arrays, queue/stack, dev maps: no value memory
 
 

@@ -8,7 +8,7 @@ Loads the object (its conntrack kfuncs get a fresh table), runs every
 packet of the pcap through the program in order, then prints the table in
 the `conntrack -L` line format (or JSON), its statistics, or flushes it and
 reports how many entries were removed. A running service exposes the same
-tables through dataplane.conntrack.tables / Collection.conntrack.
+tables through dataplane.conntrack.named / Collection.conntrack.
 """
 from __future__ import annotations
 

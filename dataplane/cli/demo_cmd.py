@@ -1,4 +1,4 @@
-"""`dataplane demo`: the main job of `make run` until the service lands.
+"""`dataplane demo`: a tour of the pipeline in one process, no service needed.
 
 Assembles the bundled sample filter, prints its kernel-format disassembly,
 and runs it in the reference interpreter on a few hand-built frames.

@@ -4,12 +4,20 @@
               [--pass-out F] [--drop-out F] [--tx-out F] [--redirect-out F] [--aborted-out F]
               [--map-update MAP:KEYHEX:VALUEHEX ...] [--loop N] [--engine jit|interp]
               [--no-verify] [--batch N] [--ifindex N] [--rate max|pcap|N [--speed X]]
-              [--ifindex-map ID=IFINDEX,...]
+              [--ifindex-map ID=IFINDEX,...] [--workers N [--deterministic|--no-deterministic]]
 
 --rate: max (flat out, the default: a benchmark), pcap (the trace's own
 timestamps, --speed times faster) or N packets per second. pcapng frames
 read ctx->ingress_ifindex = interface id + 1 (the i-th IDB), or what
 --ifindex-map says; classic pcap frames read --ifindex.
+
+--workers N: N native worker threads (1..possible CPUs, flat out only),
+worker i running as CPU i (per-CPU maps, bpf_get_smp_processor_id).
+--deterministic (the default for 1 worker): the single-worker order --
+programs see the packets in trace order, each output file gets the bytes
+one worker writes; --no-deterministic (the default for N > 1): batches run
+at once, each output has every batch's frames together, batches in
+finishing order.
 
 Several --prog form a chain in the given order (XDP_PASS continues to the
 next one; see dataplane.hooks). --map-update names a map of the first
@@ -22,6 +30,7 @@ written; the exit status is then 2.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -49,6 +58,10 @@ def register(sub) -> None:
     p.add_argument("--speed", type=float, default=None, help="with --rate pcap: times real time (default 1)")
     p.add_argument("--ifindex-map", default=None, metavar="ID=IFINDEX,...",
                    help="pcapng interface id -> ingress ifindex (default: id + 1)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="worker threads, worker i as CPU i (default 1; flat out only)")
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the single-worker order (default: on for 1 worker, off for N)")
     p.add_argument("-j", "--json", dest="json_local", action="store_true", help="JSON output (as the global -j)")
     p.set_defaults(func=run)
 
@@ -131,7 +144,8 @@ def run(args) -> int:
     progs = _load_chain(args)
     outputs = {v: getattr(args, f"{v}_out") for v in ("pass", "drop", "tx", "redirect", "aborted")}
     r = Replay(progs, args.pcap, loop=args.loop, outputs={k: v for k, v in outputs.items() if v}, batch=args.batch,
-               ifindex=args.ifindex, rate=args.rate, speed=args.speed, ifindexes=ifmap)
+               ifindex=args.ifindex, rate=args.rate, speed=args.speed, ifindexes=ifmap, workers=args.workers,
+               deterministic=args.deterministic)
     r.start()
     try:
         _watch(r, sys.stderr)

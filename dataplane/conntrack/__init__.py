@@ -1,6 +1,6 @@
 """Connection tracking: a native nf_conntrack-like table (csrc/), its Python
 API (table.pyx: ConntrackTable, Conn), tuples (tuples.py), named shared
-tables (tables.py) and the ``conntrack -L`` line format (format.py).
+tables (named.py) and the ``conntrack -L`` line format (format.py).
 
 What a control plane (the gRPC service, the CLI) uses, on a ConntrackTable:
 
@@ -13,7 +13,7 @@ What a control plane (the gRPC service, the CLI) uses, on a ConntrackTable:
   (searched, found, new, invalid, ignore, delete, insert, drop, early_drop, error).
 * ``flush()`` -> number removed; ``gc_step(now, budget)`` -> number removed;
   ``gc(now)`` a full sweep. ``now`` is ns on CLOCK_MONOTONIC
-  (``tables.now()``), the clock the kfuncs use.
+  (``named.now()``), the clock the kfuncs use.
 
 Locking model (why a background GC thread and the service may call these
 while programs run, with no stop of the data path):

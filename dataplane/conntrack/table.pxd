@@ -57,7 +57,14 @@ cdef extern from "conntrack.h" nogil:
         uint64_t generic
 
     struct dp_ct_api:
-        uint32_t version
+        uint32_t version, size
+        dp_nf_conn *(*lookup)(dp_ct_table *, const dp_ct_tuple *, uint64_t, int *) noexcept nogil
+        dp_nf_conn *(*alloc)(dp_ct_table *, const dp_ct_tuple *, const dp_ct_tuple *, uint64_t, int *) noexcept nogil
+        int (*insert)(dp_ct_table *, dp_nf_conn *, uint64_t) noexcept nogil
+        void (*put)(dp_nf_conn *) noexcept nogil
+        int (*update)(dp_ct_table *, dp_nf_conn *, int, uint8_t, uint64_t) noexcept nogil
+        int (*delete "del")(dp_ct_table *, dp_nf_conn *) noexcept nogil
+        uint32_t (*gc_step)(dp_ct_table *, uint64_t, uint32_t) noexcept nogil
 
     const dp_ct_api dp_ct_api_table "dp_ct_api"
 

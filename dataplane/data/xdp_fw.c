@@ -1,7 +1,7 @@
 // The sample firewall of configs/default.yaml (`dataplane serve`): parse
 // eth/ipv4/ipv6/tcp/udp, LPM-trie source blocklist, hash of blocked
 // destination ports, per-verdict counters.  dataplane/data/xdp_fw.o is this
-// file compiled by dataplane/service/sample.py (a test rebuilds and compares).
+// file compiled by dataplane/service/sample_firewall.py (a test rebuilds and compares).
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>

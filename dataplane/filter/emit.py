@@ -11,6 +11,7 @@ with a Relocation, so the result is a normal ProgramSpec any loader links.
 from __future__ import annotations
 
 from dataplane.isa import opcodes as op
+from dataplane.abi.pseudo import BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD
 from dataplane.isa.instruction import Instruction
 from dataplane.loader import spec as S
 
@@ -213,10 +214,10 @@ class Emitter:
                 out.append(it[1].encode())
             elif kind == "map":
                 relocs.append(S.Relocation(pc, S.MAP_FD, it[2], map_name=it[2]))
-                out.append(Instruction(op.OP_LDDW, it[1], op.BPF_PSEUDO_MAP_FD, 0, 0).encode())
+                out.append(Instruction(op.OP_LDDW, it[1], BPF_PSEUDO_MAP_FD, 0, 0).encode())
             elif kind == "kfunc":
                 relocs.append(S.Relocation(pc, S.KFUNC, it[1]))
-                out.append(Instruction(op.OP_CALL, 0, op.BPF_PSEUDO_KFUNC_CALL, 0, 0).encode())
+                out.append(Instruction(op.OP_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, 0).encode())
             elif kind == "ja":
                 d = it[1].pos - (pc + 1)
                 if -0x8000 <= d <= 0x7FFF:

@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from dataplane.errors import DataplaneError, NotFound
-from dataplane.filter.codegen import COUNTERS_MAP
+from dataplane.filter.chaincode import COUNTERS_MAP
 from dataplane.filter.program import COUNTER_SIZE, PROG_NAME, sum_percpu
 
 PIN_ROOT = "/sys/fs/bpf/dataplane_iptables"      # $DATAPLANE_IPTABLES_PINS overrides

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import struct
 
-from dataplane.filter.codegen import COUNTERS_MAP
+from dataplane.filter.chaincode import COUNTERS_MAP
 from dataplane.filter.program import COUNTER_SIZE, counter_value, sum_percpu
 
 

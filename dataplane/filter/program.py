@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from dataplane.abi import maps as MT
 from dataplane.filter import matches as M
-from dataplane.filter.codegen import COUNTERS_MAP, Codegen, MAX_USED_MAPS, group_entries
+from dataplane.filter.chaincode import COUNTERS_MAP, Codegen, MAX_USED_MAPS, group_entries
 from dataplane.filter.errors import RulesetError
 from dataplane.filter.lookup import group_map_spec
 from dataplane.filter.sets import set_entries, set_map_spec

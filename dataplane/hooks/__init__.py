@@ -2,7 +2,8 @@
 
 Public API (stable; the service builds on it)::
 
-    from dataplane.hooks import Hook, bind, Worker, XDP_PASS, VERDICTS
+    from dataplane.hooks import Hook, bind, Worker
+    from dataplane.abi.xdp import XDP_PASS, VERDICTS   # verdicts are kernel ABI
 
     prog = bind(collection, "xdp_fw")       # BoundProgram: a Collection's program, runnable in a chain
     hook = Hook("replay0", ifindex=1)       # ifindex: what ctx->ingress_ifindex reads (1 = lo, as BPF_PROG_TEST_RUN)
@@ -70,25 +71,14 @@ ctx->ingress_ifindex is per frame: a frame's ``ifindex`` when nonzero (the
 source sets it: PcapSource maps pcapng interface i -> i + 1, or its own mapping),
 else the hook's ``ifindex`` (classic pcap frames).
 """
+from dataplane.errors import StaleRevision
 from dataplane.hooks.anchor import After, Anchor, Before, Head, Tail
+from dataplane.hooks.hook import BoundProgram, Hook, bind
 from dataplane.hooks.link import Link
 from dataplane.hooks.mprog import (BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_LINK, BPF_F_REPLACE, DP_F_FIRST,
                                    DP_F_LAST, MAX_PROGS)
-from dataplane.abi.xdp import (VERDICT_NAMES, VERDICTS, XDP_ABORTED, XDP_DROP, XDP_PASS,
-                                      XDP_REDIRECT, XDP_TX, verdict_name)
+from dataplane.hooks.worker import Worker
 
-__all__ = ["VERDICT_NAMES", "VERDICTS", "XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_REDIRECT", "XDP_TX",
-           "verdict_name", "Hook", "BoundProgram", "bind", "Worker", "StaleRevision", "Anchor", "Head", "Tail",
+__all__ = ["Hook", "BoundProgram", "bind", "Worker", "StaleRevision", "Anchor", "Head", "Tail",
            "Before", "After", "Link", "BPF_F_AFTER", "BPF_F_BEFORE", "BPF_F_ID", "BPF_F_LINK", "BPF_F_REPLACE",
            "DP_F_FIRST", "DP_F_LAST", "MAX_PROGS"]
-
-
-def __getattr__(name):
-    # Lazy: importing the package must not require the native extension to be built.
-    if name in ("Hook", "BoundProgram", "bind", "StaleRevision"):
-        from dataplane.hooks import hook
-        return getattr(hook, name)
-    if name == "Worker":
-        from dataplane.hooks.worker import Worker
-        return Worker
-    raise AttributeError(name)

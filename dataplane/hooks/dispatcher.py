@@ -28,6 +28,7 @@ import struct
 
 from dataplane.abi import maps as M
 from dataplane.isa import opcodes as op
+from dataplane.abi.pseudo import BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD
 from dataplane.isa.instruction import Instruction, encode
 from dataplane.loader import spec as S
 
@@ -71,7 +72,7 @@ def _alu(o, dst, imm=None, src=None) -> Instruction:
 
 def _map(dst: int, name: str, at: int, relocs: list) -> Instruction:
     relocs.append(S.Relocation(at, S.MAP_FD, name, map_name=name))
-    return _i(op.OP_LDDW, dst, op.BPF_PSEUDO_MAP_FD, imm=0)
+    return _i(op.OP_LDDW, dst, BPF_PSEUDO_MAP_FD, imm=0)
 
 
 def _count(key_reg: int, base: int, at: int, relocs: list) -> list[Instruction]:
@@ -130,7 +131,7 @@ def wrapper_spec(user: S.ProgramSpec, position: int, slot: int, proceed_mask: in
     if not 0 <= slot < MAX_SLOTS:
         raise ValueError(f"counter slot {slot} out of range")
     relocs: list = []
-    head = [_mov(R6, src=R1), _i(op.BPF_JMP | op.BPF_CALL, src=op.BPF_PSEUDO_CALL)]   # imm: patched below
+    head = [_mov(R6, src=R1), _i(op.BPF_JMP | op.BPF_CALL, src=BPF_PSEUDO_CALL)]   # imm: patched below
     body = [_mov(R7, src=R0), _mov(R8, src=R7),
             _i(op.BPF_JMP | op.BPF_JLE | op.BPF_K, R8, off=1, imm=4),
             _mov(R8, imm=5)]                   # a verdict outside 0..4: the "invalid" counter
@@ -148,7 +149,7 @@ def wrapper_spec(user: S.ProgramSpec, position: int, slot: int, proceed_mask: in
     code += final + [_mov(R0, src=R7), _i(op.BPF_JMP | op.BPF_EXIT)]
     n = _slots(code)
     # bpf-to-bpf call at slot 1 to the user's entry at slot n: imm = n - (1 + 1)
-    code[1] = _i(op.BPF_JMP | op.BPF_CALL, src=op.BPF_PSEUDO_CALL, imm=n - 2)
+    code[1] = _i(op.BPF_JMP | op.BPF_CALL, src=BPF_PSEUDO_CALL, imm=n - 2)
     insns = encode(code) + user.insns
     shifted = [dataclasses.replace(r, insn_index=r.insn_index + n) for r in user.relocations]
     func_info = list(user.func_info)

@@ -36,8 +36,7 @@ BPF_MAP_LOOKUP_AND_DELETE_ELEM = 21
 BPF_MAP_FREEZE = 22
 
 # enum bpf_prog_type (the ones dataplane runs)
-from dataplane.abi.progs import (BPF_PROG_TYPE_SCHED_ACT, BPF_PROG_TYPE_SCHED_CLS,  # noqa: E402,F401 (re-exported)
-                                  BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_XDP)
+from dataplane.abi.progs import BPF_PROG_TYPE_XDP  # noqa: E402
 
 # BPF_PROG_TEST_RUN flags
 BPF_F_TEST_RUN_ON_CPU = 1 << 0

@@ -146,6 +146,30 @@ def _queues(name: str, msg) -> tuple[int, int]:
     return int(msg.get_attr("IFLA_NUM_RX_QUEUES") or 1), int(msg.get_attr("IFLA_NUM_TX_QUEUES") or 1)
 
 
+_SIOCETHTOOL = 0x8946
+_ETHTOOL_GDRVINFO = 0x00000003
+_DRVINFO_SIZE = 196          # struct ethtool_drvinfo (include/uapi/linux/ethtool.h)
+
+
+def driver(name: str) -> str:
+    """The interface's driver as `ethtool -i` names it (ETHTOOL_GDRVINFO:
+    "veth", "mlx5_core", "ixgbe" ...); "" when the device has no ethtool
+    driver info.  pyroute2's ethtool has no drvinfo call: the ioctl is
+    small enough to make here."""
+    import array
+    import fcntl
+    import socket
+    import struct
+    buf = array.array("B", struct.pack("I", _ETHTOOL_GDRVINFO) + bytes(_DRVINFO_SIZE - 4))
+    ifr = struct.pack("16sP", name.encode()[:15], buf.buffer_info()[0])
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            fcntl.ioctl(s.fileno(), _SIOCETHTOOL, ifr)
+    except OSError:
+        return ""
+    return bytes(buf[4:36]).split(b"\0", 1)[0].decode("ascii", "replace")
+
+
 def _interface(msg) -> Interface:
     name = msg.get_attr("IFLA_IFNAME")
     info = msg.get_attr("IFLA_LINKINFO")

@@ -22,6 +22,7 @@ cdef class PcapReader:
     cdef int rewind_c(self) except -1
     cdef bint _shrunk(self) except -1
     cdef bint _in_place_ok(self) except -1
+    cdef bint lease_breaking(self) noexcept   # in place, and someone asked for the file (io/shared.pyx)
     cdef int _guard(self) except -1
     cdef void _release(self) noexcept
 

@@ -140,6 +140,10 @@ cdef class PcapReader:
         self.in_place = 1
         return True
 
+    cdef bint lease_breaking(self) noexcept:
+        # the next fill will let the lease go (see _in_place_ok)
+        return self.in_place > 0 and fcntl(self.fd, F_GETLEASE) != F_RDLCK
+
     cdef void _release(self) noexcept:
         if self.map != NULL:
             munmap(<void *>self.map, self.map_len)

@@ -25,17 +25,19 @@ import struct
 from dataplane.abi import maps as M
 from dataplane.abi.helpers import HELPER_IDS
 from dataplane.abi.pseudo import BPF_PSEUDO_MAP_FD
+from dataplane.abi.ctx import XDP_MD
+from dataplane.abi.progs import BPF_PROG_TYPE_XDP
+from dataplane.abi.xdp import XDP_PASS
 from dataplane.errors import DataplaneError
 from dataplane.isa import opcodes as op
 from dataplane.isa.instruction import Instruction, encode
 from dataplane.loader import spec as S
 
-from . import kbpf, netlink
+from . import caps, kbpf, netlink
 from .kload import KernelObject
 
 MAP_NAME = "xsks"
-XDP_PASS = 2
-_XDP_MD_RX_QUEUE_INDEX = 16      # offsetof(struct xdp_md, rx_queue_index)
+_XDP_MD_RX_QUEUE_INDEX = next(f.off for f in XDP_MD if f.name == "rx_queue_index")
 
 
 def insns() -> bytes:
@@ -52,7 +54,7 @@ def object_spec(max_queues: int, name: str | None = None) -> S.ObjectSpec:
     """The program and its XSKMAP (``max_queues`` slots) as an ObjectSpec."""
     prog_name = name or netlink.owner_name()
     xsks = S.MapSpec(MAP_NAME, M.BPF_MAP_TYPE_XSKMAP, 4, 4, max(1, max_queues), section=".maps")
-    prog = S.ProgramSpec(prog_name, "xdp", kbpf.BPF_PROG_TYPE_XDP, None, insns(),
+    prog = S.ProgramSpec(prog_name, "xdp", BPF_PROG_TYPE_XDP, None, insns(),
                          relocations=[S.Relocation(1, S.MAP_FD, MAP_NAME, MAP_NAME)], license="GPL",
                          sec_insn_cnt=6)
     return S.ObjectSpec("xsk_redirect", {prog_name: prog}, {MAP_NAME: xsks}, license="GPL")
@@ -67,9 +69,8 @@ class RedirectProgram:
             self.obj = KernelObject.load(self.spec)
         except DataplaneError as e:
             if e.kind == errno.EPERM:
-                raise DataplaneError("loading the AF_XDP redirect program: the kernel refused it, CAP_BPF "
-                                     "(or CAP_SYS_ADMIN) is missing; io: afpacket needs neither",
-                                     kind=errno.EPERM) from None
+                raise DataplaneError(caps.explain_eperm("loading the AF_XDP redirect program")
+                                     + "; io: afpacket needs neither", kind=errno.EPERM) from None
             raise
         self.name = next(iter(self.spec.programs))
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from dataplane.errors import AsmError
 from dataplane.isa import opcodes as op
+from dataplane.abi.pseudo import BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL
 from dataplane.isa.instruction import Instruction, encode
 
 _ALU_OPS = {"add": op.BPF_ADD, "sub": op.BPF_SUB, "mul": op.BPF_MUL, "div": op.BPF_DIV,
@@ -276,9 +277,9 @@ class _Assembler:
         elif mode == "helper":
             self.emit(Instruction(op.OP_CALL, 0, 0, 0, _imm32(target, line)))
         elif mode == "local":
-            self.emit(Instruction(op.OP_CALL, 0, op.BPF_PSEUDO_CALL, 0, self.target(target, "imm", line)))
+            self.emit(Instruction(op.OP_CALL, 0, BPF_PSEUDO_CALL, 0, self.target(target, "imm", line)))
         elif mode in ("runtime", "kfunc"):
-            self.emit(Instruction(op.OP_CALL, 0, op.BPF_PSEUDO_KFUNC_CALL, 0, _imm32(target, line)))
+            self.emit(Instruction(op.OP_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, _imm32(target, line)))
         else:
             raise line.err(f"unknown call mode {mode!r}")
 

@@ -18,6 +18,8 @@ from typing import Callable, Iterable, Sequence
 
 from dataplane.abi.helpers import HELPER_NAMES
 from dataplane.isa import opcodes as op
+from dataplane.abi.pseudo import (BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD,
+                                  BPF_PSEUDO_MAP_VALUE)
 
 _ALU = {op.BPF_ADD: "+=", op.BPF_SUB: "-=", op.BPF_MUL: "*=", op.BPF_DIV: "/=",
         op.BPF_OR: "|=", op.BPF_AND: "&=", op.BPF_LSH: "<<=", op.BPF_RSH: ">>=",
@@ -48,11 +50,11 @@ def _signed(v: int) -> str:
 def bpftool_map_name(insn) -> str | None:
     """lddw rendering as bpftool prints xlated code (its print_imm callback)."""
     lo = insn.imm & 0xFFFFFFFF
-    if insn.src == op.BPF_PSEUDO_MAP_FD:
+    if insn.src == BPF_PSEUDO_MAP_FD:
         return f"map[id:{lo}]"
-    if insn.src == op.BPF_PSEUDO_MAP_VALUE:
+    if insn.src == BPF_PSEUDO_MAP_VALUE:
         return f"map[id:{lo}][0]+{insn.imm >> 32}"
-    if insn.src == op.BPF_PSEUDO_FUNC:
+    if insn.src == BPF_PSEUDO_FUNC:
         lo = lo - (1 << 32) if lo & 0x80000000 else lo
         return f"subprog[{lo:+d}]"
     return None
@@ -62,7 +64,7 @@ def bpftool_map_namer(map_id: Callable[[int], int]) -> NameFn:
     """A ``map_name`` callback for lddw insns that still carry a map fd (or
     index) in ``imm``: ``map_id(fd)`` gives the id bpftool would print."""
     def name(insn):
-        if insn.src in (op.BPF_PSEUDO_MAP_FD, op.BPF_PSEUDO_MAP_VALUE):
+        if insn.src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE):
             fixed = (insn.imm & ~0xFFFFFFFF) | (map_id(insn.imm & 0xFFFFFFFF) & 0xFFFFFFFF)
             return bpftool_map_name(type(insn)(insn.opcode, insn.dst, insn.src, insn.off, fixed))
         return None
@@ -78,9 +80,9 @@ def _call_name(insn, helper_name: NameFn | None) -> str:
         name = helper_name(insn)
         if name:
             return name
-    if insn.src == op.BPF_PSEUDO_CALL:
+    if insn.src == BPF_PSEUDO_CALL:
         return f"{insn.imm:+d}"
-    if insn.src == op.BPF_PSEUDO_KFUNC_CALL:
+    if insn.src == BPF_PSEUDO_KFUNC_CALL:
         return "kernel-function"
     return "unknown"
 
@@ -149,7 +151,7 @@ def _jmp(insn, code: str, helper_name: NameFn | None) -> str:
     o, c = insn.op, insn.opcode
     if o == op.BPF_CALL:
         name = _call_name(insn, helper_name)
-        if insn.src == op.BPF_PSEUDO_CALL:
+        if insn.src == BPF_PSEUDO_CALL:
             return f"{code} call pc{name}"
         return f"{code} call {name}#{insn.imm}"
     if c == op.OP_JA:

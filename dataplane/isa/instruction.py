@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 
 from dataplane.errors import InvalidInstruction
 from dataplane.isa import opcodes as op
+from dataplane.abi.pseudo import BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL
 from dataplane.isa.validate import check
 
 _SLOT = struct.Struct("<BBhi")
@@ -121,11 +122,11 @@ class Instruction:
 
     @property
     def is_local_call(self) -> bool:
-        return self.opcode == op.OP_CALL and self.src == op.BPF_PSEUDO_CALL
+        return self.opcode == op.OP_CALL and self.src == BPF_PSEUDO_CALL
 
     @property
     def is_kfunc_call(self) -> bool:
-        return self.opcode == op.OP_CALL and self.src == op.BPF_PSEUDO_KFUNC_CALL
+        return self.opcode == op.OP_CALL and self.src == BPF_PSEUDO_KFUNC_CALL
 
     @property
     def is_exit(self) -> bool:

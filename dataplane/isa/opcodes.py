@@ -104,11 +104,6 @@ ATOMIC_ALU_OPS = (BPF_ADD, BPF_OR, BPF_AND, BPF_XOR)
 ATOMIC_IMMS = frozenset(
     list(ATOMIC_ALU_OPS) + [op | BPF_FETCH for op in ATOMIC_ALU_OPS] + [BPF_XCHG, BPF_CMPXCHG])
 
-# --- pseudo source registers (abi/pseudo.py) ---------------------------------
-from dataplane.abi.pseudo import (BPF_PSEUDO_BTF_ID, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC,  # noqa: E402,F401
-                                  BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX,
-                                  BPF_PSEUDO_MAP_IDX_VALUE, BPF_PSEUDO_MAP_VALUE, LDDW_PSEUDO_MAX)
-
 # --- registers ---------------------------------------------------------------
 MAX_BPF_REG = 11  # r0..r10
 BPF_REG_FP = 10   # read-only frame pointer

@@ -10,6 +10,7 @@ to the shift-count masking rule; only the Linux verifier rejects them).
 from __future__ import annotations
 
 from dataplane.isa import opcodes as op
+from dataplane.abi.pseudo import BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL, LDDW_PSEUDO_MAX
 
 _MAX_REG = op.MAX_BPF_REG - 1  # r10
 
@@ -86,7 +87,7 @@ def _jmp(insn) -> str | None:
             if insn.imm:
                 return "callx: reserved imm field must be 0"
             return _regs(insn, dst_used=True, src_used=False)
-        if insn.src not in (0, op.BPF_PSEUDO_CALL, op.BPF_PSEUDO_KFUNC_CALL):
+        if insn.src not in (0, BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL):
             return f"call src_reg must be 0, 1 or 2 (is {insn.src})"
         if insn.dst:
             return "call: reserved dst_reg field must be 0"
@@ -114,8 +115,8 @@ def _jmp(insn) -> str | None:
 def _ld(insn) -> str | None:
     mode, size = insn.mode, insn.size
     if insn.opcode == op.OP_LDDW:
-        if insn.src > op.LDDW_PSEUDO_MAX:
-            return f"lddw src_reg must be 0..{op.LDDW_PSEUDO_MAX} (is {insn.src})"
+        if insn.src > LDDW_PSEUDO_MAX:
+            return f"lddw src_reg must be 0..{LDDW_PSEUDO_MAX} (is {insn.src})"
         if insn.off:
             return "lddw: reserved offset field must be 0"
         return _regs(insn, dst_used=True, src_used=True)

@@ -30,7 +30,7 @@ cdef class CtContext:
     kfuncs of one Runner act on. ``now``: a fixed clock in ns (tests), or 0
     for CLOCK_MONOTONIC_COARSE (the tick clock, as the kernel's jiffies;
     ConntrackTable users pass it or CLOCK_MONOTONIC, less than a tick apart:
-    dataplane.conntrack.tables.now())."""
+    dataplane.conntrack.named.now())."""
 
     def __cinit__(self, table, uint64_t now=0):
         from dataplane.conntrack.table import api_address

@@ -4,10 +4,10 @@ resolve to in this runtime (libbpf resolves them against vmlinux BTF).
 A kfunc has a name (the kernel's), an index (the ``imm`` the linker writes
 into ``call src=2``, a slot of the kfunc HelperTable the engines call
 through ``env->kfuncs``), a C implementation, and a prototype the verifier
-checks (:class:`dataplane.verifier.types.KfuncProto`: argument kinds with
+checks (:class:`dataplane.abi.kfuncs.KfuncProto`: argument kinds with
 ``mem``/``size`` pairs for the kernel's ``__sz`` arguments, and the
 kernel's KF_* flags). Objects kfuncs hand out are described by
-:class:`~dataplane.verifier.types.ObjLayout` (``objs()``): programs may read
+:class:`~dataplane.abi.kfuncs.ObjLayout` (``objs()``): programs may read
 the listed fields and write only ``mark``, as the kernel's
 nf_conntrack_btf_struct_access allows.
 
@@ -124,10 +124,10 @@ class KfuncRegistry:
 
     def bind(self, collection, table=None):
         """Give ``collection``'s conntrack kfuncs their table: ``table`` (a
-        ConntrackTable), the name of a shared one (dataplane.conntrack.tables)
+        ConntrackTable), the name of a shared one (dataplane.conntrack.named)
         or None for a new one -- made only when a program calls a conntrack
         kfunc; returns it (``Collection.conntrack``)."""
-        from dataplane.conntrack import tables
+        from dataplane.conntrack import named
         from dataplane.conntrack.table import ConntrackTable
         from dataplane.kfuncs.ct_kfuncs import CtContext
         uses_ct = any(r.kind == "kfunc" and r.symbol in CT_NAMES
@@ -135,7 +135,7 @@ class KfuncRegistry:
         if table is None and not uses_ct:
             return None
         if isinstance(table, str):
-            table = tables.get_or_create(table)
+            table = named.get_or_create(table)
         elif table is None:
             table = ConntrackTable(name=(collection.spec.name or "collection")[:31])
         collection.runner.set_ct(CtContext(table))

@@ -36,7 +36,7 @@ from dataplane.errors import DataplaneError
 from dataplane.hooks.hook import Hook
 from dataplane.abi.xdp import XDP_PASS, XDP_REDIRECT, XDP_TX
 from dataplane.hooks.worker import Worker
-from dataplane.io import netlink, xsk_prog
+from dataplane.io import caps, netlink, xsk_prog
 from dataplane.io.kbpf import num_possible_cpus
 
 from .spec import LiveSpec
@@ -136,8 +136,11 @@ class LiveHook:
         return self._check_interfaces()
 
     def start(self) -> "LiveHook":
-        netlink.cleanup_stale()
         queues = self._check_interfaces()
+        # before touching the kernel: each step would only say EPERM
+        caps.require(self.spec.io, f"io {self.spec.io}",
+                     umem_bytes=len(queues) * self._umem_frames() * self.spec.frame_size)
+        netlink.cleanup_stale()
         try:
             if self.spec.io == "afxdp":
                 self._start_afxdp(queues)
@@ -164,6 +167,25 @@ class LiveHook:
                        name=f"live-{self.spec.name}-{i}", on_exit=self._worker_ended)
         self.workers.append(w)
 
+    def _umem_frames(self) -> int:
+        """A worker's UMEM: every fill ring full, every TX ring full, one batch in flight."""
+        return len(self.spec.interfaces) * 2 * self.spec.ring_size + self.spec.batch_size
+
+    def _open_xsk(self, port, ifc: netlink.Interface, q: int) -> int:
+        from dataplane.io.afxdp import XskError
+        spec, ring = self.spec, self.spec.ring_size
+        try:
+            return port.open(ifc.index, q, mode=spec.bind, need_wakeup=spec.need_wakeup, rx_size=ring,
+                             tx_size=ring, fill_size=ring, comp_size=ring, busy_poll_budget=spec.busy_poll)
+        except XskError as e:
+            if spec.bind == "zerocopy" and e.kind == _errno.EOPNOTSUPP:
+                drv = netlink.driver(ifc.name) or ifc.kind or "unknown"
+                raise DataplaneError(
+                    f"bind: zerocopy: {ifc.name} (driver {drv}) has no AF_XDP zero-copy mode on queue {q} "
+                    "(the kernel refused XDP_ZEROCOPY: EOPNOTSUPP); use bind: auto (zero-copy where the "
+                    "driver has it, else copy) or bind: copy", kind=_errno.EOPNOTSUPP) from None
+            raise
+
     def _start_afxdp(self, queues: list[int]) -> None:
         from dataplane.io.afxdp import XskPort, XskSink
         from dataplane.io.tap import Tap
@@ -171,19 +193,16 @@ class LiveHook:
         progs = [xsk_prog.RedirectProgram(ifc.rx_queues) for ifc in self.interfaces]
         self.xdp = [(ifc.name, p, "") for ifc, p in zip(self.interfaces, progs)]
         ring = spec.ring_size
-        nsock = len(self.interfaces)
         tap = None
         if spec.mode == "single":
             ifc = self.interfaces[0]
             tap = Tap(spec.tap_name, mac=ifc.mac, mtu=ifc.mtu)
             self.taps.append(tap)
         for wi, q in enumerate(queues):
-            # frames: every fill ring full, every TX ring full, one batch in flight
-            port = XskPort(nsock * 2 * ring + spec.batch_size, spec.frame_size, spec.batch_size)
+            port = XskPort(self._umem_frames(), spec.frame_size, spec.batch_size)
             self.ports.append(port)
             for ifc, prog in zip(self.interfaces, progs):
-                si = port.open(ifc.index, q, mode=spec.bind, need_wakeup=spec.need_wakeup, rx_size=ring,
-                               tx_size=ring, fill_size=ring, comp_size=ring, busy_poll_budget=spec.busy_poll)
+                si = self._open_xsk(port, ifc, q)
                 prog.set_socket(q, port.socket(si)["fd"])
                 self.queues.append(QueueInfo(ifc.name, q, wi, si))
             if spec.mode == "inline":
@@ -289,6 +308,21 @@ class LiveHook:
 
     def xdp_modes(self) -> dict[str, str]:
         return {ifname: mode for ifname, _, mode in self.xdp}
+
+    def bind_modes(self) -> dict[str, str]:
+        """AF_XDP: per interface the mode the kernel bound its sockets in
+        ("zerocopy" or "copy"; with bind: auto, what the driver allowed)."""
+        if self.spec.io != "afxdp":
+            return {}
+        out: dict[str, str] = {}
+        for qi in self.queues:
+            try:
+                zc = self.ports[qi.worker].socket(qi.sock)["zerocopy"]
+            except (DataplaneError, IndexError):
+                continue                     # closed meanwhile
+            mode = "zerocopy" if zc else "copy"
+            out[qi.interface] = mode if out.get(qi.interface, mode) == mode else "mixed"
+        return out
 
 
 _fanout_seq = itertools.count(1)

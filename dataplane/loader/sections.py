@@ -8,7 +8,7 @@ specific entries come first.  Numbers are the uapi enum values.
 """
 from __future__ import annotations
 
-from dataplane.abi.progs import ATTACH_TYPE_NAMES, ATTACH_TYPES, PROG_TYPE_NAMES, PROG_TYPES  # noqa: F401 (re-exported)
+from dataplane.abi.progs import ATTACH_TYPES, PROG_TYPES
 
 BPF_F_SLEEPABLE = 1 << 4
 BPF_F_XDP_HAS_FRAGS = 1 << 5

@@ -18,6 +18,17 @@ Public API (stable; the service and the CLI build on it)::
         # loop:   times to play the trace (0 = until cancelled)
         # outputs: verdict name ("aborted","drop","pass","tx","redirect") -> pcap path;
         #          packets are written as they leave the chain (with modifications)
+        # workers: N native worker threads (1..possible CPUs), the trace dealt in
+        #         batches; worker i runs as CPU i (per-CPU map slot i,
+        #         bpf_get_smp_processor_id() == i); flat out only (rate "max").
+        #         Verdict counts and written counts are the workers' sums.
+        # deterministic: (default: True for 1 worker, False for N) batch k on worker
+        #         k % N and chains/sinks in batch order: programs, maps and each
+        #         output file see exactly the single-worker sequence (the output
+        #         bytes equal a 1-worker replay's); only per-CPU slots differ.
+        #         False: batches run at once on whichever worker is free; each
+        #         output holds every batch's frames together, in trace order within
+        #         the batch, batches in the order their workers finished them.
     r.start()              # background worker thread; returns self
     r.progress()           # ReplayProgress: packets, bytes, loops_done, position, size,
                            #   fraction (0..1, None when looping forever), elapsed_s, running
@@ -31,7 +42,7 @@ Public API (stable; the service and the CLI build on it)::
         e.g. a malformed pcap record: "file: offset N: reason", raised by wait() too as
         the original PcapError after the good records before it were processed and written),
         outputs {name: path}, written {name: packets written}, revisions (chain revisions
-        the replay ran), rate (pacing text: "max", "pcap", "pcap x2", "20000 pps").  .to_dict() for JSON, .text() for the CLI.
+        the replay ran), workers, deterministic, worker_packets [packets per worker], rate (pacing text: "max", "pcap", "pcap x2", "20000 pps").  .to_dict() for JSON, .text() for the CLI.
     r.hook                 # the Hook it runs (the private one when given programs)
 
     parse_rate("max"|"pcap"|N, speed=None) -> (pps, speed)   # (0, 0) = flat out
@@ -40,16 +51,11 @@ Public API (stable; the service and the CLI build on it)::
 
 Sample trace (the bundled trace of configs/default.yaml)::
 
-    from dataplane.replay.sample import write_sample_trace, SAMPLE_PCAP
+    from dataplane.replay.sample_trace import write_sample_trace, SAMPLE_PCAP
     write_sample_trace(path, count=1000, seed=7)  # deterministic mixed IPv4/IPv6 TCP/UDP/ICMP/ARP
 """
+from dataplane.replay.replay import (Replay, ReplayProgress, ReplaySummary, apply_map_updates, parse_map_update,
+                                     parse_rate, rate_text)
+
 __all__ = ["Replay", "ReplaySummary", "ReplayProgress", "parse_map_update", "apply_map_updates", "parse_rate",
            "rate_text"]
-
-
-def __getattr__(name):
-    # Lazy so `import dataplane.replay` works before the native chain is built.
-    if name in __all__:
-        from dataplane.replay import replay
-        return getattr(replay, name)
-    raise AttributeError(name)

@@ -11,6 +11,7 @@ from dataplane.abi.xdp import VERDICT_NAMES, VERDICTS
 from dataplane.hooks.worker import Worker
 from dataplane.io.pcap import PcapReader, PcapWriter
 from dataplane.io.pcap_source import PcapSource
+from dataplane.replay.workers import ReplayWorkers, check_workers
 
 __all__ = ["Replay", "ReplaySummary", "ReplayProgress", "parse_map_update", "apply_map_updates", "parse_rate",
            "rate_text"]
@@ -28,6 +29,7 @@ class ReplayProgress:
     elapsed_s: float
     running: bool
     verdicts: dict[str, int] = field(default_factory=dict)
+    worker_packets: list[int] = field(default_factory=list)   # packets each worker ran so far
 
 
 @dataclass
@@ -49,6 +51,9 @@ class ReplaySummary:
     rate: str = "max"          # pacing: "max", "pcap" (x speed) or "N pps"
     batches_in_place: int = 0  # batches run on the mapped trace itself (no copy: see Pump)
     cpu_s: float = 0.0         # CPU time of the process over the run (all threads: writers too)
+    workers: int = 1
+    deterministic: bool = True
+    worker_packets: list[int] = field(default_factory=list)   # packets each worker ran
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +68,9 @@ class ReplaySummary:
                  f"ns/packet:   {self.ns_per_packet:.1f}",
                  f"loops:       {self.loops}",
                  f"pacing:      {self.rate}"]
+        if self.workers > 1:
+            lines.append(f"workers:     {self.workers} ({'deterministic' if self.deterministic else 'free'}; "
+                         f"packets {', '.join(map(str, self.worker_packets))})")
         for name, path in self.outputs.items():
             lines.append(f"{name + ' out:':<12} {path} ({self.written.get(name, 0)} packets)")
         if self.cancelled:
@@ -78,7 +86,8 @@ class Replay:
 
     def __init__(self, target, pcap, *, loop: int = 1, outputs: dict[str, str] | None = None,
                  batch: int = 256, batches_per_call: int = 16, ifindex: int = 1, rate="max",
-                 speed: float | None = None, ifindexes=None, in_place: bool = True, output_bytes: int = 0):
+                 speed: float | None = None, ifindexes=None, in_place: bool = True, workers: int = 1,
+                 deterministic: bool | None = None, output_bytes: int = 0):
         if isinstance(target, Hook):
             self.hook = target
         else:
@@ -100,6 +109,9 @@ class Replay:
                 raise DataplaneError(f"replay: unknown verdict {name!r} (one of {', '.join(VERDICT_NAMES)})")
             if path:
                 self.outputs[name] = str(path)
+        self.workers = check_workers(workers)
+        # deterministic: the single-worker order (replay/workers.py); the default for one worker
+        self.deterministic = self.workers == 1 if deterministic is None else bool(deterministic)
         self.batch = batch
         self.output_bytes = output_bytes   # each output file stops the replay (failed) past this size; 0: no cap
         self.in_place = in_place     # frames in the mapped trace where the chain allows (Pump)
@@ -107,8 +119,10 @@ class Replay:
         self.pps, self.speed = parse_rate(rate, speed)
         self.rate = rate_text(self.pps, self.speed)
         self.ifindexes = _ifindexes(ifindexes)
+        if self.workers > 1 and (self.pps or self.speed):
+            raise DataplaneError("replay: a paced replay (rate other than max) runs on one worker")
         self.summary: ReplaySummary | None = None
-        self._worker: Worker | None = None
+        self._worker: Worker | ReplayWorkers | None = None
         self._reader: PcapReader | None = None
         self._source: PcapSource | None = None
         self._writers: dict[str, PcapWriter] = {}
@@ -134,9 +148,13 @@ class Replay:
             self._close()
             raise
         self._source = PcapSource(self._reader, self.loop, self.pps, self.speed, self.ifindexes)
-        self._worker = Worker(self.hook, self._source, self._writers, batch_size=self.batch,
-                              batches_per_call=self.batches_per_call, name=f"replay-{self.hook.name}",
-                              in_place=self.in_place)
+        kw = dict(batch_size=self.batch, batches_per_call=self.batches_per_call, name=f"replay-{self.hook.name}",
+                  in_place=self.in_place)
+        if self.workers == 1:
+            self._worker = Worker(self.hook, self._source, self._writers, **kw)
+        else:
+            self._worker = ReplayWorkers(self.hook, self._source, self._writers, self.workers,
+                                         self.deterministic, **kw)
         return self._worker
 
     def start(self) -> "Replay":
@@ -181,7 +199,7 @@ class Replay:
         if self.loop:
             frac = 1.0 if st.done else min(1.0, (src.loops_done + (pos / size if size else 0)) / self.loop)
         return ReplayProgress(st.packets, st.bytes, src.loops_done, self.loop, pos, size, frac, w.elapsed,
-                              w.running, st.verdicts)
+                              w.running, st.verdicts, _per_worker(st))
 
     # ---- internals ----
     def _finish(self) -> ReplaySummary:
@@ -209,7 +227,9 @@ class Replay:
                 ns_per_packet=(wall * 1e9 / st.packets) if st.packets else 0.0,
                 loops=self._source.loops_done, cancelled=w.cancelled, error=str(err) if err is not None else None,
                 outputs=dict(self.outputs), revisions=st.revisions_seen, written=written, rate=self.rate,
-                batches_in_place=st.batches_in_place, cpu_s=w.cpu_s)
+                batches_in_place=st.batches_in_place, cpu_s=w.cpu_s, workers=self.workers,
+                deterministic=self.deterministic,
+                worker_packets=_per_worker(st))
             return self.summary
 
     def _close(self) -> None:
@@ -220,6 +240,10 @@ class Replay:
                 pass
         if self._reader is not None:
             self._reader.close()
+
+
+def _per_worker(pump) -> list[int]:
+    return list(pump.per_worker) if hasattr(pump, "per_worker") else [pump.packets]
 
 
 def _os_error(exc: OSError, path: str) -> DataplaneError:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from dataplane.abi import maps as mt
 from dataplane.abi.helper_progtypes import PROG_TYPE_MODEL
 from dataplane.errors import LoadError, NotFound
-from dataplane.loader.sections import PROG_TYPE_NAMES, unknown_type_message
+from dataplane.loader.sections import unknown_type_message
+from dataplane.abi.progs import PROG_TYPE_NAMES
 
 NOT_REQUESTED = "not requested"
 

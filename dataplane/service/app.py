@@ -135,10 +135,11 @@ class App:
                     # the operator's paths: symlinks in them are followed once, here
                     outs = {k: os.path.realpath(v) for k, v in (rc.outputs or {}).items() if v}
                     self.replays.start(rc.hook, rc.pcap, loop=rc.loop, outputs=outs, name=rc.name,
-                                       rate=rc.rate, speed=rc.speed)
+                                       rate=rc.rate, speed=rc.speed, workers=rc.workers,
+                                       deterministic=rc.deterministic)
                 else:
                     self.replays.check(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, rate=rc.rate,
-                                       speed=rc.speed)
+                                       speed=rc.speed, workers=rc.workers, deterministic=rc.deterministic)
             except DataplaneError as exc:
                 raise ConfigError(cfg.path, rc.line, f"replay: {exc}") from exc
 

@@ -143,10 +143,12 @@ class ReplayConfig:
     line: int = 0
     rate: str = "max"                 # "max", "pcap" (x speed) or packets/s
     speed: float | None = None
+    workers: int = 1                  # native worker threads (dataplane.replay)
+    deterministic: bool | None = None  # None: deterministic for 1 worker, free for more
 
 
 VERDICT_NAMES = DISPLAY_ORDER        # replay outputs, in the API's order
-SAMPLE_PCAP = "sample:"               # the bundled sample trace (dataplane.replay.sample)
+SAMPLE_SCHEME = "sample:"             # pcap: "sample:" names the bundled trace (replay/sample_trace.SAMPLE_PCAP)
 ENGINES = ("interp", "jit")
 
 
@@ -519,7 +521,8 @@ def _hook(ck: _Checker, item, where: str, objects: dict) -> HookConfig:
 
 
 def _replay(ck: _Checker, item, where: str, base: str, hooks: dict) -> ReplayConfig:
-    r = ck.mapping(item, where, {"hook", "pcap", "loop", "outputs", "name", "rate", "speed"})
+    r = ck.mapping(item, where, {"hook", "pcap", "loop", "outputs", "name", "rate", "speed", "workers",
+                                 "deterministic"})
     for need in ("hook", "pcap"):
         if need not in r:
             ck.fail(item, f"{where}: missing required key {need!r}")
@@ -527,7 +530,7 @@ def _replay(ck: _Checker, item, where: str, base: str, hooks: dict) -> ReplayCon
     if hook not in hooks:
         ck.fail(r["hook"][1], f"{where}.hook: no hook named {hook!r} (known: {', '.join(sorted(hooks)) or 'none'})")
     pcap = ck.string(r["pcap"][1], f"{where}.pcap")
-    if not pcap.startswith(SAMPLE_PCAP):
+    if not pcap.startswith(SAMPLE_SCHEME):
         pcap = os.path.join(base, pcap)
     rc = ReplayConfig(hook, pcap, line=item.start_mark.line + 1)
     if "loop" in r:
@@ -556,6 +559,13 @@ def _replay(ck: _Checker, item, where: str, base: str, hooks: dict) -> ReplayCon
             rc.speed = None
         if rc.speed is None:
             ck.fail(node, f"{where}.speed: expected a number > 0")
+    if "workers" in r:
+        node = r["workers"][1]
+        if not (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int") and int(node.value, 0) >= 1):
+            ck.fail(node, f"{where}.workers: expected a number of worker threads >= 1")
+        rc.workers = int(node.value, 0)
+    if "deterministic" in r:
+        rc.deterministic = ck.boolean(r["deterministic"][1], f"{where}.deterministic")
     try:
         from dataplane.replay.replay import parse_rate
         parse_rate(rc.rate, rc.speed)

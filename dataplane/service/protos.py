@@ -4,7 +4,7 @@
 service's ``*Stub``, ``*Servicer`` and ``add_*_to_server``, whichever file
 defines them; ``FILES`` the file descriptors and ``SERVICE_NAMES`` the full
 service names (health and reflection list them). A new ``.proto`` shows up
-here after the build generated it (setup.py runs codegen.py).
+here after the build generated it (setup.py runs protogen.py).
 """
 from __future__ import annotations
 

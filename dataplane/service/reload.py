@@ -23,6 +23,11 @@ raises ConfigError with the line of the entry at fault, and every change
 made so far is undone in reverse order, so the service runs exactly what it
 ran before. Listen addresses, verifier and engine are fixed for the
 process' life: a change to them is reported as a note (a restart applies it).
+
+Live hooks keep their workers through a reload: a chain change on a hook fed
+by interfaces is the same one swap (the workers pick the new chain up at
+their next batch, no packet waits or is lost); only a changed interface spec
+(interfaces, io, queues, tuning) rebinds that hook, and the result says so.
 """
 from __future__ import annotations
 
@@ -350,7 +355,9 @@ def _chain_key(entries) -> list:
 
 def filters(r: Reload) -> None:
     """iptables filters: a changed entry or ruleset file is one Filter restore (an atomic program
-    swap in the chain); a dropped one is removed at the end."""
+    swap in the chain) that keeps the counters of the rules it did not change (service/filters.py;
+    ``counters: true`` takes the file's [packets:bytes] instead, as iptables-restore -c); a dropped
+    one is removed at the end."""
     fs = r.app.filters
     old = {fc.hook: fc for fc in r.old.filters}
     for fc in r.new.filters:
@@ -367,7 +374,7 @@ def filters(r: Reload) -> None:
                 with open(fc.ipset) as fh:
                     sets = fh.read()
             fs.restore(fc.hook, rules, sets, counters=fc.counters, chain=fc.chain, interfaces=fc.interfaces,
-                       filter_only=fc.filter_only, source=fc.rules)
+                       filter_only=fc.filter_only, source=fc.rules, keep_counters=True)
         except OSError as exc:
             r.fail(fc.line, f"filter {fc.hook}: {exc.filename}: {exc.strerror}", exc)
         except DataplaneError as exc:
@@ -375,7 +382,7 @@ def filters(r: Reload) -> None:
         if prev is not None and was is not None:
             r.undo(lambda p=prev, w=was: fs.restore(w.hook, p.rules_text, p.sets_text, chain=w.chain,
                                                     interfaces=w.interfaces, filter_only=w.filter_only,
-                                                    source=w.rules))
+                                                    source=w.rules, keep_counters=True))
         else:
             r.undo(lambda h=fc.hook: fs.remove(h))
         r.changed(f"filter {fc.hook}: restored")
@@ -386,32 +393,55 @@ def filters(r: Reload) -> None:
 
 
 def live(r: Reload) -> None:
-    """Live interface hooks: a changed spec is rebound (its workers restart: the one section that
-    pauses traffic, on that hook only); an unchanged one keeps running."""
+    """Live interface hooks. A chain change is not this section's: ``hooks`` published it in one
+    swap and the workers run on. Only a changed interface spec (interfaces, io, queues, tuning)
+    rebinds -- its workers restart and traffic on that hook pauses meanwhile, which the result
+    says. The new specs are checked before anything is unbound (a missing interface is refused
+    while the old binding still runs); then every changed hook is unbound before any is bound,
+    so interfaces can move between hooks in one reload."""
+    from dataplane.live import LiveHook
     ls = r.app.live
-    old = {hc.name: hc.live for hc in r.old.hooks if hc.live is not None}
+    old = {hc.name: hc for hc in r.old.hooks if hc.live is not None}
     new = {hc.name: hc for hc in r.new.hooks if hc.live is not None}
-    for name, hc in new.items():
-        if old.get(name) == hc.live and name in ls.names():
-            continue
-        if name in ls.names():
-            ls.unbind(name)
-            r.undo(lambda s=old[name]: ls.bind(s))
+    bound = set(ls.names())
+    todo = [hc for name, hc in new.items() if not (name in old and old[name].live == hc.live and name in bound)]
+    for hc in todo:
+        try:
+            LiveHook(None, hc.live).check()
+        except DataplaneError as exc:
+            r.fail(hc.line, f"hook {hc.name}: {exc}", exc)
+    for hc in todo:
+        if hc.name in bound:
+            ls.unbind(hc.name)
+            r.undo(lambda s=old[hc.name].live: ls.bind(s))
+    for hc in todo:
         try:
             ls.bind(hc.live)
         except DataplaneError as exc:
-            r.fail(hc.line, f"hook {name}: {exc}", exc)
-        r.undo(lambda n=name: ls.unbind(n))
-        r.changed(f"hook {name}: interfaces bound")
+            r.fail(hc.line, f"hook {hc.name}: {exc}", exc)
+        r.undo(lambda n=hc.name: ls.unbind(n))
+        if hc.name in bound:
+            r.changed(f"hook {hc.name}: rebound ({_spec_diff(old[hc.name].live, hc.live)}): "
+                      "its workers restarted, traffic on it paused meanwhile")
+        else:
+            r.changed(f"hook {hc.name}: interfaces bound")
     for name in old:
-        if name not in new and name in ls.names():
+        if name not in new and name in bound:
             r.later(lambda n=name: (ls.unbind(n), r.changed(f"hook {n}: interfaces unbound")))
+
+
+def _spec_diff(a, b) -> str:
+    """What differs between two LiveSpecs, as 'io afxdp -> afpacket, ...'."""
+    def show(v):
+        return ",".join(map(str, v)) if isinstance(v, list) else str(v)
+    return ", ".join(f"{f.name} {show(getattr(a, f.name))} -> {show(getattr(b, f.name))}"
+                     for f in fields(a) if getattr(a, f.name) != getattr(b, f.name)) or "restarted"
 
 
 def _running_replay(app, rc):
     from dataplane.service.replays import sample_trace
-    from dataplane.service.config import SAMPLE_PCAP
-    pcap = sample_trace() if rc.pcap.startswith(SAMPLE_PCAP) else rc.pcap
+    from dataplane.service.config import SAMPLE_SCHEME
+    pcap = sample_trace() if rc.pcap.startswith(SAMPLE_SCHEME) else rc.pcap
     for e in app.replays.list():
         if e.running and not e.stopping and e.hook == rc.hook and e.pcap == pcap and e.loop == rc.loop \
                 and (not rc.name or e.name == rc.name):
@@ -435,7 +465,8 @@ def replays(r: Reload) -> None:
             start.append(rc)
     for rc in start:
         try:
-            rs.check(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, rate=rc.rate, speed=rc.speed)
+            rs.check(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, rate=rc.rate, speed=rc.speed,
+                     workers=rc.workers, deterministic=rc.deterministic)
         except DataplaneError as exc:
             r.fail(rc.line, f"replay: {exc}", exc)
     for rc, e in running:
@@ -443,12 +474,13 @@ def replays(r: Reload) -> None:
             continue
         rs.stop(e.id)
         r.undo(lambda rc=rc: rs.start(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, name=rc.name,
-                                      rate=rc.rate, speed=rc.speed))
+                                      rate=rc.rate, speed=rc.speed, workers=rc.workers,
+                                      deterministic=rc.deterministic))
         r.changed(f"replay {e.name}: stopped")
     for rc in start:
         try:
             e = rs.start(rc.hook, rc.pcap, loop=rc.loop, outputs=rc.outputs, name=rc.name, rate=rc.rate,
-                         speed=rc.speed)
+                         speed=rc.speed, workers=rc.workers, deterministic=rc.deterministic)
         except DataplaneError as exc:
             r.fail(rc.line, f"replay: {exc}", exc)
         r.undo(lambda rid=e.id: rs.stop(rid))

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from dataplane.errors import DataplaneError, NotFound
-from dataplane.service.config import SAMPLE_PCAP, VERDICT_NAMES
+from dataplane.service.config import SAMPLE_SCHEME, VERDICT_NAMES
 from dataplane.service.hookset import HookSet
 
 FOREVER = -1
@@ -79,16 +79,15 @@ class ReplayEntry:
 
 def sample_trace() -> str:
     """Path of the bundled sample trace, written once per process if not shipped as a file."""
-    from dataplane.replay import sample
-    shipped = getattr(sample, "SAMPLE_PCAP", None)
-    if shipped and os.path.isfile(str(shipped)):
-        return str(shipped)
+    from dataplane.replay.sample_trace import SAMPLE_PCAP, write_sample_trace
+    if SAMPLE_PCAP.is_file():
+        return str(SAMPLE_PCAP)
     global _sample_path
     with _sample_lock:
         if _sample_path is None or not os.path.isfile(_sample_path):
             d = tempfile.mkdtemp(prefix="dataplane-sample-")
             path = os.path.join(d, "sample.pcap")
-            sample.write_sample_trace(path)
+            write_sample_trace(path)
             _sample_path = path
         return _sample_path
 
@@ -118,19 +117,24 @@ class ReplaySet:
         self.workers = WorkerBudget()    # limits.workers, shared with the live hooks (App)
 
     def running_count(self) -> int:
-        return sum(1 for e in list(self.replays.values()) if e.running)
+        """Worker threads of the running replays (limits.workers)."""
+        return sum(getattr(e.replay, "workers", 1) for e in list(self.replays.values()) if e.running)
 
     def uses(self, hook: str) -> bool:
         """A running replay feeds ``hook`` (it is not idle: HookSet.reap)."""
         return any(e.hook == hook and e.running for e in list(self.replays.values()))
 
     def check(self, hook: str, pcap: str, *, loop: int = 1, outputs: dict[str, str] | None = None,
-              rate="max", speed: float | None = None):
+              rate="max", speed: float | None = None, workers: int = 1, deterministic: bool | None = None):
         """Validate a replay request without starting it; returns (hook, pcap path, outputs)."""
         from dataplane.replay import parse_rate
-        parse_rate(rate, speed)          # DataplaneError -> INVALID_ARGUMENT before anything starts
+        from dataplane.replay.workers import check_workers
+        pps, spd = parse_rate(rate, speed)   # DataplaneError -> INVALID_ARGUMENT before anything starts
+        check_workers(workers)               # 1..possible CPUs
+        if workers > 1 and (pps or spd):
+            raise DataplaneError("a paced replay (rate other than max) runs on one worker")
         h = self.hooks.hook(hook)
-        if pcap.startswith(SAMPLE_PCAP):
+        if pcap.startswith(SAMPLE_SCHEME):
             pcap = sample_trace()
         if not os.path.exists(pcap):
             raise NotFound(f"pcap file {pcap!r} not found on the server")
@@ -156,19 +160,22 @@ class ReplaySet:
         return h, pcap, outputs
 
     def start(self, hook: str, pcap: str, *, loop: int = 1, outputs: dict[str, str] | None = None,
-              name: str = "", rate="max", speed: float | None = None, ifindexes=None,
-              origin: str = "config") -> ReplayEntry:
+              name: str = "", rate="max", speed: float | None = None, ifindexes=None, workers: int = 1,
+              deterministic: bool | None = None, origin: str = "config") -> ReplayEntry:
         """``rate``: "max" (flat out), "pcap" (trace timestamps x ``speed``) or packets/s."""
         # the hook lock first: an idle hook is not reaped between the check and the replay's start
         with self.hooks.lock, self.workers.lock:
             e = self._start(hook, pcap, loop=loop, outputs=outputs, name=name, rate=rate, speed=speed,
-                            ifindexes=ifindexes)
-            e.origin, e.args = origin, {"rate": rate, "speed": speed, "ifindexes": ifindexes}
+                            ifindexes=ifindexes, workers=workers, deterministic=deterministic)
+            e.origin, e.args = origin, {"rate": rate, "speed": speed, "ifindexes": ifindexes,
+                                        "workers": workers, "deterministic": deterministic}
             return e
 
-    def _start(self, hook, pcap, *, loop, outputs, name, rate, speed, ifindexes) -> ReplayEntry:
+    def _start(self, hook, pcap, *, loop, outputs, name, rate, speed, ifindexes, workers,
+               deterministic) -> ReplayEntry:
         from dataplane.replay import Replay
-        h, pcap, outputs = self.check(hook, pcap, loop=loop, outputs=outputs, rate=rate, speed=speed)
+        h, pcap, outputs = self.check(hook, pcap, loop=loop, outputs=outputs, rate=rate, speed=speed,
+                                      workers=workers, deterministic=deterministic)
         with self.lock:
             rid = next(self._ids)
             name = name or f"replay-{rid}"
@@ -180,7 +187,7 @@ class ReplaySet:
             if self.max_running and running >= self.max_running:
                 raise DataplaneError(f"{running} replays are running; the limit is {self.max_running} "
                                      f"(limits.replays): stop one first", kind=errno.ENOSPC)
-            self.workers.check(1, f"replay {name[:64]!r}")
+            self.workers.check(workers, f"replay {name[:64]!r}")
             # dataplane.replay counts loop=0 as "until cancelled"
             # outputs are opened here without following symlinks (service/safeopen.py) and the
             # writers reopen those very files: a symlink swapped in after the check is refused
@@ -191,7 +198,8 @@ class ReplaySet:
                     fds[k] = open_nofollow(os.path.abspath(path), what=f"output {k}")   # resolved by the caller
                 r = Replay(h, pcap, loop=0 if loop == FOREVER else max(1, loop),
                            outputs={k: fd_path(fd) for k, fd in fds.items()}, rate=rate,
-                           speed=speed, ifindexes=ifindexes, output_bytes=self.output_bytes)
+                           speed=speed, ifindexes=ifindexes, workers=workers, deterministic=deterministic,
+                           output_bytes=self.output_bytes)
                 entry = ReplayEntry(rid, name, hook, pcap, loop, outputs, r)
                 r.start()
             finally:

@@ -2,14 +2,13 @@
 
 ``verify(insns, prog_type=..., maps=..., license=..., kfuncs=...)`` returns a
 :class:`VerifiedProgram` or raises :class:`dataplane.errors.VerifierError`
-whose summary is the kernel's error line for the same program.
+whose summary is the kernel's error line for the same program.  Kfunc
+prototypes and flags (KfuncProto, KF_*) are kernel ABI: dataplane.abi.kfuncs.
 """
 from dataplane.errors import VerifierAborted
 from dataplane.verifier.core import verify
 from dataplane.verifier.insn_check import decode_program
-from dataplane.verifier.types import (KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS, InsnAux,
-                                      KfuncProto, MapInfo, ObjLayout, VerifiedProgram)
+from dataplane.verifier.types import InsnAux, MapInfo, VerifiedProgram
 
 __all__ = ["verify", "VerifierAborted",
-           "decode_program", "MapInfo", "KfuncProto", "ObjLayout", "VerifiedProgram", "InsnAux",
-           "KF_ACQUIRE", "KF_RELEASE", "KF_RET_NULL", "KF_TRUSTED_ARGS"]
+           "decode_program", "MapInfo", "VerifiedProgram", "InsnAux"]

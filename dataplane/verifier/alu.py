@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataplane.isa import opcodes as op
+from dataplane.abi.pseudo import (BPF_PSEUDO_FUNC, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX,
+                                  BPF_PSEUDO_MAP_IDX_VALUE, BPF_PSEUDO_MAP_VALUE)
 from dataplane.verifier import scalar
 from dataplane.verifier.reg import (scalar_unknown, BTF, CTX, FUNC, MAP_PTR, MAP_VALUE, MEM, NOT_INIT, OR_NULL, PKT,
                                     PKT_META, SCALAR, STACK, Reg, mark_unknown, ptr, scalar_const,
@@ -259,11 +261,11 @@ class AluMixin:
             return
         fd = insn.imm & 0xFFFFFFFF
         fd = fd - (1 << 32) if fd & 0x80000000 else fd
-        if insn.src in (op.BPF_PSEUDO_MAP_FD, op.BPF_PSEUDO_MAP_IDX):
+        if insn.src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX):
             regs[insn.dst] = ptr(MAP_PTR, map=fd)
-        elif insn.src in (op.BPF_PSEUDO_MAP_VALUE, op.BPF_PSEUDO_MAP_IDX_VALUE):
+        elif insn.src in (BPF_PSEUDO_MAP_VALUE, BPF_PSEUDO_MAP_IDX_VALUE):
             regs[insn.dst] = ptr(MAP_VALUE, map=fd, off=insn.imm >> 32)
-        elif insn.src == op.BPF_PSEUDO_FUNC:
+        elif insn.src == BPF_PSEUDO_FUNC:
             regs[insn.dst] = ptr(FUNC, msize=pc + 1 + fd)
         else:
             self.fail("invalid bpf_ld_imm64 insn")

@@ -141,24 +141,24 @@ def _refine_py(o: int, a, b, is32: bool):
     return scalar._sync_py(tuple(r1)), scalar._sync_py(tuple(r2))
 
 
-if scalar._native is None:
-    branch_taken, refine = _branch_taken_py, _refine_py
-else:
-    _n_taken, _n_refine = scalar._native.branch_taken, scalar._native.refine
+# the native bounds module (scalar._native) computes the same in C; past 64 bits, Python
+_n_taken, _n_refine = scalar._native.branch_taken, scalar._native.refine
 
-    def branch_taken(o: int, a, b, is32: bool, same: bool = False) -> int:
-        """is_scalar_branch_taken: 1 always, 0 never, -1 unknown."""
-        try:
-            return _n_taken(o, a, b, is32, same)
-        except OverflowError:
-            return _branch_taken_py(o, a, b, is32, same)
 
-    def refine(o: int, a, b, is32: bool):
-        """regs_refine_cond_op + reg_bounds_sync (see _refine_py)."""
-        try:
-            return _n_refine(o, a, b, is32)
-        except (OverflowError, ArithmeticError):
-            return _refine_py(o, a, b, is32)
+def branch_taken(o: int, a, b, is32: bool, same: bool = False) -> int:
+    """is_scalar_branch_taken: 1 always, 0 never, -1 unknown."""
+    try:
+        return _n_taken(o, a, b, is32, same)
+    except OverflowError:
+        return _branch_taken_py(o, a, b, is32, same)
+
+
+def refine(o: int, a, b, is32: bool):
+    """regs_refine_cond_op + reg_bounds_sync (see _refine_py)."""
+    try:
+        return _n_refine(o, a, b, is32)
+    except (OverflowError, ArithmeticError):
+        return _refine_py(o, a, b, is32)
 
 
 AT_PKT_END, BEYOND_PKT_END = -1, -2   # Reg.rng of a packet pointer known to be >= / > pkt_end

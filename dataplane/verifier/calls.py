@@ -15,7 +15,7 @@ from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VA
 from dataplane.verifier import dynptr, scalar
 from dataplane.verifier.reg import MEM_DYNPTR_RO, MEM_DYNPTR_RW
 from dataplane.verifier.state import INVALID_SLOT, Frame
-from dataplane.verifier.types import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS
+from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS
 
 MAX_CALL_FRAMES = 8
 BPF_MAX_VAR_SIZ = 1 << 29

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataplane.errors import VerifierError
 from dataplane.isa import opcodes as op
+from dataplane.abi.pseudo import BPF_PSEUDO_FUNC
 
 ALL_REGS = (1 << 11) - 1
 ARG_REGS = 0b111110     # r1-r5
@@ -58,7 +59,7 @@ def build(insns, call_params=None) -> Cfg:
     for pc, insn in enumerate(prog):
         if insn is None:
             continue
-        if insn.is_local_call or (insn.is_lddw and insn.src == op.BPF_PSEUDO_FUNC):
+        if insn.is_local_call or (insn.is_lddw and insn.src == BPF_PSEUDO_FUNC):
             t = pc + 1 + _s32(insn.imm)
             if t < 0 or t >= n:
                 _fail(f"function offset {t} is out of range" if False else
@@ -127,7 +128,7 @@ def _mark_points(cfg) -> None:
     for pc, insn in enumerate(prog):
         if insn is None:
             continue
-        if insn.is_lddw and insn.src == op.BPF_PSEUDO_FUNC:   # visit_func_call_insn(visit_callee)
+        if insn.is_lddw and insn.src == BPF_PSEUDO_FUNC:   # visit_func_call_insn(visit_callee)
             prune.update((pc, pc + 2))
             jmp.add(pc + 2)
             w = pc + 1 + _s32(insn.imm)

@@ -13,6 +13,8 @@ import gc
 from dataplane.abi import kernel
 from dataplane.errors import VerifierError
 from dataplane.isa import opcodes as op
+from dataplane.abi.pseudo import (BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD,
+                                  BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE, BPF_PSEUDO_MAP_VALUE)
 from dataplane.isa.disasm import format_insn
 from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import cfg as cfgmod
@@ -143,18 +145,18 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
         for pc, insn in enumerate(self.prog):
             if insn is None or not insn.is_lddw:
                 continue
-            if insn.src in (op.BPF_PSEUDO_MAP_FD, op.BPF_PSEUDO_MAP_VALUE,
-                            op.BPF_PSEUDO_MAP_IDX, op.BPF_PSEUDO_MAP_IDX_VALUE):
+            if insn.src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE,
+                            BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE):
                 fd = insn.imm & 0xFFFFFFFF
                 fd = fd - (1 << 32) if fd & 0x80000000 else fd
                 if fd not in self.maps:
                     self.fail(f"fd {fd} is not pointing to valid bpf_map")
-                if insn.src in (op.BPF_PSEUDO_MAP_VALUE, op.BPF_PSEUDO_MAP_IDX_VALUE):
+                if insn.src in (BPF_PSEUDO_MAP_VALUE, BPF_PSEUDO_MAP_IDX_VALUE):
                     m = self.maps[fd]
                     off = insn.imm >> 32
                     if off >= m.value_size:
                         self.fail(f"invalid access to map value pointer, value_size={m.value_size} off={off}")
-            elif insn.src not in (0, op.BPF_PSEUDO_FUNC):
+            elif insn.src not in (0, BPF_PSEUDO_FUNC):
                 self.fail("invalid bpf_ld_imm64 insn")
 
     def _call_params(self, insn):
@@ -272,7 +274,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
             self.verbose(text)
 
     def _kfunc_name(self, insn):
-        if insn.src == op.BPF_PSEUDO_KFUNC_CALL:
+        if insn.src == BPF_PSEUDO_KFUNC_CALL:
             k = self._kfunc(insn.imm)
             return k.name if k else None
         return None

@@ -9,4 +9,5 @@ cdef struct Plan:
     int jop
     int njop
     int target
+    int off, size
     vb k

@@ -5,48 +5,46 @@ It does exactly what Verifier._do_check does with the log off, and handles
 the instructions loops are made of itself: scalar ALU with a register or an
 immediate, register and constant moves, unconditional jumps and scalar
 conditional jumps (decided ones with their precision marks, undecided ones
-refined on both sides).  Everything else (memory, calls, pointers, exits,
-ids to keep in sync) goes to the same Python methods the logging loop
-calls, so there is one set of rules; tests/test_verifier_fastloop.py runs
-both loops on the same programs and compares the results.
+refined on both sides), and the common loads and stores (fastmem.pyx:
+constant-offset stack, packet, map value and memory accesses that pass).
+Everything else (ctx, calls, pointer arithmetic, exits, ids to keep in
+sync, every access that fails) goes to the same Python methods the logging
+loop calls, so there is one set of rules; tests/test_verifier_fastloop.py
+runs both loops on the same programs and compares the results.
 """
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport calloc, free
-from cpython.list cimport PyList_GET_ITEM, PyList_SET_ITEM
-from cpython.object cimport PyObject
-from cpython.ref cimport Py_INCREF, Py_DECREF
+from cpython.list cimport PyList_GET_ITEM
 
 from dataplane.verifier.bounds cimport VB_PYTHON, vb, vb_alu, vb_branch_taken, vb_refine, vb_valid
-from dataplane.verifier.slots cimport getslot, setslot, slot_offset, slotptr
+from dataplane.verifier.fastmem cimport lt, mem_load, mem_store, new_scalar, put, set_vb, top_regs
+from dataplane.verifier.slots cimport getslot, setslot, slot_offset
 from dataplane.verifier.visit cimport Visitor
 from dataplane.verifier.hist cimport Hist
 import gc
 
 from dataplane.isa import opcodes as op
+from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import dispatch, scalar
 from dataplane.verifier.branch import NEG
 from dataplane.verifier.explore import BUDGET_EVERY
 from dataplane.verifier.reg import Reg, SCALAR as _SCALAR, NOT_INIT as _NOT_INIT
-from dataplane.verifier.state import Frame, State
+from dataplane.verifier.state import State
 
 cdef long SCALAR = _SCALAR, NOT_INIT = _NOT_INIT
-cdef Py_ssize_t R_T = slot_offset(Reg, "t"), R_OFF = slot_offset(Reg, "off"), R_VO = slot_offset(Reg, "vo")
+cdef Py_ssize_t R_VO = slot_offset(Reg, "vo")
 cdef Py_ssize_t R_UMIN = slot_offset(Reg, "umin"), R_UMAX = slot_offset(Reg, "umax")
 cdef Py_ssize_t R_SMIN = slot_offset(Reg, "smin"), R_SMAX = slot_offset(Reg, "smax")
 cdef Py_ssize_t R_U32MIN = slot_offset(Reg, "u32min"), R_U32MAX = slot_offset(Reg, "u32max")
 cdef Py_ssize_t R_S32MIN = slot_offset(Reg, "s32min"), R_S32MAX = slot_offset(Reg, "s32max")
-cdef Py_ssize_t R_ID = slot_offset(Reg, "id"), R_REF = slot_offset(Reg, "ref"), R_RNG = slot_offset(Reg, "rng")
-cdef Py_ssize_t R_MAP = slot_offset(Reg, "map"), R_MSIZE = slot_offset(Reg, "msize")
-cdef Py_ssize_t R_FRAME = slot_offset(Reg, "frame"), R_RINGBUF = slot_offset(Reg, "ringbuf")
-cdef Py_ssize_t R_BTF = slot_offset(Reg, "btf")
-cdef Py_ssize_t F_REGS = slot_offset(Frame, "regs")
-cdef Py_ssize_t S_FRAMES = slot_offset(State, "frames"), S_INSN = slot_offset(State, "insn")
+cdef Py_ssize_t R_ID = slot_offset(Reg, "id")
+cdef Py_ssize_t S_INSN = slot_offset(State, "insn")
 cdef Py_ssize_t S_LAST = slot_offset(State, "last_insn"), S_HIST = slot_offset(State, "hist")
 
-cdef object ZERO = 0, FALSE = False, EMPTY = ""
+cdef object ZERO = 0
 cdef dict _ALU = {"add": 0, "sub": 1, "mul": 2, "and": 3, "or": 4, "xor": 5, "lsh": 6, "rsh": 7, "arsh": 8}
 cdef enum:
-    P_OTHER, P_FAST, P_MOVK, P_MOVX, P_JA, P_COND, P_STORE
+    P_OTHER, P_FAST, P_MOVK, P_MOVX, P_JA, P_COND, P_STORE, P_LOAD, P_STOREM
 
 
 cdef inline int load(object r, vb *b) except -1:
@@ -63,48 +61,6 @@ cdef inline int load(object r, vb *b) except -1:
     b.s32min = getslot(r, R_S32MIN)
     b.s32max = getslot(r, R_S32MAX)
     return 0
-
-
-cdef object new_scalar(vb *b, object rid):
-    """reg.scalar_from(bounds) with ``id`` set, built slot by slot."""
-    r = Reg.__new__(Reg)
-    setslot(r, R_T, <object>SCALAR)
-    setslot(r, R_OFF, ZERO)
-    setslot(r, R_VO, (b.v, b.m))
-    setslot(r, R_UMIN, b.umin)
-    setslot(r, R_UMAX, b.umax)
-    setslot(r, R_SMIN, b.smin)
-    setslot(r, R_SMAX, b.smax)
-    setslot(r, R_U32MIN, b.u32min)
-    setslot(r, R_U32MAX, b.u32max)
-    setslot(r, R_S32MIN, b.s32min)
-    setslot(r, R_S32MAX, b.s32max)
-    setslot(r, R_ID, rid)
-    setslot(r, R_REF, ZERO)
-    setslot(r, R_RNG, ZERO)
-    setslot(r, R_MAP, None)
-    setslot(r, R_MSIZE, ZERO)
-    setslot(r, R_FRAME, ZERO)
-    setslot(r, R_RINGBUF, FALSE)
-    setslot(r, R_BTF, EMPTY)
-    return r
-
-
-cdef inline long lt(object r):
-    return <long><object>slotptr(r, R_T)
-
-
-cdef inline object top_regs(object st):
-    frames = <list>getslot(st, S_FRAMES)
-    return getslot(<object>PyList_GET_ITEM(frames, len(frames) - 1), F_REGS)
-
-
-cdef inline void put(list regs, int i, object r):
-    """regs[i] = r (a list of exactly 11)."""
-    cdef PyObject *old = PyList_GET_ITEM(regs, i)
-    Py_INCREF(r)
-    PyList_SET_ITEM(regs, i, r)
-    Py_DECREF(<object>old)
 
 
 cdef Plan *make_plans(list prog, list plans) except NULL:
@@ -125,14 +81,25 @@ cdef Plan *make_plans(list prog, list plans) except NULL:
             p[pc].alu = _ALU[name]
             p[pc].dst, p[pc].src, p[pc].alu32 = dst, src, alu32
             if kb is not None:
-                _set_vb(&p[pc].k, kb)
+                set_vb(&p[pc].k, kb)
         elif kind == dispatch.MOVK:
             p[pc].kind = P_MOVK
             p[pc].dst = insn.dst
-            _set_vb(&p[pc].k, args)
+            set_vb(&p[pc].k, args)
         elif kind == dispatch.MOVX:
             p[pc].kind = P_MOVX
             p[pc].dst, p[pc].src = args
+        elif kind == dispatch.LDX and insn.mode == op.BPF_MEM:
+            p[pc].kind = P_LOAD
+            p[pc].dst, p[pc].src, p[pc].off, p[pc].size = insn.dst, insn.src, insn.off, op.SIZE_BYTES[insn.size]
+        elif kind == dispatch.STORE and insn.mode == op.BPF_MEM:
+            p[pc].kind = P_STOREM     # fastmem, else as P_STORE
+            p[pc].dst, p[pc].off, p[pc].size = insn.dst, insn.off, op.SIZE_BYTES[insn.size]
+            if insn.cls == op.BPF_STX:
+                p[pc].src = insn.src
+            else:
+                p[pc].src = -1
+                set_vb(&p[pc].k, scalar.const(insn.imm))
         elif kind == dispatch.STORE or kind == dispatch.ATOMIC:
             p[pc].kind = P_STORE      # writes the stack: stack liveness write marks
         elif kind == dispatch.JA:
@@ -148,15 +115,8 @@ cdef Plan *make_plans(list prog, list plans) except NULL:
                 p[pc].src = insn.src
             else:
                 p[pc].src = -1
-                _set_vb(&p[pc].k, scalar.const(insn.imm if insn.cls == op.BPF_JMP else insn.imm & scalar.M32))
+                set_vb(&p[pc].k, scalar.const(insn.imm if insn.cls == op.BPF_JMP else insn.imm & scalar.M32))
     return p
-
-
-cdef void _set_vb(vb *b, tuple t) except *:
-    vo = t[0]
-    b.v, b.m = vo[0], vo[1]
-    b.umin, b.umax, b.smin, b.smax = t[1], t[2], t[3], t[4]
-    b.u32min, b.u32max, b.s32min, b.s32max = t[5], t[6], t[7], t[8]
 
 
 cdef inline tuple pack(vb *b):
@@ -164,7 +124,7 @@ cdef inline tuple pack(vb *b):
 
 
 cdef vb UNK
-_set_vb(&UNK, scalar.UNKNOWN)
+set_vb(&UNK, scalar.UNKNOWN)
 
 
 def run(v, st, long limit):
@@ -182,6 +142,7 @@ def run(v, st, long limit):
     cdef bytearray enc_ok = v.enc_ok
     cdef vb a, b, out, oa, ob
     cdef int pred
+    cdef bint first
     cdef list regs
     if prune == NULL or jmp == NULL or seen == NULL:
         raise MemoryError()
@@ -233,7 +194,18 @@ def run(v, st, long limit):
                 v.cur_hist = ent
             seen[pc] = 1
             p = &plans[pc]
-            k = p.kind if enc_ok[pc] else P_OTHER    # the first visit checks the encoding (step)
+            first = not enc_ok[pc]
+            k = p.kind
+            if first:
+                # step's first-visit encoding check, here so that the fast
+                # paths serve first visits too (most visits of a loop-free
+                # program); as the logging loop, a first visit's write marks
+                # are reset and committed whatever the instruction
+                if encoding_problem(prog[pc]) is None:
+                    enc_ok[pc] = 1
+                else:
+                    k = P_OTHER         # step raises the error
+                live.reset_write(st, pc)
             npc = -1
             if k == P_FAST:
                 regs = top_regs(st)
@@ -270,8 +242,15 @@ def run(v, st, long limit):
                 npc = p.target
             elif k == P_COND:
                 npc = cond(v, st, p, pc, bt)
-            if npc < 0:
-                if k == P_STORE or k == P_OTHER and not enc_ok[pc]:
+            elif k == P_LOAD:
+                npc = mem_load(v, st, pc, p.dst, p.src, p.off, p.size)
+            elif k == P_STOREM:
+                npc = mem_store(v, st, pc, p.dst, p.src, p.off, p.size, &p.k)
+            if npc >= 0:
+                if first and k != P_STOREM:     # (mem_store committed its own)
+                    live.commit()
+            else:
+                if k == P_STORE or k == P_STOREM or first:
                     # as the logging loop: the write marks of this instruction
                     live.reset_write(st, pc)
                     res = step(st, prog[pc], pc)

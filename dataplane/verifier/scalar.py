@@ -373,38 +373,35 @@ def contains(outer, inner) -> bool:
 # bounds.pyx (csrc/bounds.h) computes the same in C; this module stays the
 # reference (tests/test_verifier_bounds_native.py compares them).  Inputs or
 # results that do not fit 64 bits fall back to the Python version.
-try:
-    from dataplane.verifier import bounds as _native
-except ImportError:      # not built: pure Python
-    _native = None
+from dataplane.verifier import bounds as _native  # noqa: E402 (the extension is always built)
 
-if _native is None:
-    sync, alu, neg, valid = _sync_py, _alu_py, _neg_py, _valid_py
-else:
-    _n_sync, _n_alu, _n_neg, _n_valid = _native.sync, _native.alu, _native.neg, _native.valid
+_n_sync, _n_alu, _n_neg, _n_valid = _native.sync, _native.alu, _native.neg, _native.valid
 
-    def sync(b):
-        """reg_bounds_sync (see _sync_py)."""
-        try:
-            return _n_sync(b)
-        except (OverflowError, ArithmeticError):
-            return _sync_py(b)
+def sync(b):
+    """reg_bounds_sync (see _sync_py)."""
+    try:
+        return _n_sync(b)
+    except (OverflowError, ArithmeticError):
+        return _sync_py(b)
 
-    def alu(opname: str, a, b, alu32: bool = False):
-        """``a <op> b`` (see _alu_py)."""
-        try:
-            return _n_alu(opname, a, b, alu32)
-        except (OverflowError, ArithmeticError):
-            return _alu_py(opname, a, b, alu32)
 
-    def neg(a, alu32: bool = False):
-        try:
-            return _n_neg(a, alu32)
-        except (OverflowError, ArithmeticError):
-            return _neg_py(a, alu32)
+def alu(opname: str, a, b, alu32: bool = False):
+    """``a <op> b`` (see _alu_py)."""
+    try:
+        return _n_alu(opname, a, b, alu32)
+    except (OverflowError, ArithmeticError):
+        return _alu_py(opname, a, b, alu32)
 
-    def valid(b) -> bool:
-        try:
-            return _n_valid(b)
-        except OverflowError:
-            return _valid_py(b)
+
+def neg(a, alu32: bool = False):
+    try:
+        return _n_neg(a, alu32)
+    except (OverflowError, ArithmeticError):
+        return _neg_py(a, alu32)
+
+
+def valid(b) -> bool:
+    try:
+        return _n_valid(b)
+    except OverflowError:
+        return _valid_py(b)

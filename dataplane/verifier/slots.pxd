@@ -11,6 +11,10 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
 
+cdef extern from "structmember.h":   # PyMemberDef, complete (Python.h only declares it)
+    pass
+
+
 cdef extern from "Python.h":
     ctypedef struct PyMemberDef:
         const char *name

@@ -3,9 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# kfunc flags, prototypes and object layouts are kernel ABI (abi/kfuncs.py)
-from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS, KfuncProto, ObjLayout  # noqa: F401
-
 
 @dataclass(frozen=True)
 class MapInfo:

@@ -30,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from dataplane.abi.progs import BPF_PROG_TYPE_SCHED_CLS
 from support.mprog_scenarios import ID, Nothing, Op, P, Scenario
 
 _CLONE_NEWNET = 0x40000000
@@ -158,7 +159,7 @@ class KernelTcx:
             code = counting_prog(self.map_fd, key)
         else:
             code = _insn(0xb7, 0, imm=-1) + _insn(0x95)
-        p = self.kbpf.prog_load(code, self.kbpf.BPF_PROG_TYPE_SCHED_CLS, name=f"mp_{name}"[:15])
+        p = self.kbpf.prog_load(code, BPF_PROG_TYPE_SCHED_CLS, name=f"mp_{name}"[:15])
         self.progs[name] = (p.fd, p.id)
 
     # -- per scenario --

@@ -7,12 +7,13 @@ import re
 
 from dataplane.errors import VerifierError
 from dataplane.io import kbpf
+from dataplane.abi.progs import BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_XDP
 from dataplane.isa.asm import assemble_insns
 from dataplane.isa.instruction import Instruction, encode
 from dataplane.verifier import MapInfo, verify
 
-PROG_TYPES = {"xdp": kbpf.BPF_PROG_TYPE_XDP, "socket": kbpf.BPF_PROG_TYPE_SOCKET_FILTER,
-              "tc": kbpf.BPF_PROG_TYPE_SCHED_CLS}
+PROG_TYPES = {"xdp": BPF_PROG_TYPE_XDP, "socket": BPF_PROG_TYPE_SOCKET_FILTER,
+              "tc": BPF_PROG_TYPE_SCHED_CLS}
 _MAGIC_MAP = 0xD00D0000
 _MAGIC_FUNC = 0xF00D0000
 _LDMAP = re.compile(r"^\s*ldmap\s+%r(\d+),\s*(\w+)\s*$", re.M)

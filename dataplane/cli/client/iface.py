@@ -19,6 +19,8 @@ def _hook_line(h) -> str:
     s = f"hook {h.hook}: {h.mode} {h.io} {' '.join(h.interfaces)}  {h.state}  workers {h.workers}"
     if modes:
         s += f"  xdp {modes}"
+    if h.bind_modes:
+        s += f"  bind {h.bind}: " + ", ".join(f"{k} {v}" for k, v in sorted(h.bind_modes.items()))
     if h.tap:
         s += f"  tap {h.tap}"
     if h.links_down:

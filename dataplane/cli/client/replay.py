@@ -62,6 +62,9 @@ def register(what) -> None:
     for v in VERDICTS:
         st.add_argument(f"--{v}-out", metavar="FILE", help=f"server-side pcap for {v} packets")
     st.add_argument("--name")
+    st.add_argument("--workers", type=int, default=0, help="worker threads, worker i as CPU i (default 1)")
+    st.add_argument("--order", choices=("deterministic", "free"), default="",
+                    help="single-worker order (the default for 1 worker) or free (for N)")
     st.add_argument("--watch", action="store_true", help="stream progress and print the summary")
     st.add_argument("--interval", type=int, default=500, help="progress interval in ms")
     w = rp.add_parser("watch")
@@ -77,7 +80,7 @@ def run(args, ch, out) -> int:
     if args.op == "start":
         outputs = pb.ReplayOutputs(**{v: getattr(args, f"{v}_out") or "" for v in VERDICTS})
         s = call(stub.Start, pb.StartReplayRequest(hook=args.hook, pcap=args.pcap, loop=args.loop, outputs=outputs,
-                                                   name=args.name or ""))
+                                                   name=args.name or "", workers=args.workers, order=args.order))
         if args.watch:
             return _watch(args, stub, pb, s.id)
         out(s, f"replay {s.id} ({s.name}) started: {s.pcap} -> hook {s.hook}")

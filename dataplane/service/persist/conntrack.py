@@ -21,7 +21,7 @@ MAGIC = b"DPCT"
 
 
 def _now() -> int:
-    from dataplane.conntrack.tables import now
+    from dataplane.conntrack.named import now
     return now()                     # the kfuncs' clock (CLOCK_MONOTONIC_COARSE ns)
 
 

@@ -36,7 +36,8 @@ def _replay(e) -> dict:
     loop = e.loop if e.loop < 0 else max(1, e.loop - passes)
     a = e.args
     return {"name": e.name, "hook": e.hook, "pcap": e.pcap, "loop": loop, "outputs": dict(e.outputs),
-            "rate": a.get("rate", "max"), "speed": a.get("speed"),
+            "rate": a.get("rate", "max"), "speed": a.get("speed"), "workers": a.get("workers", 1),
+            "deterministic": a.get("deterministic"),
             "ifindexes": {str(k): v for k, v in (a.get("ifindexes") or {}).items()}}
 
 
@@ -73,13 +74,14 @@ class Feeds(Kind):
         for d in (data or {}).get("replays", ()):
             try:
                 pcap = d["pcap"]
-                from dataplane.service.config import SAMPLE_PCAP
-                if not pcap.startswith(SAMPLE_PCAP):
+                from dataplane.service.config import SAMPLE_SCHEME
+                if not pcap.startswith(SAMPLE_SCHEME):
                     pcap = app.paths.check_read(pcap, "pcap")
                 outputs = {k: app.paths.check_write(v, f"output {k}") for k, v in d["outputs"].items() if v}
                 app.replays.start(d["hook"], pcap, loop=d["loop"], outputs=outputs, name=d["name"],
                                   rate=d["rate"], speed=d["speed"],
                                   ifindexes={int(k): v for k, v in d["ifindexes"].items()} or None,
+                                  workers=d.get("workers", 1), deterministic=d.get("deterministic"),
                                   origin="client")
             except (DataplaneError, OSError) as exc:
                 report(f"replay {d.get('name')!r} on hook {d.get('hook')!r}", exc)

@@ -25,9 +25,9 @@ class Filters(Kind):
         inner = fs.restore
 
         def restore(hook: str, rules: str, sets: str = "", *, counters: bool = False, chain: str = "",
-                    interfaces=(), filter_only: bool = False, source: str = "rules", cancel=None):
+                    interfaces=(), filter_only: bool = False, source: str = "rules", **kw):
             f, rev = inner(hook, rules, sets, counters=counters, chain=chain, interfaces=interfaces,
-                           filter_only=filter_only, source=source, cancel=cancel)
+                           filter_only=filter_only, source=source, **kw)
             f.persisted = {"chain": chain, "interfaces": list(interfaces), "filter_only": filter_only}
             return f, rev
         fs.restore = restore

@@ -15,7 +15,9 @@ def live_info(lh) -> pb.LiveHookInfo:
                            error=lh.error, xdp_modes=lh.xdp_modes(), workers=len(lh.workers),
                            cpus=[w.cpu for w in lh.workers],
                            tap=s.tap_name if s.mode == "single" and s.io == "afxdp" else "",
-                           links_down=lh.links_down() if lh.state == "running" else [])
+                           links_down=lh.links_down() if lh.state == "running" else [],
+                           bind=s.bind if s.io == "afxdp" else "",
+                           bind_modes=lh.bind_modes() if lh.state == "running" else {})
 
 
 def _u64s(d: dict) -> dict:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from dataplane.service.config import SAMPLE_PCAP, VERDICT_NAMES
+from dataplane.errors import DataplaneError
+from dataplane.service.config import SAMPLE_SCHEME, VERDICT_NAMES
 from dataplane.service.errors import guard, guard_stream
 from dataplane.service.paths import PathPolicy, default_policy
 from dataplane.service.protos import pb, rpc
@@ -32,12 +33,13 @@ class Replay(rpc.ReplayServicer):
         # resolved paths are what gets opened
         outputs = {k: self.paths.check_write(v, f"output {k}") for k, v in outputs.items()}
         pcap = request.pcap
-        if not pcap.startswith(SAMPLE_PCAP):
+        if not pcap.startswith(SAMPLE_SCHEME):
             pcap = self.paths.check_read(pcap, "pcap")
         loop = request.loop if request.loop != 0 else 1
         e = await asyncio.to_thread(self.replays.start, request.hook, pcap, loop=loop, outputs=outputs,
                                     name=request.name, rate=request.rate or "max",
                                     speed=request.speed or None, ifindexes=dict(request.ifindexes) or None,
+                                    workers=request.workers or 1, deterministic=_order(request.order),
                                     origin="client")
         return replay_status(e)
 
@@ -64,3 +66,12 @@ class Replay(rpc.ReplayServicer):
 
 def register(server, app, serving) -> None:
     rpc.add_ReplayServicer_to_server(Replay(app.replays, app.paths), server)
+
+
+def _order(order: str) -> bool | None:
+    """StartReplayRequest.order -> Replay(deterministic=)."""
+    if order in ("", "default"):
+        return None
+    if order in ("deterministic", "free"):
+        return order == "deterministic"
+    raise DataplaneError(f"order {order!r}: expected deterministic, free or empty (the default)")

@@ -88,7 +88,7 @@ def write_sample_trace(path, count: int = 500, seed: int = 7) -> Path:
     return path
 
 
-if __name__ == "__main__":  # python -m dataplane.replay.sample [PATH]
+if __name__ == "__main__":  # python -m dataplane.replay.sample_trace [PATH]
     import sys
 
     print(write_sample_trace(sys.argv[1] if len(sys.argv) > 1 else SAMPLE_PCAP))

@@ -6,11 +6,11 @@ A collection names its table with ``Collection.load(..., conntrack="name")``
 table. Without a name each collection gets a private table, reachable as
 ``Collection.conntrack``. The service lists/flushes tables through here:
 
-    from dataplane.conntrack import tables
-    t = tables.get("edge")               # NotFound if absent
-    t = tables.get_or_create("edge", max_entries=262144)
-    tables.names(); tables.remove("edge")
-    t.entries(tables.now()); t.stats(); t.flush()
+    from dataplane.conntrack import named
+    t = named.get("edge")               # NotFound if absent
+    t = named.get_or_create("edge", max_entries=262144)
+    named.names(); named.remove("edge")
+    t.entries(named.now()); t.stats(); t.flush()
 
 ``now()`` is the clock the kfuncs use (CLOCK_MONOTONIC_COARSE ns: the tick
 clock, as the kernel's conntrack uses jiffies), the one to pass to

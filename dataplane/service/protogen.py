@@ -1,6 +1,6 @@
 """Generate the gRPC stubs of every proto/dataplane/v1/*.proto into dataplane/service/_gen/.
 
-Run at build time by setup.py (``python dataplane/service/codegen.py``).
+Run at build time by setup.py (``python dataplane/service/protogen.py``).
 Deliberately stdlib-only plus grpc_tools: it must run before the package is
 importable.
 
@@ -72,7 +72,7 @@ def generate(out: str = OUT) -> list[str]:
         if os.path.basename(old) not in keep:
             os.unlink(old)
     init = os.path.join(out, "__init__.py")
-    _write(init, '"""Generated gRPC stubs (build output of dataplane/service/codegen.py, not in git)."""\n'
+    _write(init, '"""Generated gRPC stubs (build output of dataplane/service/protogen.py, not in git)."""\n'
                  f"MODULES = {tuple(stems)!r}\n")
     written.append(init)
     return written

@@ -8,7 +8,7 @@ source unnoticed.  ``-fdebug-compilation-dir=.`` keeps the checkout path out
 of the object, so the rebuild is byte-identical on any machine with the same
 clang.
 
-    python -m dataplane.service.sample       # rewrite dataplane/data/xdp_fw.o
+    python -m dataplane.service.sample_firewall       # rewrite dataplane/data/xdp_fw.o
 """
 from __future__ import annotations
 

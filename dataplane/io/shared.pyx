@@ -1,0 +1,182 @@
+# distutils: include_dirs = dataplane/io/csrc
+"""One Source dealt in batches to N pumps, one Sink shared by N pumps: how a
+replay runs over N workers (dataplane.replay, ``workers=N``).
+
+``SharedSource(inner, workers, ordered=False)``: each of the N pumps fills
+its own batch from ``inner``, one fill at a time (a mutex taken without the
+GIL; the fill itself is the inner source's native read).  Register each
+pump's batch first (``register(batch, worker)``).
+
+- free (``ordered=False``): the next batch goes to whichever pump asks; the
+  pumps run their chains and sinks at the same time.
+- ordered: batch k goes to worker k % N, and its chain and sinks run only
+  once batch k-1 was released -- programs see the single-worker packet
+  order, each output file gets the single-worker bytes -- while the next
+  worker reads its batch meanwhile (csrc/dp_deal.h).
+
+A trace read in place (frames in the mapping, PcapReader's read lease): the
+reader gives the lease up on the fill after a break, which frees the file to
+be truncated, so that fill first waits until no other pump still runs frames
+in the mapping.
+
+``SharedSink(inner)``: put/flush under a mutex (a Sink serves one pump at a
+time, source.pxd); a batch's frames stay together in the output.
+"""
+from libc.stdlib cimport calloc, free
+
+from dataplane.includes.deal cimport (dp_deal_dealt, dp_deal_destroy, dp_deal_end, dp_deal_init,
+                                      dp_deal_released, dp_deal_wait_drained, dp_deal_wait_fill,
+                                      dp_deal_wait_turn)
+from dataplane.io.frames cimport DP_BATCH_IN_PLACE, FrameBatch
+from dataplane.io.pcap_source cimport PcapSource
+from dataplane.io.source cimport DP_SOURCE_END
+
+cdef extern from "<pthread.h>" nogil:
+    int pthread_mutex_init(pthread_mutex_t *m, void *attr)
+    int pthread_mutex_destroy(pthread_mutex_t *m)
+    int pthread_mutex_lock(pthread_mutex_t *m)
+    int pthread_mutex_unlock(pthread_mutex_t *m)
+
+# More pumps than this on one source: a configuration error, not a replay.
+MAX_WORKERS = 64
+
+
+cdef class SharedSource(Source):
+    """See the module docstring."""
+
+    def __cinit__(self, Source inner not None, uint32_t workers, bint ordered=False):
+        if not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be 1..{MAX_WORKERS}")
+        if isinstance(inner, PcapSource) and (<PcapSource>inner).paced:
+            raise ValueError("a paced source runs on one worker (its frames live in its own batch)")
+        self.inner = inner
+        self.workers = workers
+        self.ordered = ordered
+        self.reader = (<PcapSource>inner).reader if isinstance(inner, PcapSource) else None
+        self.batches = <dp_batch **>calloc(workers, sizeof(dp_batch *))
+        self.seq = <uint64_t *>calloc(workers, sizeof(uint64_t))
+        self.busy = <bint *>calloc(workers, sizeof(bint))
+        if self.batches == NULL or self.seq == NULL or self.busy == NULL:
+            raise MemoryError()
+        if dp_deal_init(&self.d, workers, ordered) < 0:
+            raise MemoryError()
+        pthread_mutex_init(&self.fill_lock, NULL)
+        self.d_ok = True
+
+    def __dealloc__(self):
+        if self.d_ok:
+            dp_deal_destroy(&self.d)
+            pthread_mutex_destroy(&self.fill_lock)
+        free(self.batches)
+        free(self.seq)
+        free(self.busy)
+
+    def register(self, FrameBatch batch not None, uint32_t worker):
+        """``batch`` is the one worker ``worker`` (0..N-1) fills."""
+        if worker >= self.workers:
+            raise ValueError(f"worker {worker}: this source has {self.workers}")
+        self.batches[worker] = batch.ptr()
+
+    cdef int worker_of(self, dp_batch *b) except -1:
+        cdef uint32_t i
+        for i in range(self.workers):
+            if self.batches[i] == b:
+                return i
+        raise ValueError("a batch no worker registered (SharedSource.register)")
+
+    cdef int fill(self, dp_batch *b, uint64_t wait_ns) except -2:
+        cdef int w = self.worker_of(b)
+        cdef int rc, n
+        cdef bint drain
+        with nogil:
+            rc = dp_deal_wait_fill(&self.d, w, &self.cancel_flag)
+        if rc == 2:
+            return DP_SOURCE_END
+        if rc == 1:
+            return 0
+        with nogil:
+            pthread_mutex_lock(&self.fill_lock)
+        try:
+            if self.d.ended:
+                return DP_SOURCE_END
+            drain = (b.flags & DP_BATCH_IN_PLACE and self.reader is not None and self.d.inflight
+                     and self.reader.lease_breaking())
+            if drain:
+                with nogil:
+                    rc = dp_deal_wait_drained(&self.d, &self.cancel_flag)
+                if rc:
+                    return 0
+            try:
+                n = self.inner.fill(b, wait_ns)
+            except BaseException:
+                dp_deal_end(&self.d)    # the pumps finish what they hold; no more batches
+                raise
+            if n == DP_SOURCE_END:
+                dp_deal_end(&self.d)
+                return n
+            if n > 0:
+                self.seq[w] = dp_deal_dealt(&self.d)
+                self.busy[w] = True
+                self.packets = self.inner.packets
+                self.bytes = self.inner.bytes
+        finally:
+            pthread_mutex_unlock(&self.fill_lock)
+        if n > 0:
+            with nogil:
+                rc = dp_deal_wait_turn(&self.d, self.seq[w], &self.cancel_flag)
+            if rc:                          # cancelled while waiting: the batch is given up
+                self.busy[w] = False
+                dp_deal_released(&self.d, self.seq[w])
+                return 0
+        return n
+
+    cdef int release(self, dp_batch *b) except -1:
+        cdef int w = self.worker_of(b)
+        cdef int rc = self.inner.release(b)
+        if self.busy[w]:
+            self.busy[w] = False
+            dp_deal_released(&self.d, self.seq[w])
+        return rc
+
+    def cancel(self):
+        self.cancel_flag = 1
+        self.inner.cancel()
+
+    def holds_batch(self, uint32_t worker):
+        """Whether ``worker`` has a batch it did not release (it failed in
+        its chain or a sink: in ordered mode the next batches wait for it)."""
+        return worker < self.workers and bool(self.busy[worker])
+
+    @property
+    def batches_dealt(self):
+        return self.d.next_seq
+
+
+cdef class SharedSink(Sink):
+    """See the module docstring."""
+
+    def __cinit__(self, Sink inner not None):
+        self.inner = inner
+        pthread_mutex_init(&self.lock, NULL)
+        self.lock_ok = True
+
+    def __dealloc__(self):
+        if self.lock_ok:
+            pthread_mutex_destroy(&self.lock)
+
+    cdef int64_t put(self, dp_batch *b, const uint32_t *idx, uint32_t n) except -1:
+        # taken without the GIL: whoever holds the lock may need the GIL
+        with nogil:
+            pthread_mutex_lock(&self.lock)
+        try:
+            return self.inner.put(b, idx, n)
+        finally:
+            pthread_mutex_unlock(&self.lock)
+
+    cdef int flush_c(self) except -1:
+        with nogil:
+            pthread_mutex_lock(&self.lock)
+        try:
+            return self.inner.flush_c()
+        finally:
+            pthread_mutex_unlock(&self.lock)

@@ -1,0 +1,3 @@
+from dataplane.maps.core import Map
+
+def stress(m: Map, n_keys: int, iterations: int, seed: int, cpu: int = 0) -> tuple[int, int, int, int]: ...
