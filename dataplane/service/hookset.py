@@ -66,6 +66,9 @@ class Position:
     replace_program_id: int = 0
 
 
+_TOTALS = ("runs", "run_ns", "errors", "budget")     # per-program counters kept when a hook goes
+
+
 def _check_name(name: str) -> None:
     # hook names become Prometheus label values and CLI arguments: keep them plain
     if not name or len(name) > 64 or not all(c.isalnum() or c in "-_.:/@" for c in name):
@@ -91,7 +94,7 @@ class HookSet:
         self.users: list = []                    # callables(name) -> bool: something feeds the hook
         self.idle_seconds = 60.0                 # limits.hook_idle_seconds
         self._idle_since: dict[str, float] = {}
-        self._gone_runs: dict[int, tuple[int, int]] = {}   # program id -> (runs, ns) on removed hooks
+        self._gone_runs: dict[int, dict] = {}    # program id -> its _TOTALS on removed hooks
 
     # ---------------------------------------------------------------- hooks
     def hook(self, name: str, *, create: bool = False):
@@ -141,8 +144,9 @@ class HookSet:
                 return False
             del self._idle_since[name]
             for pid, st in h.stats(detached=True).items():
-                runs, ns = self._gone_runs.get(pid, (0, 0))
-                self._gone_runs[pid] = (runs + st.get("runs", 0), ns + st.get("run_ns", 0))
+                gone = self._gone_runs.setdefault(pid, {})
+                for key in _TOTALS:
+                    gone[key] = gone.get(key, 0) + st.get(key, 0)
             h.remove()
             del self.hooks[name]
             for pid in [p for p in self._gone_runs if p not in self.reg.progs]:
@@ -389,12 +393,20 @@ class HookSet:
     def program_runs(self, program_id: int) -> tuple[int, int]:
         """(run_cnt, run_time_ns) of a program over every attachment it had (bpftool's run_cnt/run_time_ns).
         Hooks keep a program's counters across detach and re-attach, so this never goes backwards."""
+        return self._program_totals(program_id, "runs", "run_ns")
+
+    def program_faults(self, program_id: int) -> tuple[int, int]:
+        """(faulted runs, runs stopped by the instruction budget) of a program over every attachment it had."""
+        return self._program_totals(program_id, "errors", "budget")
+
+    def _program_totals(self, program_id: int, *keys: str) -> tuple[int, ...]:
         with self.lock:
             hooks = list(self.hooks.values())
-            cnt, ns = self._gone_runs.get(program_id, (0, 0))
+            gone = self._gone_runs.get(program_id, {})
+            sums = [gone.get(key, 0) for key in keys]
         for h in hooks:
             st = h.stats(detached=True).get(program_id)
             if st is not None:
-                cnt += st.get("runs", 0)
-                ns += st.get("run_ns", 0)
-        return cnt, ns
+                for k, key in enumerate(keys):
+                    sums[k] += st.get(key, 0)
+        return tuple(sums)

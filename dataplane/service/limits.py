@@ -24,6 +24,9 @@ the server keeps serving. Sizes take a number of bytes or one with a unit
       replay_output_bytes: 4GiB # one output file of a replay; past it the replay ends "failed", saying so
       jit_cache_bytes: 512MiB   # the JIT's cache of compiled programs on disk (least recently used evicted)
       conntrack_snapshots: 8    # Conntrack.List listings being paged at once
+      unverified_insns: 1000000 # one run of a program loaded unverified (serve --no-verify / verifier: false):
+                                # past it the run ends as XDP_ABORTED, counted (runtime/csrc/dp_budget.h)
+
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ import re
 from dataclasses import dataclass, fields
 
 import yaml
+
+from dataplane.runtime.collection import UNVERIFIED_INSN_BUDGET
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -54,6 +59,7 @@ class Limits:
     replay_output_bytes: int = 4 * GiB
     jit_cache_bytes: int = 512 * MiB
     conntrack_snapshots: int = 8
+    unverified_insns: int = UNVERIFIED_INSN_BUDGET
 
 _ZERO_OK = {"hook_idle_seconds"}     # 0 means "at once", not "nothing allowed"
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.I)

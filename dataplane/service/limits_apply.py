@@ -17,3 +17,5 @@ def apply_limits(app, lim) -> None:
     app.replays.workers.limit = lim.workers       # one WorkerBudget, shared with app.live (App.__init__)
     from dataplane.runtime.jit import compiler
     compiler.set_cache_limit(lim.jit_cache_bytes)
+    from dataplane.runtime.collection import CollectionOptions
+    reg.options = CollectionOptions.of(reg.options, insn_budget=lim.unverified_insns)
