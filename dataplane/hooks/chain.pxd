@@ -22,6 +22,7 @@ cdef extern from "dp_chain.h" nogil:
         uint64_t run_ns
         uint64_t errors
         uint64_t invalid
+        uint64_t budget
 
     ctypedef int (*dp_chain_jit_run_fn)(void *fn, int checked, const dp_prog *prog, dp_env *env,
                                         uint64_t r1, uint64_t r2, uint64_t *r0) noexcept nogil

@@ -106,7 +106,7 @@ JIT_SHARED_RUNNER = _jit_run != _local_jit_run
 
 cdef dict _snapshot(dp_prog_stats *s):
     return {
-        "runs": s.runs, "run_ns": s.run_ns, "errors": s.errors, "invalid": s.invalid,
+        "runs": s.runs, "run_ns": s.run_ns, "errors": s.errors, "invalid": s.invalid, "budget": s.budget,
         "packets": {VERDICT_NAMES[i]: s.packets[i] for i in range(DP_NVERDICTS)},
         "bytes": {VERDICT_NAMES[i]: s.bytes[i] for i in range(DP_NVERDICTS)},
     }
@@ -124,7 +124,9 @@ cdef class ProgStats:
         free(self.s)
 
     def snapshot(self):
-        """{"runs", "run_ns", "errors", "invalid", "packets": {verdict: n}, "bytes": {verdict: n}}"""
+        """{"runs", "run_ns", "errors", "invalid", "budget", "packets": {verdict: n}, "bytes": {verdict: n}}
+        (errors: runs that faulted, XDP_ABORTED; budget: those of them stopped by the
+        instruction budget of an unverified program)"""
         return _snapshot(self.s)
 
     def reset(self):
@@ -286,9 +288,13 @@ cdef class Chain:
         return (<dp_chain *>self.c).ingress_ifindex
 
     def last_errors(self):
-        """{prog_id: message of the first fault of the latest faulting batch}"""
+        """{prog_id: message of the first fault of the latest faulting batch}
+        (of this chain or of one of its per-CPU clones, which run on their own)"""
         cdef dp_chain *c = <dp_chain *>self.c
+        cdef Chain clone
         out = {}
+        for clone in self._per_cpu.values():
+            out.update(clone.last_errors())
         for i, b in enumerate(self.programs):
             if c.e[i].last_error[0]:
                 out[b.id] = c.e[i].last_error.decode("utf-8", "replace")

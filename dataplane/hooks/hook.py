@@ -169,11 +169,14 @@ class Hook:
         """Counters of every attached program, by program id (``detached``:
         also those of programs that left, as long as the hook keeps them)."""
         out = {}
+        faults = self.slot.chain.last_errors()
         for e in self._state.entries:
             st = self._stats.get(e.prog.id)
             if st is not None:
                 d = st.snapshot()
                 d["name"] = e.prog.name
+                if e.prog.id in faults:
+                    d["last_error"] = f"program {e.prog.name!r} (id {e.prog.id}): {faults[e.prog.id]}"
                 out[e.prog.id] = d
         if detached:
             for pid, st in list(self._retired.items()):

@@ -99,6 +99,12 @@ class KfuncProvider(Protocol):
     def bind(self, collection: "Collection", state) -> object: ...   # -> Collection.conntrack
 
 
+# Default per-run instruction budget of unverified programs: the kernel
+# verifier's complexity limit (BPF_COMPLEXITY_LIMIT_INSNS), the most
+# instructions it analyses for any program it accepts.
+UNVERIFIED_INSN_BUDGET = 1_000_000
+
+
 @dataclass
 class CollectionOptions:
     """What a Collection is loaded with (cilium/ebpf's CollectionOptions).
@@ -132,7 +138,11 @@ class CollectionOptions:
     the socket lookups consult; default: a fresh namespace (loopback only),
     created when a program calls such a helper (``Collection.net``).
     ``bounds``: the verifier's limits for this load (deadline, cancel,
-    states cap: service/verifypool.py), passed on as ``verify(bounds=)``."""
+    states cap: service/verifypool.py), passed on as ``verify(bounds=)``.
+    ``insn_budget``: instructions one run of an unverified program
+    (``verify=False``) may execute before it is stopped as a fault
+    (runtime/csrc/dp_budget.h); None: UNVERIFIED_INSN_BUDGET, 0: no budget.
+    Verified programs have none (the verifier proved they end)."""
 
     engine: str | None = None
     verify: bool = True
@@ -145,6 +155,7 @@ class CollectionOptions:
     inner_maps: dict | None = None
     net: object = None
     bounds: object = None
+    insn_budget: int | None = None
 
     @classmethod
     def of(cls, options: "CollectionOptions | None", **kw) -> "CollectionOptions":
@@ -250,6 +261,8 @@ class Collection:
         for name, (xlated, refs, vp, facts, ps) in linked.items():
             program = progs[name]
             interp = engines.get(name) or Interpreter(program, helpers, kfunc_table)
+            if vp is None:      # unverified: stopped past its budget, whichever engine runs it
+                interp.max_insns = UNVERIFIED_INSN_BUDGET if opts.insn_budget is None else opts.insn_budget
             for mname, m in maps.items():
                 if m.map_type in _NO_VALUE_REGION:
                     continue

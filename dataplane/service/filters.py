@@ -19,7 +19,10 @@ k-th), a policy counter when its chain keeps its policy.  Their counts are
 written into the new program's map before the swap; whatever the old
 program counted after that read (the batches in flight across the swap) is
 added when counters are read, from the old map, which the new filter holds
-until the next restore -- so no packet goes uncounted.
+until the next restore -- so no packet goes uncounted. (A state_dir
+snapshot holds the new map: those few late counts of the old program are
+not in it. The hook's per-program counters are the new program's and start
+at 0, as for any program a replace attach swaps in.)
 """
 from __future__ import annotations
 

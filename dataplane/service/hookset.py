@@ -323,12 +323,19 @@ class HookSet:
     def program_runs(self, program_id: int) -> tuple[int, int]:
         """(run_cnt, run_time_ns) of a program over every attachment it had (bpftool's run_cnt/run_time_ns).
         Hooks keep a program's counters across detach and re-attach, so this never goes backwards."""
-        cnt = ns = 0
+        return self._program_totals(program_id, "runs", "run_ns")
+
+    def program_faults(self, program_id: int) -> tuple[int, int]:
+        """(faulted runs, runs stopped by the instruction budget) of a program over every attachment it had."""
+        return self._program_totals(program_id, "errors", "budget")
+
+    def _program_totals(self, program_id: int, *keys: str) -> tuple[int, ...]:
+        sums = [0] * len(keys)
         with self.lock:
             hooks = list(self.hooks.values())
         for h in hooks:
             st = h.stats(detached=True).get(program_id)
             if st is not None:
-                cnt += st.get("runs", 0)
-                ns += st.get("run_ns", 0)
-        return cnt, ns
+                for k, key in enumerate(keys):
+                    sums[k] += st.get(key, 0)
+        return tuple(sums)

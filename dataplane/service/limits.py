@@ -17,10 +17,11 @@ the server keeps serving. Sizes take a number of bytes or one with a unit
       verify_seconds: 60        # one load's parse + verification + compile (or the client's deadline)
       verify_workers: 2         # loads verified at once (the rest queue)
       verify_queue: 16          # loads waiting for a verifier (past it: RESOURCE_EXHAUSTED, retry)
+      unverified_insns: 1000000 # one run of a program loaded unverified (serve --no-verify / verifier: false):
+                                # past it the run ends as XDP_ABORTED, counted (runtime/csrc/dp_budget.h)
 
 Not limited yet (issue 14 part 3, still open): hooks, packet workers,
-replay output bytes, the JIT cache, conntrack snapshots, idle hooks, and
-the instruction budget of unverified programs.
+replay output bytes, the JIT cache, conntrack snapshots, idle hooks.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ import re
 from dataclasses import dataclass, fields
 
 import yaml
+
+from dataplane.runtime.collection import UNVERIFIED_INSN_BUDGET
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -45,6 +48,7 @@ class Limits:
     verify_seconds: int = 60
     verify_workers: int = 2
     verify_queue: int = 16
+    unverified_insns: int = UNVERIFIED_INSN_BUDGET
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.I)
 _UNIT = {"": 1, "b": 1, "k": KiB, "m": MiB, "g": GiB, "t": 1 << 40}

@@ -11,3 +11,5 @@ def apply_limits(app, lim) -> None:
     from dataplane.service.verifypool import VerifyPool
     app.loads = VerifyPool(lim.verify_workers, lim.verify_queue, lim.verify_seconds)
     app.replays.max_running = lim.replays
+    from dataplane.runtime.collection import CollectionOptions
+    reg.options = CollectionOptions.of(reg.options, insn_budget=lim.unverified_insns)

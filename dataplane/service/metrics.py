@@ -58,6 +58,11 @@ class ServiceCollector:
                                    labels=["program", "id"])
         secs = CounterMetricFamily("dataplane_program_run_seconds", "Time spent running a program "
                                    "(all its attachments)", labels=["program", "id"])
+        errs = CounterMetricFamily("dataplane_program_errors", "Program runs that faulted (their packets "
+                                   "count as aborted; all its attachments)", labels=["program", "id"])
+        budget = CounterMetricFamily("dataplane_program_budget_exceeded", "Runs of an unverified program "
+                                     "stopped by its instruction budget (limits.unverified_insns)",
+                                     labels=["program", "id"])
         revs = GaugeMetricFamily("dataplane_hook_revision", "Chain revision of a hook (bumped on every edit)",
                                  labels=["hook"])
         length = GaugeMetricFamily("dataplane_hook_programs", "Programs attached to a hook", labels=["hook"])
@@ -70,11 +75,14 @@ class ServiceCollector:
             cnt, ns = hooks.program_runs(p.id)     # live attachments + retired ones: never goes backwards
             runs.add_metric([p.name, str(p.id)], cnt)
             secs.add_metric([p.name, str(p.id)], ns / 1e9)
+            nerr, nbudget = hooks.program_faults(p.id)
+            errs.add_metric([p.name, str(p.id)], nerr)
+            budget.add_metric([p.name, str(p.id)], nbudget)
         for name in hooks.names():
             rev, order = hooks.chain(name)
             revs.add_metric([name], rev)
             length.add_metric([name], len(order))
-        yield from (pkts, byts, runs, secs, revs, length)
+        yield from (pkts, byts, runs, secs, errs, budget, revs, length)
 
     def _conntrack(self):
         t = self.app.reg.conntrack

@@ -60,6 +60,7 @@ struct dp_prog_stats {
     uint64_t run_ns;    /* CLOCK_MONOTONIC time spent running the program */
     uint64_t errors;    /* runs that faulted (verdict XDP_ABORTED) */
     uint64_t invalid;   /* verdicts outside 0..4 (made XDP_ABORTED) */
+    uint64_t budget;    /* faulted runs stopped by the instruction budget (unverified programs, dp_budget.h) */
 };
 
 /* The JIT's run entry: dp_jit_run of the engine module (same signature),
@@ -162,7 +163,7 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
     }
     for (k = 0; k < c->n && nlive; k++) {
         struct dp_chain_entry *e = &c->e[k];
-        uint64_t errors = 0, invalid = 0, t0;
+        uint64_t errors = 0, invalid = 0, budget = 0, t0;
         memset(pk, 0, sizeof(pk));
         memset(by, 0, sizeof(by));
         e->env.user = &e->rt;
@@ -192,6 +193,7 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
                 if (!errors)
                     memcpy(e->last_error, e->env.errmsg, DP_ERRMSG_LEN);
                 errors++;
+                budget += (uint64_t)e->env.budget_hit;
                 v = DP_V_ABORTED;
             } else {
                 v = (uint32_t)r0;
@@ -222,6 +224,7 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
         dp_chain_add(&e->stats->runs, nlive);
         dp_chain_add(&e->stats->errors, errors);
         dp_chain_add(&e->stats->invalid, invalid);
+        dp_chain_add(&e->stats->budget, budget);
         for (i = 0; i < DP_NVERDICTS; i++) {
             dp_chain_add(&e->stats->packets[i], pk[i]);
             dp_chain_add(&e->stats->bytes[i], by[i]);

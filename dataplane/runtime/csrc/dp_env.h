@@ -100,10 +100,16 @@ struct dp_env {
     int32_t err_pc;           /* insn index where the program failed, -1 if not known */
     char errmsg[DP_ERRMSG_LEN];
 
-    /* --- accounting (only the counting engine variant maintains these) --- */
+    /* --- accounting (only the counting engine variant maintains these) ---
+     * The instruction budget of unverified programs (see dp_budget.h):
+     * every executed instruction counts, the budget is checked at
+     * checkpoints (backward jumps, calls, callback entries) and a run past
+     * it ends as a fault with budget_hit set. */
     uint64_t insn_count;      /* cumulative executed instructions */
     uint64_t insn_limit;      /* per run; 0 = unlimited */
     int count_insns;          /* nonzero: run the counting engine variant even without a limit */
+    int budget_hit;           /* the last run ended on the budget (reset at run start) */
+    uint64_t run_insns;       /* instructions of this run flushed so far (callbacks, calls, JIT functions) */
 
     void *user;               /* owner's pointer for helpers (worker state, maps registry...) */
 

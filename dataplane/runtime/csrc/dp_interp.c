@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bpf_semantics.h"
+#include "dp_budget.h"
 
 #if !defined(__GNUC__)
 #error "the interpreter needs GCC/Clang computed gotos (&&label)"
@@ -53,6 +54,10 @@ static int dp_call_sub(struct dp_env *env, uint32_t start, uint64_t r1, uint64_t
                  DP_MAX_CALL_FRAMES);
         return -1;
     }
+    if (dp_budget_spent(env, env->run_insns)) {     /* a callback entry is a checkpoint */
+        dp_budget_fail(env, (int32_t)start);
+        return -1;
+    }
     memset((void *)(uintptr_t)(saved_lo - DP_STACK_SIZE), 0, DP_STACK_SIZE);
     if (env->insn_limit || env->count_insns)
         rc = dp_loop_counted(prog, env, start, args, saved_lo, r0);
@@ -72,6 +77,8 @@ DP_INLINE void dp_run_setup(struct dp_env *env, const struct dp_prog *prog)
     env->call_sub = dp_call_sub;
     env->err_pc = -1;
     env->errmsg[0] = 0;
+    env->run_insns = 0;
+    env->budget_hit = 0;
     env->nregions = env->nfixed;  /* drop the previous run's dynamic regions */
     env->stack_lo = env->stack_top - DP_STACK_SIZE;
     /* A fresh zeroed frame each run keeps results reproducible (the verifier

@@ -59,14 +59,19 @@ static int DP_LOOP_NAME(const struct dp_prog *prog, struct dp_env *env, uint32_t
     uint32_t poff;                           /* LD_ABS/LD_IND packet offset */
     void *p;
 #if DP_LOOP_COUNTING
+    /* instructions since the last flush into env (dp_budget.h) */
     uint64_t count = 0;
-    const uint64_t limit = env->insn_limit ? env->insn_limit : UINT64_MAX;
-#define DP_COUNT() do { if (DP_UNLIKELY(++count > limit)) goto fail_budget; } while (0)
-#define DP_FLUSH_COUNT() (env->insn_count += count)
+#define DP_COUNT() (++count)
+#define DP_FLUSH_COUNT() do { env->insn_count += count; env->run_insns += count; count = 0; } while (0)
+#define DP_CHECKPOINT() do { if (dp_budget_spent(env, env->run_insns + count)) goto fail_budget; } while (0)
 #else
 #define DP_COUNT() do { } while (0)
 #define DP_FLUSH_COUNT() ((void)0)
+#define DP_CHECKPOINT() do { } while (0)
 #endif
+/* a jump to insn t from pc: backward ones are budget checkpoints */
+#define DP_JUMP(t) do { uint32_t t_ = (t); if (DP_LOOP_COUNTING && t_ <= (uint32_t)(pc - base)) DP_CHECKPOINT(); \
+                        pc = base + t_; } while (0)
 #define DISPATCH() do { DP_COUNT(); goto *labels[pc->op]; } while (0)
 #define NEXT() do { pc++; DISPATCH(); } while (0)
 #define D r[pc->dst]
@@ -116,15 +121,15 @@ static int DP_LOOP_NAME(const struct dp_prog *prog, struct dp_env *env, uint32_t
 #undef DP_H_UNS
 
 #define DP_H_JMP(n)                                                                  \
-    L_##n##64_k: pc = dp_##n##64(D, K) ? base + pc->off : pc + 1; DISPATCH();        \
-    L_##n##64_x: pc = dp_##n##64(D, S) ? base + pc->off : pc + 1; DISPATCH();        \
-    L_##n##32_k: pc = dp_##n##32(D, K) ? base + pc->off : pc + 1; DISPATCH();        \
-    L_##n##32_x: pc = dp_##n##32(D, S) ? base + pc->off : pc + 1; DISPATCH();
+    L_##n##64_k: if (dp_##n##64(D, K)) DP_JUMP(pc->off); else pc++; DISPATCH();     \
+    L_##n##64_x: if (dp_##n##64(D, S)) DP_JUMP(pc->off); else pc++; DISPATCH();     \
+    L_##n##32_k: if (dp_##n##32(D, K)) DP_JUMP(pc->off); else pc++; DISPATCH();     \
+    L_##n##32_x: if (dp_##n##32(D, S)) DP_JUMP(pc->off); else pc++; DISPATCH();
     DP_JMP_CONDS(DP_H_JMP)
 #undef DP_H_JMP
 
 L_ja:
-    pc = base + pc->off;
+    DP_JUMP(pc->off);
     DISPATCH();
 
 L_lddw:
@@ -176,8 +181,10 @@ L_call_helper:
 L_callx:
     hid = D;
 do_helper:
+    DP_CHECKPOINT();
     if (DP_UNLIKELY(hid >= env->nhelpers || env->helpers[hid] == NULL))
         goto fail_helper;
+    DP_FLUSH_COUNT();          /* callbacks the helper runs count on from here */
     env->cur_pc = (int32_t)(pc - base);
     r[0] = env->helpers[hid](env, r[1], r[2], r[3], r[4], r[5]);
     if (DP_UNLIKELY(env->stop != DP_STOP_NONE))
@@ -187,8 +194,10 @@ do_helper:
 L_call_kfunc:
     hid = (uint32_t)pc->imm;
     callkind = "kfunc";
+    DP_CHECKPOINT();
     if (DP_UNLIKELY(hid >= env->nkfuncs || env->kfuncs[hid] == NULL))
         goto fail_kfunc;
+    DP_FLUSH_COUNT();
     env->cur_pc = (int32_t)(pc - base);
     r[0] = env->kfuncs[hid](env, r[1], r[2], r[3], r[4], r[5]);
     if (DP_UNLIKELY(env->stop != DP_STOP_NONE))
@@ -200,6 +209,7 @@ L_call_kfunc:
      * frame below the caller's and r10 at its top; r6-r9 and r10 come back
      * on exit. */
 L_call_local:
+    DP_CHECKPOINT();
     if (DP_UNLIKELY(depth + 1 >= DP_MAX_CALL_FRAMES ||
                     frame_top - stack_bottom < (uint64_t)(depth + 2) * DP_STACK_SIZE))
         goto fail_depth;
@@ -293,10 +303,10 @@ fail_depth:
     goto fail;
 #if DP_LOOP_COUNTING
 fail_budget:
-    snprintf(env->errmsg, sizeof(env->errmsg), "instruction limit of %llu exceeded at insn %d",
-             (unsigned long long)limit, (int)(pc - base));
     count--;  /* the instruction at pc did not run */
-    goto fail;
+    DP_FLUSH_COUNT();
+    dp_budget_fail(env, (int32_t)(pc - base));
+    return -1;
 #endif
 L_invalid:
     /* unreachable: the loader rejects jumps into the second half of lddw */
@@ -308,6 +318,8 @@ fail:
 
 #undef DP_COUNT
 #undef DP_FLUSH_COUNT
+#undef DP_CHECKPOINT
+#undef DP_JUMP
 #undef DISPATCH
 #undef NEXT
 #undef D

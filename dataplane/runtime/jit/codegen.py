@@ -22,6 +22,12 @@ Shape of the output:
   value and returns r0, as the verifier's calling convention lets it (a
   callee cannot read r0/r6-r9 before writing them, a caller cannot read
   r1-r5 after a call), so the C compiler keeps them in registers;
+* checked (unverified) code keeps the instruction budget of
+  runtime/csrc/dp_budget.h: ``bu += n`` at the start of each basic block
+  (blocks end at jumps, calls and labels), compared with the limit at
+  backward jumps and calls only, exactly where the interpreter compares
+  its per-instruction count -- both engines stop a run at the same
+  instruction; unchecked code has none of it;
 * unchecked code calls the helpers listed in _INLINE_HELPERS directly
   (csrc/dp_jit_helpers.h) and does bpf_tail_call inline.
 
@@ -44,7 +50,7 @@ from __future__ import annotations
 from dataplane.abi.helpers import HELPER_IDS
 
 # Bump when the generated code changes meaning: it is part of the cache key.
-CODEGEN_VERSION = 9
+CODEGEN_VERSION = 10
 
 _ALU = ("add", "sub", "mul", "div", "sdiv", "or", "and", "lsh", "rsh", "mod", "smod", "xor", "mov", "arsh")
 _JMP = ("jeq", "jne", "jgt", "jge", "jlt", "jle", "jset", "jsgt", "jsge", "jslt", "jsle")
@@ -53,6 +59,8 @@ _UN_SRC = ("movsx64_8", "movsx64_16", "movsx64_32", "movsx32_8", "movsx32_16")
 _LOAD_SIZE = {"ld8": 1, "ld16": 2, "ld32": 4, "ld64": 8, "ldsx8": 1, "ldsx16": 2, "ldsx32": 4}
 _STORE_SIZE = {"st8": 1, "st16": 2, "st32": 4, "st64": 8}
 _NO_FALLTHROUGH = ("ja", "exit")
+
+_CALL_OPS = ("call_helper", "callx", "call_kfunc", "call_local")
 
 _BIN_OPS = {f"{n}{w}_{k}" for n in _ALU for w in ("64", "32") for k in ("k", "x")}
 _JMP_OPS = {f"{n}{w}_{k}" for n in _JMP for w in ("64", "32") for k in ("k", "x")}
@@ -250,6 +258,8 @@ class _Func:
             # arguments by value: the verifier let no function read r0 or
             # r6-r9 before writing them, nor a caller read r1-r5 after a call
             out.append("    uint64_t r0 = 0, r6 = 0, r7 = 0, r8 = 0, r9 = 0, r10;")
+        if self.checked:    # instructions run so far in this run (dp_budget.h)
+            out.append("    uint64_t bu = env->run_insns;")
         out.append("    void *p;")
         out.append("    uint32_t poff;")
         out.append("    (void)p; (void)poff;")
@@ -276,9 +286,12 @@ class _Func:
                 out.append("    " + " ".join(f"stk[DP_STACK_SIZE / 8 - {k}] = 0;" for k in range(1, used // 8 + 1)))
         if self.entry != body[0]:
             out.append(f"    goto L{e};")
+        charges = self._blocks(labels) if self.checked else {}
         for i in body:
             if i in labels:
                 out.append(f"L{i}:")
+            if i in charges:
+                out.append(f"    bu += {charges[i]};")
             self.insn(i)
             if i in gotos:
                 out.append(f"    goto L{gotos[i]};")
@@ -286,6 +299,24 @@ class _Func:
         out.append("    return 0;")
         out.append("}")
         return out
+
+    def _blocks(self, labels: set[int]) -> dict[int, int]:
+        """Basic block start -> its instruction count, in emission order: a
+        block starts at the body's first insn, at a label, and after a call
+        or a conditional jump; the budget charges it on entry."""
+        out: dict[int, int] = {}
+        start = prev = None
+        for i in self.body:
+            if prev is None or i in labels or self.insns[prev][0] in _CALL_OPS or self.insns[prev][0] in _JMP_OPS:
+                start = i
+                out[i] = 0
+            out[start] += 1
+            prev = i
+        return out
+
+    def back(self, i: int, target: int) -> str:
+        """The budget checkpoint of a jump from i to target (checked code, backward only)."""
+        return f"DP_JIT_CHECKPOINT({i}); " if self.checked and target <= i else ""
 
     def insn(self, i: int, plain: bool = False) -> None:
         """Emit instruction i; `plain`: ignore ctx facts (the direct access)."""
@@ -303,7 +334,7 @@ class _Func:
             w(f"{d} = dp_{base}({d}, {k if form == 'k' else s});")
         elif op in _JMP_OPS:
             base, form = op[:-2], op[-1]
-            w(f"if (dp_{base}({d}, {k if form == 'k' else s})) goto L{off};")
+            w(f"if (dp_{base}({d}, {k if form == 'k' else s})) {{ {self.back(i, off)}goto L{off}; }}")
         elif op in _UN_DST:
             w(f"{d} = dp_{op}({d});")
         elif op in _UN_SRC:
@@ -344,7 +375,7 @@ class _Func:
                 w("}")
                 self.insn(i, plain=True)
         elif op == "ja":
-            w(f"goto L{off};")
+            w(f"{self.back(i, off)}goto L{off};")
         elif op.startswith("ldx_") and checked and not op.startswith("ldx_ldsx"):
             # plain loads may hit the ctx (xdp_md ...): env->ctx_load
             acc = op[4:]
@@ -406,6 +437,8 @@ class _Func:
             table, count = ("env->kfuncs", "env->nkfuncs") if kind == "kfunc" else ("env->helpers", "env->nhelpers")
             hid = _k(imm & 0xFFFFFFFF) if op != "callx" else d
             w("{")
+            if checked:
+                w(f"    DP_JIT_CHECKPOINT({i});")
             w(f"    uint64_t hid = {hid};")
             # verified helper calls: the loader resolved every id against the
             # collection's own table; kfunc tables belong to their registry
@@ -414,7 +447,11 @@ class _Func:
                 w(f"    if (DP_UNLIKELY(hid >= {count} || {table}[hid] == NULL)) "
                   f"{{ dp_jit_fail_unknown(env, \"{kind}\", hid, {i}); goto fail; }}")
             w(f"    env->cur_pc = {i};")
+            if checked:      # callbacks the helper runs count on from here
+                w("    env->run_insns = bu;")
             w(f"    r0 = {table}[hid](env, r1, r2, r3, r4, r5);")
+            if checked:
+                w("    bu = env->run_insns;")
             w("    if (DP_UNLIKELY(env->stop != DP_STOP_NONE)) {")
             if kind == "helper":
                 # bpf_tail_call: the target continues in this frame with
@@ -435,6 +472,8 @@ class _Func:
                 w("    DP_JIT_RELOAD();")
             w("}")
         elif op == "call_local":
+            if checked:
+                w(f"DP_JIT_CHECKPOINT({i});")
             w(f"if (DP_UNLIKELY(depth + 1 >= DP_MAX_CALL_FRAMES)) {{ dp_jit_fail_depth(env, {i}); goto fail; }}")
             if not checked:
                 w(f"r0 = {self.prefix}f{off}(env, r1, r2, r3, r4, r5, depth + 1);")
@@ -444,13 +483,16 @@ class _Func:
             w("memset((void *)(uintptr_t)(slo - DP_STACK_SIZE), 0, DP_STACK_SIZE);")
             w("cregs[0] = r0; cregs[1] = r1; cregs[2] = r2; cregs[3] = r3; cregs[4] = r4;")
             w("cregs[5] = r5; cregs[6] = r6; cregs[7] = r7; cregs[8] = r8; cregs[9] = r9;")
+            w("env->run_insns = bu;")
             w(f"r0 = {self.prefix}f{off}(env, cregs, depth + 1);")
+            w("bu = env->run_insns;")
             w("if (DP_UNLIKELY(env->stop != DP_STOP_NONE)) return r0;")
             w("r1 = cregs[1]; r2 = cregs[2]; r3 = cregs[3]; r4 = cregs[4]; r5 = cregs[5];")
             w("env->stack_lo = slo;")
             w("DP_JIT_RELOAD();")
         elif op == "exit":
             if checked:   # the interpreter's shared register file, as the caller sees it
+                w("env->run_insns = bu;")
                 w("regs[0] = r0; regs[1] = r1; regs[2] = r2; regs[3] = r3; regs[4] = r4; regs[5] = r5;")
             w("return r0;")
         else:  # "invalid" is unreachable: the decoder rejects jumps into lddw

@@ -46,7 +46,9 @@ def hook_info(hooks: HookSet, name: str, counters: dict | None = None) -> pb.Hoo
         st = (counters or {}).get((name, e.program_id))
         if st is not None:
             info.counters.add(program_id=e.program_id, program_name=e.program_name, packets=st.get("packets", {}),
-                              bytes=st.get("bytes", {}), run_cnt=st.get("runs", 0), run_time_ns=st.get("run_ns", 0))
+                              bytes=st.get("bytes", {}), run_cnt=st.get("runs", 0), run_time_ns=st.get("run_ns", 0),
+                              errors=st.get("errors", 0), budget_exceeded=st.get("budget", 0),
+                              last_error=st.get("last_error", ""))
     return info
 
 

@@ -45,6 +45,8 @@ static inline void dp_jit_run_setup(struct dp_env *env, int checked, const struc
     env->trusted = !checked;       /* verified code: helpers take pointers as given */
     env->err_pc = -1;
     env->errmsg[0] = 0;
+    env->run_insns = 0;            /* the instruction budget (dp_budget.h; checked code only) */
+    env->budget_hit = 0;
     env->nregions = env->nfixed;
     env->stack_lo = env->stack_top - DP_STACK_SIZE;
     if (checked)

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dp_budget.h"
 #include "dp_env.h"
 #include "dp_prog.h"
 
@@ -95,6 +96,10 @@ static int dp_jit_call_sub(struct dp_env *env, uint32_t start, uint64_t r1, uint
     if (saved_lo - (uint64_t)(uintptr_t)env->stack < DP_STACK_SIZE) {
         snprintf(env->errmsg, sizeof(env->errmsg), "callback exceeds the maximum call depth of %d frames",
                  DP_MAX_CALL_FRAMES);
+        return -1;
+    }
+    if (dp_jit_cur_checked && dp_budget_spent(env, env->run_insns)) {   /* a checkpoint, as dp_call_sub */
+        dp_budget_fail(env, (int32_t)start);
         return -1;
     }
     depth = (int)((env->stack_top - saved_lo) / DP_STACK_SIZE);

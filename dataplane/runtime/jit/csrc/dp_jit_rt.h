@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "bpf_semantics.h"
+#include "dp_budget.h"     /* the instruction budget of checked (unverified) code */
 #include "dp_env.h"
 #include "dp_jit_helpers.h" /* helpers called inline from verified code */
 #include "dp_helpers.h"   /* struct dp_xdp_buff / dp_skb: verified ctx loads; dp_maps.h: inline lookups */
@@ -199,6 +200,17 @@ DP_JIT_COLD uint64_t dp_jit_tail(struct dp_env *env, uint64_t *regs, int depth, 
     }
     return dp_jit_tail_hook(env, regs, depth);
 }
+
+/* A budget checkpoint of checked code (dp_budget.h): `bu` is the function's
+ * count of instructions run, charged a basic block at a time. */
+#define DP_JIT_CHECKPOINT(pc)                                                                   \
+    do {                                                                                        \
+        if (dp_budget_spent(env, bu)) {                                                         \
+            dp_budget_fail(env, (pc));                                                          \
+            env->stop = DP_STOP_ERROR;                                                          \
+            goto fail;                                                                          \
+        }                                                                                       \
+    } while (0)
 
 /* Input memory may change under a helper (e.g. a packet resized by one):
  * the generated code re-reads it after every call. */
