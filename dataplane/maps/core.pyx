@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/maps/csrc/map.c dataplane/maps/csrc/hashtab.c dataplane/maps/csrc/arraymap.c dataplane/maps/csrc/lpm_trie.c dataplane/maps/csrc/queue_stack.c dataplane/maps/csrc/ringbuf.c dataplane/maps/csrc/map_in_map.c dataplane/maps/csrc/cpumap.c
+# distutils: sources = dataplane/maps/csrc/map.c dataplane/maps/csrc/hashtab.c dataplane/maps/csrc/lru_list.c dataplane/maps/csrc/arraymap.c dataplane/maps/csrc/lpm_trie.c dataplane/maps/csrc/queue_stack.c dataplane/maps/csrc/ringbuf.c dataplane/maps/csrc/map_in_map.c dataplane/maps/csrc/cpumap.c
 """BPF maps in native memory with the kernel's semantics.
 
 ``Map`` is the control-plane (syscall-side) view: it behaves like the
