@@ -32,7 +32,7 @@ from dataplane.abi import maps as mt
 from dataplane.errors import DataplaneError
 
 _NO_DUMP = {mt.BPF_MAP_TYPE_RINGBUF, mt.BPF_MAP_TYPE_QUEUE, mt.BPF_MAP_TYPE_STACK,
-            mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY}
+            mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY, mt.BPF_MAP_TYPE_BLOOM_FILTER}
 
 
 def register(sub) -> None:

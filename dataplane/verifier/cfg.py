@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataplane.errors import VerifierError
 from dataplane.isa import opcodes as op
+from dataplane.verifier import cfgscan
 from dataplane.abi.pseudo import BPF_PSEUDO_FUNC
 
 ALL_REGS = (1 << 11) - 1
@@ -51,6 +52,19 @@ def build(insns, call_params=None) -> Cfg:
     """``call_params(insn)``: how many argument registers a helper or kfunc
     call reads (None: r1-r5), for the liveness analysis."""
     prog = slot_program(insns)
+    fast = cfgscan.build(prog, call_params)
+    if fast is None:            # a rule is broken: the reference passes name it
+        return build_py(prog, call_params)
+    cfg = Cfg()
+    cfg.prog, cfg.n = prog, len(prog)
+    cfg.subprogs, cfg.subprog_of, cfg.succ, cfg.ksucc, cfg.scc, cfg.live_in = fast
+    _mark_points(cfg)
+    return cfg
+
+
+def build_py(prog, call_params=None) -> Cfg:
+    """cfg.build's passes in Python (cfgscan.pyx runs the same natively):
+    the reference, and the one that raises the error of a broken rule."""
     n = len(prog)
     if n == 0:
         _fail("last insn is not an exit or jmp")

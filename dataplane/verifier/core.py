@@ -8,6 +8,7 @@ kernel's: a finished path's lines are dropped when the next branch resumes.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 
 from dataplane.abi import kernel
@@ -43,6 +44,21 @@ GPL_COMPATIBLE = {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", 
 
 class Reject(Exception):
     pass
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """No collector passes while verifying (the exploration loops turn it
+    off too): instructions, the CFG, plans and states form no reference
+    cycles, and a full pass over a service's heap, which their allocations
+    trigger, costs more than a typical verification."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, ExploreMixin, dispatch.DispatchMixin):
@@ -99,6 +115,16 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
 
     # ---------------------------------------------------------------- run
     def run(self) -> VerifiedProgram:
+        with gc_paused():
+            try:
+                return self._run()
+            finally:
+                # the Visitor points back at the verifier: without this cycle
+                # every state of the exploration is freed when the verifier
+                # is, instead of waiting for (and costing) a collector pass
+                self.visitor = None
+
+    def _run(self) -> VerifiedProgram:
         for insn in self.insns:   # resolve_pseudo_ldimm64's checks: every insn, reachable or not
             why = whole_program_problem(insn)
             if why:
@@ -261,6 +287,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
                     continue
                 pc = npc
         finally:
+            self._drop_states(st)     # before the collector is back on (explore.py says why)
             if gc_was:
                 gc.enable()
             for pc, a in enumerate(aux):
@@ -376,18 +403,19 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
             if insn is not None and insn.is_local_call:
                 calls[self.cfg.subprog_of[pc]].append(self.cfg.subprogs.index(pc + 1 + insn.imm))
 
-        def rnd(d):
-            return (d + 15) // 16 * 16
+        _walk_stack(calls, self.stack_depth, self.fail, 0, 0, 1, {0})
 
-        def walk(sp, depth, frames, seen):
-            depth += rnd(self.stack_depth[sp])
-            if depth > 512:
-                self.fail(f"combined stack size of {frames} calls is {depth}. Too large")
-            for callee in calls[sp]:
-                if callee in seen:
-                    continue
-                walk(callee, depth, frames + 1, seen | {callee})
-        walk(0, 0, 1, {0})
+
+def _walk_stack(calls, depths, fail, sp, depth, frames, seen) -> None:
+    """Every call chain from ``sp``, depth first (a module function: a
+    recursive closure would be a reference cycle holding the verifier)."""
+    depth += (depths[sp] + 15) // 16 * 16     # JIT rounding
+    if depth > 512:
+        fail(f"combined stack size of {frames} calls is {depth}. Too large")
+    for callee in calls[sp]:
+        if callee in seen:
+            continue
+        _walk_stack(calls, depths, fail, callee, depth, frames + 1, seen | {callee})
 
 
 def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kfuncs=None,
@@ -414,8 +442,9 @@ def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kf
     one value (see :func:`from_bounds`), as Collection.load passes them on."""
     if bounds is not None:
         deadline, cancel, max_states = from_bounds(bounds, deadline, cancel, max_states)
-    return Verifier(insns, prog_type, maps, license, kfuncs, log_level, allow_uninit_stack, objs,
-                    divmod_ranges, line_info, deadline, cancel, max_states).run()
+    with gc_paused():     # until the verifier (all its states) is freed too
+        return Verifier(insns, prog_type, maps, license, kfuncs, log_level, allow_uninit_stack, objs,
+                        divmod_ranges, line_info, deadline, cancel, max_states).run()
 
 
 def from_bounds(bounds, deadline=None, cancel=None, max_states=None):

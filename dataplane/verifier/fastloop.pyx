@@ -6,7 +6,8 @@ the instructions loops are made of itself: scalar ALU with a register or an
 immediate, register and constant moves, unconditional jumps and scalar
 conditional jumps (decided ones with their precision marks, undecided ones
 refined on both sides), and the common loads and stores (fastmem.pyx:
-constant-offset stack, packet, map value and memory accesses that pass).
+constant-offset stack, packet, map value and memory accesses that pass,
+map fd loads, constant pointer offsets).
 Everything else (ctx, calls, pointer arithmetic, exits, ids to keep in
 sync, every access that fails) goes to the same Python methods the logging
 loop calls, so there is one set of rules; tests/test_verifier_fastloop.py
@@ -17,12 +18,14 @@ from libc.stdlib cimport calloc, free
 from cpython.list cimport PyList_GET_ITEM
 
 from dataplane.verifier.bounds cimport VB_PYTHON, vb, vb_alu, vb_branch_taken, vb_refine, vb_valid
-from dataplane.verifier.fastmem cimport lt, mem_load, mem_store, new_scalar, put, set_vb, top_regs
+from dataplane.verifier.fastmem cimport (ld_map_fd, lt, mem_load, mem_store, new_scalar, ptr_const, put, set_vb,
+                                         top_regs)
 from dataplane.verifier.slots cimport getslot, setslot, slot_offset
 from dataplane.verifier.visit cimport Visitor
 from dataplane.verifier.hist cimport Hist
 import gc
 
+from dataplane.abi.pseudo import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX
 from dataplane.isa import opcodes as op
 from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import dispatch, scalar
@@ -44,7 +47,7 @@ cdef Py_ssize_t S_LAST = slot_offset(State, "last_insn"), S_HIST = slot_offset(S
 cdef object ZERO = 0
 cdef dict _ALU = {"add": 0, "sub": 1, "mul": 2, "and": 3, "or": 4, "xor": 5, "lsh": 6, "rsh": 7, "arsh": 8}
 cdef enum:
-    P_OTHER, P_FAST, P_MOVK, P_MOVX, P_JA, P_COND, P_STORE, P_LOAD, P_STOREM
+    P_OTHER, P_FAST, P_MOVK, P_MOVX, P_JA, P_COND, P_STORE, P_LOAD, P_STOREM, P_LDMAP
 
 
 cdef inline int load(object r, vb *b) except -1:
@@ -102,6 +105,11 @@ cdef Plan *make_plans(list prog, list plans) except NULL:
                 set_vb(&p[pc].k, scalar.const(insn.imm))
         elif kind == dispatch.STORE or kind == dispatch.ATOMIC:
             p[pc].kind = P_STORE      # writes the stack: stack liveness write marks
+        elif kind == dispatch.LDDW and insn.src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX):
+            p[pc].kind = P_LDMAP
+            p[pc].dst = insn.dst
+            fd = insn.imm & 0xFFFFFFFF
+            p[pc].target = fd - (1 << 32) if fd & 0x80000000 else fd
         elif kind == dispatch.JA:
             p[pc].kind = P_JA
             p[pc].target = insn.jump_target(pc)
@@ -210,7 +218,9 @@ def run(v, st, long limit):
             if k == P_FAST:
                 regs = top_regs(st)
                 d = <object>PyList_GET_ITEM(regs, p.dst)
-                if lt(d) == SCALAR:
+                if lt(d) != SCALAR and p.src < 0 and p.alu <= 1 and not p.alu32:
+                    npc = ptr_const(v, st, pc, p.dst, p.alu == 1, p.k.smin)    # pointer += / -= constant
+                elif lt(d) == SCALAR:
                     try:
                         load(d, &a)
                         if p.src >= 0:
@@ -242,6 +252,8 @@ def run(v, st, long limit):
                 npc = p.target
             elif k == P_COND:
                 npc = cond(v, st, p, pc, bt)
+            elif k == P_LDMAP:
+                npc = ld_map_fd(v, st, pc, p.dst, p.target)
             elif k == P_LOAD:
                 npc = mem_load(v, st, pc, p.dst, p.src, p.off, p.size)
             elif k == P_STOREM:
@@ -267,6 +279,7 @@ def run(v, st, long limit):
                 continue
             pc = npc
     finally:
+        v._drop_states(st)        # before the collector is back on (explore.py says why)
         if gc_was:
             gc.enable()
         aux = v.aux

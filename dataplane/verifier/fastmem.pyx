@@ -1,7 +1,8 @@
 """Loads and stores on the native main loop (fastloop.pyx): the accesses
 typical programs are made of -- constant-offset stack spills, fills and
 byte writes, packet, map value and memory (dynptr slice, ringbuf record)
-reads and writes -- checked and applied without entering Python.
+reads and writes -- checked and applied without entering Python; and the
+pointer values they go through (map fd loads, constant pointer offsets).
 
 Only the success path lives here.  Whenever a check could fail, or the
 access needs what this code does not model (variable stack offsets, dynptr
@@ -31,6 +32,7 @@ from dataplane.verifier.state import INVALID_SLOT, MAX_BPF_STACK, Frame, State
 
 cdef long SCALAR = _reg.SCALAR, NOT_INIT = _reg.NOT_INIT, STACK = _reg.STACK, PKT = _reg.PKT
 cdef long PKT_META = _reg.PKT_META, MAP_VALUE = _reg.MAP_VALUE, MEM = _reg.MEM
+cdef long CTX = _reg.CTX, BTF = _reg.BTF, FUNC = _reg.FUNC, MAP_PTR = _reg.MAP_PTR
 cdef Py_ssize_t R_T = slot_offset(Reg, "t"), R_OFF = slot_offset(Reg, "off"), R_VO = slot_offset(Reg, "vo")
 cdef Py_ssize_t R_UMIN = slot_offset(Reg, "umin"), R_UMAX = slot_offset(Reg, "umax")
 cdef Py_ssize_t R_SMIN = slot_offset(Reg, "smin"), R_SMAX = slot_offset(Reg, "smax")
@@ -49,6 +51,8 @@ for _i, _n in enumerate(Reg.__slots__):
     REG_SLOTS[_i] = slot_offset(Reg, _n)
 
 cdef object ZERO = 0, FALSE = False, EMPTY = ""
+cdef tuple ZERO2 = (0, 0)
+cdef int64_t S64_MIN = scalar.S64_MIN
 cdef tuple INVALID = INVALID_SLOT
 cdef object RDONLY = _reg.MEM_DYNPTR_RO
 cdef long STACK_ACCESS = STACK_ACCESS_, SPI_SHIFT = SPI_SHIFT_
@@ -381,4 +385,62 @@ cdef int mem_store(v, st, int pc, int dst, int src, int off, int size, vb *k) ex
     except OverflowError:
         return -1
     kinds.add(type_str(r, t))
+    return pc + 1
+
+
+# ---------------------------------------------------------------- pointer constants
+cdef object new_reg(long t):
+    """Reg(t): every other slot at its default."""
+    r = Reg.__new__(Reg)
+    setslot(r, R_T, <object>t)
+    setslot(r, R_OFF, ZERO)
+    setslot(r, R_VO, ZERO2)
+    for off in (R_UMIN, R_UMAX, R_SMIN, R_SMAX, R_U32MIN, R_U32MAX, R_S32MIN, R_S32MAX, R_ID, R_REF, R_RNG,
+                R_MSIZE, R_FRAME):
+        setslot(r, off, ZERO)
+    setslot(r, R_MAP, None)
+    setslot(r, R_RINGBUF, FALSE)
+    setslot(r, R_BTF, EMPTY)
+    return r
+
+
+cdef int ld_map_fd(v, st, int pc, int dst, int fd) except -2:
+    """check_lddw of a map fd (BPF_PSEUDO_MAP_FD/IDX; _check_lddw has
+    checked the map exists): ``dst = map_ptr``, pc + 2, or -1."""
+    if dst == 10:
+        return -1
+    r = new_reg(MAP_PTR)
+    setslot(r, R_MAP, <object>fd)
+    put(top_regs(st), dst, r)
+    return pc + 2
+
+
+cdef int ptr_const(v, st, int pc, int dst, bint sub, int64_t imm) except -2:
+    """check_alu of ``dst += imm`` / ``dst -= imm`` on a pointer (64-bit):
+    _ptr_alu with a known offset that stays in the fixed part; pc + 1, or -1
+    (anything else, and every refusal, is _ptr_alu's)."""
+    cdef list regs = top_regs(st)
+    d = <object>PyList_GET_ITEM(regs, dst)
+    cdef long t = lt(d)
+    cdef int64_t off, noff, smin
+    if not (t == CTX or t == MAP_VALUE or t == STACK or t == PKT or t == PKT_META or t == MEM or t == BTF
+            or t == FUNC):
+        return -1
+    if dst == 10 or not (-<int64_t>MAX_VAR_OFF < imm < <int64_t>MAX_VAR_OFF) or (sub and t == STACK):
+        return -1
+    try:
+        off = getslot(d, R_OFF)
+        smin = getslot(d, R_SMIN)
+    except OverflowError:
+        return -1
+    noff = off - imm if sub else off + imm
+    if not (-<int64_t>MAX_VAR_OFF < noff < <int64_t>MAX_VAR_OFF):
+        return -1             # _sane_offset of the result (the 32-bit check is implied)
+    if smin == S64_MIN or not (-<int64_t>MAX_VAR_OFF < smin < <int64_t>MAX_VAR_OFF):
+        return -1
+    r = copy_reg(d)
+    setslot(r, R_OFF, noff)
+    if (t == PKT or t == PKT_META) and <int64_t>getslot(r, R_RNG) < 0:
+        setslot(r, R_RNG, ZERO)   # an AT/BEYOND pkt_end mark does not survive arithmetic
+    put(regs, dst, r)
     return pc + 1

@@ -77,5 +77,7 @@ def link_program(spec, ps, protos: dict, kfunc_ids: dict[str, int] | None = None
         elif r.kind in ("ksym", "kconfig"):
             raise DataplaneError(f"program {ps.name}: extern {r.symbol} ({r.kind}) at insn {i} is not supported",
                                  kind=errno.EOPNOTSUPP)
-    return Linked(decode_program(bytes(buf)), VERIFIER_CTX.get(ps.prog_type), maps, ktable,
-                  ps.license or spec.license or "")
+    from dataplane.verifier.core import gc_paused
+    with gc_paused():
+        insns = decode_program(bytes(buf))
+    return Linked(insns, VERIFIER_CTX.get(ps.prog_type), maps, ktable, ps.license or spec.license or "")

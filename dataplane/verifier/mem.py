@@ -412,19 +412,26 @@ class MemMixin:
         self._grow(st, reg.frame, -lo)
         if not write:
             self._live_reads(st, reg.frame, lo, hi)
-        for b in range(lo, hi):
-            spi, idx = (-b - 1) // 8, (-b - 1) % 8
-            types, sp = frame.stack.get(spi, INVALID_SLOT)
+        # slot by slot, bytes lo..hi-1 in order (byte b is slot (-b-1)//8,
+        # index (-b-1)%8: indices fall as b rises): the first bad byte names the error
+        bad = "Dd" if write or self.allow_uninit_stack else "Dd?"
+        stack = frame.stack
+        for spi in range((-lo - 1) // 8, (-hi) // 8 - 1, -1):
+            i_lo = -min(hi, -spi * 8) - 8 * spi
+            i_hi = -max(lo, -(spi + 1) * 8) - 1 - 8 * spi
+            types, sp = stack.get(spi, INVALID_SLOT)
+            seg = types[i_lo:i_hi + 1]
+            for c in bad:
+                if c in seg:
+                    idx = max(i for i in range(i_lo, i_hi + 1) if types[i] in bad)
+                    b = -(idx + 8 * spi) - 1
+                    if write:
+                        self.fail(f"potential write to dynptr at off={b} disallowed")
+                    self.fail(f"invalid indirect read from stack R{regno} off {lo}+{b - lo} size {size}")
             if write:
-                if types[idx] in dynptr.DYNPTR_BYTES:
-                    self.fail(f"potential write to dynptr at off={b} disallowed")
                 if "r" in types:
                     types = types.replace("r", "m")
-                frame.stack[spi] = (types[:idx] + "m" + types[idx + 1:], None)
-                continue
-            c = types[idx]
-            if (c == "?" and not self.allow_uninit_stack) or c in dynptr.DYNPTR_BYTES:
-                self.fail(f"invalid indirect read from stack R{regno} off {lo}+{b - lo} size {size}")
+                stack[spi] = (types[:i_lo] + "m" * (i_hi - i_lo + 1) + types[i_hi + 1:], None)
 
 
 # struct bpf_sock fields narrow loads may read: exact offsets (the switch's

@@ -8,25 +8,29 @@
  * for the same reason).  Per-CPU values live inline in the element, one
  * 8-byte-rounded slot per possible CPU.
  *
- * LRU: the kernel approximates LRU with per-element reference bits set by
- * lookups and active/inactive lists.  We keep the reference bits and evict
- * with a CLOCK hand over the pool (second chance): lookups stay lock-free
- * writes of one byte, and an update on a full map evicts an element that was
- * not referenced since the hand last passed it, instead of failing.
+ * LRU maps take their elements from the kernel's LRU lists (lru_list.c):
+ * an update on a full map evicts what the kernel would evict, in the same
+ * batches; lookups only set the element's ref byte, lock-free.
  */
 #include <net/if.h>
+#include <stddef.h>
 
+#include "lru_list.h"
 #include "map_impl.h"
 
 struct htab_elem {
     struct htab_elem *next;      /* bucket chain or a nulls marker */
-    struct htab_elem *free_next; /* free list link (kept apart so readers never see it) */
+    union {                      /* kept apart from next so readers never see it */
+        struct htab_elem *free_next;  /* plain maps: free list link */
+        struct dp_lru_node lru;       /* LRU maps: the element's place in the LRU lists */
+    };
     uint32_t hash;
-    uint8_t ref;                 /* LRU: referenced since the clock hand passed */
     uint8_t linked;              /* in a bucket list (changed under the bucket lock) */
-    uint8_t pad[2];
+    uint8_t pad[3];
     char key[];                  /* key rounded to 8, then the value area */
 };
+
+#define ELEM_OF(node) ((struct htab_elem *)((char *)(node) - offsetof(struct htab_elem, lru)))
 
 struct bucket {
     struct htab_elem *head;
@@ -48,8 +52,7 @@ struct htab {
     long count;          /* live elements (atomic) */
     dp_spinlock_t free_lock;
     struct htab_elem *free_head;
-    dp_spinlock_t lru_lock;
-    uint32_t clock_hand;
+    struct dp_lru lru;
 };
 
 #define NULLS(b) ((struct htab_elem *)(((uintptr_t)(b) << 1) | 1))
@@ -128,40 +131,32 @@ static inline void unlink_locked(struct htab *h, struct htab_elem **pprev, struc
     __atomic_fetch_sub(&h->count, 1, __ATOMIC_RELAXED);
 }
 
-/* LRU allocation: a free element, else evict with the CLOCK hand. */
-static struct htab_elem *lru_pop(struct htab *h)
+/* The LRU's del_from_htab: unlink an element it evicts, if it is still linked. */
+static int lru_del_from_htab(void *arg, struct dp_lru_node *node)
 {
-    struct htab_elem *e = pop_free(h);
-    if (e)
-        return e;
-    dp_spin_lock(&h->lru_lock);
-    for (uint64_t step = 0; step < 2ULL * h->pool_n + 1; step++) {
-        e = elem_at(h, h->clock_hand);
-        if (++h->clock_hand >= h->pool_n)
-            h->clock_hand = 0;
-        if (!DP_LOAD(&e->linked))
-            continue;
-        if (e->ref) {
-            e->ref = 0;
-            continue;
+    struct htab *h = arg;
+    struct htab_elem *e = ELEM_OF(node), **pp, *x;
+    struct bucket *bk = &h->buckets[e->hash & (h->n_buckets - 1)];
+    int found = 0;
+    dp_spin_lock(&bk->lock);
+    if (e->linked) {
+        for (pp = &bk->head, x = *pp; !IS_NULLS(x) && x != e; pp = &x->next, x = *pp)
+            ;
+        if (x == e) {
+            unlink_locked(h, pp, e);
+            found = 1;
         }
-        struct bucket *bk = &h->buckets[e->hash & (h->n_buckets - 1)];
-        dp_spin_lock(&bk->lock);
-        if (e->linked) {
-            struct htab_elem **pp = &bk->head, *x;
-            for (x = *pp; !IS_NULLS(x) && x != e; pp = &x->next, x = *pp)
-                ;
-            if (x == e) {
-                unlink_locked(h, pp, e);
-                dp_spin_unlock(&bk->lock);
-                dp_spin_unlock(&h->lru_lock);
-                return e;
-            }
-        }
-        dp_spin_unlock(&bk->lock);
     }
-    dp_spin_unlock(&h->lru_lock);
-    return NULL;
+    dp_spin_unlock(&bk->lock);
+    return found;
+}
+
+static inline void free_elem(struct htab *h, struct htab_elem *e)
+{
+    if (is_lru(h))
+        dp_lru_push_free(&h->lru, &e->lru);
+    else
+        push_free(h, e);
 }
 
 /* Fill a new element's value.  cpu == UINT32_MAX: all CPUs from a syscall
@@ -205,27 +200,73 @@ static void publish(struct htab *h, struct bucket *bk, struct htab_elem *n, stru
     }
 }
 
+/* LRU_HASH / LRU_PERCPU_HASH, as htab_lru_map_update_elem and
+ * htab_lru_percpu_map_update_elem: take a node from the LRU before the
+ * bucket lock (that may evict), give it back if the update fails.  A
+ * replaced element's successor starts referenced; a per-CPU element is
+ * updated in place (the node taken for it goes back to the free list). */
+static long ht_lru_update(struct htab *h, const void *key, const void *value, uint64_t flags, uint32_t cpu)
+{
+    uint32_t hash = key_hash(h, key);
+    struct bucket *bk = &h->buckets[hash & (h->n_buckets - 1)];
+    struct htab_elem *n = NULL, *old, **pprev = NULL;
+    int pcpu = h->kind == HT_LRU_PERCPU;
+    long ret = 0;
+
+    if (!(pcpu && flags == DP_EXIST)) {
+        struct dp_lru_node *node = dp_lru_pop_free(&h->lru, dp_cur_cpu(&h->map));
+        if (!node)
+            return -ENOMEM;
+        n = ELEM_OF(node);
+        n->hash = hash;
+        memcpy(n->key, key, h->map.key_size);
+        if (!pcpu)
+            fill_value(h, n, value, cpu);
+    }
+    dp_spin_lock(&bk->lock);
+    old = ht_find_locked(h, bk, key, hash, &pprev);
+    if (old && flags == DP_NOEXIST) {
+        ret = -EEXIST;
+        goto unlock;
+    }
+    if (!old && flags == DP_EXIST) {
+        ret = -ENOENT;
+        goto unlock;
+    }
+    if (pcpu && old) {
+        dp_lru_set_ref(&old->lru);
+        copy_percpu_in_place(h, old, value, cpu);
+        goto unlock;
+    }
+    if (pcpu)
+        fill_value(h, n, value, cpu);
+    else if (old)
+        dp_lru_set_ref(&n->lru);
+    publish(h, bk, n, pprev, old);
+    dp_spin_unlock(&bk->lock);
+    if (old)
+        dp_lru_push_free(&h->lru, &old->lru);
+    return 0;
+unlock:
+    dp_spin_unlock(&bk->lock);
+    if (n)
+        dp_lru_push_free(&h->lru, &n->lru);
+    return ret;
+}
+
 static long ht_update(struct htab *h, const void *key, const void *value, uint64_t flags, uint32_t cpu)
 {
     if ((flags & ~(uint64_t)DP_F_LOCK) > DP_EXIST)
         return -EINVAL;
     if (flags & DP_F_LOCK) /* no map here has a bpf_spin_lock in its value */
         return -EINVAL;
+    if (is_lru(h))
+        return ht_lru_update(h, key, value, flags, cpu);
     uint32_t hash = key_hash(h, key);
     struct bucket *bk = &h->buckets[hash & (h->n_buckets - 1)];
     struct htab_elem *n = NULL, *old, **pprev = NULL;
     long ret = 0;
 
-    if (is_lru(h) && !(h->kind == HT_LRU_PERCPU && flags == DP_EXIST)) {
-        /* like the kernel, allocate (maybe evict) before taking the bucket lock */
-        n = lru_pop(h);
-        if (!n)
-            return -ENOMEM;
-        n->hash = hash;
-        n->ref = 0;
-        memcpy(n->key, key, h->map.key_size);
-        fill_value(h, n, value, cpu);
-    }
     dp_spin_lock(&bk->lock);
     old = ht_find_locked(h, bk, key, hash, &pprev);
     if (old && flags == DP_NOEXIST) {
@@ -238,40 +279,32 @@ static long ht_update(struct htab *h, const void *key, const void *value, uint64
     }
     if (old && is_percpu(h)) {
         copy_percpu_in_place(h, old, value, cpu);
-        if (is_lru(h))
-            old->ref = 1;
         goto unlock;
     }
+    if (!old && __atomic_fetch_add(&h->count, 0, __ATOMIC_RELAXED) >= (long)h->map.max_entries) {
+        ret = -E2BIG;
+        goto unlock;
+    }
+    n = pop_free(h);
     if (!n) {
-        if (!old && __atomic_fetch_add(&h->count, 0, __ATOMIC_RELAXED) >= (long)h->map.max_entries) {
+        if (!old) {
             ret = -E2BIG;
             goto unlock;
         }
-        n = pop_free(h);
-        if (!n) {
-            if (!old) {
-                ret = -E2BIG;
-                goto unlock;
-            }
-            /* every spare is in flight elsewhere: overwrite in place */
-            memcpy(elem_value(h, old, 0), value, h->map.value_size);
-            goto unlock;
-        }
-        n->hash = hash;
-        n->ref = 0;
-        memcpy(n->key, key, h->map.key_size);
-        fill_value(h, n, value, cpu);
+        /* every spare is in flight elsewhere: overwrite in place */
+        memcpy(elem_value(h, old, 0), value, h->map.value_size);
+        goto unlock;
     }
+    n->hash = hash;
+    memcpy(n->key, key, h->map.key_size);
+    fill_value(h, n, value, cpu);
     publish(h, bk, n, pprev, old);
-    n = NULL;
     dp_spin_unlock(&bk->lock);
     if (old)
         push_free(h, old);
     return 0;
 unlock:
     dp_spin_unlock(&bk->lock);
-    if (n)
-        push_free(h, n);
     return ret;
 }
 
@@ -283,8 +316,8 @@ static void *ht_lookup(struct dp_map *m, const void *key)
     struct htab_elem *e = ht_find(h, key, key_hash(h, key));
     if (!e)
         return NULL;
-    if (is_lru(h) && !e->ref)
-        e->ref = 1;
+    if (is_lru(h))
+        dp_lru_set_ref(&e->lru);
     return elem_value(h, e, is_percpu(h) ? dp_cur_cpu(m) : 0);
 }
 
@@ -296,8 +329,8 @@ static void *ht_lookup_percpu(struct dp_map *m, const void *key, uint32_t cpu)
     struct htab_elem *e = ht_find(h, key, key_hash(h, key));
     if (!e)
         return NULL;
-    if (is_lru(h) && !e->ref)
-        e->ref = 1;
+    if (is_lru(h))
+        dp_lru_set_ref(&e->lru);
     return elem_value(h, e, cpu);
 }
 
@@ -320,7 +353,7 @@ static long ht_delete(struct dp_map *m, const void *key)
     dp_spin_unlock(&bk->lock);
     if (!e)
         return -ENOENT;
-    push_free(h, e);
+    free_elem(h, e);
     return 0;
 }
 
@@ -392,7 +425,7 @@ static long ht_lookup_and_delete(struct dp_map *m, const void *key, void *value,
     dp_spin_unlock(&bk->lock);
     if (!e)
         return -ENOENT;
-    push_free(h, e);
+    free_elem(h, e);
     return 0;
 }
 
@@ -433,6 +466,8 @@ static long dh_sys_update(struct dp_map *m, const void *key, const void *value, 
 static void ht_destroy(struct dp_map *m)
 {
     struct htab *h = (struct htab *)m;
+    if (is_lru(h))
+        dp_lru_destroy(&h->lru);
     free(h->buckets);
     free(h->pool);
     free(h);
@@ -537,11 +572,21 @@ long dp_htab_create(const struct dp_map_attr *attr, struct dp_map **out)
     }
     for (uint32_t b = 0; b < nb; b++)
         h->buckets[b].head = NULLS(b);
-    for (uint32_t i = h->pool_n; i-- > 0;) {
-        struct htab_elem *e = elem_at(h, i);
-        e->next = NULLS(0);
-        e->free_next = h->free_head;
-        h->free_head = e;
+    for (uint32_t i = 0; i < h->pool_n; i++)
+        elem_at(h, i)->next = NULLS(0);
+    if (is_lru(h)) {
+        /* as prealloc_init: every element starts on the LRU's free lists */
+        if (dp_lru_init(&h->lru, attr->map_flags & DP_F_NO_COMMON_LRU, h->map.nr_cpus, lru_del_from_htab, h)) {
+            ht_destroy(&h->map);
+            return -ENOMEM;
+        }
+        dp_lru_populate(&h->lru, h->pool, offsetof(struct htab_elem, lru), h->elem_bytes, h->pool_n);
+    } else {
+        for (uint32_t i = h->pool_n; i-- > 0;) {
+            struct htab_elem *e = elem_at(h, i);
+            e->free_next = h->free_head;
+            h->free_head = e;
+        }
     }
     if (!(attr->map_flags & DP_F_ZERO_SEED)) {
         uint64_t s = (uint64_t)(uintptr_t)h ^ 0x5851f42d4c957f2dULL;
