@@ -9,6 +9,7 @@ import glob
 import os
 
 from setuptools import find_packages, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.extension import Extension
 
 try:
@@ -36,6 +37,31 @@ def _c_sources():
     return sorted(found)
 
 
+_CFLAGS = ["-O2", "-fno-strict-aliasing", "-Wno-unused-function"] + (["-O1", *_SAN_FLAGS] if SANITIZE else [])
+
+# --- the shared native core, compiled once -------------------------------------
+# The execution environment (dp_env.c: regions, faults, the unwind helper) and
+# the interpreter loop (dp_interp.c) are used by several extensions (helpers,
+# interp, JIT engine, chain, conntrack kfuncs).  They are one static library,
+# libdpcore.a, built before the extensions and linked into each (a .pyx names
+# only its own C in `# distutils: sources`).  Neither file has global state, so
+# each extension's copy of the code behaves as one.
+CORE_LIB = ("dpcore", {
+    "sources": ["dataplane/runtime/csrc/dp_env.c", "dataplane/runtime/csrc/dp_interp.c"],
+    "include_dirs": ["dataplane/runtime/csrc", "dataplane/include", "dataplane/includes"],
+    "cflags": _CFLAGS,
+})
+
+
+class BuildExt(build_ext):
+    """build_ext that builds libdpcore.a first (plain `build_ext --inplace`
+    does not run build_clib by itself)."""
+
+    def run(self):
+        self.run_command("build_clib")
+        super().run()
+
+
 def _extensions():
     exts = []
     depends = _c_sources()
@@ -47,8 +73,7 @@ def _extensions():
                 [pyx],
                 include_dirs=[os.path.dirname(pyx), os.path.join(os.path.dirname(pyx), "csrc"), "dataplane/include",
                               "dataplane/includes"],
-                extra_compile_args=["-O2", "-fno-strict-aliasing", "-Wno-unused-function"]
-                + (["-O1", *_SAN_FLAGS] if SANITIZE else []),
+                extra_compile_args=_CFLAGS,
                 extra_link_args=_SAN_FLAGS if SANITIZE else [],
                 depends=depends,
             )
@@ -68,7 +93,7 @@ def _extensions():
 
 # --- gRPC stubs (dataplane/service/_gen/, gitignored) --------------------------
 # Generated from proto/ at build time, before cythonize, so a build always
-# ships stubs matching the .proto.  codegen.py runs as a script (the package
+# ships stubs matching the .proto.  protogen.py runs as a script (the package
 # is not importable yet) and needs grpcio-tools (a build requirement).
 import subprocess
 import sys
@@ -79,5 +104,7 @@ setup(
     packages=find_packages(include=["dataplane", "dataplane.*"]),
     package_data={"dataplane": ["**/*.pxd", "**/*.h", "**/*.pyi", "**/*.yaml", "**/*.pcap", "data/*"]},
     ext_modules=_extensions(),
+    libraries=[CORE_LIB],
+    cmdclass={"build_ext": BuildExt},
     zip_safe=False,
 )

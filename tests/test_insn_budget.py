@@ -144,3 +144,15 @@ def test_checkpoints_are_backward_jumps_and_exact():
         it.max_insns = 1000
         with pytest.raises(ExecutionError, match="limit of 1000 exceeded at insn 0"):
             it.run()
+
+
+def test_prog_run_no_verify_names_program_and_budget(budget_obj, tmp_path):
+    import subprocess
+    import sys
+    from conftest import ROOT
+    pkt = tmp_path / "pkt.bin"
+    pkt.write_bytes(PKT)
+    p = subprocess.run([sys.executable, "-m", "dataplane", "prog", "run", str(budget_obj), "--prog", "spin",
+                        "--no-verify", "--data-in", str(pkt)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode != 0
+    assert "program 'spin': instruction limit of 1000000 exceeded at insn" in p.stderr, p.stderr

@@ -236,6 +236,22 @@ def test_faults(wire, io):
     assert all(not w.running for w in live.workers)
 
 
+def test_bind_right_after_a_socket_on_the_queue_closed(wire):
+    # the kernel frees a closed AF_XDP socket's queue from a workqueue: a bind at once
+    # (unbind + bind, a reload) can see EBUSY for a few ms -- the hook's bind waits that
+    # out (a plain XskPort.open right after a close fails here), while a queue that
+    # stays held is still refused (test_faults, test_io_afxdp)
+    from dataplane.io.afxdp import XskPort
+    live = LiveHook(Hook("rebind"), LiveSpec("rebind", [wire.vA, wire.vB]))
+    ifc = netlink.interface(wire.vA)
+    for _ in range(4):                   # each bind right after the previous close
+        port = XskPort(4096, 4096, 64)
+        try:
+            assert live._open_xsk(port, ifc, 0) == 0
+        finally:
+            port.close()
+
+
 def test_spec_errors():
     with pytest.raises(LiveSpecError, match="takes 2 interfaces"):
         LiveSpec("x", ["a"]).validate()

@@ -112,3 +112,37 @@ def test_cli_lists_a_big_table(server, filled):
     import json
     r = run_cli("-j", "--server", server.grpc, "ct", "list")
     assert len(json.loads(r.stdout)["entries"]) == FLOWS
+
+
+
+def test_snapshots_held_are_limited(tmp_path, clang):
+    # every paged listing holds a copy of the table until its last page (or its TTL): at most
+    # limits.conntrack_snapshots at once; one more is refused before the table is walked
+    from dataplane.io.pcap import PcapWriter
+    flows = 50
+    cfg = tmp_path / "srv.yaml"
+    cfg.write_text(f"grpc: {{listen: '127.0.0.1:0'}}\nmetrics: {{listen: '127.0.0.1:0'}}\n"
+                   f"paths: {{read: ['{tmp_path}']}}\nlimits: {{conntrack_snapshots: 2}}\n")
+    obj = compile_c(clang, ROOT / "tests" / "progs" / "xdp_ct_fw.c", tmp_path / "xdp_ct_fw.o")
+    trace = tmp_path / "flows.pcap"
+    with PcapWriter(str(trace)) as w:
+        for i in range(flows):
+            w.write(udp_frame(i), 1_700_000_000 * 10**9 + i)
+    with served("--config", str(cfg)) as srv:
+        pid = srv.progs.Load(pb.LoadRequest(object=obj.read_bytes()), timeout=RPC_TIMEOUT).programs[0].id
+        srv.hooks.Attach(pb.AttachRequest(program_id=pid, hook="ct"), timeout=RPC_TIMEOUT)
+        st = srv.replay.Start(pb.StartReplayRequest(hook="ct", pcap=str(trace)), timeout=RPC_TIMEOUT)
+        assert list(srv.replay.Watch(pb.WatchReplayRequest(id=st.id), timeout=60))[-1].state == "done"
+
+        def first():
+            return srv.ct.List(pb.ListConntrackRequest(page_size=1), timeout=RPC_TIMEOUT).next_page_token
+        tokens = [first(), first()]
+        err = rpc_error(first)
+        assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, err.details()
+        assert "limits.conntrack_snapshots" in err.details() and "2" in err.details()
+        # unpaged listings hold nothing and still answer; the held ones still page
+        assert len(srv.ct.List(pb.ListConntrackRequest(), timeout=RPC_TIMEOUT).entries) == flows
+        last = srv.ct.List(pb.ListConntrackRequest(page_size=flows, page_token=tokens.pop()), timeout=RPC_TIMEOUT)
+        assert len(last.entries) == flows - 1 and not last.next_page_token
+        tokens.append(first())                 # paged to its end: its room is free again
+        assert all(tokens)

@@ -391,7 +391,12 @@ def test_sigterm_drains_a_running_replay_then_snapshots(tmp_path, clang):
     try:
         after = sum(struct.unpack("<Q", v)[0] for v in dump(b.s, mid).values())
         assert after >= seen, (seen, after)
-        # nothing runs the hook now (replays are not state): the count stays
+        # the client's looping replay was running at SIGTERM: it is restored (persist/feeds.py);
+        # once the client stops it, nothing runs the hook and the count stays
+        running = [r for r in b.s.replay.List(pb.ListReplaysRequest(), timeout=T).replays if r.state == "running"]
+        assert len(running) == 1, running
+        b.s.replay.Stop(pb.StopReplayRequest(id=running[0].id), timeout=T)
+        after = sum(struct.unpack("<Q", v)[0] for v in dump(b.s, mid).values())
         time.sleep(0.3)
         assert sum(struct.unpack("<Q", v)[0] for v in dump(b.s, mid).values()) == after
     finally:

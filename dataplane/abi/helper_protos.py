@@ -145,6 +145,7 @@ MAP_ONLY_WITH = {
     mt.BPF_MAP_TYPE_RINGBUF: frozenset({130, 131, 134}),
     mt.BPF_MAP_TYPE_QUEUE: frozenset({87, 88, 89}),
     mt.BPF_MAP_TYPE_STACK: frozenset({87, 88, 89}),
+    mt.BPF_MAP_TYPE_BLOOM_FILTER: frozenset({87, 89}),      # push and peek only
     mt.BPF_MAP_TYPE_PROG_ARRAY: frozenset({12}),
     mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY: frozenset({25, 22, 55}),
     mt.BPF_MAP_TYPE_DEVMAP: frozenset({51, 1}),

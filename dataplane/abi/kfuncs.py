@@ -98,6 +98,15 @@ NF_CONN_INIT = ObjLayout("nf_conn___init", 248, NF_CONN_FIELDS, ((168, 4),))
 OBJS = {NF_CONN.name: NF_CONN, NF_CONN_INIT.name: NF_CONN_INIT}
 
 
+# include/net/xdp.h XDP_METADATA_KFUNC_xxx: device-bound kfuncs. The kernel
+# refuses them in a program not loaded for one device (prog_ifindex +
+# BPF_F_XDP_DEV_BOUND_ONLY), before checking any argument; dataplane
+# programs are never bound to one device, so every load gets that refusal.
+DEV_BOUND_KFUNCS = frozenset({"bpf_xdp_metadata_rx_timestamp", "bpf_xdp_metadata_rx_hash",
+                              "bpf_xdp_metadata_rx_vlan_tag"})
+DEV_BOUND_MSG = "metadata kfuncs require device-bound program"
+
+
 def protos() -> dict[str, KfuncProto]:
     """name -> prototype of every kernel kfunc above."""
     return {p.name: p for p in KFUNCS}

@@ -32,7 +32,7 @@ from dataplane.abi import maps as mt
 from dataplane.errors import DataplaneError
 
 _NO_DUMP = {mt.BPF_MAP_TYPE_RINGBUF, mt.BPF_MAP_TYPE_QUEUE, mt.BPF_MAP_TYPE_STACK,
-            mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY}
+            mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY, mt.BPF_MAP_TYPE_BLOOM_FILTER}
 
 
 def register(sub) -> None:
@@ -162,8 +162,12 @@ def cmd_run(args) -> int:
             raise DataplaneError(f"--map-update {mname}: {exc}", kind=exc.kind) from None
     runs = []
     run = coll.run_live if args.live_frames else coll.run
+    from dataplane.errors import ExecutionError
     for pkt in packets:
-        retval, data_out, dur = run(args.prog, pkt, args.repeat)
+        try:
+            retval, data_out, dur = run(args.prog, pkt, args.repeat)
+        except ExecutionError as exc:      # a fault (the instruction budget of --no-verify ...): name the program
+            raise ExecutionError(f"program {args.prog!r}: {exc}", pc=exc.pc) from None
         runs.append({"retval": retval, "duration_ns": int(dur), "data_out": data_out.hex()})
     if args.data_out and runs:
         with open(args.data_out, "wb") as fh:

@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/dp_interp.c
+# shared C (dp_env.c, dp_interp.c) comes from libdpcore.a: setup.py CORE_LIB
 # distutils: include_dirs = dataplane/runtime/csrc dataplane/runtime/jit/csrc dataplane/io/csrc
 """Native chain of XDP programs (csrc/dp_chain.h) and its counters.
 

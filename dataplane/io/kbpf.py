@@ -124,10 +124,12 @@ def map_update(fd: int, key: bytes | None, value: bytes, flags: int = 0) -> None
     _sys_bpf(BPF_MAP_UPDATE_ELEM, _elem_attr(fd, k, v, flags), "BPF_MAP_UPDATE_ELEM")
 
 
-def map_lookup(fd: int, key: bytes | None, value_size: int, *, percpu: bool = False, flags: int = 0) -> bytes:
+def map_lookup(fd: int, key: bytes | None, value_size: int, *, percpu: bool = False, flags: int = 0,
+               value: bytes | None = None) -> bytes:
+    """``value``: what the value buffer holds going in (BLOOM_FILTER: the value to test)."""
     k = _buf(key)
     n = _value_len(value_size, percpu)
-    v = ctypes.create_string_buffer(max(n, 1))
+    v = ctypes.create_string_buffer(bytes(value or b"").ljust(max(n, 1), b"\0"), max(n, 1))
     _sys_bpf(BPF_MAP_LOOKUP_ELEM, _elem_attr(fd, k, v, flags), "BPF_MAP_LOOKUP_ELEM")
     return v.raw[:n]
 

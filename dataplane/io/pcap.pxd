@@ -32,6 +32,7 @@ cdef class PcapWriter(Sink):
     # (pcap_write.h), flush_c() writes it out.
     cdef dp_pcap_writer w
     cdef bint opened
+    cdef public uint64_t max_bytes   # the file may not grow past this (0: no cap): put() raises
     cdef readonly str path
     cdef int64_t write_into(self, const dp_batch *b, const uint32_t *idx, uint32_t n_idx,
                             const uint8_t *mask, int64_t verdict) except -1

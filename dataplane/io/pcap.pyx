@@ -26,13 +26,20 @@ cdef extern from "<fcntl.h>" nogil:
         F_UNLCK
     int fcntl(int fd, int cmd, ...)
 
-from dataplane.errors import PcapError
+from dataplane.errors import DataplaneError, PcapError
+
+
+class OutputFull(DataplaneError):
+    """A PcapWriter with max_bytes would grow past it (EFBIG, as a file past RLIMIT_FSIZE)."""
+
+    def __init__(self, message):
+        super().__init__(message, kind=27)
 from dataplane.includes.pcap cimport (DP_PCAP_NG, dp_pcap_close, dp_pcap_fill_guarded, dp_pcap_flush, dp_pcap_iface,
                                      dp_pcap_open_guarded, dp_pcap_rewind_guarded, dp_pcap_write_batch,
                                      dp_pcap_write_frames, dp_pcap_write_packet, dp_pcap_writer_close,
                                      dp_out_reserve, dp_pcap_writer_open, dp_pcap_writer_open_mode, dp_sigbus_guard_install,
                                      DP_OUT_SYNC, DP_OUT_THREAD)
-from dataplane.io.frames cimport DP_BATCH_IN_PLACE, FrameBatch
+from dataplane.io.frames cimport DP_BATCH_IN_PLACE, FrameBatch, dp_frame_len
 
 LINKTYPE_ETHERNET = 1
 
@@ -335,6 +342,7 @@ cdef class PcapWriter(Sink):
 
     def __cinit__(self):
         self.opened = False
+        self.max_bytes = 0
 
     def __init__(self, path, uint32_t linktype=LINKTYPE_ETHERNET, bint nanosecond=True,
                  uint32_t snaplen=262144, bint threaded=True):
@@ -421,8 +429,23 @@ cdef class PcapWriter(Sink):
 
     cdef int64_t put(self, dp_batch *b, const uint32_t *idx, uint32_t n) except -1:
         cdef int64_t k
+        cdef uint64_t want = 0, rec
+        cdef uint32_t i
         if not self.opened:
             raise ValueError("write to a closed PcapWriter")
+        if self.max_bytes:
+            # a cap (the service's limits.replay_output_bytes): the frames that fit are written,
+            # whole records, then the put fails, so the file ends at most max_bytes long
+            for i in range(n):
+                rec = 16 + min(dp_frame_len(&b.frames[idx[i]]), self.w.snaplen)
+                if self.w.bytes + want + rec > self.max_bytes:
+                    with nogil:
+                        k = dp_pcap_write_frames(&self.w, b, idx, i)
+                    if k < 0:
+                        raise OSError(<int>-k, os.strerror(<int>-k), self.path)
+                    raise OutputFull(f"output {self.path} reached its cap of {self.max_bytes} bytes "
+                                     f"(limits.replay_output_bytes): {self.w.packets} packets written")
+                want += rec
         with nogil:
             k = dp_pcap_write_frames(&self.w, b, idx, n)
         if k < 0:

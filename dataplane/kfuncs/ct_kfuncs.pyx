@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/kfuncs/csrc/ct_kfuncs.c dataplane/runtime/csrc/dp_env.c
+# distutils: sources = dataplane/kfuncs/csrc/ct_kfuncs.c
 # distutils: include_dirs = dataplane/runtime/csrc dataplane/conntrack/csrc
 """Native side of the conntrack kfuncs.
 

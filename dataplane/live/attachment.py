@@ -175,8 +175,18 @@ class LiveHook:
         from dataplane.io.afxdp import XskError
         spec, ring = self.spec, self.spec.ring_size
         try:
-            return port.open(ifc.index, q, mode=spec.bind, need_wakeup=spec.need_wakeup, rx_size=ring,
-                             tx_size=ring, fill_size=ring, comp_size=ring, busy_poll_budget=spec.busy_poll)
+            for attempt in range(_BUSY_TRIES):
+                try:
+                    return port.open(ifc.index, q, mode=spec.bind, need_wakeup=spec.need_wakeup, rx_size=ring,
+                                     tx_size=ring, fill_size=ring, comp_size=ring, busy_poll_budget=spec.busy_poll)
+                except XskError as e:
+                    # a closed AF_XDP socket lets go of its queue only when the kernel's
+                    # deferred pool release has run (a workqueue item, xp_release_deferred):
+                    # an unbind or reload followed at once by a bind can see EBUSY for a
+                    # few ms; a queue someone else really holds still fails, ~0.5 s later
+                    if e.kind != _errno.EBUSY or attempt == _BUSY_TRIES - 1:
+                        raise
+                    time.sleep(_BUSY_WAIT)
         except XskError as e:
             if spec.bind == "zerocopy" and e.kind == _errno.EOPNOTSUPP:
                 drv = netlink.driver(ifc.name) or ifc.kind or "unknown"
@@ -325,6 +335,7 @@ class LiveHook:
         return out
 
 
+_BUSY_TRIES, _BUSY_WAIT = 20, 0.025     # EBUSY at bind: retried for up to ~0.5 s (see _open_xsk)
 _fanout_seq = itertools.count(1)
 
 

@@ -38,6 +38,9 @@ def kfunc_unavailable(name: str) -> str:
     """The message for a kfunc dataplane does not provide: the kernel's
     (libbpf's) words when the kernel does not have it either, else one that
     says the gap is dataplane's."""
+    from dataplane.abi.kfuncs import DEV_BOUND_KFUNCS, DEV_BOUND_MSG
+    if name in DEV_BOUND_KFUNCS:      # the kernel's refusal too (add_kfunc_call)
+        return DEV_BOUND_MSG
     has = kernel_has_func(name)
     if has is False:
         return f"extern (func ksym) '{name}': not found in kernel or module BTFs"

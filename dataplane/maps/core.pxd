@@ -29,6 +29,7 @@ cdef extern from "dp_maps.h" nogil:
         uint32_t map_flags
         uint32_t nr_cpus
         char name[16]
+        uint64_t map_extra
 
     void *dp_map_lookup_elem(dp_map *m, const void *key)
     void *dp_map_lookup_percpu_elem(dp_map *m, const void *key, uint32_t cpu)

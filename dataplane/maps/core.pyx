@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/maps/csrc/map.c dataplane/maps/csrc/hashtab.c dataplane/maps/csrc/lru_list.c dataplane/maps/csrc/arraymap.c dataplane/maps/csrc/lpm_trie.c dataplane/maps/csrc/queue_stack.c dataplane/maps/csrc/ringbuf.c dataplane/maps/csrc/map_in_map.c dataplane/maps/csrc/cpumap.c
+# distutils: sources = dataplane/maps/csrc/map.c dataplane/maps/csrc/hashtab.c dataplane/maps/csrc/lru_list.c dataplane/maps/csrc/arraymap.c dataplane/maps/csrc/lpm_trie.c dataplane/maps/csrc/queue_stack.c dataplane/maps/csrc/ringbuf.c dataplane/maps/csrc/map_in_map.c dataplane/maps/csrc/cpumap.c dataplane/maps/csrc/bloom.c
 """BPF maps in native memory with the kernel's semantics.
 
 ``Map`` is the control-plane (syscall-side) view: it behaves like the
@@ -39,6 +39,7 @@ cdef enum:
     MAP_HASH_OF_MAPS = 13
     MAP_CPUMAP = 16
     MAP_RINGBUF = 27
+    MAP_BLOOM_FILTER = 30
     ATTACH_XDP_CPUMAP = 35
 
 _ERRNO_NAMES = {ENOTSUPP: "ENOTSUPP"}
@@ -125,7 +126,7 @@ cdef class Map:
     """
 
     def __cinit__(self, uint32_t map_type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
-                  uint32_t flags=0, str name="", nr_cpus=None, Map inner_map=None):
+                  uint32_t flags=0, str name="", nr_cpus=None, Map inner_map=None, uint64_t map_extra=0):
         cdef dp_map_attr attr
         memset(&attr, 0, sizeof(attr))
         attr.map_type = map_type
@@ -133,6 +134,7 @@ cdef class Map:
         attr.value_size = value_size
         attr.max_entries = max_entries
         attr.map_flags = flags
+        attr.map_extra = map_extra
         attr.nr_cpus = num_possible_cpus() if nr_cpus is None else nr_cpus
         raw = name.encode("utf-8", "replace")
         if len(raw) > 16:
@@ -219,7 +221,12 @@ cdef class Map:
         if self._m.map_flags & F_WRONLY:
             raise MapError("BPF_MAP_LOOKUP_ELEM: EPERM", kind=_errno.EPERM)
         cdef const char *k = self._key_ptr(key)
-        out = PyBytes_FromStringAndSize(NULL, self._m.sys_value_size)
+        if self._m.map_type == MAP_BLOOM_FILTER:
+            # the syscall copies the value in and peeks it: ``key`` is the value
+            self._check_value(key, self._m.value_size)
+            out = bytes(key)
+        else:
+            out = PyBytes_FromStringAndSize(NULL, self._m.sys_value_size)
         rc = dp_map_sys_lookup(self._m, k, PyBytes_AS_STRING(out))
         if rc == -_errno.ENOENT:
             return None

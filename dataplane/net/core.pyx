@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/net/csrc/net_core.c dataplane/net/csrc/net_snap.c dataplane/net/csrc/fib.c dataplane/net/csrc/sock.c
+# distutils: sources = dataplane/net/csrc/net_core.c dataplane/net/csrc/net_snap.c dataplane/net/csrc/fib.c dataplane/net/csrc/fib6.c dataplane/net/csrc/sock.c
 """The network namespace model the helpers see, in native memory.
 
 ``Net`` owns a struct dp_net (csrc/dp_net.h): Runners point their

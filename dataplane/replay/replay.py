@@ -87,7 +87,7 @@ class Replay:
     def __init__(self, target, pcap, *, loop: int = 1, outputs: dict[str, str] | None = None,
                  batch: int = 256, batches_per_call: int = 16, ifindex: int = 1, rate="max",
                  speed: float | None = None, ifindexes=None, in_place: bool = True, workers: int = 1,
-                 deterministic: bool | None = None):
+                 deterministic: bool | None = None, output_bytes: int = 0):
         if isinstance(target, Hook):
             self.hook = target
         else:
@@ -113,6 +113,7 @@ class Replay:
         # deterministic: the single-worker order (replay/workers.py); the default for one worker
         self.deterministic = self.workers == 1 if deterministic is None else bool(deterministic)
         self.batch = batch
+        self.output_bytes = output_bytes   # each output file stops the replay (failed) past this size; 0: no cap
         self.in_place = in_place     # frames in the mapped trace where the chain allows (Pump)
         self.batches_per_call = batches_per_call
         self.pps, self.speed = parse_rate(rate, speed)
@@ -140,6 +141,7 @@ class Replay:
                 try:
                     self._writers[name] = PcapWriter(path, linktype=self._reader.linktype,
                                                      nanosecond=self._reader.nanosecond)
+                    self._writers[name].max_bytes = self.output_bytes
                 except OSError as exc:
                     raise _os_error(exc, path) from None
         except BaseException:

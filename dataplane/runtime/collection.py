@@ -59,7 +59,7 @@ NET_HELPERS = frozenset(HELPER_IDS[n] for n in ("bpf_fib_lookup", "bpf_check_mtu
 _NO_VALUE_REGION = {mt.BPF_MAP_TYPE_RINGBUF, mt.BPF_MAP_TYPE_PROG_ARRAY, mt.BPF_MAP_TYPE_QUEUE,
                     mt.BPF_MAP_TYPE_STACK, mt.BPF_MAP_TYPE_PERF_EVENT_ARRAY,
                     mt.BPF_MAP_TYPE_ARRAY_OF_MAPS, mt.BPF_MAP_TYPE_HASH_OF_MAPS, mt.BPF_MAP_TYPE_CPUMAP,
-                    mt.BPF_MAP_TYPE_XSKMAP}
+                    mt.BPF_MAP_TYPE_XSKMAP, mt.BPF_MAP_TYPE_BLOOM_FILTER}
 
 # program ids, unique in this process (as in the kernel); a restore replays them (dataplane/idspace.py)
 PROG_IDS = IdSpace("prog")

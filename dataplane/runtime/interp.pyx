@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/dp_env.c dataplane/runtime/csrc/dp_prog.c dataplane/runtime/csrc/dp_interp.c
+# distutils: sources = dataplane/runtime/csrc/dp_prog.c
 """Reference interpreter: thin Python API over the C dispatch loop in csrc/.
 
 ``Program`` decodes and validates bytecode once; ``Interpreter`` owns the

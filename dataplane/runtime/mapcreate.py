@@ -36,7 +36,7 @@ def create_map(ms) -> Map:
     try:
         m = Map(ms.map_type, ms.key_size or (4 if template is not None else 0),
                 4 if template is not None else ms.value_size, ms.max_entries, ms.map_flags, ms.name[:15],
-                inner_map=template)
+                inner_map=template, map_extra=ms.map_extra)
     except DataplaneError as exc:
         raise LoadError(f"map {ms.name}: {exc} (type {mt.MAP_TYPE_NAMES.get(ms.map_type, ms.map_type)}, "
                         f"key {ms.key_size}, value {ms.value_size}, max_entries {ms.max_entries}, "

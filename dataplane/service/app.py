@@ -30,6 +30,10 @@ class App:
         self.hooks = HookSet(self.reg)
         self.replays = ReplaySet(self.hooks)
         self.live = LiveSet(self.hooks)
+        # limits.workers counts replays' and live hooks' threads together; what either feeds is not idle
+        self.live.workers = self.replays.workers
+        self.replays.workers.counters.update(replays=self.replays.running_count, live=self.live.worker_count)
+        self.hooks.users = [self.replays.uses, self.live.uses]
         from dataplane.service.filters import FilterSet
         self.filters = FilterSet(self.reg, self.hooks)
         from dataplane.service.limits_apply import apply_limits
@@ -44,6 +48,7 @@ class App:
     def apply(self, cfg: Config, *, start: bool = True) -> None:
         """Apply a config; ``start=False`` only validates the replays (serve starts them once listening)."""
         objects = {}
+        self.hooks.declared = {hc.name for hc in cfg.hooks} | {fc.hook for fc in cfg.filters}
         for pc in cfg.programs:
             try:
                 res = self.reg.load(pc.object, program=pc.program, name=pc.name, prog_type=pc.type)

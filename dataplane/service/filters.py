@@ -23,6 +23,13 @@ until the next restore -- so no packet goes uncounted. (A state_dir
 snapshot holds the new map: those few late counts of the old program are
 not in it. The hook's per-program counters are the new program's and start
 at 0, as for any program a replace attach swaps in.)
+
+Over gRPC a restore runs on the bounded verify pool as Programs.Load does
+(service/verifypool.py: limits.verify_workers/verify_queue/verify_seconds and
+the client's deadline), so a huge ruleset cannot stall other RPCs: ``cancel``
+(the pool's Job) is checked between translating and loading, and the load
+stops the verifier. Once the new object publishes, the restore completes (it
+is not rolled back if the client has gone by then: the swap is one step).
 """
 from __future__ import annotations
 
@@ -57,7 +64,7 @@ class FilterSet:
 
     def restore(self, hook: str, rules: str, sets: str = "", *, counters: bool = False, chain: str = "",
                 interfaces=(), filter_only: bool = False, source: str = "rules",
-                keep_counters: bool = False) -> tuple[Filter, int]:
+                keep_counters: bool = False, cancel=None) -> tuple[Filter, int]:
         from dataplane.filter.binding import binding
         from dataplane.filter.elf import elf_bytes
         from dataplane.filter.ipset import parse_sets
@@ -74,7 +81,10 @@ class FilterSet:
         rs = parse(rules, source=source, sets=parse_sets(sets, source="ipset") if sets else None,
                    other_tables="skip" if filter_only else "error")
         cf = compile_ruleset(rs, binding(ifaces, chain or None))
-        res = self.reg.load(elf_bytes(cf), name=f"iptables:{hook}")
+        if cancel is not None and cancel.is_set():
+            from dataplane.service.verifypool import LoadTimedOut
+            raise LoadTimedOut()        # the pool names why (deadline or cancel)
+        res = self.reg.load(elf_bytes(cf), name=f"iptables:{hook}", cancel=cancel)
         try:
             for name, ents in cf.fills.items():
                 m = res.obj.maps[name].map

@@ -9,6 +9,18 @@ keeps is the service's view: the hooks by name, the links it created (so a
 defunct one still lists) and the registry's attachment table (unload of an
 attached program is EBUSY).
 
+Idle hooks go away. A hook with no entries, not placed in the kernel, not
+named by the config (``declared``) and not fed by anything (``users``: a
+running replay, a live binding) is removed once it has been idle for
+``idle_seconds`` (limits.hook_idle_seconds; 0: with its last entry, as a tcx
+entry vanishes with its last program). Until then it answers as an attach
+point with nothing on it -- Query count 0, as the kernel answers for a device
+without tcx programs -- so a detach followed by an attach keeps the hook, its
+revision and its metrics series. Hooks are swept when they empty, at every
+listing (Hooks.List, /metrics) and when ``limits.hooks`` is reached. Their
+programs' run counters are kept here, so bpftool-style run_cnt never goes
+backwards.
+
     position "last"    -> no anchor: append           "first" -> Head()
     "before"/"after"   -> Before/After(prog_id= | link_id=)
     "replace"          -> replace=<program>
@@ -19,6 +31,7 @@ from __future__ import annotations
 
 import errno
 import threading
+import time
 from dataclasses import dataclass
 
 from dataplane.abi.mprog import POSITIONS  # dataplane.v1.Position values
@@ -53,6 +66,9 @@ class Position:
     replace_program_id: int = 0
 
 
+_TOTALS = ("runs", "run_ns", "errors", "budget")     # per-program counters kept when a hook goes
+
+
 def _check_name(name: str) -> None:
     # hook names become Prometheus label values and CLI arguments: keep them plain
     if not name or len(name) > 64 or not all(c.isalnum() or c in "-_.:/@" for c in name):
@@ -73,6 +89,12 @@ class HookSet:
         self.lock = threading.RLock()
         self.hooks: dict[str, object] = {}
         self._links: dict[int, object] = {}      # links created here, until detached
+        self.max_hooks = 0                       # limits.hooks (0: unbounded)
+        self.declared: set[str] = set()          # the config's hooks: kept while the config names them
+        self.users: list = []                    # callables(name) -> bool: something feeds the hook
+        self.idle_seconds = 60.0                 # limits.hook_idle_seconds
+        self._idle_since: dict[str, float] = {}
+        self._gone_runs: dict[int, dict] = {}    # program id -> its _TOTALS on removed hooks
 
     # ---------------------------------------------------------------- hooks
     def hook(self, name: str, *, create: bool = False):
@@ -84,13 +106,56 @@ class HookSet:
                     raise NotFound(f"no hook named {name!r} (hooks: {', '.join(sorted(self.hooks)) or 'none'})",
                                    kind=errno.ENODEV)
                 _check_name(name)
+                if self.max_hooks and len(self.hooks) >= self.max_hooks:
+                    self.reap_idle()
+                    if len(self.hooks) >= self.max_hooks:
+                        raise DataplaneError(f"{len(self.hooks)} hooks exist; the limit is {self.max_hooks} "
+                                             "(limits.hooks): delete one (an empty hook goes by itself after "
+                                             f"{self.idle_seconds:g}s, limits.hook_idle_seconds)",
+                                             kind=errno.ENOSPC)
                 from dataplane.hooks import Hook
                 h = self.hooks[name] = Hook(name, programs=self._lookup)
             return h
 
     def names(self) -> list[str]:
         with self.lock:
+            self.reap_idle()
             return sorted(self.hooks)
+
+    # ---------------------------------------------------------------- idle hooks
+    def _idle(self, name: str, h) -> bool:
+        return (not h.entries and h.placement != "kernel" and name not in self.declared
+                and not any(used(name) for used in self.users))
+
+    def touch(self, name: str) -> None:
+        """Something started using hook ``name``: its idle time starts again."""
+        with self.lock:
+            self._idle_since.pop(name, None)
+
+    def reap(self, name: str) -> bool:
+        """Remove hook ``name`` if it has been idle long enough (see the module docstring); True when it went."""
+        with self.lock:
+            h = self.hooks.get(name)
+            if h is None or not self._idle(name, h):
+                self._idle_since.pop(name, None)
+                return False
+            now = time.monotonic()
+            if now - self._idle_since.setdefault(name, now) < self.idle_seconds:
+                return False
+            del self._idle_since[name]
+            for pid, st in h.stats(detached=True).items():
+                gone = self._gone_runs.setdefault(pid, {})
+                for key in _TOTALS:
+                    gone[key] = gone.get(key, 0) + st.get(key, 0)
+            h.remove()
+            del self.hooks[name]
+            for pid in [p for p in self._gone_runs if p not in self.reg.progs]:
+                del self._gone_runs[pid]      # counters of unloaded programs are nobody's any more
+            return True
+
+    def reap_idle(self) -> list[str]:
+        with self.lock:
+            return [n for n in list(self.hooks) if self.reap(n)]
 
     def _bound(self, program_id: int):
         """The runnable program of a registry id (what a hook runs)."""
@@ -121,6 +186,10 @@ class HookSet:
                     del self.hooks[hook_name]
                 raise
             self._sync(h)
+            if h.entries:
+                self._idle_since.pop(hook_name, None)
+            else:
+                self.reap(hook_name)
             return out
 
     def _sync(self, h) -> None:
@@ -311,6 +380,7 @@ class HookSet:
         """[(hook name, entry, native counters of that attachment)] for every attached program."""
         out = []
         with self.lock:
+            self.reap_idle()
             for name in sorted(self.hooks):
                 h = self.hooks[name]
                 stats = h.stats()
@@ -330,9 +400,10 @@ class HookSet:
         return self._program_totals(program_id, "errors", "budget")
 
     def _program_totals(self, program_id: int, *keys: str) -> tuple[int, ...]:
-        sums = [0] * len(keys)
         with self.lock:
             hooks = list(self.hooks.values())
+            gone = self._gone_runs.get(program_id, {})
+            sums = [gone.get(key, 0) for key in keys]
         for h in hooks:
             st = h.stats(detached=True).get(program_id)
             if st is not None:

@@ -17,11 +17,16 @@ the server keeps serving. Sizes take a number of bytes or one with a unit
       verify_seconds: 60        # one load's parse + verification + compile (or the client's deadline)
       verify_workers: 2         # loads verified at once (the rest queue)
       verify_queue: 16          # loads waiting for a verifier (past it: RESOURCE_EXHAUSTED, retry)
+      hooks: 1024               # hooks at once
+      hook_idle_seconds: 60     # a hook with no programs, links, replay or interfaces is removed after this
+                                # (0: with its last program, as a tcx entry); see service/hookset.py
+      workers: 128              # packet worker threads: one per running replay, one per live RX queue
+      replay_output_bytes: 4GiB # one output file of a replay; past it the replay ends "failed", saying so
+      jit_cache_bytes: 512MiB   # the JIT's cache of compiled programs on disk (least recently used evicted)
+      conntrack_snapshots: 8    # Conntrack.List listings being paged at once
       unverified_insns: 1000000 # one run of a program loaded unverified (serve --no-verify / verifier: false):
                                 # past it the run ends as XDP_ABORTED, counted (runtime/csrc/dp_budget.h)
 
-Not limited yet (issue 14 part 3, still open): hooks, packet workers,
-replay output bytes, the JIT cache, conntrack snapshots, idle hooks.
 """
 from __future__ import annotations
 
@@ -48,8 +53,15 @@ class Limits:
     verify_seconds: int = 60
     verify_workers: int = 2
     verify_queue: int = 16
+    hooks: int = 1024
+    hook_idle_seconds: int = 60
+    workers: int = 128
+    replay_output_bytes: int = 4 * GiB
+    jit_cache_bytes: int = 512 * MiB
+    conntrack_snapshots: int = 8
     unverified_insns: int = UNVERIFIED_INSN_BUDGET
 
+_ZERO_OK = {"hook_idle_seconds"}     # 0 means "at once", not "nothing allowed"
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.I)
 _UNIT = {"": 1, "b": 1, "k": KiB, "m": MiB, "g": GiB, "t": 1 << 40}
 
@@ -74,7 +86,7 @@ def parse_section(ck, node, base: str) -> Limits:
         if n is None:
             ck.fail(v, f"{where}: expected a number{' of bytes (e.g. 64MiB)' if k.endswith('_bytes') else ''}, "
                        f"got {v.value[:40]!r}")
-        if n <= 0:
+        if n <= 0 and not (n == 0 and k in _ZERO_OK):
             ck.fail(v, f"{where}: must be at least 1")
         setattr(lim, k, n)
     return lim

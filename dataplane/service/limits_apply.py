@@ -11,5 +11,11 @@ def apply_limits(app, lim) -> None:
     from dataplane.service.verifypool import VerifyPool
     app.loads = VerifyPool(lim.verify_workers, lim.verify_queue, lim.verify_seconds)
     app.replays.max_running = lim.replays
+    app.replays.output_bytes = lim.replay_output_bytes
+    app.hooks.max_hooks = lim.hooks
+    app.hooks.idle_seconds = lim.hook_idle_seconds
+    app.replays.workers.limit = lim.workers       # one WorkerBudget, shared with app.live (App.__init__)
+    from dataplane.runtime.jit import compiler
+    compiler.set_cache_limit(lim.jit_cache_bytes)
     from dataplane.runtime.collection import CollectionOptions
     reg.options = CollectionOptions.of(reg.options, insn_budget=lim.unverified_insns)

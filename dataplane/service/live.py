@@ -25,6 +25,18 @@ class LiveSet:
         self.lock = threading.Lock()
         self.live: dict[str, LiveHook] = {}
         self.cleaned: list[tuple[str, int]] = []
+        self._binding: set[str] = set()       # hooks being bound right now (not idle: HookSet.reap)
+        self.origin: dict[str, str] = {}      # hook -> "client" (Interfaces.Bind) or "config"
+        self.interrupted: set[str] = set()    # bound when the service stopped (stop_all)
+        from dataplane.service.workerbudget import WorkerBudget
+        self.workers = WorkerBudget()         # limits.workers, shared with the replays (App)
+
+    def worker_count(self) -> int:
+        return sum(len(lh.workers) for lh in list(self.live.values()) if lh.state == "running")
+
+    def uses(self, hook: str) -> bool:
+        lh = self.live.get(hook)
+        return hook in self._binding or (lh is not None and lh.state == "running")
 
     def cleanup_stale(self) -> list[tuple[str, int]]:
         """XDP programs whose owning process is gone, removed (see netlink.cleanup_stale)."""
@@ -34,7 +46,7 @@ class LiveSet:
             self.cleaned = []                 # no CAP_NET_ADMIN: nothing we could have attached either
         return self.cleaned
 
-    def bind(self, spec: LiveSpec) -> LiveHook:
+    def bind(self, spec: LiveSpec, origin: str = "config") -> LiveHook:
         spec.validate()
         with self.lock:
             old = self.live.get(spec.name)
@@ -52,9 +64,19 @@ class LiveSet:
                 self._forget_stopped()
                 if len(self.live) >= MAX_LIVE_HOOKS:
                     raise DataplaneError(f"at most {MAX_LIVE_HOOKS} live hooks", kind=errno.ENOSPC)
-            hook = self.hooks.hook(spec.name, create=True)
-            live = LiveHook(hook, spec).start()
-            self.live[spec.name] = live
+            self._binding.add(spec.name)
+            try:
+                with self.hooks.lock:
+                    hook = self.hooks.hook(spec.name, create=True)
+                live = LiveHook(hook, spec)
+                with self.workers.lock:
+                    self.workers.check(len(live.check()), f"hook {spec.name!r}'s interfaces")
+                    live.start()
+                self.live[spec.name] = live
+                self.origin[spec.name] = origin
+                self.hooks.touch(spec.name)
+            finally:
+                self._binding.discard(spec.name)
             return live
 
     def _forget_stopped(self) -> None:
@@ -64,9 +86,11 @@ class LiveSet:
     def unbind(self, name: str) -> LiveHook:
         with self.lock:
             live = self.live.pop(name, None)
+            self.origin.pop(name, None)
         if live is None:
             raise NotFound(f"hook {name!r} has no interfaces bound (bound: {', '.join(self.names()) or 'none'})")
         live.stop()
+        self.hooks.reap(name)
         return live
 
     def names(self) -> list[str]:
@@ -85,4 +109,6 @@ class LiveSet:
 
     def stop_all(self) -> None:
         for lh in self.list():
+            if lh.state == "running":
+                self.interrupted.add(lh.spec.name)
             lh.stop()

@@ -320,6 +320,8 @@ def hooks(r: Reload) -> None:
     (a filter, programs clients attached), published in one swap when anything differs."""
     from dataplane.hooks.mprog import DP_F_FIRST, DP_F_LAST
     hs = r.app.hooks
+    was, hs.declared = hs.declared, {hc.name for hc in r.new.hooks} | {fc.hook for fc in r.new.filters}
+    r.undo(lambda: setattr(hs, "declared", was))      # hooks the config no longer names may go idle
     owned = {p.id for obj in [*r.running.objects.values(), *r.objects.values()] for p in obj.programs.values()}
     new_hooks = {hc.name: hc for hc in r.new.hooks}
     names = [hc.name for hc in r.new.hooks] + [hc.name for hc in r.old.hooks if hc.name not in new_hooks]

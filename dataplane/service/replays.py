@@ -41,6 +41,9 @@ class ReplayEntry:
     replay: object                 # dataplane.replay.Replay
     started: float = field(default_factory=time.monotonic)
     stopping: bool = False
+    origin: str = "config"         # "client": started over gRPC (persisted with a state_dir: persist/feeds.py)
+    args: dict = field(default_factory=dict)    # rate, speed, ifindexes as asked
+    interrupted: bool = False      # still running when the service stopped (stop_all)
 
     def status(self) -> dict:
         """The ReplayStatus fields as a dict (summary once finished, progress while running)."""
@@ -109,6 +112,17 @@ class ReplaySet:
         self.replays: dict[int, ReplayEntry] = {}
         self._ids = itertools.count(1)
         self.max_running = 0             # limits.replays (0: unbounded)
+        self.output_bytes = 0            # limits.replay_output_bytes: one output file (0: unbounded)
+        from dataplane.service.workerbudget import WorkerBudget
+        self.workers = WorkerBudget()    # limits.workers, shared with the live hooks (App)
+
+    def running_count(self) -> int:
+        """Worker threads of the running replays (limits.workers)."""
+        return sum(getattr(e.replay, "workers", 1) for e in list(self.replays.values()) if e.running)
+
+    def uses(self, hook: str) -> bool:
+        """A running replay feeds ``hook`` (it is not idle: HookSet.reap)."""
+        return any(e.hook == hook and e.running for e in list(self.replays.values()))
 
     def check(self, hook: str, pcap: str, *, loop: int = 1, outputs: dict[str, str] | None = None,
               rate="max", speed: float | None = None, workers: int = 1, deterministic: bool | None = None):
@@ -147,8 +161,18 @@ class ReplaySet:
 
     def start(self, hook: str, pcap: str, *, loop: int = 1, outputs: dict[str, str] | None = None,
               name: str = "", rate="max", speed: float | None = None, ifindexes=None, workers: int = 1,
-              deterministic: bool | None = None) -> ReplayEntry:
+              deterministic: bool | None = None, origin: str = "config") -> ReplayEntry:
         """``rate``: "max" (flat out), "pcap" (trace timestamps x ``speed``) or packets/s."""
+        # the hook lock first: an idle hook is not reaped between the check and the replay's start
+        with self.hooks.lock, self.workers.lock:
+            e = self._start(hook, pcap, loop=loop, outputs=outputs, name=name, rate=rate, speed=speed,
+                            ifindexes=ifindexes, workers=workers, deterministic=deterministic)
+            e.origin, e.args = origin, {"rate": rate, "speed": speed, "ifindexes": ifindexes,
+                                        "workers": workers, "deterministic": deterministic}
+            return e
+
+    def _start(self, hook, pcap, *, loop, outputs, name, rate, speed, ifindexes, workers,
+               deterministic) -> ReplayEntry:
         from dataplane.replay import Replay
         h, pcap, outputs = self.check(hook, pcap, loop=loop, outputs=outputs, rate=rate, speed=speed,
                                       workers=workers, deterministic=deterministic)
@@ -163,6 +187,7 @@ class ReplaySet:
             if self.max_running and running >= self.max_running:
                 raise DataplaneError(f"{running} replays are running; the limit is {self.max_running} "
                                      f"(limits.replays): stop one first", kind=errno.ENOSPC)
+            self.workers.check(workers, f"replay {name[:64]!r}")
             # dataplane.replay counts loop=0 as "until cancelled"
             # outputs are opened here without following symlinks (service/safeopen.py) and the
             # writers reopen those very files: a symlink swapped in after the check is refused
@@ -173,13 +198,15 @@ class ReplaySet:
                     fds[k] = open_nofollow(os.path.abspath(path), what=f"output {k}")   # resolved by the caller
                 r = Replay(h, pcap, loop=0 if loop == FOREVER else max(1, loop),
                            outputs={k: fd_path(fd) for k, fd in fds.items()}, rate=rate,
-                           speed=speed, ifindexes=ifindexes, workers=workers, deterministic=deterministic)
+                           speed=speed, ifindexes=ifindexes, workers=workers, deterministic=deterministic,
+                           output_bytes=self.output_bytes)
                 entry = ReplayEntry(rid, name, hook, pcap, loop, outputs, r)
                 r.start()
             finally:
                 for fd in fds.values():
                     os.close(fd)
             self.replays[rid] = entry
+            self.hooks.touch(hook)
             self._prune()
             return entry
 
@@ -225,16 +252,20 @@ class ReplaySet:
             raise DataplaneError(f"replay {rid} did not stop within {timeout:.0f}s", kind=62) from None  # ETIME
         except DataplaneError:
             pass          # failed before the cancel landed: the status says why
+        self.hooks.reap(e.hook)
         return e
 
     def list(self) -> list[ReplayEntry]:
         with self.lock:
             self._prune()     # replays that ended since the last start count too
-            return [self.replays[i] for i in sorted(self.replays)]
+            out = [self.replays[i] for i in sorted(self.replays)]
+        self.hooks.reap_idle()   # a hook only an ended replay fed is idle now
+        return out
 
     def stop_all(self) -> None:
         for e in self.list():
             if e.running:
+                e.interrupted = True
                 e.replay.cancel()
         for e in self.list():
             try:

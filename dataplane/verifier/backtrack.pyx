@@ -81,6 +81,12 @@ cdef class Backtracker:
         self.memo = {}
         self.walks = 0
 
+    def take_memo(self) -> dict:
+        """The cached walks, handed over (an empty cache from now on): the verifier frees them in
+        steps when the exploration ends (explore.py _drop_states)."""
+        memo, self.memo = self.memo, {}
+        return memo
+
     def __dealloc__(self):
         free(self.kind)
         free(self.dst)

@@ -183,8 +183,10 @@ class CallsMixin:
                     const_key = self._const_map_key(st, r, size)
                     if const_key is not None and self.maps[meta_map].map_type in _ELIDE_NULL:
                         self._precise_key_slot(st, r, size)
-                self.check_helper_mem(st, regno, r, size, write=at == hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
-                                      zero_ok=False)
+                # resolve_map_arg_type: a bloom filter's peek reads the value it tests
+                write = at == hp.ARG_PTR_TO_UNINIT_MAP_VALUE and not (
+                    hid == 89 and m.map_type == mt.BPF_MAP_TYPE_BLOOM_FILTER)
+                self.check_helper_mem(st, regno, r, size, write=write, zero_ok=False)
             elif at in _FIXED_MEM:
                 # MEM_FIXED_SIZE: checked here with fn->arg_size[]; MEM_WRITE
                 # bytes are read (initialised) and then clobbered

@@ -287,6 +287,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
                     continue
                 pc = npc
         finally:
+            self._drop_states(st)     # before the collector is back on (explore.py says why)
             if gc_was:
                 gc.enable()
             for pc, a in enumerate(aux):

@@ -48,6 +48,32 @@ class ExploreMixin:
         self.cancel = cancel
         self.max_states = max_states
 
+    def _drop_states(self, st=None) -> None:
+        """Free the states when the exploration ends (done, rejected or aborted), BEFORE the
+        collector is back on. With it off, every object made since is in generation 0: the
+        current path (``st``, its parent checkpoints and their jump histories: ~190,000 objects
+        after the service test's slow load ran into the complexity limit) stayed alive, and the
+        first collection after gc.enable() walked them all holding the GIL (50 ms of CPU, 100-
+        200 ms on a loaded machine: the other RPCs' stall). Freed in small steps from bytecode,
+        so the eval loop can hand the GIL to other threads between them."""
+        for d in (self.explored, self.visits):
+            while d:
+                d.popitem()
+        p = self.pending
+        while p:
+            p.pop()
+        bt = getattr(self, "bt", None)
+        if bt is not None:                # precision backtracking's cache: up to 200,000 walks
+            memo = bt.take_memo()
+            while memo:
+                memo.popitem()
+        while st is not None:
+            h = st.hist
+            if isinstance(h, list):       # (a checkpoint's may be a tuple: small, freed with it)
+                while h:
+                    del h[-4096:]
+            st.parent, st = None, st.parent
+
     # ---------------------------------------------------------------- bounds
     def _check_budget(self) -> None:
         """Called every BUDGET_EVERY processed instructions and on new states."""

@@ -279,6 +279,7 @@ def run(v, st, long limit):
                 continue
             pc = npc
     finally:
+        v._drop_states(st)        # before the collector is back on (explore.py says why)
         if gc_was:
             gc.enable()
         aux = v.aux

@@ -241,8 +241,14 @@ void dp_ct_get(struct dp_nf_conn *ct);
  * 0, or -ENOENT if not hashed or already dying. */
 int dp_ct_delete(struct dp_ct_table *t, struct dp_nf_conn *ct);
 
-/* bpf_ct_set_timeout: expiry = now + msecs (capped at INT_MAX jiffies). */
+/* bpf_ct_set_timeout (__nf_ct_set_timeout): msecs_to_jiffies capped at
+ * INT_MAX jiffies; a confirmed entry expires now + that, an unconfirmed one
+ * keeps it as its relative timeout (dp_ct_insert turns it into an expiry). */
 void dp_ct_set_timeout(struct dp_nf_conn *ct, uint32_t msecs, uint64_t now);
+/* An entry a BPF program allocates (__bpf_nf_ct_alloc_entry): the zone id
+ * applied to the directions in zone_dir (nf_ct_zone_id(zone, dir): insert
+ * rehashes), unconfirmed, with a relative timeout of 10 s (10 * HZ jiffies). */
+void dp_ct_unconfirm(struct dp_nf_conn *ct, uint16_t zone_id, uint8_t zone_dir);
 /* bpf_ct_change_timeout: -EPERM with IPS_FIXED_TIMEOUT, -ETIME (after
  * setting) if DYING, else 0. */
 int dp_ct_change_timeout(struct dp_nf_conn *ct, uint32_t msecs, uint64_t now);
@@ -298,6 +304,7 @@ struct dp_ct_api {
     struct dp_nf_conn *(*in)(struct dp_ct_table *, const struct dp_ct_tuple *, uint8_t, uint64_t, int *, int *);
     int (*del)(struct dp_ct_table *, struct dp_nf_conn *);
     uint32_t (*gc_step)(struct dp_ct_table *, uint64_t, uint32_t);
+    void (*unconfirm)(struct dp_nf_conn *, uint16_t, uint8_t);
 };
 #define DP_CT_API_VERSION 1
 extern const struct dp_ct_api dp_ct_api;

@@ -294,11 +294,28 @@ struct dp_nf_conn *dp_ct_in(struct dp_ct_table *t, const struct dp_ct_tuple *tup
 /* ---- kfunc-level operations on one entry -------------------------------------------- */
 static void ct_set_timeout_ns(struct dp_nf_conn *ct, uint32_t msecs, uint64_t now)
 {
-    /* msecs_to_jiffies, then __nf_ct_set_timeout caps at INT_MAX jiffies */
-    uint64_t j = dp_ct_ms_to_jiffies(ct->table, msecs);
+    /* msecs_to_jiffies (2^31 ms and more saturate), then __nf_ct_set_timeout
+     * caps at INT_MAX jiffies: absolute once confirmed, relative before */
+    uint32_t hz = ct->table->hz;
+    uint64_t j = ct_ms_to_jiffies(msecs, hz);
     if (j > INT_MAX)
         j = INT_MAX;
-    ct_set_expiry(ct, now + ct_jiffies_to_ns(j, ct->table->hz));
+    if (ct_test_bit(ct, IPS_CONFIRMED_BIT)) {
+        ct_set_expiry(ct, now + ct_jiffies_to_ns(j, hz));
+    } else {
+        __atomic_store_n(&ct->expires_ns, now + ct_jiffies_to_ns(j, hz), __ATOMIC_RELAXED);
+        ct->timeout = (uint32_t)j;
+    }
+}
+
+void dp_ct_unconfirm(struct dp_nf_conn *ct, uint16_t zone_id, uint8_t zone_dir)
+{
+    ct->zone = zone_id;
+    ct->zone_dir = zone_dir;
+    ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple.zone = (zone_dir & 1) ? zone_id : 0;
+    ct->tuplehash[IP_CT_DIR_REPLY].tuple.zone = (zone_dir & 2) ? zone_id : 0;
+    __atomic_fetch_and(&ct->status, ~IPS_BIT(IPS_CONFIRMED_BIT), __ATOMIC_RELAXED);
+    ct->timeout = 10u * ct->table->hz;
 }
 
 void dp_ct_set_timeout(struct dp_nf_conn *ct, uint32_t msecs, uint64_t now) { ct_set_timeout_ns(ct, msecs, now); }
@@ -381,4 +398,5 @@ const struct dp_ct_api dp_ct_api = {
     .in = dp_ct_in,
     .del = dp_ct_delete,
     .gc_step = dp_ct_gc_step,
+    .unconfirm = dp_ct_unconfirm,
 };

@@ -380,6 +380,11 @@ int dp_ct_insert(struct dp_ct_table *t, struct dp_nf_conn *ct, uint64_t now)
 {
     if (ct->hashed || ct_test_bit(ct, IPS_DYING_BIT))
         return -EINVAL;
+    /* A BPF-allocated entry is unconfirmed with a relative timeout
+     * (dp_ct_unconfirm): confirming makes it absolute (ct->timeout +=
+     * nfct_time_stamp in __nf_conntrack_confirm). */
+    if (!ct_test_bit(ct, IPS_CONFIRMED_BIT))
+        ct_set_expiry(ct, now + ct_jiffies_to_ns(ct->timeout, t->hz));
     struct dp_nf_conn *stale[2] = {NULL, NULL};
     /* The tuples may have changed since alloc (set_nat_info): rehash. */
     ct->tuplehash[0].hash = dp_ct_hash(t, &ct->tuplehash[0].tuple);

@@ -6,14 +6,12 @@
 #include <time.h>
 
 #include "../../runtime/csrc/dp_helpers.h"
-#include "../../conntrack/csrc/ct_impl.h"
 
 #define KF_OPTS_SZ_OLD 12u
 #define KF_OPTS_SZ 16u          /* NF_BPF_CT_OPTS_SZ */
 #define KF_TUPLE_V4 12u         /* sizeof(bpf_tuple->ipv4) */
 #define KF_TUPLE_V6 36u         /* sizeof(bpf_tuple->ipv6) */
 #define KF_DEFAULT_ZONE_DIR 3u  /* NF_CT_DEFAULT_ZONE_DIR */
-#define KF_INT_MAX 2147483647ull
 
 /* struct bpf_ct_opts field offsets */
 #define O_NETNS 0
@@ -351,15 +349,7 @@ static uint64_t kf_alloc(struct dp_env *env, uint64_t ctx, uint64_t tup, uint64_
         kf_set_error(c.o, err ? err : -ENOMEM);
         return 0;
     }
-    /* The zone applies to the directions in zdir (nf_conntrack_alloc keys
-     * each tuple with nf_ct_zone_id(zone, dir)); insert rehashes. */
-    ct->zone = c.zone_id;
-    ct->zone_dir = c.zdir;
-    ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple.zone = (c.zdir & 1) ? c.zone_id : 0;
-    ct->tuplehash[IP_CT_DIR_REPLY].tuple.zone = (c.zdir & 2) ? c.zone_id : 0;
-    /* Unconfirmed, with a relative timeout of 10 s (10 * HZ jiffies). */
-    __atomic_fetch_and(&ct->status, ~IPS_BIT(IPS_CONFIRMED_BIT), __ATOMIC_RELAXED);
-    ct->timeout = 10u * ct->table->hz;
+    c.k->api->unconfirm(ct, c.zone_id, c.zdir);   /* zone per direction, unconfirmed, 10 s */
     return kf_hand_out(env, c.k, ct);
 }
 
@@ -373,9 +363,7 @@ static uint64_t kf_insert(struct dp_env *env, uint64_t p, uint64_t r2, uint64_t 
     if (!k || !ct)
         return 0;
     now = dp_kf_ct_now(k);
-    if (!ct_test_bit(ct, IPS_CONFIRMED_BIT))
-        ct_set_expiry(ct, now + ct_jiffies_to_ns(ct->timeout, ct->table->hz));
-    if (k->api->insert(ct->table, ct, now) < 0) {
+    if (k->api->insert(ct->table, ct, now) < 0) {   /* confirms: the relative timeout becomes the expiry */
         kf_held_put(env, held, p);
         k->api->put(ct);   /* nf_conntrack_free: the reference is consumed */
         return 0;
@@ -399,21 +387,6 @@ static uint64_t kf_release(struct dp_env *env, uint64_t p, uint64_t r2, uint64_t
     return 0;
 }
 
-/* __nf_ct_set_timeout(ct, msecs_to_jiffies(ms)) at the table's HZ. */
-static void kf_set_timeout_common(struct dp_kf_ct *k, struct dp_nf_conn *ct, uint32_t ms)
-{
-    uint32_t hz = ct->table->hz;
-    uint64_t j = ct_ms_to_jiffies(ms, hz);   /* rounds up; 2^31 ms and more saturate */
-    if (j > KF_INT_MAX)
-        j = KF_INT_MAX;
-    if (ct_test_bit(ct, IPS_CONFIRMED_BIT)) {
-        ct_set_expiry(ct, dp_kf_ct_now(k) + ct_jiffies_to_ns(j, hz));
-    } else {
-        __atomic_store_n(&ct->expires_ns, dp_kf_ct_now(k) + ct_jiffies_to_ns(j, hz), __ATOMIC_RELAXED);
-        ct->timeout = (uint32_t)j;
-    }
-}
-
 static uint64_t kf_set_timeout(struct dp_env *env, uint64_t p, uint64_t ms, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     struct dp_kf_ct *k = kf_ctx(env);
@@ -422,7 +395,7 @@ static uint64_t kf_set_timeout(struct dp_env *env, uint64_t p, uint64_t ms, uint
     (void)held;
     (void)r3; (void)r4; (void)r5;
     if (k && ct)
-        kf_set_timeout_common(k, ct, (uint32_t)ms);
+        k->api->set_timeout(ct, (uint32_t)ms, dp_kf_ct_now(k));
     return 0;
 }
 
@@ -436,12 +409,7 @@ static uint64_t kf_change_timeout(struct dp_env *env, uint64_t p, uint64_t ms, u
     (void)r3; (void)r4; (void)r5;
     if (!k || !ct)
         return 0;
-    if (ct_test_bit(ct, IPS_FIXED_TIMEOUT_BIT))
-        return (uint64_t)(int64_t)-EPERM;
-    kf_set_timeout_common(k, ct, (uint32_t)ms);
-    if (ct_test_bit(ct, IPS_DYING_BIT))
-        return (uint64_t)(int64_t)-ETIME;
-    return 0;
+    return (uint64_t)(int64_t)k->api->change_timeout(ct, (uint32_t)ms, dp_kf_ct_now(k));
 }
 
 static uint64_t kf_change_status(struct dp_env *env, uint64_t p, uint64_t status, uint64_t r3, uint64_t r4,

@@ -89,6 +89,9 @@ long dp_map_create(const struct dp_map_attr *attr, struct dp_map **out)
     case DP_MAP_RINGBUF:
         err = dp_ringbuf_create(attr, out);
         break;
+    case DP_MAP_BLOOM_FILTER:
+        err = dp_bloom_create(attr, out);
+        break;
     case DP_MAP_CPUMAP:
         err = dp_cpumap_create(attr, out);
         break;
@@ -147,6 +150,7 @@ uint64_t dp_map_count(struct dp_map *m)
     case DP_MAP_STACK:
         return dp_qs_count(m);
     case DP_MAP_RINGBUF:
+    case DP_MAP_BLOOM_FILTER:     /* keyless: nothing to count or walk */
         return 0;
     case DP_MAP_HASH_OF_MAPS:
         return dp_mim_count(m);

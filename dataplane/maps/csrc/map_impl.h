@@ -155,6 +155,7 @@ long dp_htab_create(const struct dp_map_attr *attr, struct dp_map **out);
 long dp_array_create(const struct dp_map_attr *attr, struct dp_map **out);
 long dp_lpm_create(const struct dp_map_attr *attr, struct dp_map **out);
 long dp_qs_create(const struct dp_map_attr *attr, struct dp_map **out);
+long dp_bloom_create(const struct dp_map_attr *attr, struct dp_map **out);
 long dp_ringbuf_create(const struct dp_map_attr *attr, struct dp_map **out);
 /* Outer maps take their inner template's attributes (bpf_map_meta_alloc). */
 long dp_mim_create(const struct dp_map_attr *attr, const struct dp_map *tmpl, struct dp_map **out);

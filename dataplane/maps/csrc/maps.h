@@ -53,6 +53,7 @@ enum {
     DP_MAP_STACK = 23,
     DP_MAP_DEVMAP_HASH = 25,
     DP_MAP_RINGBUF = 27,
+    DP_MAP_BLOOM_FILTER = 30,
 };
 
 /* update flags */
@@ -137,6 +138,7 @@ struct dp_map_attr {
     uint32_t map_flags;
     uint32_t nr_cpus;
     char name[16];
+    uint64_t map_extra;      /* BLOOM_FILTER: number of hash functions (0: 5) */
 };
 
 /* ---- program-side entry points (what helpers and JIT code call) ---- */

@@ -164,6 +164,17 @@ DP_INLINE void dp_st16(void *p, uint64_t v) { uint16_t x = (uint16_t)v; memcpy(p
 DP_INLINE void dp_st32(void *p, uint64_t v) { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); }
 DP_INLINE void dp_st64(void *p, uint64_t v) { memcpy(p, &v, 8); }
 
+/* Legacy packet loads (LD_ABS / LD_IND): big-endian, from the packet. The
+ * offset is a 32-bit signed int as in the kernel (bpf_skb_load_helper);
+ * dp_pkt_in() false means the whole program ends with r0 = 0. */
+DP_INLINE int dp_pkt_in(uint32_t off, uint32_t size, uint64_t pkt_len)
+{
+    return (int32_t)off >= 0 && (uint64_t)off + size <= pkt_len;
+}
+DP_INLINE uint64_t dp_pkt_load1(const uint8_t *p) { return p[0]; }
+DP_INLINE uint64_t dp_pkt_load2(const uint8_t *p) { return dp_be16(dp_ld16(p)); }
+DP_INLINE uint64_t dp_pkt_load4(const uint8_t *p) { return dp_be32(dp_ld32(p)); }
+
 /* Atomics (STX|ATOMIC). Maps are shared between workers, so these are real
  * sequentially-consistent atomics, as the kernel's are. Each returns the old
  * value (zero-extended for the 32-bit forms); the caller decides whether the

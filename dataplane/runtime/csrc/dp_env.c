@@ -85,18 +85,7 @@ uint64_t dp_env_fail(struct dp_env *env, const char *fmt, ...)
 
 void *dp_env_find(struct dp_env *env, uint64_t addr, uint64_t size, uint32_t need)
 {
-    uint32_t i;
-    /* Newest first: a helper's fresh pointer is the likeliest target. */
-    for (i = env->nregions; i-- > 0;) {
-        const struct dp_region *r = &env->regions[i];
-        uint64_t o = addr - r->lo;
-        if (o < r->len && size <= r->len - o && (r->flags & need) == need)
-            return (void *)(uintptr_t)addr;
-    }
-    /* the ctx's writable window (dp_env.ctx_wlo): read and write */
-    if (addr - env->ctx_wlo < env->ctx_wlen && size <= env->ctx_wlen - (addr - env->ctx_wlo))
-        return (void *)(uintptr_t)addr;
-    return NULL;
+    return dp_region_find(env, addr, size, need);
 }
 
 uint64_t dp_helper_unwind(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)

@@ -167,7 +167,23 @@ void *dp_env_mem(struct dp_env *env, uint64_t addr, uint64_t size, uint32_t need
 
 /* Look up the region holding [addr, addr+size) with the needed rights.
  * Returns a host pointer or NULL. The engines inline the stack and input
- * memory checks and call this only for the dynamic regions. */
+ * memory checks and come here only for the dynamic regions: the interpreter
+ * through dp_env_find, JIT'd code (which cannot link dp_env.c) inline.
+ * Newest region first (a helper's fresh pointer is the likeliest target),
+ * then the ctx's writable window (dp_env.ctx_wlo: read and write). */
+static inline void *dp_region_find(const struct dp_env *env, uint64_t addr, uint64_t size, uint32_t need)
+{
+    uint32_t i;
+    for (i = env->nregions; i-- > 0;) {
+        const struct dp_region *r = &env->regions[i];
+        uint64_t o = addr - r->lo;
+        if (o < r->len && size <= r->len - o && (r->flags & need) == need)
+            return (void *)(uintptr_t)addr;
+    }
+    if (addr - env->ctx_wlo < env->ctx_wlen && size <= env->ctx_wlen - (addr - env->ctx_wlo))
+        return (void *)(uintptr_t)addr;
+    return NULL;
+}
 void *dp_env_find(struct dp_env *env, uint64_t addr, uint64_t size, uint32_t need);
 
 /* The built-in "unwind" helper of the conformance suite (id 5 there): returns

@@ -19,10 +19,6 @@ struct dp_frame {
     uint64_t r6, r7, r8, r9, r10;
 };
 
-DP_INLINE uint64_t dp_pkt_load1(const uint8_t *p) { return p[0]; }
-DP_INLINE uint64_t dp_pkt_load2(const uint8_t *p) { return dp_be16(dp_ld16(p)); }
-DP_INLINE uint64_t dp_pkt_load4(const uint8_t *p) { return dp_be32(dp_ld32(p)); }
-
 #include "dp_memerr.h"
 
 #define DP_LOOP_NAME dp_loop_fast

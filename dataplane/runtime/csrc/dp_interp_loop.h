@@ -162,14 +162,13 @@ L_cmpxchg32:
 L_cmpxchg64:
     p = ACCESS(EA_DST, 8, DP_REGION_RW, mem_wlen); r[0] = dp_atomic_cmpxchg64(p, r[0], S); NEXT();
 
-    /* Legacy packet loads: big-endian from env->pkt. The offset is a 32-bit
-     * signed int as in the kernel; outside the packet the whole program ends
-     * with r0 = 0 (what the kernel's LD_ABS does). */
+    /* Legacy packet loads from env->pkt (bpf_semantics.h: dp_pkt_in/dp_pkt_load*);
+     * outside the packet the whole program ends with r0 = 0, as the kernel's LD_ABS. */
 #define DP_H_PKT(sz)                                                                          \
     L_ldabs##sz: poff = (uint32_t)pc->imm; goto pkt##sz;                                       \
     L_ldind##sz: poff = (uint32_t)pc->imm + (uint32_t)S;                                       \
     pkt##sz:                                                                                  \
-        if ((int32_t)poff < 0 || (uint64_t)poff + sz > env->pkt_len) { r[0] = 0; goto done; } \
+        if (!dp_pkt_in(poff, sz, env->pkt_len)) { r[0] = 0; goto done; }                     \
         r[0] = dp_pkt_load##sz(env->pkt + poff);                                              \
         NEXT();
     DP_PKT_SIZES(DP_H_PKT)

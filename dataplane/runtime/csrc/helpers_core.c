@@ -135,7 +135,10 @@ static uint64_t h_map_peek_elem(struct dp_env *env, uint64_t r1, uint64_t r2, ui
     struct dp_map *m = arg_map(env, r1, "bpf_map_peek_elem");
     void *v;
     (void)r3; (void)r4; (void)r5;
-    if (!m || !(v = arg_mem(env, r2, m->value_size, DP_REGION_WRITE, "bpf_map_peek_elem", 2)))
+    /* a bloom filter's peek reads the value it tests; queue/stack write one */
+    if (!m || !(v = arg_mem(env, r2, m->value_size, m->map_type == DP_MAP_BLOOM_FILTER ? DP_REGION_READ
+                                                                                      : DP_REGION_WRITE,
+                            "bpf_map_peek_elem", 2)))
         return 0;
     return (uint64_t)dp_map_peek_elem(m, v);
 }

@@ -410,9 +410,8 @@ class _Func:
                 w(f"poff = (uint32_t){k} + (uint32_t){s};")
             # Outside the packet the whole program ends with r0 = 0, as the
             # kernel's LD_ABS does; callers see env->stop and unwind.
-            w(f"if ((int32_t)poff < 0 || (uint64_t)poff + {size} > env->pkt_len) "
-              "{ env->stop = DP_STOP_EXIT; return 0; }")
-            w(f"r0 = dp_jit_pkt_load{size}(env->pkt + poff);")
+            w(f"if (!dp_pkt_in(poff, {size}, env->pkt_len)) {{ env->stop = DP_STOP_EXIT; return 0; }}")
+            w(f"r0 = dp_pkt_load{size}(env->pkt + poff);")
         elif not checked and op == "call_helper" and imm == HELPER_IDS["bpf_map_lookup_elem"]:
             # bpf_map_lookup_elem of a verified program: R1 is a map, R2 a
             # key of key_size bytes (maps.h inlines plain arrays).

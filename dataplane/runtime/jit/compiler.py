@@ -22,7 +22,7 @@ from typing import Callable
 
 from dataplane.errors import DataplaneError
 
-from . import codegen
+from . import cachelimit, codegen
 
 _HERE = Path(__file__).resolve().parent
 INCLUDE_DIRS = (_HERE / "csrc", _HERE.parent / "csrc", _HERE.parent.parent / "include")
@@ -57,6 +57,11 @@ def cache_dir() -> Path:
     path = Path(d) if d else Path.home() / ".cache" / "dataplane" / "jit"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def set_cache_limit(n: int) -> None:
+    """Bound the cache directory to ``n`` bytes, least recently used evicted (cachelimit.py); 0: unbounded."""
+    cachelimit.set_limit(n, cache_dir() if n else None)
 
 
 def compiler() -> str:
@@ -128,13 +133,20 @@ last_stats = {"hit": False, "seconds": 0.0}
 
 
 def build(code: bytes, checked: bool, generate: Callable[[], str], opt: str = DEFAULT_OPT,
-          facts: codegen.Facts = codegen.NO_FACTS) -> Path:
-    """Path of the cached .so for `code`, compiling `generate()` on a miss."""
+          facts: codegen.Facts = codegen.NO_FACTS, *, pin: bool = False) -> Path:
+    """Path of the cached .so for `code`, compiling `generate()` on a miss.
+    ``pin``: the file is not evicted until the caller's ``cachelimit.unpin(path)`` (once dlopen'd,
+    the mapping keeps it in use)."""
     t0 = time.perf_counter()
     path = cache_dir() / f"{cache_key(code, checked, opt, facts)}.so"
     hit = path.exists()
-    if not hit:
+    if hit:
+        cachelimit.touch(path)
+    else:
         compile_source(generate(), path, opt)
+        cachelimit.enforce(path.parent, path)
+    if pin:
+        cachelimit.pin(path)
     last_stats["hit"] = hit
     last_stats["seconds"] = time.perf_counter() - t0
     return path
@@ -194,4 +206,10 @@ def build_many(items: list[tuple], decode: Callable[[bytes], list], opt: str = D
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(one_chunk, chunks))
+    if todo:
+        try:
+            cachelimit.enforce(cache_dir(), cache_dir() / f"{todo[-1][0]}.so")
+        except DataplaneError as exc:
+            for key, *_ in todo:
+                errors.setdefault(key, exc)
     return [errors.get(key) or cache_dir() / f"{key}.so" for key in keys]

@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/dp_env.c
+# shared C (dp_env.c, dp_interp.c) comes from libdpcore.a: setup.py CORE_LIB
 # distutils: include_dirs = dataplane/runtime/csrc
 """JIT engine: compile a program to native code and run it.
 
@@ -24,7 +24,7 @@ from dataplane.runtime.interp cimport dp_ctx_load_fn
 
 from dataplane.errors import DataplaneError, ExecutionError
 from dataplane.runtime import helpers as _helpers
-from dataplane.runtime.jit import codegen, compiler
+from dataplane.runtime.jit import cachelimit, codegen, compiler
 
 cdef extern from "<stdlib.h>" nogil:
     int posix_memalign(void **memptr, size_t alignment, size_t size)
@@ -80,12 +80,17 @@ cdef class _Native:
         self.checked = checked
         self.facts = facts = facts or codegen.NO_FACTS
         path = compiler.build(key_code(prog, facts), checked,
-                              lambda: codegen.generate(decode(prog), checked, facts=facts), opt, facts)
+                              lambda: codegen.generate(decode(prog), checked, facts=facts), opt, facts, pin=True)
         self.compile_seconds = compiler.last_stats["seconds"]
         self.cache_hit = compiler.last_stats["hit"]
         self.path = str(path)
         path_b = self.path.encode()
-        self.handle = dlopen(path_b, RTLD_NOW | RTLD_LOCAL)
+        try:
+            # pinned from build() to here: the cache's LRU eviction cannot take the file before
+            # dlopen maps it (from then on the mapping marks it in use: jit/cachelimit.py)
+            self.handle = dlopen(path_b, RTLD_NOW | RTLD_LOCAL)
+        finally:
+            cachelimit.unpin(path)
         if self.handle == NULL:
             raise DataplaneError(f"JIT: dlopen {self.path}: {(<bytes>dlerror()).decode(errors='replace')}")
         # A program compiled in a bundle (compiler.build_many) exports a

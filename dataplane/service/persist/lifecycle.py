@@ -65,6 +65,7 @@ def build(cfg, new_app):
 def apply_restored(app, cfg) -> None:
     """After a restore: the config's hooks exist (live interfaces and replays name them), and its
     replays and interfaces pass the same checks as on a fresh start."""
+    app.hooks.declared = {hc.name for hc in cfg.hooks} | {fc.hook for fc in cfg.filters}
     for hc in cfg.hooks:
         app.hooks.hook(hc.name, create=True)
     for fc in cfg.filters:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 
 from dataplane.errors import DataplaneError
@@ -25,7 +26,7 @@ def ct_entry(e: dict) -> pb.ConntrackEntry:
 
 
 CONNTRACK_PAGE_TTL_S = 60.0     # a paged listing's snapshot lives this long after its last page
-MAX_CT_SNAPSHOTS = 8            # listings in progress at once (oldest dropped first)
+MAX_CT_SNAPSHOTS = 8            # listings in progress at once: limits.conntrack_snapshots' default
 
 
 class _Snapshots:
@@ -35,25 +36,39 @@ class _Snapshots:
     so the first page walks it once into a snapshot and the following pages
     slice that: every entry comes back exactly once, and a page costs
     O(page_size) instead of a walk of the whole table.
+
+    Each snapshot holds a copy of the table, so at most ``limit``
+    (limits.conntrack_snapshots) exist: one more listing is refused
+    (RESOURCE_EXHAUSTED) until one is paged to its end or expires, rather
+    than silently invalidating another client's listing half-way.
     """
 
-    def __init__(self):
+    def __init__(self, limit: int = MAX_CT_SNAPSHOTS):
         self._next = 1
+        self.limit = limit
         self._items: dict[int, tuple[list, float]] = {}
 
     def _expire(self, now: float) -> None:
         for sid in [k for k, (_, exp) in self._items.items() if exp <= now]:
             del self._items[sid]
-        while len(self._items) >= MAX_CT_SNAPSHOTS:
-            del self._items[min(self._items)]
 
     def add(self, entries: list) -> int:
-        now = time.monotonic()
-        self._expire(now)
+        self.check_room()
         sid = self._next
         self._next += 1
-        self._items[sid] = (entries, now + CONNTRACK_PAGE_TTL_S)
+        self._items[sid] = (entries, time.monotonic() + CONNTRACK_PAGE_TTL_S)
         return sid
+
+    def check_room(self) -> None:
+        """Refuse a new paged listing when ``limit`` are held (before the table is walked for it)."""
+        now = time.monotonic()
+        self._expire(now)
+        if len(self._items) >= self.limit:
+            wait = min(exp for _, exp in self._items.values()) - now
+            raise DataplaneError(f"{len(self._items)} conntrack listings are being paged; the limit is "
+                                 f"{self.limit} (limits.conntrack_snapshots): page one to its end, or retry "
+                                 f"in {wait:.0f}s when the oldest expires (or list without page_size)",
+                                 kind=errno.ENOSPC)
 
     def get(self, token: str) -> tuple[int, list, int]:
         try:
@@ -76,9 +91,9 @@ class _Snapshots:
 
 
 class Conntrack(rpc.ConntrackServicer):
-    def __init__(self, reg: Registry):
+    def __init__(self, reg: Registry, max_snapshots: int = MAX_CT_SNAPSHOTS):
         self.reg = reg
-        self.snapshots = _Snapshots()
+        self.snapshots = _Snapshots(max_snapshots)
 
     def _table(self):
         if self.reg.conntrack is None:
@@ -94,6 +109,8 @@ class Conntrack(rpc.ConntrackServicer):
         if request.page_token:
             sid, entries, off = self.snapshots.get(request.page_token)
         else:
+            if request.page_size:
+                self.snapshots.check_room()
             # walking tens of thousands of entries (and formatting each) is
             # CPU work: off the event loop, so health and other calls answer
             entries = await asyncio.to_thread(self._walk)
@@ -124,4 +141,4 @@ class Conntrack(rpc.ConntrackServicer):
 
 
 def register(server, app, serving) -> None:
-    rpc.add_ConntrackServicer_to_server(Conntrack(app.reg), server)
+    rpc.add_ConntrackServicer_to_server(Conntrack(app.reg, app.limits.conntrack_snapshots), server)

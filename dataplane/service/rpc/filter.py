@@ -10,15 +10,22 @@ LOG_POLL_S = 0.1
 
 
 class FilterServicer(rpc.FilterServicer):
-    def __init__(self, filters):
+    def __init__(self, filters, pool=None):
         self.filters = filters
+        self.pool = pool          # service/verifypool.VerifyPool, shared with Programs.Load (None: a thread)
 
     @guard
     async def Restore(self, request, context):
-        # translation and verification are CPU work: off the event loop
-        f, rev = await asyncio.to_thread(
-            self.filters.restore, request.hook, request.rules, request.ipset, counters=request.counters,
-            chain=request.chain, interfaces=list(request.interfaces), filter_only=request.filter_only)
+        # translation and verification are CPU work: off the event loop, on the bounded pool
+        # loads use (a huge ruleset waits its turn and is stopped at its deadline)
+        def restore(cancel):
+            return self.filters.restore(request.hook, request.rules, request.ipset, counters=request.counters,
+                                        chain=request.chain, interfaces=list(request.interfaces),
+                                        filter_only=request.filter_only, cancel=cancel)
+        if self.pool is None:
+            f, rev = await asyncio.to_thread(restore, None)
+        else:
+            f, rev = await self.pool.run(restore, timeout=context.time_remaining())
         cf = f.cf
         return pb.RestoreFilterResponse(program_id=f.program_id, rules=cf.nrules, instructions=cf.insns,
                                         groups=cf.groups, grouped_rules=cf.grouped_rules,
@@ -73,4 +80,4 @@ class FilterServicer(rpc.FilterServicer):
 
 
 def register(server, app, serving) -> None:
-    rpc.add_FilterServicer_to_server(FilterServicer(app.filters), server)
+    rpc.add_FilterServicer_to_server(FilterServicer(app.filters, getattr(app, "loads", None)), server)

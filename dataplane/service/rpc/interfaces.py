@@ -70,7 +70,7 @@ class Interfaces(rpc.InterfacesServicer):
     @guard
     async def Bind(self, request, context):
         spec = spec_of(request)
-        lh = await asyncio.to_thread(self.live.bind, spec)
+        lh = await asyncio.to_thread(self.live.bind, spec, "client")
         return pb.BindInterfacesResponse(hook=live_info(lh))
 
     @guard

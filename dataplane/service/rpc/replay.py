@@ -39,7 +39,8 @@ class Replay(rpc.ReplayServicer):
         e = await asyncio.to_thread(self.replays.start, request.hook, pcap, loop=loop, outputs=outputs,
                                     name=request.name, rate=request.rate or "max",
                                     speed=request.speed or None, ifindexes=dict(request.ifindexes) or None,
-                                    workers=request.workers or 1, deterministic=_order(request.order))
+                                    workers=request.workers or 1, deterministic=_order(request.order),
+                                    origin="client")
         return replay_status(e)
 
     @guard_stream

@@ -26,27 +26,6 @@
 
 #define DP_JIT_COLD static __attribute__((noinline, cold))
 
-/* Legacy LD_ABS / LD_IND: big-endian loads from env->pkt. */
-DP_INLINE uint64_t dp_jit_pkt_load1(const uint8_t *p) { return p[0]; }
-DP_INLINE uint64_t dp_jit_pkt_load2(const uint8_t *p) { return dp_be16(dp_ld16(p)); }
-DP_INLINE uint64_t dp_jit_pkt_load4(const uint8_t *p) { return dp_be32(dp_ld32(p)); }
-
-/* The region table walk of dp_env_find (dp_env.c), newest region first. */
-static inline void *dp_jit_find(struct dp_env *env, uint64_t addr, uint64_t size, uint32_t need)
-{
-    uint32_t i;
-    for (i = env->nregions; i-- > 0;) {
-        const struct dp_region *r = &env->regions[i];
-        uint64_t o = addr - r->lo;
-        if (o < r->len && size <= r->len - o && (r->flags & need) == need)
-            return (void *)(uintptr_t)addr;
-    }
-    /* the ctx's writable window (__sk_buff cb[]), as dp_env_find */
-    if (addr - env->ctx_wlo < env->ctx_wlen && size <= env->ctx_wlen - (addr - env->ctx_wlo))
-        return (void *)(uintptr_t)addr;
-    return NULL;
-}
-
 DP_JIT_COLD void dp_jit_fail_mem(struct dp_env *env, int32_t pc, uint64_t a, uint32_t size, uint32_t need)
 {
     dp_format_mem_error(env, pc, a, size, need);
@@ -151,7 +130,7 @@ DP_JIT_COLD int dp_jit_ctx_load(struct dp_env *env, uint64_t a, uint32_t size, u
         p = (void *)(uintptr_t)a_;                                                              \
         if (DP_LIKELY(a_ - slo <= stop - slo - (size))) {                                       \
         } else if (DP_LIKELY(a_ - mlo < lenvar && (size) <= lenvar - (a_ - mlo))) {             \
-        } else if (DP_UNLIKELY(!dp_jit_find(env, a_, (size), (need)))) {                        \
+        } else if (DP_UNLIKELY(!dp_region_find(env, a_, (size), (need)))) {                        \
             if (a_ - env->ctx_lo < env->ctx_len)                                                \
                 dp_jit_ctx_bad(env, a_, (size), (pc));                                          \
             else                                                                                \
@@ -167,7 +146,7 @@ DP_JIT_COLD int dp_jit_ctx_load(struct dp_env *env, uint64_t a, uint32_t size, u
         uint64_t a_ = (addr);                                                                   \
         if (DP_LIKELY(a_ - slo <= stop - slo - (size))) {                                       \
         } else if (DP_LIKELY(a_ - mlo < mlen && (size) <= mlen - (a_ - mlo))) {                 \
-        } else if (DP_UNLIKELY(!dp_jit_find(env, a_, (size), DP_REGION_READ))) {                \
+        } else if (DP_UNLIKELY(!dp_region_find(env, a_, (size), DP_REGION_READ))) {                \
             uint64_t v_;                                                                        \
             if (a_ - env->ctx_lo < env->ctx_len) {                                              \
                 if (dp_jit_ctx_load(env, a_, (size), &v_, (pc)) != 0)                           \
