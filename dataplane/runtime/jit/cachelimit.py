@@ -2,8 +2,9 @@
 
 Compiled programs are files in the cache directory (compiler.py). With a
 limit set, every compile that adds a file evicts the least recently used
-ones until the directory fits: a file's mtime is its last use (a cache hit
-touches it; atime is not kept by relatime mounts). A file in use is never
+ones until the directory fits: a file's mtime is its last use, to the
+minute (a cache hit touches it when older, see ``touch``; atime is not kept
+by relatime mounts). A file in use is never
 evicted: mapped into this process (a loaded program's dlopen, found by
 inode in /proc/self/maps) or handed out by build() and not yet dlopen'd
 (``pin``). Bundles are hard links of one file, so space is counted per
@@ -68,16 +69,24 @@ def unpin(path) -> None:
             del _pins[p]
 
 
-def touch(path: Path) -> None:
-    """Mark a cache hit as the newest use."""
-    try:
-        os.utime(path)
-    except OSError:
-        return         # evicted by another process meanwhile: the caller's open says so
+TOUCH_NS = 60 * 10**9   # a file's mtime is its last use to this precision
+
+
+def touch(path: Path, mtime_ns: int | None = None) -> None:
+    """Mark a cache hit as the newest use.  ``mtime_ns``: the file's mtime as
+    the caller just read it; a use within TOUCH_NS of it is not written to
+    disk again (an LRU to the minute is enough, and a burst of hits stays one
+    syscall each), only to this process's records."""
+    now = time.time_ns()
+    if mtime_ns is None or now - mtime_ns >= TOUCH_NS:
+        try:
+            os.utime(path)
+        except OSError:
+            return     # evicted by another process meanwhile: the caller's open says so
     with _lock:
         rec = _files.get(str(path))
         if rec is not None:
-            rec[0] = time.time_ns()
+            rec[0] = now
 
 
 def _start_scan(d: str) -> None:

@@ -52,9 +52,13 @@ class CompileError(DataplaneError):
         self.stderr = stderr
 
 
-def cache_dir() -> Path:
+def _cache_path() -> Path:
     d = os.environ.get("DATAPLANE_CACHE_DIR")
-    path = Path(d) if d else Path.home() / ".cache" / "dataplane" / "jit"
+    return Path(d) if d else Path.home() / ".cache" / "dataplane" / "jit"
+
+
+def cache_dir() -> Path:
+    path = _cache_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -138,11 +142,20 @@ def build(code: bytes, checked: bool, generate: Callable[[], str], opt: str = DE
     ``pin``: the file is not evicted until the caller's ``cachelimit.unpin(path)`` (once dlopen'd,
     the mapping keeps it in use)."""
     t0 = time.perf_counter()
-    path = cache_dir() / f"{cache_key(code, checked, opt, facts)}.so"
-    hit = path.exists()
+    # A hit costs one stat: every syscall here drops the GIL, and a thread
+    # that wants it back waits out the switch interval behind any busy
+    # Python thread, so a burst of loads slows with each extra syscall.
+    # The directory is made on a miss only.
+    path = _cache_path() / f"{cache_key(code, checked, opt, facts)}.so"
+    try:
+        mtime_ns = os.stat(path).st_mtime_ns
+        hit = True
+    except FileNotFoundError:
+        hit = False
     if hit:
-        cachelimit.touch(path)
+        cachelimit.touch(path, mtime_ns)
     else:
+        path.parent.mkdir(parents=True, exist_ok=True)
         compile_source(generate(), path, opt)
         cachelimit.enforce(path.parent, path)
     if pin:
