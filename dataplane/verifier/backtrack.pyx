@@ -22,6 +22,7 @@ from cpython.sequence cimport PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
 
 from dataplane.verifier.slots cimport getslot, setslot, slot_offset, slotptr
 from dataplane.verifier.hist cimport Hist
+from dataplane.verifier.explore import offer_gil
 from dataplane.verifier.state import Frame, State
 from dataplane.verifier.reg import Reg, SCALAR as _SCALAR
 
@@ -138,6 +139,7 @@ cdef class Backtracker:
     cpdef mark_all(self, start):
         """mark_all_scalars_precise: the big hammer, on every checkpoint of
         the path (the current state's marks do not matter)."""
+        cdef long walked = 0
         st = getslot(start, S_PARENT)
         while st is not None:
             for f in getslot(st, S_FRAMES):
@@ -154,6 +156,9 @@ cdef class Backtracker:
                         sprec |= 1 << spi
                 setslot(f, F_SPREC, sprec)
             st = getslot(st, S_PARENT)
+            walked += 1
+            if not (walked & 255):
+                offer_gil()
 
     # ---------------------------------------------------------------- masks
     cdef void _reset(self, int frame):
@@ -329,13 +334,20 @@ cdef class Backtracker:
         """0/1: changed; -1: fall back to marking everything precise."""
         cdef int first_idx, last_idx, subseq = -1, i, h, fr, r, spi
         cdef bint skip_first = True, changed = False
+        cdef long walked = 0
         cdef list seen
         cdef PyObject *ent
         cdef PyObject **items
         cdef uint64_t m, prec
         cdef dict memo = self.memo
         if len(memo) > MEMO_LIMIT:
-            memo.clear()
+            # emptied in steps: freeing 200,000 entries in one call holds the GIL for tens of ms
+            while memo:
+                memo.popitem()
+                walked += 1
+                if not (walked & 4095):
+                    offer_gil()
+            walked = 0
         st = start
         first_idx, last_idx = ival(slotptr(st, S_FIRST)), ival(slotptr(st, S_INSN))
         while True:
@@ -394,6 +406,9 @@ cdef class Backtracker:
             st = getslot(st, S_PARENT)
             if st is None:
                 break
+            walked += 1
+            if not (walked & 255):
+                offer_gil()     # a long chain of checkpoints (a bounded loop's)
             frames = getslot(st, S_FRAMES)
             for fr in range(self.frame, -1, -1):
                 if fr >= len(frames):

@@ -30,7 +30,7 @@ from dataplane.isa import opcodes as op
 from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import dispatch, scalar
 from dataplane.verifier.branch import NEG
-from dataplane.verifier.explore import BUDGET_EVERY
+from dataplane.verifier.explore import BUDGET_EVERY, offer_gil
 from dataplane.verifier.reg import Reg, SCALAR as _SCALAR, NOT_INIT as _NOT_INIT
 from dataplane.verifier.state import State
 
@@ -180,8 +180,7 @@ def run(v, st, long limit):
                 # long native stretches (a loop of scalar ALU and branches)
                 # never enter the eval loop: let a thread asking for the GIL
                 # (the service's RPCs) have it, as bytecode would every 0.5 ms
-                with nogil:
-                    pass
+                offer_gil()
                 if budget:
                     v._check_budget()
             prev = v.prev_pc

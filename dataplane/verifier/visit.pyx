@@ -14,6 +14,7 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 
 from dataplane.verifier.equiv cimport EXACT, NOT_EXACT, RANGE_WITHIN, maybe_looping, states_equal
 from dataplane.verifier.slots cimport getslot, setslot, slot_offset, slotptr
+from dataplane.verifier.explore import offer_gil
 from dataplane.verifier.state import Frame, State
 
 cdef Py_ssize_t S_BRANCHES = slot_offset(State, "branches"), S_HIST = slot_offset(State, "hist")
@@ -79,8 +80,7 @@ cdef class Visitor:
             visits = v.visits
             for j in range(n - 1, -1, -1):     # newest first, as the kernel's list
                 if not (j & 255):
-                    with nogil:     # a long native scan: let a waiting thread run (fastloop.pyx)
-                        pass
+                    offer_gil()     # a long native scan: let a waiting thread run
                 sl = <object>PyList_GET_ITEM(lst, j)
                 if lg(sl, S_BRANCHES):
                     if self.calls_cb[pc]:
