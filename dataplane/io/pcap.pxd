@@ -23,6 +23,11 @@ cdef class PcapReader:
     # DP_NEED_GIL with the reader as it was (the end of the trace, a bad
     # record, a shrunk file, the first lease: read_into's to handle).
     cdef int read_nogil(self, dp_batch *b) noexcept nogil
+    # A classic pcap's batch from record offset `pos`, the reader's own
+    # position left alone (N pumps filling at once: io/shared.pyx), without
+    # the GIL: n > 0, or DP_NEED_GIL (then read_at, with the GIL).
+    cdef int read_at_nogil(self, dp_batch *b, uint64_t pos) noexcept nogil
+    cdef uint32_t read_at(self, dp_batch *b, uint64_t pos) except? 0xffffffff
     cdef int rewind_c(self) except -1
     cdef bint _shrunk(self) except -1
     cdef bint _in_place_ok(self) except -1

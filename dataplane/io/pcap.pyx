@@ -14,6 +14,11 @@ import os
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EINTR, errno
 from libc.stdint cimport uintptr_t
+from libc.string cimport memcpy
+
+cdef extern from *:
+    uint64_t __atomic_add_fetch(uint64_t *p, uint64_t v, int order) nogil
+    int __ATOMIC_RELAXED
 from posix.mman cimport MADV_SEQUENTIAL, MAP_FAILED, MAP_PRIVATE, PROT_READ, madvise, mmap, munmap
 from posix.stat cimport fstat, struct_stat
 from posix.unistd cimport close as os_close
@@ -35,7 +40,7 @@ class OutputFull(DataplaneError):
 
     def __init__(self, message):
         super().__init__(message, kind=27)
-from dataplane.includes.pcap cimport (DP_PCAP_NG, dp_pcap_close, dp_pcap_fill_guarded, dp_pcap_flush, dp_pcap_iface,
+from dataplane.includes.pcap cimport (DP_PCAP_CLASSIC, DP_PCAP_NG, dp_pcap_close, dp_pcap_fill_guarded, dp_pcap_flush, dp_pcap_iface,
                                      dp_pcap_open_guarded, dp_pcap_rewind_guarded, dp_pcap_write_batch,
                                      dp_pcap_write_frames, dp_pcap_write_packet, dp_pcap_writer_close,
                                      dp_out_reserve, dp_pcap_writer_open, dp_pcap_writer_open_mode, dp_sigbus_guard_install,
@@ -250,6 +255,42 @@ cdef class PcapReader:
         self.r.n_ifaces, self.r.n_sections = n_ifaces, n_sections
         self.r.section_first_if, self.r.swapped = first_if, swapped
         return DP_NEED_GIL
+
+    cdef int read_at_nogil(self, dp_batch *b, uint64_t pos) noexcept nogil:
+        cdef dp_pcap_reader r
+        cdef uint32_t n = 0
+        cdef int fault, tail = 0
+        cdef struct_stat st
+        if not self.opened or self.r.format != DP_PCAP_CLASSIC or dp_sigbus_guard_install() < 0:
+            return DP_NEED_GIL
+        if b.flags & DP_BATCH_IN_PLACE:
+            if self.in_place == 0 and self.map != NULL:
+                return DP_NEED_GIL
+            if self.in_place > 0:
+                if fcntl(self.fd, F_GETLEASE) != F_RDLCK:
+                    return DP_NEED_GIL
+            else:
+                b.flags &= ~DP_BATCH_IN_PLACE
+        # a private copy of the reader: classic pcap keeps nothing but the
+        # position per record (no interface table, no sections)
+        memcpy(&r, &self.r, sizeof(r))
+        r.pos = pos
+        r.packets = r.truncated = 0
+        fault = dp_pcap_fill_guarded(&r, b, 0, self.map, self.map_len, &n, &tail)
+        if fault or n == 0 or r.err:
+            return DP_NEED_GIL
+        if tail and (fstat(self.fd, &st) != 0 or <uint64_t>st.st_size < self.r.size):
+            return DP_NEED_GIL
+        __atomic_add_fetch(&self.r.packets, r.packets, __ATOMIC_RELAXED)
+        __atomic_add_fetch(&self.r.truncated, r.truncated, __ATOMIC_RELAXED)
+        return n                  # self.r.pos untouched: a read_at under the lock may be using it
+
+    cdef uint32_t read_at(self, dp_batch *b, uint64_t pos) except? 0xffffffff:
+        # with the GIL, a shrunk file or a bad record raise as read_into's
+        if not self.opened:
+            raise ValueError("read from a closed PcapReader")
+        self.r.pos = pos
+        return self.read_into(b)
 
     @property
     def reads_in_place(self):

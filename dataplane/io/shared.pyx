@@ -22,12 +22,14 @@ in the mapping.
 ``SharedSink(inner)``: put/flush under a mutex (a Sink serves one pump at a
 time, source.pxd); a batch's frames stay together in the output.
 """
-from libc.stdlib cimport calloc, free
+from libc.stdint cimport UINT64_MAX
+from libc.stdlib cimport calloc, free, realloc
 
 from dataplane.includes.deal cimport (dp_deal_dealt, dp_deal_destroy, dp_deal_end, dp_deal_init,
                                       dp_deal_released, dp_deal_wait_drained, dp_deal_wait_fill,
                                       dp_deal_wait_turn)
-from dataplane.io.frames cimport DP_BATCH_IN_PLACE, FrameBatch
+from dataplane.includes.pcap cimport DP_PCAP_CLASSIC
+from dataplane.io.frames cimport DP_BATCH_IN_PLACE, FrameBatch, dp_frame_len
 from dataplane.io.pcap_source cimport PcapSource
 from dataplane.io.source cimport DP_NEED_GIL, DP_SOURCE_END
 
@@ -40,6 +42,11 @@ cdef extern from "<pthread.h>" nogil:
 
 cdef extern from *:
     void __builtin_ia32_pause() nogil
+    uint64_t __atomic_fetch_add(uint64_t *p, uint64_t v, int order) nogil
+    uint64_t __atomic_add_fetch(uint64_t *p, uint64_t v, int order) nogil
+    void __atomic_store_n(uint64_t *p, uint64_t v, int order) nogil
+    int __ATOMIC_RELAXED
+    int __ATOMIC_RELEASE
 
 
 cdef inline void lock_spinning(pthread_mutex_t *m) noexcept nogil:
@@ -71,6 +78,15 @@ cdef class SharedSource(Source):
         self.workers = workers
         self.ordered = ordered
         self.reader = (<PcapSource>inner).reader if isinstance(inner, PcapSource) else None
+        self.psrc = <PcapSource>inner if isinstance(inner, PcapSource) else None
+        # free order over a classic pcap: after the first pass, batches by number (see by_number)
+        self.can_number = not ordered and workers > 1 and self.reader is not None and \
+            self.reader.r.format == DP_PCAP_CLASSIC
+        self.claim = <uint64_t *>calloc(workers, sizeof(uint64_t))
+        if self.claim == NULL:
+            raise MemoryError()
+        for i in range(workers):
+            self.claim[i] = UINT64_MAX
         self.batches = <dp_batch **>calloc(workers, sizeof(dp_batch *))
         self.seq = <uint64_t *>calloc(workers, sizeof(uint64_t))
         self.busy = <bint *>calloc(workers, sizeof(bint))
@@ -88,6 +104,8 @@ cdef class SharedSource(Source):
         free(self.batches)
         free(self.seq)
         free(self.busy)
+        free(self.claim)
+        free(self.starts)
 
     def register(self, FrameBatch batch not None, uint32_t worker):
         """``batch`` is the one worker ``worker`` (0..N-1) fills."""
@@ -112,6 +130,7 @@ cdef class SharedSource(Source):
         cdef int w = self.worker_of(b)
         cdef int rc, n
         cdef bint drain
+        cdef uint64_t pos0 = 0, loops0 = 0
         with nogil:
             rc = dp_deal_wait_fill(&self.d, w, &self.cancel_flag)
         if rc == 2:
@@ -130,8 +149,17 @@ cdef class SharedSource(Source):
                     rc = dp_deal_wait_drained(&self.d, &self.cancel_flag)
                 if rc:
                     return 0
+            if self.nb == 0:
+                pos0, loops0 = self.fill_mark()
+            elif self.claim_nogil(w) == UINT64_MAX:    # the first pass ended while we waited
+                return DP_SOURCE_END
             try:
-                n = self.inner.fill(b, wait_ns)
+                if self.nb:
+                    n = self.reader.read_at(b, self.starts[self.claim[w] % self.nb])
+                    if n == 0:              # the trace is not what the first pass saw: stop here
+                        n = DP_SOURCE_END
+                else:
+                    n = self.inner.fill(b, wait_ns)
             except BaseException:
                 dp_deal_end(&self.d)    # the pumps finish what they hold; no more batches
                 raise
@@ -139,10 +167,14 @@ cdef class SharedSource(Source):
                 dp_deal_end(&self.d)
                 return n
             if n > 0:
-                self.seq[w] = dp_deal_dealt(&self.d)
-                self.busy[w] = True
-                self.packets = self.inner.packets
-                self.bytes = self.inner.bytes
+                if self.nb:
+                    self.took_numbered(w, b, n, dp_deal_dealt(&self.d))
+                else:
+                    self.seq[w] = dp_deal_dealt(&self.d)
+                    self.busy[w] = True
+                    self.packets = self.inner.packets
+                    self.bytes = self.inner.bytes
+                    self.note_batch(b, pos0, loops0)
         finally:
             pthread_mutex_unlock(&self.fill_lock)
         if n > 0:
@@ -159,6 +191,7 @@ cdef class SharedSource(Source):
         # unregistered batch) before anything was dealt: fill redoes it all
         cdef int w = self.worker_nogil(b)
         cdef int rc, n
+        cdef uint64_t pos0, loops0
         if w < 0:
             return DP_NEED_GIL
         rc = dp_deal_wait_fill(&self.d, w, &self.cancel_flag)
@@ -166,15 +199,21 @@ cdef class SharedSource(Source):
             return DP_SOURCE_END
         if rc == 1:
             return 0
+        if self.nb:
+            return self.fill_numbered(w, b)
         lock_spinning(&self.fill_lock)
         if self.d.ended:
             pthread_mutex_unlock(&self.fill_lock)
             return DP_SOURCE_END
+        if self.nb:                         # the first pass ended while we waited for the lock
+            pthread_mutex_unlock(&self.fill_lock)
+            return self.fill_numbered(w, b)
         if (b.flags & DP_BATCH_IN_PLACE and self.reader is not None and self.d.inflight
                 and self.reader.lease_breaking()):
             if dp_deal_wait_drained(&self.d, &self.cancel_flag):
                 pthread_mutex_unlock(&self.fill_lock)
                 return 0
+        pos0, loops0 = self.fill_mark()
         n = self.inner.fill_nogil(b, wait_ns)
         if n == DP_SOURCE_END:
             dp_deal_end(&self.d)
@@ -183,12 +222,96 @@ cdef class SharedSource(Source):
             self.busy[w] = True
             self.packets = self.inner.packets
             self.bytes = self.inner.bytes
+            self.note_batch(b, pos0, loops0)
         pthread_mutex_unlock(&self.fill_lock)
         if n > 0 and dp_deal_wait_turn(&self.d, self.seq[w], &self.cancel_flag):
             self.busy[w] = False            # cancelled while waiting: the batch is given up
             dp_deal_released(&self.d, self.seq[w])
             return 0
         return n
+
+    # ---- batches by number (free order, classic pcap, after the first pass) ----
+    # The first pass is read in order under fill_lock, noting where each
+    # batch starts (note_batch). Once a fill rewinds, every batch of every
+    # later pass is known by its number g (pass g // nb, batch g % nb): a pump
+    # claims the next g with one atomic add and reads it from its offset on
+    # its own (PcapReader.read_at_nogil) -- no lock, so N pumps read at once.
+    # A fill that needs more (a lease break, a shrunk file) reads its claimed
+    # batch with the GIL, under fill_lock (fill). The reader's position is
+    # then left alone: progress moves by passes (loops_done).
+
+    cdef (uint64_t, uint64_t) fill_mark(self) noexcept nogil:
+        if not self.can_number:
+            return 0, 0
+        return self.reader.r.pos, self.psrc.loops_done
+
+    cdef void note_batch(self, dp_batch *b, uint64_t pos0, uint64_t loops0) noexcept nogil:
+        # fill_lock held, first pass: b was read from pos0 (same pass) or a
+        # rewind came first (b is the next pass's batch 0: all batches known)
+        cdef uint64_t *grown
+        cdef uint32_t i
+        if not self.can_number:
+            return
+        if self.psrc.loops_done == loops0:
+            if self.nstarts == self.cap_starts:
+                grown = <uint64_t *>realloc(self.starts, (self.cap_starts * 2 + 64) * sizeof(uint64_t))
+                if grown == NULL:
+                    self.can_number = False       # go on in order, under the lock
+                    return
+                self.starts = grown
+                self.cap_starts = self.cap_starts * 2 + 64
+            self.starts[self.nstarts] = pos0
+            self.nstarts += 1
+            return
+        for i in range(self.workers):            # every pump's batch holds as many records
+            if self.batches[i] == NULL or self.batches[i].capacity != b.capacity:
+                self.can_number = False
+                return
+        if self.nstarts:
+            self.next_g = self.nstarts * self.psrc.loops_done + 1
+            __atomic_store_n(&self.nb, self.nstarts, __ATOMIC_RELEASE)   # after next_g
+
+    cdef uint64_t claim_nogil(self, int w) noexcept nogil:
+        """Worker w's batch number (claimed now, or earlier by a fill that
+        fell back); UINT64_MAX: past the last pass (the deal ends)."""
+        cdef uint64_t g = self.claim[w]
+        if g != UINT64_MAX:
+            return g
+        g = __atomic_fetch_add(&self.next_g, 1, __ATOMIC_RELAXED)
+        if self.psrc.loops and g >= self.psrc.loops * self.nb:
+            self.psrc.loops_done = self.psrc.loops
+            self.psrc.ended = True
+            dp_deal_end(&self.d)
+            return UINT64_MAX
+        self.claim[w] = g
+        return g
+
+    cdef int fill_numbered(self, int w, dp_batch *b) noexcept nogil:
+        cdef uint64_t g = self.claim_nogil(w), seq
+        cdef int n
+        if g == UINT64_MAX:
+            return DP_SOURCE_END
+        seq = dp_deal_dealt(&self.d)              # in flight before the lease is looked at
+        n = self.reader.read_at_nogil(b, self.starts[g % self.nb])
+        if n == DP_NEED_GIL:
+            dp_deal_released(&self.d, seq)
+            return n                              # fill reads the claimed batch (lock, drain, errors)
+        self.took_numbered(w, b, n, seq)
+        __atomic_add_fetch(&self.batches_numbered, 1, __ATOMIC_RELAXED)
+        return n
+
+    cdef void took_numbered(self, int w, dp_batch *b, int n, uint64_t seq) noexcept nogil:
+        cdef uint64_t g = self.claim[w], nbytes = 0
+        cdef uint32_t i
+        self.claim[w] = UINT64_MAX
+        self.seq[w] = seq
+        self.busy[w] = True
+        for i in range(<uint32_t>n):
+            nbytes += dp_frame_len(&b.frames[i])
+        self.packets = __atomic_add_fetch(&self.psrc.packets, <uint64_t>n, __ATOMIC_RELAXED)
+        self.bytes = __atomic_add_fetch(&self.psrc.bytes, nbytes, __ATOMIC_RELAXED)
+        if g // self.nb > self.psrc.loops_done:  # passes whose batches were all handed out
+            self.psrc.loops_done = g // self.nb
 
     cdef int release_nogil(self, dp_batch *b) noexcept nogil:
         cdef int w = self.worker_nogil(b)

@@ -3,8 +3,11 @@
  * can be empty.
  *
  * ARRAY values sit at base + index * round_up(value_size, 8), the layout the
- * inline fast path in maps.h relies on.  PERCPU_ARRAY keeps the CPUs of one
- * index together: base + (index * nr_cpus + cpu) * stride.  Updates write in
+ * inline fast path in maps.h relies on.  PERCPU_ARRAY gives each CPU an area
+ * of its own, as the kernel's per-CPU allocator does: base + cpu * cpu_stride
+ * + index * elem_size, cpu_stride rounded up to DP_PCPU_AREA_ALIGN so no two
+ * CPUs write one cache line (adjacent slots of one index made every counter
+ * bump of a replay's two workers a cache-line transfer).  Updates write in
  * place without a lock (the kernel's arrays do the same: concurrent writers
  * of one element race, values may be torn without bpf_spin_lock).
  */
@@ -20,15 +23,32 @@ struct slot {
 struct array {
     struct dp_map map;
     char *values;     /* ARRAY / PERCPU_ARRAY */
+    uint64_t cpu_stride; /* PERCPU_ARRAY: bytes from one CPU's area to the next */
     void *slots;      /* struct dp_prog_slot (PROG_ARRAY) or struct slot */
     dp_spinlock_t lock;
 };
 
 static inline uint32_t key_index(const void *key) { return *(const uint32_t *)key; }
 
+/* Two cache lines: adjacent-line prefetch pairs lines too. */
+#define DP_PCPU_AREA_ALIGN 128u
+
 static inline char *pcpu_ptr(struct array *a, uint32_t idx, uint32_t cpu)
 {
-    return a->values + ((uint64_t)idx * a->map.nr_cpus + cpu) * a->map.elem_size;
+    return a->values + (uint64_t)cpu * a->cpu_stride + (uint64_t)idx * a->map.elem_size;
+}
+
+/* The syscall value of a per-CPU element: every CPU's slot, CPU 0 first. */
+static void pcpu_copy_out(struct array *a, uint32_t idx, void *value)
+{
+    for (uint32_t c = 0; c < a->map.nr_cpus; c++)
+        memcpy((char *)value + (uint64_t)c * a->map.elem_size, pcpu_ptr(a, idx, c), a->map.elem_size);
+}
+
+static void pcpu_copy_in(struct array *a, uint32_t idx, const void *value)
+{
+    for (uint32_t c = 0; c < a->map.nr_cpus; c++)
+        memcpy(pcpu_ptr(a, idx, c), (const char *)value + (uint64_t)c * a->map.elem_size, a->map.elem_size);
 }
 
 static long array_next(struct dp_map *m, const void *key, void *next_key)
@@ -104,7 +124,7 @@ static long arr_sys_update(struct dp_map *m, const void *key, const void *value,
         return err;
     uint32_t idx = key_index(key);
     if (m->map_type == DP_MAP_PERCPU_ARRAY)
-        memcpy(pcpu_ptr(a, idx, 0), value, (uint64_t)m->elem_size * m->nr_cpus);
+        pcpu_copy_in(a, idx, value);
     else
         memcpy(a->values + (uint64_t)idx * m->elem_size, value, m->value_size);
     return 0;
@@ -117,7 +137,7 @@ static long arr_sys_lookup(struct dp_map *m, const void *key, void *value)
     if (idx >= m->max_entries)
         return -ENOENT;
     if (m->map_type == DP_MAP_PERCPU_ARRAY)
-        memcpy(value, pcpu_ptr(a, idx, 0), (uint64_t)m->elem_size * m->nr_cpus);
+        pcpu_copy_out(a, idx, value);
     else
         memcpy(value, a->values + (uint64_t)idx * m->elem_size, m->value_size);
     return 0;
@@ -402,11 +422,15 @@ long dp_array_create(const struct dp_map_attr *attr, struct dp_map **out)
     case DP_MAP_ARRAY:
     case DP_MAP_PERCPU_ARRAY: {
         uint64_t per = attr->map_type == DP_MAP_PERCPU_ARRAY ? a->map.nr_cpus : 1;
-        uint64_t bytes = n * per * a->map.elem_size;
-        if (bytes / per / a->map.elem_size != n) {
+        uint64_t area = n * a->map.elem_size;   /* < 2^32 * 2^31: no overflow */
+        if (per > 1)
+            area = DP_ROUND_UP(area, DP_PCPU_AREA_ALIGN);
+        uint64_t bytes = area * per;
+        if (bytes / per != area) {
             free(a);
             return -E2BIG;
         }
+        a->cpu_stride = area;
         a->values = aligned_alloc(64, DP_ROUND_UP(bytes, 64));
         if (!a->values) {
             free(a);
