@@ -62,6 +62,8 @@ cdef class Chain:
     cdef dict _per_cpu            # for_cpu clones, by CPU
     # One batch; returns packets run. Takes the chain's mutex, drops the GIL.
     cdef uint32_t run_c(self, dp_batch *b, dp_chain_result *res) except? 0xffffffff
+    # The same without the GIL: 0xffffffff when the scratch could not grow (nothing run).
+    cdef uint32_t run_nogil(self, dp_batch *b, dp_chain_result *res) noexcept nogil
 
 
 cdef class ChainSlot:
@@ -69,3 +71,7 @@ cdef class ChainSlot:
     # the GIL, so a reader sees the old or the new chain, never a mix).
     # Never None: native readers use _chain directly.
     cdef Chain _chain
+    # bumped (atomically, after the swap) at every publication: a pump
+    # running without the GIL compares it per batch and takes the GIL to
+    # read _chain only when it moved
+    cdef uint64_t gen

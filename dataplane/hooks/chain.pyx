@@ -30,6 +30,11 @@ from dataplane.runtime.jit.engine cimport JitInterpreter, dp_jit_fn, dp_jit_run
 from dataplane.abi.xdp import VERDICT_NAMES
 
 
+cdef extern from *:
+    uint64_t __atomic_add_fetch(uint64_t *p, uint64_t v, int order) nogil
+    int __ATOMIC_RELEASE
+
+
 cdef extern from "<pthread.h>" nogil:
     ctypedef struct pthread_mutex_t:
         pass
@@ -300,25 +305,27 @@ cdef class Chain:
                 out[b.id] = c.e[i].last_error.decode("utf-8", "replace")
         return out
 
-    cdef uint32_t run_c(self, dp_batch *b, dp_chain_result *res) except? 0xffffffff:
+    cdef uint32_t run_nogil(self, dp_batch *b, dp_chain_result *res) noexcept nogil:
         cdef dp_chain *c = <dp_chain *>self.c
-        cdef uint32_t n = 0
+        cdef uint32_t n = 0xffffffffU
         cdef uint32_t *live
-        cdef bint nomem = False
+        pthread_mutex_lock(&c.lock)
+        if b.count > c.live_cap:          # scratch grows under the lock (workers share chains)
+            live = <uint32_t *>malloc(b.capacity * sizeof(uint32_t))
+            if live != NULL:
+                free(c.live)
+                c.live = live
+                c.live_cap = b.capacity
+        if b.count <= c.live_cap:
+            n = dp_chain_run(c, b, res)   # sets each entry's CPU (per-CPU maps)
+        pthread_mutex_unlock(&c.lock)
+        return n
+
+    cdef uint32_t run_c(self, dp_batch *b, dp_chain_result *res) except? 0xffffffff:
+        cdef uint32_t n
         with nogil:
-            pthread_mutex_lock(&c.lock)
-            if b.count > c.live_cap:          # scratch grows under the lock (workers share chains)
-                live = <uint32_t *>malloc(b.capacity * sizeof(uint32_t))
-                if live == NULL:
-                    nomem = True
-                else:
-                    free(c.live)
-                    c.live = live
-                    c.live_cap = b.capacity
-            if not nomem:
-                n = dp_chain_run(c, b, res)   # sets each entry's CPU (per-CPU maps)
-            pthread_mutex_unlock(&c.lock)
-        if nomem:
+            n = self.run_nogil(b, res)
+        if n == 0xffffffffU:
             raise MemoryError()
         return n
 
@@ -358,6 +365,8 @@ cdef class ChainSlot:
     @chain.setter
     def chain(self, Chain chain not None):
         self._chain = chain       # one reference swap: the publication point
+        # then the generation GIL-free pumps watch (pump.pyx): the next batch takes the new chain
+        __atomic_add_fetch(&self.gen, 1, __ATOMIC_RELEASE)
 
 
 def redirect_target(FrameBatch batch not None, Py_ssize_t i):

@@ -13,9 +13,23 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
+from cpython.ref cimport PyObject
+
 from dataplane.hooks.chain cimport Chain, dp_chain_result
 from dataplane.io.frames cimport DP_BATCH_IN_PLACE, DP_VERDICT_MASK, dp_batch
-from dataplane.io.source cimport DP_SOURCE_END, Sink
+from dataplane.io.source cimport DP_NEED_GIL, DP_SOURCE_END, Sink, Source
+
+cdef extern from *:
+    uint64_t __atomic_load_n(const uint64_t *p, int order) nogil
+    int __ATOMIC_ACQUIRE
+
+# loop() results
+cdef enum:
+    LOOP_MAX = 0
+    LOOP_STOP = 1
+    LOOP_RETAKE = 2
+    LOOP_GIL = 3
+    LOOP_NOMEM = 4
 
 from dataplane.abi.xdp import VERDICT_NAMES
 
@@ -61,6 +75,10 @@ cdef class Pump:
                 self.sink_of[v] = len(distinct)
                 distinct.append(s)
         self.sinks = tuple(distinct)
+        self.nsinks = len(distinct)
+        for i, d in enumerate(distinct):
+            self.sinkp[i] = <PyObject *>d        # borrowed: self.sinks holds them
+        self.stage = ST_FILL
         self.idx = NULL
         if distinct:
             self.idx = <uint32_t *>malloc(len(distinct) * batch.b.capacity * sizeof(uint32_t))
@@ -75,79 +93,178 @@ cdef class Pump:
         sinks are flushed then, inside the timed run). Returns False early
         when a fill brought nothing within ``wait_ns`` or the source was
         cancelled. A source or sink error raises after every frame before
-        it went through (a malformed pcap record: PcapError)."""
-        cdef dp_batch *b = self.batch.ptr()
-        cdef dp_chain_result res
+        it went through (a malformed pcap record: PcapError).
+
+        The batches run without the GIL (loop()): the GIL is taken again
+        only to pick up a newly published chain, for a source or sink call
+        that has to be made with it (``*_nogil`` returned DP_NEED_GIL), and
+        at the end -- so N pumps on N threads run at the same time."""
         cdef uint64_t k = 0
-        cdef uint32_t cnt[5]
-        cdef uint32_t vc[5]
-        cdef uint32_t i, cap = b.capacity, v
-        cdef int n, s, ns = len(self.sinks)
-        cdef int64_t took
+        cdef int rc
         cdef Chain chain
-        cdef Sink sink
         while k < max_batches and not self.done:
-            if self.source.cancel_flag:
+            if self.stage == ST_FILL:
+                # the chain is taken before the fill: whether frames may stay
+                # in the source's read-only memory is the chain's to say
+                if self.source.cancel_flag:
+                    break
+                self.chain = self._take_chain()
+            chain = self.chain
+            with nogil:
+                rc = self.loop(chain, &k, max_batches, wait_ns)
+            if rc == LOOP_GIL:
+                self.gil_steps += 1
+                self.gil_step(chain, wait_ns)      # the stage the native call left
+                if self.stage == ST_FILL and not self.filled:
+                    break                          # no frames (cancelled, none within wait_ns)
+                if self.stage == ST_DONE:
+                    k += 1
+                    self.stage = ST_FILL
+            elif rc == LOOP_NOMEM:
+                raise MemoryError()
+            elif rc == LOOP_STOP:
                 break
-            # the chain is taken before the fill: whether frames may stay in
-            # the source's read-only memory is the chain's to say
-            chain = self.slot._chain
-            if self.cpu >= 0:
-                if chain is not self._published:
-                    self._published = chain
-                    self._mine = chain.for_cpu(self.cpu)
-                chain = self._mine
-            b.flags = DP_BATCH_IN_PLACE if chain.in_place and self.in_place else 0
-            n = self.source.fill(b, wait_ns)
-            if n == DP_SOURCE_END:
-                self.done = True
-                break
-            if n == 0:
-                break
-            if b.flags & DP_BATCH_IN_PLACE:
-                self.batches_in_place += 1
-            if chain.revision != self.revision or self.batches == 0:
-                self.revision = chain.revision
-                self.revisions_seen += 1
-            memset(&res, 0, sizeof(res))
-            chain.run_c(b, &res)
-            for v in range(5):
-                self.vpackets[v] += res.packets[v]
-                self.vbytes[v] += res.bytes[v]
-            self.packets += b.count
-            self.bytes += res.in_bytes
-            if ns:
-                # one pass buckets the frames by sink, in frame order
-                memset(cnt, 0, sizeof(cnt))
-                memset(vc, 0, sizeof(vc))
-                for i in range(b.count):
-                    v = b.frames[i].verdict & DP_VERDICT_MASK
-                    s = self.sink_of[v]
-                    if s >= 0:
-                        self.idx[s * cap + cnt[s]] = i
-                        cnt[s] += 1
-                        vc[v] += 1
-                for v in range(5):
-                    self.vsent[v] += vc[v]
-                for s in range(ns):
-                    if cnt[s]:
-                        sink = <Sink>self.sinks[s]
-                        took = sink.put(b, self.idx + s * cap, cnt[s])
-                        if took >= cnt[s]:
-                            for v in range(5):
-                                if self.sink_of[v] == s:
-                                    self.vtaken[v] += vc[v]
-                        else:
-                            self._count_taken(b, s, <uint32_t>took)
-            self.source.release(b)
-            self.batches += 1
-            k += 1
+            # LOOP_RETAKE: a chain was published; LOOP_MAX: k reached max_batches
         if self.done:
-            for s in range(ns):
+            for s in range(len(self.sinks)):
                 (<Sink>self.sinks[s]).flush_c()
         return self.done
 
-    cdef void _count_taken(self, dp_batch *b, int s, uint32_t took) noexcept:
+    cdef Chain _take_chain(self):
+        cdef Chain chain = self.slot._chain
+        self.gen = __atomic_load_n(&self.slot.gen, __ATOMIC_ACQUIRE)
+        if self.cpu >= 0:
+            if chain is not self._published:
+                self._published = chain
+                self._mine = chain.for_cpu(self.cpu)
+            chain = self._mine
+        return chain
+
+    cdef int loop(self, Chain chain, uint64_t *k, uint64_t max_batches, uint64_t wait_ns) noexcept nogil:
+        """Batches without the GIL, from self.stage on, until max_batches
+        (LOOP_MAX), a stop (LOOP_STOP: cancelled, no frames within wait_ns,
+        the source's end), a new chain at a batch boundary (LOOP_RETAKE),
+        or a stage whose call needs the GIL (LOOP_GIL: run() makes it)."""
+        cdef dp_batch *b = self.batch.ptr()
+        cdef int n
+        cdef int64_t took
+        cdef uint32_t s
+        while k[0] < max_batches:
+            if self.stage == ST_FILL:
+                if self.source.cancel_flag:
+                    return LOOP_STOP
+                if __atomic_load_n(&self.slot.gen, __ATOMIC_ACQUIRE) != self.gen:
+                    return LOOP_RETAKE
+                b.flags = DP_BATCH_IN_PLACE if chain.in_place and self.in_place else 0
+                n = self.source.fill_nogil(b, wait_ns)
+                if n == DP_NEED_GIL:
+                    return LOOP_GIL
+                if not self.filled_with(n):
+                    return LOOP_STOP
+            if self.stage == ST_RUN:
+                if not self.run_chain(chain, b):
+                    return LOOP_NOMEM
+            while self.stage == ST_PUT:
+                s = self.next_sink
+                if s >= <uint32_t>self.nsinks:
+                    self.stage = ST_RELEASE
+                    break
+                if self.cnt[s]:
+                    took = (<Sink>self.sinkp[s]).put_nogil(b, self.idx + s * b.capacity, self.cnt[s])
+                    if took == DP_NEED_GIL:
+                        return LOOP_GIL
+                    self.count_put(b, s, took)
+                self.next_sink = s + 1
+            if self.stage == ST_RELEASE:
+                if self.source.release_nogil(b) == DP_NEED_GIL:
+                    return LOOP_GIL
+                self.batches += 1
+                self.stage = ST_FILL
+                k[0] += 1
+        return LOOP_MAX
+
+    cdef int gil_step(self, Chain chain, uint64_t wait_ns) except -1:
+        """The stage loop() left, with the GIL (the source's or a sink's GIL
+        call); ST_DONE after a batch's release."""
+        cdef dp_batch *b = self.batch.ptr()
+        cdef int n
+        cdef int64_t took
+        cdef uint32_t s
+        self.filled = True
+        if self.stage == ST_FILL:
+            n = self.source.fill(b, wait_ns)
+            if not self.filled_with(n):
+                self.filled = False
+        elif self.stage == ST_PUT:
+            s = self.next_sink
+            took = (<Sink>self.sinks[s]).put(b, self.idx + s * b.capacity, self.cnt[s])
+            self.count_put(b, s, took)
+            self.next_sink = s + 1
+        elif self.stage == ST_RELEASE:
+            self.source.release(b)
+            self.batches += 1
+            self.stage = ST_DONE
+        return 0
+
+    cdef bint filled_with(self, int n) noexcept nogil:
+        """After a fill of n: False when there is no batch to run (the
+        source's end sets done); else the batch is counted and goes to ST_RUN."""
+        cdef dp_batch *b = self.batch.ptr()
+        if n == DP_SOURCE_END:
+            self.done = True
+            return False
+        if n <= 0:
+            return False
+        if b.flags & DP_BATCH_IN_PLACE:
+            self.batches_in_place += 1
+        self.stage = ST_RUN
+        return True
+
+    cdef bint run_chain(self, Chain chain, dp_batch *b) noexcept nogil:
+        """The chain over the batch, its verdicts counted and bucketed by sink
+        (in frame order); then ST_PUT. False: no memory for the chain's scratch."""
+        cdef dp_chain_result res
+        cdef uint32_t i, v, cap = b.capacity
+        cdef int s
+        cdef uint32_t ran
+        memset(&res, 0, sizeof(res))
+        ran = chain.run_nogil(b, &res)
+        if ran == 0xffffffffU:
+            return False
+        if chain.revision != self.revision or self.batches == 0:
+            self.revision = chain.revision
+            self.revisions_seen += 1
+        for v in range(5):
+            self.vpackets[v] += res.packets[v]
+            self.vbytes[v] += res.bytes[v]
+        self.packets += b.count
+        self.bytes += res.in_bytes
+        memset(self.cnt, 0, sizeof(self.cnt))
+        memset(self.vc, 0, sizeof(self.vc))
+        if self.nsinks:
+            for i in range(b.count):
+                v = b.frames[i].verdict & DP_VERDICT_MASK
+                s = self.sink_of[v]
+                if s >= 0:
+                    self.idx[s * cap + self.cnt[s]] = i
+                    self.cnt[s] += 1
+                    self.vc[v] += 1
+            for v in range(5):
+                self.vsent[v] += self.vc[v]
+        self.next_sink = 0
+        self.stage = ST_PUT
+        return True
+
+    cdef void count_put(self, dp_batch *b, uint32_t s, int64_t took) noexcept nogil:
+        cdef uint32_t v
+        if took >= self.cnt[s]:
+            for v in range(5):
+                if self.sink_of[v] == <int>s:
+                    self.vtaken[v] += self.vc[v]
+        else:
+            self._count_taken(b, s, <uint32_t>took)
+
+    cdef void _count_taken(self, dp_batch *b, int s, uint32_t took) noexcept nogil:
         # a sink took only the first `took` of its frames (a full TX ring)
         cdef uint32_t j
         cdef uint32_t *idx = self.idx + s * b.capacity

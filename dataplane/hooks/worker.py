@@ -1,8 +1,9 @@
 """Workers: a thread that pumps a Source through a hook's chain into Sinks.
 
-The batch loop itself is native (pump.pyx): Python runs once every
-``batches_per_call`` batches (or when the source had nothing for
-``wait``), to check for cancellation. The chain is re-read from the hook at
+The batch loop itself is native and runs without the GIL (pump.pyx):
+Python runs once every ``batches_per_call`` batches (or when the source had
+nothing for ``wait``), to check for cancellation, so the workers of one
+replay run at the same time. The chain is re-read from the hook at
 every batch boundary, so attach/detach take effect on the next batch while
 the worker runs.
 

@@ -12,6 +12,6 @@ from dataplane.includes.frame cimport (DP_BATCH_IN_PLACE, DP_FRAME_KEPT, DP_FRAM
 
 cdef class FrameBatch:
     cdef dp_batch b
-    cdef inline dp_batch *ptr(self) noexcept:
+    cdef inline dp_batch *ptr(self) noexcept nogil:
         return &self.b
     cdef dp_frame *_frame(self, Py_ssize_t i) except NULL

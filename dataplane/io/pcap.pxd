@@ -19,10 +19,14 @@ cdef class PcapReader:
     # Native API: fill b from the file; raises PcapError on a bad record
     # only when no packet precedes it in this call.
     cdef uint32_t read_into(self, dp_batch *b) except? 0xffffffff
+    # The same without the GIL on the common path: n > 0 frames, or
+    # DP_NEED_GIL with the reader as it was (the end of the trace, a bad
+    # record, a shrunk file, the first lease: read_into's to handle).
+    cdef int read_nogil(self, dp_batch *b) noexcept nogil
     cdef int rewind_c(self) except -1
     cdef bint _shrunk(self) except -1
     cdef bint _in_place_ok(self) except -1
-    cdef bint lease_breaking(self) noexcept   # in place, and someone asked for the file (io/shared.pyx)
+    cdef bint lease_breaking(self) noexcept nogil   # in place, and someone asked for the file (io/shared.pyx)
     cdef int _guard(self) except -1
     cdef void _release(self) noexcept
 
@@ -33,6 +37,8 @@ cdef class PcapWriter(Sink):
     cdef dp_pcap_writer w
     cdef bint opened
     cdef public uint64_t max_bytes   # the file may not grow past this (0: no cap): put() raises
+    cdef int nogil_err               # -errno of a put_nogil write, raised by the put() after it
     cdef readonly str path
+    cdef uint32_t fits(self, dp_batch *b, const uint32_t *idx, uint32_t n) noexcept nogil
     cdef int64_t write_into(self, const dp_batch *b, const uint32_t *idx, uint32_t n_idx,
                             const uint8_t *mask, int64_t verdict) except -1

@@ -15,6 +15,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EINTR, errno
 from libc.stdint cimport uintptr_t
 from posix.mman cimport MADV_SEQUENTIAL, MAP_FAILED, MAP_PRIVATE, PROT_READ, madvise, mmap, munmap
+from posix.stat cimport fstat, struct_stat
 from posix.unistd cimport close as os_close
 
 cdef extern from "<fcntl.h>" nogil:
@@ -40,6 +41,7 @@ from dataplane.includes.pcap cimport (DP_PCAP_NG, dp_pcap_close, dp_pcap_fill_gu
                                      dp_out_reserve, dp_pcap_writer_open, dp_pcap_writer_open_mode, dp_sigbus_guard_install,
                                      DP_OUT_SYNC, DP_OUT_THREAD)
 from dataplane.io.frames cimport DP_BATCH_IN_PLACE, FrameBatch, dp_frame_len
+from dataplane.io.source cimport DP_NEED_GIL
 
 LINKTYPE_ETHERNET = 1
 
@@ -140,7 +142,7 @@ cdef class PcapReader:
         self.in_place = 1
         return True
 
-    cdef bint lease_breaking(self) noexcept:
+    cdef bint lease_breaking(self) noexcept nogil:
         # the next fill will let the lease go (see _in_place_ok)
         return self.in_place > 0 and fcntl(self.fd, F_GETLEASE) != F_RDLCK
 
@@ -215,6 +217,39 @@ cdef class PcapReader:
         if n == 0 and self.r.err:
             raise PcapError(self.r.errmsg.decode(errors="replace"), path=self.path, offset=self.r.err_off)
         return n
+
+    cdef int read_nogil(self, dp_batch *b) noexcept nogil:
+        # read_into's common path, step for step, and nothing else: whatever
+        # read_into would raise about or redo is left to it, the reader's
+        # position put back first
+        cdef uint32_t n = 0, n_ifaces, n_sections, first_if
+        cdef uint64_t pos, packets, truncated
+        cdef int fault, swapped, tail = 0
+        cdef struct_stat st
+        if not self.opened or dp_sigbus_guard_install() < 0:
+            return DP_NEED_GIL
+        if b.flags & DP_BATCH_IN_PLACE:
+            if self.in_place == 0 and self.map != NULL:
+                return DP_NEED_GIL               # taking the lease: _in_place_ok
+            if self.in_place > 0:
+                if fcntl(self.fd, F_GETLEASE) != F_RDLCK:
+                    return DP_NEED_GIL           # a break: _in_place_ok lets go
+            else:
+                b.flags &= ~DP_BATCH_IN_PLACE
+        pos, packets, truncated = self.r.pos, self.r.packets, self.r.truncated
+        n_ifaces, n_sections, first_if, swapped = (self.r.n_ifaces, self.r.n_sections,
+                                                   self.r.section_first_if, self.r.swapped)
+        fault = dp_pcap_fill_guarded(&self.r, b, 0, self.map, self.map_len, &n, &tail)
+        if not fault and n > 0 and not self.r.err:
+            if not tail:
+                return n
+            # the last page: trusted only while the file is still whole (_shrunk)
+            if fstat(self.fd, &st) == 0 and <uint64_t>st.st_size >= self.r.size:
+                return n
+        self.r.pos, self.r.packets, self.r.truncated = pos, packets, truncated
+        self.r.n_ifaces, self.r.n_sections = n_ifaces, n_sections
+        self.r.section_first_if, self.r.swapped = first_if, swapped
+        return DP_NEED_GIL
 
     @property
     def reads_in_place(self):
@@ -343,6 +378,7 @@ cdef class PcapWriter(Sink):
     def __cinit__(self):
         self.opened = False
         self.max_bytes = 0
+        self.nogil_err = 0
 
     def __init__(self, path, uint32_t linktype=LINKTYPE_ETHERNET, bint nanosecond=True,
                  uint32_t snaplen=262144, bint threaded=True):
@@ -427,29 +463,47 @@ cdef class PcapWriter(Sink):
         if rc < 0:
             raise OSError(-rc, os.strerror(-rc), self.path)
 
-    cdef int64_t put(self, dp_batch *b, const uint32_t *idx, uint32_t n) except -1:
-        cdef int64_t k
+    cdef uint32_t fits(self, dp_batch *b, const uint32_t *idx, uint32_t n) noexcept nogil:
+        """How many of the frames fit under max_bytes (all when no cap)."""
         cdef uint64_t want = 0, rec
         cdef uint32_t i
+        if not self.max_bytes:
+            return n
+        for i in range(n):
+            rec = 16 + min(dp_frame_len(&b.frames[idx[i]]), self.w.snaplen)
+            if self.w.bytes + want + rec > self.max_bytes:
+                return i
+            want += rec
+        return n
+
+    cdef int64_t put(self, dp_batch *b, const uint32_t *idx, uint32_t n) except -1:
+        cdef int64_t k
+        cdef uint32_t fit
+        if self.nogil_err:
+            k, self.nogil_err = self.nogil_err, 0
+            raise OSError(<int>-k, os.strerror(<int>-k), self.path)
         if not self.opened:
             raise ValueError("write to a closed PcapWriter")
-        if self.max_bytes:
-            # a cap (the service's limits.replay_output_bytes): the frames that fit are written,
-            # whole records, then the put fails, so the file ends at most max_bytes long
-            for i in range(n):
-                rec = 16 + min(dp_frame_len(&b.frames[idx[i]]), self.w.snaplen)
-                if self.w.bytes + want + rec > self.max_bytes:
-                    with nogil:
-                        k = dp_pcap_write_frames(&self.w, b, idx, i)
-                    if k < 0:
-                        raise OSError(<int>-k, os.strerror(<int>-k), self.path)
-                    raise OutputFull(f"output {self.path} reached its cap of {self.max_bytes} bytes "
-                                     f"(limits.replay_output_bytes): {self.w.packets} packets written")
-                want += rec
+        # a cap (the service's limits.replay_output_bytes): the frames that fit are written,
+        # whole records, then the put fails, so the file ends at most max_bytes long
+        fit = self.fits(b, idx, n)
         with nogil:
-            k = dp_pcap_write_frames(&self.w, b, idx, n)
+            k = dp_pcap_write_frames(&self.w, b, idx, fit)
         if k < 0:
             raise OSError(<int>-k, os.strerror(<int>-k), self.path)
+        if fit < n:
+            raise OutputFull(f"output {self.path} reached its cap of {self.max_bytes} bytes "
+                             f"(limits.replay_output_bytes): {self.w.packets} packets written")
+        return k
+
+    cdef int64_t put_nogil(self, dp_batch *b, const uint32_t *idx, uint32_t n) noexcept nogil:
+        cdef int64_t k
+        if not self.opened or self.nogil_err or self.fits(b, idx, n) < n:
+            return DP_NEED_GIL
+        k = dp_pcap_write_frames(&self.w, b, idx, n)
+        if k < 0:
+            self.nogil_err = <int>k      # the put() the pump makes next raises it
+            return DP_NEED_GIL
         return k
 
     cdef int flush_c(self) except -1:

@@ -30,4 +30,5 @@ cdef class PcapSource(Source):
     cdef uint32_t *ifmap
     cdef uint32_t n_ifmap
     cdef uint32_t read_pass(self, dp_batch *b) except? 0xffffffff
+    cdef void map_ifaces(self, dp_batch *b, uint32_t n) noexcept nogil
     cdef uint64_t due_ns(self, dp_batch *b, uint32_t i, uint64_t index) noexcept nogil

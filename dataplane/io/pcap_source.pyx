@@ -27,7 +27,7 @@ from libc.string cimport memcpy
 from dataplane.includes.pace cimport DP_PACE_GROUP_NS, dp_pace_now, dp_pace_sleep_until
 from dataplane.includes.pcap cimport DP_PCAP_NG
 from dataplane.io.frames cimport DP_BATCH_IN_PLACE, dp_frame, dp_frame_len
-from dataplane.io.source cimport DP_SOURCE_END
+from dataplane.io.source cimport DP_NEED_GIL, DP_SOURCE_END
 
 
 cdef class PcapSource(Source):
@@ -60,7 +60,7 @@ cdef class PcapSource(Source):
 
     cdef uint32_t read_pass(self, dp_batch *b) except? 0xffffffff:
         """Read the next frames into b, rewinding between passes; 0 at the end."""
-        cdef uint32_t n, i, ifid
+        cdef uint32_t n
         while True:
             n = self.reader.read_into(b)
             if n:
@@ -73,13 +73,41 @@ cdef class PcapSource(Source):
             # pcap timing: the next pass starts where this one ended
             self.loop_ts_set = False
             self.loop_t0 = self.last_due
-        if self.reader.r.format == DP_PCAP_NG:
-            # the reader leaves the EPB interface id in frame.ifindex; the
-            # chain reads frame.ifindex as ctx->ingress_ifindex (0: the hook's)
-            for i in range(n):
-                ifid = b.frames[i].ifindex
-                b.frames[i].ifindex = self.ifmap[ifid] if ifid < self.n_ifmap else ifid + 1
+        self.map_ifaces(b, n)
         return n
+
+    cdef void map_ifaces(self, dp_batch *b, uint32_t n) noexcept nogil:
+        # the reader leaves a pcapng EPB's interface id in frame.ifindex; the
+        # chain reads frame.ifindex as ctx->ingress_ifindex (0: the hook's)
+        cdef uint32_t i, ifid
+        if self.reader.r.format != DP_PCAP_NG:
+            return
+        for i in range(n):
+            ifid = b.frames[i].ifindex
+            b.frames[i].ifindex = self.ifmap[ifid] if ifid < self.n_ifmap else ifid + 1
+
+    cdef int fill_nogil(self, dp_batch *b, uint64_t wait_ns) noexcept nogil:
+        # flat out, within a pass: fill's path without the GIL (a pass's
+        # end, pacing and errors go to fill)
+        cdef int n
+        cdef uint32_t i
+        if self.ended:
+            return DP_SOURCE_END
+        if self.cancel_flag:
+            return 0
+        if self.rate > 0 or self.speed > 0:
+            return DP_NEED_GIL
+        n = self.reader.read_nogil(b)
+        if n <= 0:
+            return DP_NEED_GIL
+        self.map_ifaces(b, <uint32_t>n)
+        self.packets += <uint32_t>n
+        for i in range(<uint32_t>n):
+            self.bytes += dp_frame_len(&b.frames[i])
+        return n
+
+    cdef int release_nogil(self, dp_batch *b) noexcept nogil:
+        return 0          # frames in b's slots or in the mapping: nothing to give back
 
     cdef uint64_t due_ns(self, dp_batch *b, uint32_t i, uint64_t index) noexcept nogil:
         """When frame i (the index-th packet paced) is due, monotonic ns."""

@@ -24,6 +24,7 @@ cdef class SharedSource(Source):
     cdef uint64_t *seq                 # seq[i] its number
     cdef bint *busy
     cdef int worker_of(self, dp_batch *b) except -1
+    cdef int worker_nogil(self, dp_batch *b) noexcept nogil   # -1: not registered
 
 
 cdef class SharedSink(Sink):

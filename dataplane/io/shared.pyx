@@ -29,13 +29,31 @@ from dataplane.includes.deal cimport (dp_deal_dealt, dp_deal_destroy, dp_deal_en
                                       dp_deal_wait_turn)
 from dataplane.io.frames cimport DP_BATCH_IN_PLACE, FrameBatch
 from dataplane.io.pcap_source cimport PcapSource
-from dataplane.io.source cimport DP_SOURCE_END
+from dataplane.io.source cimport DP_NEED_GIL, DP_SOURCE_END
 
 cdef extern from "<pthread.h>" nogil:
+    int pthread_mutex_trylock(pthread_mutex_t *m)
     int pthread_mutex_init(pthread_mutex_t *m, void *attr)
     int pthread_mutex_destroy(pthread_mutex_t *m)
     int pthread_mutex_lock(pthread_mutex_t *m)
     int pthread_mutex_unlock(pthread_mutex_t *m)
+
+cdef extern from *:
+    void __builtin_ia32_pause() nogil
+
+
+cdef inline void lock_spinning(pthread_mutex_t *m) noexcept nogil:
+    # A fill holds the lock for a few microseconds; the pump that waits for
+    # it has nothing else to do. Sleeping on the futex costs a wakeup (an
+    # IPI, a VM exit here) per batch -- more than the wait: spin up to
+    # ~20 us first, then sleep (the holder was descheduled).
+    cdef int i
+    for i in range(400):
+        if pthread_mutex_trylock(m) == 0:
+            return
+        __builtin_ia32_pause()
+    pthread_mutex_lock(m)
+
 
 # More pumps than this on one source: a configuration error, not a replay.
 MAX_WORKERS = 64
@@ -77,12 +95,18 @@ cdef class SharedSource(Source):
             raise ValueError(f"worker {worker}: this source has {self.workers}")
         self.batches[worker] = batch.ptr()
 
-    cdef int worker_of(self, dp_batch *b) except -1:
+    cdef int worker_nogil(self, dp_batch *b) noexcept nogil:
         cdef uint32_t i
         for i in range(self.workers):
             if self.batches[i] == b:
                 return i
-        raise ValueError("a batch no worker registered (SharedSource.register)")
+        return -1
+
+    cdef int worker_of(self, dp_batch *b) except -1:
+        cdef int w = self.worker_nogil(b)
+        if w < 0:
+            raise ValueError("a batch no worker registered (SharedSource.register)")
+        return w
 
     cdef int fill(self, dp_batch *b, uint64_t wait_ns) except -2:
         cdef int w = self.worker_of(b)
@@ -130,6 +154,55 @@ cdef class SharedSource(Source):
                 return 0
         return n
 
+    cdef int fill_nogil(self, dp_batch *b, uint64_t wait_ns) noexcept nogil:
+        # fill's path without the GIL; DP_NEED_GIL (inner's, or an
+        # unregistered batch) before anything was dealt: fill redoes it all
+        cdef int w = self.worker_nogil(b)
+        cdef int rc, n
+        if w < 0:
+            return DP_NEED_GIL
+        rc = dp_deal_wait_fill(&self.d, w, &self.cancel_flag)
+        if rc == 2:
+            return DP_SOURCE_END
+        if rc == 1:
+            return 0
+        lock_spinning(&self.fill_lock)
+        if self.d.ended:
+            pthread_mutex_unlock(&self.fill_lock)
+            return DP_SOURCE_END
+        if (b.flags & DP_BATCH_IN_PLACE and self.reader is not None and self.d.inflight
+                and self.reader.lease_breaking()):
+            if dp_deal_wait_drained(&self.d, &self.cancel_flag):
+                pthread_mutex_unlock(&self.fill_lock)
+                return 0
+        n = self.inner.fill_nogil(b, wait_ns)
+        if n == DP_SOURCE_END:
+            dp_deal_end(&self.d)
+        elif n > 0:
+            self.seq[w] = dp_deal_dealt(&self.d)
+            self.busy[w] = True
+            self.packets = self.inner.packets
+            self.bytes = self.inner.bytes
+        pthread_mutex_unlock(&self.fill_lock)
+        if n > 0 and dp_deal_wait_turn(&self.d, self.seq[w], &self.cancel_flag):
+            self.busy[w] = False            # cancelled while waiting: the batch is given up
+            dp_deal_released(&self.d, self.seq[w])
+            return 0
+        return n
+
+    cdef int release_nogil(self, dp_batch *b) noexcept nogil:
+        cdef int w = self.worker_nogil(b)
+        cdef int rc
+        if w < 0:
+            return DP_NEED_GIL
+        rc = self.inner.release_nogil(b)
+        if rc == DP_NEED_GIL:
+            return rc
+        if self.busy[w]:
+            self.busy[w] = False
+            dp_deal_released(&self.d, self.seq[w])
+        return rc
+
     cdef int release(self, dp_batch *b) except -1:
         cdef int w = self.worker_of(b)
         cdef int rc = self.inner.release(b)
@@ -172,6 +245,13 @@ cdef class SharedSink(Sink):
             return self.inner.put(b, idx, n)
         finally:
             pthread_mutex_unlock(&self.lock)
+
+    cdef int64_t put_nogil(self, dp_batch *b, const uint32_t *idx, uint32_t n) noexcept nogil:
+        cdef int64_t k
+        pthread_mutex_lock(&self.lock)
+        k = self.inner.put_nogil(b, idx, n)
+        pthread_mutex_unlock(&self.lock)
+        return k
 
     cdef int flush_c(self) except -1:
         with nogil:

@@ -66,6 +66,16 @@
 #
 # Threads: one pump at a time calls fill/release on a source and put/flush_c
 # on a sink; cancel() may come from any thread.
+#
+# ---- the GIL-free path: fill_nogil / release_nogil / put_nogil ------------
+# The same calls without the GIL, so N pumps of one replay run their batch
+# loops at the same time (the pump holds the GIL once per Pump.run, not per
+# batch). Each does what its GIL twin does on the common path, or returns
+# DP_NEED_GIL having done nothing at all (no frame read, none written, no
+# counter moved): the pump then makes the GIL call instead, which handles
+# the rare cases (end of a pass, a bad record, a shrunk file, a full output,
+# an error to raise). The bases return DP_NEED_GIL: a transport that only
+# implements the GIL calls works as before.
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from dataplane.io.frames cimport dp_batch
@@ -73,6 +83,7 @@ from dataplane.io.frames cimport dp_batch
 
 cdef enum:
     DP_SOURCE_END = -1
+    DP_NEED_GIL = -3        # a *_nogil call left the work to its GIL twin
 
 
 cdef class Source:
@@ -81,8 +92,11 @@ cdef class Source:
     cdef volatile int cancel_flag    # set by cancel(), from any thread
     cdef int fill(self, dp_batch *b, uint64_t wait_ns) except -2
     cdef int release(self, dp_batch *b) except -1
+    cdef int fill_nogil(self, dp_batch *b, uint64_t wait_ns) noexcept nogil
+    cdef int release_nogil(self, dp_batch *b) noexcept nogil
 
 
 cdef class Sink:
     cdef int64_t put(self, dp_batch *b, const uint32_t *idx, uint32_t n) except -1
     cdef int flush_c(self) except -1
+    cdef int64_t put_nogil(self, dp_batch *b, const uint32_t *idx, uint32_t n) noexcept nogil

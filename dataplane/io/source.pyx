@@ -19,6 +19,12 @@ cdef class Source:
     cdef int release(self, dp_batch *b) except -1:
         return 0          # copying sources: nothing to give back
 
+    cdef int fill_nogil(self, dp_batch *b, uint64_t wait_ns) noexcept nogil:
+        return DP_NEED_GIL
+
+    cdef int release_nogil(self, dp_batch *b) noexcept nogil:
+        return DP_NEED_GIL
+
     def cancel(self):
         """Stop delivering: a waiting fill returns within ~20 ms, later fills return 0."""
         self.cancel_flag = 1
@@ -47,3 +53,6 @@ cdef class Sink:
 
     cdef int flush_c(self) except -1:
         return 0
+
+    cdef int64_t put_nogil(self, dp_batch *b, const uint32_t *idx, uint32_t n) noexcept nogil:
+        return DP_NEED_GIL
