@@ -22,6 +22,17 @@ from dataplane.errors import DataplaneError, VerifierError
 def verify_program(spec, ps, *, log_level: int = 0, kfuncs: dict | None = None, objs: dict | None = None,
                    kernel_layout: bool = False):
     """Verify one ProgramSpec of ``spec``; VerifiedProgram or VerifierError.
+    (:func:`prepare_program` then the verification.)"""
+    verify = prepare_program(spec, ps, kfuncs=kfuncs, objs=objs, kernel_layout=kernel_layout)
+    return verify(log_level=log_level)
+
+
+def prepare_program(spec, ps, *, kfuncs: dict | None = None, objs: dict | None = None,
+                    kernel_layout: bool = False):
+    """Everything before the verification of ProgramSpec ``ps``: a callable
+    ``verify(log_level=0)`` -> VerifiedProgram (or VerifierError).  Kept
+    apart so benchmarks/verify.py times the verification alone, as the
+    kernel's BPF_PROG_LOAD of an already linked program.
 
     By default the program is checked as dataplane runs it (__kconfig
     externs resolved, CO-RE relocations applied by the same function as
@@ -60,7 +71,8 @@ def verify_program(spec, ps, *, log_level: int = 0, kfuncs: dict | None = None, 
     # a kfunc nobody serves: libbpf's text when the kernel lacks it too, dataplane's gap otherwise
     from dataplane.loader.vmlinux import kfunc_unavailable
     linked = link_program(spec, ps, protos if kfuncs is None else kfuncs, unknown=kfunc_unavailable)
-    return linked.verify(log_level=log_level, objs=layouts if objs is None else objs, line_info=ps.line_info)
+    objs = layouts if objs is None else objs
+    return lambda log_level=0: linked.verify(log_level=log_level, objs=objs, line_info=ps.line_info)
 
 
 def register(sub) -> None:
