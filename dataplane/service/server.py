@@ -106,9 +106,10 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None, watch: float 
     # would start "successfully" and steal half the calls. Refuse instead.
     from dataplane.service.decode import DecodeInterceptor
     from dataplane.service.persist.interceptor import CommitInterceptor
+    app.name_limiter = LimitsInterceptor(limits.name_bytes)     # a reload sets its limit (limits_apply.py)
     server = grpc.aio.server(
         # DecodeInterceptor first: it parses the request for every layer below it (they get messages)
-        interceptors=[DecodeInterceptor(), AuthInterceptor(policy), LimitsInterceptor(limits.name_bytes),
+        interceptors=[DecodeInterceptor(), AuthInterceptor(policy), app.name_limiter,
                       CommitInterceptor(persister)],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", limits.message_bytes),
                  ("grpc.max_send_message_length", limits.message_bytes)])

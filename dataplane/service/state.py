@@ -167,6 +167,8 @@ class Registry:
         self.max_object_bytes = DEFAULT_MAX_OBJECT_BYTES     # limits (service/limits.py sets them)
         self.max_objects = 0
         self.map_budget = None          # service/mapbudget.MapBudget (None: unbounded)
+        # object ids a reload in progress replaces: the limits do not count them (service/limits_usage.py)
+        self.leaving: frozenset[int] = frozenset()
 
     # ---------------------------------------------------------------- load
     def load(self, source: bytes | str, *, program: str = "", name: str = "", log_level: int = 0,
@@ -258,15 +260,17 @@ class Registry:
         from dataplane.service.mapbudget import map_bytes
         cpus = num_possible_cpus()
         with self.lock:
+            held = [m for m in self.maps.values() if m.object_id not in self.leaving]
             used = sum(map_bytes(m.spec.map_type, m.spec.key_size, m.spec.value_size, m.spec.max_entries, cpus)
-                       for m in self.maps.values())
+                       for m in held)
             self.map_budget.check([(n, map_bytes(t, k, v, e, cpus)) for n, t, k, v, e in new], used,
-                                  len(self.maps))
+                                  len(held))
 
     def _check_counts(self, new_maps: int) -> None:
         """limits.objects / limits.maps (under self.lock)."""
-        if self.max_objects and len(self.objects) >= self.max_objects:
-            raise DataplaneError(f"{len(self.objects)} objects are loaded; the limit is {self.max_objects} "
+        loaded = sum(1 for oid in self.objects if oid not in self.leaving)
+        if self.max_objects and loaded >= self.max_objects:
+            raise DataplaneError(f"{loaded} objects are loaded; the limit is {self.max_objects} "
                                  f"(limits.objects): unload one first", kind=errno.ENOSPC)
 
     def create_map(self, *, inner_of: int = 0, map_type: int = 0, key_size: int = 0, value_size: int = 0,
