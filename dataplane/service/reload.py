@@ -131,10 +131,13 @@ class Reload:
 # ---------------------------------------------------------------- sections
 
 RESTART_SETTINGS = (("grpc_listen", "grpc.listen"), ("metrics_listen", "metrics.listen"),
+                    ("health_listen", "health.listen"),
                     ("metrics_enabled", "metrics.enabled"), ("verifier", "verifier"), ("engine", "engine"),
                     ("tls", "tls"), ("metrics_tls", "metrics.tls"),
                     ("metrics_basic", "metrics.basic_auth"), ("insecure", "insecure"))
-KEPT = ("grpc_listen", "metrics_listen", "metrics_enabled", "verifier", "engine")
+# made once at start (serve's --tls-* flags may have set tls): the running values stay in the config
+KEPT = ("grpc_listen", "metrics_listen", "health_listen", "metrics_enabled", "verifier", "engine", "tls",
+        "metrics_tls")
 
 
 def file_settings(cfg: Config) -> dict:
