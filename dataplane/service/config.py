@@ -265,6 +265,37 @@ class _Checker:
             self.fail(node, f"{where}: expected a list")
         return node.value
 
+    def secret(self, m: dict, node, where: str, keys: tuple[str, str, str], base: str,
+               sha_hint: str) -> tuple[str, str | bytes]:
+        """A secret given exactly one way, ``keys`` = (file key, environment key, sha256 key):
+        ("sha256", the 32-byte digest) or ("plain", the secret read from the file, relative to
+        the config's folder, or from the environment variable; surrounding white space dropped)."""
+        given = [k for k in keys if k in m]
+        if len(given) != 1:
+            self.fail(node, f"{where}: give exactly one of {', '.join(keys)}")
+        k = given[0]
+        vnode = m[k][1]
+        v = self.string(vnode, f"{where}.{k}")
+        if k == keys[2]:
+            try:
+                d = bytes.fromhex(v)
+            except ValueError:
+                d = b""
+            if len(d) != 32:
+                self.fail(vnode, f"{where}.{k}: expected 64 hex digits ({sha_hint})")
+            return "sha256", d
+        if k == keys[0]:
+            path = os.path.join(base, v)
+            try:
+                with open(path) as f:
+                    return "plain", f.read().strip()
+            except OSError as exc:
+                self.fail(vnode, f"{where}.{k}: {path}: {exc.strerror}")
+        s = os.environ.get(v, "").strip()
+        if not s:
+            self.fail(vnode, f"{where}.{k}: environment variable {v} is not set")
+        return "plain", s
+
     def address(self, node, where: str) -> str:
         s = self.string(node, where)
         try:
