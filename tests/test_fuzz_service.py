@@ -25,7 +25,7 @@ from dataplane.service.protos import FILES, pb
 sys.path.insert(0, str(ROOT / "tests"))
 from support import fuzz  # noqa: E402
 from support.progs import compile_c  # noqa: E402
-from support.service import RPC_TIMEOUT, served  # noqa: E402
+from support.service import RPC_TIMEOUT, served_in  # noqa: E402
 
 N_ELF = int(os.environ.get("DP_FUZZ_ELF", 160))
 N_PCAP = int(os.environ.get("DP_FUZZ_PCAP", 80))
@@ -36,12 +36,7 @@ ELF_SEEDS = ("xdp_counter.c", "xdp_fw.c", "xdp_ct_fw.c", "xdp_tailcall.c", "xdp_
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    d = tmp_path_factory.mktemp("fuzz")
-    cfg = d / "srv.yaml"
-    cfg.write_text(f"grpc: {{listen: '127.0.0.1:0'}}\nmetrics: {{listen: '127.0.0.1:0'}}\n"
-                   f"paths: {{read: ['{d}'], write: ['{d}']}}\n")
-    with served("--config", str(cfg)) as srv:
-        srv.dir = d
+    with served_in(tmp_path_factory.mktemp("fuzz")) as srv:
         yield srv
         assert srv.proc.poll() is None, "the server died during the fuzz run"
 

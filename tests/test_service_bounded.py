@@ -26,34 +26,16 @@ from conftest import ROOT
 from dataplane.service.protos import pb
 
 sys.path.insert(0, str(ROOT / "tests"))
+from support.progs import SLOW_LOOP_C  # noqa: E402
 from support.service import PORT_0, RPC_TIMEOUT, rpc_error, served, start_server, stop, wait_ready  # noqa: E402
 
 FW = ROOT / "dataplane" / "data" / "xdp_fw.o"
 
-SLOW_C = r"""
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-SEC("xdp")
-int slow_loop(struct xdp_md *ctx)
-{
-    unsigned char *p = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
-    unsigned int sum = 0;
-    if (p + 1 > end)
-        return XDP_PASS;
-    for (int i = 0; i < 100000; i++) {
-        sum += p[0] ^ i;
-        if (sum & 0x40000)
-            sum >>= 1;
-    }
-    return sum & 1 ? XDP_DROP : XDP_PASS;
-}
-char LICENSE[] SEC("license") = "GPL";
-"""
 
 
 @pytest.fixture(scope="module")
 def slow(build_c):
-    return build_c(SLOW_C, "slow_loop").read_bytes()
+    return build_c(SLOW_LOOP_C, "slow_loop").read_bytes()
 
 
 @pytest.fixture(scope="module")

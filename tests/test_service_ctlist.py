@@ -20,7 +20,7 @@ from dataplane.service.protos import pb, rpc
 
 sys.path.insert(0, str(ROOT / "tests"))
 from support.progs import compile_c  # noqa: E402
-from support.service import RPC_TIMEOUT, health_pings, rpc_error, served  # noqa: E402
+from support.service import RPC_TIMEOUT, health_pings, rpc_error, served, served_in  # noqa: E402
 
 FLOWS = 30_000
 
@@ -36,12 +36,7 @@ def udp_frame(i: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ctlist")
-    cfg = d / "srv.yaml"
-    cfg.write_text(f"grpc: {{listen: '127.0.0.1:0'}}\nmetrics: {{listen: '127.0.0.1:0'}}\n"
-                   f"paths: {{read: ['{d}'], write: ['{d}']}}\n")
-    with served("--config", str(cfg)) as srv:
-        srv.dir = d
+    with served_in(tmp_path_factory.mktemp("ctlist")) as srv:
         yield srv
 
 

@@ -14,30 +14,12 @@ import time
 
 from dataplane.service.state import Registry
 from dataplane.service.verifypool import Job
+from support.progs import SLOW_LOOP_C
 
-SLOW_C = r"""
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-SEC("xdp")
-int slow_loop(struct xdp_md *ctx)
-{
-    unsigned char *p = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
-    unsigned int sum = 0;
-    if (p + 1 > end)
-        return XDP_PASS;
-    for (int i = 0; i < 100000; i++) {
-        sum += p[0] ^ i;
-        if (sum & 0x40000)
-            sum >>= 1;
-    }
-    return sum & 1 ? XDP_DROP : XDP_PASS;
-}
-char LICENSE[] SEC("license") = "GPL";
-"""
 
 
 def test_no_collection_walks_the_explored_states(build_c):
-    obj = build_c(SLOW_C, "slow_loop")
+    obj = build_c(SLOW_LOOP_C, "slow_loop")
     walked: list[int] = []
 
     def cb(phase, info):

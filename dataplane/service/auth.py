@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from dataclasses import dataclass, field
 
 import grpc
@@ -206,33 +205,12 @@ def parse_section(ck, node, base: str) -> AuthConfig:
             ck.fail(item, f"{w}: token name {name!r} used twice")
         names.add(name)
         role = _role(ck, t, w, item)
-        given = [k for k in ("file", "env", "sha256") if k in t]
-        if len(given) != 1:
-            ck.fail(item, f"{w}: give exactly one of file, env, sha256")
-        src = given[0]
-        val = ck.string(t[src][1], f"{w}.{src}")
-        if src == "sha256":
-            try:
-                d = bytes.fromhex(val)
-            except ValueError:
-                d = b""
-            if len(d) != 32:
-                ck.fail(t[src][1], f"{w}.sha256: expected 64 hex digits (sha256sum of the token)")
-        else:
-            if src == "file":
-                path = os.path.join(base, val)
-                try:
-                    with open(path) as f:
-                        secret = f.read().strip()
-                except OSError as exc:
-                    ck.fail(t[src][1], f"{w}.file: {path}: {exc.strerror}")
-            else:
-                secret = os.environ.get(val, "").strip()
-                if not secret:
-                    ck.fail(t[src][1], f"{w}.env: environment variable {val} is not set")
-            if len(secret) < MIN_TOKEN:
-                ck.fail(t[src][1], f"{w}: the token is {len(secret)} characters; at least {MIN_TOKEN} are needed")
-            d = digest(secret)
+        kind, d = ck.secret(t, item, w, ("file", "env", "sha256"), base, "sha256sum of the token")
+        if kind == "plain":
+            if len(d) < MIN_TOKEN:
+                src = next(k for k in ("file", "env") if k in t)
+                ck.fail(t[src][1], f"{w}: the token is {len(d)} characters; at least {MIN_TOKEN} are needed")
+            d = digest(d)
         cfg.tokens.append(Token(name, role, d))
     for i, item in enumerate(ck.sequence(a["clients"][1], "auth.clients") if "clients" in a else ()):
         w = f"auth.clients[{i}]"

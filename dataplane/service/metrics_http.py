@@ -172,35 +172,14 @@ class MetricsServer:
 
 def parse_basic_auth(ck, node, base: str) -> tuple[str, bytes]:
     """``metrics.basic_auth: {username, password_file | password_env | sha256}`` -> (user, sha256("user:pass"))."""
-    import os
     b = ck.mapping(node, "metrics.basic_auth", {"username", "password_file", "password_env", "sha256"})
     if "username" not in b:
         ck.fail(node, "metrics.basic_auth: missing required key 'username'")
     user = ck.string(b["username"][1], "metrics.basic_auth.username")
     if ":" in user:
         ck.fail(b["username"][1], "metrics.basic_auth.username: may not contain ':'")
-    given = [k for k in ("password_file", "password_env", "sha256") if k in b]
-    if len(given) != 1:
-        ck.fail(node, "metrics.basic_auth: give exactly one of password_file, password_env, sha256")
-    k = given[0]
-    v = ck.string(b[k][1], f"metrics.basic_auth.{k}")
-    if k == "sha256":
-        try:
-            d = bytes.fromhex(v)
-        except ValueError:
-            d = b""
-        if len(d) != 32:
-            ck.fail(b[k][1], 'metrics.basic_auth.sha256: expected 64 hex digits (sha256 of "user:password")')
-        return user, d
-    if k == "password_file":
-        path = os.path.join(base, v)
-        try:
-            with open(path) as f:
-                pw = f.read().strip()
-        except OSError as exc:
-            ck.fail(b[k][1], f"metrics.basic_auth.password_file: {path}: {exc.strerror}")
-    else:
-        pw = os.environ.get(v, "")
-        if not pw:
-            ck.fail(b[k][1], f"metrics.basic_auth.password_env: environment variable {v} is not set")
+    kind, pw = ck.secret(b, node, "metrics.basic_auth", ("password_file", "password_env", "sha256"), base,
+                         'sha256 of "user:password"')
+    if kind == "sha256":
+        return user, pw
     return user, hashlib.sha256(f"{user}:{pw}".encode()).digest()

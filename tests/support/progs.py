@@ -22,6 +22,29 @@ HEADER = """
 #include <bpf/bpf_helpers.h>
 """
 
+# A program whose verification takes far longer than any deadline a test sets (a 100,000-iteration
+# loop over a packet byte: tens of seconds of exploration in either verifier); the kernel accepts it.
+SLOW_LOOP_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("xdp")
+int slow_loop(struct xdp_md *ctx)
+{
+    unsigned char *p = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+    unsigned int sum = 0;
+    if (p + 1 > end)
+        return XDP_PASS;
+    for (int i = 0; i < 100000; i++) {
+        sum += p[0] ^ i;
+        if (sum & 0x40000)
+            sum >>= 1;
+    }
+    return sum & 1 ? XDP_DROP : XDP_PASS;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
 _cache: dict[tuple, Path] = {}
 _lock = threading.Lock()
 

@@ -108,6 +108,18 @@ def served(*args: str) -> Iterator[Server]:
         stop(proc)
 
 
+@contextlib.contextmanager
+def served_in(d) -> Iterator[Server]:
+    """A server on loopback ports whose file access is confined to folder ``d``
+    (its config is written there); ``srv.dir`` is ``d``."""
+    cfg = d / "srv.yaml"
+    cfg.write_text(f"grpc: {{listen: '127.0.0.1:0'}}\nmetrics: {{listen: '127.0.0.1:0'}}\n"
+                   f"paths: {{read: ['{d}'], write: ['{d}']}}\n")
+    with served("--config", str(cfg)) as srv:
+        srv.dir = d
+        yield srv
+
+
 def rpc_error(call) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as ei:
         call()

@@ -68,7 +68,8 @@ static __attribute__((noinline, cold, unused)) void dp_describe_miss(struct dp_e
 
 static __attribute__((noinline, cold, unused)) void dp_format_mem_error(struct dp_env *env, int32_t pc, uint64_t a, uint32_t size, uint32_t need)
 {
-    char where[160], at[64];
+    /* sized so the whole message fits env->errmsg (256): 52 fixed + 63 + 127 */
+    char where[128], at[64];
     const char *what = need == DP_REGION_READ ? "load" : need == DP_REGION_WRITE ? "store" : "atomic";
     dp_describe_miss(env, a, size, need, where, sizeof(where), at, sizeof(at));
     snprintf(env->errmsg, sizeof(env->errmsg), "out of bounds memory %s at insn %d: %u bytes at %s (%s)",
