@@ -25,7 +25,7 @@ from dataplane.verifier.visit cimport Visitor
 from dataplane.verifier.hist cimport Hist
 import gc
 
-from dataplane.abi.pseudo import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX
+from dataplane.abi.pseudo import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX, LDDW_PSEUDO_MAX as _LDDW_PSEUDO_MAX
 from dataplane.isa import opcodes as op
 from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import dispatch, scalar
@@ -46,8 +46,17 @@ cdef Py_ssize_t S_LAST = slot_offset(State, "last_insn"), S_HIST = slot_offset(S
 
 cdef object ZERO = 0
 cdef dict _ALU = {"add": 0, "sub": 1, "mul": 2, "and": 3, "or": 4, "xor": 5, "lsh": 6, "rsh": 7, "arsh": 8}
+# dispatch._FAST_OPS by opcode operation, as the native bounds' ALU numbers
+cdef dict FAST_ALU = {o: _ALU[name] for o, name in dispatch._FAST_OPS.items()}
+cdef frozenset JOPS = frozenset([o for o in NEG if o != op.BPF_JCOND])
+cdef int SIZE[4]
+SIZE[:] = [4, 2, 1, 8]                    # BPF_W, BPF_H, BPF_B, BPF_DW >> 3
+cdef int LDDW_PSEUDO_MAX = _LDDW_PSEUDO_MAX
 cdef enum:
     P_OTHER, P_FAST, P_MOVK, P_MOVX, P_JA, P_COND, P_STORE, P_LOAD, P_STOREM, P_LDMAP
+# plan kinds, for tests (plans())
+KINDS = {"other": P_OTHER, "fast": P_FAST, "movk": P_MOVK, "movx": P_MOVX, "ja": P_JA, "cond": P_COND,
+         "store": P_STORE, "load": P_LOAD, "storem": P_STOREM, "ldmap": P_LDMAP}
 
 
 cdef inline int load(object r, vb *b) except -1:
@@ -66,65 +75,154 @@ cdef inline int load(object r, vb *b) except -1:
     return 0
 
 
-cdef Plan *make_plans(list prog, list plans) except NULL:
-    cdef int n = len(prog), pc
+cdef inline void const_vb(vb *b, uint64_t v):
+    """scalar.const(v): every field from one 64-bit value."""
+    cdef uint64_t lo = v & 0xFFFFFFFFu
+    b.v, b.m = v, 0
+    b.umin = b.umax = v
+    b.smin = b.smax = <int64_t>v
+    b.u32min = b.u32max = <int64_t>lo
+    b.s32min = b.s32max = <int64_t><int>(<unsigned int>lo)
+
+
+cdef inline bint regs_ok(int dst, int src, bint dst_used, bint src_used):
+    """validate._regs accepts the register fields."""
+    return (dst <= 10 if dst_used else dst == 0) and (src <= 10 if src_used else src == 0)
+
+
+cdef bint encoding_ok(int code, int dst, int src, int off, int64_t imm):
+    """True when validate.check certainly accepts the encoding (the common
+    ALU, jump, load and store forms): the first visit of such an insn needs
+    no call into Python.  False means "ask validate.check", which has every
+    rule and the error texts."""
+    cdef int cls = code & 7, o = code & 0xF0, mode = code & 0xE0
+    cdef bint x = (code & 8) != 0
+    if cls == 4 or cls == 7:          # ALU, ALU64: not div/mod/neg/end/movsx
+        if o > 0xc0 or o == 0x30 or o == 0x80 or o == 0x90 or o == 0xd0 or off:
+            return False
+        return imm == 0 and regs_ok(dst, src, True, True) if x else regs_ok(dst, src, True, False)
+    if cls == 5 or cls == 6:          # JMP, JMP32
+        if code == 0x05:              # ja
+            return imm == 0 and regs_ok(dst, src, False, False)
+        if code == 0x95:              # exit
+            return off == 0 and imm == 0 and regs_ok(dst, src, False, False)
+        if code == 0x85:              # call
+            return off == 0 and dst == 0 and 0 <= src <= 2
+        if o == 0x10 or o == 0x20 or o == 0x30 or o == 0x40 or o == 0x50 or o == 0x60 or o == 0x70 \
+                or o == 0xa0 or o == 0xb0 or o == 0xc0 or o == 0xd0:       # conditional jumps
+            return imm == 0 and regs_ok(dst, src, True, True) if x else regs_ok(dst, src, True, False)
+        return False
+    if cls == 1:                      # LDX MEM
+        return mode == 0x60 and imm == 0 and regs_ok(dst, src, True, True)
+    if cls == 2:                      # ST MEM
+        return mode == 0x60 and regs_ok(dst, src, True, False)
+    if cls == 3:                      # STX MEM
+        return mode == 0x60 and imm == 0 and regs_ok(dst, src, True, True)
+    if code == 0x18:                  # lddw
+        return src <= LDDW_PSEUDO_MAX and off == 0 and regs_ok(dst, src, True, True)
+    return False
+
+
+cdef Plan *make_plans(list prog, bytearray enc_fast) except NULL:
+    """The fast-path plan of every slot, straight from the instruction
+    fields: what dispatch.plan decides (FAST, MOVK, MOVX, LDX, STORE,
+    ATOMIC, LDDW of a map, JA, COND), without building its tuples.
+    ``enc_fast[pc]`` = 1 where encoding_ok holds."""
+    cdef int n = len(prog), pc, code, cls, o, dst, src, off, mode, sz
+    cdef int64_t imm
+    cdef bint x, is64
     cdef Plan *p = <Plan *>calloc(n + 1, sizeof(Plan))
     if p == NULL:
         raise MemoryError()
     for pc in range(n):
         insn = prog[pc]
-        pl = plans[pc]
         p[pc].kind = P_OTHER
-        if insn is None or pl is None:
+        if insn is None:
             continue
-        kind, args = pl
-        if kind == dispatch.FAST:
-            name, dst, src, kb, alu32 = args
+        code, dst, src, off = insn.opcode, insn.dst, insn.src, insn.off
+        imm = insn.imm if code != 0x18 else 0      # (lddw: 64-bit, read below)
+        if encoding_ok(code, dst, src, off, imm):
+            enc_fast[pc] = 1
+        cls, o, mode = code & 7, code & 0xF0, code & 0xE0
+        x = (code & 8) != 0
+        if cls == 4 or cls == 7:
+            is64 = cls == 7
+            if dst == 10:
+                continue
+            if o == 0xb0:             # mov
+                if not x:
+                    p[pc].kind = P_MOVK
+                    p[pc].dst = dst
+                    const_vb(&p[pc].k, <uint64_t>imm if is64 else <uint64_t>imm & 0xFFFFFFFFu)
+                elif is64 and off == 0:
+                    p[pc].kind = P_MOVX
+                    p[pc].dst, p[pc].src = dst, src
+                continue
+            a = FAST_ALU.get(o)
+            if a is None:
+                continue
+            if o == 0x60 or o == 0x70 or o == 0xc0:       # shifts
+                if x or not 0 <= imm < (64 if is64 else 32):
+                    continue
             p[pc].kind = P_FAST
-            p[pc].alu = _ALU[name]
-            p[pc].dst, p[pc].src, p[pc].alu32 = dst, src, alu32
-            if kb is not None:
-                set_vb(&p[pc].k, kb)
-        elif kind == dispatch.MOVK:
-            p[pc].kind = P_MOVK
-            p[pc].dst = insn.dst
-            set_vb(&p[pc].k, args)
-        elif kind == dispatch.MOVX:
-            p[pc].kind = P_MOVX
-            p[pc].dst, p[pc].src = args
-        elif kind == dispatch.LDX and insn.mode == op.BPF_MEM:
-            p[pc].kind = P_LOAD
-            p[pc].dst, p[pc].src, p[pc].off, p[pc].size = insn.dst, insn.src, insn.off, op.SIZE_BYTES[insn.size]
-        elif kind == dispatch.STORE and insn.mode == op.BPF_MEM:
-            p[pc].kind = P_STOREM     # fastmem, else as P_STORE
-            p[pc].dst, p[pc].off, p[pc].size = insn.dst, insn.off, op.SIZE_BYTES[insn.size]
-            if insn.cls == op.BPF_STX:
-                p[pc].src = insn.src
+            p[pc].alu = a
+            p[pc].dst, p[pc].src, p[pc].alu32 = dst, src if x else -1, not is64
+            if not x:
+                const_vb(&p[pc].k, <uint64_t>imm)
+        elif cls == 1:
+            if mode == 0x60:
+                p[pc].kind = P_LOAD
+                p[pc].dst, p[pc].src, p[pc].off, p[pc].size = dst, src, off, SIZE[(code >> 3) & 3]
+        elif cls == 2 or cls == 3:
+            if mode == 0x60:
+                p[pc].kind = P_STOREM     # fastmem, else as P_STORE
+                p[pc].dst, p[pc].off, p[pc].size = dst, off, SIZE[(code >> 3) & 3]
+                if cls == 3:
+                    p[pc].src = src
+                else:
+                    p[pc].src = -1
+                    const_vb(&p[pc].k, <uint64_t>imm)
             else:
-                p[pc].src = -1
-                set_vb(&p[pc].k, scalar.const(insn.imm))
-        elif kind == dispatch.STORE or kind == dispatch.ATOMIC:
-            p[pc].kind = P_STORE      # writes the stack: stack liveness write marks
-        elif kind == dispatch.LDDW and insn.src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX):
-            p[pc].kind = P_LDMAP
-            p[pc].dst = insn.dst
-            fd = insn.imm & 0xFFFFFFFF
-            p[pc].target = fd - (1 << 32) if fd & 0x80000000 else fd
-        elif kind == dispatch.JA:
+                p[pc].kind = P_STORE      # writes the stack: stack liveness write marks
+        elif cls == 0:
+            if code == 0x18 and (src == BPF_PSEUDO_MAP_FD or src == BPF_PSEUDO_MAP_IDX):
+                p[pc].kind = P_LDMAP
+                p[pc].dst = dst
+                fd = insn.imm & 0xFFFFFFFF
+                p[pc].target = fd - (1 << 32) if fd & 0x80000000 else fd
+        elif code == 0x05 or code == 0x06:          # ja, gotol
             p[pc].kind = P_JA
-            p[pc].target = insn.jump_target(pc)
-        elif kind == dispatch.COND and insn.op in NEG and insn.op != op.BPF_JCOND:
+            p[pc].target = pc + 1 + (insn.imm if code == 0x06 else off)     # (OverflowError as before)
+        elif code != 0x85 and code != 0x8d and code != 0x95 and o in JOPS:   # conditional jumps
             p[pc].kind = P_COND
-            p[pc].dst = insn.dst
-            p[pc].jop, p[pc].njop = insn.op, NEG[insn.op]
-            p[pc].alu32 = insn.cls == op.BPF_JMP32
-            p[pc].target = insn.jump_target(pc)
-            if insn.source == op.BPF_X:
-                p[pc].src = insn.src
+            p[pc].dst = dst
+            p[pc].jop, p[pc].njop = o, NEG[o]
+            p[pc].alu32 = cls == 6
+            p[pc].target = pc + 1 + off
+            if x:
+                p[pc].src = src
             else:
                 p[pc].src = -1
-                set_vb(&p[pc].k, scalar.const(insn.imm if insn.cls == op.BPF_JMP else insn.imm & scalar.M32))
+                const_vb(&p[pc].k, <uint64_t>imm if cls == 5 else <uint64_t>imm & 0xFFFFFFFFu)
     return p
+
+
+def plans(list prog) -> list:
+    """The native plans as tuples (kind, alu, dst, src, alu32, jop, njop,
+    target, off, size, k as scalar.py bounds or None, encoding_ok), for
+    tests comparing them with dispatch.plan."""
+    cdef int n = len(prog), pc
+    cdef bytearray enc = bytearray(n + 1)
+    cdef Plan *p = make_plans(prog, enc)
+    out = []
+    try:
+        for pc in range(n):
+            k = pack(&p[pc].k) if p[pc].kind in (P_FAST, P_MOVK, P_STOREM, P_COND) else None
+            out.append((p[pc].kind, p[pc].alu, p[pc].dst, p[pc].src, p[pc].alu32, p[pc].jop, p[pc].njop,
+                        p[pc].target, p[pc].off, p[pc].size, k, enc[pc]))
+    finally:
+        free(p)
+    return out
 
 
 cdef inline tuple pack(vb *b):
@@ -142,7 +240,8 @@ def run(v, st, long limit):
     cdef int n = len(prog), pc = 0, npc, k
     cdef long processed = v.insn_processed
     cdef bint budget = v.deadline is not None or v.cancel is not None
-    cdef Plan *plans = make_plans(prog, dispatch.plan(prog))
+    cdef bytearray enc_fast = bytearray(n + 1)
+    cdef Plan *plans = make_plans(prog, enc_fast)
     cdef Plan *p
     cdef unsigned char *prune = <unsigned char *>calloc(n + 1, 1)
     cdef unsigned char *jmp = <unsigned char *>calloc(n + 1, 1)
@@ -208,7 +307,7 @@ def run(v, st, long limit):
                 # paths serve first visits too (most visits of a loop-free
                 # program); as the logging loop, a first visit's write marks
                 # are reset and committed whatever the instruction
-                if encoding_problem(prog[pc]) is None:
+                if enc_fast[pc] or encoding_problem(prog[pc]) is None:
                     enc_ok[pc] = 1
                 else:
                     k = P_OTHER         # step raises the error
