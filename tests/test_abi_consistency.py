@@ -99,18 +99,18 @@ def test_kernel_layout_names_the_gap_for_other_kernel_kfuncs(build_c, root_requi
     kernel's "not allowed" (which would claim the kernel refuses it)."""
     require(os.path.exists("/sys/kernel/btf/vmlinux"), "kernel BTF")
     from support.kernel_kfuncs import xdp_kfuncs
-    assert "bpf_rcu_read_lock" in xdp_kfuncs() and "bpf_rcu_read_lock" not in abi_kfuncs.protos()
+    assert "bpf_preempt_disable" in xdp_kfuncs() and "bpf_preempt_disable" not in abi_kfuncs.protos()
     obj = build_c('#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n'
-                   'extern void bpf_rcu_read_lock(void) __ksym;\nextern void bpf_rcu_read_unlock(void) __ksym;\n'
-                   'SEC("xdp") int prog(struct xdp_md *ctx) { bpf_rcu_read_lock(); bpf_rcu_read_unlock(); '
-                   'return XDP_PASS; }\nchar LICENSE[] SEC("license") = "GPL";\n', "rcu")
+                   'extern void bpf_preempt_disable(void) __ksym;\nextern void bpf_preempt_enable(void) __ksym;\n'
+                   'SEC("xdp") int prog(struct xdp_md *ctx) { bpf_preempt_disable(); bpf_preempt_enable(); '
+                   'return XDP_PASS; }\nchar LICENSE[] SEC("license") = "GPL";\n', "preempt")
     from dataplane.io.kload import KernelObject
     with KernelObject.load(str(obj)):         # the kernel takes it
         pass
     out = run_cli("verify", "--kernel-layout", "-j", str(obj), check=False)
     res = json.loads(out.stdout)["programs"][0]
     assert not res["accepted"]
-    assert "bpf_rcu_read_lock is not implemented by dataplane (the running kernel exports it" in res["log"]
+    assert "bpf_preempt_disable is not implemented by dataplane (the running kernel exports it" in res["log"]
     assert "is not allowed" not in res["log"]
 
 

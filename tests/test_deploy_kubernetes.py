@@ -1,10 +1,14 @@
 """deploy/kubernetes/: the manifests validate offline against the Kubernetes
 schemas (kubernetes-validate), and the DaemonSet's container is run the way
 the kubelet would run it -- its command, args and env, its volumes at their
-mount paths (the ConfigMap's files, bpffs), exactly its capabilities, in a
-network namespace of its own -- and then probed as its probes and the
-ServiceMonitor would: gRPC health on the probe port, /metrics on the
-metrics port. SIGTERM ends it within terminationGracePeriodSeconds.
+mount paths (the ConfigMap's files, the TLS Secret -- a certificate made in
+the test for the name the ServiceMonitor checks --, bpffs), exactly its
+capabilities, in a network namespace of its own -- and then probed as its
+probes and the ServiceMonitor would: gRPC health in plain text on the probe
+port, /metrics over HTTPS on the metrics port (the Secret's CA, the
+ServiceMonitor's serverName), and gRPC itself over TLS only (a call with the
+admin token works, a plain-text one does not). SIGTERM ends it within
+terminationGracePeriodSeconds.
 """
 from __future__ import annotations
 
@@ -131,10 +135,21 @@ def test_manifests_fit_together():
         assert p["targetPort"] in ports and p["port"] == ports[p["targetPort"]]
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     assert {e["port"] for e in sm["spec"]["endpoints"]} <= {p["name"] for p in svc["spec"]["ports"]}
-    # the probes use the gRPC port; the config volume is the ConfigMap
+    # the probes use the plain-text health port `serve --health` listens on (the kubelet's gRPC
+    # probes speak no TLS); gRPC and /metrics are TLS from the Secret the ServiceMonitor trusts
+    args = c["args"]
+    flag = lambda name: args[args.index(name) + 1]                            # noqa: E731
+    assert flag("--health").rsplit(":", 1)[1] == str(ports["health"])
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert c[probe]["grpc"]["port"] == ports["grpc"]
+        assert c[probe]["grpc"]["port"] == ports["health"]
     vols = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: vols[m["name"]] for m in c["volumeMounts"]}
+    for f in ("--tls-cert", "--tls-key"):
+        vol = mounts[os.path.dirname(flag(f))]
+        assert vol["secret"]["secretName"] == "dataplane-tls" and os.path.basename(flag(f)) in ("tls.crt", "tls.key")
+    ep = sm["spec"]["endpoints"][0]
+    assert ep["scheme"] == "https" and ep["tlsConfig"]["ca"]["secret"] == {"name": "dataplane-tls", "key": "ca.crt"}
+    assert ep["tlsConfig"]["serverName"] == f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc"
     cfg_mount = next(m for m in c["volumeMounts"] if vols[m["name"]].get("configMap"))
     assert vols[cfg_mount["name"]]["configMap"]["name"] == cm["metadata"]["name"]
     # the image's layout: the ConfigMap's object paths are where the Dockerfile puts the repository
@@ -154,20 +169,23 @@ CAP_NUMBERS = {"NET_BIND_SERVICE": 10, "NET_ADMIN": 12, "NET_RAW": 13, "IPC_LOCK
 CAP_NAMES = set(CAP_NUMBERS)
 
 
-def _probe_script(grpc_port: int, service: str, metrics_port: int, path: str, token: str, startup: float) -> str:
+def _probe_script(health_port: int, service: str, grpc_port: int, metrics_port: int, path: str, ca: str,
+                  server_name: str, token: str, admin: str, startup: float) -> str:
     """The kubelet's probes and the ServiceMonitor's scrape, run inside the container's netns:
-    gRPC health until SERVING within the startupProbe's budget (periodSeconds x
-    failureThreshold), then /metrics without and with the read token. Prints what it saw as
-    JSON; never raises (a connection refused is a finding, not a crash)."""
+    gRPC health in plain text until SERVING within the startupProbe's budget (periodSeconds x
+    failureThreshold), then /metrics over HTTPS (the Secret's CA, the ServiceMonitor's
+    serverName) without and with the read token, then gRPC over TLS with the admin token and in
+    plain text. Prints what it saw as JSON; never raises (a refused connection is a finding)."""
     return f"""
-import json, sys, time, urllib.error, urllib.request
+import http.client, json, socket, ssl, sys, time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from dataplane.service.protos import pb, rpc
 out = {{}}
 t0 = time.monotonic()
 while True:
     try:
-        ch = grpc.insecure_channel("127.0.0.1:{grpc_port}")
+        ch = grpc.insecure_channel("127.0.0.1:{health_port}")
         r = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service={service!r}), timeout=5)
         out["health"] = health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
         ch.close()
@@ -179,14 +197,18 @@ while True:
         break
     time.sleep(0.5)
 out["serving_after_s"] = round(time.monotonic() - t0, 1)
-url = "http://127.0.0.1:{metrics_port}{path}"
+ctx = ssl.create_default_context(cafile={ca!r})
+class Conn(http.client.HTTPSConnection):
+    def connect(self):          # to 127.0.0.1, checking the certificate against the ServiceMonitor's serverName
+        self.sock = ctx.wrap_socket(socket.create_connection((self.host, self.port), self.timeout),
+                                    server_hostname={server_name!r})
 def get(headers):
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, ""
-    except OSError as exc:
+        c = Conn("127.0.0.1", {metrics_port}, timeout=10)
+        c.request("GET", {path!r}, headers=headers)
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    except (OSError, ssl.SSLError) as exc:
         return str(exc), ""
 out["anonymous_metrics"] = get({{}})[0]
 deadline = time.monotonic() + 30
@@ -195,6 +217,26 @@ while True:
     if "dataplane_replay_packets_total{{" in out["metrics"] and 'dataplane_replay_packets_total{{hook="sample",replay="sample"}} 0.0' not in out["metrics"] or time.monotonic() > deadline:
         break
     time.sleep(0.5)
+try:
+    plain = socket.create_connection(("127.0.0.1", {metrics_port}), timeout=10)
+    plain.sendall(b"GET {path} HTTP/1.0\\r\\n\\r\\n")
+    out["plain_metrics"] = plain.recv(64).decode("latin-1")
+    plain.close()
+except OSError as exc:
+    out["plain_metrics"] = str(exc)
+creds = grpc.ssl_channel_credentials(root_certificates=open({ca!r}, "rb").read())
+ch = grpc.secure_channel("127.0.0.1:{grpc_port}", creds, options=[("grpc.ssl_target_name_override", {server_name!r})])
+md = [("authorization", "Bearer {admin}")]
+try:
+    out["tls_info"] = rpc.ServiceStub(ch).Info(pb.InfoRequest(), metadata=md, timeout=10).programs_loaded
+except grpc.RpcError as exc:
+    out["tls_info"] = str(exc.code())
+ch = grpc.insecure_channel("127.0.0.1:{grpc_port}")
+try:
+    rpc.ServiceStub(ch).Info(pb.InfoRequest(), metadata=md, timeout=10)
+    out["plain_info"] = "answered"
+except grpc.RpcError as exc:
+    out["plain_info"] = str(exc.code())
 print(json.dumps(out))
 """
 
@@ -234,9 +276,24 @@ def test_daemonset_container_serves_as_its_probes_expect(tmp_path: Path):
     # volumes at their mount paths, in a mount namespace of the container's own
     binds = []
     made = []
+    endpoint = sm["spec"]["endpoints"][0]
+    server_name = endpoint["tlsConfig"]["serverName"]
     for m in c["volumeMounts"]:
         v = vols[m["name"]]
-        if "configMap" in v:
+        if "secret" in v:
+            # the TLS Secret, as cert-manager / `kubectl create secret tls` hold it: tls.crt, tls.key, ca.crt
+            assert v["secret"]["secretName"] == endpoint["tlsConfig"]["ca"]["secret"]["name"]
+            from support.certs import CA
+            src = tmp_path / "secret-tls"
+            src.mkdir()
+            work = tmp_path / "ca"
+            work.mkdir()
+            ca = CA(str(work))
+            pair = ca.issue("dataplane", server=True, dns=(server_name,))
+            for name, path in (("tls.crt", pair.cert), ("tls.key", pair.key), ("ca.crt", ca.path)):
+                shutil.copyfile(path, src / name)
+            ca_file = str(src / "ca.crt")
+        elif "configMap" in v:
             src = tmp_path / "configmap"
             src.mkdir()
             for key, text in cm["data"].items():
@@ -288,14 +345,15 @@ def test_daemonset_container_serves_as_its_probes_expect(tmp_path: Path):
         grpc_probe = c["readinessProbe"]["grpc"]
         sp = c["startupProbe"]
         startup = sp.get("initialDelaySeconds", 0) + sp.get("periodSeconds", 10) * sp.get("failureThreshold", 3)
-        endpoint = sm["spec"]["endpoints"][0]
         svc_port = next(p for p in svc["spec"]["ports"] if p["name"] == endpoint["port"])
         cred = endpoint["authorization"]["credentials"]
         assert endpoint["authorization"]["type"] == "Bearer"
+        admin = next(v for (name, key), v in secret_keys.items() if key == "admin")
         probe = subprocess.run(
             ["nsenter", f"--net=/proc/{proc.pid}/ns/net", sys.executable, "-c",
-             _probe_script(grpc_probe["port"], grpc_probe.get("service", ""), ports[svc_port["targetPort"]],
-                           endpoint["path"], secret_keys[(cred["name"], cred["key"])], startup)],
+             _probe_script(grpc_probe["port"], grpc_probe.get("service", ""), ports["grpc"],
+                           ports[svc_port["targetPort"]], endpoint["path"], ca_file, server_name,
+                           secret_keys[(cred["name"], cred["key"])], admin, startup)],
             capture_output=True, text=True, timeout=startup + 120, cwd=str(ROOT),
             env=dict(os.environ, PYTHONPATH=str(ROOT)))
         assert probe.returncode == 0, probe.stderr
@@ -305,6 +363,9 @@ def test_daemonset_container_serves_as_its_probes_expect(tmp_path: Path):
         assert out["metrics_status"] == 200, (out["metrics_status"], container_output())   # with the read token
         assert out["anonymous_metrics"] == 401         # and not without it
         assert "dataplane_hook_packets_total{" in out["metrics"]
+        assert not out["plain_metrics"].startswith("HTTP/"), out["plain_metrics"]      # TLS only
+        assert out["tls_info"] == 1, out["tls_info"]   # gRPC over TLS, admin token: the config's one program
+        assert out["plain_info"] != "answered", out["plain_info"]                      # no plain-text gRPC
         # the process runs with exactly the manifest's capabilities
         status = Path(f"/proc/{proc.pid}/status").read_text()
         eff = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("CapEff:")), 16)
@@ -320,7 +381,8 @@ def test_daemonset_container_serves_as_its_probes_expect(tmp_path: Path):
         out_text = container_output()
         assert proc.returncode == 0, out_text
         assert took < pod["terminationGracePeriodSeconds"], f"shutdown took {took:.1f}s"
-        assert "dataplane serving grpc=0.0.0.0:50051 metrics=0.0.0.0:9464" in out_text, out_text
+        assert "dataplane serving grpc=0.0.0.0:50051 metrics=0.0.0.0:9464 tls=on health=0.0.0.0:50052" in out_text, \
+            out_text
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -18,7 +18,7 @@ from dataplane.loader.core_relo import relocate, resolve
 from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection
 
-KERNEL_FLAGS = {   # BTF_ID_FLAGS in nf_conntrack_bpf.c / nf_nat_bpf.c, filter.c and helpers.c (dynptr)
+KERNEL_FLAGS = {   # BTF_ID_FLAGS in nf_conntrack_bpf.c / nf_nat_bpf.c, filter.c and helpers.c (dynptr, rcu)
     "bpf_xdp_ct_alloc": KF_ACQUIRE | KF_RET_NULL, "bpf_xdp_ct_lookup": KF_ACQUIRE | KF_RET_NULL,
     "bpf_skb_ct_alloc": KF_ACQUIRE | KF_RET_NULL, "bpf_skb_ct_lookup": KF_ACQUIRE | KF_RET_NULL,
     "bpf_ct_insert_entry": KF_ACQUIRE | KF_RET_NULL | KF_RELEASE, "bpf_ct_release": KF_RELEASE,
@@ -26,6 +26,7 @@ KERNEL_FLAGS = {   # BTF_ID_FLAGS in nf_conntrack_bpf.c / nf_nat_bpf.c, filter.c
     "bpf_ct_set_status": KF_TRUSTED_ARGS, "bpf_ct_change_status": KF_TRUSTED_ARGS,
     "bpf_ct_set_nat_info": KF_TRUSTED_ARGS,
     "bpf_dynptr_from_xdp": 0, "bpf_dynptr_slice": KF_RET_NULL, "bpf_dynptr_slice_rdwr": KF_RET_NULL,
+    "bpf_rcu_read_lock": 0, "bpf_rcu_read_unlock": 0,
 }
 
 

@@ -79,6 +79,10 @@ def test_inline_ping_tcp_and_counters(wire, io):
         # the firewall counts its own verdicts in a per-CPU array: same total
         raw = coll.map("verdicts").lookup(struct.pack("<I", 2))
         assert sum(struct.unpack_from("<Q", raw, 8 * i)[0] for i in range(len(raw) // 8)) == total
+        if io == "afxdp":
+            # every batch ran the GIL-free path (receive, chain, TX rings, recycle)
+            assert sum(wk.pump.batches for wk in live.workers) > 0
+            assert [wk.pump.gil_steps for wk in live.workers] == [0] * len(live.workers)
     finally:
         live.stop()
     assert live.state == "stopped" and not live.worker_errors()

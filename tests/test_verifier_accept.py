@@ -24,6 +24,7 @@ from scapy.packet import Raw
 from support import diff as D
 from support import progs as build
 from dataplane.io.kload import KernelObject
+from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection
 
 ACCEPT = Path(__file__).parent / "verifier_accept"
@@ -84,7 +85,9 @@ def test_kernel_and_dataplane_accept_and_agree(objs, stem, root_required):
     rewritten = sum(r.data_out != p for rs in kernel.values() for r, p in zip(rs, PACKETS))
     assert len(verdicts) >= 2 or rewritten, (verdicts, rewritten)
     for engine in ("interp", "jit"):
-        coll = Collection.load(str(path), engine=engine)    # verify=True: raises VerifierError on rejection
+        # verify=True: raises VerifierError on rejection; the kfuncs dataplane
+        # provides (rcu_sections calls bpf_rcu_read_lock/unlock)
+        coll = Collection.load(str(path), engine=engine, kfuncs=default_registry())
         for name in names:
             lp = coll.program(name)
             assert lp.verified is not None and lp.verified.insn_processed > 0

@@ -1,7 +1,8 @@
 """Kernel kfuncs dataplane knows: flags, prototypes, object layouts.
 
 The kernel's "unstable" functions (net/netfilter/nf_conntrack_bpf.c,
-nf_nat_bpf.c in Linux 6.18): one line per kfunc with its KF_* flags and its
+nf_nat_bpf.c, the XDP dynptr kfuncs and the common ones of
+kernel/bpf/helpers.c in Linux 6.18): one line per kfunc with its KF_* flags and its
 argument and return kinds as the verifier checks them, plus the kernel's
 struct layouts of the objects they hand out. This is the kernel side of
 the ABI -- ``dataplane verify --kernel-layout`` checks against it, and the
@@ -63,6 +64,10 @@ _INIT = "obj:nf_conn___init"                        # allocated, not yet inserte
 _SLICE = ("dynptr", "scalar", "mem_opt", "szk")
 
 KFUNCS = (
+    # kernel/bpf/helpers.c common_btf_ids (every program type): RCU
+    # read-side sections, paired by the verifier (no flags, no arguments)
+    KfuncProto("bpf_rcu_read_lock", 0, (), "void"),
+    KfuncProto("bpf_rcu_read_unlock", 0, (), "void"),
     # net/core/filter.c, kernel/bpf/helpers.c: the XDP dynptr kfuncs
     KfuncProto("bpf_dynptr_from_xdp", 0, ("ctx", "scalar", "dynptr_uninit:xdp"), "scalar"),
     KfuncProto("bpf_dynptr_slice", KF_RET_NULL, _SLICE, "dynptr_ro"),

@@ -18,6 +18,15 @@ def run(args) -> int:
             parse_address(args.metrics, "--metrics")
             cfg.metrics_listen = args.metrics
             cfg.metrics_enabled = True
+    if args.health:
+        parse_address(args.health, "--health")
+        cfg.health_listen = args.health
+    if args.tls_cert or args.tls_key or args.tls_client_ca:
+        from dataplane.service.tls import from_files
+        file_tls = cfg.tls
+        cfg.tls = from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
+        if not cfg.metrics_plain and (cfg.metrics_tls is None or cfg.metrics_tls is file_tls):
+            cfg.metrics_tls = cfg.tls      # as the file's tls: section, /metrics too unless it says otherwise
     if args.no_verify:
         cfg.verifier = False
     if args.insecure:
@@ -42,6 +51,14 @@ def register(sub) -> None:
     p.add_argument("--config", metavar="FILE", help="YAML config (see configs/default.yaml)")
     p.add_argument("--grpc", metavar="ADDR", help="gRPC listen HOST:PORT (port 0: any free port)")
     p.add_argument("--metrics", metavar="ADDR", help="metrics listen HOST:PORT, or 'off'")
+    p.add_argument("--health", metavar="ADDR",
+                   help="also serve gRPC health alone, in plain text, on HOST:PORT (the config's health.listen): "
+                        "the kubelet's gRPC probes speak no TLS")
+    p.add_argument("--tls-cert", metavar="FILE", default="", help="TLS server certificate (PEM), instead of the "
+                   "config's tls.cert (a Kubernetes TLS Secret's tls.crt); /metrics uses it too")
+    p.add_argument("--tls-key", metavar="FILE", default="", help="its private key (PEM; tls.key)")
+    p.add_argument("--tls-client-ca", metavar="FILE", default="",
+                   help="mutual TLS: clients must present a certificate this CA (PEM) signed")
     p.add_argument("--no-verify", action="store_true", help="skip the dataplane verifier on load")
     p.add_argument("--engine", choices=["interp", "jit"], help="execution engine (default: the config's, else jit)")
     p.add_argument("--allow-read", metavar="DIR", action="append", default=[],

@@ -20,6 +20,7 @@ from libc.stdlib cimport calloc, free
 from dataplane.errors import DataplaneError
 
 from dataplane.includes.frame cimport dp_frame, dp_frame_len
+from dataplane.io.source cimport DP_NEED_GIL
 from dataplane.includes.xsk cimport (dp_xsk, dp_xsk_cancel, dp_xsk_dispatch, dp_xsk_kstats, dp_xsk_open,
                                      dp_xsk_put, dp_xsk_recycle, dp_xsk_release, dp_xsk_rx, dp_xsk_worker_free,
                                      dp_xsk_worker_init)
@@ -205,6 +206,28 @@ cdef class XskPort(Source):
                 dp_xsk_release(&self.w, b)
         return 0
 
+    # The pump's GIL-free path (io/source.pxd): the same calls, so a worker
+    # runs its batch loop without taking the GIL per batch and the workers of
+    # several queues run at the same time. Only an error goes back to the GIL
+    # twin, which receives again and raises it (a dead socket stays dead).
+    cdef int fill_nogil(self, dp_batch *b, uint64_t wait_ns) noexcept nogil:
+        cdef int rc, ms
+        if not self.inited or self.cancel_flag:
+            return 0
+        ms = 3600000
+        if wait_ns < 3600000000000ULL:
+            ms = <int>((wait_ns + 999999ULL) // 1000000ULL)
+        rc = dp_xsk_rx(&self.w, b, ms)
+        if rc < 0:
+            return DP_NEED_GIL
+        self.packets += <uint32_t>rc
+        return rc
+
+    cdef int release_nogil(self, dp_batch *b) noexcept nogil:
+        if self.inited:
+            dp_xsk_release(&self.w, b)
+        return 0
+
     @property
     def error(self):
         """The message of the latest failed step."""
@@ -278,3 +301,8 @@ cdef class XskSink(Sink):
         with nogil:
             taken = dp_xsk_put(&self.port.w, b, idx, n)
         return taken
+
+    cdef int64_t put_nogil(self, dp_batch *b, const uint32_t *idx, uint32_t n) noexcept nogil:
+        if not self.port.inited:
+            return 0
+        return dp_xsk_put(&self.port.w, b, idx, n)

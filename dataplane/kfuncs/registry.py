@@ -33,7 +33,8 @@ class Kfunc:
     name: str
     native_id: int          # enum dp_kf_id in csrc/ct_kfuncs.h (family "ct")
     proto: KfuncProto       # the kernel's (abi/kfuncs.py)
-    family: str = "ct"      # "ct": conntrack (ct_kfuncs), "dynptr": runtime/csrc/kfuncs_dynptr.c
+    family: str = "ct"      # "ct": conntrack (ct_kfuncs), "dynptr": runtime/csrc/kfuncs_dynptr.c,
+                            # "common": runtime/csrc/kfuncs_common.c
 
 
 def _kfunc(name: str, native_id: int, family: str = "ct") -> Kfunc:
@@ -60,6 +61,10 @@ DYNPTR_KFUNCS = (
     _kfunc("bpf_dynptr_slice", 1, "dynptr"),
     _kfunc("bpf_dynptr_slice_rdwr", 2, "dynptr"),
 )
+COMMON_KFUNCS = (
+    _kfunc("bpf_rcu_read_lock", 0, "common"),
+    _kfunc("bpf_rcu_read_unlock", 1, "common"),
+)
 CT_NAMES = frozenset(k.name for k in CONNTRACK_KFUNCS)
 
 # struct dp_nf_conn as programs see it (dataplane/conntrack/csrc/conntrack.h):
@@ -73,7 +78,7 @@ class KfuncRegistry:
     """A set of kfuncs at fixed indices: a KfuncProvider for
     ``Collection.load(kfuncs=...)`` (see runtime/collection.py)."""
 
-    def __init__(self, kfuncs=CONNTRACK_KFUNCS + DYNPTR_KFUNCS):
+    def __init__(self, kfuncs=CONNTRACK_KFUNCS + DYNPTR_KFUNCS + COMMON_KFUNCS):
         self.kfuncs = tuple(kfuncs)
         self._by_name = {k.name: i for i, k in enumerate(self.kfuncs)}
         self._table = None
@@ -98,11 +103,12 @@ class KfuncRegistry:
         """The HelperTable of C implementations, by index (built once)."""
         if self._table is None:
             from dataplane.kfuncs.ct_kfuncs import install
-            from dataplane.runtime.helpers import install_dynptr_kfuncs
+            from dataplane.runtime.helpers import install_common_kfuncs, install_dynptr_kfuncs
             from dataplane.runtime.interp import HelperTable
             t = HelperTable()
             install(t, {k.native_id: i for i, k in enumerate(self.kfuncs) if k.family == "ct"})
             install_dynptr_kfuncs(t, {k.name: i for i, k in enumerate(self.kfuncs) if k.family == "dynptr"})
+            install_common_kfuncs(t, {k.name: i for i, k in enumerate(self.kfuncs) if k.family == "common"})
             self._table = t
         return self._table
 

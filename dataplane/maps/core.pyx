@@ -28,6 +28,7 @@ cdef extern from "map_impl.h" nogil:
     long dp_mim_delete(dp_map *m, const void *key, dp_map **old)
     long dp_cpumap_update(dp_map *m, const void *key, uint32_t qsize, void *prog, uint32_t prog_id, uint64_t flags)
     void dp_cpumap_set_nr_cpus(uint32_t n)
+    uint64_t dp_map_mem_bytes(const dp_map_attr *attr)
 
 cdef enum:
     F_RDONLY = 1 << 3
@@ -84,6 +85,18 @@ _maps_by_id = _weakref.WeakValueDictionary()
 # period; here they live as long as the outer map, up to this many).
 MAX_RETIRED_INNER = 1 << 16
 _nr_cpus_set = False
+
+
+def map_mem_bytes(uint32_t map_type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
+                  uint32_t flags=0, nr_cpus=None):
+    """Bytes Map() allocates for these attributes, from the C code's own struct sizes and
+    geometry (hash and array types; 0 for the others, which the caller estimates)."""
+    cdef dp_map_attr attr
+    memset(&attr, 0, sizeof(attr))
+    attr.map_type, attr.key_size, attr.value_size = map_type, key_size, value_size
+    attr.max_entries, attr.map_flags = max_entries, flags
+    attr.nr_cpus = num_possible_cpus() if nr_cpus is None else nr_cpus
+    return dp_map_mem_bytes(&attr)
 
 
 def map_by_id(uint32_t map_id):

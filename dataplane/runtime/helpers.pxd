@@ -78,6 +78,7 @@ cdef extern from "dp_helpers.h" nogil:
     dp_helper_fn dp_kernel_helper(uint32_t id)
     void dp_rt_put_socks(dp_rt *rt)
     dp_helper_fn dp_dynptr_kfunc(uint32_t id)
+    dp_helper_fn dp_common_kfunc(uint32_t id)
     uint32_t dp_jiffies_hz
     int dp_xdp_ctx_load(dp_env *env, uint32_t off, uint32_t size, uint64_t *out)
     int dp_skb_ctx_load(dp_env *env, uint32_t off, uint32_t size, uint64_t *out)

@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c dataplane/runtime/csrc/helpers_syncookie.c
+# distutils: sources = dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c dataplane/runtime/csrc/kfuncs_common.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c dataplane/runtime/csrc/helpers_syncookie.c
 """Kernel helpers in C and the Runner that executes hook programs with them.
 
 ``kernel_helpers()`` is the helper table (by kernel helper id) every
@@ -153,6 +153,18 @@ def install_dynptr_kfuncs(HelperTable table not None, indices):
         if name not in DYNPTR_KFUNCS:
             raise KeyError(f"no dynptr kfunc {name!r}")
         table.set(<uint32_t>idx, dp_dynptr_kfunc(<uint32_t>DYNPTR_KFUNCS.index(name)))
+
+
+# the common kfuncs of csrc/kfuncs_common.c, in dp_common_kfunc id order
+COMMON_KFUNCS = ("bpf_rcu_read_lock", "bpf_rcu_read_unlock")
+
+
+def install_common_kfuncs(HelperTable table not None, indices):
+    """indices: {common kfunc name -> kfunc table index} (dataplane.kfuncs registry)."""
+    for name, idx in indices.items():
+        if name not in COMMON_KFUNCS:
+            raise KeyError(f"no common kfunc {name!r}")
+        table.set(<uint32_t>idx, dp_common_kfunc(<uint32_t>COMMON_KFUNCS.index(name)))
 
 
 def csum_partial(data, uint32_t seed=0):

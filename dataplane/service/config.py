@@ -157,6 +157,8 @@ class Config:
     grpc_listen: str = DEFAULT_GRPC
     metrics_listen: str = DEFAULT_METRICS
     metrics_enabled: bool = True
+    metrics_plain: bool = False       # metrics.tls: false (plain HTTP even with TLS for gRPC)
+    health_listen: str = ""           # health.listen: gRPC health alone, plain text ("": not served apart)
     verifier: bool = True
     engine: str = ""                  # "": the runtime's default
     programs: list[ProgramConfig] = field(default_factory=list)
@@ -325,13 +327,18 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     cfg = Config(path=path)
     if root is None:       # empty file: all defaults
         return cfg
-    top = ck.mapping(root, "top level", {"grpc", "metrics", "verifier", "engine", "programs", "hooks", "replays",
-                                             "paths", "filters", *SECTIONS})
+    top = ck.mapping(root, "top level", {"grpc", "metrics", "health", "verifier", "engine", "programs", "hooks",
+                                             "replays", "paths", "filters", *SECTIONS})
     base = os.path.dirname(os.path.abspath(path)) if path != "<config>" else os.getcwd()
     if "grpc" in top:
         g = ck.mapping(top["grpc"][1], "grpc", {"listen"})
         if "listen" in g:
             cfg.grpc_listen = ck.address(g["listen"][1], "grpc.listen")
+    if "health" in top:
+        # the kubelet's gRPC probes speak no TLS: with tls on, health can be served apart, in plain text
+        h = ck.mapping(top["health"][1], "health", {"listen"})
+        if "listen" in h:
+            cfg.health_listen = ck.address(h["listen"][1], "health.listen")
     for key, (attr, parse) in SECTIONS.items():
         if key in top:
             setattr(cfg, attr, parse()(ck, top[key][1], base))
@@ -348,6 +355,8 @@ def parse_config(text: str, path: str = "<config>") -> Config:
                     if cfg.tls is None:
                         ck.fail(n, "metrics.tls: true means the files of the top-level tls section; there is none")
                     cfg.metrics_tls = cfg.tls
+                else:
+                    cfg.metrics_plain = True
             else:
                 from dataplane.service.tls import parse_section as _tls
                 cfg.metrics_tls = _tls(ck, n, base, "metrics.tls")

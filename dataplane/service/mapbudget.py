@@ -3,11 +3,14 @@
 ``limits.maps`` how many).
 
 The probe made the service create 4 GB of maps in one load.  The size is
-estimated from the map's attributes *before* anything is created, as
-BPF_MAP_CREATE's memory accounting does in spirit: element storage
-(key + value, rounded to 8, for every entry; per-CPU values once per
-possible CPU; a ring buffer its data pages), so a refused load allocates
-nothing.
+computed from the map's attributes *before* anything is created, as
+BPF_MAP_CREATE's memory accounting does, so a refused load allocates
+nothing. Hash and array maps are counted by the maps' C code itself
+(``maps.core.map_mem_bytes``: its struct sizes -- a hash element's header is
+40 bytes, not the 32 once guessed here -- its bucket array rounded to a
+power of two, the spare elements), the same geometry ``Map()`` allocates
+with; the other types are estimated (element storage: key + value rounded
+to 8 per entry plus one element header; a ring buffer its data pages).
 """
 from __future__ import annotations
 
@@ -17,22 +20,21 @@ from dataplane.abi import maps as mt
 from dataplane.errors import DataplaneError
 from dataplane.service.limits import fmt_bytes
 
-_PERCPU = {mt.BPF_MAP_TYPE_PERCPU_HASH, mt.BPF_MAP_TYPE_PERCPU_ARRAY, mt.BPF_MAP_TYPE_LRU_PERCPU_HASH}
-_ARRAYS = {mt.BPF_MAP_TYPE_ARRAY, mt.BPF_MAP_TYPE_PERCPU_ARRAY}
-_HASH_OVERHEAD = 32           # per element: hash, links, lock word (an estimate, as the kernel's htab_elem)
+_ELEM_HEADER = 40             # the other types' estimate: one element header, as a hash element's
 
 
 def _round8(n: int) -> int:
     return (n + 7) & ~7
 
 
-def map_bytes(map_type: int, key_size: int, value_size: int, max_entries: int, cpus: int) -> int:
+def map_bytes(map_type: int, key_size: int, value_size: int, max_entries: int, cpus: int, flags: int = 0) -> int:
     if map_type == mt.BPF_MAP_TYPE_RINGBUF:
         return max_entries
-    value = _round8(value_size) * (cpus if map_type in _PERCPU else 1)
-    if map_type in _ARRAYS:
-        return value * max_entries
-    return (_round8(key_size) + value + _HASH_OVERHEAD) * max_entries
+    from dataplane.maps.core import map_mem_bytes
+    native = map_mem_bytes(map_type, key_size, value_size, max_entries, flags, cpus)
+    if native:            # every per-CPU and array type is one of these
+        return native
+    return (_round8(key_size) + _round8(value_size) + _ELEM_HEADER) * max_entries
 
 
 class MapBudget:

@@ -110,6 +110,7 @@ class Reload:
         self.notes: list[str] = []
         self._undo: list = []
         self._later: list = []
+        self.limits = app.limits         # what the reload enforces (section ``limits`` sets the file's)
 
     def undo(self, fn) -> None:
         self._undo.append(fn)
@@ -130,10 +131,13 @@ class Reload:
 # ---------------------------------------------------------------- sections
 
 RESTART_SETTINGS = (("grpc_listen", "grpc.listen"), ("metrics_listen", "metrics.listen"),
+                    ("health_listen", "health.listen"),
                     ("metrics_enabled", "metrics.enabled"), ("verifier", "verifier"), ("engine", "engine"),
                     ("tls", "tls"), ("metrics_tls", "metrics.tls"),
-                    ("metrics_basic", "metrics.basic_auth"), ("limits", "limits"), ("insecure", "insecure"))
-KEPT = ("grpc_listen", "metrics_listen", "metrics_enabled", "verifier", "engine")
+                    ("metrics_basic", "metrics.basic_auth"), ("insecure", "insecure"))
+# made once at start (serve's --tls-* flags may have set tls): the running values stay in the config
+KEPT = ("grpc_listen", "metrics_listen", "health_listen", "metrics_enabled", "verifier", "engine", "tls",
+        "metrics_tls")
 
 
 def file_settings(cfg: Config) -> dict:
@@ -170,6 +174,29 @@ def settings(r: Reload) -> None:
         r.new.read_paths, r.new.write_paths = r.old.read_paths, r.old.write_paths
 
 
+def limits(r: Reload) -> None:
+    """limits: applied at once to the running service, as a fresh start with this file would apply
+    them (service/limits_apply.py), but for the gRPC message size and the verify pool's threads,
+    made once for the process. Whether what runs fits them is checked once every section ran
+    (``usage``)."""
+    from dataclasses import replace
+    from dataplane.service.limits import Limits
+    from dataplane.service.limits_apply import RESTART_ONLY, apply_limits
+    old = r.app.limits
+    new = r.new.limits or Limits()
+    for name in RESTART_ONLY:
+        if getattr(old, name) != getattr(new, name):
+            r.notes.append(f"limits.{name}: changed in the file; takes effect at the next restart")
+    new = replace(new, **{name: getattr(old, name) for name in RESTART_ONLY})
+    r.limits = new
+    if new == old:
+        return
+    apply_limits(r.app, new, running=True)
+    r.undo(lambda: apply_limits(r.app, old, running=True))
+    r.changed("limits: " + ", ".join(f"{f.name} {getattr(old, f.name)} -> {getattr(new, f.name)}"
+                                     for f in fields(new) if getattr(old, f.name) != getattr(new, f.name)))
+
+
 def auth(r: Reload) -> None:
     """auth: tokens, client roles and open services apply at once (token files are read anew: a rotated
     Secret takes effect), for gRPC and /metrics alike -- unless the new section would leave a
@@ -202,10 +229,19 @@ def programs(r: Reload) -> None:
     (the chains move over in ``hooks``), and the old one is unloaded at the end."""
     old_pcs = {_oname(pc): pc for pc in r.old.programs}
     reg = r.app.reg
+
+    def kept(pc) -> bool:
+        was = old_pcs.get(_oname(pc))
+        return was is not None and _same(was, pc) and not r.file_changed(pc.object) and \
+            _oname(pc) in r.running.objects
+    # what this reload replaces or drops is unloaded at its end: the limits count the new state, as
+    # a fresh start would, not the old and new objects side by side (reset by ``reload``)
+    stay = {_oname(pc) for pc in r.new.programs if kept(pc)}
+    reg.leaving = frozenset(o.id for n, o in r.running.objects.items() if n not in stay)
     for pc in r.new.programs:
         name = _oname(pc)
         was = old_pcs.get(name)
-        if was is not None and _same(was, pc) and not r.file_changed(pc.object) and name in r.running.objects:
+        if kept(pc):
             r.objects[name] = r.running.objects[name]
             continue
         try:
@@ -487,8 +523,18 @@ def replays(r: Reload) -> None:
         r.changed(f"replay {e.name}: started")
 
 
+def usage(r: Reload) -> None:
+    """Last: what would run once the dropped objects are unloaded fits the limits (a lowered limit
+    below what clients made refuses the reload, as it would refuse a fresh start)."""
+    from dataplane.service.limits_usage import violation
+    leaving = {o.id for o in r.running.objects.values()} - {o.id for o in r.objects.values()}
+    bad = violation(r.app, r.limits, leaving, r.new)
+    if bad is not None:
+        r.fail(bad[0], bad[1])
+
+
 # Run in this order: each may use what the ones before it set up (r.objects).
-SECTIONS = [settings, auth, programs, maps, hooks, filters, live, replays]
+SECTIONS = [settings, limits, auth, programs, maps, hooks, filters, live, replays, usage]
 
 
 @dataclass
@@ -521,6 +567,8 @@ def reload(app, path: str = "") -> Result:
                 except Exception:          # keep undoing the rest; the log says what could not be
                     log.exception("reload: undo step failed")
             raise
+        finally:
+            app.reg.leaving = frozenset()
         for fn in r._later:
             try:
                 fn()

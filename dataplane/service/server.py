@@ -106,9 +106,10 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None, watch: float 
     # would start "successfully" and steal half the calls. Refuse instead.
     from dataplane.service.decode import DecodeInterceptor
     from dataplane.service.persist.interceptor import CommitInterceptor
+    app.name_limiter = LimitsInterceptor(limits.name_bytes)     # a reload sets its limit (limits_apply.py)
     server = grpc.aio.server(
         # DecodeInterceptor first: it parses the request for every layer below it (they get messages)
-        interceptors=[DecodeInterceptor(), AuthInterceptor(policy), LimitsInterceptor(limits.name_bytes),
+        interceptors=[DecodeInterceptor(), AuthInterceptor(policy), app.name_limiter,
                       CommitInterceptor(persister)],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", limits.message_bytes),
                  ("grpc.max_send_message_length", limits.message_bytes)])
@@ -128,10 +129,15 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None, watch: float 
     reflection.enable_server_reflection(names, server)
 
     await server.start()
+    health_server, health_addr = None, ""
     try:
+        if cfg.health_listen:
+            health_server, health_addr = await _health_listener(cfg.health_listen, health)
         app.start_replays(cfg)
     except DataplaneError:
         await server.stop(None)
+        if health_server is not None:
+            await health_server.stop(None)
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
@@ -142,7 +148,8 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None, watch: float 
         persister.start()
     reload.remember(app, cfg)
     print(f"dataplane serving grpc={grpc_addr} metrics={metrics_addr or 'off'}"
-          f"{' tls=on' if cfg.tls is not None else ''}", flush=True)
+          f"{' tls=on' if cfg.tls is not None else ''}{f' health={health_addr}' if health_addr else ''}",
+          flush=True)
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -167,12 +174,29 @@ async def serve(cfg: Config, *, stop: asyncio.Event | None = None, watch: float 
         await health.enter_graceful_shutdown()
         app.loads.close()          # a verification in flight must not hold SIGTERM
         await server.stop(min(GRACE_SECONDS, timeout / 4))
+        if health_server is not None:
+            await health_server.stop(None)
         from dataplane.service.persist import lifecycle
         await asyncio.to_thread(lifecycle.stop, app, persister)
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
         watchdog.cancel()
+
+
+async def _health_listener(addr: str, health):
+    """health.listen / serve --health: the same health service (NOT_SERVING at shutdown alike), alone
+    on a plain-text port, for probes that speak no TLS (the kubelet's gRPC probes). It answers
+    SERVING/NOT_SERVING and nothing else: no other service, no reflection, no credentials asked."""
+    host, port = parse_address(addr, "health address")
+    hs = grpc.aio.server(options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4096)])
+    health_pb2_grpc.add_HealthServicer_to_server(health, hs)
+    try:
+        bound = _listen(hs, host, port, None)
+    except RuntimeError as exc:
+        raise DataplaneError(f"health listen {addr}: {exc}", kind=errno.EADDRINUSE) from exc
+    await hs.start()
+    return hs, f"{host}:{bound}"
 
 
 class _Watchdog:

@@ -167,6 +167,8 @@ class Registry:
         self.max_object_bytes = DEFAULT_MAX_OBJECT_BYTES     # limits (service/limits.py sets them)
         self.max_objects = 0
         self.map_budget = None          # service/mapbudget.MapBudget (None: unbounded)
+        # object ids a reload in progress replaces: the limits do not count them (service/limits_usage.py)
+        self.leaving: frozenset[int] = frozenset()
 
     # ---------------------------------------------------------------- load
     def load(self, source: bytes | str, *, program: str = "", name: str = "", log_level: int = 0,
@@ -258,19 +260,21 @@ class Registry:
         from dataplane.service.mapbudget import map_bytes
         cpus = num_possible_cpus()
         with self.lock:
+            held = [m for m in self.maps.values() if m.object_id not in self.leaving]
             used = sum(map_bytes(m.spec.map_type, m.spec.key_size, m.spec.value_size, m.spec.max_entries, cpus)
-                       for m in self.maps.values())
+                       for m in held)
             self.map_budget.check([(n, map_bytes(t, k, v, e, cpus)) for n, t, k, v, e in new], used,
-                                  len(self.maps))
+                                  len(held))
 
     def _check_counts(self, new_maps: int) -> None:
         """limits.objects / limits.maps (under self.lock)."""
-        if self.max_objects and len(self.objects) >= self.max_objects:
-            raise DataplaneError(f"{len(self.objects)} objects are loaded; the limit is {self.max_objects} "
+        loaded = sum(1 for oid in self.objects if oid not in self.leaving)
+        if self.max_objects and loaded >= self.max_objects:
+            raise DataplaneError(f"{loaded} objects are loaded; the limit is {self.max_objects} "
                                  f"(limits.objects): unload one first", kind=errno.ENOSPC)
 
     def create_map(self, *, inner_of: int = 0, map_type: int = 0, key_size: int = 0, value_size: int = 0,
-                   max_entries: int = 0, flags: int = 0, name: str = "") -> LoadedMap:
+                   max_entries: int = 0, flags: int = 0, name: str = "", map_extra: int = 0) -> LoadedMap:
         """A map of its own (Maps.Create): ``inner_of`` copies that
         map-in-map's inner template, else the attributes are the kernel's
         BPF_MAP_CREATE ones (and its errno on refusal)."""
@@ -287,9 +291,9 @@ class Registry:
                 map_type, key_size, value_size, max_entries, flags = tmpl
                 name = name or f"{outer.name[:9]}_inner"
             self._check_map_budget([(name or "map", map_type, key_size, value_size, max_entries)])
-            m = Map(map_type, key_size, value_size, max_entries, flags, name[:15])
+            m = Map(map_type, key_size, value_size, max_entries, flags, name[:15], map_extra=map_extra)
             spec = MapSpec(name=name or f"map_{m.id}", map_type=map_type, key_size=key_size, value_size=value_size,
-                           max_entries=max_entries, map_flags=flags)
+                           max_entries=max_entries, map_flags=flags, map_extra=map_extra)
             lm = LoadedMap(m.id, spec.name, m, spec, 0)
             self.maps[lm.id] = lm
             return lm
@@ -383,6 +387,10 @@ class Registry:
     @staticmethod
     def _check(lm: LoadedMap, key: bytes, value: bytes | None = None) -> None:
         m = lm.map
+        if not m.key_size and key:
+            # queue, stack, bloom filter: the kernel copies no key and wants NULL (EINVAL)
+            raise DataplaneError(f"map {lm.id} ({lm.name}): a {lm.type_name} map has no keys; "
+                                 f"give an empty key", kind=errno.EINVAL)
         if m.key_size and len(key) != m.key_size:
             raise DataplaneError(f"map {lm.id} ({lm.name}): key is {len(key)} bytes, expected {m.key_size}")
         vsize = m.sys_value_size
@@ -393,13 +401,18 @@ class Registry:
         with self.lock:
             return entry_count(lm.map)
 
-    def lookup(self, map_id: int, key: bytes) -> bytes:
+    def lookup(self, map_id: int, key: bytes, value: bytes = b"") -> bytes:
+        """The value under ``key``; a queue/stack peeks its next value, a bloom filter peeks
+        ``value`` (returned when it may be in), as the kernel's lookup on them."""
         with self.lock:
             lm = self.map(map_id)
-            self._check(lm, key)
-            v = lm.map.lookup(key)
+            bloom = lm.spec.map_type == mt.BPF_MAP_TYPE_BLOOM_FILTER
+            self._check(lm, key, value if bloom else None)
+            v = lm.map.lookup(value if bloom else key)
         if v is None:
-            raise NotFound(f"map {map_id}: key {key.hex()} not found")
+            if bloom:
+                raise NotFound(f"map {map_id}: value {value[:64].hex()} is not in the bloom filter")
+            raise NotFound(f"map {map_id}: key {key[:64].hex()} not found" if key else f"map {map_id}: empty")
         return v
 
     def update(self, map_id: int, key: bytes, value: bytes, flags: int = 0) -> None:

@@ -59,6 +59,32 @@ def parse_section(ck, node, base: str, where: str = "tls") -> TlsConfig:
     return cfg
 
 
+def from_files(cert: str, key: str, client_ca: str = "") -> TlsConfig:
+    """`serve --tls-cert/--tls-key/--tls-client-ca`: the same checks as the ``tls:`` section, the
+    error naming the flag (a Kubernetes TLS Secret mounted as files: tls.crt, tls.key, ca.crt)."""
+    if bool(cert) != bool(key):
+        raise DataplaneError("--tls-cert and --tls-key go together (the server certificate and its key)")
+    paths = {"--tls-cert": cert, "--tls-key": key, "--tls-client-ca": client_ca}
+    pem = {}
+    for flag, p in paths.items():
+        if not p:
+            continue
+        try:
+            with open(p, "rb") as f:
+                pem[flag] = f.read()
+        except OSError as exc:
+            raise DataplaneError(f"{flag} {p}: {exc.strerror}", kind=exc.errno or 0) from exc
+        if b"-----BEGIN" not in pem[flag]:
+            raise DataplaneError(f"{flag} {p}: not a PEM file")
+    cfg = TlsConfig(os.path.abspath(cert), os.path.abspath(key), os.path.abspath(client_ca) if client_ca else "",
+                    pem["--tls-cert"], pem["--tls-key"], pem.get("--tls-client-ca", b""))
+    try:
+        ssl_context(cfg)
+    except (ssl.SSLError, OSError) as exc:
+        raise DataplaneError(f"--tls-cert/--tls-key: {exc}") from exc
+    return cfg
+
+
 def grpc_credentials(cfg: TlsConfig):
     import grpc
     return grpc.ssl_server_credentials([(cfg.key_pem, cfg.cert_pem)], root_certificates=cfg.ca_pem or None,

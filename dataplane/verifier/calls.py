@@ -12,7 +12,7 @@ from dataplane.verifier.reg import (MAP_PTR_OR_NULL, SOCK_COMMON_OR_NULL, SOCK_O
 from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VALUE,
                                     MAP_VALUE_OR_NULL, MEM, MEM_OR_NULL, OR_NULL, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_unknown)
-from dataplane.verifier import dynptr, scalar
+from dataplane.verifier import dynptr, rcu, scalar
 from dataplane.verifier.reg import MEM_DYNPTR_RO, MEM_DYNPTR_RW
 from dataplane.verifier.state import INVALID_SLOT, Frame
 from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS
@@ -239,6 +239,8 @@ class CallsMixin:
             for rid, at in sorted(st.refs.items()):   # check_reference_leak names them first
                 self.verbose(f"Unreleased reference id={rid} alloc_insn={at}")
             self.fail("tail_call would lead to reference leak")
+        if hid == 12:
+            rcu.check_leak(self, st, "tail_call")
         if hid == 12 and meta_map is not None:
             r3 = regs[3]     # record_func_key: a constant in-range index is relied upon
             if r3.t == SCALAR and r3.is_const() and r3.val < self.maps[meta_map].max_entries:
@@ -418,6 +420,7 @@ class CallsMixin:
         if k.name in self.kernel.refused_kfuncs:
             # a build that has the kfunc and refuses it once its arguments check out
             self.fail(f"{k.name}() is not allowed")
+        rcu.kfunc(self, st, k.name)
         if release_ref:
             self.release_reference(st, release_ref)
         for i in range(1, 6):

@@ -20,7 +20,7 @@ from dataplane.abi.pseudo import (BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_PS
 from dataplane.isa.disasm import format_insn
 from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import cfg as cfgmod
-from dataplane.verifier import dispatch, fastloop
+from dataplane.verifier import dispatch, fastloop, rcu
 from dataplane.verifier.insn_check import whole_program_problem
 from dataplane.verifier.linfo import LineAnnotator
 from dataplane.verifier.alu import AluMixin
@@ -388,6 +388,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
         for rid, at in sorted(st.refs.items()):
             self.verbose(f"Unreleased reference id={rid} alloc_insn={at}")
             self.fail("BPF_EXIT instruction in main prog would lead to reference leak")
+        rcu.check_leak(self, st, "BPF_EXIT instruction in main prog")
         if r0.t == NOT_INIT:
             self.fail("R0 !read_ok")
         self.check_return_code(r0)

@@ -42,6 +42,7 @@ cdef Py_ssize_t F_DEPTH = slot_offset(Frame, "depth"), F_PREC = slot_offset(Fram
 cdef Py_ssize_t F_SPREC = slot_offset(Frame, "sprec"), F_CALLSITE = slot_offset(Frame, "callsite")
 cdef Py_ssize_t S_FRAMES = slot_offset(State, "frames"), S_REFS = slot_offset(State, "refs")
 cdef Py_ssize_t S_LOCK = slot_offset(State, "active_lock"), S_INSN = slot_offset(State, "insn")
+cdef Py_ssize_t S_RCU = slot_offset(State, "active_rcu")
 
 
 cdef inline object g(object o, Py_ssize_t off):
@@ -262,6 +263,8 @@ cpdef bint states_equal(old, cur, list live_in, int exact) except -1:
         return False
     m.cnt = 0
     m.tmp = 1 << 62
+    if lg(old, S_RCU) != lg(cur, S_RCU):      # refsafe: active_rcu_lock
+        return False
     if (g(old, S_REFS) or g(cur, S_REFS) or g(old, S_LOCK) or g(cur, S_LOCK)) and not refsafe(old, cur, &m):
         return False
     for fi in range(n):

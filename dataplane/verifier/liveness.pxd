@@ -13,8 +13,15 @@ cdef class _Instance:
     cdef uint64_t *frame(self, int f) except NULL
 
 
+cdef class _Order:
+    cdef int n, norder
+    cdef int *soff          # n + 1 offsets into sidx: successors of relative pc i
+    cdef int *sidx
+    cdef int *order         # postorder (relative pcs), norder of them
+
+
 cdef class StackLiveness:
-    cdef dict instances, bounds, order, succ_rel
+    cdef dict instances, bounds, orders
     cdef object cfg
     cdef _Instance cur
     cdef int winsn

@@ -49,25 +49,52 @@ cdef class _Instance:
         return self.masks[f]
 
 
-def _postorder(prog, int lo, int hi, succs) -> list:
-    """compute_postorder for one subprogram: DFS from its start, the jump
-    successor explored first (pushed last), exactly as the kernel."""
-    out = []
-    state = {}
-    stack = [lo]
-    while stack:
-        top = stack[len(stack) - 1]
-        state[top] = state.get(top, 0) | 1
+cdef int _postorder(int lo, int hi, int *soff, int *sidx, int *out, unsigned char *state,
+                    int *stack) except -1:
+    """compute_postorder for one subprogram [lo, hi): DFS from its start,
+    the jump successor explored first (pushed last), exactly as the kernel.
+    ``soff``/``sidx``: successors (relative pcs) in CSR form; ``state`` and
+    ``stack``: scratch of hi - lo entries.  Writes the relative pcs in
+    postorder to ``out``, returns their count."""
+    cdef int n = hi - lo, sp = 0, cnt = 0, top, j, x
+    memset(state, 0, n)
+    stack[sp] = 0
+    sp += 1
+    while sp:
+        top = stack[sp - 1]
+        state[top] |= 1
         if state[top] & 2:
-            out.append(top)
-            stack.pop()
+            out[cnt] = top
+            cnt += 1
+            sp -= 1
             continue
-        for s in succs[top]:
-            if s < hi and not state.get(s, 0):
-                stack.append(s)
-                state[s] = 1
+        for j in range(soff[top], soff[top + 1]):
+            x = sidx[j]
+            if not state[x]:
+                stack[sp] = x
+                sp += 1
+                state[x] = 1
         state[top] |= 2
-    return out
+    return cnt
+
+
+cdef class _Order:
+    """One subprogram's successors (relative pcs, inside the subprogram) in
+    CSR form and its postorder, as C arrays: the fixpoint below walks them
+    at every path end, and Python ints cost an unboxing per access."""
+
+    def __cinit__(self, int n, int nsucc):
+        self.n = n
+        self.soff = <int *>calloc(n + 1, sizeof(int))
+        self.sidx = <int *>calloc(nsucc + 1, sizeof(int))
+        self.order = <int *>calloc(n + 1, sizeof(int))
+        if self.soff == NULL or self.sidx == NULL or self.order == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.soff)
+        free(self.sidx)
+        free(self.order)
 
 
 cdef class StackLiveness:
@@ -79,12 +106,33 @@ cdef class StackLiveness:
         self.wany = False
         starts = list(cfg.subprogs) + [cfg.n]
         self.bounds = {starts[i]: (starts[i], starts[i + 1]) for i in range(len(starts) - 1)}
-        succs = [cfg.ksucc[pc] if cfg.prog[pc] is not None else () for pc in range(cfg.n)]
-        self.order = {}
-        self.succ_rel = {}
-        for s, (lo, hi) in self.bounds.items():
-            self.order[s] = [pc - lo for pc in _postorder(cfg.prog, lo, hi, succs)]
-            self.succ_rel[s] = [tuple(x - lo for x in succs[pc] if lo <= x < hi) for pc in range(lo, hi)]
+        self.orders = {}
+        prog, ksucc = cfg.prog, cfg.ksucc
+        cdef int lo, hi, pc, k
+        cdef _Order o
+        cdef unsigned char *scratch = <unsigned char *>calloc(cfg.n + 1, 1)
+        cdef int *stack = <int *>calloc(2 * cfg.n + 2, sizeof(int))
+        if scratch == NULL or stack == NULL:
+            free(scratch)
+            free(stack)
+            raise MemoryError()
+        try:
+            for s, (lo, hi) in self.bounds.items():
+                rel = [[x - lo for x in ksucc[pc] if lo <= x < hi] if prog[pc] is not None else ()
+                       for pc in range(lo, hi)]
+                o = _Order(hi - lo, sum([len(r) for r in rel]))
+                k = 0
+                for pc in range(hi - lo):
+                    o.soff[pc] = k
+                    for x in rel[pc]:
+                        o.sidx[k] = x
+                        k += 1
+                o.soff[hi - lo] = k
+                o.norder = _postorder(lo, hi, o.soff, o.sidx, o.order, scratch, stack)
+                self.orders[s] = o
+        finally:
+            free(scratch)
+            free(stack)
         self.calls_cb = cfg.calls_cb
         self.q_insts = None
 
@@ -184,14 +232,15 @@ cdef class StackLiveness:
                 inst.updated = inst.dropped = False
 
     cdef void _update_instance(self, _Instance inst) except *:
-        cdef int n = inst.n, f, i, j, k, cnt
+        cdef int n = inst.n, f, i, j, k
         cdef uint64_t *m
         cdef uint64_t after, acc, before
         cdef bint changed
-        cdef object start = inst.starts[inst.nframes - 1]
-        cdef list order = self.order[start]
-        cdef list succ = self.succ_rel[start]
-        cdef tuple ss
+        cdef _Order o = self.orders[inst.starts[inst.nframes - 1]]
+        cdef int *order = o.order
+        cdef int *soff = o.soff
+        cdef int *sidx = o.sidx
+        cdef int norder = o.norder
         if inst.dropped:
             for f in range(inst.nframes):
                 if inst.masks[f] != NULL:
@@ -203,17 +252,15 @@ cdef class StackLiveness:
                 m = inst.masks[f]
                 if m == NULL:
                     continue
-                for k in range(len(order)):
+                for k in range(norder):
                     i = order[k]
-                    ss = succ[i]
-                    cnt = len(ss)
-                    if cnt == 0:
+                    if soff[i] == soff[i + 1]:
                         continue
                     after = 0
                     acc = ALL
-                    for j in range(cnt):
-                        after |= m[3 * n + <int>ss[j]]
-                        acc &= m[2 * n + <int>ss[j]]
+                    for j in range(soff[i], soff[i + 1]):
+                        after |= m[3 * n + sidx[j]]
+                        acc &= m[2 * n + sidx[j]]
                     acc |= m[n + i]
                     before = (after & ~m[n + i]) | m[i]
                     if before != m[3 * n + i] or acc != m[2 * n + i]:

@@ -53,7 +53,7 @@ class Frame:
 
 
 class State:
-    __slots__ = ("frames", "refs", "parent", "branches", "insn", "active_lock", "exact", "first_insn",
+    __slots__ = ("frames", "refs", "parent", "branches", "insn", "active_lock", "active_rcu", "exact", "first_insn",
                  "last_insn", "hist", "miss", "hit", "cleaned", "equal_state", "evicted")
 
     def __init__(self):
@@ -63,6 +63,7 @@ class State:
         self.branches = 0
         self.insn = 0                    # instruction being processed (checkpoints: where taken)
         self.active_lock = 0
+        self.active_rcu = 0              # inside bpf_rcu_read_lock (rcu.py)
         self.exact = None
         self.first_insn = 0              # first instruction since the parent checkpoint
         self.last_insn = -1              # instruction processed before self.insn
@@ -81,6 +82,7 @@ class State:
         s.frames = [f.copy() for f in self.frames]
         s.refs = dict(self.refs)
         s.parent, s.branches, s.insn, s.active_lock = self.parent, self.branches, self.insn, self.active_lock
+        s.active_rcu = self.active_rcu
         s.first_insn, s.last_insn, s.hist = self.first_insn, self.last_insn, list(self.hist)
         s.exact = s.equal_state = None
         s.miss = s.hit = 0

@@ -55,7 +55,8 @@ class CA:
                      .sign(self.key, hashes.SHA256()))
         self.path = _write(os.path.join(directory, f"{name}.crt"), self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, cn: str, *, server: bool) -> Pair:
+    def issue(self, cn: str, *, server: bool, dns: tuple[str, ...] = ()) -> Pair:
+        """``dns``: more names a server certificate is valid for (besides localhost and 127.0.0.1)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
         b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(self.cert.subject)
@@ -67,7 +68,8 @@ class CA:
                                                    else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
         if server:
             b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                             x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                                             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                             *(x509.DNSName(n) for n in dns)]),
                                 critical=False)
         cert = b.sign(self.key, hashes.SHA256())
         base = os.path.join(self.dir, cn)

@@ -408,6 +408,35 @@ static long array_check(const struct dp_map_attr *a)
     return 0;
 }
 
+/* ARRAY / PERCPU_ARRAY value area: bytes (0: too big), and the stride of one CPU's copy.
+ * dp_array_create allocates it; dp_array_mem_bytes counts it for the map memory budget. */
+static uint64_t array_area(const struct dp_map_attr *attr, uint64_t *stride)
+{
+    uint64_t per = attr->map_type == DP_MAP_PERCPU_ARRAY ? (attr->nr_cpus ? attr->nr_cpus : 1) : 1;
+    uint64_t area = (uint64_t)attr->max_entries * DP_ROUND_UP(attr->value_size, 8);   /* < 2^32 * 2^31 */
+    if (per > 1)
+        area = DP_ROUND_UP(area, DP_PCPU_AREA_ALIGN);
+    uint64_t bytes = area * per;
+    if (bytes / per != area)
+        return 0;
+    *stride = area;
+    return bytes;
+}
+
+uint64_t dp_array_mem_bytes(const struct dp_map_attr *attr)
+{
+    uint64_t stride, n = attr->max_entries;
+    switch (attr->map_type) {
+    case DP_MAP_ARRAY:
+    case DP_MAP_PERCPU_ARRAY:
+        return sizeof(struct array) + DP_ROUND_UP(array_area(attr, &stride), 64);
+    case DP_MAP_PROG_ARRAY:
+        return sizeof(struct array) + n * sizeof(struct dp_prog_slot);
+    default:
+        return sizeof(struct array) + n * sizeof(struct slot);
+    }
+}
+
 long dp_array_create(const struct dp_map_attr *attr, struct dp_map **out)
 {
     long err = array_check(attr);
@@ -421,12 +450,8 @@ long dp_array_create(const struct dp_map_attr *attr, struct dp_map **out)
     switch (attr->map_type) {
     case DP_MAP_ARRAY:
     case DP_MAP_PERCPU_ARRAY: {
-        uint64_t per = attr->map_type == DP_MAP_PERCPU_ARRAY ? a->map.nr_cpus : 1;
-        uint64_t area = n * a->map.elem_size;   /* < 2^32 * 2^31: no overflow */
-        if (per > 1)
-            area = DP_ROUND_UP(area, DP_PCPU_AREA_ALIGN);
-        uint64_t bytes = area * per;
-        if (bytes / per != area) {
+        uint64_t area = 0, bytes = array_area(attr, &area);
+        if (!bytes && n) {
             free(a);
             return -E2BIG;
         }

@@ -532,6 +532,46 @@ static long htab_check(const struct dp_map_attr *a)
     return 0;
 }
 
+/* The sizes create allocates, from the attributes alone: dp_htab_create
+ * builds the map with them and dp_htab_mem_bytes adds them up for the
+ * service's map memory budget (limits.map_memory_bytes), so the budget
+ * counts what this file allocates, never a guess that drifts from it. */
+struct htab_geom {
+    uint32_t max_entries, n_buckets, key_room, elem_bytes, pool_n;
+};
+
+static void htab_geometry(const struct dp_map_attr *attr, struct htab_geom *g)
+{
+    uint32_t t = attr->map_type, nr_cpus = attr->nr_cpus ? attr->nr_cpus : 1;   /* as dp_map_init_common */
+    int lru = t == DP_MAP_LRU_HASH || t == DP_MAP_LRU_PERCPU_HASH;
+    int percpu = t == DP_MAP_PERCPU_HASH || t == DP_MAP_LRU_PERCPU_HASH;
+    g->max_entries = attr->max_entries;
+    if (lru && (attr->map_flags & DP_F_NO_COMMON_LRU)) {
+        /* per-CPU LRU lists: the kernel rounds max_entries up to a multiple of the CPUs */
+        uint64_t me = ((uint64_t)attr->max_entries + nr_cpus - 1) / nr_cpus * nr_cpus;
+        if (me > UINT32_MAX)
+            me = (uint64_t)attr->max_entries / nr_cpus * nr_cpus;
+        g->max_entries = (uint32_t)me;
+    }
+    uint32_t nb = 1;
+    while (nb < g->max_entries && nb < (1U << 31))
+        nb <<= 1;
+    g->n_buckets = nb;
+    g->key_room = DP_ROUND_UP(attr->key_size, 8);
+    uint64_t vsize = DP_ROUND_UP(attr->value_size, 8);
+    uint64_t vroom = percpu ? vsize * nr_cpus : vsize;
+    g->elem_bytes = (uint32_t)(sizeof(struct htab_elem) + g->key_room + vroom);
+    g->pool_n = g->max_entries + (lru ? 0 : nr_cpus + 16);
+}
+
+uint64_t dp_htab_mem_bytes(const struct dp_map_attr *attr)
+{
+    struct htab_geom g;
+    htab_geometry(attr, &g);
+    return sizeof(struct htab) + (uint64_t)g.n_buckets * sizeof(struct bucket) +
+           (uint64_t)g.pool_n * g.elem_bytes;
+}
+
 long dp_htab_create(const struct dp_map_attr *attr, struct dp_map **out)
 {
     long err = htab_check(attr);
@@ -548,22 +588,14 @@ long dp_htab_create(const struct dp_map_attr *attr, struct dp_map **out)
     case DP_MAP_DEVMAP_HASH: h->kind = HT_DEVMAP; break;
     default: h->kind = HT_PLAIN;
     }
-    if (is_lru(h) && (attr->map_flags & DP_F_NO_COMMON_LRU)) {
-        /* per-CPU LRU lists: the kernel rounds max_entries up to a multiple of the CPUs */
-        uint32_t n = h->map.nr_cpus;
-        uint64_t me = ((uint64_t)attr->max_entries + n - 1) / n * n;
-        if (me > UINT32_MAX)
-            me = (uint64_t)attr->max_entries / n * n;
-        h->map.max_entries = (uint32_t)me;
-    }
-    uint32_t nb = 1;
-    while (nb < h->map.max_entries && nb < (1U << 31))
-        nb <<= 1;
+    struct htab_geom g;
+    htab_geometry(attr, &g);
+    h->map.max_entries = g.max_entries;
+    uint32_t nb = g.n_buckets;
     h->n_buckets = nb;
-    h->key_room = DP_ROUND_UP(attr->key_size, 8);
-    uint64_t vroom = is_percpu(h) ? (uint64_t)h->map.elem_size * h->map.nr_cpus : h->map.elem_size;
-    h->elem_bytes = (uint32_t)(sizeof(struct htab_elem) + h->key_room + vroom);
-    h->pool_n = h->map.max_entries + (is_lru(h) ? 0 : h->map.nr_cpus + 16);
+    h->key_room = g.key_room;
+    h->elem_bytes = g.elem_bytes;
+    h->pool_n = g.pool_n;
     h->buckets = calloc(nb, sizeof(struct bucket));
     h->pool = calloc(h->pool_n, h->elem_bytes);
     if (!h->buckets || !h->pool) {

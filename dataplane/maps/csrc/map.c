@@ -57,6 +57,26 @@ static long check_name(const char *name)
     return -EINVAL;
 }
 
+uint64_t dp_map_mem_bytes(const struct dp_map_attr *attr)
+{
+    switch (attr->map_type) {
+    case DP_MAP_HASH:
+    case DP_MAP_PERCPU_HASH:
+    case DP_MAP_LRU_HASH:
+    case DP_MAP_LRU_PERCPU_HASH:
+    case DP_MAP_DEVMAP_HASH:
+        return dp_htab_mem_bytes(attr);
+    case DP_MAP_ARRAY:
+    case DP_MAP_PERCPU_ARRAY:
+    case DP_MAP_PROG_ARRAY:
+    case DP_MAP_DEVMAP:
+    case DP_MAP_XSKMAP:
+        return dp_array_mem_bytes(attr);
+    default:
+        return 0;
+    }
+}
+
 long dp_map_create(const struct dp_map_attr *attr, struct dp_map **out)
 {
     long err;

@@ -153,6 +153,11 @@ long dp_lookup_and_delete_enotsupp(struct dp_map *m, const void *key, void *valu
  * map_alloc and return 0 or -errno. */
 long dp_htab_create(const struct dp_map_attr *attr, struct dp_map **out);
 long dp_array_create(const struct dp_map_attr *attr, struct dp_map **out);
+uint64_t dp_htab_mem_bytes(const struct dp_map_attr *attr);
+uint64_t dp_array_mem_bytes(const struct dp_map_attr *attr);
+/* bytes dp_map_create allocates for a map of these attributes (hash and array
+ * types; 0 for the others): the service's map memory budget */
+uint64_t dp_map_mem_bytes(const struct dp_map_attr *attr);
 long dp_lpm_create(const struct dp_map_attr *attr, struct dp_map **out);
 long dp_qs_create(const struct dp_map_attr *attr, struct dp_map **out);
 long dp_bloom_create(const struct dp_map_attr *attr, struct dp_map **out);

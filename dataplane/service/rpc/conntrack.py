@@ -141,4 +141,6 @@ class Conntrack(rpc.ConntrackServicer):
 
 
 def register(server, app, serving) -> None:
-    rpc.add_ConntrackServicer_to_server(Conntrack(app.reg, app.limits.conntrack_snapshots), server)
+    svc = Conntrack(app.reg, app.limits.conntrack_snapshots)
+    app.ct_snapshots = svc.snapshots         # a reload sets its limit (limits_apply.py)
+    rpc.add_ConntrackServicer_to_server(svc, server)

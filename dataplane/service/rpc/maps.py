@@ -31,7 +31,7 @@ class Maps(rpc.MapsServicer):
 
     @guard
     async def Lookup(self, request, context):
-        return pb.LookupResponse(value=self.reg.lookup(request.map_id, request.key))
+        return pb.LookupResponse(value=self.reg.lookup(request.map_id, request.key, request.value))
 
     @guard
     async def Update(self, request, context):
@@ -49,7 +49,7 @@ class Maps(rpc.MapsServicer):
     async def Create(self, request, context):
         lm = self.reg.create_map(inner_of=request.inner_of, map_type=request.type_id, key_size=request.key_size,
                                  value_size=request.value_size, max_entries=request.max_entries,
-                                 flags=request.flags, name=request.name)
+                                 flags=request.flags, name=request.name, map_extra=request.map_extra)
         return map_info(lm, self.reg.map_entries(lm))
 
     @guard
