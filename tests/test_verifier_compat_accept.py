@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pytest
 
+from support.kernel_build import Refused, assert_dataplane_refuses, kernel_or_refused
 from support import diff as D
 from dataplane.cli.verify_cmd import verify_program
 from dataplane.io.kload import KernelObject, kernel_prog_run
@@ -99,7 +100,10 @@ PACKETS = [D.ipv4("udp", "10.0.0.1", "10.0.0.2", 1, 2, n) for n in (60, 128, 150
 @pytest.mark.parametrize("prog,src", CASES, ids=[c[0] for c in CASES])
 def test_accepted_and_run_like_kernel(prog, src, build_c, root_required, tmp_path):
     obj = build_c(src, prog)
-    with KernelObject.load(obj, log_level=1):       # the kernel accepts it (raises otherwise)
+    refused = kernel_or_refused(KernelObject.load, obj, log_level=1)
+    if isinstance(refused, Refused):                 # a kernel build refusing a kfunc: so must dataplane
+        return assert_dataplane_refuses(obj, prog, refused)
+    with refused:                                    # the kernel accepts it (raises otherwise)
         pass
     spec = load_object(obj)
     verify_program(spec, spec.programs[prog], log_level=1, kernel_layout=True)

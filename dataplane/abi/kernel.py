@@ -12,8 +12,40 @@ differential tests always compare against the running kernel.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 MODELLED = "6.18.44"
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """Where kernels that all call themselves the modelled release still
+    differ -- distribution patches, hardening, backports -- as the verifier
+    sees it.  The defaults are the modelled release's own behaviour; a value
+    probed on the running kernel comes from dataplane.loader.kernel_probe.
+
+    ``refused_kfuncs``: kfuncs the kernel has and still refuses in a program,
+    after checking their arguments, with "NAME() is not allowed" (seen:
+    bpf_dynptr_slice_rdwr on a hardened 6.18.44 build).  ``inner_map_lookup``:
+    the register type a map-in-map lookup returns before its NULL check,
+    "map_value_or_null" (the inner map appears only after the check) or
+    "map_ptr_or_null" (a CONST_PTR_TO_MAP of the inner template at once).
+    ``probed``: False for the defaults, True when a running kernel answered.
+    """
+
+    refused_kfuncs: frozenset = frozenset()
+    inner_map_lookup: str = "map_value_or_null"
+    probed: bool = False
+
+    def differences(self) -> list[str]:
+        """What differs from the modelled release, in words (empty: nothing)."""
+        out = [f"refuses {k}" for k in sorted(self.refused_kfuncs)]
+        if self.inner_map_lookup != MODELLED_BEHAVIOUR.inner_map_lookup:
+            out.append(f"map-in-map lookups return {self.inner_map_lookup}")
+        return out
+
+
+MODELLED_BEHAVIOUR = Behaviour()
 
 
 def running() -> str:

@@ -70,7 +70,9 @@ def prepare_program(spec, ps, *, kfuncs: dict | None = None, objs: dict | None =
             ps = core(spec, ps, target)    # exactly what Collection.load runs
     # a kfunc nobody serves: libbpf's text when the kernel lacks it too, dataplane's gap otherwise
     from dataplane.loader.vmlinux import kfunc_unavailable
-    linked = link_program(spec, ps, protos if kfuncs is None else kfuncs, unknown=kfunc_unavailable)
+    from dataplane.loader.kernel_probe import behaviour_for
+    linked = link_program(spec, ps, protos if kfuncs is None else kfuncs, unknown=kfunc_unavailable,
+                          kernel=behaviour_for(spec, ps))
     objs = layouts if objs is None else objs
     return lambda log_level=0: linked.verify(log_level=log_level, objs=objs, line_info=ps.line_info)
 

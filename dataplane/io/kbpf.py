@@ -16,10 +16,7 @@ import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
-_SYS_BPF = 321  # x86_64; the project targets x86_64 Linux
-
 # enum bpf_cmd
-BPF_MAP_CREATE = 0
 BPF_MAP_LOOKUP_ELEM = 1
 BPF_MAP_UPDATE_ELEM = 2
 BPF_MAP_DELETE_ELEM = 3
@@ -42,34 +39,8 @@ from dataplane.abi.progs import BPF_PROG_TYPE_XDP  # noqa: E402
 BPF_F_TEST_RUN_ON_CPU = 1 << 0
 BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1   # frames really go out (XDP_TX/REDIRECT), as a traffic generator
 
-_ATTR_SIZE = 160  # larger than every layout used here; the kernel accepts zeroed tails
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
-class KernelBpfError(OSError):
-    """A bpf() call the kernel refused; ``log`` holds the verifier log if any."""
-
-    def __init__(self, err: int, what: str, log: str = ""):
-        super().__init__(err, f"{what}: {os.strerror(err)}" + (f"\n{log}" if log else ""))
-        self.log = log
-
-
-def _addr(buf) -> int:
-    return ctypes.addressof(buf) if buf is not None else 0
-
-
-def _sys_bpf(cmd: int, attr: ctypes.Array, what: str, log: str | None = None) -> int:
-    ret = _libc.syscall(_SYS_BPF, cmd, attr, _ATTR_SIZE)
-    if ret < 0:
-        err = ctypes.get_errno()
-        raise KernelBpfError(err, what, log or "")
-    return ret
-
-
-def _attr() -> ctypes.Array:
-    return ctypes.create_string_buffer(_ATTR_SIZE)
+from dataplane.loader.sysbpf import (_ATTR_SIZE, BPF_MAP_CREATE, KernelBpfError, _addr, _attr,  # noqa: E402,F401
+                                     _libc, _sys_bpf, map_create)
 
 
 def close(fd: int) -> None:
@@ -92,17 +63,6 @@ def num_possible_cpus() -> int:
 
 
 # ---------------------------------------------------------------- maps
-
-def map_create(map_type: int, key_size: int, value_size: int, max_entries: int, flags: int = 0,
-               name: str = "", *, inner_map_fd: int = 0, map_extra: int = 0, btf_fd: int = 0,
-               btf_key_type_id: int = 0, btf_value_type_id: int = 0) -> int:
-    a = _attr()
-    struct.pack_into("<IIIIII", a, 0, map_type, key_size, value_size, max_entries, flags, inner_map_fd)
-    a[28:28 + 16] = name.encode()[:15].ljust(16, b"\0")
-    struct.pack_into("<III", a, 48, btf_fd, btf_key_type_id, btf_value_type_id)
-    struct.pack_into("<Q", a, 64, map_extra)
-    return _sys_bpf(BPF_MAP_CREATE, a, "BPF_MAP_CREATE")
-
 
 def _elem_attr(fd: int, key, value, flags: int) -> ctypes.Array:
     a = _attr()

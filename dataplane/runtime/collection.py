@@ -32,6 +32,7 @@ from dataplane.abi.xdp import XDP_REDIRECT
 from dataplane.idspace import IdSpace
 from dataplane.errors import LoadError, NotFound, VerifierAborted, VerifierError
 from dataplane.loader import ObjectSpec, ProgramSpec, load_object
+from dataplane.loader import kernel_probe
 from dataplane.loader.core_relo import relocated_spec
 from dataplane.loader.kconfig import resolve_kconfig
 from dataplane.loader.prepare import prepare_spec
@@ -442,7 +443,8 @@ def _verify(spec: ObjectSpec, ps: ProgramSpec, provider, bounds=None):
     verifier's facts describe the code that runs. None for program types
     the verifier does not model (they run checked)."""
     linked = link_program(spec, ps, provider.protos() if provider is not None else {},
-                          provider.indices() if provider is not None else {})
+                          provider.indices() if provider is not None else {},
+                          kernel=kernel_probe.behaviour_for(spec, ps))
     if linked.prog_type is None:
         return None
     kw = dict(objs=provider.objs() if provider is not None else {}, line_info=ps.line_info, bounds=bounds)

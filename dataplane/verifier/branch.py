@@ -319,6 +319,8 @@ class BranchMixin:
                 y.t = OR_NULL[x.t]
                 if y.t == MAP_VALUE:
                     self.map_value_not_null(y)   # map-in-map: the inner map (calls.py)
+                elif y.t == MAP_PTR:
+                    y.id = 0                     # already the inner map (Behaviour.inner_map_lookup)
                 return y
             return None
         ref = 0

@@ -8,7 +8,7 @@ from dataplane.abi.helper_progtypes import unavailable_reason
 from dataplane.abi import maps as mt
 from dataplane.abi.helpers import BPF_FUNC_MAX_ID, HELPER_IDS, HELPER_NAMES
 from dataplane.isa import opcodes as op
-from dataplane.verifier.reg import (SOCK_COMMON_OR_NULL, SOCK_OR_NULL, SOCK_TYPES)
+from dataplane.verifier.reg import (MAP_PTR_OR_NULL, SOCK_COMMON_OR_NULL, SOCK_OR_NULL, SOCK_TYPES)
 from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VALUE,
                                     MAP_VALUE_OR_NULL, MEM, MEM_OR_NULL, OR_NULL, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_unknown)
@@ -309,6 +309,12 @@ class CallsMixin:
         if proto.ret == hp.RET_VOID:
             return Reg()
         if proto.ret == hp.RET_PTR_TO_MAP_VALUE_OR_NULL:
+            m = self.maps.get(meta_map)
+            if m is not None and m.inner is not None and self.kernel.inner_map_lookup == "map_ptr_or_null":
+                # this kernel types the inner map at the lookup, not at its NULL check
+                key = (meta_map, "inner")
+                self.maps.setdefault(key, m.inner)
+                return ptr(MAP_PTR_OR_NULL, map=key, id=self.new_id())
             return ptr(MAP_VALUE_OR_NULL, map=meta_map, id=self.new_id())
         if proto.ret in (hp.RET_PTR_TO_SOCKET_OR_NULL, hp.RET_PTR_TO_SOCK_COMMON_OR_NULL):
             # an acquire function: the null-check id is the reference id
@@ -411,6 +417,9 @@ class CallsMixin:
                     if r.ref not in st.refs:
                         self.fail(f"R{regno} must be referenced when passed to release function")
                     release_ref = r.ref
+        if k.name in self.kernel.refused_kfuncs:
+            # a build that has the kfunc and refuses it once its arguments check out
+            self.fail(f"{k.name}() is not allowed")
         rcu.kfunc(self, st, k.name)
         if release_ref:
             self.release_reference(st, release_ref)

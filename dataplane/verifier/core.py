@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 
+from dataplane.abi.kernel import MODELLED_BEHAVIOUR
 from dataplane.abi import kernel
 from dataplane.errors import VerifierError
 from dataplane.isa import opcodes as op
@@ -64,8 +65,10 @@ def gc_paused():
 class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, ExploreMixin, dispatch.DispatchMixin):
     def __init__(self, insns, prog_type="xdp", maps=None, license="GPL", kfuncs=None, log_level=1,
                  allow_uninit_stack=True, objs=None, divmod_ranges=False, line_info=None,
-                 deadline=None, cancel=None, max_states=None):
+                 deadline=None, cancel=None, max_states=None, kernel=None):
         self.insns = list(insns)
+        # where this kernel build differs from the modelled release (abi.kernel.Behaviour)
+        self.kernel = kernel or MODELLED_BEHAVIOUR
         self.linfo = LineAnnotator(line_info) if line_info else None   # "; source @ file:N" lines
         self.prog_type = prog_type
         self.maps = maps or {}
@@ -422,7 +425,7 @@ def _walk_stack(calls, depths, fail, sp, depth, frames, seen) -> None:
 def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kfuncs=None,
            log_level: int = 1, allow_uninit_stack: bool = True, objs=None,
            divmod_ranges: bool = False, line_info=None, deadline: float | None = None,
-           cancel=None, max_states: int | None = None, bounds=None) -> VerifiedProgram:
+           cancel=None, max_states: int | None = None, bounds=None, kernel=None) -> VerifiedProgram:
     """Prove ``insns`` safe or raise VerifierError(summary, log).
 
     ``kfuncs``: btf id -> KfuncProto (or a callable doing that lookup);
@@ -440,12 +443,15 @@ def verify(insns, *, prog_type: str = "xdp", maps=None, license: str = "GPL", kf
     verification stops with :class:`VerifierAborted` ("verification
     cancelled", "verification exceeded N s", "verification exceeded N
     states"; kind ECANCELED, ETIMEDOUT, ENOMEM).  ``bounds`` gives them in
-    one value (see :func:`from_bounds`), as Collection.load passes them on."""
+    one value (see :func:`from_bounds`), as Collection.load passes them on.
+    ``kernel``: an abi.kernel.Behaviour, where the kernel to follow differs
+    from the modelled release (dataplane.loader.kernel_probe asks the
+    running one); None: the modelled release."""
     if bounds is not None:
         deadline, cancel, max_states = from_bounds(bounds, deadline, cancel, max_states)
     with gc_paused():     # until the verifier (all its states) is freed too
         return Verifier(insns, prog_type, maps, license, kfuncs, log_level, allow_uninit_stack, objs,
-                        divmod_ranges, line_info, deadline, cancel, max_states).run()
+                        divmod_ranges, line_info, deadline, cancel, max_states, kernel).run()
 
 
 def from_bounds(bounds, deadline=None, cancel=None, max_states=None):

@@ -32,12 +32,13 @@ class Linked:
     maps: dict             # fd -> MapInfo
     kfuncs: dict           # kfunc id -> KfuncProto
     license: str
+    kernel: object = None  # abi.kernel.Behaviour of the kernel to follow (None: the modelled release)
 
     def verify(self, **kw):
         """dataplane.verifier.verify on the linked program (``kw``: log_level, objs, ...)."""
         from dataplane.verifier import verify
         return verify(self.insns, prog_type=self.prog_type, maps=self.maps, license=self.license,
-                      kfuncs=self.kfuncs, **kw)
+                      kfuncs=self.kfuncs, kernel=self.kernel, **kw)
 
 
 def map_fds(spec) -> dict[str, int]:
@@ -45,14 +46,16 @@ def map_fds(spec) -> dict[str, int]:
     return {name: FIRST_MAP_FD + i for i, name in enumerate(spec.maps)}
 
 
-def link_program(spec, ps, protos: dict, kfunc_ids: dict[str, int] | None = None, unknown=None) -> Linked:
+def link_program(spec, ps, protos: dict, kfunc_ids: dict[str, int] | None = None, unknown=None,
+                 kernel=None) -> Linked:
     """Link ProgramSpec ``ps`` of ObjectSpec ``spec`` for the verifier.
 
     ``protos``: kfunc name -> KfuncProto; ``kfunc_ids``: kfunc name -> the
     index its call instructions carry (the runtime's table indices, so the
     facts the verifier records match the code that runs); ``unknown``: kfunc
     name -> the message for a kfunc without a prototype (default: the
-    kernel's "not allowed")."""
+    kernel's "not allowed"); ``kernel``: the abi.kernel.Behaviour to verify
+    against (callers pass the running kernel's, loader.kernel_probe)."""
     from dataplane.verifier import decode_program
     fds = map_fds(spec)
     maps = {fds[n]: replace(map_info(m, spec.btf), name=n) for n, m in spec.maps.items()}
@@ -80,4 +83,4 @@ def link_program(spec, ps, protos: dict, kfunc_ids: dict[str, int] | None = None
     from dataplane.verifier.core import gc_paused
     with gc_paused():
         insns = decode_program(bytes(buf))
-    return Linked(insns, VERIFIER_CTX.get(ps.prog_type), maps, ktable, ps.license or spec.license or "")
+    return Linked(insns, VERIFIER_CTX.get(ps.prog_type), maps, ktable, ps.license or spec.license or "", kernel)

@@ -28,9 +28,10 @@ SOCK = 16         # PTR_TO_SOCKET: bpf_sk_lookup_tcp/udp (struct bpf_sock, read 
 SOCK_OR_NULL = 17
 SOCK_COMMON = 18  # PTR_TO_SOCK_COMMON: bpf_skc_lookup_tcp
 SOCK_COMMON_OR_NULL = 19
+MAP_PTR_OR_NULL = 20   # CONST_PTR_TO_MAP | PTR_MAYBE_NULL: a map-in-map lookup, on kernels that type it so
 
 OR_NULL = {MAP_VALUE_OR_NULL: MAP_VALUE, MEM_OR_NULL: MEM, BTF_OR_NULL: BTF, SOCK_OR_NULL: SOCK,
-           SOCK_COMMON_OR_NULL: SOCK_COMMON}
+           SOCK_COMMON_OR_NULL: SOCK_COMMON, MAP_PTR_OR_NULL: MAP_PTR}
 SOCK_TYPES = (SOCK, SOCK_COMMON)
 PKT_TYPES = (PKT, PKT_META, PKT_END)
 
@@ -38,7 +39,8 @@ _NAMES = {NOT_INIT: "?", SCALAR: "scalar", CTX: "ctx", MAP_PTR: "map_ptr", MAP_V
           MAP_VALUE_OR_NULL: "map_value_or_null", STACK: "fp", PKT: "pkt", PKT_META: "pkt_meta",
           PKT_END: "pkt_end", MEM: "mem", MEM_OR_NULL: "mem_or_null", BTF: "ptr_",
           BTF_OR_NULL: "ptr_or_null_", FUNC: "func", DYNPTR: "dynptr_ptr", SOCK: "sock",
-          SOCK_OR_NULL: "sock_or_null", SOCK_COMMON: "sock_common", SOCK_COMMON_OR_NULL: "sock_common_or_null"}
+          SOCK_OR_NULL: "sock_or_null", SOCK_COMMON: "sock_common", SOCK_COMMON_OR_NULL: "sock_common_or_null",
+          MAP_PTR_OR_NULL: "map_ptr_or_null"}
 # PTR_TO_MEM flavours (Reg.btf of a MEM / MEM_OR_NULL register): slices of a
 # packet dynptr (bpf_dynptr_slice: read-only; _rdwr: writable); Reg.map then
 # holds the dynptr's id, as the kernel's reg->dynptr_id
@@ -197,6 +199,6 @@ def fmt_reg(r: Reg) -> str:
         parts.append(f"map={r.map}")
     if r.t in (MEM, MEM_OR_NULL):
         parts.append(f"mem_size={r.msize}")
-    if r.t not in (MAP_PTR, CTX, PKT_END) and not r.is_const():
+    if r.t not in (MAP_PTR, MAP_PTR_OR_NULL, CTX, PKT_END) and not r.is_const():
         parts.append(_bounds_str(r))
     return f"{r.type_str()}({','.join(p for p in parts if p)})"
