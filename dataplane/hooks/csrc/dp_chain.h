@@ -37,6 +37,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dp_budget.h"
 #include "dp_env.h"
 #include "dp_frame.h"
 #include "dp_helpers.h"
@@ -87,13 +88,20 @@ struct dp_chain {
     uint32_t ingress_ifindex;     /* ctx->ingress_ifindex */
     dp_ctx_load_fn xdp_ctx_load;  /* the helpers module's dp_xdp_ctx_load (adjust_* check it) */
     struct dp_prog_stats *totals; /* chain verdicts, owned by the hook */
-    uint32_t *live;               /* scratch: frames still in the chain */
+    uint32_t *live;               /* scratch, 2 x live_cap: frames still in the chain, then each
+                                     frame's length before the run (in_bytes of decided frames) */
     uint32_t live_cap;
     /* per-CPU maps read the calling thread's CPU slot: set to each entry's
      * own runner CPU before it runs (maps.core set_current_cpu) */
     void (*set_cpu)(uint32_t cpu);
     pthread_mutex_t lock;
 };
+
+/* dp_frame.verdict flag of a frame the chain left without a verdict: the
+ * batch was cancelled before the packet's last program decided (see
+ * dp_chain_run). Not counted anywhere, handed to no sink; the source gets
+ * it back as any other frame. */
+#define DP_FRAME_UNDECIDED 0x40000000u
 
 /* What one batch produced (for the replay's own summary). */
 struct dp_chain_result {
@@ -143,25 +151,47 @@ static inline int dp_chain_run_one(struct dp_chain_entry *e, struct dp_xdp_buff 
     return dp_run(e->prog, &e->env, (uint64_t)(uintptr_t)x, 0, r0);
 }
 
+/* Leave the frames live[0..n) without a verdict (DP_FRAME_UNDECIDED). */
+static inline void dp_chain_undecide(struct dp_batch *b, const uint32_t *live, uint32_t n)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++)
+        b->frames[live[i]].verdict = DP_FRAME_UNDECIDED | 1u /* XDP_DROP, for a source that looks */;
+}
+
 /* Run the chain over b->frames[0..count): sets each frame's data pointers
  * and verdict; for XDP_REDIRECT, frame.reserved = the redirect target
  * (dp_chain_redirect_target: an ifindex, or the map key of an XSKMAP/CPUMAP
- * redirect). Returns packets run.
+ * redirect). Returns the packets given a verdict: b->count, unless
+ * `cancel` (the source's cancel flag, or NULL) was set during the batch.
+ *
+ * A cancel is seen before each run and, inside an unverified program's run,
+ * at its budget checkpoints (env->cancel, dp_budget.h) -- so a stop never
+ * waits for a long run or the rest of a large batch. The run in progress is
+ * abandoned (not counted as a run, no verdict); every packet whose verdict
+ * was already final (it left the chain, or went through its last program)
+ * keeps it and is counted as usual; the others are DP_FRAME_UNDECIDED and
+ * counted nowhere (chain verdicts, in_bytes, the return value), so the
+ * packets counted are exactly the packets decided. The runs that did finish
+ * stay in each program's counters (they ran, and their map updates stay).
  * Caller holds c->lock and has sized c->live for b->count. */
-static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_chain_result *res)
+static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_chain_result *res,
+                             const volatile int *cancel)
 {
-    uint32_t i, k, nlive = b->count, nnext;
+    uint32_t i, k, nlive = b->count, nnext, decided = b->count;
+    uint32_t *len0 = c->live + c->live_cap;
     struct dp_xdp_buff x;
     uint64_t pk[DP_NVERDICTS], by[DP_NVERDICTS];
+    int cut = 0;
 
     memset(&x, 0, sizeof(x));
     x.ingress_ifindex = c->ingress_ifindex;
     for (i = 0; i < b->count; i++) {
         c->live[i] = i;
         b->frames[i].verdict = DP_V_PASS;
-        res->in_bytes += dp_frame_len(&b->frames[i]);
+        len0[i] = dp_frame_len(&b->frames[i]);
     }
-    for (k = 0; k < c->n && nlive; k++) {
+    for (k = 0; k < c->n && nlive && !cut; k++) {
         struct dp_chain_entry *e = &c->e[k];
         uint64_t errors = 0, invalid = 0, budget = 0, t0;
         memset(pk, 0, sizeof(pk));
@@ -171,6 +201,7 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
         e->env.ctx_lo = (uint64_t)(uintptr_t)&x;
         e->env.ctx_len = 24;      /* sizeof(struct xdp_md) */
         e->env.ctx_load = c->xdp_ctx_load;
+        e->env.cancel = cancel;
         if (c->set_cpu)
             c->set_cpu(e->rt.cpu);
         nnext = 0;
@@ -179,6 +210,11 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
             struct dp_frame *f = &b->frames[c->live[i]];
             uint64_t r0 = 0;
             uint32_t v;
+            int rc;
+            if (__builtin_expect(cancel != NULL && *cancel != 0, 0)) {
+                cut = 1;          /* between two runs: the rest of a large batch waits for nothing */
+                break;
+            }
             x.data = f->data;
             x.data_end = f->data_end;
             x.data_meta = f->data_meta;
@@ -189,11 +225,23 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
             x.ingress_ifindex = f->ifindex ? f->ifindex : c->ingress_ifindex;
             x.egress_ifindex = 0;
             e->rt.redirect_kind = DP_REDIRECT_NONE;
-            if (__builtin_expect(dp_chain_run_one(e, &x, &r0) != 0, 0)) {
+            rc = dp_chain_run_one(e, &x, &r0);
+            if (__builtin_expect(e->rt.lock_held != NULL, 0)) {
+                /* a faulting program may leave a bpf_spin_lock taken */
+                *(volatile uint32_t *)e->rt.lock_held = 0;
+                e->rt.lock_held = NULL;
+            }
+            if (__builtin_expect(e->rt.nsk_held != 0, 0))
+                dp_rt_put_socks(&e->rt);   /* sockets a faulting/unverified program held */
+            if (__builtin_expect(rc != 0, 0)) {
+                if (e->env.budget_hit == DP_BUDGET_CANCELLED) {
+                    cut = 1;      /* abandoned inside the run: this packet has no verdict */
+                    break;
+                }
                 if (!errors)
                     memcpy(e->last_error, e->env.errmsg, DP_ERRMSG_LEN);
                 errors++;
-                budget += (uint64_t)e->env.budget_hit;
+                budget += (uint64_t)(e->env.budget_hit == DP_BUDGET_SPENT);
                 v = DP_V_ABORTED;
             } else {
                 v = (uint32_t)r0;
@@ -202,13 +250,6 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
                     v = DP_V_ABORTED;
                 }
             }
-            if (__builtin_expect(e->rt.lock_held != NULL, 0)) {
-                /* a faulting program may leave a bpf_spin_lock taken */
-                *(volatile uint32_t *)e->rt.lock_held = 0;
-                e->rt.lock_held = NULL;
-            }
-            if (__builtin_expect(e->rt.nsk_held != 0, 0))
-                dp_rt_put_socks(&e->rt);   /* sockets a faulting/unverified program held */
             f->data = x.data;
             f->data_end = x.data_end;
             f->data_meta = x.data_meta;
@@ -221,26 +262,42 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
                 c->live[nnext++] = c->live[i];
         }
         dp_chain_add(&e->stats->run_ns, dp_chain_now() - t0);
-        dp_chain_add(&e->stats->runs, nlive);
+        dp_chain_add(&e->stats->runs, i);         /* the runs that finished */
         dp_chain_add(&e->stats->errors, errors);
         dp_chain_add(&e->stats->invalid, invalid);
         dp_chain_add(&e->stats->budget, budget);
-        for (i = 0; i < DP_NVERDICTS; i++) {
-            dp_chain_add(&e->stats->packets[i], pk[i]);
-            dp_chain_add(&e->stats->bytes[i], by[i]);
+        for (uint32_t j = 0; j < DP_NVERDICTS; j++) {
+            dp_chain_add(&e->stats->packets[j], pk[j]);
+            dp_chain_add(&e->stats->bytes[j], by[j]);
         }
-        nlive = nnext;
+        e->env.cancel = NULL;
         e->env.ctx = NULL;
         e->env.ctx_len = 0;
         e->env.mem_len = e->env.mem_wlen = 0;
+        if (cut) {
+            /* undecided: the packets this program had not finished with
+             * (live[i..nlive), the abandoned run's included), and those it
+             * passed on to a next program (live[0..nnext); the last
+             * program's are final) */
+            dp_chain_undecide(b, c->live + i, nlive - i);
+            decided -= nlive - i;
+            if (k + 1 < c->n) {
+                dp_chain_undecide(b, c->live, nnext);
+                decided -= nnext;
+            }
+        }
+        nlive = nnext;
     }
     /* chain verdicts */
     memset(pk, 0, sizeof(pk));
     memset(by, 0, sizeof(by));
     for (i = 0; i < b->count; i++) {
         struct dp_frame *f = &b->frames[i];
+        if (__builtin_expect(f->verdict & DP_FRAME_UNDECIDED, 0))
+            continue;
         pk[f->verdict]++;
         by[f->verdict] += dp_frame_len(f);
+        res->in_bytes += len0[i];
     }
     for (i = 0; i < DP_NVERDICTS; i++) {
         res->packets[i] += pk[i];
@@ -251,8 +308,8 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
         }
     }
     if (c->totals)
-        dp_chain_add(&c->totals->runs, b->count);
-    return b->count;
+        dp_chain_add(&c->totals->runs, decided);
+    return decided;
 }
 
 #endif /* DP_CHAIN_H */
