@@ -56,6 +56,7 @@ cdef extern from "dp_chain.h" nogil:
         void (*set_cpu)(uint32_t cpu) noexcept nogil
         pthread_mutex_t lock
     uint32_t dp_chain_run(dp_chain *c, dp_batch *b, dp_chain_result *res, const volatile int *cancel)
+    size_t dp_chain_scratch_size(uint32_t n, uint32_t cap)
 
 
 # --- engine entry points ---------------------------------------------------
@@ -315,7 +316,7 @@ cdef class Chain:
         cdef uint32_t *live
         pthread_mutex_lock(&c.lock)
         if b.count > c.live_cap:          # scratch grows under the lock (workers share chains)
-            live = <uint32_t *>malloc(2 * b.capacity * sizeof(uint32_t))   # live frames, then lengths
+            live = <uint32_t *>malloc(dp_chain_scratch_size(c.n, b.capacity))
             if live != NULL:
                 free(c.live)
                 c.live = live

@@ -88,8 +88,9 @@ struct dp_chain {
     uint32_t ingress_ifindex;     /* ctx->ingress_ifindex */
     dp_ctx_load_fn xdp_ctx_load;  /* the helpers module's dp_xdp_ctx_load (adjust_* check it) */
     struct dp_prog_stats *totals; /* chain verdicts, owned by the hook */
-    uint32_t *live;               /* scratch, 2 x live_cap: frames still in the chain, then each
-                                     frame's length before the run (in_bytes of decided frames) */
+    uint32_t *live;               /* scratch for live_cap frames (dp_chain_scratch_size; one
+                                     allocation, freed through this pointer): frames still in the
+                                     chain, then the rest dp_chain_run carves out of it */
     uint32_t live_cap;
     /* per-CPU maps read the calling thread's CPU slot: set to each entry's
      * own runner CPU before it runs (maps.core set_current_cpu) */
@@ -151,12 +152,39 @@ static inline int dp_chain_run_one(struct dp_chain_entry *e, struct dp_xdp_buff 
     return dp_run(e->prog, &e->env, (uint64_t)(uintptr_t)x, 0, r0);
 }
 
-/* Leave the frames live[0..n) without a verdict (DP_FRAME_UNDECIDED). */
-static inline void dp_chain_undecide(struct dp_batch *b, const uint32_t *live, uint32_t n)
+/* The scratch of a chain of n programs for batches of up to cap frames, as
+ * dp_chain_run lays it out: live[cap], len0[cap] (each frame's length before
+ * the chain), then per program k and frame f what its run gave -- rlen[n*cap]
+ * (bytes after it), rflag[n*cap] (DP_RUN_* below) -- and the per-program
+ * counts of the batch, pend[n], committed at its end. */
+static inline size_t dp_chain_scratch_size(uint32_t n, uint32_t cap)
 {
-    uint32_t i;
-    for (i = 0; i < n; i++)
-        b->frames[live[i]].verdict = DP_FRAME_UNDECIDED | 1u /* XDP_DROP, for a source that looks */;
+    size_t words = ((size_t)(2 + n) * cap + 1) & ~(size_t)1;      /* pend 8-byte aligned */
+    return words * 4 + (size_t)n * sizeof(struct dp_prog_stats) + (size_t)n * cap;
+}
+
+/* rflag: the verdict in the low 3 bits, and what the run was */
+#define DP_RUN_ERROR 0x08u
+#define DP_RUN_INVALID 0x10u
+#define DP_RUN_BUDGET 0x20u
+
+/* Leave frame fi without a verdict (DP_FRAME_UNDECIDED) and take the runs
+ * of programs 0..reach-1 it went through out of the batch's counts. */
+static inline void dp_chain_undecide(struct dp_batch *b, uint32_t fi, uint32_t reach, uint32_t cap,
+                                     struct dp_prog_stats *pend, const uint32_t *rlen, const uint8_t *rflag)
+{
+    uint32_t j;
+    for (j = 0; j < reach; j++) {
+        uint8_t fl = rflag[(size_t)j * cap + fi];
+        uint32_t v = fl & 7u;
+        pend[j].runs--;
+        pend[j].packets[v]--;
+        pend[j].bytes[v] -= rlen[(size_t)j * cap + fi];
+        pend[j].errors -= (fl & DP_RUN_ERROR) != 0;
+        pend[j].invalid -= (fl & DP_RUN_INVALID) != 0;
+        pend[j].budget -= (fl & DP_RUN_BUDGET) != 0;
+    }
+    b->frames[fi].verdict = DP_FRAME_UNDECIDED | 1u /* XDP_DROP, for a source that looks */;
 }
 
 /* Run the chain over b->frames[0..count): sets each frame's data pointers
@@ -167,24 +195,32 @@ static inline void dp_chain_undecide(struct dp_batch *b, const uint32_t *live, u
  *
  * A cancel is seen before each run and, inside an unverified program's run,
  * at its budget checkpoints (env->cancel, dp_budget.h) -- so a stop never
- * waits for a long run or the rest of a large batch. The run in progress is
- * abandoned (not counted as a run, no verdict); every packet whose verdict
- * was already final (it left the chain, or went through its last program)
- * keeps it and is counted as usual; the others are DP_FRAME_UNDECIDED and
- * counted nowhere (chain verdicts, in_bytes, the return value), so the
- * packets counted are exactly the packets decided. The runs that did finish
- * stay in each program's counters (they ran, and their map updates stay).
- * Caller holds c->lock and has sized c->live for b->count. */
+ * waits for a long run or the rest of a large batch. The batch is then cut
+ * to the packets whose verdict was already final (they left the chain, or
+ * went through its last program): they are counted as usual; the others --
+ * the abandoned run's packet, those after it, those a later program had
+ * still to see -- are DP_FRAME_UNDECIDED and counted nowhere: not in the
+ * chain's verdicts, in_bytes or the return value, nor in any program's
+ * counters (the batch's per-program counts are kept aside, per run, and
+ * committed at its end without the runs of undecided packets). So every
+ * counter counts exactly the packets decided, as if the others never came;
+ * what the abandoned runs did to maps stays (and run_ns has their time).
+ * Caller holds c->lock and has sized the scratch for b->count. */
 static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_chain_result *res,
                              const volatile int *cancel)
 {
-    uint32_t i, k, nlive = b->count, nnext, decided = b->count;
-    uint32_t *len0 = c->live + c->live_cap;
+    uint32_t i, j, k, nlive = b->count, nnext, decided = b->count, cap = c->live_cap;
+    uint32_t *len0 = c->live + cap;
+    uint32_t *rlen = len0 + cap;
+    struct dp_prog_stats *pend =
+        (struct dp_prog_stats *)(void *)(c->live + (((size_t)(2 + c->n) * cap + 1) & ~(size_t)1));
+    uint8_t *rflag = (uint8_t *)(pend + c->n);
     struct dp_xdp_buff x;
     uint64_t pk[DP_NVERDICTS], by[DP_NVERDICTS];
     int cut = 0;
 
     memset(&x, 0, sizeof(x));
+    memset(pend, 0, (size_t)c->n * sizeof(*pend));
     x.ingress_ifindex = c->ingress_ifindex;
     for (i = 0; i < b->count; i++) {
         c->live[i] = i;
@@ -193,9 +229,11 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
     }
     for (k = 0; k < c->n && nlive && !cut; k++) {
         struct dp_chain_entry *e = &c->e[k];
-        uint64_t errors = 0, invalid = 0, budget = 0, t0;
-        memset(pk, 0, sizeof(pk));
-        memset(by, 0, sizeof(by));
+        struct dp_prog_stats *ps = &pend[k];
+        uint32_t *rl = rlen + (size_t)k * cap;
+        uint8_t *rf = rflag + (size_t)k * cap;
+        uint64_t t0;
+        int have_error = 0;
         e->env.user = &e->rt;
         e->env.ctx = &x;
         e->env.ctx_lo = (uint64_t)(uintptr_t)&x;
@@ -207,9 +245,10 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
         nnext = 0;
         t0 = dp_chain_now();
         for (i = 0; i < nlive; i++) {
-            struct dp_frame *f = &b->frames[c->live[i]];
+            uint32_t fi = c->live[i];
+            struct dp_frame *f = &b->frames[fi];
             uint64_t r0 = 0;
-            uint32_t v;
+            uint32_t v, fl = 0;
             int rc;
             if (__builtin_expect(cancel != NULL && *cancel != 0, 0)) {
                 cut = 1;          /* between two runs: the rest of a large batch waits for nothing */
@@ -238,55 +277,69 @@ static uint32_t dp_chain_run(struct dp_chain *c, struct dp_batch *b, struct dp_c
                     cut = 1;      /* abandoned inside the run: this packet has no verdict */
                     break;
                 }
-                if (!errors)
+                if (!have_error)
                     memcpy(e->last_error, e->env.errmsg, DP_ERRMSG_LEN);
-                errors++;
-                budget += (uint64_t)(e->env.budget_hit == DP_BUDGET_SPENT);
+                have_error = 1;
+                fl = DP_RUN_ERROR | (e->env.budget_hit == DP_BUDGET_SPENT ? DP_RUN_BUDGET : 0u);
                 v = DP_V_ABORTED;
             } else {
                 v = (uint32_t)r0;
                 if (__builtin_expect((uint64_t)(uint32_t)r0 != r0 || v >= DP_NVERDICTS, 0)) {
-                    invalid++;    /* bpf_warn_invalid_xdp_action: handled as aborted */
+                    fl = DP_RUN_INVALID;  /* bpf_warn_invalid_xdp_action: handled as aborted */
                     v = DP_V_ABORTED;
                 }
             }
             f->data = x.data;
             f->data_end = x.data_end;
             f->data_meta = x.data_meta;
-            pk[v]++;
-            by[v] += (uint64_t)(x.data_end - x.data);
+            ps->packets[v]++;
+            ps->bytes[v] += (uint64_t)(x.data_end - x.data);
+            ps->errors += (fl & DP_RUN_ERROR) != 0;
+            ps->invalid += (fl & DP_RUN_INVALID) != 0;
+            ps->budget += (fl & DP_RUN_BUDGET) != 0;
+            rl[fi] = (uint32_t)(x.data_end - x.data);
+            rf[fi] = (uint8_t)(v | fl);
             f->verdict = v;
             if (v == DP_V_REDIRECT)
                 f->reserved = dp_chain_redirect_target(&e->rt);
             if (e->proceed & (1u << v))
-                c->live[nnext++] = c->live[i];
+                c->live[nnext++] = fi;
         }
-        dp_chain_add(&e->stats->run_ns, dp_chain_now() - t0);
-        dp_chain_add(&e->stats->runs, i);         /* the runs that finished */
-        dp_chain_add(&e->stats->errors, errors);
-        dp_chain_add(&e->stats->invalid, invalid);
-        dp_chain_add(&e->stats->budget, budget);
-        for (uint32_t j = 0; j < DP_NVERDICTS; j++) {
-            dp_chain_add(&e->stats->packets[j], pk[j]);
-            dp_chain_add(&e->stats->bytes[j], by[j]);
-        }
+        ps->runs += i;                       /* the runs that finished */
+        ps->run_ns += dp_chain_now() - t0;
         e->env.cancel = NULL;
         e->env.ctx = NULL;
         e->env.ctx_len = 0;
         e->env.mem_len = e->env.mem_wlen = 0;
         if (cut) {
             /* undecided: the packets this program had not finished with
-             * (live[i..nlive), the abandoned run's included), and those it
-             * passed on to a next program (live[0..nnext); the last
-             * program's are final) */
-            dp_chain_undecide(b, c->live + i, nlive - i);
+             * (live[i..nlive), the abandoned run's included: they went
+             * through programs 0..k-1), and those it passed on to a next
+             * program (live[0..nnext), through 0..k; the last program's are
+             * final) */
+            for (j = i; j < nlive; j++)
+                dp_chain_undecide(b, c->live[j], k, cap, pend, rlen, rflag);
             decided -= nlive - i;
             if (k + 1 < c->n) {
-                dp_chain_undecide(b, c->live, nnext);
+                for (j = 0; j < nnext; j++)
+                    dp_chain_undecide(b, c->live[j], k + 1, cap, pend, rlen, rflag);
                 decided -= nnext;
             }
         }
         nlive = nnext;
+    }
+    /* the batch's per-program counts, without the runs of undecided packets */
+    for (k = 0; k < c->n; k++) {
+        struct dp_prog_stats *st = c->e[k].stats, *ps = &pend[k];
+        dp_chain_add(&st->run_ns, ps->run_ns);
+        dp_chain_add(&st->runs, ps->runs);
+        dp_chain_add(&st->errors, ps->errors);
+        dp_chain_add(&st->invalid, ps->invalid);
+        dp_chain_add(&st->budget, ps->budget);
+        for (j = 0; j < DP_NVERDICTS; j++) {
+            dp_chain_add(&st->packets[j], ps->packets[j]);
+            dp_chain_add(&st->bytes[j], ps->bytes[j]);
+        }
     }
     /* chain verdicts */
     memset(pk, 0, sizeof(pk));
