@@ -169,7 +169,11 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
     def _header(self) -> list[str]:
         # not a kernel line: says whose verifier this log is and which
         # kernel's behaviour it follows (abi/kernel.py)
-        return [f"; dataplane verifier, {kernel.describe()}"] if self.log_level else []
+        if not self.log_level:
+            return []
+        diff = self.kernel.differences()
+        tail = f"; this build {', '.join(diff)}" if diff else ""
+        return [f"; dataplane verifier, {kernel.describe()}{tail}"]
 
     def _final_log(self) -> str:
         return "\n".join(self._header() + self.lines + [self._stats_line()]) + "\n"
