@@ -324,7 +324,7 @@ def loops(runs: int, deadline: float, which: str | None = None, res=None) -> int
     rb_insns, rb_maps, rb_raw, fds = ringbuf_mutant()
     work.append(("ringbuf", rb_insns, rb_maps, rb_raw))
     if which:
-        work = [w for w in work if w[0].startswith(which)]
+        work = [w for w in work if w[0].startswith(tuple(which.split(",")))]
     print(SAME_START)
     print(f"{'program':12} {'verdict (dataplane / kernel)':58} {'processed':>9} {_header()}")
     cpu, wall = [], []
