@@ -64,10 +64,32 @@ elif [ $# -gt 0 ]; then
 fi
 
 SAN_LIBS="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+for lib in $SAN_LIBS; do
+    [ -f "$lib" ] || { echo "asan: $lib missing (libasan8/libubsan1: run scripts/bootstrap.sh)" >&2; exit 1; }
+done
 cd "$OUT"
+# Reports go to files, one per process (log_path): pytest's capture of fd 2 would lose a report
+# of the pytest process itself when it aborts, and a server or CLI child's goes to a pipe its
+# test may never print. Any report fails the run -- also one from a child whose death no test saw.
+REPORTS="$OUT/sanitizer-reports"
+rm -rf "$REPORTS"
+mkdir -p "$REPORTS"
 # JIT objects of the sanitized build go to their own cache (the flags are in the key anyway)
-exec env LD_PRELOAD="$SAN_LIBS" DP_SANITIZE=1 PYTHONPATH="$OUT" \
+rc=0
+env LD_PRELOAD="$SAN_LIBS" DP_SANITIZE=1 PYTHONPATH="$OUT" \
     DATAPLANE_CACHE_DIR="$OUT/.jit-cache" \
-    ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1:print_summary=1" \
-    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    "$PY" -m pytest -q -p no:cacheprovider "${ASAN_TESTS[@]}"
+    ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1:print_summary=1:log_path=$REPORTS/asan" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$REPORTS/ubsan" \
+    "$PY" -m pytest -q -p no:cacheprovider "${ASAN_TESTS[@]}" || rc=$?
+# a finding is an error report (ASan's "ERROR: AddressSanitizer", UBSan's "runtime error:");
+# a runtime's warnings alone (e.g. about a longjmp out of a signal handler) are shown, not failed
+for f in $(find "$REPORTS" -type f | sort); do
+    if grep -q -E "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$f"; then
+        echo "asan: FINDING in $f:" >&2
+        [ $rc -ne 0 ] || rc=1
+    else
+        echo "asan: (warnings only) $f:" >&2
+    fi
+    head -c 20000 "$f" >&2
+done
+exit $rc
