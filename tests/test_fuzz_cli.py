@@ -27,9 +27,9 @@ from support import fuzz  # noqa: E402
 from support.progs import compile_c  # noqa: E402
 
 SEED = int(os.environ.get("DP_FUZZ_SEED", 14))
-SIZES = {"elf": int(os.environ.get("DP_FUZZ_CLI_ELF", 150)),
-         "bytecode": int(os.environ.get("DP_FUZZ_CLI_BYTECODE", 150)),
-         "pcap": int(os.environ.get("DP_FUZZ_CLI_PCAP", 60))}
+SIZES = {"elf": int(os.environ.get("DP_FUZZ_CLI_ELF", 100)),
+         "bytecode": int(os.environ.get("DP_FUZZ_CLI_BYTECODE", 100)),
+         "pcap": int(os.environ.get("DP_FUZZ_CLI_PCAP", 40))}
 ELF_SEEDS = ("xdp_counter.c", "xdp_fw.c", "xdp_global.c", "map_ops.c", "xdp_tailcall.c")
 CHILD_TIMEOUT = 900      # the whole corpus; a single hang is ended sooner (cli_fuzz.PER_MUTANT_S)
 
