@@ -252,7 +252,14 @@ class CallsMixin:
         if release_ref:
             self.release_reference(st, release_ref)
         if callback is not None:
-            return self._local_call(st, callback, pc, cb=True, helper=hid, meta_map=meta_map)
+            # push_callback_call: the callback's entry is queued (its caller
+            # frame keeps the call's arguments: the call runs again when the
+            # callback returns), and this path goes on past the call as if
+            # the callback ran no more
+            cbst = st.copy()
+            target = self._local_call(cbst, callback, pc, cb=True, helper=hid, meta_map=meta_map)
+            cbst.cb_unroll += 1
+            self.push_branch(cbst, target, pc)
         for i in range(1, 6):
             regs[i] = Reg()
         regs[0] = self._helper_ret(st, proto, meta_map, alloc_size, pc)
