@@ -12,7 +12,7 @@ from dataplane.verifier.reg import (MAP_PTR_OR_NULL, SOCK_COMMON_OR_NULL, SOCK_O
 from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VALUE,
                                     MAP_VALUE_OR_NULL, MEM, MEM_OR_NULL, OR_NULL, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_unknown)
-from dataplane.verifier import dynptr, rcu, scalar
+from dataplane.verifier import dynptr, iters, rcu, scalar
 from dataplane.verifier.reg import MEM_DYNPTR_RO, MEM_DYNPTR_RW
 from dataplane.verifier.state import INVALID_SLOT, Frame
 from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS
@@ -369,9 +369,13 @@ class CallsMixin:
         trusted = bool(k.flags & (KF_TRUSTED_ARGS | KF_RELEASE))
         dyn = None          # the initialised dynptr argument (bpf_dynptr_slice*)
         const_size = None   # the __szk argument's value
+        it = None           # the iterator argument: (frame, spi, its ITER reg) (iters.py)
         for i, kind in enumerate(k.args):
             regno = i + 1
             r = self.read_reg(st, regno)
+            if kind.startswith("iter:"):
+                it = iters.arg(self, st, pc, regno, r, k, kind[5:])
+                continue
             if kind.startswith("dynptr"):
                 if kind.startswith("dynptr_uninit:"):
                     dynptr.uninit_arg(self, st, pc, regno, i, r, kind.split(":", 1)[1])
@@ -428,6 +432,10 @@ class CallsMixin:
         if k.ret in (MEM_DYNPTR_RO, MEM_DYNPTR_RW):
             # bpf_dynptr_slice(_rdwr): PTR_TO_MEM (MEM_RDONLY) | MAYBE_NULL of the constant size
             regs[0] = dynptr.slice_reg(self, dyn, const_size, k.ret)
+            return
+        if k.ret == "iter_int":
+            regs[0] = iters.next_ret(self, it[2])
+            iters.process_next(self, st, pc, it)
             return
         if k.ret == "void":
             regs[0] = Reg()
