@@ -16,7 +16,8 @@ test-asan: build
 
 # every benchmark; their figures, ratios and plots land in benchmarks/results/ (README.md there)
 bench: build
-	for b in benchmarks/[!_]*.py; do [ $$b = benchmarks/results.py ] && continue; echo "== $$b"; .venv/bin/python $$b || exit 1; done
+	for b in benchmarks/[!_]*.py; do [ $$b = benchmarks/results.py ] && continue; a=; [ $$b = benchmarks/verify.py ] && a=--results; \
+	  echo "== $$b $$a"; .venv/bin/python $$b $$a || exit 1; done
 	.venv/bin/python benchmarks/results.py
 
 clean:

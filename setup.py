@@ -32,7 +32,7 @@ def _c_sources():
     recompiles an extension when a listed dependency changed, so each one
     depends on all of them: a header edit can never leave a stale .so behind."""
     found = []
-    for pattern in ("dataplane/**/csrc/*.h", "dataplane/**/csrc/*.c", "dataplane/include/*.h", "dataplane/includes/*.h"):
+    for pattern in ("dataplane/**/csrc/*.h", "dataplane/**/csrc/*.c", "dataplane/includes/*.h"):
         found += glob.glob(pattern, recursive=True)
     return sorted(found)
 
@@ -48,7 +48,7 @@ _CFLAGS = ["-O2", "-fno-strict-aliasing", "-Wno-unused-function"] + (["-O1", *_S
 # each extension's copy of the code behaves as one.
 CORE_LIB = ("dpcore", {
     "sources": ["dataplane/runtime/csrc/dp_env.c", "dataplane/runtime/csrc/dp_interp.c"],
-    "include_dirs": ["dataplane/runtime/csrc", "dataplane/include", "dataplane/includes"],
+    "include_dirs": ["dataplane/runtime/csrc", "dataplane/includes"],
     "cflags": _CFLAGS,
 })
 
@@ -71,8 +71,7 @@ def _extensions():
             Extension(
                 modname,
                 [pyx],
-                include_dirs=[os.path.dirname(pyx), os.path.join(os.path.dirname(pyx), "csrc"), "dataplane/include",
-                              "dataplane/includes"],
+                include_dirs=[os.path.dirname(pyx), os.path.join(os.path.dirname(pyx), "csrc"), "dataplane/includes"],
                 extra_compile_args=_CFLAGS,
                 extra_link_args=_SAN_FLAGS if SANITIZE else [],
                 depends=depends,

@@ -265,6 +265,17 @@ def _header(w: int = 22) -> str:
                      for x in ("wall", "cpu"))
 
 
+def _record(res, name: str, dp: list, k: list, runs: int) -> None:
+    """One results figure: dataplane's thread-CPU ms beside the kernel's (the
+    figure to quote on a shared machine, see the module docstring)."""
+    if res is None:
+        return
+    d = [c.cpu * 1e3 for c in dp]
+    res.figure(f"{name}: verify (CPU)", statistics.median(d), "ms", spread=(min(d), max(d)), runs=runs,
+               peer="kernel BPF_PROG_LOAD", peer_value=statistics.median(c.cpu * 1e3 for c in k),
+               note=f"wall ratio {_ratio(dp, k, 'wall'):.2f}")
+
+
 def _summary(cpu: list[float], wall: list[float]) -> None:
     if cpu:
         print(f"worst cpu ratio {max(cpu):.2f} ({sum(r > 1.5 for r in cpu)} over 1.5), geomean "
@@ -304,7 +315,7 @@ def ringbuf_mutant():
     return out, maps, encode(kinsns), [fd]
 
 
-def loops(runs: int, deadline: float, which: str | None = None) -> int:
+def loops(runs: int, deadline: float, which: str | None = None, res=None) -> int:
     from dataplane.errors import VerifierError
     from dataplane.isa.instruction import encode
     from support.verifier import assemble
@@ -313,7 +324,7 @@ def loops(runs: int, deadline: float, which: str | None = None) -> int:
     rb_insns, rb_maps, rb_raw, fds = ringbuf_mutant()
     work.append(("ringbuf", rb_insns, rb_maps, rb_raw))
     if which:
-        work = [w for w in work if w[0].startswith(which)]
+        work = [w for w in work if w[0].startswith(tuple(which.split(",")))]
     print(SAME_START)
     print(f"{'program':12} {'verdict (dataplane / kernel)':58} {'processed':>9} {_header()}")
     cpu, wall = [], []
@@ -342,6 +353,7 @@ def loops(runs: int, deadline: float, which: str | None = None) -> int:
             wall.append(_ratio(dts, kts, "wall"))
             both = seen["verdict"] if seen["verdict"] == kv else f"{seen['verdict']} / {kv}"
             print(f"{name:12} {both[:58]:58} {seen['processed']:9} {_columns(dts, kts)}", flush=True)
+            _record(res, name, dts, kts, runs)
     finally:
         for fd in fds:
             os.close(fd)
@@ -349,7 +361,7 @@ def loops(runs: int, deadline: float, which: str | None = None) -> int:
     return 0
 
 
-def corpus(runs: int, only: str | None = None) -> None:
+def corpus(runs: int, only: str | None = None, res=None) -> None:
     import shutil
     import tempfile
     from pathlib import Path
@@ -405,7 +417,11 @@ def corpus(runs: int, only: str | None = None) -> None:
         cpu.append(_ratio(dts, kts, "cpu"))
         wall.append(_ratio(dts, kts, "wall"))
         print(f"{src.stem:16} {len(spec.programs):5} {seen['processed']:9} {_columns(dts, kts)}", flush=True)
+        _record(res, src.stem, dts, kts, runs)
     _summary(cpu, wall)
+    if res is not None and cpu:
+        res.figure("corpus: worst CPU ratio", max(cpu), "x", runs=runs)
+        res.figure("corpus: geomean CPU ratio", statistics.geometric_mean(cpu), "x", runs=runs)
 
 
 def main() -> int:
@@ -418,16 +434,24 @@ def main() -> int:
                                    "this (comma-separated)")
     ap.add_argument("--runs", type=int, default=3, help="runs per figure (median and spread)")
     ap.add_argument("--deadline", type=float, default=600.0, help="seconds a dataplane verification may take")
+    ap.add_argument("--results", action="store_true",
+                    help="as `make bench` runs it: --corpus (as root), figures written to benchmarks/results/")
     args = ap.parse_args()
     root = os.geteuid() == 0
+    if args.results and root:
+        args.corpus = True
     if args.loops or args.corpus:
         if not root:
             print("--loops/--corpus compare with the kernel: run as root", file=sys.stderr)
             return 2
+        from results import Results
+        res = Results("verify", "verification time beside the kernel's BPF_PROG_LOAD, same run "
+                                "(thread CPU ms; ratio = dataplane / kernel)")
         if args.loops:
-            loops(args.runs, args.deadline, args.only)
+            loops(args.runs, args.deadline, args.only, res)
         if args.corpus:
-            corpus(args.runs, args.only)
+            corpus(args.runs, args.only, res)
+        res.write()
         return 0
     from support.verifier import assemble
     fds = {"counters": 1000}

@@ -49,6 +49,30 @@ def root_required():
     require(os.geteuid() == 0, "root (bpf() syscall, netns)")
 
 
+@pytest.fixture
+def wire():
+    """netns_util.Wire: a - vA | dataplane | vB - b, removed afterwards."""
+    from netns_util import Wire
+    require(os.geteuid() == 0, "root (netns, veth, live sockets)")
+    w = Wire()
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+@pytest.fixture
+def pair():
+    """netns_util.NsPair: a veth pair, its peer ``p0`` in a namespace of its own."""
+    from netns_util import NsPair
+    require(os.geteuid() == 0, "root (netns, veth, live sockets)")
+    p = NsPair()
+    try:
+        yield p
+    finally:
+        p.close()
+
+
 @pytest.fixture(scope="session")
 def clang():
     path = shutil.which("clang")

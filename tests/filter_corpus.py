@@ -317,6 +317,13 @@ def _many(fmt: str, n: int) -> str:
 
 
 MORE = [
+    # iptables keeps an inverted -m udp range as given: the kernel's test
+    # (min <= port <= max) then matches no port, and its negation every port
+    Case("udp_inverted_range", table("ACCEPT", """
+-A FORWARD -p udp --dport 200:100 -j DROP
+-A FORWARD -p udp -m udp ! --sport 300:30 -j DROP
+"""), [("a", U(A1, B1, 150, sport=30)), ("a", U(A1, B1, 100, sport=300)), ("a", U(A1, B1, 250, sport=40000)),
+        ("b", U(B1, A1, 200, sport=100))]),
     Case("log", table("DROP", """
 -A FORWARD -p tcp --dport 22 -j LOG --log-prefix "ssh: " --log-level 6
 -A FORWARD -p tcp --dport 22 -j ACCEPT

@@ -115,6 +115,24 @@ class Pair:
         sh(f"ip link del {self.inner}", check=False)
 
 
+class NsPair(Pair):
+    """A Pair whose outer end sits in a namespace of its own, made and
+    removed with it."""
+
+    def __init__(self, outer: str = "p0", queues: int = 1):
+        ns = unique("lns")
+        sh(f"ip netns add {ns}")
+        try:
+            super().__init__(unique("vp"), ns, outer, queues=queues)
+        except BaseException:
+            sh(f"ip netns del {ns}", check=False)
+            raise
+
+    def close(self) -> None:
+        super().close()
+        sh(f"ip netns del {self.ns}", check=False)
+
+
 class Wire:
     """Two namespaces joined through vA/vB, which the dataplane bridges."""
 

@@ -49,6 +49,10 @@ def _expect(kind: str) -> tuple[str, str | None]:
         return ("ptr", kind[4:])
     if kind.startswith("dynptr"):               # dynptr, dynptr_uninit:xdp -> struct bpf_dynptr *
         return ("ptr", "bpf_dynptr") if not kind.startswith("dynptr_r") else ("ptr", "")   # slices: void *
+    if kind.startswith("iter:"):                # iter:num -> struct bpf_iter_num *
+        return ("ptr", "bpf_iter_" + kind[5:])
+    if kind == "iter_int":                      # bpf_iter_num_next: int *
+        return ("ptr", "")
     if kind == "void":
         return ("void", "")
     return (_ARG_KIND[kind], None)

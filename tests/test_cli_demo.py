@@ -14,11 +14,32 @@ def test_demo_verdicts_follow_the_filter_rules():
     assert out["xlated"][-1].endswith("(95) exit")
 
 
-def test_version_names_the_modelled_and_running_kernel():
-    import os
+def _version() -> str:
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-m", "dataplane", "--version"], capture_output=True, text=True,
-                         check=True).stdout
+    return subprocess.run([sys.executable, "-m", "dataplane", "--version"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_version_names_the_modelled_and_running_kernel():
+    import os
     from dataplane.abi import kernel
+    out = _version()
     assert f"Linux {kernel.MODELLED}" in out and os.uname().release in out
+
+
+def test_version_says_what_this_kernel_build_refuses(objs, root_required):
+    """Whether the running kernel refuses bpf_dynptr_slice_rdwr is asked of
+    it here with a whole program (not kernel_probe's minimal one); --version
+    must say the same."""
+    from dataplane.errors import VerifierError
+    from dataplane.io.kload import KernelObject
+    out = _version()
+    try:
+        KernelObject.load(objs["xdp_dynptr"]).close()
+        refused = False
+    except VerifierError as e:
+        assert "bpf_dynptr_slice_rdwr() is not allowed" in f"{e}{e.log}", e.log[-800:]
+        refused = True
+    assert "this build: " in out
+    assert ("refuses bpf_dynptr_slice_rdwr" in out) is refused, out

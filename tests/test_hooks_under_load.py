@@ -17,7 +17,7 @@ from dataplane.hooks import After, Before, Head, Hook, Tail, bind
 from dataplane.replay import Replay
 from dataplane.runtime.collection import Collection
 
-from support.hooks import frame, write_pcap
+from support.hooks import frame, stamp_c, write_pcap
 from support.progs import compile_src
 
 POOL = 10
@@ -26,29 +26,7 @@ BATCH = 64
 TRACE = 1024            # a multiple of BATCH: batches line up with output packets across loops
 OPS = 1000
 
-STAMPS_C = r"""
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-
-static __always_inline int stamp(struct xdp_md *ctx, __u8 id)
-{
-	__u8 *d = (void *)(long)ctx->data;
-	__u8 *end = (void *)(long)ctx->data_end;
-	__u8 *p;
-	__u8 n;
-
-	if (d + 64 > end)
-		return XDP_ABORTED;
-	n = d[47];
-	if (n >= 12)
-		return XDP_ABORTED;
-	p = d + 48 + n;
-	if (p + 1 > end)
-		return XDP_ABORTED;
-	*p = id;
-	d[47] = n + 1;
-	return XDP_PASS;
-}
+STAMPS_C = stamp_c(12) + r"""
 #define S(i) SEC("xdp") int s##i(struct xdp_md *ctx) { return stamp(ctx, i); }
 S(1) S(2) S(3) S(4) S(5) S(6) S(7) S(8) S(9) S(10)
 char _license[] SEC("license") = "GPL";

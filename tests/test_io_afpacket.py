@@ -4,42 +4,15 @@ redirect, drop), our own transmissions not seen again, faults named."""
 from __future__ import annotations
 
 import errno
-import os
 import threading
 import time
 
 import pytest
 
-from conftest import require
-from netns_util import Pair, Wire, packet_socket, sh, unique
+from netns_util import packet_socket, sh
 from test_io_afxdp import DROP, PASS, REDIRECT, TX, _mac, _recv_all, udp_frame
 from dataplane.io import netlink
 from dataplane.io.afpacket import PacketError, PacketPort
-
-
-@pytest.fixture
-def pair():
-    require(os.geteuid() == 0, "root (netns, veth, AF_PACKET)")
-    ns = unique("lap")
-    sh(f"ip netns add {ns}")
-    p = None
-    try:
-        p = Pair(unique("vp"), ns, "p0")
-        yield p
-    finally:
-        if p:
-            p.close()
-        sh(f"ip netns del {ns}", check=False)
-
-
-@pytest.fixture
-def wire():
-    require(os.geteuid() == 0, "root (netns, veth, AF_PACKET)")
-    w = Wire()
-    try:
-        yield w
-    finally:
-        w.close()
 
 
 def _collect(port, want, timeout=3.0, dispatch=False):

@@ -4,7 +4,6 @@ redirect target or recycle them, and set-up faults name their cause."""
 from __future__ import annotations
 
 import errno
-import os
 import socket
 import struct
 import threading
@@ -12,8 +11,7 @@ import time
 
 import pytest
 
-from conftest import require
-from netns_util import Pair, Wire, packet_socket, sh, unique
+from netns_util import packet_socket, sh, unique
 from dataplane.io import netlink, xsk_prog
 from dataplane.io.afxdp import XskError, XskPort
 
@@ -63,31 +61,6 @@ class Attached:
             rp.close()
         self.progs = []
         self.port.close()
-
-
-@pytest.fixture
-def pair():
-    require(os.geteuid() == 0, "root (netns, veth, AF_XDP)")
-    ns = unique("lax")
-    sh(f"ip netns add {ns}")
-    p = None
-    try:
-        p = Pair(unique("vx"), ns, "p0")
-        yield p
-    finally:
-        if p:
-            p.close()
-        sh(f"ip netns del {ns}", check=False)
-
-
-@pytest.fixture
-def wire():
-    require(os.geteuid() == 0, "root (netns, veth, AF_XDP)")
-    w = Wire()
-    try:
-        yield w
-    finally:
-        w.close()
 
 
 def _mac(name: str) -> bytes:

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import require
-from netns_util import Pair, sh, unique, xdp_progs_on
+from netns_util import NsPair, Pair, sh, unique, xdp_progs_on
 from dataplane.io import kbpf, netlink, xsk_prog
 from dataplane.abi.progs import BPF_PROG_TYPE_XDP
 from dataplane.isa.instruction import Instruction, encode
@@ -20,16 +20,11 @@ from dataplane.isa.instruction import Instruction, encode
 @pytest.fixture
 def pair():
     require(os.geteuid() == 0, "root (netns, veth, XDP)")
-    ns = unique("lnl")
-    sh(f"ip netns add {ns}")
-    p = None
+    p = NsPair("peer0", queues=3)
     try:
-        p = Pair(unique("vq"), ns, "peer0", queues=3)
         yield p
     finally:
-        if p:
-            p.close()
-        sh(f"ip netns del {ns}", check=False)
+        p.close()
 
 
 def _pass_prog(name: str) -> kbpf.LoadedProg:

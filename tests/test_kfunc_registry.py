@@ -18,7 +18,7 @@ from dataplane.loader.core_relo import relocate, resolve
 from dataplane.kfuncs import default_registry
 from dataplane.runtime.collection import Collection
 
-KERNEL_FLAGS = {   # BTF_ID_FLAGS in nf_conntrack_bpf.c / nf_nat_bpf.c, filter.c and helpers.c (dynptr, rcu)
+KERNEL_FLAGS = {   # BTF_ID_FLAGS in nf_conntrack_bpf.c / nf_nat_bpf.c, filter.c and helpers.c (dynptr, rcu, iter)
     "bpf_xdp_ct_alloc": KF_ACQUIRE | KF_RET_NULL, "bpf_xdp_ct_lookup": KF_ACQUIRE | KF_RET_NULL,
     "bpf_skb_ct_alloc": KF_ACQUIRE | KF_RET_NULL, "bpf_skb_ct_lookup": KF_ACQUIRE | KF_RET_NULL,
     "bpf_ct_insert_entry": KF_ACQUIRE | KF_RET_NULL | KF_RELEASE, "bpf_ct_release": KF_RELEASE,
@@ -27,6 +27,8 @@ KERNEL_FLAGS = {   # BTF_ID_FLAGS in nf_conntrack_bpf.c / nf_nat_bpf.c, filter.c
     "bpf_ct_set_nat_info": KF_TRUSTED_ARGS,
     "bpf_dynptr_from_xdp": 0, "bpf_dynptr_slice": KF_RET_NULL, "bpf_dynptr_slice_rdwr": KF_RET_NULL,
     "bpf_rcu_read_lock": 0, "bpf_rcu_read_unlock": 0,
+    # kernel/bpf/helpers.c common_btf_ids: KF_ITER_NEW, KF_ITER_NEXT | KF_RET_NULL, KF_ITER_DESTROY
+    "bpf_iter_num_new": 1 << 8, "bpf_iter_num_next": (1 << 9) | KF_RET_NULL, "bpf_iter_num_destroy": 1 << 10,
 }
 
 

@@ -25,16 +25,6 @@ IOS = ["afxdp", "afpacket"]
 FW = os.path.join(os.path.dirname(__file__), "..", "dataplane", "data", "xdp_fw.o")
 
 
-@pytest.fixture
-def wire():
-    require(os.geteuid() == 0, "root (netns, veth, AF_XDP)")
-    w = Wire()
-    try:
-        yield w
-    finally:
-        w.close()
-
-
 def _fw():
     return Collection.load(FW)
 

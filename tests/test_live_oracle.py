@@ -11,7 +11,6 @@ these frames -- an inline pair would forward them to netns b, whose replies
 would be traffic the kernel run never sees."""
 from __future__ import annotations
 
-import os
 import struct
 import time
 
@@ -20,7 +19,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 
-from conftest import ROOT, require
+from conftest import ROOT
 from netns_util import Wire, packet_socket
 from dataplane.hooks import Hook, bind
 from dataplane.abi.xdp import VERDICT_NAMES
@@ -73,16 +72,6 @@ def _wait(cond, timeout=10.0) -> None:
     end = time.monotonic() + timeout
     while not cond() and time.monotonic() < end:
         time.sleep(0.05)
-
-
-@pytest.fixture
-def wire():
-    require(os.geteuid() == 0, "root (netns, veth, XDP)")
-    w = Wire()
-    try:
-        yield w
-    finally:
-        w.close()
 
 
 @pytest.mark.parametrize("io", ["afxdp", "afpacket"])

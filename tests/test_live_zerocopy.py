@@ -7,12 +7,11 @@ nothing attached; ``bind: auto`` lets the kernel fall back to copy mode and
 from __future__ import annotations
 
 import errno
-import os
 
 import pytest
 
-from conftest import ROOT, require, run_cli
-from netns_util import Wire, xdp_progs_on
+from conftest import ROOT, run_cli
+from netns_util import xdp_progs_on
 from support.service import PORT_0, served
 from dataplane.errors import DataplaneError
 from dataplane.hooks import Hook
@@ -22,16 +21,6 @@ from dataplane.live import LiveHook, LiveSpec
 from dataplane.service.protos import pb, rpc
 
 FW = ROOT / "dataplane" / "data" / "xdp_fw.o"
-
-
-@pytest.fixture
-def wire():
-    require(os.geteuid() == 0, "root (netns, veth, AF_XDP)")
-    w = Wire()
-    try:
-        yield w
-    finally:
-        w.close()
 
 
 def test_the_kernel_has_no_zero_copy_on_veth(wire):

@@ -19,22 +19,12 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROOT, require, run_cli
+from conftest import ROOT, run_cli
 from netns_util import Wire, link_stats, sh, tcp_exchange, xdp_progs_on
 from support.service import PORT_0, rpc_error, scrape, served, start_server, stop, wait_ready
 from dataplane.service.protos import pb, rpc
 
 FW = ROOT / "dataplane" / "data" / "xdp_fw.o"
-
-
-@pytest.fixture
-def wire():
-    require(os.geteuid() == 0, "root (netns, veth, AF_XDP)")
-    w = Wire()
-    try:
-        yield w
-    finally:
-        w.close()
 
 
 def _config(tmp_path, w: Wire, io: str, live: bool = True) -> str:

@@ -5,32 +5,20 @@ bridge traffic -- against real `dataplane serve` processes and a real veth
 wire between two namespaces."""
 from __future__ import annotations
 
-import os
 import struct
 import sys
 import time
 
-import pytest
 
-from conftest import ROOT, require
+from conftest import ROOT
 from dataplane.service.protos import pb, rpc
 
 sys.path.insert(0, str(ROOT / "tests"))
-from netns_util import Wire, xdp_progs_on  # noqa: E402
+from netns_util import xdp_progs_on  # noqa: E402
 from support.progs import compile_c  # noqa: E402
 from test_service_persist import T, Running, dump, udp_frame, write_config  # noqa: E402
 
 FW = ROOT / "dataplane" / "data" / "xdp_fw.o"
-
-
-@pytest.fixture
-def wire():
-    require(os.geteuid() == 0, "root (netns, veth, AF_PACKET)")
-    w = Wire()
-    try:
-        yield w
-    finally:
-        w.close()
 
 
 def count(s, mid: int) -> int:

@@ -29,7 +29,7 @@ import time
 import grpc
 import pytest
 
-from conftest import ROOT, require
+from conftest import ROOT
 from netns_util import Wire, link_stats, sh
 from support.service import PORT_0, served
 from support.udpflow import UdpFlow
@@ -38,16 +38,6 @@ from dataplane.service.protos import pb, rpc
 FW = ROOT / "dataplane" / "data" / "xdp_fw.o"
 KEY_99 = "20 00 00 00 0a 00 00 63"        # LPM {prefixlen 32, 10.0.0.99}: blocks nobody here
 KEY_3 = "20 00 00 00 0a 00 00 03"         # 10.0.0.3 = Wire.A_IP2
-
-
-@pytest.fixture
-def wire():
-    require(os.geteuid() == 0, "root (netns, veth, AF_XDP)")
-    w = Wire()
-    try:
-        yield w
-    finally:
-        w.close()
 
 
 def _config(w: Wire, *, io: str = "afxdp", fw2_key: str = "", chain: str = "[fw]") -> str:

@@ -16,6 +16,10 @@ kfunc object), ``"mem"`` followed by a ``"size"`` argument (the kernel's
 + ``"szk"`` (``buffer__opt`` + ``buffer__szk``). Return kinds: ``"void"``,
 ``"scalar"``, ``"obj:<type>"``, ``"dynptr_ro"``/``"dynptr_rw"`` (a slice:
 PTR_TO_MEM of the constant size, MEM_RDONLY for bpf_dynptr_slice).
+Open-coded iterators (KF_ITER_NEW / _NEXT / _DESTROY): the argument kind
+``"iter:<type>"`` is the iterator on the stack (struct bpf_iter_<type>,
+``iter_slots`` 8-byte slots); the return kind ``"iter_int"`` is the pointer
+bpf_iter_num_next returns (PTR_TO_MEM | MEM_RDONLY of an int, or NULL).
 """
 from __future__ import annotations
 
@@ -26,6 +30,9 @@ KF_ACQUIRE = 1 << 0
 KF_RELEASE = 1 << 1
 KF_RET_NULL = 1 << 2
 KF_TRUSTED_ARGS = 1 << 4
+KF_ITER_NEW = 1 << 8
+KF_ITER_NEXT = 1 << 9
+KF_ITER_DESTROY = 1 << 10
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,11 @@ KFUNCS = (
     # read-side sections, paired by the verifier (no flags, no arguments)
     KfuncProto("bpf_rcu_read_lock", 0, (), "void"),
     KfuncProto("bpf_rcu_read_unlock", 0, (), "void"),
+    # kernel/bpf/bpf_iter.c, registered in common_btf_ids: the numeric
+    # open-coded iterator (struct bpf_iter_num, one 8-byte stack slot)
+    KfuncProto("bpf_iter_num_new", KF_ITER_NEW, ("iter:num", "scalar", "scalar"), "scalar"),
+    KfuncProto("bpf_iter_num_next", KF_ITER_NEXT | KF_RET_NULL, ("iter:num",), "iter_int"),
+    KfuncProto("bpf_iter_num_destroy", KF_ITER_DESTROY, ("iter:num",), "void"),
     # net/core/filter.c, kernel/bpf/helpers.c: the XDP dynptr kfuncs
     KfuncProto("bpf_dynptr_from_xdp", 0, ("ctx", "scalar", "dynptr_uninit:xdp"), "scalar"),
     KfuncProto("bpf_dynptr_slice", KF_RET_NULL, _SLICE, "dynptr_ro"),
@@ -110,6 +122,10 @@ OBJS = {NF_CONN.name: NF_CONN, NF_CONN_INIT.name: NF_CONN_INIT}
 DEV_BOUND_KFUNCS = frozenset({"bpf_xdp_metadata_rx_timestamp", "bpf_xdp_metadata_rx_hash",
                               "bpf_xdp_metadata_rx_vlan_tag"})
 DEV_BOUND_MSG = "metadata kfuncs require device-bound program"
+
+
+# struct bpf_iter_<type> sizes in 8-byte stack slots (include/uapi/linux/bpf.h)
+ITER_SLOTS = {"num": 1}
 
 
 def protos() -> dict[str, KfuncProto]:

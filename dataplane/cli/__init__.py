@@ -31,12 +31,29 @@ VERB_MODULES = [
 ]
 
 
+class _Version(argparse.Action):
+    """--version: asks the running kernel (loader/kernel_probe.py) only when
+    printed, so building the parser stays free of bpf(2) calls."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from dataplane import __version__
+        from dataplane.abi import kernel
+        from dataplane.loader import kernel_probe
+        b = kernel_probe.everything()
+        line = f"dataplane {__version__}; verifier {kernel.describe()}"
+        if b.probed:
+            diff = b.differences()
+            line += "; this build: " + (", ".join(diff) if diff else "no difference found")
+        else:
+            line += "; this build: not probed (no CAP_BPF or no kernel BTF)"
+        print(line)            # stdout, as argparse's own version action
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dataplane", description="userspace eBPF packet-processing dataplane")
-    from dataplane import __version__
-    from dataplane.abi import kernel
-    parser.add_argument("-V", "--version", action="version",
-                        version=f"dataplane {__version__}; verifier {kernel.describe()}")
+    parser.add_argument("-V", "--version", action=_Version, nargs=0,
+                        help="the version, the kernel release the verifier models, and how the running build differs")
     parser.add_argument("-j", "--json", action="store_true", help="JSON output (like bpftool -j)")
     parser.add_argument("--server", metavar="ADDR",
                         help="act on a running `dataplane serve` over gRPC: same as `dataplane remote --server ADDR ...`")

@@ -18,23 +18,26 @@ from dataplane.filter.rules import ip_str
 MULTIPORT_MAX = 15            # XT_MULTI_PORTS
 
 
-def _port_range(text: str, proto: str) -> tuple[int, int]:
+def _port_range(text: str, proto: str, inverted: str | None) -> tuple[int, int]:
+    """``lo[:hi]`` as (lo, hi). An inverted range (lo > hi) is refused with
+    ``inverted`` as the message, or kept when that is None: iptables 1.8.9
+    refuses one for -m tcp and multiport, and keeps it for -m udp, where
+    the kernel's range test then matches no port (and ``!`` every port)."""
     lo, sep, hi = text.partition(":")
     a = N.port_number(lo, proto) if lo else 0
     b = (N.port_number(hi, proto) if hi else 65535) if sep else a
     if a is None or b is None:
         raise ValueError(f"invalid port/service {text!r} specified")
-    if a > b:
-        a, b = b, a          # iptables swaps an inverted range
+    if a > b and inverted is not None:
+        raise ValueError(inverted)
     return a, b
 
 
 def _u32(text: str, what: str, hi: int = 0xFFFFFFFF) -> int:
-    try:
-        v = int(text, 0)
-    except ValueError:
-        raise ValueError(f"invalid {what} {text!r}") from None
-    if not 0 <= v <= hi:
+    v = N.c_number(text, 1 << 64)
+    if v is None:
+        raise ValueError(f"invalid {what} {text!r}")
+    if v > hi:
         raise ValueError(f"{what} {text!r} out of range")
     return v
 
@@ -95,7 +98,8 @@ class PortsMatch(Match):
         if key in ("sport", "dport"):
             if getattr(self, key) is not None:
                 raise ValueError("multiple source/destination port flags not allowed")
-            lo, hi = _port_range(args[0], self.name)
+            lo, hi = _port_range(args[0], self.name,
+                                 "invalid portrange (min > max)" if self.name == "tcp" else None)
             # iptables-nft stores a port range as one interval: "! 0:N" reads back as
             # "N+1:65535" and "0:65535" as no test at all; keep the form it saves
             if neg and lo == 0:
@@ -215,7 +219,7 @@ class MultiportMatch(Match):
         self.flavour, self.neg = key, neg
         slots = 0
         for part in args[0].split(","):
-            lo, hi = _port_range(part, self.proto_name)
+            lo, hi = _port_range(part, self.proto_name, "invalid portrange specified")
             self.ports.append((lo, hi))
             slots += 1 if lo == hi else 2
         if slots > MULTIPORT_MAX:

@@ -63,13 +63,42 @@ def reject_canonical(name: str) -> str:
     return _REJECT_CANON[name]
 
 
+_U64 = 1 << 64
+
+
+def c_number(text: str, hi: int) -> int | None:
+    """``text`` read as iptables reads a number (xtables_strtoui: C's
+    strtoumax in base 0, the whole string consumed): leading blanks and a
+    sign allowed, ``0x`` hex, a leading ``0`` octal (so "010" is 8 and "08"
+    is no number), a minus wrapping modulo 2**64; None when it is no number
+    or out of 0..``hi``."""
+    t = text.lstrip(" \t\n\v\f\r")
+    neg = t[:1] == "-"
+    if t[:1] in "+-" and t:
+        t = t[1:]
+    if t[:2] in ("0x", "0X") and len(t) > 2:
+        base, digits = 16, t[2:]
+    elif t[:1] == "0":
+        base, digits = 8, t
+    else:
+        base, digits = 10, t
+    if not digits or any(c not in "0123456789abcdefABCDEF"[:base if base <= 10 else 22] for c in digits):
+        return None
+    v = int(digits, base)
+    if v >= _U64:
+        return None                      # ERANGE
+    if neg:
+        v = (_U64 - v) % _U64
+    return v if v <= hi else None
+
+
 def protocol_number(text: str) -> int | None:
     t = text.lower()
     if t in PROTOCOLS:
         return PROTOCOLS[t]
-    if t.isdigit():
-        n = int(t)
-        return n if 0 <= n <= 255 else None
+    n = c_number(t, 255)
+    if n is not None:
+        return n
     try:
         return socket.getprotobyname(t)
     except OSError:
@@ -77,9 +106,9 @@ def protocol_number(text: str) -> int | None:
 
 
 def port_number(text: str, proto: str = "tcp") -> int | None:
-    if text.isdigit():
-        n = int(text)
-        return n if 0 <= n <= 65535 else None
+    n = c_number(text, 65535)
+    if n is not None:
+        return n
     try:
         return socket.getservbyname(text, proto)
     except OSError:

@@ -43,11 +43,10 @@ def new_target(kind: str) -> Target:
 
 
 def _u32(text: str, what: str) -> int:
-    try:
-        v = int(text, 0)
-    except ValueError:
-        raise ValueError(f"bad {what} value {text!r}") from None
-    if not 0 <= v <= 0xFFFFFFFF:
+    v = N.c_number(text, 1 << 64)
+    if v is None:
+        raise ValueError(f"bad {what} value {text!r}")
+    if v > 0xFFFFFFFF:
         raise ValueError(f"{what} value {text!r} out of range")
     return v
 

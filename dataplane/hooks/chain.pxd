@@ -63,7 +63,7 @@ cdef class Chain:
     # One batch; returns packets run. Takes the chain's mutex, drops the GIL.
     cdef uint32_t run_c(self, dp_batch *b, dp_chain_result *res) except? 0xffffffff
     # The same without the GIL: 0xffffffff when the scratch could not grow (nothing run).
-    cdef uint32_t run_nogil(self, dp_batch *b, dp_chain_result *res) noexcept nogil
+    cdef uint32_t run_nogil(self, dp_batch *b, dp_chain_result *res, const volatile int *cancel=*) noexcept nogil
 
 
 cdef class ChainSlot:

@@ -55,7 +55,8 @@ cdef extern from "dp_chain.h" nogil:
         uint32_t live_cap
         void (*set_cpu)(uint32_t cpu) noexcept nogil
         pthread_mutex_t lock
-    uint32_t dp_chain_run(dp_chain *c, dp_batch *b, dp_chain_result *res)
+    uint32_t dp_chain_run(dp_chain *c, dp_batch *b, dp_chain_result *res, const volatile int *cancel)
+    size_t dp_chain_scratch_size(uint32_t n, uint32_t cap)
 
 
 # --- engine entry points ---------------------------------------------------
@@ -305,19 +306,23 @@ cdef class Chain:
                 out[b.id] = c.e[i].last_error.decode("utf-8", "replace")
         return out
 
-    cdef uint32_t run_nogil(self, dp_batch *b, dp_chain_result *res) noexcept nogil:
+    cdef uint32_t run_nogil(self, dp_batch *b, dp_chain_result *res,
+                            const volatile int *cancel=NULL) noexcept nogil:
+        # ``cancel``: the feeding source's cancel flag; set during the batch it
+        # ends the batch early, packets not yet decided left without a verdict
+        # (DP_FRAME_UNDECIDED, not counted; dp_chain_run). Returns the packets decided.
         cdef dp_chain *c = <dp_chain *>self.c
         cdef uint32_t n = 0xffffffffU
         cdef uint32_t *live
         pthread_mutex_lock(&c.lock)
         if b.count > c.live_cap:          # scratch grows under the lock (workers share chains)
-            live = <uint32_t *>malloc(b.capacity * sizeof(uint32_t))
+            live = <uint32_t *>malloc(dp_chain_scratch_size(c.n, b.capacity))
             if live != NULL:
                 free(c.live)
                 c.live = live
                 c.live_cap = b.capacity
         if b.count <= c.live_cap:
-            n = dp_chain_run(c, b, res)   # sets each entry's CPU (per-CPU maps)
+            n = dp_chain_run(c, b, res, cancel)   # sets each entry's CPU (per-CPU maps)
         pthread_mutex_unlock(&c.lock)
         return n
 

@@ -23,6 +23,10 @@ cdef extern from *:
     uint64_t __atomic_load_n(const uint64_t *p, int order) nogil
     int __ATOMIC_ACQUIRE
 
+cdef extern from "dp_chain.h":
+    # a frame the chain left without a verdict (the source was cancelled mid-batch)
+    uint32_t DP_FRAME_UNDECIDED
+
 # loop() results
 cdef enum:
     LOOP_MAX = 0
@@ -222,13 +226,16 @@ cdef class Pump:
 
     cdef bint run_chain(self, Chain chain, dp_batch *b) noexcept nogil:
         """The chain over the batch, its verdicts counted and bucketed by sink
-        (in frame order); then ST_PUT. False: no memory for the chain's scratch."""
+        (in frame order); then ST_PUT. False: no memory for the chain's scratch.
+        The source's cancel flag reaches into the batch (Chain.run_nogil): a
+        stop during it leaves the packets not yet decided without a verdict;
+        they are counted nowhere and handed to no sink, only released."""
         cdef dp_chain_result res
         cdef uint32_t i, v, cap = b.capacity
         cdef int s
         cdef uint32_t ran
         memset(&res, 0, sizeof(res))
-        ran = chain.run_nogil(b, &res)
+        ran = chain.run_nogil(b, &res, &self.source.cancel_flag)
         if ran == 0xffffffffU:
             return False
         if chain.revision != self.revision or self.batches == 0:
@@ -237,12 +244,14 @@ cdef class Pump:
         for v in range(5):
             self.vpackets[v] += res.packets[v]
             self.vbytes[v] += res.bytes[v]
-        self.packets += b.count
+        self.packets += ran             # decided: b.count unless cancelled mid-batch
         self.bytes += res.in_bytes
         memset(self.cnt, 0, sizeof(self.cnt))
         memset(self.vc, 0, sizeof(self.vc))
         if self.nsinks:
             for i in range(b.count):
+                if b.frames[i].verdict & DP_FRAME_UNDECIDED:
+                    continue
                 v = b.frames[i].verdict & DP_VERDICT_MASK
                 s = self.sink_of[v]
                 if s >= 0:

@@ -13,10 +13,10 @@ PcapWriter) now, AF_XDP and AF_PACKET rings the same way.
 from __future__ import annotations
 
 import threading
-import time
 
 from dataplane.hooks.hook import Hook
 from dataplane.hooks.pump import Pump
+from dataplane.hooks.runstate import RunState
 from dataplane.abi.xdp import VERDICTS
 from dataplane.io.frames import FrameBatch
 from dataplane.io.source import Sink, Source
@@ -24,7 +24,7 @@ from dataplane.io.source import Sink, Source
 __all__ = ["Worker"]
 
 
-class Worker:
+class Worker(RunState):
     """``Worker(hook, source, sinks, batch_size=256, batches_per_call=16, wait=0.1, cpu=-1)``.
 
     ``source``: a dataplane.io Source (its own pacing and looping, e.g.
@@ -47,25 +47,17 @@ class Worker:
         self.pump = Pump(source, hook.slot, by_verdict, self.batch, cpu, in_place)
         self.batches_per_call = batches_per_call
         self.wait_ns = int(wait * 1e9)
-        self.error: BaseException | None = None
-        self.started_at: float | None = None
-        self.finished_at: float | None = None
-        self.cpu_s = 0.0            # process CPU time over the run (set at the end; other threads count too)
-        self._cpu0 = 0.0
-        self._cancel = threading.Event()
-        self._done = threading.Event()
+        RunState.__init__(self)
         self._thread = threading.Thread(target=self._run, name=name or f"worker-{hook.name}", daemon=True)
 
     def start(self) -> "Worker":
-        self.started_at = time.perf_counter()
-        self._cpu0 = time.process_time()
+        self._mark_start()
         self._thread.start()
         return self
 
     def run(self) -> "Worker":
         """Run in the calling thread (no extra thread: scripts, benchmarks)."""
-        self.started_at = time.perf_counter()
-        self._cpu0 = time.process_time()
+        self._mark_start()
         self._run()
         return self
 
@@ -77,29 +69,8 @@ class Worker:
         except BaseException as exc:  # reported to whoever waits; the thread ends cleanly
             self.error = exc
         finally:
-            self.finished_at = time.perf_counter()
-            self.cpu_s = time.process_time() - self._cpu0
-            self._done.set()
+            self._mark_end()
 
     def cancel(self) -> None:
         self._cancel.set()
         self.source.cancel()       # wakes a waiting fill
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set() and not self.pump.done
-
-    @property
-    def running(self) -> bool:
-        return self.started_at is not None and not self._done.is_set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the end; True when finished."""
-        return self._done.wait(timeout)
-
-    @property
-    def elapsed(self) -> float:
-        if self.started_at is None:
-            return 0.0
-        end = self.finished_at if self.finished_at is not None else time.perf_counter()
-        return end - self.started_at

@@ -154,6 +154,11 @@ def _vmlinux_btf():
 
 
 def vmlinux_btf_id(name: str, kind: str) -> int:
+    if kind == "FUNC":            # kfuncs: the one-pass index, no full parse
+        from dataplane.loader.vmlinux import func_ids
+        if name in func_ids():
+            return func_ids()[name]
+        raise NotFound(f"kernel BTF has no {kind} '{name}'")
     t = _vmlinux_btf().find(name, kind)
     if t is None:
         raise NotFound(f"kernel BTF has no {kind} '{name}'")

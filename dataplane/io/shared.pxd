@@ -33,6 +33,7 @@ cdef class SharedSource(Source):
     cdef uint64_t nb                   # batches per pass, once the first pass ended (0 before)
     cdef uint64_t next_g               # the next batch number to claim (atomic)
     cdef uint64_t *claim               # worker i's claimed batch number (UINT64_MAX: none)
+    cdef readonly uint64_t batches_by_number  # batches read by number (either path)
     cdef readonly uint64_t batches_numbered   # of those, read without the lock
     cdef (uint64_t, uint64_t) fill_mark(self) noexcept nogil
     cdef void note_batch(self, dp_batch *b, uint64_t pos0, uint64_t loops0) noexcept nogil

@@ -304,6 +304,7 @@ cdef class SharedSource(Source):
         cdef uint64_t g = self.claim[w], nbytes = 0
         cdef uint32_t i
         self.claim[w] = UINT64_MAX
+        __atomic_add_fetch(&self.batches_by_number, 1, __ATOMIC_RELAXED)
         self.seq[w] = seq
         self.busy[w] = True
         for i in range(<uint32_t>n):

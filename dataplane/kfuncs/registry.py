@@ -64,6 +64,9 @@ DYNPTR_KFUNCS = (
 COMMON_KFUNCS = (
     _kfunc("bpf_rcu_read_lock", 0, "common"),
     _kfunc("bpf_rcu_read_unlock", 1, "common"),
+    _kfunc("bpf_iter_num_new", 2, "common"),
+    _kfunc("bpf_iter_num_next", 3, "common"),
+    _kfunc("bpf_iter_num_destroy", 4, "common"),
 )
 CT_NAMES = frozenset(k.name for k in CONNTRACK_KFUNCS)
 

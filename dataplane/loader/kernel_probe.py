@@ -94,11 +94,11 @@ def _inner_map_lookup() -> str | None:
 
 
 def _kfunc_id(name: str) -> int:
-    from .vmlinux import vmlinux_btf
-    t = vmlinux_btf().find(name, "FUNC")
-    if t is None:
+    from .vmlinux import func_ids
+    tid = func_ids().get(name)
+    if tid is None:
         raise LookupError(name)
-    return t.id
+    return tid
 
 
 def _slice_rdwr_refused() -> bool | None:

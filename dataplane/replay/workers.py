@@ -22,6 +22,7 @@ import threading
 import time
 
 from dataplane.errors import DataplaneError
+from dataplane.hooks.runstate import RunState
 from dataplane.hooks.worker import Worker
 from dataplane.io.shared import SharedSink, SharedSource
 from dataplane.maps import num_possible_cpus
@@ -72,7 +73,7 @@ class _Totals:
         return [p.packets for p in self._pumps]
 
 
-class ReplayWorkers:
+class ReplayWorkers(RunState):
     """``ReplayWorkers(hook, source, sinks, workers, deterministic, **worker_kwargs)``."""
 
     def __init__(self, hook, source, sinks: dict, workers: int, deterministic: bool, *, name: str,
@@ -84,16 +85,10 @@ class ReplayWorkers:
         for i, w in enumerate(self.workers):
             self.shared.register(w.batch, i)
         self.pump = _Totals([w.pump for w in self.workers])
-        self.error: BaseException | None = None
-        self.started_at: float | None = None
-        self.finished_at: float | None = None
-        self.cpu_s = 0.0
+        RunState.__init__(self)
         self.thread_cpu_s = [0.0] * workers     # each worker thread's own CPU time
-        self._cpu0 = 0.0
         self._left = workers
         self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._cancel = threading.Event()
         self._threads = [threading.Thread(target=self._run_one, args=(i, w), name=w._thread.name, daemon=True)
                          for i, w in enumerate(self.workers)]
 
@@ -113,13 +108,10 @@ class ReplayWorkers:
                             o.cancel()
             self._left -= 1
             if self._left == 0:
-                self.finished_at = time.perf_counter()
-                self.cpu_s = time.process_time() - self._cpu0
-                self._done.set()
+                self._mark_end()
 
     def start(self) -> "ReplayWorkers":
-        self.started_at = time.perf_counter()
-        self._cpu0 = time.process_time()
+        self._mark_start()
         for t in self._threads:
             t.start()
         return self
@@ -133,21 +125,3 @@ class ReplayWorkers:
         self._cancel.set()
         for w in self.workers:
             w.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set() and not self.pump.done
-
-    @property
-    def running(self) -> bool:
-        return self.started_at is not None and not self._done.is_set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
-
-    @property
-    def elapsed(self) -> float:
-        if self.started_at is None:
-            return 0.0
-        end = self.finished_at if self.finished_at is not None else time.perf_counter()
-        return end - self.started_at

@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c dataplane/runtime/csrc/kfuncs_common.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c dataplane/runtime/csrc/helpers_syncookie.c dataplane/runtime/csrc/helpers_str.c
+# distutils: sources = dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c dataplane/runtime/csrc/kfuncs_common.c dataplane/runtime/csrc/kfuncs_iter.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c dataplane/runtime/csrc/helpers_syncookie.c dataplane/runtime/csrc/helpers_str.c
 """Kernel helpers in C and the Runner that executes hook programs with them.
 
 ``kernel_helpers()`` is the helper table (by kernel helper id) every
@@ -192,7 +192,8 @@ def install_dynptr_kfuncs(HelperTable table not None, indices):
 
 
 # the common kfuncs of csrc/kfuncs_common.c, in dp_common_kfunc id order
-COMMON_KFUNCS = ("bpf_rcu_read_lock", "bpf_rcu_read_unlock")
+COMMON_KFUNCS = ("bpf_rcu_read_lock", "bpf_rcu_read_unlock", "bpf_iter_num_new", "bpf_iter_num_next",
+                 "bpf_iter_num_destroy")
 
 
 def install_common_kfuncs(HelperTable table not None, indices):

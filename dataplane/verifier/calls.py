@@ -12,8 +12,8 @@ from dataplane.verifier.reg import (MAP_PTR_OR_NULL, SOCK_COMMON_OR_NULL, SOCK_O
 from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VALUE,
                                     MAP_VALUE_OR_NULL, MEM, MEM_OR_NULL, OR_NULL, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_unknown)
-from dataplane.verifier import bprintf, conststr, dynptr, rcu, scalar
-from dataplane.verifier.reg import MEM_DYNPTR_RO, MEM_DYNPTR_RW
+from dataplane.verifier import bprintf, conststr, dynptr, iters, rcu, scalar
+from dataplane.verifier.reg import MEM_DYNPTR_RO, MEM_DYNPTR_RW, MEM_MAP_KEY
 from dataplane.verifier.state import INVALID_SLOT, Frame
 from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS
 
@@ -33,6 +33,7 @@ _EXPECTED = {hp.ARG_CONST_MAP_PTR: ((MAP_PTR,), "map_ptr"), hp.ARG_PTR_TO_CTX: (
                                                              "trusted_ptr_")}
 BPF_FUNC_SPIN_LOCK, BPF_FUNC_SPIN_UNLOCK = HELPER_IDS["bpf_spin_lock"], HELPER_IDS["bpf_spin_unlock"]
 BPF_FUNC_SNPRINTF = HELPER_IDS["bpf_snprintf"]
+BPF_FUNC_FOR_EACH_MAP_ELEM = HELPER_IDS["bpf_for_each_map_elem"]
 _MEMLIKE = (hp.ARG_PTR_TO_MAP_KEY, hp.ARG_PTR_TO_MAP_VALUE, hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
             hp.ARG_PTR_TO_MEM, hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_UNINIT_MEM, hp.ARG_PTR_TO_MEM_RW,
             hp.ARG_PTR_TO_FIXED_MEM, hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED, hp.ARG_PTR_TO_FIXED_UNINIT_MEM_ALIGNED,
@@ -242,6 +243,9 @@ class CallsMixin:
             # record_func_key runs before check_map_func_compatibility (the
             # kernel's text has no newline: its log glues "processed" to it)
             self.fail("expected prog array map for tail call")
+        if hid == BPF_FUNC_FOR_EACH_MAP_ELEM and self.maps[meta_map].map_type not in hp.FOR_EACH_MAPS:
+            # set_map_elem_callback_state, which runs before check_map_func_compatibility
+            self.fail("callback function not allowed for map")
         if meta_map is not None:
             mtype = self.maps[meta_map].map_type
             only = hp.MAP_ONLY_WITH.get(mtype)
@@ -260,7 +264,7 @@ class CallsMixin:
         if release_ref:
             self.release_reference(st, release_ref)
         if callback is not None:
-            return self._local_call(st, callback, pc, cb=True)
+            return self._local_call(st, callback, pc, cb=True, helper=hid, meta_map=meta_map)
         for i in range(1, 6):
             regs[i] = Reg()
         regs[0] = self._helper_ret(st, proto, meta_map, alloc_size, pc)
@@ -391,9 +395,13 @@ class CallsMixin:
         trusted = bool(k.flags & (KF_TRUSTED_ARGS | KF_RELEASE))
         dyn = None          # the initialised dynptr argument (bpf_dynptr_slice*)
         const_size = None   # the __szk argument's value
+        it = None           # the iterator argument: (frame, spi, its ITER reg) (iters.py)
         for i, kind in enumerate(k.args):
             regno = i + 1
             r = self.read_reg(st, regno)
+            if kind.startswith("iter:"):
+                it = iters.arg(self, st, pc, regno, r, k, kind[5:])
+                continue
             if kind.startswith("dynptr"):
                 if kind.startswith("dynptr_uninit:"):
                     dynptr.uninit_arg(self, st, pc, regno, i, r, kind.split(":", 1)[1])
@@ -451,6 +459,10 @@ class CallsMixin:
             # bpf_dynptr_slice(_rdwr): PTR_TO_MEM (MEM_RDONLY) | MAYBE_NULL of the constant size
             regs[0] = dynptr.slice_reg(self, dyn, const_size, k.ret)
             return
+        if k.ret == "iter_int":
+            regs[0] = iters.next_ret(self, it[2])
+            iters.process_next(self, st, pc, it)
+            return
         if k.ret == "void":
             regs[0] = Reg()
         elif k.ret.startswith("obj:"):
@@ -483,7 +495,7 @@ class CallsMixin:
             self.fail(f"R{regno} must be a known constant")
 
     # ---------------------------------------------------------------- bpf-to-bpf
-    def _local_call(self, st, target: int, pc: int, cb: bool):
+    def _local_call(self, st, target: int, pc: int, cb: bool, helper: int = 0, meta_map=None):
         if len(st.frames) >= MAX_CALL_FRAMES:
             self.fail(f"the call stack of {len(st.frames) + 1} frames is too deep")
         caller = st.cur
@@ -492,7 +504,17 @@ class CallsMixin:
             self.fail(f"callback at insn {target} is not a subprogram")
         self.live.reset_chain()
         callee = Frame(len(st.frames), sp, pc)
-        if cb:
+        if cb and helper == BPF_FUNC_FOR_EACH_MAP_ELEM:
+            # bpf_for_each_map_elem(map, cb, ctx, flags): cb(map, key, value,
+            # ctx) (map_set_for_each_callback_args), verified once like
+            # bpf_loop's: any element of the map
+            m = self.maps[meta_map]
+            callee.regs[1] = caller.regs[1].copy()
+            callee.regs[2] = ptr(MEM, msize=m.key_size, btf=MEM_MAP_KEY, map=meta_map)
+            callee.regs[3] = ptr(MAP_VALUE, map=meta_map)
+            callee.regs[4] = caller.regs[3].copy()
+            callee.callsite = -(pc + 1)
+        elif cb:
             # bpf_loop(nr, cb, ctx, flags): cb(index, ctx); verified once with
             # an unknown index, like one iteration of any count.
             callee.regs[1] = scalar_unknown()

@@ -20,7 +20,7 @@ SYNC_CALLBACK_HELPERS = frozenset({164, 180, 181, 209})   # for_each_map_elem, f
 
 class Cfg:
     __slots__ = ("prog", "n", "subprogs", "subprog_of", "succ", "ksucc", "prune", "jmp", "force", "calls_cb",
-                 "scc", "live_in")
+                 "scc", "live_in", "iter_next")
 
 
 def _fail(msg: str) -> None:
@@ -172,6 +172,16 @@ def _mark_points(cfg) -> None:
             prune.add(t)
             jmp.add(t)
     cfg.prune, cfg.jmp, cfg.force, cfg.calls_cb = prune, jmp, force, calls_cb
+    cfg.iter_next = set()       # mark_iter_next: the verifier's, which knows the kfuncs
+
+
+def mark_iter_next(cfg, pcs) -> None:
+    """visit_insn for an iterator's next() kfunc call: a prune point and a
+    forced checkpoint (its loop converges there, iters.py)."""
+    for pc in pcs:
+        cfg.iter_next.add(pc)
+        cfg.prune.add(pc)
+        cfg.force.add(pc)
 
 
 def _kernel_succs(prog, pc: int) -> tuple:

@@ -20,7 +20,7 @@ from dataplane.abi.pseudo import (BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_PS
 from dataplane.isa.disasm import format_insn
 from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import cfg as cfgmod
-from dataplane.verifier import dispatch, fastloop, rcu
+from dataplane.verifier import dispatch, fastloop, iters, rcu
 from dataplane.verifier.insn_check import whole_program_problem
 from dataplane.verifier.linfo import LineAnnotator
 from dataplane.verifier.alu import AluMixin
@@ -112,6 +112,9 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
             types, sp = f.stack[spi]
             if sp is not None and "r" in types:
                 parts.append(f"fp{-(spi + 1) * 8}={fmt_reg(sp)}")
+            elif sp is not None and types == iters.SLOT:
+                if sp.ref:
+                    parts.append(f"fp{-(spi + 1) * 8}={iters.fmt_slot(sp)}")
             elif types != "????????":
                 parts.append(f"fp{-(spi + 1) * 8}={types[::-1].replace('?', '?')}")
         return " ".join(parts)
@@ -140,6 +143,8 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
             self.lines.append(e.summary)
             raise VerifierError(e.summary, self._final_log()) from None
         self.prog = self.cfg.prog
+        cfgmod.mark_iter_next(self.cfg, [pc for pc, insn in enumerate(self.prog)
+                                         if insn is not None and insn.is_kfunc_call and self._is_iter_next(insn)])
         self.live = StackLiveness(self.cfg)
         self._init_precision()
         self.visitor = Visitor(self)
@@ -164,7 +169,11 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
     def _header(self) -> list[str]:
         # not a kernel line: says whose verifier this log is and which
         # kernel's behaviour it follows (abi/kernel.py)
-        return [f"; dataplane verifier, {kernel.describe()}"] if self.log_level else []
+        if not self.log_level:
+            return []
+        diff = self.kernel.differences()
+        tail = f"; this build {', '.join(diff)}" if diff else ""
+        return [f"; dataplane verifier, {kernel.describe()}{tail}"]
 
     def _final_log(self) -> str:
         return "\n".join(self._header() + self.lines + [self._stats_line()]) + "\n"
@@ -302,6 +311,10 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
         if text is not None:
             self.verbose(text)
 
+    def _is_iter_next(self, insn) -> bool:
+        k = self._kfunc(insn.imm)
+        return k is not None and iters.is_next(k)
+
     def _kfunc_name(self, insn):
         if insn.src == BPF_PSEUDO_KFUNC_CALL:
             k = self._kfunc(insn.imm)
@@ -376,7 +389,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
             caller = st.cur
             for i in range(1, 6):
                 caller.regs[i] = Reg()
-            if callee.callsite < 0:   # bpf_loop callback: must return 0 or 1
+            if callee.callsite < 0:   # bpf_loop / bpf_for_each_map_elem callback: must return 0 or 1
                 self.mark_precise(st, 0)
                 if not (r0.umax <= 1):
                     self.fail(f"At callback return the register R0 has smin={r0.smin} smax={r0.smax} "

@@ -18,7 +18,7 @@ carry DYNPTR_TYPE_XDP).
 from __future__ import annotations
 
 from dataplane.verifier import scalar
-from dataplane.verifier.reg import (DYNPTR, MEM, MEM_DYNPTR_RO, MEM_DYNPTR_RW, MEM_OR_NULL, STACK, Reg, ptr,
+from dataplane.verifier.reg import (DYNPTR, MEM, MEM_DYNPTR_RO, MEM_DYNPTR_RW, MEM_OR_NULL, MEM_RDONLY, STACK, Reg, ptr,
                                     scalar_unknown)
 from dataplane.verifier.state import INVALID_SLOT
 
@@ -132,4 +132,4 @@ def is_packet_slice(r: Reg) -> bool:
 
 
 def mem_write_forbidden(r: Reg) -> bool:
-    return r.btf == MEM_DYNPTR_RO
+    return r.btf == MEM_DYNPTR_RO or r.btf == MEM_RDONLY

@@ -173,6 +173,16 @@ cdef inline object scalar_for_slot(str types, object sp):
     return UNBOUND
 
 
+cdef bint iter_safe(object o, object c, IdMap *m):
+    """stacksafe's STACK_ITER case (at every level): same iterator type and
+    state, references mapping one to one; the depth (``rng``) is left out,
+    or an iterator loop could never converge (iters.py)."""
+    if o is None or c is None:
+        return o is c
+    return (lg(o, R_T) == lg(c, R_T) and g(o, R_BTF) == g(c, R_BTF) and g(o, R_MSIZE) == g(c, R_MSIZE)
+            and check_ids(lg(o, R_REF), lg(c, R_REF), m))
+
+
 cdef bint slot_safe(str ot, object osp, str ctypes, object csp, IdMap *m, int exact, bint oprec,
                     bint in_cur) except -1:
     """stacksafe's byte walk over one slot (the kernel's loop body for i in
@@ -198,7 +208,10 @@ cdef bint slot_safe(str ot, object osp, str ctypes, object csp, IdMap *m, int ex
             continue
         if o == u"r":
             return regsafe(osp, csp, m, exact, oprec)
+        if o == u"I":
+            return iter_safe(osp, csp, m)
     return True
+
 
 
 cdef bint stacksafe(object fo, object fc, IdMap *m, int exact) except -1:

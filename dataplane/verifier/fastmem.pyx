@@ -54,7 +54,7 @@ cdef object ZERO = 0, FALSE = False, EMPTY = ""
 cdef tuple ZERO2 = (0, 0)
 cdef int64_t S64_MIN = scalar.S64_MIN
 cdef tuple INVALID = INVALID_SLOT
-cdef object RDONLY = _reg.MEM_DYNPTR_RO
+cdef object RDONLY = _reg.MEM_DYNPTR_RO, RDONLY_INT = _reg.MEM_RDONLY, MAP_KEY = _reg.MEM_MAP_KEY
 cdef long STACK_ACCESS = STACK_ACCESS_, SPI_SHIFT = SPI_SHIFT_
 cdef int64_t MAX_STACK = MAX_BPF_STACK
 cdef uint64_t MAX_VAR_OFF = 1 << 29          # mem.py BPF_MAX_VAR_OFF
@@ -155,7 +155,7 @@ cdef inline object type_str(object r, long t):
         return "map_value"
     if getslot(r, R_RINGBUF):
         return "ringbuf_mem"
-    if getslot(r, R_BTF) == RDONLY:
+    if getslot(r, R_BTF) == RDONLY or getslot(r, R_BTF) == RDONLY_INT:
         return "rdonly_mem"
     return "mem"
 
@@ -203,7 +203,9 @@ cdef bint access_ok(v, object r, long t, int off, int size, bint write) except -
                 return False
         return True
     if t == MEM:
-        if write and getslot(r, R_BTF) == RDONLY:
+        if getslot(r, R_BTF) == MAP_KEY:
+            return False      # a map key: mem.py (its own messages)
+        if write and (getslot(r, R_BTF) == RDONLY or getslot(r, R_BTF) == RDONLY_INT):
             return False
         return region_ok(r, o, size, getslot(r, R_MSIZE))
     return False
@@ -234,8 +236,9 @@ cdef void grow(v, frame, int64_t depth) except *:
 
 
 cdef bint is_dynptr(str types):
+    """A dynptr's or an iterator's slot (their writes are Python's)."""
     c = types[0]
-    return c == "D" or c == "d"
+    return c == "D" or c == "d" or c == "I"
 
 
 cdef object stack_read(v, st, int pc, object r, int off, int size):
@@ -265,7 +268,7 @@ cdef object stack_read(v, st, int pc, object r, int off, int size):
             val = new_scalar(&SIZED[size], ZERO)
     else:
         for c in bytes_:
-            if c == "D" or c == "d" or (c == "?" and not v.allow_uninit_stack):
+            if c == "D" or c == "d" or c == "I" or (c == "?" and not v.allow_uninit_stack):
                 return None
         val = new_scalar(&CONST0 if bytes_ == "0" * size else &SIZED[size], ZERO)
     grow(v, frame, -o)

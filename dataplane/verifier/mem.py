@@ -8,7 +8,7 @@ from dataplane.isa import opcodes as op
 from dataplane.verifier import scalar, tnum
 from dataplane.abi.maps import MAP_BTF_STRUCT
 from dataplane.verifier import dynptr
-from dataplane.verifier.reg import SOCK, SOCK_COMMON
+from dataplane.verifier.reg import MEM_MAP_KEY, SOCK, SOCK_COMMON
 from dataplane.verifier.reg import (BTF, CTX, MAP_PTR, MAP_VALUE, MEM, NOT_INIT, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_const, scalar_from,
                                     scalar_unknown)
@@ -16,6 +16,8 @@ from dataplane.verifier.precision import stack_flags
 from dataplane.verifier.state import INVALID_SLOT, MAX_BPF_STACK
 
 BPF_MAX_VAR_OFF = 1 << 29
+# stack bytes no load may read: a dynptr's (D, d) and an iterator's (I, iters.py)
+_SPECIAL_BYTES = frozenset("DdI")
 MAX_PACKET_OFF = 0xFFFF
 _CTX_KIND = {ctxabi.PKT: PKT, ctxabi.PKT_END: PKT_END, ctxabi.PKT_META: PKT_META}
 
@@ -133,6 +135,11 @@ class MemMixin:
                 # check_map_access: special BTF fields are off limits
                 self.fail("bpf_spin_lock cannot be accessed directly by load/store")
             return _sized_unknown(size)
+        if t == MEM and reg.btf == MEM_MAP_KEY:     # PTR_TO_MAP_KEY (a bpf_for_each_map_elem callback's)
+            if write:
+                self.fail(f"write to change key R{regno} not allowed")
+            self._check_region(regno, reg, off + reg.off, size, reg.msize, "map key")
+            return _sized_unknown(size)
         if t == MEM:
             if write and dynptr.mem_write_forbidden(reg):
                 self.fail(f"R{regno} cannot write into {reg.type_str()}")
@@ -209,6 +216,8 @@ class MemMixin:
     def _mem_err(self, regno, reg, kind, off, size, mem_size):
         if kind == "map value":
             return f"invalid access to map value, value_size={mem_size} off={off} size={size}"
+        if kind == "map key":
+            return f"invalid access to map key, key_size={mem_size} off={off} size={size}"
         if kind == "packet":
             return f"invalid access to packet, off={off} size={size}, R{regno}(id={reg.id},off={off},r={mem_size})"
         return f"invalid access to memory, mem_size={mem_size} off={off} size={size}"
@@ -315,9 +324,9 @@ class MemMixin:
                 dynptr.destroy(self, st, frame, spi)
             types, sp = frame.stack.get(spi, INVALID_SLOT)
             if write:
-                types = types.replace("r", "m")
+                types = types.replace("r", "m").replace("I", "m")
                 frame.stack[spi] = (types[:idx] + "m" + types[idx + 1:], None)
-            elif (types[idx] == "?" and not self.allow_uninit_stack) or types[idx] in dynptr.DYNPTR_BYTES:
+            elif (types[idx] == "?" and not self.allow_uninit_stack) or types[idx] in _SPECIAL_BYTES:
                 self.fail(f"invalid variable-offset read from stack R{regno} var_off={tnum.fmt(reg.vo)} "
                           f"off={off} size={size}")
         return None if write else _sized_unknown(size)
@@ -341,13 +350,15 @@ class MemMixin:
             # STACK_ZERO bytes (check_stack_write_fixed_off's fake_reg):
             # overwriting part of it later leaves the rest STACK_MISC
             # a spill (possibly narrow): the low-address bytes hold the register
-            keep = types[:8 - size].replace("r", "m")
+            keep = types[:8 - size].replace("r", "m").replace("I", "m")
             frame.stack[spi] = (keep + "r" * size, value.copy())
             return "r"
         fill = "0" if value.is_null() else "m"
         lo_idx = (-(off + size - 1) - 1) % 8
         hi_idx = (-off - 1) % 8
-        types = types.replace("r", "m") if "r" in types else types
+        # a data write into a spilled register's or an iterator's slot
+        # leaves its other bytes misc (check_stack_write_fixed_off's scrub)
+        types = types.replace("r", "m").replace("I", "m") if ("r" in types or "I" in types) else types
         frame.stack[spi] = (types[:lo_idx] + fill * (hi_idx - lo_idx + 1) + types[hi_idx + 1:], None)
         return fill
 
@@ -370,7 +381,7 @@ class MemMixin:
                 pass
             return _sized_unknown(size)
         for i, c in enumerate(reversed(bytes_)):
-            if (c == "?" and not self.allow_uninit_stack) or c in dynptr.DYNPTR_BYTES:
+            if (c == "?" and not self.allow_uninit_stack) or c in _SPECIAL_BYTES:
                 self.fail(f"invalid read from stack off {off}+{i} size {size}")
         if bytes_ == "0" * size:
             return scalar_const(0)
@@ -414,7 +425,7 @@ class MemMixin:
             self._live_reads(st, reg.frame, lo, hi)
         # slot by slot, bytes lo..hi-1 in order (byte b is slot (-b-1)//8,
         # index (-b-1)%8: indices fall as b rises): the first bad byte names the error
-        bad = "Dd" if write or self.allow_uninit_stack else "Dd?"
+        bad = "Dd" if write else ("DdI" if self.allow_uninit_stack else "DdI?")
         stack = frame.stack
         for spi in range((-lo - 1) // 8, (-hi) // 8 - 1, -1):
             i_lo = -min(hi, -spi * 8) - 8 * spi

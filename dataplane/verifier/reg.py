@@ -29,6 +29,7 @@ SOCK_OR_NULL = 17
 SOCK_COMMON = 18  # PTR_TO_SOCK_COMMON: bpf_skc_lookup_tcp
 SOCK_COMMON_OR_NULL = 19
 MAP_PTR_OR_NULL = 20   # CONST_PTR_TO_MAP | PTR_MAYBE_NULL: a map-in-map lookup, on kernels that type it so
+ITER = 21         # what a STACK_ITER slot holds (iters.py): ref, btf = the iterator type ("num"), state, depth
 
 OR_NULL = {MAP_VALUE_OR_NULL: MAP_VALUE, MEM_OR_NULL: MEM, BTF_OR_NULL: BTF, SOCK_OR_NULL: SOCK,
            SOCK_COMMON_OR_NULL: SOCK_COMMON, MAP_PTR_OR_NULL: MAP_PTR}
@@ -40,12 +41,18 @@ _NAMES = {NOT_INIT: "?", SCALAR: "scalar", CTX: "ctx", MAP_PTR: "map_ptr", MAP_V
           PKT_END: "pkt_end", MEM: "mem", MEM_OR_NULL: "mem_or_null", BTF: "ptr_",
           BTF_OR_NULL: "ptr_or_null_", FUNC: "func", DYNPTR: "dynptr_ptr", SOCK: "sock",
           SOCK_OR_NULL: "sock_or_null", SOCK_COMMON: "sock_common", SOCK_COMMON_OR_NULL: "sock_common_or_null",
-          MAP_PTR_OR_NULL: "map_ptr_or_null"}
+          MAP_PTR_OR_NULL: "map_ptr_or_null", ITER: "iter"}
 # PTR_TO_MEM flavours (Reg.btf of a MEM / MEM_OR_NULL register): slices of a
 # packet dynptr (bpf_dynptr_slice: read-only; _rdwr: writable); Reg.map then
 # holds the dynptr's id, as the kernel's reg->dynptr_id
 MEM_DYNPTR_RO = "dynptr_ro"
 MEM_DYNPTR_RW = "dynptr_rw"
+# PTR_TO_MEM | MEM_RDONLY of a kfunc returning a pointer to a scalar
+# (bpf_iter_num_next's int *); Reg.ref ties it to the iterator
+MEM_RDONLY = "rdonly"
+# PTR_TO_MAP_KEY, as a MEM of the key's size: the key a bpf_for_each_map_elem
+# callback gets (read only; Reg.map the map)
+MEM_MAP_KEY = "map_key"
 
 
 class Reg:
@@ -107,7 +114,9 @@ class Reg:
         name = _NAMES[self.t]
         if self.t in (MEM, MEM_OR_NULL) and self.ringbuf:
             return "ringbuf_" + name
-        if self.t in (MEM, MEM_OR_NULL) and self.btf == MEM_DYNPTR_RO:
+        if self.t == MEM and self.btf == MEM_MAP_KEY:
+            return "map_key"
+        if self.t in (MEM, MEM_OR_NULL) and self.btf in (MEM_DYNPTR_RO, MEM_RDONLY):
             return "rdonly_" + name
         if self.t in (BTF, BTF_OR_NULL) and self.ref:
             return "trusted_" + name

@@ -6,4 +6,5 @@ cdef class Visitor:
     cdef int n
     cdef unsigned char *force
     cdef unsigned char *calls_cb
+    cdef unsigned char *iter_next
     cpdef bint visit(self, cur, int pc) except -1

@@ -15,6 +15,7 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from dataplane.verifier.equiv cimport EXACT, NOT_EXACT, RANGE_WITHIN, maybe_looping, states_equal
 from dataplane.verifier.slots cimport getslot, setslot, slot_offset, slotptr
 from dataplane.verifier.explore import offer_gil
+from dataplane.verifier import iters
 from dataplane.verifier.state import Frame, State
 
 cdef Py_ssize_t S_BRANCHES = slot_offset(State, "branches"), S_HIST = slot_offset(State, "hist")
@@ -37,16 +38,20 @@ cdef class Visitor:
         self.n = cfg.n
         self.force = <unsigned char *>calloc(self.n + 1, 1)
         self.calls_cb = <unsigned char *>calloc(self.n + 1, 1)
-        if self.force == NULL or self.calls_cb == NULL:
+        self.iter_next = <unsigned char *>calloc(self.n + 1, 1)
+        if self.force == NULL or self.calls_cb == NULL or self.iter_next == NULL:
             raise MemoryError()
         for pc in cfg.force:
             self.force[pc] = 1
         for pc in cfg.calls_cb:
             self.calls_cb[pc] = 1
+        for pc in cfg.iter_next:
+            self.iter_next[pc] = 1
 
     def __dealloc__(self):
         free(self.force)
         free(self.calls_cb)
+        free(self.iter_next)
 
     cpdef bint visit(self, cur, int pc) except -1:
         """True when ``cur`` at ``pc`` is covered by a kept checkpoint (prune)."""
@@ -83,11 +88,19 @@ cdef class Visitor:
                     offer_gil()     # a long native scan: let a waiting thread run
                 sl = <object>PyList_GET_ITEM(lst, j)
                 if lg(sl, S_BRANCHES):
-                    if self.calls_cb[pc]:
+                    if self.iter_next[pc]:
+                        # an iterator's next(): equal by range to a state of
+                        # this very loop with the iterator still ACTIVE is
+                        # its convergence (no infinite-loop check here)
+                        if states_equal(sl, cur, self.live_in, RANGE_WITHIN) and iters.active_at_r1(cur):
+                            v._hit(sl, cur, pc, True)
+                            return True
+                    elif self.calls_cb[pc]:
                         if states_equal(sl, cur, self.live_in, RANGE_WITHIN):
                             v._hit(sl, cur, pc, False)
                             return True
-                    elif maybe_looping(sl, cur) and states_equal(sl, cur, self.live_in, EXACT):
+                    elif (maybe_looping(sl, cur) and states_equal(sl, cur, self.live_in, EXACT)
+                          and not iters.active_depths_differ(sl, cur)):
                         v._infinite_loop(cur, sl, pc)
                     if not force and djmps < 20 and dinsns < 100:
                         add = False

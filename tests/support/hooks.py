@@ -16,7 +16,10 @@ from dataplane.runtime.collection import Collection
 # programs a packet went through and bytes 48.. record their ids in order
 # (so an output packet tells which chain it saw). The verdict of `decide`
 # is byte 30 of the packet, given it sees stamp 0xA1 at byte 20 from `mark`.
-CHAIN_C = r"""
+def stamp_c(max_stamps: int) -> str:
+    """The C of ``stamp(ctx, id)``: append ``id`` to the packet's stamp list
+    (count at byte 47, ids from byte 48), at most ``max_stamps``."""
+    return r"""
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -30,7 +33,7 @@ static __always_inline int stamp(struct xdp_md *ctx, __u8 id)
 	if (d + 64 > end)
 		return XDP_ABORTED;
 	n = d[47];
-	if (n >= 8)
+	if (n >= MAX_STAMPS)
 		return XDP_ABORTED;
 	p = d + 48 + n;          /* variable offset: bounds-check the result again */
 	if (p + 1 > end)
@@ -39,7 +42,10 @@ static __always_inline int stamp(struct xdp_md *ctx, __u8 id)
 	d[47] = n + 1;
 	return XDP_PASS;
 }
+""".replace("MAX_STAMPS", str(max_stamps))
 
+
+CHAIN_C = stamp_c(8) + r"""
 SEC("xdp") int stamp1(struct xdp_md *ctx) { return stamp(ctx, 1); }
 SEC("xdp") int stamp2(struct xdp_md *ctx) { return stamp(ctx, 2); }
 SEC("xdp") int stamp3(struct xdp_md *ctx) { return stamp(ctx, 3); }

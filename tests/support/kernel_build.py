@@ -65,3 +65,21 @@ def assert_dataplane_refuses(obj: Path, prog: str, refused: Refused) -> None:
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert p.returncode != 0, f"dataplane ran {prog}, which this kernel refuses ({refused.line})"
     assert refused.line in p.stderr, p.stderr[-2000:]
+
+
+def refused_alike(path, **load_kw) -> bool:
+    """True when object ``path`` calls a kfunc this kernel build refuses -- and
+    then Collection.load refuses it too, naming the kfunc as the kernel does;
+    False when nothing in it is refused (load it as usual)."""
+    from dataplane.loader.elf import load_object
+    from dataplane.runtime.collection import Collection
+
+    refused = refused_in(load_object(str(path)))
+    if not refused:
+        return False
+    try:
+        Collection.load(str(path), **load_kw)
+    except VerifierError as exc:
+        assert any(f"{k}() is not allowed" in str(exc) for k in refused), str(exc)
+        return True
+    raise AssertionError(f"dataplane loaded {path}, which calls {sorted(refused)} that this kernel refuses")

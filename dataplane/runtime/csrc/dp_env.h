@@ -108,7 +108,8 @@ struct dp_env {
     uint64_t insn_count;      /* cumulative executed instructions */
     uint64_t insn_limit;      /* per run; 0 = unlimited */
     int count_insns;          /* nonzero: run the counting engine variant even without a limit */
-    int budget_hit;           /* the last run ended on the budget (reset at run start) */
+    int budget_hit;           /* the last run ended on the budget: DP_BUDGET_SPENT, or on *cancel:
+                                 DP_BUDGET_CANCELLED (reset at run start) */
     uint64_t run_insns;       /* instructions of this run flushed so far (callbacks, calls, JIT functions) */
 
     void *user;               /* owner's pointer for helpers (worker state, maps registry...) */
@@ -140,6 +141,14 @@ struct dp_env {
      * there). Checked after the region table (dp_env_find), before the
      * ctx's load hook; ctx_wlen 0 = none. */
     uint64_t ctx_wlo, ctx_wlen;
+
+    /* A stop request from whoever feeds the run (a chain's batch points it
+     * at its source's cancel flag for that batch; NULL: none). Read at the
+     * budget's checkpoints only (dp_budget.h), so it reaches unverified
+     * (checked) code in the middle of a long run: a Replay.Stop or SIGTERM
+     * need not wait for a run that has a large budget. Last in the struct so
+     * the offsets JIT'd code uses stay put. */
+    const volatile int *cancel;
 };
 
 /* Lifecycle: allocates the stack and the region array. 0 or -1 (ENOMEM). */

@@ -25,7 +25,7 @@ from dataplane.errors import DataplaneError
 from . import cachelimit, codegen
 
 _HERE = Path(__file__).resolve().parent
-INCLUDE_DIRS = (_HERE / "csrc", _HERE.parent / "csrc", _HERE.parent.parent / "include")
+INCLUDE_DIRS = (_HERE / "csrc", _HERE.parent / "csrc", _HERE.parent.parent / "includes")
 # every header generated code can include: the .h files of these folders
 _HEADER_DIRS = INCLUDE_DIRS + (_HERE.parent.parent / "maps" / "csrc",)
 
