@@ -118,6 +118,7 @@ HELPER_PROTOS: dict[int, HelperProto] = {
     160: HelperProto(()),                                                   # ktime_get_coarse_ns
     163: HelperProto((_CTX, _ANY, ARG_PTR_TO_FIXED_MEM_RW_ALIGNED, _ANY, _ANY), gpl_only=True,
                      prog_types=XDP, arg_sizes=(0, 0, 4)),                 # bpf_xdp_check_mtu
+    164: HelperProto((_MAP, ARG_PTR_TO_FUNC, ARG_PTR_TO_STACK_OR_NULL, _ANY)),  # for_each_map_elem
     181: HelperProto((_ANY, ARG_PTR_TO_FUNC, ARG_PTR_TO_STACK_OR_NULL, _ANY)),  # loop
     188: HelperProto((_CTX,), prog_types=XDP),                              # xdp_get_buff_len
     189: HelperProto((_CTX, _ANY, ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE), prog_types=XDP),  # xdp_load_bytes
@@ -141,6 +142,12 @@ HELPER_PROTOS: dict[int, HelperProto] = {
 }
 
 # Map types that only work with their dedicated helpers (check_map_func_compatibility).
+# maps with map_for_each_callback (array, hash and their per-CPU / LRU kinds):
+# bpf_for_each_map_elem on any other is "callback function not allowed for map"
+FOR_EACH_MAPS = frozenset({mt.BPF_MAP_TYPE_ARRAY, mt.BPF_MAP_TYPE_PERCPU_ARRAY, mt.BPF_MAP_TYPE_HASH,
+                           mt.BPF_MAP_TYPE_PERCPU_HASH, mt.BPF_MAP_TYPE_LRU_HASH,
+                           mt.BPF_MAP_TYPE_LRU_PERCPU_HASH})
+
 MAP_ONLY_WITH = {
     mt.BPF_MAP_TYPE_RINGBUF: frozenset({130, 131, 134}),
     mt.BPF_MAP_TYPE_QUEUE: frozenset({87, 88, 89}),

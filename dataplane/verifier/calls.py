@@ -13,7 +13,7 @@ from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VA
                                     MAP_VALUE_OR_NULL, MEM, MEM_OR_NULL, OR_NULL, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_unknown)
 from dataplane.verifier import dynptr, iters, rcu, scalar
-from dataplane.verifier.reg import MEM_DYNPTR_RO, MEM_DYNPTR_RW
+from dataplane.verifier.reg import MEM_DYNPTR_RO, MEM_DYNPTR_RW, MEM_MAP_KEY
 from dataplane.verifier.state import INVALID_SLOT, Frame
 from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS
 
@@ -32,6 +32,7 @@ _EXPECTED = {hp.ARG_CONST_MAP_PTR: ((MAP_PTR,), "map_ptr"), hp.ARG_PTR_TO_CTX: (
              hp.ARG_PTR_TO_SOCK_COMMON_RELEASE: (SOCK_TYPES, "sock_common, sock, tcp_sock, xdp_sock, ptr_, "
                                                              "trusted_ptr_")}
 BPF_FUNC_SPIN_LOCK, BPF_FUNC_SPIN_UNLOCK = HELPER_IDS["bpf_spin_lock"], HELPER_IDS["bpf_spin_unlock"]
+BPF_FUNC_FOR_EACH_MAP_ELEM = HELPER_IDS["bpf_for_each_map_elem"]
 _MEMLIKE = (hp.ARG_PTR_TO_MAP_KEY, hp.ARG_PTR_TO_MAP_VALUE, hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
             hp.ARG_PTR_TO_MEM, hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_UNINIT_MEM, hp.ARG_PTR_TO_MEM_RW,
             hp.ARG_PTR_TO_FIXED_MEM, hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED)
@@ -230,6 +231,9 @@ class CallsMixin:
             # record_func_key runs before check_map_func_compatibility (the
             # kernel's text has no newline: its log glues "processed" to it)
             self.fail("expected prog array map for tail call")
+        if hid == BPF_FUNC_FOR_EACH_MAP_ELEM and self.maps[meta_map].map_type not in hp.FOR_EACH_MAPS:
+            # set_map_elem_callback_state, which runs before check_map_func_compatibility
+            self.fail("callback function not allowed for map")
         if meta_map is not None:
             mtype = self.maps[meta_map].map_type
             only = hp.MAP_ONLY_WITH.get(mtype)
@@ -248,7 +252,7 @@ class CallsMixin:
         if release_ref:
             self.release_reference(st, release_ref)
         if callback is not None:
-            return self._local_call(st, callback, pc, cb=True)
+            return self._local_call(st, callback, pc, cb=True, helper=hid, meta_map=meta_map)
         for i in range(1, 6):
             regs[i] = Reg()
         regs[0] = self._helper_ret(st, proto, meta_map, alloc_size, pc)
@@ -469,7 +473,7 @@ class CallsMixin:
             self.fail(f"R{regno} must be a known constant")
 
     # ---------------------------------------------------------------- bpf-to-bpf
-    def _local_call(self, st, target: int, pc: int, cb: bool):
+    def _local_call(self, st, target: int, pc: int, cb: bool, helper: int = 0, meta_map=None):
         if len(st.frames) >= MAX_CALL_FRAMES:
             self.fail(f"the call stack of {len(st.frames) + 1} frames is too deep")
         caller = st.cur
@@ -478,7 +482,17 @@ class CallsMixin:
             self.fail(f"callback at insn {target} is not a subprogram")
         self.live.reset_chain()
         callee = Frame(len(st.frames), sp, pc)
-        if cb:
+        if cb and helper == BPF_FUNC_FOR_EACH_MAP_ELEM:
+            # bpf_for_each_map_elem(map, cb, ctx, flags): cb(map, key, value,
+            # ctx) (map_set_for_each_callback_args), verified once like
+            # bpf_loop's: any element of the map
+            m = self.maps[meta_map]
+            callee.regs[1] = caller.regs[1].copy()
+            callee.regs[2] = ptr(MEM, msize=m.key_size, btf=MEM_MAP_KEY, map=meta_map)
+            callee.regs[3] = ptr(MAP_VALUE, map=meta_map)
+            callee.regs[4] = caller.regs[3].copy()
+            callee.callsite = -(pc + 1)
+        elif cb:
             # bpf_loop(nr, cb, ctx, flags): cb(index, ctx); verified once with
             # an unknown index, like one iteration of any count.
             callee.regs[1] = scalar_unknown()

@@ -389,7 +389,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
             caller = st.cur
             for i in range(1, 6):
                 caller.regs[i] = Reg()
-            if callee.callsite < 0:   # bpf_loop callback: must return 0 or 1
+            if callee.callsite < 0:   # bpf_loop / bpf_for_each_map_elem callback: must return 0 or 1
                 self.mark_precise(st, 0)
                 if not (r0.umax <= 1):
                     self.fail(f"At callback return the register R0 has smin={r0.smin} smax={r0.smax} "

@@ -54,7 +54,7 @@ cdef object ZERO = 0, FALSE = False, EMPTY = ""
 cdef tuple ZERO2 = (0, 0)
 cdef int64_t S64_MIN = scalar.S64_MIN
 cdef tuple INVALID = INVALID_SLOT
-cdef object RDONLY = _reg.MEM_DYNPTR_RO, RDONLY_INT = _reg.MEM_RDONLY
+cdef object RDONLY = _reg.MEM_DYNPTR_RO, RDONLY_INT = _reg.MEM_RDONLY, MAP_KEY = _reg.MEM_MAP_KEY
 cdef long STACK_ACCESS = STACK_ACCESS_, SPI_SHIFT = SPI_SHIFT_
 cdef int64_t MAX_STACK = MAX_BPF_STACK
 cdef uint64_t MAX_VAR_OFF = 1 << 29          # mem.py BPF_MAX_VAR_OFF
@@ -203,6 +203,8 @@ cdef bint access_ok(v, object r, long t, int off, int size, bint write) except -
                 return False
         return True
     if t == MEM:
+        if getslot(r, R_BTF) == MAP_KEY:
+            return False      # a map key: mem.py (its own messages)
         if write and (getslot(r, R_BTF) == RDONLY or getslot(r, R_BTF) == RDONLY_INT):
             return False
         return region_ok(r, o, size, getslot(r, R_MSIZE))

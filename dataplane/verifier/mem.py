@@ -8,7 +8,7 @@ from dataplane.isa import opcodes as op
 from dataplane.verifier import scalar, tnum
 from dataplane.abi.maps import MAP_BTF_STRUCT
 from dataplane.verifier import dynptr
-from dataplane.verifier.reg import SOCK, SOCK_COMMON
+from dataplane.verifier.reg import MEM_MAP_KEY, SOCK, SOCK_COMMON
 from dataplane.verifier.reg import (BTF, CTX, MAP_PTR, MAP_VALUE, MEM, NOT_INIT, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_const, scalar_from,
                                     scalar_unknown)
@@ -135,6 +135,11 @@ class MemMixin:
                 # check_map_access: special BTF fields are off limits
                 self.fail("bpf_spin_lock cannot be accessed directly by load/store")
             return _sized_unknown(size)
+        if t == MEM and reg.btf == MEM_MAP_KEY:     # PTR_TO_MAP_KEY (a bpf_for_each_map_elem callback's)
+            if write:
+                self.fail(f"write to change key R{regno} not allowed")
+            self._check_region(regno, reg, off + reg.off, size, reg.msize, "map key")
+            return _sized_unknown(size)
         if t == MEM:
             if write and dynptr.mem_write_forbidden(reg):
                 self.fail(f"R{regno} cannot write into {reg.type_str()}")
@@ -211,6 +216,8 @@ class MemMixin:
     def _mem_err(self, regno, reg, kind, off, size, mem_size):
         if kind == "map value":
             return f"invalid access to map value, value_size={mem_size} off={off} size={size}"
+        if kind == "map key":
+            return f"invalid access to map key, key_size={mem_size} off={off} size={size}"
         if kind == "packet":
             return f"invalid access to packet, off={off} size={size}, R{regno}(id={reg.id},off={off},r={mem_size})"
         return f"invalid access to memory, mem_size={mem_size} off={off} size={size}"

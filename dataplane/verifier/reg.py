@@ -50,6 +50,9 @@ MEM_DYNPTR_RW = "dynptr_rw"
 # PTR_TO_MEM | MEM_RDONLY of a kfunc returning a pointer to a scalar
 # (bpf_iter_num_next's int *); Reg.ref ties it to the iterator
 MEM_RDONLY = "rdonly"
+# PTR_TO_MAP_KEY, as a MEM of the key's size: the key a bpf_for_each_map_elem
+# callback gets (read only; Reg.map the map)
+MEM_MAP_KEY = "map_key"
 
 
 class Reg:
@@ -111,6 +114,8 @@ class Reg:
         name = _NAMES[self.t]
         if self.t in (MEM, MEM_OR_NULL) and self.ringbuf:
             return "ringbuf_" + name
+        if self.t == MEM and self.btf == MEM_MAP_KEY:
+            return "map_key"
         if self.t in (MEM, MEM_OR_NULL) and self.btf in (MEM_DYNPTR_RO, MEM_RDONLY):
             return "rdonly_" + name
         if self.t in (BTF, BTF_OR_NULL) and self.ref:

@@ -321,6 +321,13 @@ static void *ht_lookup(struct dp_map *m, const void *key)
     return elem_value(h, e, is_percpu(h) ? dp_cur_cpu(m) : 0);
 }
 
+static void *ht_peek_value(struct dp_map *m, const void *key)
+{
+    struct htab *h = (struct htab *)m;
+    struct htab_elem *e = ht_find(h, key, key_hash(h, key));
+    return e ? elem_value(h, e, is_percpu(h) ? dp_cur_cpu(m) : 0) : NULL;
+}
+
 static void *ht_lookup_percpu(struct dp_map *m, const void *key, uint32_t cpu)
 {
     struct htab *h = (struct htab *)m;
@@ -487,6 +494,7 @@ static const struct dp_map_ops htab_ops = {
     .sys_delete = ht_delete,
     .sys_lookup_and_delete = ht_lookup_and_delete,
     .destroy = ht_destroy,
+    .peek_value = ht_peek_value,
 };
 
 static const struct dp_map_ops devmap_hash_ops = {

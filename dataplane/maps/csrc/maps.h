@@ -110,6 +110,10 @@ struct dp_map_ops {
      * `inner` in one of its slots?  Checked engines use it to accept an
      * inner map pointer a lookup returned as a helper's map argument. */
     int (*holds)(struct dp_map *m, const void *inner);
+    /* hash maps only (NULL elsewhere): the current CPU's value of `key`, or
+     * NULL, leaving the map as it is (no LRU reference bit: the kernel's
+     * bpf_for_each_map_elem walks the buckets without a lookup). */
+    void *(*peek_value)(struct dp_map *m, const void *key);
 };
 
 struct dp_map {

@@ -1,9 +1,10 @@
 /* Kernel helpers that do not depend on the hook: maps, time, randomness,
- * tail calls, bpf_loop, spin locks. Argument checks stand in for the
+ * tail calls, bpf_loop, bpf_for_each_map_elem, spin locks. Argument checks stand in for the
  * verifier: a bad pointer stops the program with a message instead of
  * corrupting the process. Return values and errno follow the kernel. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -246,6 +247,97 @@ static uint64_t h_loop(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3
     return i;
 }
 
+/* bpf_for_each_map_elem(map, callback_fn, callback_ctx, flags): the
+ * callback gets (map, &key, &value, callback_ctx) for each element -- an
+ * array's in index order, a hash map's in the map's own iteration order (as
+ * the kernel's bucket order is its own). A hash map's keys are taken first
+ * (get_next_key), so that a callback deleting elements neither repeats nor
+ * loses one; elements gone by their turn are skipped, as in the kernel's
+ * bucket walk, and values are read without touching LRU state. Per-CPU maps
+ * pass the current CPU's value. The callback returns 0 to go on, 1 to stop;
+ * the helper returns how many calls were made. The key lives in a per-thread
+ * buffer per nesting level (a callback may iterate another map), readable
+ * for the rest of the run as the kernel's stack copy is for the call. */
+#define FOREACH_DEPTH 8
+#define FOREACH_KEY_MAX 512
+static __thread uint8_t foreach_keys[FOREACH_DEPTH][FOREACH_KEY_MAX];
+static __thread uint32_t foreach_depth;
+
+static int foreach_call(struct dp_env *env, uint64_t cb, struct dp_map *m, const void *key, void *value,
+                        uint64_t ctx, uint64_t *ret)
+{
+    if (env->call_sub(env, (uint32_t)(cb & 0xffffffffu), (uint64_t)(uintptr_t)m, (uint64_t)(uintptr_t)key,
+                      (uint64_t)(uintptr_t)value, ctx, 0, ret) != 0) {
+        env->stop = DP_STOP_ERROR;  /* errmsg already says why */
+        return -1;
+    }
+    return 0;
+}
+
+static uint64_t h_for_each_map_elem(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4,
+                                    uint64_t r5)
+{
+    struct dp_map *m = arg_map(env, r1, "bpf_for_each_map_elem");
+    uint64_t n = 0, ret = 0;
+    uint8_t *key, *keys = NULL;
+    uint32_t i, nkeys = 0;
+    (void)r5;
+    if (!m)
+        return 0;
+    if (r4)
+        return (uint64_t)-EINVAL;
+    if ((r2 & DP_CALLBACK_MASK) != DP_CALLBACK_TAG || !env->call_sub)
+        return dp_env_fail(env, "bpf_for_each_map_elem: R2 is not a callback function (0x%llx)",
+                           (unsigned long long)r2);
+    switch (m->map_type) {
+    case DP_MAP_ARRAY: case DP_MAP_PERCPU_ARRAY:
+    case DP_MAP_HASH: case DP_MAP_PERCPU_HASH: case DP_MAP_LRU_HASH: case DP_MAP_LRU_PERCPU_HASH:
+        break;
+    default:
+        return dp_env_fail(env, "bpf_for_each_map_elem: map type %u cannot be iterated", m->map_type);
+    }
+    if (foreach_depth >= FOREACH_DEPTH || m->key_size > FOREACH_KEY_MAX)
+        return dp_env_fail(env, "bpf_for_each_map_elem: nested too deep or key too large");
+    key = foreach_keys[foreach_depth];
+    if (!env->trusted && dp_env_add_region(env, key, m->key_size, DP_REGION_READ, 0))
+        return dp_env_fail(env, "bpf_for_each_map_elem: too many memory regions");
+    foreach_depth++;
+    if (m->map_type == DP_MAP_ARRAY || m->map_type == DP_MAP_PERCPU_ARRAY) {
+        for (i = 0; i < m->max_entries; i++) {
+            void *v;
+            memcpy(key, &i, sizeof(i));
+            v = dp_map_lookup_elem(m, key);
+            n++;
+            if (foreach_call(env, r2, m, key, v, r3, &ret) || ret)
+                break;
+        }
+        goto out;
+    }
+    keys = malloc((size_t)m->max_entries * m->key_size + 1);
+    if (!keys) {
+        dp_env_fail(env, "bpf_for_each_map_elem: out of memory");
+        goto out;
+    }
+    while (nkeys < m->max_entries &&
+           dp_map_get_next_key(m, nkeys ? keys + (size_t)(nkeys - 1) * m->key_size : NULL,
+                               keys + (size_t)nkeys * m->key_size) == 0)
+        nkeys++;
+    for (i = 0; i < nkeys; i++) {
+        void *v;
+        memcpy(key, keys + (size_t)i * m->key_size, m->key_size);
+        v = m->ops->peek_value ? m->ops->peek_value(m, key) : dp_map_lookup_elem(m, key);
+        if (!v)
+            continue;
+        n++;
+        if (foreach_call(env, r2, m, key, v, r3, &ret) || ret)
+            break;
+    }
+out:
+    free(keys);
+    foreach_depth--;
+    return n;
+}
+
 /* struct bpf_spin_lock is a u32 in a map value. The runner releases a lock
  * still held at exit (the kernel's verifier rejects such programs). */
 static uint64_t h_spin_lock(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
@@ -347,6 +439,7 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case DP_FUNC_ktime_get_coarse_ns: return h_ktime_get_coarse_ns;
     case DP_FUNC_check_mtu: return dp_h_check_mtu;
     case DP_FUNC_loop: return h_loop;
+    case DP_FUNC_for_each_map_elem: return h_for_each_map_elem;
     case DP_FUNC_xdp_get_buff_len: return dp_h_xdp_get_buff_len;
     case DP_FUNC_xdp_load_bytes: return dp_h_xdp_load_bytes;
     case DP_FUNC_xdp_store_bytes: return dp_h_xdp_store_bytes;
