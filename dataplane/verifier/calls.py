@@ -149,6 +149,8 @@ class CallsMixin:
             # the kernel's text when the kernel refuses it too; otherwise
             # the gap is dataplane's, and the message says so
             self.fail(unavailable_reason(self.prog_type, hid))
+        if self.kernel.refuses_helper(self.prog_type, hid):    # this kernel build refuses it (kernel_probe)
+            self.fail(f"program of this type cannot use helper {name}#{hid}")
         if proto.gpl_only and not self.gpl:
             self.fail("cannot call GPL-restricted function from non-GPL compatible program")
         regs = st.cur.regs
