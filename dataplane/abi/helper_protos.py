@@ -21,11 +21,15 @@ ARG_PTR_TO_MAP_VALUE = "map_value"
 ARG_PTR_TO_UNINIT_MAP_VALUE = "uninit_map_value"   # written by the helper (pop/peek)
 ARG_PTR_TO_MEM = "mem"                             # read by the helper (MEM_RDONLY)
 ARG_PTR_TO_MEM_OR_NULL = "mem_or_null"
+ARG_PTR_TO_MEM_OR_NULL_RW = "mem_or_null_rw"      # | MEM_WRITE: NULL, or written by the helper
 ARG_PTR_TO_UNINIT_MEM = "uninit_mem"               # written by the helper
 ARG_PTR_TO_MEM_RW = "mem_rw"                       # MEM_WRITE: read, then written by the helper
 # MEM_FIXED_SIZE: the size is HelperProto.arg_sizes[i], not the next argument
 ARG_PTR_TO_FIXED_MEM = "fixed_mem"                 # | MEM_RDONLY
 ARG_PTR_TO_FIXED_MEM_RW_ALIGNED = "fixed_mem_rw_aligned"   # | MEM_WRITE | MEM_ALIGNED
+ARG_PTR_TO_FIXED_UNINIT_MEM_ALIGNED = "fixed_uninit_mem_aligned"   # | MEM_UNINIT | MEM_WRITE | MEM_ALIGNED
+# a NUL-terminated string in a frozen BPF_F_RDONLY_PROG map (check_reg_const_str)
+ARG_PTR_TO_CONST_STR = "const_str"
 ARG_CONST_SIZE = "const_size"
 ARG_CONST_SIZE_OR_ZERO = "const_size_or_zero"
 ARG_CONST_ALLOC_SIZE_OR_ZERO = "const_alloc_size_or_zero"
@@ -76,6 +80,7 @@ HELPER_PROTOS: dict[int, HelperProto] = {
     6: HelperProto((ARG_PTR_TO_MEM, ARG_CONST_SIZE), gpl_only=True),        # trace_printk
     7: HelperProto(()),                                                     # get_prandom_u32
     8: HelperProto(()),                                                     # get_smp_processor_id
+    42: HelperProto(()),                                                    # get_numa_node_id
     12: HelperProto((_CTX, _MAP, _ANY), RET_VOID,                           # tail_call
                     map_types=frozenset({mt.BPF_MAP_TYPE_PROG_ARRAY})),
     23: HelperProto((_ANY, _ANY), prog_types=frozenset({"xdp", "tc"})),     # redirect
@@ -120,6 +125,17 @@ HELPER_PROTOS: dict[int, HelperProto] = {
                      prog_types=XDP, arg_sizes=(0, 0, 4)),                 # bpf_xdp_check_mtu
     164: HelperProto((_MAP, ARG_PTR_TO_FUNC, ARG_PTR_TO_STACK_OR_NULL, _ANY)),  # for_each_map_elem
     181: HelperProto((_ANY, ARG_PTR_TO_FUNC, ARG_PTR_TO_STACK_OR_NULL, _ANY)),  # loop
+    182: HelperProto((ARG_PTR_TO_MEM, ARG_CONST_SIZE, ARG_PTR_TO_CONST_STR)),    # strncmp
+    # snprintf(str, str_size, fmt, data, data_len): the format checked at load time
+    165: HelperProto((ARG_PTR_TO_MEM_OR_NULL_RW, ARG_CONST_SIZE_OR_ZERO, ARG_PTR_TO_CONST_STR,
+                      ARG_PTR_TO_MEM_OR_NULL, ARG_CONST_SIZE_OR_ZERO), gpl_only=True),
+    # trace_vprintk(fmt, fmt_size, data, data_len): the format checked when it runs
+    177: HelperProto((ARG_PTR_TO_MEM, ARG_CONST_SIZE, ARG_PTR_TO_MEM_OR_NULL, ARG_CONST_SIZE_OR_ZERO),
+                     gpl_only=True),
+    # strtol / strtoul (buf, buf_len, flags, res): *res is a written, aligned s64/u64
+    105: HelperProto((ARG_PTR_TO_MEM, ARG_CONST_SIZE, _ANY, ARG_PTR_TO_FIXED_UNINIT_MEM_ALIGNED), arg_sizes=(0, 0, 0, 8)),
+    106: HelperProto((ARG_PTR_TO_MEM, ARG_CONST_SIZE, _ANY, ARG_PTR_TO_FIXED_UNINIT_MEM_ALIGNED), arg_sizes=(0, 0, 0, 8)),
+    208: HelperProto(()),                                                   # ktime_get_tai_ns
     188: HelperProto((_CTX,), prog_types=XDP),                              # xdp_get_buff_len
     189: HelperProto((_CTX, _ANY, ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE), prog_types=XDP),  # xdp_load_bytes
     190: HelperProto((_CTX, _ANY, ARG_PTR_TO_MEM, ARG_CONST_SIZE), prog_types=XDP),         # xdp_store_bytes

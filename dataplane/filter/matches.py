@@ -430,8 +430,7 @@ class LengthMatch(Match):
         lo, sep, hi = args[0].partition(":")
         a = _u32(lo, "length", 0xFFFF) if lo else 0
         b = (_u32(hi, "length", 0xFFFF) if hi else 0xFFFF) if sep else a
-        if a > b:
-            raise ValueError(f"length range {args[0]!r}: min greater than max")
+        # an inverted range is kept, as iptables keeps it: it matches no length
         self.range = (a, b, neg)
 
     def finish(self):

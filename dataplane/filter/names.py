@@ -9,6 +9,8 @@ import socket
 PROTOCOLS = {"all": 0, "tcp": 6, "udp": 17, "udplite": 136, "icmp": 1, "esp": 50, "ah": 51,
              "sctp": 132, "gre": 47, "igmp": 2, "ipv6": 41, "ospf": 89}
 PROTO_NAMES = {v: k for k, v in PROTOCOLS.items() if k != "all"}
+# names xtables knows itself (xtables_chain_protos), beside /etc/protocols'
+_XT_ALIASES = {"icmpv6": 58, "ipv6-icmp": 58, "ipv6-mh": 135, "mh": 135, "udplite": 136}
 
 TCP_FLAGS = {"FIN": 0x01, "SYN": 0x02, "RST": 0x04, "PSH": 0x08, "ACK": 0x10, "URG": 0x20,
              "ALL": 0x3F, "NONE": 0}
@@ -96,6 +98,8 @@ def protocol_number(text: str) -> int | None:
     t = text.lower()
     if t in PROTOCOLS:
         return PROTOCOLS[t]
+    if t in _XT_ALIASES:
+        return _XT_ALIASES[t]
     n = c_number(t, 255)
     if n is not None:
         return n
@@ -133,8 +137,9 @@ def _etc_protocols() -> dict[int, str]:
     return out
 
 
+# (135 prints as /etc/protocols' "mobility-header": iptables-save 1.8.9 here, tests/test_filter_numbers.py)
 _CHAIN_PROTOS = {6: "tcp", 132: "sctp", 17: "udp", 136: "udplite", 1: "icmp", 58: "ipv6-icmp",
-                 50: "esp", 51: "ah", 135: "mh"}
+                 50: "esp", 51: "ah"}
 _BY_NUMBER: dict[int, str] | None = None
 
 

@@ -262,7 +262,12 @@ class _Parser:
                     cidrs = []
                     for part in parts:
                         try:
-                            cidrs.append(Neg(parse_cidr(part), neg))
+                            c = parse_cidr(part, xtables=True)
+                            if c.plen == 0 and neg:
+                                raise self.err(f"! {t} {part}: a /0 network matches every address, so the "
+                                               f"rule would never match (iptables-restore refuses it)", no, t)
+                            # a /0 network tests nothing: iptables drops it (and its -s/-d in saves)
+                            cidrs.append(None if c.plen == 0 else Neg(c, neg))
                         except ValueError as e:
                             hint = (" (host names are not resolved by the translator: give an "
                                     "address)" if any(c.isalpha() for c in part.split("/")[0]) else "")
@@ -291,7 +296,8 @@ class _Parser:
                                        f"characters", no, t)
                     if getattr(r, key) is not None:
                         raise self.err("multiple -i/-o flags not allowed", no, t)
-                    setattr(r, key, Neg(v, neg))
+                    # "+" alone is every interface: iptables drops the test (and it from saves)
+                    setattr(r, key, None if v == "+" and not neg else Neg(v, neg))
                     i += 2
                 elif key == "frag":
                     if r.frag is not None:

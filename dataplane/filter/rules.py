@@ -128,21 +128,49 @@ def parse_ipv4(text: str) -> int:
     return v
 
 
-def parse_cidr(text: str) -> Cidr:
-    """``a.b.c.d[/len|/mask]`` as iptables reads it (host bits cleared)."""
+def xt_ipv4(text: str, is_mask: bool = False) -> int | None:
+    """An address as xtables reads one (__numeric_to_ipaddr), None if it is
+    not numeric: at most 19 characters are looked at, up to four
+    dot-separated parts, each a number in C's base 0 ("010" is 8, "0x0a"
+    10); an address of fewer parts is completed with zero bytes ("10.1" is
+    10.1.0.0), a mask is not."""
+    from dataplane.filter.names import c_number
+    parts = text[:19].split(".")
+    if len(parts) > 4 or (is_mask and len(parts) != 4):
+        return None
+    v = 0
+    for p in parts:
+        b = c_number(p, 255)
+        if b is None:
+            return None
+        v = v << 8 | b
+    return v << 8 * (4 - len(parts))
+
+
+def parse_cidr(text: str, xtables: bool = False) -> Cidr:
+    """``a.b.c.d[/len|/mask]`` (host bits cleared): dotted quads only, or
+    with ``xtables`` as iptables reads -s/-d (xt_ipv4, a length in base 0)."""
+    from dataplane.filter.names import c_number
     addr, _, plen = text.partition("/")
-    ip = parse_ipv4(addr)
+    if xtables:
+        ip = xt_ipv4(addr)
+        if ip is None:
+            raise ValueError(f"{addr!r} is not an IPv4 address")
+    else:
+        ip = parse_ipv4(addr)
     if not plen:
         n = 32
     elif "." in plen:
-        m = parse_ipv4(plen)
+        m = xt_ipv4(plen, is_mask=True) if xtables else parse_ipv4(plen)
+        if m is None:
+            raise ValueError(f"invalid mask `{plen}' specified")
         n = bin(m).count("1")
         if m != ((0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF if n else 0):
             raise ValueError(f"non-contiguous mask {plen}")
     else:
-        if not plen.isdigit() or not 0 <= int(plen) <= 32:
+        n = c_number(plen, 32) if xtables else (int(plen) if plen.isdigit() and int(plen) <= 32 else None)
+        if n is None:
             raise ValueError(f"invalid prefix length {plen}")
-        n = int(plen)
     c = Cidr(0, n)
     return Cidr(ip & c.mask, n)
 

@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c dataplane/runtime/csrc/kfuncs_common.c dataplane/runtime/csrc/kfuncs_iter.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c dataplane/runtime/csrc/helpers_syncookie.c
+# distutils: sources = dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c dataplane/runtime/csrc/kfuncs_common.c dataplane/runtime/csrc/kfuncs_iter.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c dataplane/runtime/csrc/helpers_syncookie.c dataplane/runtime/csrc/helpers_str.c
 """Kernel helpers in C and the Runner that executes hook programs with them.
 
 ``kernel_helpers()`` is the helper table (by kernel helper id) every
@@ -88,6 +88,42 @@ def set_jiffies_hz(uint32_t hz):
 
 
 set_jiffies_hz(_kconfig.hz())
+
+
+def _sysfs_numa_nodes() -> dict:
+    """CPU -> NUMA node from /sys/devices/system/node/node*/cpulist (empty
+    without NUMA sysfs: every CPU is on node 0, as numa_node_id() says)."""
+    import glob
+    import os
+    out = {}
+    for d in glob.glob("/sys/devices/system/node/node[0-9]*"):
+        try:
+            node = int(os.path.basename(d)[4:])
+            text = open(os.path.join(d, "cpulist")).read().strip()
+        except (OSError, ValueError):
+            continue
+        for part in filter(None, text.split(",")):
+            lo, _, hi = part.partition("-")
+            for cpu in range(int(lo), int(hi or lo) + 1):
+                out[cpu] = node
+    return out
+
+
+cdef extern from "dp_helpers.h":
+    unsigned short dp_cpu_numa_node[1024]
+
+
+def set_numa_nodes(nodes: dict):
+    """bpf_get_numa_node_id's table: CPU -> node (CPUs not named: node 0)."""
+    cdef uint32_t i
+    for i in range(1024):
+        dp_cpu_numa_node[i] = 0
+    for cpu, node in nodes.items():
+        if 0 <= cpu < 1024:
+            dp_cpu_numa_node[cpu] = node
+
+
+set_numa_nodes(_sysfs_numa_nodes())
 
 
 cdef extern from *:

@@ -12,7 +12,7 @@ from dataplane.verifier.reg import (MAP_PTR_OR_NULL, SOCK_COMMON_OR_NULL, SOCK_O
 from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VALUE,
                                     MAP_VALUE_OR_NULL, MEM, MEM_OR_NULL, OR_NULL, PKT, PKT_END, PKT_META,
                                     SCALAR, STACK, Reg, mark_unknown, ptr, scalar_unknown)
-from dataplane.verifier import dynptr, iters, rcu, scalar
+from dataplane.verifier import bprintf, conststr, dynptr, iters, rcu, scalar
 from dataplane.verifier.reg import MEM_DYNPTR_RO, MEM_DYNPTR_RW, MEM_MAP_KEY
 from dataplane.verifier.state import INVALID_SLOT, Frame
 from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS
@@ -32,11 +32,18 @@ _EXPECTED = {hp.ARG_CONST_MAP_PTR: ((MAP_PTR,), "map_ptr"), hp.ARG_PTR_TO_CTX: (
              hp.ARG_PTR_TO_SOCK_COMMON_RELEASE: (SOCK_TYPES, "sock_common, sock, tcp_sock, xdp_sock, ptr_, "
                                                              "trusted_ptr_")}
 BPF_FUNC_SPIN_LOCK, BPF_FUNC_SPIN_UNLOCK = HELPER_IDS["bpf_spin_lock"], HELPER_IDS["bpf_spin_unlock"]
+BPF_FUNC_SNPRINTF = HELPER_IDS["bpf_snprintf"]
 BPF_FUNC_FOR_EACH_MAP_ELEM = HELPER_IDS["bpf_for_each_map_elem"]
 _MEMLIKE = (hp.ARG_PTR_TO_MAP_KEY, hp.ARG_PTR_TO_MAP_VALUE, hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
             hp.ARG_PTR_TO_MEM, hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_UNINIT_MEM, hp.ARG_PTR_TO_MEM_RW,
-            hp.ARG_PTR_TO_FIXED_MEM, hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED)
-_FIXED_MEM = (hp.ARG_PTR_TO_FIXED_MEM, hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED)
+            hp.ARG_PTR_TO_FIXED_MEM, hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED, hp.ARG_PTR_TO_FIXED_UNINIT_MEM_ALIGNED,
+            hp.ARG_PTR_TO_MEM_OR_NULL_RW)
+_FIXED_MEM = (hp.ARG_PTR_TO_FIXED_MEM, hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED, hp.ARG_PTR_TO_FIXED_UNINIT_MEM_ALIGNED)
+# how a fixed-size argument's bytes are accessed (MEM_RDONLY / MEM_WRITE / MEM_UNINIT)
+_FIXED_ACCESS = {hp.ARG_PTR_TO_FIXED_MEM: hp.ARG_PTR_TO_MEM,
+                 hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED: hp.ARG_PTR_TO_MEM_RW,
+                 hp.ARG_PTR_TO_FIXED_UNINIT_MEM_ALIGNED: hp.ARG_PTR_TO_UNINIT_MEM}
+_ALIGNED = (hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED, hp.ARG_PTR_TO_FIXED_UNINIT_MEM_ALIGNED)
 
 
 def _hname(hid: int) -> str:
@@ -80,7 +87,7 @@ class CallsMixin:
         (MEM_UNINIT) or both (MEM_WRITE: the kernel checks it as a write,
         the bytes must be initialised unless uninitialised stack is allowed,
         and they are clobbered)."""
-        if at == hp.ARG_PTR_TO_MEM_RW:
+        if at in (hp.ARG_PTR_TO_MEM_RW, hp.ARG_PTR_TO_MEM_OR_NULL_RW):
             if not self.allow_uninit_stack:
                 self.check_helper_mem(st, regno, r, size, write=False, zero_ok=zero_ok)
             self.check_helper_mem(st, regno, r, size, write=True, zero_ok=zero_ok)
@@ -142,6 +149,8 @@ class CallsMixin:
             # the kernel's text when the kernel refuses it too; otherwise
             # the gap is dataplane's, and the message says so
             self.fail(unavailable_reason(self.prog_type, hid))
+        if self.kernel.refuses_helper(self.prog_type, hid):    # this kernel build refuses it (kernel_probe)
+            self.fail(f"program of this type cannot use helper {name}#{hid}")
         if proto.gpl_only and not self.gpl:
             self.fail("cannot call GPL-restricted function from non-GPL compatible program")
         regs = st.cur.regs
@@ -151,6 +160,7 @@ class CallsMixin:
         release_ref = 0
         callback = None
         dyn = None
+        const_str = None
         for i, at in enumerate(proto.args):
             regno = i + 1
             r = self.read_reg(st, regno)
@@ -159,8 +169,11 @@ class CallsMixin:
             if at == hp.ARG_PTR_TO_DYNPTR:
                 dyn = dynptr.init_arg(self, st, regno, i, r)
                 continue
+            if at == hp.ARG_PTR_TO_CONST_STR:
+                const_str = conststr.check(self, st, regno, r)
+                continue
             if at in _MEMLIKE:
-                if at == hp.ARG_PTR_TO_MEM_OR_NULL and r.is_null():
+                if at in (hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_MEM_OR_NULL_RW) and r.is_null():
                     continue
                 if r.t not in MEM_TYPES:
                     self.fail(f"R{regno} type={r.type_str()} expected={MEM_EXPECTED}")
@@ -192,9 +205,8 @@ class CallsMixin:
                 # MEM_FIXED_SIZE: checked here with fn->arg_size[]; MEM_WRITE
                 # bytes are read (initialised) and then clobbered
                 size = proto.arg_sizes[i]
-                self._helper_mem_arg(st, regno, r, size, hp.ARG_PTR_TO_MEM_RW if at ==
-                                     hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED else hp.ARG_PTR_TO_MEM, False)
-                if at == hp.ARG_PTR_TO_FIXED_MEM_RW_ALIGNED:
+                self._helper_mem_arg(st, regno, r, size, _FIXED_ACCESS[at], False)
+                if at in _ALIGNED:
                     self._check_arg_alignment(regno, r, size)
             elif at in (hp.ARG_CONST_SIZE, hp.ARG_CONST_SIZE_OR_ZERO):
                 zero_ok = at == hp.ARG_CONST_SIZE_OR_ZERO
@@ -227,6 +239,8 @@ class CallsMixin:
                 release_ref = r.ref
             elif at == hp.ARG_PTR_TO_SPIN_LOCK:
                 self._spin_lock_arg(st, regno, r, hid == BPF_FUNC_SPIN_LOCK)
+        if hid == BPF_FUNC_SNPRINTF:
+            self._check_snprintf_call(st, const_str)
         if hid == 12 and self.maps[meta_map].map_type != mt.BPF_MAP_TYPE_PROG_ARRAY:
             # record_func_key runs before check_map_func_compatibility (the
             # kernel's text has no newline: its log glues "processed" to it)
@@ -252,7 +266,14 @@ class CallsMixin:
         if release_ref:
             self.release_reference(st, release_ref)
         if callback is not None:
-            return self._local_call(st, callback, pc, cb=True, helper=hid, meta_map=meta_map)
+            # push_callback_call: the callback's entry is queued (its caller
+            # frame keeps the call's arguments: the call runs again when the
+            # callback returns), and this path goes on past the call as if
+            # the callback ran no more
+            cbst = st.copy()
+            target = self._local_call(cbst, callback, pc, cb=True, helper=hid, meta_map=meta_map)
+            cbst.cb_unroll += 1
+            self.push_branch(cbst, target, pc)
         for i in range(1, 6):
             regs[i] = Reg()
         regs[0] = self._helper_ret(st, proto, meta_map, alloc_size, pc)
@@ -267,6 +288,16 @@ class CallsMixin:
         if proto.changes_pkt_data:
             self._clear_pkt_pointers(st)
         return pc + 1
+
+    def _check_snprintf_call(self, st, fmt: bytes) -> None:
+        """check_bpf_snprintf_call: the data is an array of u64 (its length
+        a multiple of 8: refused with EINVAL and no message) and the
+        constant format must pass the bprintf checker with that many words."""
+        data_len = st.cur.regs[5].vo[0]
+        if data_len % 8:
+            self.fail("", "bpf_snprintf: data_len is not a multiple of 8 (EINVAL)")
+        if not bprintf.check(fmt, data_len // 8):
+            self.fail("Invalid format string")
 
     def _const_map_key(self, st, r, key_size):
         """get_constant_map_key: the key's value when the stack holds it as

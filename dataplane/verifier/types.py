@@ -15,6 +15,11 @@ class MapInfo:
     has_btf: bool = False       # created with BTF for key/value (spin locks need it)
     spin_lock_off: int = -1     # offset of the value's struct bpf_spin_lock, -1 if none
     inner: "MapInfo | None" = None   # map-in-map: the inner template (inner_map_meta)
+    # frozen after its contents were set (BPF_MAP_FREEZE: .rodata); with
+    # BPF_F_RDONLY_PROG its bytes are constants (bpf_map_is_rdonly), which
+    # ARG_PTR_TO_CONST_STR helpers and the bprintf format checker read
+    frozen: bool = False
+    contents: bytes | None = None
 
 
 def map_info(ms, btf=None) -> "MapInfo":
@@ -24,7 +29,7 @@ def map_info(ms, btf=None) -> "MapInfo":
         off = spin_lock_offset(btf, ms.btf_value_type_id)
     inner = map_info(ms.inner, btf) if getattr(ms, "inner", None) is not None else None
     return MapInfo(ms.map_type, ms.key_size, ms.value_size, ms.max_entries, ms.map_flags, ms.name,
-                   has, off, inner)
+                   has, off, inner, bool(getattr(ms, "frozen", False)), getattr(ms, "contents", None))
 
 
 def spin_lock_offset(btf, type_id: int) -> int:

@@ -171,6 +171,9 @@ dp_helper_fn dp_dynptr_kfunc(uint32_t id);
 /* The common kfuncs (kfuncs_common.c): 0 bpf_rcu_read_lock, 1 bpf_rcu_read_unlock, 2-4 the numeric
  * iterator's (dp_iter_kfunc); NULL past them. */
 dp_helper_fn dp_common_kfunc(uint32_t id);
+/* bpf_get_numa_node_id: NUMA node of each CPU (helpers.set_numa_nodes) */
+#define DP_NUMA_CPUS 1024u
+extern uint16_t dp_cpu_numa_node[DP_NUMA_CPUS];
 /* The numeric iterator kfuncs (kfuncs_iter.c): 0 bpf_iter_num_new, 1 _next, 2 _destroy; NULL past them. */
 dp_helper_fn dp_iter_kfunc(uint32_t id);
 /* bpf_jiffies64's tick rate: the kernel's CONFIG_HZ (helpers.set_jiffies_hz). */

@@ -178,6 +178,26 @@ static uint64_t h_ktime_get_coarse_ns(struct dp_env *env, uint64_t r1, uint64_t 
     return dp_clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
+/* bpf_ktime_get_tai_ns: CLOCK_TAI (the kernel's ktime_get_tai_fast_ns) */
+static uint64_t h_ktime_get_tai_ns(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    (void)env; UNUSED5;
+    return dp_clock_ns(CLOCK_TAI);
+}
+
+/* bpf_get_numa_node_id: the kernel's numa_node_id(), the node of the CPU
+ * the program runs on -- here the runner's CPU, looked up in the table
+ * dataplane.runtime.helpers fills from sysfs at import (0 past it: a
+ * machine without NUMA has node 0 only). */
+uint16_t dp_cpu_numa_node[DP_NUMA_CPUS];
+
+static uint64_t h_get_numa_node_id(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    uint64_t cpu = dp_rt_cpu(env);
+    UNUSED5;
+    return cpu < DP_NUMA_CPUS ? dp_cpu_numa_node[cpu] : 0;
+}
+
 static uint64_t h_get_prandom_u32(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
     struct dp_rt *rt = RT(env);
@@ -400,6 +420,11 @@ uint64_t dp_h_xdp_store_bytes(struct dp_env *, uint64_t, uint64_t, uint64_t, uin
 uint64_t dp_h_dynptr_read(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_dynptr_write(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_dynptr_data(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_strncmp(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_strtol(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_strtoul(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_snprintf(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_trace_vprintk(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 
 dp_helper_fn dp_kernel_helper(uint32_t id)
 {
@@ -451,6 +476,11 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case DP_FUNC_dynptr_read: return dp_h_dynptr_read;
     case DP_FUNC_dynptr_write: return dp_h_dynptr_write;
     case DP_FUNC_dynptr_data: return dp_h_dynptr_data;
+    case DP_FUNC_get_numa_node_id: return h_get_numa_node_id;
+    case DP_FUNC_ktime_get_tai_ns: return h_ktime_get_tai_ns;
+    case DP_FUNC_strncmp: return dp_h_strncmp;
+    case DP_FUNC_strtol: return dp_h_strtol;
+    case DP_FUNC_strtoul: return dp_h_strtoul;
     default: return NULL;
     }
 }

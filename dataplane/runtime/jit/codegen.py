@@ -83,6 +83,7 @@ _INLINE_HELPERS = {
     125: "dp_clock_ns(CLOCK_BOOTTIME)",
     160: "dp_clock_ns(CLOCK_MONOTONIC_COARSE)",
     195: "dp_jit_h_map_lookup_percpu(r1, r2, r3)",
+    208: "dp_clock_ns(CLOCK_TAI)",
 }
 HELPER_TAIL_CALL = 12
 
