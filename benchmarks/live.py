@@ -387,6 +387,16 @@ def main() -> int:
     if not FW.exists():
         print(f"{FW} missing", file=sys.stderr)
         return 1
+    gen = const_prog(3, "gen_probe")
+    try:
+        kbpf.prog_test_run(gen.fd, bytes(64), repeat=1, flags=kbpf.BPF_F_TEST_XDP_LIVE_FRAMES)
+    except OSError as e:
+        # one 6.18.44 build answers EPERM for live frames, whatever the program: no generator
+        print(f"benchmarks/live.py: the generator needs BPF_F_TEST_XDP_LIVE_FRAMES, which this kernel "
+              f"({os.uname().release}) refuses: {e}", file=sys.stderr)
+        return 2
+    finally:
+        gen.close()
     ios = args.io.split(",")
     res: dict[str, list[float]] = {}
     b = Bench()

@@ -24,8 +24,9 @@ NOT_LIBBPF = {"legacy_maps"}
 # only 1:1 ctx rewrites (the kernel expands map lookups, ingress_ifindex, LD_ABS).
 SAME_LENGTH = {"xdp_global", "xdp_rewrite", "xdp_adjust"}
 # The verifier inlines bpf_loop into the caller, moving the callback, and
-# expands map lookups (map_gen_lookup) in front of xdp_lb's subprograms.
-LAYOUT_REWRITTEN = {"xdp_loop", "xdp_lb"}
+# expands map lookups (map_gen_lookup) in front of xdp_lb's and xdp_foreach's
+# subprograms (for_each_map_elem callbacks).
+LAYOUT_REWRITTEN = {"xdp_loop", "xdp_lb", "xdp_foreach"}
 
 
 

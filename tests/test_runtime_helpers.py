@@ -12,6 +12,9 @@ from dataplane.runtime.collection import Collection
 from support.progs import compile_inline
 
 ADJUST = r"""
+#ifdef NO_META
+#define bpf_xdp_adjust_meta(ctx, off) 1001
+#endif
 SEC("xdp")
 int adj(struct xdp_md *ctx)
 {
@@ -81,7 +84,22 @@ def test_adjust_limits_match_kernel(clang, tmp_path, root_required):
                 pkt = bytearray(os.urandom(length))
                 struct.pack_into("<ii", pkt, 8, op, off)
                 packets.append(bytes(pkt))
-    _kernel_and_dp(clang, tmp_path, "adjust", ADJUST, "adj", packets)
+    from dataplane.errors import VerifierError
+    from dataplane.io import kbpf
+    from support.kernel_build import kernel_or_refused, Refused
+    obj = compile_inline(clang, tmp_path, "adjust", ADJUST)
+    ps = Collection.load(obj, verify=False).programs["adj"].spec
+    k = kernel_or_refused(kbpf.prog_load, ps.insns, 6, "GPL", log_level=1)
+    if isinstance(k, Refused):
+        # this kernel build refuses bpf_xdp_adjust_meta in XDP: dataplane must
+        # refuse the object alike, and head/tail are compared without it
+        with pytest.raises(VerifierError, match=k.line):
+            Collection.load(obj)
+        src, packets = "#define NO_META\n" + ADJUST, [p for p in packets if struct.unpack_from("<i", p, 8)[0] != 2]
+    else:
+        k.close()
+        src = ADJUST
+    _kernel_and_dp(clang, tmp_path, "adjust_used", src, "adj", packets)
 
 
 def test_csum_diff_matches_kernel(clang, tmp_path, root_required):

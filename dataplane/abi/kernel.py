@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from dataplane.abi.helpers import HELPER_NAMES
+
 MODELLED = "6.18.44"
 
 
@@ -30,16 +32,24 @@ class Behaviour:
     the register type a map-in-map lookup returns before its NULL check,
     "map_value_or_null" (the inner map appears only after the check) or
     "map_ptr_or_null" (a CONST_PTR_TO_MAP of the inner template at once).
+    ``refused_helpers``: (program type, helper id) pairs the modelled
+    release allows and this kernel refuses with "program of this type cannot
+    use helper" (seen: bpf_xdp_adjust_meta in XDP on a 6.18.44 build).
     ``probed``: False for the defaults, True when a running kernel answered.
     """
 
     refused_kfuncs: frozenset = frozenset()
     inner_map_lookup: str = "map_value_or_null"
     probed: bool = False
+    refused_helpers: frozenset = frozenset()
+
+    def refuses_helper(self, prog_type: str, hid: int) -> bool:
+        return (prog_type, hid) in self.refused_helpers
 
     def differences(self) -> list[str]:
         """What differs from the modelled release, in words (empty: nothing)."""
         out = [f"refuses {k}" for k in sorted(self.refused_kfuncs)]
+        out += [f"refuses {HELPER_NAMES.get(h, h)}#{h} in {t} programs" for t, h in sorted(self.refused_helpers)]
         if self.inner_map_lookup != MODELLED_BEHAVIOUR.inner_map_lookup:
             out.append(f"map-in-map lookups return {self.inner_map_lookup}")
         return out

@@ -51,6 +51,13 @@ cdef class Pump:
     cdef uint64_t vbytes[5]
     cdef uint64_t vsent[5]              # frames handed to a sink, per verdict
     cdef uint64_t vtaken[5]             # of those, frames the sink took
+    # where the pump's time goes (CLOCK_MONOTONIC ns, GIL-free stages only; a
+    # preempted thread's wait counts where it happened): the source's fills,
+    # the chain (with verdict bucketing), the sinks' puts, the releases
+    cdef readonly uint64_t fill_ns
+    cdef readonly uint64_t run_ns
+    cdef readonly uint64_t put_ns
+    cdef readonly uint64_t release_ns
     cdef Chain _take_chain(self)
     cdef int loop(self, Chain chain, uint64_t *k, uint64_t max_batches, uint64_t wait_ns) noexcept nogil
     cdef int gil_step(self, Chain chain, uint64_t wait_ns) except -1

@@ -27,6 +27,21 @@ cdef extern from "dp_chain.h":
     # a frame the chain left without a verdict (the source was cancelled mid-batch)
     uint32_t DP_FRAME_UNDECIDED
 
+cdef extern from "<time.h>" nogil:
+    ctypedef long time_t
+    cdef struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int clk, timespec *ts)
+    int CLOCK_MONOTONIC
+
+
+cdef inline uint64_t _now() noexcept nogil:
+    # the vDSO clock (~20 ns): four reads per batch of 256 cost < 0.5 ns/packet
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <uint64_t>ts.tv_sec * 1000000000ULL + <uint64_t>ts.tv_nsec
+
 # loop() results
 cdef enum:
     LOOP_MAX = 0
@@ -153,6 +168,7 @@ cdef class Pump:
         cdef int n
         cdef int64_t took
         cdef uint32_t s
+        cdef uint64_t t0 = _now(), t1
         while k[0] < max_batches:
             if self.stage == ST_FILL:
                 if self.source.cancel_flag:
@@ -161,6 +177,9 @@ cdef class Pump:
                     return LOOP_RETAKE
                 b.flags = DP_BATCH_IN_PLACE if chain.in_place and self.in_place else 0
                 n = self.source.fill_nogil(b, wait_ns)
+                t1 = _now()
+                self.fill_ns += t1 - t0
+                t0 = t1
                 if n == DP_NEED_GIL:
                     return LOOP_GIL
                 if not self.filled_with(n):
@@ -168,10 +187,16 @@ cdef class Pump:
             if self.stage == ST_RUN:
                 if not self.run_chain(chain, b):
                     return LOOP_NOMEM
+                t1 = _now()
+                self.run_ns += t1 - t0
+                t0 = t1
             while self.stage == ST_PUT:
                 s = self.next_sink
                 if s >= <uint32_t>self.nsinks:
                     self.stage = ST_RELEASE
+                    t1 = _now()
+                    self.put_ns += t1 - t0
+                    t0 = t1
                     break
                 if self.cnt[s]:
                     took = (<Sink>self.sinkp[s]).put_nogil(b, self.idx + s * b.capacity, self.cnt[s])
@@ -182,6 +207,9 @@ cdef class Pump:
             if self.stage == ST_RELEASE:
                 if self.source.release_nogil(b) == DP_NEED_GIL:
                     return LOOP_GIL
+                t1 = _now()
+                self.release_ns += t1 - t0
+                t0 = t1
                 self.batches += 1
                 self.stage = ST_FILL
                 k[0] += 1
@@ -279,6 +307,12 @@ cdef class Pump:
         cdef uint32_t *idx = self.idx + s * b.capacity
         for j in range(took):
             self.vtaken[b.frames[idx[j]].verdict & DP_VERDICT_MASK] += 1
+
+    @property
+    def stage_ns(self):
+        """Wall ns the GIL-free loop spent per stage: fill (the source's read),
+        run (the chain), put (the sinks' writes), release."""
+        return {"fill": self.fill_ns, "run": self.run_ns, "put": self.put_ns, "release": self.release_ns}
 
     @property
     def verdicts(self):

@@ -63,6 +63,7 @@ cdef extern from "out_file.h" nogil:
         uint64_t wait_ns
         uint64_t waits
     uint8_t *dp_out_reserve(dp_out *o, size_t n)
+    void dp_out_times(dp_out *o, uint64_t *cpu_ns, uint64_t *wall_ns)
 
 
 cdef extern from "pcap_write.h" nogil:

@@ -89,7 +89,8 @@ cdef class FrameBatch:
 
     @in_place.setter
     def in_place(self, bint on):
-        self.b.flags = (self.b.flags | DP_BATCH_IN_PLACE) if on else (self.b.flags & ~DP_BATCH_IN_PLACE)
+        # as the pump does before a fill: the reader's DP_BATCH_IN_TRACE goes with the old frames
+        self.b.flags = DP_BATCH_IN_PLACE if on else 0
 
     @property
     def headroom(self):

@@ -43,7 +43,7 @@ class OutputFull(DataplaneError):
 from dataplane.includes.pcap cimport (DP_PCAP_CLASSIC, DP_PCAP_NG, dp_pcap_close, dp_pcap_fill_guarded, dp_pcap_flush, dp_pcap_iface,
                                      dp_pcap_open_guarded, dp_pcap_rewind_guarded, dp_pcap_write_batch,
                                      dp_pcap_write_frames, dp_pcap_write_packet, dp_pcap_writer_close,
-                                     dp_out_reserve, dp_pcap_writer_open, dp_pcap_writer_open_mode, dp_sigbus_guard_install,
+                                     dp_out_reserve, dp_out_times, dp_pcap_writer_open, dp_pcap_writer_open_mode, dp_sigbus_guard_install,
                                      DP_OUT_SYNC, DP_OUT_THREAD)
 from dataplane.io.frames cimport DP_BATCH_IN_PLACE, FrameBatch, dp_frame_len
 from dataplane.io.source cimport DP_NEED_GIL
@@ -592,6 +592,15 @@ cdef class PcapWriter(Sink):
     def wait_ns(self):
         """Time put()/flush callers waited for the writer thread to free a buffer."""
         return self.w.out.wait_ns
+
+    @property
+    def write_times(self):
+        """(CPU ns, elapsed ns) spent writing the buffers to the file so far:
+        the writer thread's own (or the caller's write(2) time without one);
+        the figures at close once closed."""
+        cdef uint64_t cpu = 0, wall = 0
+        dp_out_times(&self.w.out, &cpu, &wall)
+        return cpu, wall
 
     @property
     def bytes_written(self):

@@ -122,13 +122,43 @@ def _slice_rdwr_refused() -> bool | None:
 _KFUNC_REFUSALS = {"bpf_dynptr_slice_rdwr": _slice_rdwr_refused}
 
 
-def behaviour(kfuncs=(), map_in_map: bool = False) -> Behaviour:
+def _helper_refused(prog_type: int, hid: int) -> bool:
+    """A call of helper ``hid`` with no arguments set up: the kernel looks
+    the helper up for the program type before it checks any argument, so
+    "cannot use helper" in the log is the answer (any other outcome: allowed)."""
+    ok, log = _load(b"".join((_insn(0x85, imm=hid), _insn(0xb7, 0), _insn(0x95))), prog_type)
+    return not ok and "cannot use helper" in log
+
+
+def _call_ids(insns: bytes):
+    """Helper ids of the program's BPF_CALL instructions (src 0)."""
+    for off in range(0, len(insns) - 7, 8):
+        if insns[off] == 0x85 and insns[off + 1] >> 4 == 0:
+            yield struct.unpack_from("<i", insns, off + 4)[0]
+
+
+def behaviour(kfuncs=(), map_in_map: bool = False, helpers=()) -> Behaviour:
     """The running kernel's Behaviour for a program calling ``kfuncs`` (names)
-    and, with ``map_in_map``, looking up a map of maps; only those
-    questions are asked (each once per process)."""
+    and ``helpers`` ((verifier program type, helper id) pairs) and, with
+    ``map_in_map``, looking up a map of maps; only those questions are asked
+    (each once per process), and a helper only when the modelled release
+    allows it for that type (abi/helper_progtypes.py)."""
+    from dataplane.abi.helper_progtypes import kernel_allows
+    from dataplane.abi.progs import VERIFIER_CTX
     b = MODELLED_BEHAVIOUR
     asked = answered = 0
     refused = set()
+    refused_h = set()
+    type_num = {v: k for k, v in VERIFIER_CTX.items()}
+    for ptype, hid in set(helpers):
+        if ptype not in type_num or not kernel_allows(ptype, hid):
+            continue
+        asked += 1
+        ans = _ask(f"helper:{ptype}:{hid}", lambda: _helper_refused(type_num[ptype], hid))
+        if ans is not None:
+            answered += 1
+            if ans:
+                refused_h.add((ptype, hid))
     for name in kfuncs:
         probe = _KFUNC_REFUSALS.get(name)
         if probe is None:
@@ -145,16 +175,24 @@ def behaviour(kfuncs=(), map_in_map: bool = False) -> Behaviour:
         if ans is not None:
             answered += 1
             b = replace(b, inner_map_lookup=ans)
-    return replace(b, refused_kfuncs=frozenset(refused), probed=bool(asked) and answered == asked)
+    return replace(b, refused_kfuncs=frozenset(refused), refused_helpers=frozenset(refused_h),
+                   probed=bool(asked) and answered == asked)
 
 
-def behaviour_for(spec, ps) -> Behaviour:
-    """behaviour() for ProgramSpec ``ps`` of ObjectSpec ``spec``."""
+def behaviour_for(spec, ps, prog_type: str | None = None) -> Behaviour:
+    """behaviour() for ProgramSpec ``ps`` of ObjectSpec ``spec`` (as a
+    ``prog_type`` program when given: a forced type)."""
+    from dataplane.abi.progs import VERIFIER_CTX
     kf = {r.symbol for r in ps.relocations if r.kind == "kfunc"}
     mim = any(m.map_type in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS) for m in spec.maps.values())
-    return behaviour(kf, mim)
+    ptype = prog_type or VERIFIER_CTX.get(ps.prog_type)
+    helpers = [(ptype, h) for h in set(_call_ids(ps.insns))] if ptype else []
+    return behaviour(kf, mim, helpers)
 
 
 def everything() -> Behaviour:
-    """Every question asked (for ``dataplane --version`` and Service.Info)."""
-    return behaviour(_KFUNC_REFUSALS, True)
+    """Every question asked (for ``dataplane --version`` and Service.Info):
+    the kfuncs, map-in-map, and each helper the modelled release allows in
+    XDP programs (~110 loads, once per process)."""
+    from dataplane.abi.helper_progtypes import KERNEL_HELPERS
+    return behaviour(_KFUNC_REFUSALS, True, [("xdp", h) for h in sorted(KERNEL_HELPERS["xdp"])])

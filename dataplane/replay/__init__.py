@@ -42,7 +42,9 @@ Public API (stable; the service and the CLI build on it)::
         e.g. a malformed pcap record: "file: offset N: reason", raised by wait() too as
         the original PcapError after the good records before it were processed and written),
         outputs {name: path}, written {name: packets written}, revisions (chain revisions
-        the replay ran), workers, deterministic, worker_packets [packets per worker], rate (pacing text: "max", "pcap", "pcap x2", "20000 pps").  .to_dict() for JSON, .text() for the CLI.
+        the replay ran), workers, deterministic, worker_packets [packets per worker], rate (pacing text: "max", "pcap", "pcap x2", "20000 pps"),
+        stage_ns {fill, run, put, release: the pumps' wall ns per stage}, write_cpu_ns and
+        write_wall_ns (the outputs' writer threads), write_wait_ns (puts blocked on them).  .to_dict() for JSON, .text() for the CLI.
     r.hook                 # the Hook it runs (the private one when given programs)
 
     parse_rate("max"|"pcap"|N, speed=None) -> (pps, speed)   # (0, 0) = flat out

@@ -54,6 +54,13 @@ class ReplaySummary:
     workers: int = 1
     deterministic: bool = True
     worker_packets: list[int] = field(default_factory=list)   # packets each worker ran
+    # where the time went: the pumps' GIL-free stages (fill = reading the trace, run = the chain,
+    # put = appending to the outputs' buffers, release), wall ns summed over workers (Pump.stage_ns)
+    stage_ns: dict[str, int] = field(default_factory=dict)
+    # the outputs' writer threads: CPU and elapsed ns writing buffers to the files, summed
+    write_cpu_ns: int = 0
+    write_wall_ns: int = 0
+    write_wait_ns: int = 0     # the pumps' time blocked on a writer thread for a free buffer (inside put)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -218,6 +225,8 @@ class Replay:
                 w.error = w.error or exc
             finally:
                 self._close()
+            times = [wr.write_times for wr in self._writers.values()]
+            waited = sum(wr.wait_ns for wr in self._writers.values())
             st = w.pump
             wall = w.elapsed
             self.summary = ReplaySummary(
@@ -229,7 +238,9 @@ class Replay:
                 outputs=dict(self.outputs), revisions=st.revisions_seen, written=written, rate=self.rate,
                 batches_in_place=st.batches_in_place, cpu_s=w.cpu_s, workers=self.workers,
                 deterministic=self.deterministic,
-                worker_packets=_per_worker(st))
+                worker_packets=_per_worker(st), stage_ns=dict(st.stage_ns),
+                write_cpu_ns=sum(c for c, _ in times), write_wall_ns=sum(t for _, t in times),
+                write_wait_ns=waited)
             return self.summary
 
     def _close(self) -> None:

@@ -69,6 +69,10 @@ class _Totals:
     done = property(lambda self: all(p.done for p in self._pumps))
 
     @property
+    def stage_ns(self) -> dict[str, int]:
+        return self._sum_dict("stage_ns")
+
+    @property
     def per_worker(self) -> list[int]:
         return [p.packets for p in self._pumps]
 

@@ -149,6 +149,8 @@ class CallsMixin:
             # the kernel's text when the kernel refuses it too; otherwise
             # the gap is dataplane's, and the message says so
             self.fail(unavailable_reason(self.prog_type, hid))
+        if self.kernel.refuses_helper(self.prog_type, hid):    # this kernel build refuses it (kernel_probe)
+            self.fail(f"program of this type cannot use helper {name}#{hid}")
         if proto.gpl_only and not self.gpl:
             self.fail("cannot call GPL-restricted function from non-GPL compatible program")
         regs = st.cur.regs
@@ -264,7 +266,14 @@ class CallsMixin:
         if release_ref:
             self.release_reference(st, release_ref)
         if callback is not None:
-            return self._local_call(st, callback, pc, cb=True, helper=hid, meta_map=meta_map)
+            # push_callback_call: the callback's entry is queued (its caller
+            # frame keeps the call's arguments: the call runs again when the
+            # callback returns), and this path goes on past the call as if
+            # the callback ran no more
+            cbst = st.copy()
+            target = self._local_call(cbst, callback, pc, cb=True, helper=hid, meta_map=meta_map)
+            cbst.cb_unroll += 1
+            self.push_branch(cbst, target, pc)
         for i in range(1, 6):
             regs[i] = Reg()
         regs[0] = self._helper_ret(st, proto, meta_map, alloc_size, pc)

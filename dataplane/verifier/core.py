@@ -387,15 +387,23 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
             self.live.update(st)
             callee = st.frames.pop()
             caller = st.cur
-            for i in range(1, 6):
-                caller.regs[i] = Reg()
             if callee.callsite < 0:   # bpf_loop / bpf_for_each_map_elem callback: must return 0 or 1
                 self.mark_precise(st, 0)
                 if not (r0.umax <= 1):
                     self.fail(f"At callback return the register R0 has smin={r0.smin} smax={r0.smax} "
                               f"should have been in [0, 1]")
-                caller.regs[0] = scalar_unknown()
-                return -callee.callsite
+                # prepare_func_exit: back to the helper call, which runs
+                # again (one more iteration) unless a state there already
+                # covers this one; the caller's registers are as they were
+                # at the call. Imprecise scalars that changed since the
+                # previous visit of the call are widened (as an iterator's).
+                site = callee.call_pc()
+                prev = iters.find_prev_entry(self, st, site, skip=None)
+                if prev is not None:
+                    iters.widen(prev, st)
+                return site
+            for i in range(1, 6):
+                caller.regs[i] = Reg()
             caller.regs[0] = callee.regs[0]
             return callee.callsite + 1
         for rid, at in sorted(st.refs.items()):

@@ -5,7 +5,7 @@ It does exactly what Verifier._do_check does with the log off, and handles
 the instructions loops are made of itself: scalar ALU with a register or an
 immediate, register and constant moves, unconditional jumps and scalar
 conditional jumps (decided ones with their precision marks, undecided ones
-refined on both sides), and the common loads and stores (fastmem.pyx:
+refined on both sides; packet pointer against pkt_end: fastpkt.pyx), and the common loads and stores (fastmem.pyx:
 constant-offset stack, packet, map value and memory accesses that pass,
 map fd loads, constant pointer offsets).
 Everything else (ctx, calls, pointer arithmetic, exits, ids to keep in
@@ -18,6 +18,7 @@ from libc.stdlib cimport calloc, free
 from cpython.list cimport PyList_GET_ITEM
 
 from dataplane.verifier.bounds cimport VB_PYTHON, vb, vb_alu, vb_branch_taken, vb_refine, vb_valid
+from dataplane.verifier.fastpkt cimport pkt_cond
 from dataplane.verifier.fastmem cimport (ld_map_fd, lt, mem_load, mem_store, new_scalar, ptr_const, put, set_vb,
                                          top_regs)
 from dataplane.verifier.slots cimport getslot, setslot, slot_offset
@@ -398,6 +399,8 @@ cdef int cond(v, st, Plan *p, int pc, bt) except -2:
     cdef bint same
     d = <object>PyList_GET_ITEM(regs, p.dst)
     if lt(d) != SCALAR:
+        if p.src >= 0 and not p.alu32:
+            return pkt_cond(v, st, pc, p.dst, p.src, p.jop, p.target)    # pkt vs pkt_end, else -1
         return -1
     s = None
     if p.src >= 0:

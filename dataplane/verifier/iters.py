@@ -130,11 +130,11 @@ def process_next(v, st, pc: int, where) -> None:
     """process_iter_next_call: fork the ACTIVE continuation, go on DRAINED."""
     fno, spi, it = where
     if it.msize == ACTIVE:
-        prev = _find_prev_entry(v, st, pc)
+        prev = find_prev_entry(v, st, pc, skip=st.parent)
         q = st.copy()
         q.frames[fno].stack[spi] = (SLOT, _with(it, ACTIVE, it.rng + 1))
         if prev is not None:
-            _widen(prev, q)
+            widen(prev, q)
         r0 = q.cur.regs[0].copy()
         r0.t = MEM
         q.cur.regs[0] = r0
@@ -143,14 +143,15 @@ def process_next(v, st, pc: int, where) -> None:
     st.cur.regs[0] = scalar_const(0)
 
 
-def _find_prev_entry(v, st, pc: int):
+def find_prev_entry(v, st, pc: int, skip):
     """find_prev_entry: the previous checkpoint at ``pc`` on this path (the
-    newest kept one still being explored, other than the one just taken)."""
+    newest kept one still being explored; ``skip``: the one just taken at a
+    next() call, which is this very state)."""
     lst = v.explored.get((pc, st.cur.callsite))
     if not lst:
         return None
     for sl in reversed(lst):
-        if sl is st.parent or not sl.branches or not v._same_callsites(sl, st):
+        if sl is skip or not sl.branches or not v._same_callsites(sl, st):
             continue
         return sl
     return None
@@ -169,7 +170,7 @@ def _widen_one(old: Reg, cur: Reg, precise: bool):
     return scalar_unknown()
 
 
-def _widen(old, cur) -> None:
+def widen(old, cur) -> None:
     """widen_imprecise_scalars: ``old`` is a checkpoint (its precision marks
     are in prec/sprec); the current state's own marks were cleared when its
     checkpoint at this next() was taken."""
@@ -189,7 +190,11 @@ def _widen(old, cur) -> None:
 
 def active_depths_differ(old, cur) -> bool:
     """iter_active_depths_differ: an ACTIVE iterator of ``old`` is at another
-    depth in ``cur`` (two iterations that look alike are not a loop)."""
+    depth in ``cur`` (two iterations that look alike are not a loop); and
+    the infinite-loop check's callback_unroll_depth comparison: states of
+    different callback iterations are not a loop either."""
+    if old.cb_unroll != cur.cb_unroll:
+        return True
     for fo, fc in zip(old.frames, cur.frames):
         for spi, (ot, osp) in fo.stack.items():
             if ot[0] != "I" or osp is None or osp.msize != ACTIVE:

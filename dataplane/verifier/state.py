@@ -54,7 +54,7 @@ class Frame:
 
 class State:
     __slots__ = ("frames", "refs", "parent", "branches", "insn", "active_lock", "active_rcu", "exact", "first_insn",
-                 "last_insn", "hist", "miss", "hit", "cleaned", "equal_state", "evicted")
+                 "last_insn", "hist", "miss", "hit", "cleaned", "equal_state", "evicted", "cb_unroll")
 
     def __init__(self):
         self.frames: list[Frame] = []
@@ -72,6 +72,7 @@ class State:
         self.cleaned = False
         self.equal_state = None          # backedge copies: the checkpoint they matched
         self.evicted = False
+        self.cb_unroll = 0               # callback iterations queued on this path (callback_unroll_depth)
 
     @property
     def cur(self) -> Frame:
@@ -83,6 +84,7 @@ class State:
         s.refs = dict(self.refs)
         s.parent, s.branches, s.insn, s.active_lock = self.parent, self.branches, self.insn, self.active_lock
         s.active_rcu = self.active_rcu
+        s.cb_unroll = self.cb_unroll
         s.first_insn, s.last_insn, s.hist = self.first_insn, self.last_insn, list(self.hist)
         s.exact = s.equal_state = None
         s.miss = s.hit = 0

@@ -36,15 +36,23 @@ def build_refusal(exc: BaseException) -> Refused | None:
     for m in re.finditer(r"(\w+)\(\) is not allowed", text):
         if m.group(1) in kernel_probe.behaviour([m.group(1)]).refused_kfuncs:
             return Refused(m.group(0))
+    for m in re.finditer(r"program of this type cannot use helper (\w+)#(\d+)", text):
+        hid = int(m.group(2))
+        if any(kernel_probe.behaviour(helpers=[(t, hid)]).refused_helpers for t in ("xdp", "tc", "socket")):
+            return Refused(m.group(0))
     return None
 
 
 def refused_in(spec) -> set[str]:
-    """The kfuncs ObjectSpec ``spec`` calls that the running kernel build refuses
-    (such an object cannot load there; test_verifier_progs checks that dataplane
-    refuses it alike)."""
-    names = {r.symbol for ps in spec.programs.values() for r in ps.relocations if r.kind == "kfunc"}
-    return set(kernel_probe.behaviour(names).refused_kfuncs)
+    """The kfuncs and helpers (as "name#id") ObjectSpec ``spec`` calls that the
+    running kernel build refuses (such an object cannot load there;
+    test_verifier_progs checks that dataplane refuses it alike)."""
+    from dataplane.abi.helpers import HELPER_NAMES
+    out = set()
+    for ps in spec.programs.values():
+        b = kernel_probe.behaviour_for(spec, ps)
+        out |= set(b.refused_kfuncs) | {f"{HELPER_NAMES.get(h)}#{h}" for _, h in b.refused_helpers}
+    return out
 
 
 def kernel_or_refused(fn, *args, **kw):
@@ -80,6 +88,28 @@ def refused_alike(path, **load_kw) -> bool:
     try:
         Collection.load(str(path), **load_kw)
     except VerifierError as exc:
-        assert any(f"{k}() is not allowed" in str(exc) for k in refused), str(exc)
+        assert any(f"{k}() is not allowed" in str(exc) or f"cannot use helper {k}" in str(exc)
+                   for k in refused), str(exc)
         return True
     raise AssertionError(f"dataplane loaded {path}, which calls {sorted(refused)} that this kernel refuses")
+
+
+def live_frames_refused() -> bool:
+    """Does this kernel build refuse BPF_F_TEST_XDP_LIVE_FRAMES outright?
+    (One 6.18.44 build answers EPERM even for a two-instruction XDP_PASS
+    program, as root.) Asked here with its own program, not kernel_probe's."""
+    import errno
+    import struct as _s
+
+    from dataplane.io import kbpf
+    code = _s.pack("<BBhi", 0xb7, 0, 0, 2) + _s.pack("<BBhi", 0x95, 0, 0, 0)
+    p = kbpf.prog_load(code, 6, "GPL")
+    try:
+        kbpf.prog_test_run(p.fd, bytes(64), repeat=1, flags=kbpf.BPF_F_TEST_XDP_LIVE_FRAMES)
+        return False
+    except OSError as e:
+        if e.errno == errno.EPERM:
+            return True
+        raise
+    finally:
+        p.close()

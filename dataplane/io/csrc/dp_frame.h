@@ -73,6 +73,11 @@ struct dp_batch {
  * such a frame has no headroom and hard_start == data. A source that
  * cannot (or did not) clears the flag in its fill. */
 #define DP_BATCH_IN_PLACE 1u
+/* Set by the pcap reader when it delivered a batch in place: every frame's
+ * data follows its record's header in the mapped trace, so the 16 bytes
+ * before it are readable file bytes (pcap_write.c copies whole records
+ * from there). The pump's next fill starts with the flag clear. */
+#define DP_BATCH_IN_TRACE 2u
 
 static inline uint32_t dp_frame_len(const struct dp_frame *f)
 {

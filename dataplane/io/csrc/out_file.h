@@ -48,6 +48,9 @@ struct dp_out {
     int can_prealloc;
     uint64_t wait_ns;     /* caller time spent waiting for a free buffer */
     uint64_t waits;
+    /* dp_out_times' figures once the thread is gone (copied at close); in
+     * DP_OUT_SYNC the caller's elapsed time in write(2), both of them */
+    uint64_t cpu_ns, wall_ns;
     struct dp_out_thread *t;
 };
 
@@ -62,6 +65,11 @@ int dp_out_append(struct dp_out *o, const void *p, size_t n);
 int dp_out_flush(struct dp_out *o);
 /* Flush, stop the thread, close the fd. 0 or -errno (closed either way). */
 int dp_out_close(struct dp_out *o);
+
+/* Where writing went so far: the writer thread's CPU time and elapsed
+ * time writing jobs (DP_OUT_SYNC: both the caller's elapsed time in
+ * write(2)). Safe while the thread runs, and after dp_out_close. */
+void dp_out_times(struct dp_out *o, uint64_t *cpu_ns, uint64_t *wall_ns);
 
 /* Room for n contiguous bytes in the current buffer, or NULL (then use
  * dp_out_append); dp_out_commit(o, n) after writing them. */

@@ -79,6 +79,7 @@ static inline void deliver(struct dp_pcap_reader *r, struct dp_batch *b, uint32_
         r->truncated++;
     }
     if (b->flags & DP_BATCH_IN_PLACE) {
+        b->flags |= DP_BATCH_IN_TRACE;
         f = &b->frames[i];
         f->hard_start = f->data = f->data_meta = (uint8_t *)src;
         f->data_end = f->data + len;
@@ -87,6 +88,7 @@ static inline void deliver(struct dp_pcap_reader *r, struct dp_batch *b, uint32_
         f->verdict = 0;
         f->reserved = 0;
     } else {
+        b->flags &= ~DP_BATCH_IN_TRACE;
         f = dp_batch_reset_frame(b, i, len);
         memcpy(f->data, src, len);
     }
