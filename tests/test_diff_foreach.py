@@ -16,6 +16,7 @@ import random
 import pytest
 
 from support import diff as D
+from support.verifier import processed_like_kernel
 from dataplane.io.kload import kernel_prog_run
 
 
@@ -62,3 +63,10 @@ def test_walks_did_something(objs, root_required):
     assert d[17] > 0 and d[16] == d[18]                                 # deleted while walking
     m = _out(_kernel_run(CASES[3], objs))
     assert m[21] == 16 * len(PACKETS) and m[22] == -22 * len(PACKETS)   # every slot; flags: -EINVAL
+
+
+def test_verification_effort_is_the_kernels(objs, root_required):
+    """The callback loops converge where the kernel's do: processed
+    instructions within 5% of the kernel's (widening and the convergence
+    check are what keep these loops from running into the 1M limit)."""
+    assert processed_like_kernel(objs["xdp_foreach"], PROGS, 0.05) == []

@@ -15,6 +15,7 @@ import random
 import pytest
 
 from support import diff as D
+from support.verifier import processed_like_kernel
 from dataplane.io.kload import kernel_prog_run
 
 
@@ -63,3 +64,10 @@ def test_edge_cases_are_the_kernels(objs, root_required):
     assert o[22] == 0 and o[23] == 70 * n and o[24] == -3 * n   # exactly BPF_MAX_LOOPS values: allowed
     s = _out(_kernel_run(CASES[0], objs))
     assert s[1] == sum(min(len(p), 64) for p in PACKETS)
+
+
+def test_verification_effort_is_the_kernels(objs, root_required):
+    """The iterator loops converge where the kernel's do: processed
+    instructions within 5% of the kernel's (widening and the convergence
+    check are what keep these loops from running into the 1M limit)."""
+    assert processed_like_kernel(objs["xdp_iter"], PROGS, 0.05) == []

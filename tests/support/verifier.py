@@ -185,3 +185,21 @@ class FuzzGen:
             lines += self.block()
         lines += ["mov %r0, 2", "exit"]
         return "\n".join(lines)
+
+
+def processed_like_kernel(path, progs, tolerance):
+    """(prog, kernel's processed insns, dataplane's) for each program whose
+    counts differ by more than ``tolerance`` (a fraction)."""
+    import re
+    from dataplane.cli.verify_cmd import verify_program
+    from dataplane.io.kload import KernelObject
+    from dataplane.loader import load_object
+    spec = load_object(path)
+    off = []
+    for name in progs:
+        with KernelObject.load(path, log_level=1, programs=[name]) as ko:
+            k = int(re.search(r"processed (\d+) insns", ko.progs[name].log).group(1))
+        d = verify_program(spec, spec.programs[name], kernel_layout=True).insn_processed
+        if abs(d - k) > tolerance * k:
+            off.append((name, k, d))
+    return off
