@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(gcc make clang llvm libbpf-dev bpftool iproute2 iputils-ping python3-venv python3-dev tcpdump conntrack iptables ipset)
+# libasan8, libubsan1: the sanitizer runtimes of scripts/asan.sh (CI runs the fuzz corpora on them)
+APT_PKGS=(gcc make clang llvm libbpf-dev bpftool iproute2 iputils-ping python3-venv python3-dev tcpdump conntrack iptables ipset
+          libasan8 libubsan1)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

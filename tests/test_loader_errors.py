@@ -163,3 +163,14 @@ char _license[] SEC("license") = "GPL";
     inner = outer.inner
     assert (inner.map_type, inner.key_size, inner.value_size, inner.max_entries) == (2, 4, 8, 2)
     assert o.programs["p"].prog_type == 3 and o.programs["p"].attach_type is None
+
+
+def test_section_name_table_offset_past_ssize_t(objs):
+    """The string table of section names placed at 2**63 (a mutant tests/test_fuzz_cli.py found):
+    pyelftools' seek there raised OverflowError out of the CLI; now a malformed-ELF LoadError."""
+    data = bytearray(objs["xdp_counter"].read_bytes())
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shstrndx = struct.unpack_from("<H", data, 0x3a)[0], struct.unpack_from("<H", data, 0x3e)[0]
+    struct.pack_into("<Q", data, shoff + shstrndx * shentsize + 24, 1 << 63)    # its sh_offset
+    with pytest.raises(LoadError, match="malformed ELF"):
+        load_object(bytes(data))

@@ -78,3 +78,27 @@ def test_kconfig_objects_load_over_grpc(srv, objs):
         assert r.programs[0].name == "xdp_kconfig"
     finally:
         srv.progs.Unload(pb.UnloadRequest(id=r.programs[0].id), timeout=RPC_TIMEOUT)
+
+
+@pytest.mark.parametrize("pos", [-1, -2147483648, 99])
+def test_position_out_of_range_is_invalid_argument(srv, pos):
+    """A negative (or unknown) `position` was taken as replace/after, or an INTERNAL IndexError:
+    now INVALID_ARGUMENT, and the hook's chain and revision are as before."""
+    fw = (ROOT / "dataplane" / "data" / "xdp_fw.o").read_bytes()
+    r = srv.progs.Load(pb.LoadRequest(object=fw, name=f"pos{pos & 0xff}"), timeout=RPC_TIMEOUT)
+    pid = r.programs[0].id
+    hook = f"pos{pos & 0xff}"
+    try:
+        srv.hooks.Attach(pb.AttachRequest(program_id=pid, hook=hook), timeout=RPC_TIMEOUT)
+        before = srv.hooks.List(pb.ListHooksRequest(hook=hook), timeout=RPC_TIMEOUT).hooks[0]
+        for req in (pb.AttachRequest(program_id=pid, hook=hook, position=pos, relative_program_id=pid),
+                    pb.AttachRequest(program_id=pid, hook=hook, position=pos)):
+            err = rpc_error(lambda: srv.hooks.Attach(req, timeout=RPC_TIMEOUT))
+            assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (err.code(), err.details())
+            assert f"unknown position {pos}" in err.details()
+        after = srv.hooks.List(pb.ListHooksRequest(hook=hook), timeout=RPC_TIMEOUT).hooks[0]
+        assert after.revision == before.revision and [a.program_id for a in after.chain] == [a.program_id for a in before.chain] == [pid]
+        assert serving(srv)
+    finally:
+        srv.hooks.Detach(pb.DetachRequest(hook=hook, program_id=pid), timeout=RPC_TIMEOUT)
+        srv.progs.Unload(pb.UnloadRequest(id=pid), timeout=RPC_TIMEOUT)

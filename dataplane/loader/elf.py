@@ -129,7 +129,9 @@ def _parse_elf(data: bytes, name: str) -> ElfInfo:
                 _collect_rels(info, sec, idx)
             elif sec["sh_type"] == "SHT_RELA":
                 raise LoadError(f"section '{sec.name}': RELA relocations are not used by BPF objects")
-    except (ELFError, struct.error, ValueError, IndexError, KeyError, AttributeError) as e:
+    # OverflowError: pyelftools seeks to a mutated offset past ssize_t (a section name, found by
+    # tests/test_fuzz_cli.py) -- a malformed object like the others, not a crash
+    except (ELFError, struct.error, ValueError, IndexError, KeyError, AttributeError, OverflowError) as e:
         raise LoadError(f"object '{name}': malformed ELF: {e}") from e
     return info
 
