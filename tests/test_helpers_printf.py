@@ -125,3 +125,17 @@ SEC("xdp") int p(struct xdp_md *ctx)
     assert dp is not None, f"dataplane accepted what the kernel refused with: {kernel}"
     if name != "not_multiple_of_8":          # refused without a message of its own
         assert kernel in dp, f"kernel: {kernel!r}\ndataplane: {dp[-600:]}"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_trace_vprintk_line_goes_where_trace_printk_does(objs, engine):
+    """The kernel's text goes to trace_pipe (shared by the whole machine, so
+    not read here); the dataplane's to the runner's trace sink, the same
+    text the return value counts."""
+    from dataplane.runtime.collection import Collection
+    coll = Collection.load(str(objs["xdp_printf"]), engine=engine)
+    _, out, _ = coll.run("xdp_printf", req(16, 64, 0b10, [-5, 0, 0xabc], b"hello"))
+    assert coll.runner.trace_lines() == ["vprintk -5 hello abc"]
+    assert struct.unpack_from("<q", out, 136)[0] == len("vprintk -5 hello abc")
+    coll.run("xdp_printf", req(17, 64, 0, [1]))       # refused at run time: nothing printed
+    assert coll.runner.trace_lines() == []
