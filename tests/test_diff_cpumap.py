@@ -60,8 +60,6 @@ CASES = [
 ]
 
 
-
-
 _kernel_run = D.KernelRuns(all_programs=False)
 
 

@@ -63,8 +63,6 @@ CASES = [
 ]
 
 
-
-
 _kernel_run = D.KernelRuns()
 
 
