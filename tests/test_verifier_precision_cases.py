@@ -88,6 +88,15 @@ CASES = {   # name: (prog type, insns, kernel verdict)
     # unknown in the kernel (not bounded by the load size), so L is explored
     "ld_abs_result_unbounded": (SOCK, [slot(0xbf, 6, 1), slot(0x30, 0, 0, 0, 23), slot(0x25, 0, 0, 2, 255),
                                        slot(0xb7), slot(0x95), slot(0xbf, 0, 5), slot(0x95)], False),
+    # r1 = K; *(u64 *)(fp - 8) = r1; r2 = narrow load of fp-8; r0 = *(u8 *)(fp - 16 + r2):
+    # a narrow fill at the slot's start keeps the spilled constant, truncated (kernel:
+    # bpf_stack_narrow_access_ok, coerce_reg_to_size); the upper half is unknown
+    **{f"narrow_fill_{name}": (XDP, [slot(0xb7, 1, 0, 0, k), slot(0x7b, 10, 1, -8), slot(ld, 2, 10, off),
+                                     slot(0x7a, 10, 0, -16, 0), slot(0xbf, 3, 10), slot(0x07, 3, 0, 0, -16),
+                                     slot(0x0f, 3, 2), slot(0x71, 0, 3, 0), slot(0x95)], ok)
+       for name, k, ld, off, ok in (("u32", 3, 0x61, -8, True), ("u16", 5, 0x69, -8, True),
+                                    ("u8_truncated", 0x103, 0x71, -8, True), ("u8_big", 0x1f, 0x71, -8, False),
+                                    ("upper_half", 3, 0x61, -4, False))},
     # *(u64 *)(fp - 8) = 0; lock *(u64 *)(fp - 8) += r1 (a ctx pointer)
     "atomic_pointer_operand": (XDP, [slot(0x7a, 10, 0, -8, 0), slot(0xdb, 10, 1, -8, 0), slot(0xb7), slot(0x95)],
                                True),

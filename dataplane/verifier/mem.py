@@ -377,6 +377,12 @@ class MemMixin:
             if off % 8 == 0 and bytes_ == "r" * size and types.count("r") == size:
                 self.filled = True
                 return sp.copy()
+            if off % 8 == 0 and bytes_ == "r" * size and sp.is_const():
+                # a narrow fill of a spilled constant (check_stack_read_fixed_off's
+                # bpf_stack_narrow_access_ok on little-endian: the low bytes of
+                # the register, then coerce_reg_to_size): the constant, truncated
+                self.filled = True
+                return scalar_const(sp.val & ((1 << (8 * size)) - 1))
             if off % 8 == 0 and size == 8 and types.count("r") < 8 and sp.is_const():
                 pass
             return _sized_unknown(size)
