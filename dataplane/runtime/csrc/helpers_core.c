@@ -481,6 +481,8 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case DP_FUNC_strncmp: return dp_h_strncmp;
     case DP_FUNC_strtol: return dp_h_strtol;
     case DP_FUNC_strtoul: return dp_h_strtoul;
+    case DP_FUNC_snprintf: return dp_h_snprintf;
+    case DP_FUNC_trace_vprintk: return dp_h_trace_vprintk;
     default: return NULL;
     }
 }
