@@ -60,27 +60,18 @@ CASES = [
 ]
 
 
-_kernel: dict[str, dict] = {}
-
-
-def _kernel_run(case, objs):
-    if case.id not in _kernel:
-        _kernel[case.id] = kernel_prog_run(objs[case.obj], case.prog, case.packets, case.map_updates,
-                                           all_programs=False)
-    return _kernel[case.id]
+_kernel_run = D.KernelRuns(all_programs=False)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_same_as_kernel(case, engine, objs, root_required, tmp_path):
-    kernel = _kernel_run(case, objs)
-    dp = D.dataplane_prog_run(objs[case.obj], case.prog, case.packets, tmp_path, engine=engine,
-                              map_updates=case.map_updates)
     # cpu_map_prog values hold program ids (kernel ids there): keys and qsize compared
-    for side in (kernel, dp):
-        side["maps"]["cpu_map_prog"] = [{"key": e["key"], "value": e["value"][:8]} for e in side["maps"]["cpu_map_prog"]]
-    diffs = D.compare(case, kernel, dp)
-    assert not diffs, f"{case.id} [{engine}] differs from the kernel:\n" + "\n".join(diffs)
+    D.assert_same_as_kernel(case, engine, objs, tmp_path, _kernel_run(case, objs), fix=_ids_out)
+
+
+def _ids_out(side: dict) -> None:
+    side["maps"]["cpu_map_prog"] = [{"key": e["key"], "value": e["value"][:8]} for e in side["maps"]["cpu_map_prog"]]
 
 
 def test_cases_reach_every_verdict(objs, root_required):

@@ -15,8 +15,7 @@ import random
 import pytest
 
 from support import diff as D
-from support.kernel_build import Refused, assert_dataplane_refuses, kernel_or_refused
-from dataplane.io.kload import kernel_prog_run
+from support.kernel_build import Refused
 
 
 def _packets() -> list[bytes]:
@@ -32,25 +31,13 @@ PACKETS = _packets()
 CASES = [D.DiffCase("xdp_dynptr", "xdp_dyn_parse", PACKETS),
          D.DiffCase("xdp_dynptr", "xdp_dyn_flags", PACKETS[:5]),
          D.DiffCase("xdp_dynptr", "xdp_dyn_helpers", PACKETS[:30])]
-_kernel: dict[str, dict] = {}
-
-
-def _kernel_run(case, objs):
-    if case.id not in _kernel:
-        _kernel[case.id] = kernel_or_refused(kernel_prog_run, objs[case.obj], case.prog, case.packets,
-                                             all_programs=False)
-    return _kernel[case.id]
+_kernel_run = D.KernelRuns(all_programs=False)
 
 
 @pytest.mark.parametrize("engine", ["interp", "jit"])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_same_as_kernel(case, engine, objs, root_required, tmp_path):
-    kernel = _kernel_run(case, objs)
-    if isinstance(kernel, Refused):       # this kernel build refuses it: so must dataplane
-        return assert_dataplane_refuses(objs[case.obj], case.prog, kernel)
-    dp = D.dataplane_prog_run(objs[case.obj], case.prog, case.packets, tmp_path, engine=engine)
-    diffs = D.compare(case, kernel, dp)
-    assert not diffs, f"{case.id} [{engine}] differs from the kernel:\n" + "\n".join(diffs)
+    D.assert_same_as_kernel(case, engine, objs, tmp_path, _kernel_run(case, objs))
 
 
 def test_every_path_is_taken(objs, root_required):

@@ -16,7 +16,6 @@ import pytest
 
 from support import diff as D
 from support.verifier import processed_like_kernel
-from dataplane.io.kload import kernel_prog_run
 
 
 def _packets() -> list[bytes]:
@@ -29,22 +28,13 @@ def _packets() -> list[bytes]:
 PACKETS = _packets()
 PROGS = ("xdp_iter_sum", "xdp_iter_rewrite", "xdp_iter_nested", "xdp_iter_edge")
 CASES = [D.DiffCase("xdp_iter", p, PACKETS) for p in PROGS]
-_kernel: dict[str, dict] = {}
-
-
-def _kernel_run(case, objs):
-    if case.id not in _kernel:
-        _kernel[case.id] = kernel_prog_run(objs[case.obj], case.prog, case.packets, all_programs=False)
-    return _kernel[case.id]
+_kernel_run = D.KernelRuns(all_programs=False)
 
 
 @pytest.mark.parametrize("engine", ["interp", "jit"])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_same_as_kernel(case, engine, objs, root_required, tmp_path):
-    kernel = _kernel_run(case, objs)
-    dp = D.dataplane_prog_run(objs[case.obj], case.prog, case.packets, tmp_path, engine=engine)
-    diffs = D.compare(case, kernel, dp)
-    assert not diffs, f"{case.id} [{engine}] differs from the kernel:\n" + "\n".join(diffs)
+    D.assert_same_as_kernel(case, engine, objs, tmp_path, _kernel_run(case, objs))
 
 
 def _out(run) -> list[int]:

@@ -63,23 +63,13 @@ CASES = [
 ]
 
 
-_kernel: dict[str, dict] = {}
-
-
-def _kernel_run(case, objs, **kw) -> dict:
-    if case.id not in _kernel:
-        _kernel[case.id] = kernel_prog_run(objs[case.obj], case.prog, case.packets, case.map_updates, **kw)
-    return _kernel[case.id]
+_kernel_run = D.KernelRuns()
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_same_as_kernel(case, engine, objs, root_required, tmp_path):
-    kernel = _kernel_run(case, objs)
-    dp = D.dataplane_prog_run(objs[case.obj], case.prog, case.packets, tmp_path, engine=engine,
-                              map_updates=case.map_updates)
-    diffs = D.compare(case, kernel, dp)
-    assert not diffs, f"{case.id} [{engine}] differs from the kernel:\n" + "\n".join(diffs)
+    D.assert_same_as_kernel(case, engine, objs, tmp_path, _kernel_run(case, objs))
 
 
 def test_cases_reach_every_path(objs, root_required):

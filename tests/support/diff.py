@@ -191,6 +191,40 @@ class DiffCase:
             (f":{self.tag}" if self.tag else "")
 
 
+class KernelRuns:
+    """Each case's kernel answer, asked once per session (kernel_prog_run
+    with ``kw``), or a kernel_build.Refused when this kernel build refuses
+    the program."""
+
+    def __init__(self, **kw):
+        self.kw, self.runs = kw, {}
+
+    def __call__(self, case: DiffCase, objs: dict):
+        from dataplane.io.kload import kernel_prog_run
+        from support.kernel_build import kernel_or_refused
+        if case.id not in self.runs:
+            self.runs[case.id] = kernel_or_refused(kernel_prog_run, objs[case.obj], case.prog, case.packets,
+                                                   case.map_updates, **self.kw)
+        return self.runs[case.id]
+
+
+def assert_same_as_kernel(case: DiffCase, engine: str, objs: dict, tmpdir: Path, kernel, fix=None) -> None:
+    """`dataplane prog run` of ``case`` on ``engine`` gives the kernel's answer
+    (``fix(side)`` first normalises both, e.g. drops kernel object ids); when
+    the kernel build refused the program, dataplane must refuse it alike."""
+    from support.kernel_build import Refused, assert_dataplane_refuses
+    if isinstance(kernel, Refused):
+        assert_dataplane_refuses(objs[case.obj], case.prog, kernel)
+        return
+    dp = dataplane_prog_run(objs[case.obj], case.prog, case.packets, tmpdir, engine=engine,
+                            map_updates=case.map_updates)
+    if fix is not None:
+        fix(kernel)
+        fix(dp)
+    diffs = compare(case, kernel, dp)
+    assert not diffs, f"{case.id} [{engine}] differs from the kernel:\n" + "\n".join(diffs)
+
+
 def compare(case: DiffCase, kernel: dict, dp: dict, limit: int = 40) -> list[str]:
     """Every difference between the kernel's and dataplane's answers, as text."""
     diffs: list[str] = []
