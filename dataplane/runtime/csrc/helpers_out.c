@@ -145,7 +145,12 @@ uint64_t dp_h_trace_printk(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_
 
 /* bpf_perf_event_output(ctx, map, flags, data, size): records go to the
  * runner's perf sink as {u32 size, u32 index, data, pad to 8}. The index
- * is flags & BPF_F_INDEX_MASK, or the current CPU for BPF_F_CURRENT_CPU. */
+ * is flags & BPF_F_INDEX_MASK, or the current CPU for BPF_F_CURRENT_CPU.
+ * In an XDP program it is the kernel's bpf_xdp_event_output: the first
+ * (flags & BPF_F_CTXLEN_MASK) >> 32 bytes of the packet (fragments
+ * included) follow the data in the record, and asking for more than the
+ * packet has is -EFAULT (checked after the flags, before the index). Other
+ * program types do not append their context here. */
 #define BPF_F_INDEX_MASK 0xffffffffull
 #define BPF_F_CURRENT_CPU BPF_F_INDEX_MASK
 #define BPF_F_CTXLEN_MASK (0xfffffull << 32)
@@ -153,11 +158,13 @@ uint64_t dp_h_perf_event_output(struct dp_env *env, uint64_t r1, uint64_t r2, ui
 {
     struct dp_rt *rt = RT(env);
     struct dp_map *m = NULL;
+    struct dp_xdp_buff *x = NULL;
     uint32_t i, hdr[2];
-    uint64_t index = r3 & BPF_F_INDEX_MASK;
+    uint64_t index = r3 & BPF_F_INDEX_MASK, ctx_len = 0, total;
     const void *data;
+    uint8_t *rec;
+    int rc;
     static const uint8_t zeros[8];
-    (void)r1;
     for (i = 0; rt && i < rt->nperf; i++)
         if ((uint64_t)(uintptr_t)rt->perf_maps[i] == r2)
             m = rt->perf_maps[i];
@@ -165,17 +172,38 @@ uint64_t dp_h_perf_event_output(struct dp_env *env, uint64_t r1, uint64_t r2, ui
         return dp_env_fail(env, "bpf_perf_event_output: R2 is not a PERF_EVENT_ARRAY of this program");
     if (r3 & ~(BPF_F_INDEX_MASK | BPF_F_CTXLEN_MASK))
         return (uint64_t)-EINVAL;
+    if (env->ctx_load == dp_xdp_ctx_load) {
+        if (!(x = dp_xdp_of(env, r1, "bpf_perf_event_output")))
+            return 0;
+        ctx_len = (r3 & BPF_F_CTXLEN_MASK) >> 32;
+        if (ctx_len > dp_xdp_buff_len(x))
+            return (uint64_t)-EFAULT;
+    }
     if (index == BPF_F_CURRENT_CPU)
         index = rt->cpu;
     if (index >= m->max_entries)
         return (uint64_t)-E2BIG;
     if (!(data = dp_env_mem(env, r4, r5, DP_REGION_READ)))
         return dp_env_fail(env, "bpf_perf_event_output: R4 invalid memory access");
-    hdr[0] = (uint32_t)r5;
-    hdr[1] = (uint32_t)index;
-    if (dp_sink_put(&rt->perf, hdr, 8, data, (uint32_t)r5) != 0)
+    total = r5 + ctx_len;
+    if (total > (64u << 20))
         return (uint64_t)-ENOSPC;
-    dp_sink_put(&rt->perf, zeros, (uint32_t)((8 - (r5 & 7)) & 7), NULL, 0);
+    hdr[0] = (uint32_t)total;
+    hdr[1] = (uint32_t)index;
+    if (!ctx_len) {
+        rc = dp_sink_put(&rt->perf, hdr, 8, data, (uint32_t)r5);
+    } else {
+        /* one record: the data, then the packet's first ctx_len bytes */
+        if (!(rec = malloc(total)))
+            return (uint64_t)-ENOMEM;
+        memcpy(rec, data, r5);
+        dp_xdp_copy_buf(x, 0, rec + r5, ctx_len, 0);
+        rc = dp_sink_put(&rt->perf, hdr, 8, rec, (uint32_t)total);
+        free(rec);
+    }
+    if (rc != 0)
+        return (uint64_t)-ENOSPC;
+    dp_sink_put(&rt->perf, zeros, (uint32_t)((8 - (total & 7)) & 7), NULL, 0);
     return 0;
 }
 
