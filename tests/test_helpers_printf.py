@@ -13,7 +13,7 @@ import pytest
 from conftest import require
 from netns_cases import dataplane_cases, kernel_cases_in
 from support import diff as D
-from support.progs import compile_inline
+from support.verifier import load_verdicts
 
 ENGINES = ["interp", "jit"]
 HASHED = {12}          # %p: hashed with the kernel's per-boot key
@@ -97,21 +97,7 @@ BAD_FORMATS = {
 
 
 def _verdicts(clang, tmp_path, name, body):
-    from dataplane.errors import VerifierError
-    from dataplane.io.kload import KernelObject
-    from dataplane.runtime.collection import Collection
-    obj = compile_inline(clang, tmp_path, name, body + '\nchar _license[] SEC("license") = "GPL";\n')
-    try:
-        KernelObject.load(obj).close()
-        kernel = None
-    except VerifierError as e:
-        kernel = [ln for ln in e.log.splitlines() if ln.strip() and not ln.startswith("processed ")][-1]
-    try:
-        Collection.load(str(obj))
-        dp = None
-    except VerifierError as e:
-        dp = e.log or e.summary
-    return kernel, dp
+    return load_verdicts(clang, tmp_path, name, body)
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FORMATS))

@@ -203,3 +203,23 @@ def processed_like_kernel(path, progs, tolerance):
         if abs(d - k) > tolerance * k:
             off.append((name, k, d))
     return off
+
+
+def load_verdicts(clang, tmp_path, name: str, body: str) -> tuple[str | None, str | None]:
+    """XDP C ``body`` (GPL) loaded by the kernel and by Collection.load:
+    (the kernel's last error line, dataplane's log), None where accepted."""
+    from dataplane.io.kload import KernelObject
+    from dataplane.runtime.collection import Collection
+    from support.progs import compile_inline
+    obj = compile_inline(clang, tmp_path, name, body + '\nchar _license[] SEC("license") = "GPL";\n')
+    try:
+        KernelObject.load(obj).close()
+        kernel = None
+    except VerifierError as e:
+        kernel = [ln for ln in e.log.splitlines() if ln.strip() and not ln.startswith("processed ")][-1]
+    try:
+        Collection.load(str(obj))
+        dp = None
+    except VerifierError as e:
+        dp = e.log or e.summary
+    return kernel, dp
