@@ -264,8 +264,8 @@ cdef object stack_read(v, st, int pc, object r, int off, int size):
         elif o % 8 == 0 and bytes_ == "r" * size and (<str>types).count("r") == size:
             filled = True
             val = copy_reg(sp)
-        elif o % 8 == 0 and bytes_ == "r" * size:
-            return None           # a narrow fill: mem.py's _stack_read (a spilled constant stays one)
+        elif o % 8 == 0 and bytes_ == "r" * size and sp.is_const():
+            return None           # a narrow fill of a constant: mem.py's _stack_read keeps it, truncated
         else:
             val = new_scalar(&SIZED[size], ZERO)
     else:
