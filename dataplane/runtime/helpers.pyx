@@ -76,9 +76,11 @@ cdef uint32_t _lo_pkt_type(const uint8_t *f) noexcept nogil:
             return _PACKET_MULTICAST if f[0] & 1 else _PACKET_OTHERHOST
     return _PACKET_HOST
 MAX_HELPER_ID = 212
-# Address of the XDP ctx-load hook (dp_ctx_load_fn) for engines that set up
-# XDP contexts themselves (the JIT's frame batch loop), which cannot link it.
-XDP_CTX_LOAD = <uintptr_t>dp_xdp_ctx_load
+
+
+cdef dp_ctx_load_fn xdp_ctx_load() noexcept nogil:
+    """See helpers.pxd: the address other modules must store in env->ctx_load."""
+    return dp_xdp_ctx_load
 
 
 def set_jiffies_hz(uint32_t hz):
