@@ -7,25 +7,21 @@ native chain from ``[(BoundProgram, ProgStats)]``; ``Chain.run(batch)``
 runs it over a FrameBatch in one call with the GIL released. Hooks
 (hook.py) publish chains; workers (worker.py, pump.pyx) run them.
 """
-import os
-
-from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer, PyCapsule_IsValid
 from libc.stdint cimport uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
-from posix.dlfcn cimport RTLD_NOW, dlopen, dlsym
-
-cdef extern from "<dlfcn.h>" nogil:
-    enum:
-        RTLD_NOLOAD
 
 from dataplane.errors import DataplaneError
 from dataplane.io.frames cimport FrameBatch
 from dataplane.maps.core cimport set_current_cpu
-from dataplane.runtime.helpers cimport Runner, dp_rt
+# The engine entry points come in as cimports (checked when this module is
+# imported): the helpers' dp_xdp_ctx_load, the one an XDP env may hold
+# (bpf_xdp_adjust_* compare against it), and the JIT engine's runner, whose
+# tail-call and callback tables are that module's.
+from dataplane.runtime.helpers cimport Runner, dp_rt, xdp_ctx_load
 from dataplane.runtime.interp cimport (Interpreter, dp_ctx_load_fn, dp_env_add_region, dp_env_fix_regions,
                                        dp_env_free, dp_env_init, dp_helper_fn)
-from dataplane.runtime.jit.engine cimport JitInterpreter, dp_jit_fn, dp_jit_run
+from dataplane.runtime.jit.engine cimport JitInterpreter, jit_run_nogil
 
 from dataplane.abi.xdp import VERDICT_NAMES
 
@@ -59,16 +55,6 @@ cdef extern from "dp_chain.h" nogil:
     size_t dp_chain_scratch_size(uint32_t n, uint32_t cap)
 
 
-# --- engine entry points ---------------------------------------------------
-
-cdef int _local_jit_run(void *fn, int checked, const dp_prog *prog, dp_env *env, uint64_t r1, uint64_t r2,
-                        uint64_t *r0) noexcept nogil:
-    # Fallback when the engine does not export its runner: fine for programs
-    # without tail calls/callbacks (those read the run's mode from the
-    # engine module's thread-local, set only by the engine's dp_jit_run).
-    return dp_jit_run(<dp_jit_fn>fn, checked, prog, env, r1, r2, r0)
-
-
 cdef void _set_cpu(uint32_t cpu) noexcept nogil:
     set_current_cpu(cpu)
 
@@ -76,38 +62,6 @@ cdef void _set_cpu(uint32_t cpu) noexcept nogil:
 import threading
 
 _clone_lock = threading.Lock()
-
-cdef dp_chain_jit_run_fn _jit_run = _local_jit_run
-cdef dp_ctx_load_fn _xdp_ctx_load = NULL
-
-
-cdef void *_capi(module, str name):
-    cap = getattr(module, "__pyx_capi__", {}).get(name)
-    if cap is None or not PyCapsule_IsValid(cap, PyCapsule_GetName(cap)):
-        return NULL
-    return PyCapsule_GetPointer(cap, PyCapsule_GetName(cap))
-
-
-cdef _resolve():
-    """Find the helpers module's dp_xdp_ctx_load (bpf_xdp_adjust_* compare
-    env->ctx_load against it, so it must be that very function) and the JIT
-    engine's exported runner (its tail-call/callback tables are per module)."""
-    global _jit_run, _xdp_ctx_load
-    from dataplane.runtime import helpers
-    from dataplane.runtime.jit import engine
-    cdef void *h = dlopen(os.fsencode(helpers.__file__), RTLD_NOW | RTLD_NOLOAD)
-    if h != NULL:
-        _xdp_ctx_load = <dp_ctx_load_fn>dlsym(h, b"dp_xdp_ctx_load")
-    if _xdp_ctx_load == NULL:
-        raise ImportError("dataplane.runtime.helpers does not export dp_xdp_ctx_load")
-    cdef void *p = _capi(engine, "jit_run_nogil")
-    if p != NULL:
-        _jit_run = <dp_chain_jit_run_fn>p
-
-
-_resolve()
-
-JIT_SHARED_RUNNER = _jit_run != _local_jit_run
 
 
 cdef dict _snapshot(dp_prog_stats *s):
@@ -190,7 +144,7 @@ cdef class Chain:
         self.in_place = all(getattr(x[0].loaded, "verified", None) is not None
                             and not x[0].loaded.verified.writes_packet for x in entries)
         c.ingress_ifindex = ifindex
-        c.xdp_ctx_load = _xdp_ctx_load
+        c.xdp_ctx_load = xdp_ctx_load()
         c.set_cpu = _set_cpu
         if totals is not None:
             c.totals = totals.s
@@ -216,7 +170,7 @@ cdef class Chain:
                 e.engine = DP_ENGINE_JIT
                 e.jit_fn = <void *>ji.fn
                 e.checked = ji.checked
-                e.jit_run = _jit_run
+                e.jit_run = jit_run_nogil
                 if e.jit_fn == NULL:
                     raise DataplaneError(f"program {bound.name!r}: JIT program has no native code")
             else:

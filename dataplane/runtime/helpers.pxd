@@ -85,6 +85,14 @@ cdef extern from "dp_helpers.h" nogil:
     uint32_t dp_csum_partial(const uint8_t *p, uint64_t len, uint32_t seed)
 
 
+# The one dp_xdp_ctx_load (helpers_xdp.c is linked into this module only):
+# bpf_xdp_adjust_*, the XDP dynptr kfuncs and bpf_xdp_event_output know an
+# XDP ctx by env->ctx_load == dp_xdp_ctx_load, so every runner that sets up
+# an XDP env (the JIT's frame loop, the hooks' chain) takes it from here.
+# Cross-module cimport: a module that cannot find it fails at import.
+cdef dp_ctx_load_fn xdp_ctx_load() noexcept nogil
+
+
 cdef class Runner:
     cdef dp_rt rt
     cdef dp_xdp_buff xdp

@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c dataplane/runtime/csrc/kfuncs_common.c dataplane/runtime/csrc/kfuncs_iter.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c dataplane/runtime/csrc/helpers_syncookie.c dataplane/runtime/csrc/helpers_str.c dataplane/runtime/csrc/helpers_printf.c
+# distutils: sources = dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c dataplane/runtime/csrc/kfuncs_common.c dataplane/runtime/csrc/kfuncs_iter.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c dataplane/runtime/csrc/helpers_sock_cast.c dataplane/runtime/csrc/helpers_syncookie.c dataplane/runtime/csrc/helpers_str.c dataplane/runtime/csrc/helpers_printf.c
 """Kernel helpers in C and the Runner that executes hook programs with them.
 
 ``kernel_helpers()`` is the helper table (by kernel helper id) every
@@ -76,9 +76,11 @@ cdef uint32_t _lo_pkt_type(const uint8_t *f) noexcept nogil:
             return _PACKET_MULTICAST if f[0] & 1 else _PACKET_OTHERHOST
     return _PACKET_HOST
 MAX_HELPER_ID = 212
-# Address of the XDP ctx-load hook (dp_ctx_load_fn) for engines that set up
-# XDP contexts themselves (the JIT's frame batch loop), which cannot link it.
-XDP_CTX_LOAD = <uintptr_t>dp_xdp_ctx_load
+
+
+cdef dp_ctx_load_fn xdp_ctx_load() noexcept nogil:
+    """See helpers.pxd: the address other modules must store in env->ctx_load."""
+    return dp_xdp_ctx_load
 
 
 def set_jiffies_hz(uint32_t hz):

@@ -88,7 +88,7 @@ cdef class JitInterpreter(Interpreter):
 
 # dp_jit_run of this module: the compiled code's tail-call hook is this
 # module's dp_jit_tail_continue, which reads the run's mode from this
-# module's thread-local (dp_jit_link.h). Exported for the hooks' chain runner
-# (dataplane/hooks), which finds it in __pyx_capi__. fn is a dp_jit_fn.
+# module's thread-local (dp_jit_link.h). The hooks' chain runner cimports it
+# (a module that cannot find it fails at import). fn is a dp_jit_fn.
 cdef int jit_run_nogil(void *fn, int checked, const dp_prog *prog, dp_env *env, uint64_t r1, uint64_t r2,
                        uint64_t *r0) noexcept nogil

@@ -19,8 +19,7 @@ from posix.dlfcn cimport RTLD_LOCAL, RTLD_NOW, dlclose, dlerror, dlopen, dlsym
 from dataplane.runtime.interp cimport (DP_STOP_ERROR, RunBufs, dp_env_free, dp_env_init, env_add_pinned,
                                        env_clear_pinned, env_set_tables, run_bufs_get, run_bufs_put)
 
-from dataplane.runtime.helpers cimport Runner
-from dataplane.runtime.interp cimport dp_ctx_load_fn
+from dataplane.runtime.helpers cimport Runner, xdp_ctx_load
 
 from dataplane.errors import DataplaneError, ExecutionError
 from dataplane.runtime import helpers as _helpers
@@ -364,7 +363,7 @@ cdef class JitInterpreter(Interpreter):
                 lens[i] = view.shape[0]
             env_set_tables(&self.env, self.helpers, self.kfuncs)
             runner._prepare(self)
-            self.env.ctx_load = <dp_ctx_load_fn><uintptr_t>_helpers.XDP_CTX_LOAD
+            self.env.ctx_load = xdp_ctx_load()
             try:
                 t0 = self.stats_c.ns
                 with nogil:
