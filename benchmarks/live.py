@@ -1,11 +1,24 @@
 """Live traffic: the dataplane on a veth pair beside the kernel's own XDP, in
 the same run, on the same generator.
 
-Generator: BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES runs a
-two-instruction XDP_TX program on a 64-byte UDP frame "received" on vG;
-each XDP_TX really transmits the frame out of vG, so it arrives at vR (vG's
-peer) as real traffic, at several Mpps, from one CPU.  It runs in a thread
-pinned to CPU 0 for a fixed time per measurement.
+Generator (--generator, default auto: the first that works here):
+  live-frames  BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES runs a
+               two-instruction XDP_TX program on a 64-byte UDP frame
+               "received" on vG; each XDP_TX really transmits the frame out
+               of vG, so it arrives at vR (vG's peer) as real traffic, in
+               bulk (xdp_frames, no skb).  Some kernel builds refuse live
+               frames (EPERM; tests/support/kernel_build.live_frames_refused).
+  xsk          an AF_XDP socket in copy mode on vG sends the frame from its
+               TX ring (dataplane.io.xsk_gen: C, no GIL, no Python per
+               packet): the kernel builds an skb per frame and transmits it
+               without a qdisc, so vR receives skbs (veth converts each to an
+               XDP buffer for an XDP program: a copy).  Slower per packet
+               than live frames, faster than AF_PACKET (sendmmsg or a
+               TPACKET_V2 TX ring with PACKET_QDISC_BYPASS) on veth.
+  Either runs in one thread pinned to CPU 0 for a fixed time per
+  measurement (xsk also stops at --max-packets).  veth delivers to its peer
+  in the sender's context, so the receive side's kernel work (XDP_DROP, the
+  copy into a UMEM, the wakeup of the worker) is on the generator's CPU.
 
 Measured, all on the same generator:
   kernel      native XDP_DROP on vR: packets dropped per second
@@ -38,6 +51,7 @@ The figures also go to benchmarks/results/live.json (results.py; README
 table and a PNG there).
 
     .venv/bin/python benchmarks/live.py [--seconds 2] [--runs 3] [--queues 2] [--json]
+        [--generator auto|live-frames|xsk] [--max-packets N]
 """
 from __future__ import annotations
 
@@ -54,6 +68,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dataplane.errors import DataplaneError                     # noqa: E402
 from dataplane.hooks import Hook, bind                          # noqa: E402
 from dataplane.io import kbpf, netlink                          # noqa: E402
 from dataplane.isa.instruction import Instruction, encode      # noqa: E402
@@ -86,7 +101,9 @@ class Generator:
     ``cpus``. veth hands a frame sent on CPU c to its peer's RX queue
     c % queues, so one generator per CPU feeds one queue each."""
 
-    def __init__(self, ifname: str, frame: bytes, cpus: tuple[int, ...] = (0,)):
+    name = "live-frames"
+
+    def __init__(self, ifname: str, frame: bytes, cpus: tuple[int, ...] = (0,), max_packets: int = 0):
         self.prog = const_prog(3, "gen_tx")
         self.ctx = struct.pack("<IIIIII", 0, len(frame), 0, netlink.interface(ifname).index, 0, 0)
         self.frame, self.cpus = frame, cpus
@@ -119,8 +136,75 @@ class Generator:
         self.prog.close()
 
 
+class XskGen:
+    """The frame from an AF_XDP TX ring (copy mode) on ``ifname``, one
+    socket and thread per CPU of ``cpus``: thread i, pinned to cpus[i],
+    sends on TX queue i, which veth delivers to its peer's RX queue i (in
+    that thread's context, so on that CPU)."""
+
+    name = "xsk"
+
+    def __init__(self, ifname: str, frame: bytes, cpus: tuple[int, ...] = (0,), max_packets: int = 50_000_000):
+        from dataplane.io.xsk_gen import XskGenerator
+        idx = netlink.interface(ifname).index
+        self.gens = []
+        try:
+            for q in range(len(cpus)):
+                self.gens.append(XskGenerator(idx, q, frame))
+        except BaseException:
+            self.close()
+            raise
+        self.cpus, self.max_packets = cpus, max_packets
+
+    def run(self, seconds: float) -> tuple[int, float]:
+        """As Generator.run; each thread also stops after max_packets."""
+        out, errs = {}, []
+
+        def loop(i, cpu):
+            try:
+                os.sched_setaffinity(0, {cpu})
+                t0, c0 = time.perf_counter(), time.thread_time()
+                sent = self.gens[i].run(self.max_packets, seconds)
+                out[cpu] = (sent, time.perf_counter() - t0, time.thread_time() - c0)
+            except BaseException as e:          # noqa: BLE001 - re-raised below, in the caller
+                errs.append(e)
+
+        ts = [threading.Thread(target=loop, args=(i, c)) for i, c in enumerate(self.cpus)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        if errs:
+            raise errs[0]
+        self.cpu_s = sum(r[2] for r in out.values())
+        return sum(r[0] for r in out.values()), max(r[1] for r in out.values())
+
+    def close(self):
+        for g in self.gens:
+            g.close()
+        self.gens = []
+
+
+GENERATORS = {"live-frames": Generator, "xsk": XskGen}
+GEN_TEXT = {"live-frames": "BPF_PROG_TEST_RUN live frames (XDP_TX)",
+            "xsk": "AF_XDP TX ring in copy mode (dataplane.io.xsk_gen)"}
+
+
+def live_frames_work() -> str | None:
+    """None when this kernel runs BPF_F_TEST_XDP_LIVE_FRAMES, else why not."""
+    gen = const_prog(3, "gen_probe")
+    try:
+        kbpf.prog_test_run(gen.fd, bytes(64), repeat=1, flags=kbpf.BPF_F_TEST_XDP_LIVE_FRAMES)
+        return None
+    except OSError as e:
+        # one 6.18.44 build answers EPERM for live frames, whatever the program
+        return f"this kernel ({os.uname().release}) refuses BPF_F_TEST_XDP_LIVE_FRAMES: {e}"
+    finally:
+        gen.close()
+
+
 class Bench:
-    def __init__(self, queues: int = 1):
+    def __init__(self, gen_cls=Generator, queues: int = 1, max_packets: int = 0):
         tag = f"{os.getpid() % 100000}{queues}"
         self.queues = queues
         self.vG, self.vR, self.vO, self.vP = f"bG{tag}", f"bR{tag}", f"bO{tag}", f"bP{tag}"
@@ -133,11 +217,17 @@ class Bench:
         # forwarded frames end at vP: dropped natively, as cheaply as possible
         self.sink = const_prog(1, "sink_drop")
         netlink.xdp_attach(self.vP, self.sink.fd, "native")
-        self.gen = Generator(self.vG, udp64(bytes.fromhex(netlink.interface(self.vR).mac.replace(":", ""))),
-                             cpus=tuple(range(queues)))
+        try:
+            self.gen = gen_cls(self.vG, udp64(bytes.fromhex(netlink.interface(self.vR).mac.replace(":", ""))),
+                               cpus=tuple(range(queues)), max_packets=max_packets)
+        except BaseException:
+            self.gen = None
+            self.close()
+            raise
 
     def close(self):
-        self.gen.close()
+        if self.gen is not None:
+            self.gen.close()
         for d in (self.vG, self.vO):
             sh(f"ip link del {d}", check=False)
         self.sink.close()
@@ -337,8 +427,8 @@ def med(xs: list[float]) -> tuple[float, float]:
 def write_results(res: dict[str, list[float]], args) -> None:
     """The figures into benchmarks/results/live.json (+ plot, README table)."""
     from results import Results
-    r = Results("live", f"live traffic on veth, 64-byte UDP; median of {args.runs} x {args.seconds:g} s "
-                        "on a 2-vCPU VM shared with other builds")
+    r = Results("live", f"live traffic on veth, 64-byte UDP, generator {GEN_TEXT[args.generator]}; median of "
+                        f"{args.runs} x {args.seconds:g} s on a 2-vCPU VM shared with other builds")
 
     def fig(key, unit, peer="", peer_key=None, note=""):
         if key not in res:
@@ -377,6 +467,10 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--io", default="afxdp,afpacket")
+    ap.add_argument("--generator", choices=("auto", *GENERATORS), default="auto",
+                    help="auto: live-frames where the kernel runs them, else xsk")
+    ap.add_argument("--max-packets", type=int, default=50_000_000,
+                    help="xsk generator: at most this many frames per thread and measurement")
     ap.add_argument("--queues", type=int, default=2,
                     help="also measure the firewall with this many veth queues (one generator and one "
                          "worker per queue and CPU); 1: skip")
@@ -387,19 +481,22 @@ def main() -> int:
     if not FW.exists():
         print(f"{FW} missing", file=sys.stderr)
         return 1
-    gen = const_prog(3, "gen_probe")
-    try:
-        kbpf.prog_test_run(gen.fd, bytes(64), repeat=1, flags=kbpf.BPF_F_TEST_XDP_LIVE_FRAMES)
-    except OSError as e:
-        # one 6.18.44 build answers EPERM for live frames, whatever the program: no generator
-        print(f"benchmarks/live.py: the generator needs BPF_F_TEST_XDP_LIVE_FRAMES, which this kernel "
-              f"({os.uname().release}) refuses: {e}", file=sys.stderr)
+    why = live_frames_work() if args.generator in ("auto", "live-frames") else "not asked for"
+    if args.generator == "live-frames" and why:
+        print(f"benchmarks/live.py: --generator live-frames: {why}", file=sys.stderr)
         return 2
-    finally:
-        gen.close()
+    gen_name = "live-frames" if why is None else "xsk"
+    if args.generator == "auto" and why:
+        print(f"benchmarks/live.py: {why}; generator: xsk (AF_XDP TX, copy mode)", file=sys.stderr)
+    gen_cls = GENERATORS[gen_name]
+    args.generator = gen_name
     ios = args.io.split(",")
     res: dict[str, list[float]] = {}
-    b = Bench()
+    try:
+        b = Bench(gen_cls, max_packets=args.max_packets)
+    except (OSError, DataplaneError) as e:   # XskError: no AF_XDP here (capabilities, old kernel)
+        print(f"benchmarks/live.py: generator {gen_name}: {e}", file=sys.stderr)
+        return 2
     try:
         for _ in range(args.runs):
             k = b.kernel_drop(args.seconds)
@@ -429,7 +526,7 @@ def main() -> int:
     if args.queues > 1 and len(os.sched_getaffinity(0)) < args.queues:
         print(f"--queues {args.queues}: needs {args.queues} CPUs, skipped", file=sys.stderr)
     elif args.queues > 1:
-        b = Bench(args.queues)
+        b = Bench(gen_cls, args.queues, max_packets=args.max_packets)
         q = args.queues
         try:
             for _ in range(args.runs):
@@ -459,7 +556,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(summary, indent=1))
         return 0
-    print(f"live traffic, 64-byte UDP, generator: BPF_PROG_TEST_RUN live frames (XDP_TX) on CPU 0, "
+    print(f"live traffic, 64-byte UDP, generator: {GEN_TEXT[args.generator]} on CPU 0, "
           f"dataplane worker on CPU 1; median of {args.runs} x {args.seconds:g}s (spread = max-min)")
     for k, v in summary.items():
         print(f"  {k:32s} {v['median']:10.3f}   spread {v['spread']:.3f}")

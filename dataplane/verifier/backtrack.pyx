@@ -13,6 +13,9 @@ are pruned, and so the processed-instruction count.
 A walk through a history entry with given masks always ends the same way
 (it reads instructions and history, never values), so its outcome is
 cached per (entry, masks): a loop walks the same iterations again and again.
+With frame-0 masks (most walks) the cache is in the entry itself (one
+outcome per entry, hist.pxd); with deeper masks a dict keyed by
+(entry, masks).
 """
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free
@@ -193,6 +196,39 @@ cdef class Backtracker:
             self.regs[i] = regs[i]
             self.stack[i] = stack[i]
 
+    cdef object _inline_outcome(self, Hist he):
+        """The outcome an entry's own cache holds (mst != 0), as the dict's."""
+        if he.mst == 2:
+            return EMPTY
+        if he.mst == 3:
+            return UNSUP
+        return (0, (he.mor,), (he.mos,))
+
+    cdef int _store(self, list seen, list seen0, object out) except -1:
+        """Every walked entry's outcome is ``out`` (its masks when the walk
+        passed it are its key).  An entry with frame-0 masks keeps it itself
+        unless the outcome ends in another frame (then it is not cached)."""
+        cdef Hist he
+        cdef unsigned char st
+        cdef uint64_t r = 0, s = 0
+        for k in seen:
+            self.memo[k] = out
+        if not seen0:
+            return 0
+        if out is EMPTY:
+            st = 2
+        elif out is UNSUP:
+            st = 3
+        elif (<tuple>out)[0] == 0:
+            st = 1
+            r, s = (<tuple>out)[1][0], (<tuple>out)[2][0]
+        else:
+            return 0
+        for x in seen0:
+            he = <Hist>x
+            he.mst, he.mor, he.mos = st, r, s
+        return 0
+
     cdef void _sync_linked(self, PyObject *ent):
         """bt_sync_linked_regs: if one register of a linked set needs
         precision, all of them do (a branch refined them together)."""
@@ -335,7 +371,8 @@ cdef class Backtracker:
         cdef int first_idx, last_idx, subseq = -1, i, h, fr, r, spi
         cdef bint skip_first = True, changed = False
         cdef long walked = 0
-        cdef list seen
+        cdef list seen, seen0
+        cdef Hist he
         cdef PyObject *ent
         cdef PyObject **items
         cdef uint64_t m, prec
@@ -357,7 +394,8 @@ cdef class Backtracker:
             items = PySequence_Fast_ITEMS(hist)
             h = PySequence_Fast_GET_SIZE(hist)
             i = last_idx
-            seen = []
+            seen = []       # dict keys of the entries walked (frames above 0)
+            seen0 = []      # entries walked with frame-0 masks (their own cache)
             while True:
                 if skip_first:
                     skip_first = False
@@ -367,12 +405,26 @@ cdef class Backtracker:
                         ent = items[h - 1]
                         if (<Hist>ent).idx != i:
                             ent = NULL
-                    if ent != NULL:
+                    if ent != NULL and self.frame == 0:
+                        # frame-0 masks: the cache in the entry (hist.pxd)
+                        he = <Hist>ent
+                        if he.mst and he.mkr == self.regs[0] and he.mks == self.stack[0]:
+                            out = self._inline_outcome(he)
+                            self._store(seen, seen0, out)
+                            if out is EMPTY:
+                                return changed
+                            if out is UNSUP:
+                                return -1
+                            self._apply(out)
+                            break
+                        he.mst = 0
+                        he.mkr, he.mks = self.regs[0], self.stack[0]
+                        seen0.append(he)
+                    elif ent != NULL:
                         key = self._key(<object>ent)
                         out = memo.get(key)
                         if out is not None:
-                            for k in seen:
-                                memo[k] = out
+                            self._store(seen, seen0, out)
                             if out is EMPTY:
                                 return changed
                             if out is UNSUP:
@@ -381,20 +433,16 @@ cdef class Backtracker:
                             break
                         seen.append(key)
                     if self._insn(i, subseq, ent):
-                        for k in seen:
-                            memo[k] = UNSUP
+                        self._store(seen, seen0, UNSUP)
                         return -1
                 if (not (self.regs[0] or self.stack[0])) if self.frame == 0 else self._empty():
-                    for k in seen:
-                        memo[k] = EMPTY
+                    self._store(seen, seen0, EMPTY)
                     return changed
                 subseq = i
                 # get_prev_insn_idx
                 if i == first_idx and (h == 0 or (h == 1 and (<Hist>items[0]).idx == i)):
-                    if seen:
-                        out = self._outcome()
-                        for k in seen:
-                            memo[k] = out
+                    if seen or seen0:
+                        self._store(seen, seen0, self._outcome())
                     break
                 if h:
                     ent = items[h - 1]

@@ -15,7 +15,7 @@ from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VA
 from dataplane.verifier import bprintf, conststr, dynptr, iters, rcu, scalar
 from dataplane.verifier.reg import MEM_DYNPTR_RO, MEM_DYNPTR_RW, MEM_MAP_KEY
 from dataplane.verifier.state import INVALID_SLOT, Frame
-from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS
+from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RCU, KF_RELEASE, KF_RET_NULL, KF_SLEEPABLE, KF_TRUSTED_ARGS
 
 MAX_CALL_FRAMES = 8
 BPF_MAX_VAR_SIZ = 1 << 29
@@ -401,7 +401,9 @@ class CallsMixin:
         self.aux[pc].pkt_write |= k.name.startswith("bpf_dynptr")   # xdp dynptrs write through slices
         regs = st.cur.regs
         release_ref = 0
-        trusted = bool(k.flags & (KF_TRUSTED_ARGS | KF_RELEASE))
+        if k.flags & KF_SLEEPABLE:      # check_kfunc_call: XDP, TC and socket programs never sleep
+            self.fail(f"program must be sleepable to call sleepable kfunc {k.name}")
+        trusted = bool(k.flags & (KF_TRUSTED_ARGS | KF_RELEASE | KF_RCU))
         dyn = None          # the initialised dynptr argument (bpf_dynptr_slice*)
         const_size = None   # the __szk argument's value
         it = None           # the iterator argument: (frame, spi, its ITER reg) (iters.py)
@@ -435,6 +437,17 @@ class CallsMixin:
             elif kind == "mem":
                 if r.t not in MEM_TYPES:
                     self.fail(f"arg#{i} expected pointer to memory, but got {r.type_str()}")
+            elif kind == "any":       # __ign: the kernel skips every check of this argument
+                continue
+            elif kind.startswith("mem:"):
+                # KF_ARG_PTR_TO_MEM (check_mem_reg): the pointee's bytes, read and written
+                if r.t not in MEM_TYPES:
+                    self.fail(f"arg#{i} expected pointer to memory, but got {r.type_str()}")
+                size = int(kind[4:])
+                self.check_helper_mem(st, regno, r, size, write=False, zero_ok=False)
+                self.check_helper_mem(st, regno, r, size, write=True, zero_ok=False)
+            elif kind == "obj:bpf_map" and r.t == MAP_PTR:
+                continue              # reg2btf_ids[CONST_PTR_TO_MAP] is struct bpf_map
             elif kind.startswith("obj:"):
                 want = kind[4:]
                 if r.t in (BTF_OR_NULL,) or r.is_null():
