@@ -39,6 +39,7 @@ ARG_PTR_TO_FUNC = "func"
 ARG_PTR_TO_STACK_OR_NULL = "stack_or_null"
 ARG_PTR_TO_SPIN_LOCK = "spin_lock"
 ARG_PTR_TO_SOCK_COMMON_RELEASE = "sock_common_release"   # ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE
+ARG_PTR_TO_BTF_ID_SOCK_COMMON = "sock_common"      # a socket (lookup result or a cast of one), not NULL
 ARG_PTR_TO_DYNPTR = "dynptr"                       # | MEM_RDONLY: an initialised struct bpf_dynptr
 
 # --- return types ------------------------------------------------------------
@@ -49,6 +50,9 @@ RET_PTR_TO_MEM_OR_NULL = "ringbuf_mem_or_null"     # ringbuf_reserve: size from 
 RET_PTR_TO_SOCKET_OR_NULL = "sock_or_null"         # acquires a reference
 RET_PTR_TO_SOCK_COMMON_OR_NULL = "sock_common_or_null"   # acquires a reference
 RET_PTR_TO_DYNPTR_MEM_OR_NULL = "dynptr_mem_or_null"  # dynptr_data: size from the alloc-size arg
+# PTR_TO_BTF_ID | PTR_MAYBE_NULL of the struct HelperProto.ret_btf names; a
+# socket cast (is_ptr_cast_function) shares its argument's reference
+RET_PTR_TO_BTF_ID_OR_NULL = "btf_id_or_null"
 
 ALL = frozenset({"xdp", "socket", "tc"})
 XDP = frozenset({"xdp"})
@@ -65,12 +69,25 @@ class HelperProto:
     changes_pkt_data: bool = False
     map_types: frozenset | None = None   # map types arg1 may be (None: any but special ones)
     arg_sizes: tuple = ()                # bytes of each MEM_FIXED_SIZE argument (fn->arg_size[])
+    ret_btf: str = ""                    # RET_PTR_TO_BTF_ID_OR_NULL: the struct (fn->ret_btf_id)
 
 
 _K, _V = ARG_PTR_TO_MAP_KEY, ARG_PTR_TO_MAP_VALUE
 _MAP, _ANY, _CTX = ARG_CONST_MAP_PTR, ARG_ANYTHING, ARG_PTR_TO_CTX
 _QS = frozenset({mt.BPF_MAP_TYPE_QUEUE, mt.BPF_MAP_TYPE_STACK})
 _RB = frozenset({mt.BPF_MAP_TYPE_RINGBUF})
+
+
+
+def _sock_cast(struct: str) -> HelperProto:
+    return HelperProto((ARG_PTR_TO_BTF_ID_SOCK_COMMON,), RET_PTR_TO_BTF_ID_OR_NULL, ret_btf=struct)
+
+
+# the structs a socket cast returns: each begins with a struct sock_common
+# (btf_struct_ids_match), so each is a socket to the helpers taking one
+SOCK_CAST_STRUCTS = frozenset({"tcp6_sock", "tcp_sock", "tcp_timewait_sock", "tcp_request_sock",
+                               "udp6_sock", "unix_sock"})
+
 
 HELPER_PROTOS: dict[int, HelperProto] = {
     1: HelperProto((_MAP, _K), RET_PTR_TO_MAP_VALUE_OR_NULL),               # map_lookup_elem
@@ -152,6 +169,14 @@ HELPER_PROTOS: dict[int, HelperProto] = {
     202: HelperProto((ARG_PTR_TO_DYNPTR, _ANY, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY)),        # dynptr_write
     203: HelperProto((ARG_PTR_TO_DYNPTR, _ANY, ARG_CONST_ALLOC_SIZE_OR_ZERO),                         # dynptr_data
                      RET_PTR_TO_DYNPTR_MEM_OR_NULL),
+    # the socket casts of bpf_sk_base_func_proto (bpf_skc_to_*): the same
+    # socket, or NULL when it is not of the struct's kind
+    136: _sock_cast("tcp6_sock"),
+    137: _sock_cast("tcp_sock"),
+    138: _sock_cast("tcp_timewait_sock"),
+    139: _sock_cast("tcp_request_sock"),
+    140: _sock_cast("udp6_sock"),
+    178: _sock_cast("unix_sock"),
     195: HelperProto((_MAP, _K, _ANY), RET_PTR_TO_MAP_VALUE_OR_NULL,        # map_lookup_percpu_elem
                      map_types=frozenset({mt.BPF_MAP_TYPE_PERCPU_ARRAY, mt.BPF_MAP_TYPE_PERCPU_HASH,
                                           mt.BPF_MAP_TYPE_LRU_PERCPU_HASH})),
