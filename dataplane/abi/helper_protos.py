@@ -41,6 +41,11 @@ ARG_PTR_TO_SPIN_LOCK = "spin_lock"
 ARG_PTR_TO_SOCK_COMMON_RELEASE = "sock_common_release"   # ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE
 ARG_PTR_TO_BTF_ID_SOCK_COMMON = "sock_common"      # a socket (lookup result or a cast of one), not NULL
 ARG_PTR_TO_DYNPTR = "dynptr"                       # | MEM_RDONLY: an initialised struct bpf_dynptr
+# "dynptr_uninit:<type>": | DYNPTR_TYPE_<type> | MEM_UNINIT, stack the helper makes a dynptr of;
+# "dynptr_release:<type>": | DYNPTR_TYPE_<type> | OBJ_RELEASE, an acquired dynptr it ends
+ARG_PTR_TO_DYNPTR_LOCAL_UNINIT = "dynptr_uninit:local"
+ARG_PTR_TO_DYNPTR_RINGBUF_UNINIT = "dynptr_uninit:ringbuf"
+ARG_PTR_TO_DYNPTR_RINGBUF_RELEASE = "dynptr_release:ringbuf"
 
 # --- return types ------------------------------------------------------------
 RET_INTEGER = "integer"
@@ -165,6 +170,11 @@ HELPER_PROTOS: dict[int, HelperProto] = {
                      prog_types=frozenset({"xdp", "tc"}), arg_sizes=(20, 20)),
     207: HelperProto((ARG_PTR_TO_FIXED_MEM, ARG_PTR_TO_FIXED_MEM), gpl_only=True,
                      prog_types=frozenset({"xdp", "tc"}), arg_sizes=(40, 20)),
+    # bpf_dynptr_from_mem(data, size, flags, ptr): data must be a map value (check_helper_call)
+    197: HelperProto((ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY, ARG_PTR_TO_DYNPTR_LOCAL_UNINIT)),
+    198: HelperProto((_MAP, _ANY, _ANY, ARG_PTR_TO_DYNPTR_RINGBUF_UNINIT), map_types=_RB),  # ringbuf_reserve_dynptr
+    199: HelperProto((ARG_PTR_TO_DYNPTR_RINGBUF_RELEASE, _ANY), RET_VOID),  # ringbuf_submit_dynptr
+    200: HelperProto((ARG_PTR_TO_DYNPTR_RINGBUF_RELEASE, _ANY), RET_VOID),  # ringbuf_discard_dynptr
     201: HelperProto((ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE_OR_ZERO, ARG_PTR_TO_DYNPTR, _ANY, _ANY)),  # dynptr_read
     202: HelperProto((ARG_PTR_TO_DYNPTR, _ANY, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY)),        # dynptr_write
     203: HelperProto((ARG_PTR_TO_DYNPTR, _ANY, ARG_CONST_ALLOC_SIZE_OR_ZERO),                         # dynptr_data
@@ -190,7 +200,7 @@ FOR_EACH_MAPS = frozenset({mt.BPF_MAP_TYPE_ARRAY, mt.BPF_MAP_TYPE_PERCPU_ARRAY, 
                            mt.BPF_MAP_TYPE_LRU_PERCPU_HASH})
 
 MAP_ONLY_WITH = {
-    mt.BPF_MAP_TYPE_RINGBUF: frozenset({130, 131, 134}),
+    mt.BPF_MAP_TYPE_RINGBUF: frozenset({130, 131, 134, 198}),
     mt.BPF_MAP_TYPE_QUEUE: frozenset({87, 88, 89}),
     mt.BPF_MAP_TYPE_STACK: frozenset({87, 88, 89}),
     mt.BPF_MAP_TYPE_BLOOM_FILTER: frozenset({87, 89}),      # push and peek only

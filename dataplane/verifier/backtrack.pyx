@@ -74,14 +74,18 @@ cdef class Backtracker:
         self.calls_cb = <unsigned char *>calloc(n + 1, 1)
         if not (self.kind and self.dst and self.src and self.local_call and self.calls_cb):
             raise MemoryError()
+        cdef int code, src
         for pc in range(n):
             insn = prog[pc]
             if insn is None:
                 continue
-            self.kind[pc] = _kind(insn, sync_cb_helpers)
-            self.dst[pc], self.src[pc] = insn.dst, insn.src
-            self.local_call[pc] = insn.is_local_call
-            self.calls_cb[pc] = pc in calls_cb
+            code, src = insn.opcode, insn.src
+            self.kind[pc] = _kind(code, src, insn.imm if code == 0x85 or code == 0x8D else 0, sync_cb_helpers)
+            self.dst[pc], self.src[pc] = insn.dst, src
+            self.local_call[pc] = code == 0x85 and src == 1        # BPF_PSEUDO_CALL
+        for pc in calls_cb:
+            if 0 <= pc < n and prog[pc] is not None:
+                self.calls_cb[pc] = 1
         self.memo = {}
         self.walks = 0
 
@@ -503,9 +507,12 @@ cdef class Backtracker:
         return changed
 
 
-cdef int _kind(insn, sync_cb_helpers):
-    cdef int cls = insn.opcode & 7, o = insn.opcode & 0xF0
-    cdef bint x = insn.opcode & 0x08
+cdef int _kind(int code, int src, long imm, sync_cb_helpers):
+    """backtrack_insn's instruction class, from the opcode's fields (not
+    Instruction's properties: this runs on every instruction of every load).
+    ``imm``: a call's (0 for the others)."""
+    cdef int cls = code & 7, o = code & 0xF0
+    cdef bint x = code & 0x08
     if cls == 4 or cls == 7:                  # ALU / ALU64
         if o == 0xD0 or o == 0x80:            # END, NEG
             return K_KEEP
@@ -519,18 +526,18 @@ cdef int _kind(insn, sync_cb_helpers):
     if cls == 3:
         return K_STX
     if cls == 0:
-        return K_LDIMM if insn.is_lddw else K_LDABS
+        return K_LDIMM if code == 0x18 else K_LDABS       # lddw
     # JMP / JMP32
-    if insn.is_local_call:
+    if code == 0x85 and src == 1:             # bpf-to-bpf call
         return K_LOCAL_CALL
-    if insn.is_call:
-        if insn.is_helper_call and insn.imm in sync_cb_helpers:
+    if code == 0x85 or code == 0x8D:          # call, callx
+        if code == 0x85 and src == 0 and imm in sync_cb_helpers:
             return K_CB_CALL
-        if insn.src == 2 and insn.imm == 0:   # kfunc with imm 0
+        if src == 2 and imm == 0:             # kfunc with imm 0
             return K_UNSUP_CALL
         return K_CALL
-    if insn.is_exit:
+    if code == 0x95:                          # exit
         return K_EXIT
-    if x and not insn.is_ja:
+    if x and not (code == 0x05 or code == 0x06):     # not ja / gotol
         return K_JX
     return K_JK

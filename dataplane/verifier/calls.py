@@ -36,6 +36,7 @@ _EXPECTED = {hp.ARG_CONST_MAP_PTR: ((MAP_PTR,), "map_ptr"), hp.ARG_PTR_TO_CTX: (
 _SOCK_ARGS = (hp.ARG_PTR_TO_SOCK_COMMON_RELEASE, hp.ARG_PTR_TO_BTF_ID_SOCK_COMMON)
 BPF_FUNC_SPIN_LOCK, BPF_FUNC_SPIN_UNLOCK = HELPER_IDS["bpf_spin_lock"], HELPER_IDS["bpf_spin_unlock"]
 BPF_FUNC_SNPRINTF = HELPER_IDS["bpf_snprintf"]
+BPF_FUNC_DYNPTR_FROM_MEM = HELPER_IDS["bpf_dynptr_from_mem"]
 BPF_FUNC_FOR_EACH_MAP_ELEM = HELPER_IDS["bpf_for_each_map_elem"]
 _MEMLIKE = (hp.ARG_PTR_TO_MAP_KEY, hp.ARG_PTR_TO_MAP_VALUE, hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
             hp.ARG_PTR_TO_MEM, hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_UNINIT_MEM, hp.ARG_PTR_TO_MEM_RW,
@@ -165,13 +166,22 @@ class CallsMixin:
         dyn = None
         const_str = None
         cast_ref = 0
+        dyn_release = None
         for i, at in enumerate(proto.args):
             regno = i + 1
             r = self.read_reg(st, regno)
             if at == hp.ARG_ANYTHING:
                 continue
             if at == hp.ARG_PTR_TO_DYNPTR:
+                dynptr.helper_arg_type(self, regno, r)
                 dyn = dynptr.init_arg(self, st, regno, i, r)
+                continue
+            if at.startswith("dynptr_uninit:"):
+                dynptr.helper_arg_type(self, regno, r)
+                dynptr.uninit_arg(self, st, pc, regno, i, r, at.split(":", 1)[1])
+                continue
+            if at.startswith("dynptr_release:"):
+                dyn_release = (r, dynptr.release_arg(self, st, regno, i, r, at.split(":", 1)[1]))
                 continue
             if at == hp.ARG_PTR_TO_CONST_STR:
                 const_str = conststr.check(self, st, regno, r)
@@ -274,6 +284,10 @@ class CallsMixin:
                 self.mark_precise(st, 3)
         if release_ref:
             self.release_reference(st, release_ref)
+        if dyn_release is not None:
+            dynptr.release(self, st, *dyn_release)
+        if hid == BPF_FUNC_DYNPTR_FROM_MEM and regs[1].t != MAP_VALUE:
+            self.fail(f"Unsupported reg type {regs[1].type_str()} for bpf_dynptr_from_mem data")
         if callback is not None:
             # push_callback_call: the callback's entry is queued (its caller
             # frame keeps the call's arguments: the call runs again when the

@@ -423,6 +423,10 @@ uint64_t dp_h_tcp_raw_check_syncookie_ipv6(struct dp_env *, uint64_t, uint64_t, 
 uint64_t dp_h_xdp_get_buff_len(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_load_bytes(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_store_bytes(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_from_mem(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_ringbuf_reserve_dynptr(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_ringbuf_submit_dynptr(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_ringbuf_discard_dynptr(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_dynptr_read(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_dynptr_write(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_dynptr_data(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
@@ -485,6 +489,10 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case DP_FUNC_tcp_raw_gen_syncookie_ipv6: return dp_h_tcp_raw_gen_syncookie_ipv6;
     case DP_FUNC_tcp_raw_check_syncookie_ipv4: return dp_h_tcp_raw_check_syncookie_ipv4;
     case DP_FUNC_tcp_raw_check_syncookie_ipv6: return dp_h_tcp_raw_check_syncookie_ipv6;
+    case DP_FUNC_dynptr_from_mem: return dp_h_dynptr_from_mem;
+    case DP_FUNC_ringbuf_reserve_dynptr: return dp_h_ringbuf_reserve_dynptr;
+    case DP_FUNC_ringbuf_submit_dynptr: return dp_h_ringbuf_submit_dynptr;
+    case DP_FUNC_ringbuf_discard_dynptr: return dp_h_ringbuf_discard_dynptr;
     case DP_FUNC_dynptr_read: return dp_h_dynptr_read;
     case DP_FUNC_dynptr_write: return dp_h_dynptr_write;
     case DP_FUNC_dynptr_data: return dp_h_dynptr_data;
