@@ -39,7 +39,13 @@ ARG_PTR_TO_FUNC = "func"
 ARG_PTR_TO_STACK_OR_NULL = "stack_or_null"
 ARG_PTR_TO_SPIN_LOCK = "spin_lock"
 ARG_PTR_TO_SOCK_COMMON_RELEASE = "sock_common_release"   # ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE
+ARG_PTR_TO_BTF_ID_SOCK_COMMON = "sock_common"      # a socket (lookup result or a cast of one), not NULL
 ARG_PTR_TO_DYNPTR = "dynptr"                       # | MEM_RDONLY: an initialised struct bpf_dynptr
+# "dynptr_uninit:<type>": | DYNPTR_TYPE_<type> | MEM_UNINIT, stack the helper makes a dynptr of;
+# "dynptr_release:<type>": | DYNPTR_TYPE_<type> | OBJ_RELEASE, an acquired dynptr it ends
+ARG_PTR_TO_DYNPTR_LOCAL_UNINIT = "dynptr_uninit:local"
+ARG_PTR_TO_DYNPTR_RINGBUF_UNINIT = "dynptr_uninit:ringbuf"
+ARG_PTR_TO_DYNPTR_RINGBUF_RELEASE = "dynptr_release:ringbuf"
 
 # --- return types ------------------------------------------------------------
 RET_INTEGER = "integer"
@@ -49,6 +55,9 @@ RET_PTR_TO_MEM_OR_NULL = "ringbuf_mem_or_null"     # ringbuf_reserve: size from 
 RET_PTR_TO_SOCKET_OR_NULL = "sock_or_null"         # acquires a reference
 RET_PTR_TO_SOCK_COMMON_OR_NULL = "sock_common_or_null"   # acquires a reference
 RET_PTR_TO_DYNPTR_MEM_OR_NULL = "dynptr_mem_or_null"  # dynptr_data: size from the alloc-size arg
+# PTR_TO_BTF_ID | PTR_MAYBE_NULL of the struct HelperProto.ret_btf names; a
+# socket cast (is_ptr_cast_function) shares its argument's reference
+RET_PTR_TO_BTF_ID_OR_NULL = "btf_id_or_null"
 
 ALL = frozenset({"xdp", "socket", "tc"})
 XDP = frozenset({"xdp"})
@@ -65,12 +74,25 @@ class HelperProto:
     changes_pkt_data: bool = False
     map_types: frozenset | None = None   # map types arg1 may be (None: any but special ones)
     arg_sizes: tuple = ()                # bytes of each MEM_FIXED_SIZE argument (fn->arg_size[])
+    ret_btf: str = ""                    # RET_PTR_TO_BTF_ID_OR_NULL: the struct (fn->ret_btf_id)
 
 
 _K, _V = ARG_PTR_TO_MAP_KEY, ARG_PTR_TO_MAP_VALUE
 _MAP, _ANY, _CTX = ARG_CONST_MAP_PTR, ARG_ANYTHING, ARG_PTR_TO_CTX
 _QS = frozenset({mt.BPF_MAP_TYPE_QUEUE, mt.BPF_MAP_TYPE_STACK})
 _RB = frozenset({mt.BPF_MAP_TYPE_RINGBUF})
+
+
+
+def _sock_cast(struct: str) -> HelperProto:
+    return HelperProto((ARG_PTR_TO_BTF_ID_SOCK_COMMON,), RET_PTR_TO_BTF_ID_OR_NULL, ret_btf=struct)
+
+
+# the structs a socket cast returns: each begins with a struct sock_common
+# (btf_struct_ids_match), so each is a socket to the helpers taking one
+SOCK_CAST_STRUCTS = frozenset({"tcp6_sock", "tcp_sock", "tcp_timewait_sock", "tcp_request_sock",
+                               "udp6_sock", "unix_sock"})
+
 
 HELPER_PROTOS: dict[int, HelperProto] = {
     1: HelperProto((_MAP, _K), RET_PTR_TO_MAP_VALUE_OR_NULL),               # map_lookup_elem
@@ -148,10 +170,23 @@ HELPER_PROTOS: dict[int, HelperProto] = {
                      prog_types=frozenset({"xdp", "tc"}), arg_sizes=(20, 20)),
     207: HelperProto((ARG_PTR_TO_FIXED_MEM, ARG_PTR_TO_FIXED_MEM), gpl_only=True,
                      prog_types=frozenset({"xdp", "tc"}), arg_sizes=(40, 20)),
+    # bpf_dynptr_from_mem(data, size, flags, ptr): data must be a map value (check_helper_call)
+    197: HelperProto((ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY, ARG_PTR_TO_DYNPTR_LOCAL_UNINIT)),
+    198: HelperProto((_MAP, _ANY, _ANY, ARG_PTR_TO_DYNPTR_RINGBUF_UNINIT), map_types=_RB),  # ringbuf_reserve_dynptr
+    199: HelperProto((ARG_PTR_TO_DYNPTR_RINGBUF_RELEASE, _ANY), RET_VOID),  # ringbuf_submit_dynptr
+    200: HelperProto((ARG_PTR_TO_DYNPTR_RINGBUF_RELEASE, _ANY), RET_VOID),  # ringbuf_discard_dynptr
     201: HelperProto((ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE_OR_ZERO, ARG_PTR_TO_DYNPTR, _ANY, _ANY)),  # dynptr_read
     202: HelperProto((ARG_PTR_TO_DYNPTR, _ANY, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY)),        # dynptr_write
     203: HelperProto((ARG_PTR_TO_DYNPTR, _ANY, ARG_CONST_ALLOC_SIZE_OR_ZERO),                         # dynptr_data
                      RET_PTR_TO_DYNPTR_MEM_OR_NULL),
+    # the socket casts of bpf_sk_base_func_proto (bpf_skc_to_*): the same
+    # socket, or NULL when it is not of the struct's kind
+    136: _sock_cast("tcp6_sock"),
+    137: _sock_cast("tcp_sock"),
+    138: _sock_cast("tcp_timewait_sock"),
+    139: _sock_cast("tcp_request_sock"),
+    140: _sock_cast("udp6_sock"),
+    178: _sock_cast("unix_sock"),
     195: HelperProto((_MAP, _K, _ANY), RET_PTR_TO_MAP_VALUE_OR_NULL,        # map_lookup_percpu_elem
                      map_types=frozenset({mt.BPF_MAP_TYPE_PERCPU_ARRAY, mt.BPF_MAP_TYPE_PERCPU_HASH,
                                           mt.BPF_MAP_TYPE_LRU_PERCPU_HASH})),
@@ -165,7 +200,7 @@ FOR_EACH_MAPS = frozenset({mt.BPF_MAP_TYPE_ARRAY, mt.BPF_MAP_TYPE_PERCPU_ARRAY, 
                            mt.BPF_MAP_TYPE_LRU_PERCPU_HASH})
 
 MAP_ONLY_WITH = {
-    mt.BPF_MAP_TYPE_RINGBUF: frozenset({130, 131, 134}),
+    mt.BPF_MAP_TYPE_RINGBUF: frozenset({130, 131, 134, 198}),
     mt.BPF_MAP_TYPE_QUEUE: frozenset({87, 88, 89}),
     mt.BPF_MAP_TYPE_STACK: frozenset({87, 88, 89}),
     mt.BPF_MAP_TYPE_BLOOM_FILTER: frozenset({87, 89}),      # push and peek only

@@ -30,6 +30,8 @@ KF_ACQUIRE = 1 << 0
 KF_RELEASE = 1 << 1
 KF_RET_NULL = 1 << 2
 KF_TRUSTED_ARGS = 1 << 4
+KF_SLEEPABLE = 1 << 5
+KF_RCU = 1 << 7
 KF_ITER_NEW = 1 << 8
 KF_ITER_NEXT = 1 << 9
 KF_ITER_DESTROY = 1 << 10
@@ -122,6 +124,64 @@ OBJS = {NF_CONN.name: NF_CONN, NF_CONN_INIT.name: NF_CONN_INIT}
 DEV_BOUND_KFUNCS = frozenset({"bpf_xdp_metadata_rx_timestamp", "bpf_xdp_metadata_rx_hash",
                               "bpf_xdp_metadata_rx_vlan_tag"})
 DEV_BOUND_MSG = "metadata kfuncs require device-bound program"
+
+
+# The other kernel kfuncs: ``dataplane verify --kernel-layout`` takes their
+# prototypes from the running kernel's BTF (dataplane/loader/kernel_kfuncs.py),
+# which does not carry their KF_* flags: the kernel keeps those in its kfunc
+# id sets (BTF_ID_FLAGS in the 6.18 sources named). A kfunc absent here is
+# checked with no flags. Verify-only: dataplane's runtime does not run them.
+KERNEL_KFUNC_FLAGS = {
+    # kernel/bpf/helpers.c generic_btf_ids
+    "bpf_task_acquire": KF_ACQUIRE | KF_RCU | KF_RET_NULL,
+    "bpf_task_release": KF_RELEASE,
+    "bpf_task_from_pid": KF_ACQUIRE | KF_RET_NULL,
+    "bpf_task_from_vpid": KF_ACQUIRE | KF_RET_NULL,
+    "bpf_task_under_cgroup": KF_RCU,
+    "bpf_task_get_cgroup1": KF_ACQUIRE | KF_RCU | KF_RET_NULL,
+    "bpf_cgroup_acquire": KF_ACQUIRE | KF_RCU | KF_RET_NULL,
+    "bpf_cgroup_release": KF_RELEASE,
+    "bpf_cgroup_ancestor": KF_ACQUIRE | KF_RCU | KF_RET_NULL,
+    "bpf_cgroup_from_id": KF_ACQUIRE | KF_RET_NULL,
+    "bpf_send_signal_task": KF_TRUSTED_ARGS,
+    # kernel/bpf/helpers.c common_btf_ids
+    "bpf_get_kmem_cache": KF_RET_NULL,
+    "bpf_map_sum_elem_count": KF_TRUSTED_ARGS,       # kernel/bpf/map_iter.c
+    "bpf_copy_from_user_str": KF_SLEEPABLE,
+    "bpf_copy_from_user_task_str": KF_SLEEPABLE,
+    "bpf_copy_from_user_dynptr": KF_SLEEPABLE,
+    "bpf_copy_from_user_str_dynptr": KF_SLEEPABLE,
+    "bpf_copy_from_user_task_dynptr": KF_SLEEPABLE | KF_TRUSTED_ARGS,
+    "bpf_copy_from_user_task_str_dynptr": KF_SLEEPABLE | KF_TRUSTED_ARGS,
+    # net/xfrm/xfrm_state_bpf.c
+    "bpf_xdp_get_xfrm_state": KF_RET_NULL | KF_ACQUIRE,
+    "bpf_xdp_xfrm_state_release": KF_RELEASE,
+    # kernel/trace/bpf_trace.c key_sig_kfunc_set
+    "bpf_lookup_user_key": KF_ACQUIRE | KF_RET_NULL | KF_SLEEPABLE,
+    "bpf_lookup_system_key": KF_ACQUIRE | KF_RET_NULL,
+    "bpf_key_put": KF_RELEASE,
+    # kernel/bpf/crypto.c
+    "bpf_crypto_decrypt": KF_RCU,
+    "bpf_crypto_encrypt": KF_RCU,
+}
+
+# Kfuncs the kernel's verifier treats by name (special_kfunc_list and the
+# checks keyed on it: object allocation, graph roots and nodes, locks, IRQ
+# and preemption state, casts, callbacks, packet-changing calls): their BTF
+# prototype does not say what the kernel checks, and dataplane does not model
+# those rules, so ``verify --kernel-layout`` names them rather than guessing.
+VERIFIER_SPECIAL_KFUNCS = frozenset({
+    "bpf_obj_new_impl", "bpf_percpu_obj_new_impl", "bpf_obj_drop_impl", "bpf_percpu_obj_drop_impl",
+    "bpf_refcount_acquire_impl", "bpf_list_push_front_impl", "bpf_list_push_back_impl",
+    "bpf_list_pop_front", "bpf_list_pop_back", "bpf_list_front", "bpf_list_back",
+    "bpf_rbtree_add_impl", "bpf_rbtree_remove", "bpf_rbtree_first", "bpf_rbtree_root", "bpf_rbtree_left",
+    "bpf_rbtree_right", "bpf_cast_to_kern_ctx", "bpf_rdonly_cast", "bpf_dynptr_clone", "bpf_throw",
+    "bpf_wq_set_callback_impl", "bpf_preempt_disable", "bpf_preempt_enable", "bpf_local_irq_save",
+    "bpf_local_irq_restore", "bpf_res_spin_lock", "bpf_res_spin_unlock", "bpf_res_spin_lock_irqsave",
+    "bpf_res_spin_unlock_irqrestore", "bpf_xdp_pull_data", "__bpf_trap", "bpf_get_kmem_cache",
+    "bpf_iter_css_task_new", "bpf_session_cookie", "bpf_session_is_return",
+    "bpf_task_work_schedule_signal_impl", "bpf_task_work_schedule_resume_impl", "bpf_stream_vprintk_impl",
+})
 
 
 # struct bpf_iter_<type> sizes in 8-byte stack slots (include/uapi/linux/bpf.h)

@@ -7,7 +7,10 @@ rejected (its kernel-style log is printed); 2 for usage/load errors.
 The program is linked for the verifier by the one function that does it
 (dataplane/verifier/link.py, which Collection.load uses too); kfunc calls
 are checked against the kfuncs dataplane runs (dataplane.kfuncs) or, with
-``--kernel-layout``, against the kernel's (dataplane.abi.kfuncs).
+``--kernel-layout``, against the kernel's: the ones dataplane models
+(dataplane.abi.kfuncs) and any other the running kernel exports, with its
+prototype from the kernel's BTF (dataplane.loader.kernel_kfuncs) -- those
+are verify-only, which the result says.
 """
 from __future__ import annotations
 
@@ -52,9 +55,12 @@ def prepare_program(spec, ps, *, kfuncs: dict | None = None, objs: dict | None =
     if ps.prog_type not in VERIFIER_CTX:
         from dataplane.runtime.autoload import type_problem
         raise DataplaneError(type_problem(ps), kind=errno.EOPNOTSUPP)
+    verify_only: tuple = ()
     if kernel_layout:
         from dataplane.io.kload import _vmlinux_btf
         protos, layouts, target = kernel_kfuncs.protos(), kernel_kfuncs.OBJS, None
+        if kfuncs is None:
+            protos, layouts, unknown, verify_only = _kernel_kfuncs(ps, protos, layouts)
     else:
         reg = default_registry()
         protos, layouts, target = reg.protos(), reg.objs(), reg.btf()
@@ -71,10 +77,57 @@ def prepare_program(spec, ps, *, kfuncs: dict | None = None, objs: dict | None =
     # a kfunc nobody serves: libbpf's text when the kernel lacks it too, dataplane's gap otherwise
     from dataplane.loader.vmlinux import kfunc_unavailable
     from dataplane.loader.kernel_probe import behaviour_for
-    linked = link_program(spec, ps, protos if kfuncs is None else kfuncs, unknown=kfunc_unavailable,
+    if not (kernel_layout and kfuncs is None):
+        unknown = kfunc_unavailable
+    linked = link_program(spec, ps, protos if kfuncs is None else kfuncs, unknown=unknown,
                           kernel=behaviour_for(spec, ps))
     objs = layouts if objs is None else objs
-    return lambda log_level=0: linked.verify(log_level=log_level, objs=objs, line_info=ps.line_info)
+
+    def run(log_level=0):
+        return linked.verify(log_level=log_level, objs=objs, line_info=ps.line_info)
+    run.verify_only = verify_only     # kfuncs checked against the kernel that dataplane cannot run
+    return run
+
+
+def _kernel_kfuncs(ps, protos: dict, layouts: dict):
+    """--kernel-layout: the prototypes of the kfuncs ``ps`` calls that
+    abi/kfuncs.py does not model, from the running kernel's BTF
+    (loader.kernel_kfuncs), the layouts of the objects they return, the
+    message for a call that cannot be verified, and the names dataplane
+    verifies but cannot run. The kernel itself says (BPF_PROG_LOAD, when
+    privileged) whether this program type may call each one."""
+    from dataplane.abi import kfuncs as kernel_kfuncs_abi
+    from dataplane.abi.progs import VERIFIER_CTX
+    from dataplane.kfuncs import default_registry
+    from dataplane.loader.kernel_kfuncs import Unmodelled, kernel_kfunc, kernel_kfunc_ids, object_layout
+    from dataplane.loader.vmlinux import kfunc_unavailable
+    protos, layouts = dict(protos), dict(layouts)
+    why: dict[str, str] = {}
+    kind = VERIFIER_CTX.get(ps.prog_type, "xdp")
+    called = {r.symbol for r in ps.relocations if r.kind == "kfunc"}
+    for name in sorted(called - set(protos) - kernel_kfuncs_abi.DEV_BOUND_KFUNCS):   # dev-bound: refused anyway
+        try:
+            p = kernel_kfunc(name, kind)
+        except DataplaneError:          # no kernel BTF: only the modelled kfuncs
+            continue
+        if p is None:
+            continue                    # not a kernel kfunc: kfunc_unavailable says so
+        from dataplane.io.kfunc_probe import kfunc_allowed
+        if kfunc_allowed(name, kernel_kfunc_ids()[name], ps.prog_type) is False:
+            why[name] = f"calling kernel function {name} is not allowed"     # the kernel's words
+            continue
+        if isinstance(p, Unmodelled):
+            why[name] = p.message()
+            continue
+        protos[name] = p
+        for k in p.args + (p.ret,):
+            if k.startswith("obj:") and k[4:] not in layouts:
+                lay = object_layout(k[4:])
+                if lay is not None:
+                    layouts[k[4:]] = lay
+    runs = set(default_registry().names())
+    verify_only = tuple(sorted(n for n in called & set(protos) if n not in runs))
+    return protos, layouts, (lambda n: why.get(n) or kfunc_unavailable(n)), verify_only
 
 
 def register(sub) -> None:
@@ -100,8 +153,11 @@ def _one(spec, ps, level, kernel_layout=False):
     t0 = time.perf_counter()
     kl = kernel_layout
     err = None
+    verify_only = ()
     try:
-        v = verify_program(spec, ps, log_level=1 if level and level >= 2 else 0, kernel_layout=kl)
+        run = prepare_program(spec, ps, kernel_layout=kl)
+        verify_only = run.verify_only
+        v = run(log_level=1 if level and level >= 2 else 0)
     except VerifierError as e:
         err = e
     except DataplaneError as e:
@@ -118,7 +174,7 @@ def _one(spec, ps, level, kernel_layout=False):
                 err = e1
         return {"name": ps.name, "accepted": False, "error": err.summary, "log": err.log,
                 "ms": round((time.perf_counter() - t0) * 1e3, 3)}
-    return {"name": ps.name, "accepted": True, "insn_processed": v.insn_processed,
+    return {"name": ps.name, "accepted": True, "verify_only": list(verify_only), "insn_processed": v.insn_processed,
             "total_states": v.total_states, "peak_states": v.peak_states, "stack_depth": list(v.stack_depth),
             "log": v.log, "ms": round((time.perf_counter() - t0) * 1e3, 3)}
 
@@ -148,6 +204,9 @@ def cmd_verify(args) -> int:
                 print(f"{r['name']}: accepted, processed {r['insn_processed']} insns, "
                       f"total_states {r['total_states']}, peak_states {r['peak_states']}, "
                       f"stack depth {'+'.join(map(str, r['stack_depth']))}, {r['ms']:.1f} ms")
+                if r["verify_only"]:
+                    print(f"  note: verify-only: dataplane cannot run {', '.join(r['verify_only'])} "
+                          f"(checked against the running kernel's prototype; `dataplane prog run` refuses it)")
                 if args.log_level and args.log_level >= 2:
                     sys.stdout.write(r["log"])
             else:

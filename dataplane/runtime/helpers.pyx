@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c dataplane/runtime/csrc/kfuncs_common.c dataplane/runtime/csrc/kfuncs_iter.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c dataplane/runtime/csrc/helpers_syncookie.c dataplane/runtime/csrc/helpers_str.c dataplane/runtime/csrc/helpers_printf.c
+# distutils: sources = dataplane/runtime/csrc/helpers_core.c dataplane/runtime/csrc/helpers_xdp.c dataplane/runtime/csrc/helpers_out.c dataplane/runtime/csrc/kfuncs_dynptr.c dataplane/runtime/csrc/helpers_dynptr_mem.c dataplane/runtime/csrc/kfuncs_common.c dataplane/runtime/csrc/kfuncs_iter.c dataplane/runtime/csrc/helpers_xdp_frags.c dataplane/runtime/csrc/helpers_net.c dataplane/runtime/csrc/helpers_sock_cast.c dataplane/runtime/csrc/helpers_syncookie.c dataplane/runtime/csrc/helpers_str.c dataplane/runtime/csrc/helpers_printf.c
 """Kernel helpers in C and the Runner that executes hook programs with them.
 
 ``kernel_helpers()`` is the helper table (by kernel helper id) every

@@ -2,6 +2,8 @@
 from libc.stdint cimport uint64_t
 from cpython.object cimport PyObject
 
+from dataplane.verifier.hist cimport Hist
+
 cdef enum:
     # jump history flags (the kernel's INSN_F_*): frame number, stack slot
     FRAMENO_MASK = 0x7
@@ -37,6 +39,8 @@ cdef class Backtracker:
     cdef object _key(self, ent)
     cdef object _outcome(self)
     cdef void _apply(self, tuple out)
+    cdef object _inline_outcome(self, Hist he)
+    cdef int _store(self, list seen, list seen0, object out) except -1
     cdef void _sync_linked(self, PyObject *ent)
     cdef int _insn(self, int idx, int subseq, PyObject *ent) except -1
     cdef bint _chain(self, start) except -1

@@ -13,6 +13,9 @@ are pruned, and so the processed-instruction count.
 A walk through a history entry with given masks always ends the same way
 (it reads instructions and history, never values), so its outcome is
 cached per (entry, masks): a loop walks the same iterations again and again.
+With frame-0 masks (most walks) the cache is in the entry itself (one
+outcome per entry, hist.pxd); with deeper masks a dict keyed by
+(entry, masks).
 """
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free
@@ -71,14 +74,18 @@ cdef class Backtracker:
         self.calls_cb = <unsigned char *>calloc(n + 1, 1)
         if not (self.kind and self.dst and self.src and self.local_call and self.calls_cb):
             raise MemoryError()
+        cdef int code, src
         for pc in range(n):
             insn = prog[pc]
             if insn is None:
                 continue
-            self.kind[pc] = _kind(insn, sync_cb_helpers)
-            self.dst[pc], self.src[pc] = insn.dst, insn.src
-            self.local_call[pc] = insn.is_local_call
-            self.calls_cb[pc] = pc in calls_cb
+            code, src = insn.opcode, insn.src
+            self.kind[pc] = _kind(code, src, insn.imm if code == 0x85 or code == 0x8D else 0, sync_cb_helpers)
+            self.dst[pc], self.src[pc] = insn.dst, src
+            self.local_call[pc] = code == 0x85 and src == 1        # BPF_PSEUDO_CALL
+        for pc in calls_cb:
+            if 0 <= pc < n and prog[pc] is not None:
+                self.calls_cb[pc] = 1
         self.memo = {}
         self.walks = 0
 
@@ -192,6 +199,39 @@ cdef class Backtracker:
         for i in range(len(regs)):
             self.regs[i] = regs[i]
             self.stack[i] = stack[i]
+
+    cdef object _inline_outcome(self, Hist he):
+        """The outcome an entry's own cache holds (mst != 0), as the dict's."""
+        if he.mst == 2:
+            return EMPTY
+        if he.mst == 3:
+            return UNSUP
+        return (0, (he.mor,), (he.mos,))
+
+    cdef int _store(self, list seen, list seen0, object out) except -1:
+        """Every walked entry's outcome is ``out`` (its masks when the walk
+        passed it are its key).  An entry with frame-0 masks keeps it itself
+        unless the outcome ends in another frame (then it is not cached)."""
+        cdef Hist he
+        cdef unsigned char st
+        cdef uint64_t r = 0, s = 0
+        for k in seen:
+            self.memo[k] = out
+        if not seen0:
+            return 0
+        if out is EMPTY:
+            st = 2
+        elif out is UNSUP:
+            st = 3
+        elif (<tuple>out)[0] == 0:
+            st = 1
+            r, s = (<tuple>out)[1][0], (<tuple>out)[2][0]
+        else:
+            return 0
+        for x in seen0:
+            he = <Hist>x
+            he.mst, he.mor, he.mos = st, r, s
+        return 0
 
     cdef void _sync_linked(self, PyObject *ent):
         """bt_sync_linked_regs: if one register of a linked set needs
@@ -335,7 +375,8 @@ cdef class Backtracker:
         cdef int first_idx, last_idx, subseq = -1, i, h, fr, r, spi
         cdef bint skip_first = True, changed = False
         cdef long walked = 0
-        cdef list seen
+        cdef list seen, seen0
+        cdef Hist he
         cdef PyObject *ent
         cdef PyObject **items
         cdef uint64_t m, prec
@@ -357,7 +398,8 @@ cdef class Backtracker:
             items = PySequence_Fast_ITEMS(hist)
             h = PySequence_Fast_GET_SIZE(hist)
             i = last_idx
-            seen = []
+            seen = []       # dict keys of the entries walked (frames above 0)
+            seen0 = []      # entries walked with frame-0 masks (their own cache)
             while True:
                 if skip_first:
                     skip_first = False
@@ -367,12 +409,26 @@ cdef class Backtracker:
                         ent = items[h - 1]
                         if (<Hist>ent).idx != i:
                             ent = NULL
-                    if ent != NULL:
+                    if ent != NULL and self.frame == 0:
+                        # frame-0 masks: the cache in the entry (hist.pxd)
+                        he = <Hist>ent
+                        if he.mst and he.mkr == self.regs[0] and he.mks == self.stack[0]:
+                            out = self._inline_outcome(he)
+                            self._store(seen, seen0, out)
+                            if out is EMPTY:
+                                return changed
+                            if out is UNSUP:
+                                return -1
+                            self._apply(out)
+                            break
+                        he.mst = 0
+                        he.mkr, he.mks = self.regs[0], self.stack[0]
+                        seen0.append(he)
+                    elif ent != NULL:
                         key = self._key(<object>ent)
                         out = memo.get(key)
                         if out is not None:
-                            for k in seen:
-                                memo[k] = out
+                            self._store(seen, seen0, out)
                             if out is EMPTY:
                                 return changed
                             if out is UNSUP:
@@ -381,20 +437,16 @@ cdef class Backtracker:
                             break
                         seen.append(key)
                     if self._insn(i, subseq, ent):
-                        for k in seen:
-                            memo[k] = UNSUP
+                        self._store(seen, seen0, UNSUP)
                         return -1
                 if (not (self.regs[0] or self.stack[0])) if self.frame == 0 else self._empty():
-                    for k in seen:
-                        memo[k] = EMPTY
+                    self._store(seen, seen0, EMPTY)
                     return changed
                 subseq = i
                 # get_prev_insn_idx
                 if i == first_idx and (h == 0 or (h == 1 and (<Hist>items[0]).idx == i)):
-                    if seen:
-                        out = self._outcome()
-                        for k in seen:
-                            memo[k] = out
+                    if seen or seen0:
+                        self._store(seen, seen0, self._outcome())
                     break
                 if h:
                     ent = items[h - 1]
@@ -455,9 +507,12 @@ cdef class Backtracker:
         return changed
 
 
-cdef int _kind(insn, sync_cb_helpers):
-    cdef int cls = insn.opcode & 7, o = insn.opcode & 0xF0
-    cdef bint x = insn.opcode & 0x08
+cdef int _kind(int code, int src, long imm, sync_cb_helpers):
+    """backtrack_insn's instruction class, from the opcode's fields (not
+    Instruction's properties: this runs on every instruction of every load).
+    ``imm``: a call's (0 for the others)."""
+    cdef int cls = code & 7, o = code & 0xF0
+    cdef bint x = code & 0x08
     if cls == 4 or cls == 7:                  # ALU / ALU64
         if o == 0xD0 or o == 0x80:            # END, NEG
             return K_KEEP
@@ -471,18 +526,18 @@ cdef int _kind(insn, sync_cb_helpers):
     if cls == 3:
         return K_STX
     if cls == 0:
-        return K_LDIMM if insn.is_lddw else K_LDABS
+        return K_LDIMM if code == 0x18 else K_LDABS       # lddw
     # JMP / JMP32
-    if insn.is_local_call:
+    if code == 0x85 and src == 1:             # bpf-to-bpf call
         return K_LOCAL_CALL
-    if insn.is_call:
-        if insn.is_helper_call and insn.imm in sync_cb_helpers:
+    if code == 0x85 or code == 0x8D:          # call, callx
+        if code == 0x85 and src == 0 and imm in sync_cb_helpers:
             return K_CB_CALL
-        if insn.src == 2 and insn.imm == 0:   # kfunc with imm 0
+        if src == 2 and imm == 0:             # kfunc with imm 0
             return K_UNSUP_CALL
         return K_CALL
-    if insn.is_exit:
+    if code == 0x95:                          # exit
         return K_EXIT
-    if x and not insn.is_ja:
+    if x and not (code == 0x05 or code == 0x06):     # not ja / gotol
         return K_JX
     return K_JK

@@ -327,7 +327,9 @@ class BranchMixin:
         for f in st.frames:
             for i, x in enumerate(f.regs):
                 if x.t in OR_NULL and x.id == rid:
-                    ref = ref or x.ref
+                    # only an acquired pointer's NULL ends its reference (id ==
+                    # ref_obj_id); a socket cast's NULL leaves the socket held
+                    ref = ref or (x.ref if x.ref == rid else 0)
                     f.regs[i] = conv(x)
         st.update_spills(conv)
         if is_null and ref:

@@ -15,7 +15,7 @@ from dataplane.verifier.reg import (BTF, BTF_OR_NULL, CTX, FUNC, MAP_PTR, MAP_VA
 from dataplane.verifier import bprintf, conststr, dynptr, iters, rcu, scalar
 from dataplane.verifier.reg import MEM_DYNPTR_RO, MEM_DYNPTR_RW, MEM_MAP_KEY
 from dataplane.verifier.state import INVALID_SLOT, Frame
-from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS
+from dataplane.abi.kfuncs import KF_ACQUIRE, KF_RCU, KF_RELEASE, KF_RET_NULL, KF_SLEEPABLE, KF_TRUSTED_ARGS
 
 MAX_CALL_FRAMES = 8
 BPF_MAX_VAR_SIZ = 1 << 29
@@ -23,16 +23,20 @@ MEM_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, tr
 # maps whose lookups with a constant in-range key never return NULL
 _ELIDE_NULL = (mt.BPF_MAP_TYPE_ARRAY, mt.BPF_MAP_TYPE_PERCPU_ARRAY)
 MEM_TYPES = (STACK, PKT, PKT_META, MAP_VALUE, MEM)
+# compatible_reg_types' btf_id_sock_common_types, as check_reg_type prints them
+_SOCK_EXPECTED = "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_"
 _EXPECTED = {hp.ARG_CONST_MAP_PTR: ((MAP_PTR,), "map_ptr"), hp.ARG_PTR_TO_CTX: ((CTX,), "ctx"),
              hp.ARG_PTR_TO_RINGBUF_MEM: ((MEM,), "ringbuf_mem"), hp.ARG_PTR_TO_FUNC: ((FUNC,), "func"),
              hp.ARG_CONST_SIZE: ((SCALAR,), "scalar"), hp.ARG_CONST_SIZE_OR_ZERO: ((SCALAR,), "scalar"),
              hp.ARG_CONST_ALLOC_SIZE_OR_ZERO: ((SCALAR,), "scalar"),
              hp.ARG_PTR_TO_STACK_OR_NULL: ((STACK,), "fp"),
              hp.ARG_PTR_TO_SPIN_LOCK: ((MAP_VALUE,), "map_value, ptr_"),
-             hp.ARG_PTR_TO_SOCK_COMMON_RELEASE: (SOCK_TYPES, "sock_common, sock, tcp_sock, xdp_sock, ptr_, "
-                                                             "trusted_ptr_")}
+             hp.ARG_PTR_TO_SOCK_COMMON_RELEASE: (SOCK_TYPES + (BTF,), _SOCK_EXPECTED),
+             hp.ARG_PTR_TO_BTF_ID_SOCK_COMMON: (SOCK_TYPES + (BTF,), _SOCK_EXPECTED)}
+_SOCK_ARGS = (hp.ARG_PTR_TO_SOCK_COMMON_RELEASE, hp.ARG_PTR_TO_BTF_ID_SOCK_COMMON)
 BPF_FUNC_SPIN_LOCK, BPF_FUNC_SPIN_UNLOCK = HELPER_IDS["bpf_spin_lock"], HELPER_IDS["bpf_spin_unlock"]
 BPF_FUNC_SNPRINTF = HELPER_IDS["bpf_snprintf"]
+BPF_FUNC_DYNPTR_FROM_MEM = HELPER_IDS["bpf_dynptr_from_mem"]
 BPF_FUNC_FOR_EACH_MAP_ELEM = HELPER_IDS["bpf_for_each_map_elem"]
 _MEMLIKE = (hp.ARG_PTR_TO_MAP_KEY, hp.ARG_PTR_TO_MAP_VALUE, hp.ARG_PTR_TO_UNINIT_MAP_VALUE,
             hp.ARG_PTR_TO_MEM, hp.ARG_PTR_TO_MEM_OR_NULL, hp.ARG_PTR_TO_UNINIT_MEM, hp.ARG_PTR_TO_MEM_RW,
@@ -161,13 +165,23 @@ class CallsMixin:
         callback = None
         dyn = None
         const_str = None
+        cast_ref = 0
+        dyn_release = None
         for i, at in enumerate(proto.args):
             regno = i + 1
             r = self.read_reg(st, regno)
             if at == hp.ARG_ANYTHING:
                 continue
             if at == hp.ARG_PTR_TO_DYNPTR:
+                dynptr.helper_arg_type(self, regno, r)
                 dyn = dynptr.init_arg(self, st, regno, i, r)
+                continue
+            if at.startswith("dynptr_uninit:"):
+                dynptr.helper_arg_type(self, regno, r)
+                dynptr.uninit_arg(self, st, pc, regno, i, r, at.split(":", 1)[1])
+                continue
+            if at.startswith("dynptr_release:"):
+                dyn_release = (r, dynptr.release_arg(self, st, regno, i, r, at.split(":", 1)[1]))
                 continue
             if at == hp.ARG_PTR_TO_CONST_STR:
                 const_str = conststr.check(self, st, regno, r)
@@ -183,6 +197,9 @@ class CallsMixin:
                     continue
                 if r.t not in ok or (at == hp.ARG_PTR_TO_RINGBUF_MEM and not r.ringbuf):
                     self.fail(f"R{regno} type={r.type_str()} expected={exp}")
+                if at in _SOCK_ARGS and r.t == BTF and r.btf not in hp.SOCK_CAST_STRUCTS:
+                    # btf_struct_ids_match: the object must begin with a sock_common
+                    self.fail(f"R{regno} is of type {r.btf} but sock_common is expected")
             if at == hp.ARG_CONST_MAP_PTR:
                 meta_map = r.map
             elif at == hp.ARG_PTR_TO_CTX:
@@ -237,6 +254,8 @@ class CallsMixin:
                 if not r.ref or r.ref not in st.refs:
                     self.fail(f"R{regno} must be referenced when passed to release function")
                 release_ref = r.ref
+            elif at == hp.ARG_PTR_TO_BTF_ID_SOCK_COMMON:
+                cast_ref = r.ref        # meta.ref_obj_id: a cast is released with its socket
             elif at == hp.ARG_PTR_TO_SPIN_LOCK:
                 self._spin_lock_arg(st, regno, r, hid == BPF_FUNC_SPIN_LOCK)
         if hid == BPF_FUNC_SNPRINTF:
@@ -265,6 +284,10 @@ class CallsMixin:
                 self.mark_precise(st, 3)
         if release_ref:
             self.release_reference(st, release_ref)
+        if dyn_release is not None:
+            dynptr.release(self, st, *dyn_release)
+        if hid == BPF_FUNC_DYNPTR_FROM_MEM and regs[1].t != MAP_VALUE:
+            self.fail(f"Unsupported reg type {regs[1].type_str()} for bpf_dynptr_from_mem data")
         if callback is not None:
             # push_callback_call: the callback's entry is queued (its caller
             # frame keeps the call's arguments: the call runs again when the
@@ -279,6 +302,10 @@ class CallsMixin:
         regs[0] = self._helper_ret(st, proto, meta_map, alloc_size, pc)
         if proto.ret == hp.RET_PTR_TO_DYNPTR_MEM_OR_NULL:
             regs[0] = dynptr.data_reg(self, dyn, alloc_size)
+        if proto.ret == hp.RET_PTR_TO_BTF_ID_OR_NULL:
+            # its own null-check id; the reference stays the socket's, so a
+            # NULL cast releases nothing (mark_ptr_or_null_regs)
+            regs[0] = ptr(BTF_OR_NULL, btf=proto.ret_btf, id=self.new_id(), ref=cast_ref)
         if (const_key is not None and regs[0].t == MAP_VALUE_OR_NULL
                 and self.maps[meta_map].map_type in _ELIDE_NULL
                 and const_key < self.maps[meta_map].max_entries):
@@ -401,7 +428,9 @@ class CallsMixin:
         self.aux[pc].pkt_write |= k.name.startswith("bpf_dynptr")   # xdp dynptrs write through slices
         regs = st.cur.regs
         release_ref = 0
-        trusted = bool(k.flags & (KF_TRUSTED_ARGS | KF_RELEASE))
+        if k.flags & KF_SLEEPABLE:      # check_kfunc_call: XDP, TC and socket programs never sleep
+            self.fail(f"program must be sleepable to call sleepable kfunc {k.name}")
+        trusted = bool(k.flags & (KF_TRUSTED_ARGS | KF_RELEASE | KF_RCU))
         dyn = None          # the initialised dynptr argument (bpf_dynptr_slice*)
         const_size = None   # the __szk argument's value
         it = None           # the iterator argument: (frame, spi, its ITER reg) (iters.py)
@@ -435,6 +464,17 @@ class CallsMixin:
             elif kind == "mem":
                 if r.t not in MEM_TYPES:
                     self.fail(f"arg#{i} expected pointer to memory, but got {r.type_str()}")
+            elif kind == "any":       # __ign: the kernel skips every check of this argument
+                continue
+            elif kind.startswith("mem:"):
+                # KF_ARG_PTR_TO_MEM (check_mem_reg): the pointee's bytes, read and written
+                if r.t not in MEM_TYPES:
+                    self.fail(f"arg#{i} expected pointer to memory, but got {r.type_str()}")
+                size = int(kind[4:])
+                self.check_helper_mem(st, regno, r, size, write=False, zero_ok=False)
+                self.check_helper_mem(st, regno, r, size, write=True, zero_ok=False)
+            elif kind == "obj:bpf_map" and r.t == MAP_PTR:
+                continue              # reg2btf_ids[CONST_PTR_TO_MAP] is struct bpf_map
             elif kind.startswith("obj:"):
                 want = kind[4:]
                 if r.t in (BTF_OR_NULL,) or r.is_null():

@@ -29,10 +29,11 @@ def _fail(msg: str) -> None:
 
 def slot_program(insns) -> list:
     prog = []
+    append = prog.append
     for insn in insns:
-        prog.append(insn)
-        if insn.slots == 2:
-            prog.append(None)
+        append(insn)
+        if insn.opcode == op.OP_LDDW:      # the only two-slot instruction
+            append(None)
     return prog
 
 
@@ -142,15 +143,20 @@ def _mark_points(cfg) -> None:
     for pc, insn in enumerate(prog):
         if insn is None:
             continue
-        if insn.is_lddw and insn.src == BPF_PSEUDO_FUNC:   # visit_func_call_insn(visit_callee)
-            prune.update((pc, pc + 2))
-            jmp.add(pc + 2)
-            w = pc + 1 + _s32(insn.imm)
-            prune.add(w)
-            jmp.add(w)
-        elif not insn.is_jmp_class or insn.is_exit:
+        # the opcode's fields, not Instruction's properties: this runs on
+        # every instruction of every load
+        code = insn.opcode
+        if code & 0x07 != op.BPF_JMP and code & 0x07 != op.BPF_JMP32:
+            if code == op.OP_LDDW and insn.src == BPF_PSEUDO_FUNC:   # visit_func_call_insn(visit_callee)
+                prune.update((pc, pc + 2))
+                jmp.add(pc + 2)
+                w = pc + 1 + _s32(insn.imm)
+                prune.add(w)
+                jmp.add(w)
             continue
-        elif insn.is_call:
+        if code == op.OP_EXIT:
+            continue
+        if insn.is_call:
             if insn.is_helper_call and insn.imm in SYNC_CALLBACK_HELPERS:
                 calls_cb.add(pc)
                 force.add(pc)

@@ -15,13 +15,13 @@ from dataplane.abi.kernel import MODELLED_BEHAVIOUR
 from dataplane.abi import kernel
 from dataplane.errors import VerifierError
 from dataplane.isa import opcodes as op
-from dataplane.abi.pseudo import (BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD,
+from dataplane.abi.pseudo import (BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD,
                                   BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE, BPF_PSEUDO_MAP_VALUE)
 from dataplane.isa.disasm import format_insn
 from dataplane.isa.validate import check as encoding_problem
 from dataplane.verifier import cfg as cfgmod
 from dataplane.verifier import dispatch, fastloop, iters, rcu
-from dataplane.verifier.insn_check import whole_program_problem
+from dataplane.verifier.insn_check import INSNTABLE, whole_program_problem
 from dataplane.verifier.linfo import LineAnnotator
 from dataplane.verifier.alu import AluMixin
 from dataplane.verifier.branch import BranchMixin
@@ -132,10 +132,14 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
 
     def _run(self) -> VerifiedProgram:
         for insn in self.insns:   # resolve_pseudo_ldimm64's checks: every insn, reachable or not
-            why = whole_program_problem(insn)
-            if why:
-                self.lines.append(why)
-                raise VerifierError(why, self._final_log())
+            code = insn.opcode
+            # (only loads, lddw and unknown opcodes can have a problem: the
+            # others skip the call, which was a per-insn cost of every load)
+            if code & 0x07 == op.BPF_LDX or code == op.OP_LDDW or code not in INSNTABLE:
+                why = whole_program_problem(insn)
+                if why:
+                    self.lines.append(why)
+                    raise VerifierError(why, self._final_log())
         self.enc_ok = bytearray(len(self.insns) * 2 + 1)   # per slot: reserved fields checked
         try:
             self.cfg = cfgmod.build(self.insns, self._call_params)
@@ -144,7 +148,8 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
             raise VerifierError(e.summary, self._final_log()) from None
         self.prog = self.cfg.prog
         cfgmod.mark_iter_next(self.cfg, [pc for pc, insn in enumerate(self.prog)
-                                         if insn is not None and insn.is_kfunc_call and self._is_iter_next(insn)])
+                                         if insn is not None and insn.opcode == op.OP_CALL
+                                         and insn.src == BPF_PSEUDO_KFUNC_CALL and self._is_iter_next(insn)])
         self.live = StackLiveness(self.cfg)
         self._init_precision()
         self.visitor = Visitor(self)
@@ -181,7 +186,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
     def _check_lddw(self) -> None:
         """resolve_pseudo_ldimm64: map references must name known maps."""
         for pc, insn in enumerate(self.prog):
-            if insn is None or not insn.is_lddw:
+            if insn is None or insn.opcode != op.OP_LDDW:
                 continue
             if insn.src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE,
                             BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE):
@@ -425,7 +430,7 @@ class Verifier(AluMixin, MemMixin, BranchMixin, CallsMixin, PrecisionMixin, Expl
         """Combined stack of every call chain must fit in 512 bytes (JIT rounding: 16)."""
         calls: dict[int, list] = {i: [] for i in range(len(self.cfg.subprogs))}
         for pc, insn in enumerate(self.prog):
-            if insn is not None and insn.is_local_call:
+            if insn is not None and insn.opcode == op.OP_CALL and insn.src == BPF_PSEUDO_CALL:
                 calls[self.cfg.subprog_of[pc]].append(self.cfg.subprogs.index(pc + 1 + insn.imm))
 
         _walk_stack(calls, self.stack_depth, self.fail, 0, 0, 1, {0})

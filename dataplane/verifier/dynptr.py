@@ -1,7 +1,10 @@
 """Dynptrs (struct bpf_dynptr, 16 bytes on the stack) as the kernel's
 verifier tracks them (process_dynptr_func, mark_stack_slots_dynptr,
 destroy_if_dynptr_stack_slot, the bpf_dynptr_slice return), for the XDP
-dynptr kfuncs bpf_dynptr_from_xdp / bpf_dynptr_slice / bpf_dynptr_slice_rdwr.
+dynptr kfuncs bpf_dynptr_from_xdp / bpf_dynptr_slice / bpf_dynptr_slice_rdwr,
+and the helpers' local (bpf_dynptr_from_mem over a map value) and ringbuf
+(bpf_ringbuf_reserve_dynptr: holds a reference until
+bpf_ringbuf_submit_dynptr / _discard_dynptr) dynptrs.
 
 Stack representation (state.py's per-byte slot types): the two slots of an
 initialised dynptr have every byte ``D`` (the first slot, at the dynptr's
@@ -26,6 +29,7 @@ BPF_DYNPTR_SIZE = 16
 FIRST, SECOND = "D" * 8, "d" * 8
 DYNPTR_BYTES = frozenset("Dd")
 CONST_PTR_TO_DYNPTR = DYNPTR    # register type of a dynptr argument callbacks get (unused by XDP)
+REFCOUNTED = frozenset({"ringbuf"})   # dynptr_type_refcounted
 
 
 def _spi(v, regno: int, r: Reg, *, quiet: bool = False) -> int | None:
@@ -60,13 +64,15 @@ def is_initialized(v, st, regno: int, r: Reg) -> Reg | None:
 
 def destroy(v, st, frame, spi: int) -> None:
     """destroy_if_dynptr_stack_slot: a write into either slot of a dynptr
-    ends it (both slots become invalid).  No reference-counted dynptr type
-    exists here, so there is no "cannot overwrite referenced dynptr"."""
+    ends it (both slots become invalid), unless the dynptr holds a
+    reference (a ringbuf record): that one must be submitted or discarded."""
     types, _ = frame.stack.get(spi, INVALID_SLOT)
     if types[0] not in DYNPTR_BYTES:
         return
     first = spi if types[0] == "D" else spi + 1
     d = frame.stack.get(first, INVALID_SLOT)[1]
+    if d is not None and d.ref:
+        v.fail("cannot overwrite referenced dynptr")
     frame.stack[first] = INVALID_SLOT
     frame.stack[first - 1] = INVALID_SLOT
     if st is None or d is None:
@@ -96,8 +102,42 @@ def uninit_arg(v, st, pc: int, regno: int, argno: int, r: Reg, dtype: str) -> No
     destroy(v, st, frame, spi)
     destroy(v, st, frame, spi - 1)
     d = ptr(DYNPTR, id=v.new_id(), btf=dtype)
+    if dtype in REFCOUNTED:       # mark_stack_slots_dynptr: the record is a reference to release
+        d.ref = v.acquire_reference(st, pc)
     frame.stack[spi] = (FIRST, d)
     frame.stack[spi - 1] = (SECOND, None)
+
+
+def helper_arg_type(v, regno: int, r: Reg) -> None:
+    """check_reg_type of a helper's dynptr argument (dynptr_types)."""
+    if r.t not in (STACK, CONST_PTR_TO_DYNPTR):
+        v.fail(f"R{regno} type={r.type_str()} expected=fp, dynptr_ptr")
+
+
+def release_arg(v, st, regno: int, argno: int, r: Reg, dtype: str) -> Reg:
+    """An OBJ_RELEASE dynptr argument (bpf_ringbuf_submit_dynptr /
+    _discard_dynptr): an acquired dynptr on the stack of type ``dtype``."""
+    helper_arg_type(v, regno, r)
+    if r.t != STACK:
+        v.fail("cannot release unowned const bpf_dynptr")
+    spi = _spi(v, regno, r)
+    sp = st.frames[r.frame].stack.get(spi, INVALID_SLOT)[1] if spi is not None else None
+    if sp is None or sp.t != DYNPTR or not sp.ref:
+        v.fail(f"arg {regno} is an unacquired reference")
+    d = init_arg(v, st, regno, argno, r)
+    if d.btf != dtype:
+        v.fail(f"Expected a dynptr of type {dtype} as arg #{argno}")
+    return d
+
+
+def release(v, st, r: Reg, d: Reg) -> None:
+    """unmark_stack_slots_dynptr: the dynptr's slots are invalid, and its
+    reference (with every slice that holds it) is released."""
+    spi = _spi(v, 0, r)
+    frame = st.frames[r.frame]
+    frame.stack[spi] = INVALID_SLOT
+    frame.stack[spi - 1] = INVALID_SLOT
+    v.release_reference(st, d.ref)
 
 
 def init_arg(v, st, regno: int, argno: int, r: Reg) -> Reg:
@@ -123,7 +163,7 @@ def data_reg(v, d: Reg, size: int) -> Reg:
     """bpf_dynptr_data: PTR_TO_MEM | MAYBE_NULL of the constant size with the
     dynptr's id (no packet flag: it dies with the dynptr, not the packet;
     for an XDP dynptr it is always NULL at run time)."""
-    return ptr(MEM_OR_NULL, msize=size, btf=MEM_DYNPTR_DATA, map=d.id, id=v.new_id())
+    return ptr(MEM_OR_NULL, msize=size, btf=MEM_DYNPTR_DATA, map=d.id, id=v.new_id(), ref=d.ref)
 
 
 def is_packet_slice(r: Reg) -> bool:

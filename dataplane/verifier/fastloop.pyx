@@ -23,6 +23,7 @@ from dataplane.verifier.fastmem cimport (ld_map_fd, lt, mem_load, mem_store, new
                                          top_regs)
 from dataplane.verifier.slots cimport getslot, setslot, slot_offset
 from dataplane.verifier.visit cimport Visitor
+from dataplane.verifier.backtrack cimport Backtracker
 from dataplane.verifier.hist cimport Hist
 import gc
 
@@ -259,7 +260,7 @@ def run(v, st, long limit):
     for x in v.cfg.jmp:
         jmp[x] = 1
     live = v.live
-    bt = v.bt
+    cdef Backtracker bt = v.bt     # typed: a decided branch's marks are a C call, not a method lookup
     cdef Visitor visitor = v.visitor
     cdef Hist ent
     step, path_done = v.step, v._path_done
@@ -391,7 +392,7 @@ def run(v, st, long limit):
         free(seen)
 
 
-cdef int cond(v, st, Plan *p, int pc, bt) except -2:
+cdef int cond(v, st, Plan *p, int pc, Backtracker bt) except -2:
     """check_cond_jmp for scalar operands (-1: not handled here)."""
     cdef list regs = top_regs(st), oregs
     cdef vb a, b, ta, tb, fa, fb

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataplane.abi import ctx as ctxabi
 from dataplane.isa import opcodes as op
 from dataplane.verifier import scalar, tnum
+from dataplane.abi.helper_protos import SOCK_CAST_STRUCTS
 from dataplane.abi.maps import MAP_BTF_STRUCT
 from dataplane.verifier import dynptr
 from dataplane.verifier.reg import MEM_MAP_KEY, SOCK, SOCK_COMMON
@@ -190,6 +191,11 @@ class MemMixin:
             self.fail(f"R{regno} is ptr_{tname} invalid negative access: off={off}")
         if not reg.is_const() or reg.val:
             self.fail(f"R{regno} is ptr_{tname} invalid variable offset: off={off}, var_off={tnum.fmt(reg.vo)}")
+        if lay is None and tname in SOCK_CAST_STRUCTS:
+            # a bpf_skc_to_* cast: the kernel reads its struct by vmlinux BTF;
+            # dataplane's sockets are struct bpf_sock, not laid out like it
+            self.fail(f"R{regno}: reading struct {tname} is not implemented by dataplane "
+                      f"(the kernel allows it; dataplane lacks it)")
         if lay is None:
             # No layout known: nothing may be touched (stricter than the
             # kernel, which knows every struct's BTF).

@@ -6,6 +6,7 @@ part of the offset (the kernel's var_off/umin..smax), ``off`` the fixed part.
 """
 from __future__ import annotations
 
+from dataplane.abi.helper_protos import SOCK_CAST_STRUCTS
 from dataplane.verifier import scalar, tnum
 
 NOT_INIT = 0
@@ -118,7 +119,9 @@ class Reg:
             return "map_key"
         if self.t in (MEM, MEM_OR_NULL) and self.btf in (MEM_DYNPTR_RO, MEM_RDONLY):
             return "rdonly_" + name
-        if self.t in (BTF, BTF_OR_NULL) and self.ref:
+        if self.t in (BTF, BTF_OR_NULL) and self.ref and self.btf not in SOCK_CAST_STRUCTS:
+            # a kfunc's acquired object is PTR_TRUSTED; a helper's socket cast
+            # (RET_PTR_TO_BTF_ID) is not, though it shares a reference
             return "trusted_" + name
         return name
 

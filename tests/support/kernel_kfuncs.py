@@ -2,48 +2,26 @@
 may call (asked of BPF_PROG_LOAD itself) and their BTF prototypes.
 
 The kernel registers kfuncs per program type in id sets that its BTF does
-not describe, so the allowed set is found the way a loader would find out:
-load a three-instruction XDP program calling the kfunc by BTF id. The
-verifier refuses a kfunc outside the XDP sets with "calling kernel function
-NAME is not allowed" before it looks at any argument; every other outcome
-(accepted, or refused over the unset arguments) means XDP may call it.
+not describe; dataplane.io.kfunc_probe asks BPF_PROG_LOAD, as a loader
+would (and as `verify --kernel-layout` does for the kfuncs a program calls).
 """
 from __future__ import annotations
 
-import struct
 from functools import lru_cache
 
-from dataplane.io import kbpf
+from dataplane.io.kfunc_probe import kfunc_allowed
+from dataplane.loader.kernel_kfuncs import kernel_kfunc_ids as kernel_kfuncs
 from dataplane.loader.vmlinux import vmlinux_btf
 
-BPF_PSEUDO_KFUNC_CALL = 2
+BPF_PROG_TYPE_XDP = 6
 _INT_KINDS = ("INT", "ENUM", "ENUM64")
-
-
-def _insn(op: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
-    return struct.pack("<BBhi", op, dst | src << 4, off, imm)
-
-
-@lru_cache(maxsize=1)
-def kernel_kfuncs() -> dict[str, int]:
-    """name -> BTF FUNC id of every function the kernel's BTF tags bpf_kfunc."""
-    btf = vmlinux_btf()
-    return {btf[t.type].name: t.type for t in btf.types[1:] if t.kind == "DECL_TAG" and t.name == "bpf_kfunc"}
 
 
 @lru_cache(maxsize=1)
 def xdp_kfuncs() -> frozenset[str]:
-    """The kfuncs the running kernel lets an XDP program call."""
-    allowed = set()
-    for name, tid in kernel_kfuncs().items():
-        code = _insn(0x85, src=BPF_PSEUDO_KFUNC_CALL, imm=tid) + _insn(0xB7, imm=2) + _insn(0x95)
-        try:
-            kbpf.prog_load(code, log_level=1, name="kfprobe").close()
-        except kbpf.KernelBpfError as e:
-            if f"calling kernel function {name} is not allowed" in (e.log or ""):
-                continue
-        allowed.add(name)
-    return frozenset(allowed)
+    """The kfuncs the running kernel lets an XDP program call (asked of
+    BPF_PROG_LOAD, dataplane.io.kfunc_probe)."""
+    return frozenset(n for n, tid in kernel_kfuncs().items() if kfunc_allowed(n, tid, BPF_PROG_TYPE_XDP) is not False)
 
 
 def signature(name: str) -> tuple[list[tuple[str, str]], tuple[str, str]]:

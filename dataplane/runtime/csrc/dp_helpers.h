@@ -186,6 +186,8 @@ int dp_skb_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *o
 /* r1 of an XDP helper as the buffer, or NULL after failing the program
  * (an unverified program may pass anything). */
 struct dp_xdp_buff *dp_xdp_of(struct dp_env *env, uint64_t ctx, const char *helper);
+/* A ring buffer map argument of this program (helpers_out.c), or NULL after dp_env_fail. */
+struct dp_map *dp_ring_arg(struct dp_env *env, uint64_t v, const char *helper);
 
 /* Point the engine's input window at the packet after data moved. */
 static inline void dp_xdp_sync(struct dp_env *env, const struct dp_xdp_buff *x)

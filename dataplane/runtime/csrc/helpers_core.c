@@ -410,6 +410,12 @@ uint64_t dp_h_sk_lookup_tcp(struct dp_env *, uint64_t, uint64_t, uint64_t, uint6
 uint64_t dp_h_sk_lookup_udp(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_skc_lookup_tcp(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_sk_release(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_skc_to_tcp6_sock(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_skc_to_tcp_sock(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_skc_to_tcp_timewait_sock(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_skc_to_tcp_request_sock(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_skc_to_udp6_sock(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_skc_to_unix_sock(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_tcp_raw_gen_syncookie_ipv4(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_tcp_raw_gen_syncookie_ipv6(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_tcp_raw_check_syncookie_ipv4(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
@@ -417,6 +423,10 @@ uint64_t dp_h_tcp_raw_check_syncookie_ipv6(struct dp_env *, uint64_t, uint64_t, 
 uint64_t dp_h_xdp_get_buff_len(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_load_bytes(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_xdp_store_bytes(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_dynptr_from_mem(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_ringbuf_reserve_dynptr(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_ringbuf_submit_dynptr(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_ringbuf_discard_dynptr(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_dynptr_read(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_dynptr_write(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_dynptr_data(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
@@ -454,6 +464,12 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case DP_FUNC_spin_lock: return h_spin_lock;
     case DP_FUNC_spin_unlock: return h_spin_unlock;
     case DP_FUNC_skc_lookup_tcp: return dp_h_skc_lookup_tcp;
+    case DP_FUNC_skc_to_tcp6_sock: return dp_h_skc_to_tcp6_sock;
+    case DP_FUNC_skc_to_tcp_sock: return dp_h_skc_to_tcp_sock;
+    case DP_FUNC_skc_to_tcp_timewait_sock: return dp_h_skc_to_tcp_timewait_sock;
+    case DP_FUNC_skc_to_tcp_request_sock: return dp_h_skc_to_tcp_request_sock;
+    case DP_FUNC_skc_to_udp6_sock: return dp_h_skc_to_udp6_sock;
+    case DP_FUNC_skc_to_unix_sock: return dp_h_skc_to_unix_sock;
     case DP_FUNC_jiffies64: return h_jiffies64;
     case DP_FUNC_ktime_get_boot_ns: return h_ktime_get_boot_ns;
     case DP_FUNC_ringbuf_output: return dp_h_ringbuf_output;
@@ -473,6 +489,10 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case DP_FUNC_tcp_raw_gen_syncookie_ipv6: return dp_h_tcp_raw_gen_syncookie_ipv6;
     case DP_FUNC_tcp_raw_check_syncookie_ipv4: return dp_h_tcp_raw_check_syncookie_ipv4;
     case DP_FUNC_tcp_raw_check_syncookie_ipv6: return dp_h_tcp_raw_check_syncookie_ipv6;
+    case DP_FUNC_dynptr_from_mem: return dp_h_dynptr_from_mem;
+    case DP_FUNC_ringbuf_reserve_dynptr: return dp_h_ringbuf_reserve_dynptr;
+    case DP_FUNC_ringbuf_submit_dynptr: return dp_h_ringbuf_submit_dynptr;
+    case DP_FUNC_ringbuf_discard_dynptr: return dp_h_ringbuf_discard_dynptr;
     case DP_FUNC_dynptr_read: return dp_h_dynptr_read;
     case DP_FUNC_dynptr_write: return dp_h_dynptr_write;
     case DP_FUNC_dynptr_data: return dp_h_dynptr_data;

@@ -207,7 +207,7 @@ uint64_t dp_h_perf_event_output(struct dp_env *env, uint64_t r1, uint64_t r2, ui
     return 0;
 }
 
-static struct dp_map *ring_arg(struct dp_env *env, uint64_t v, const char *helper)
+struct dp_map *dp_ring_arg(struct dp_env *env, uint64_t v, const char *helper)
 {
     struct dp_rt *rt = RT(env);
     uint32_t i;
@@ -220,7 +220,7 @@ static struct dp_map *ring_arg(struct dp_env *env, uint64_t v, const char *helpe
 
 uint64_t dp_h_ringbuf_output(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
-    struct dp_map *m = ring_arg(env, r1, "bpf_ringbuf_output");
+    struct dp_map *m = dp_ring_arg(env, r1, "bpf_ringbuf_output");
     const void *data;
     (void)r5;
     if (!m)
@@ -232,7 +232,7 @@ uint64_t dp_h_ringbuf_output(struct dp_env *env, uint64_t r1, uint64_t r2, uint6
 
 uint64_t dp_h_ringbuf_reserve(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
-    struct dp_map *m = ring_arg(env, r1, "bpf_ringbuf_reserve");
+    struct dp_map *m = dp_ring_arg(env, r1, "bpf_ringbuf_reserve");
     void *p;
     (void)r4; (void)r5;
     if (!m)
@@ -272,7 +272,7 @@ uint64_t dp_h_ringbuf_discard(struct dp_env *env, uint64_t r1, uint64_t r2, uint
 
 uint64_t dp_h_ringbuf_query(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
-    struct dp_map *m = ring_arg(env, r1, "bpf_ringbuf_query");
+    struct dp_map *m = dp_ring_arg(env, r1, "bpf_ringbuf_query");
     (void)r3; (void)r4; (void)r5;
     return m ? dp_ringbuf_query(m, r2) : 0;
 }

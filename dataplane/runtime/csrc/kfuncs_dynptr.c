@@ -3,11 +3,10 @@
  * engines through the kfunc table, and the dynptr helpers bpf_dynptr_read /
  * bpf_dynptr_write / bpf_dynptr_data (helper ids 201-203) for XDP dynptrs.
  *
- * struct bpf_dynptr is 16 opaque bytes on the program's stack (the verifier
- * lets nothing else read or write them). Here they hold the XDP buffer the
- * dynptr was made from, the length it had then (the kernel fixes the size at
- * creation too: xdp_get_buff_len, the linear part and every fragment) and
- * the type. A slice points into the packet when the range lies in one piece
+ * An XDP dynptr (dp_dynptr.h) holds the XDP buffer it was made from and the
+ * length it had then (the kernel fixes the size at creation too:
+ * xdp_get_buff_len, the linear part and every fragment); local and ringbuf
+ * dynptrs are left to helpers_dynptr_mem.c. A slice points into the packet when the range lies in one piece
  * (the linear part or one fragment: bpf_xdp_pointer), else the bytes that
  * exist are copied into the caller's buffer (bpf_xdp_copy_buf, across the
  * pieces) and the buffer is returned; without a buffer the slice is NULL.
@@ -16,18 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "dp_helpers.h"
-
-#define DYNPTR_TYPE_XDP 4u       /* enum bpf_dynptr_type: BPF_DYNPTR_TYPE_XDP */
-#define DYNPTR_RDONLY (1u << 31)
-
-struct dp_dynptr {
-    struct dp_xdp_buff *xdp;     /* NULL: a null dynptr (bpf_dynptr_set_null) */
-    uint32_t size;
-    uint32_t info;               /* type | DYNPTR_RDONLY */
-};
-
-_Static_assert(sizeof(struct dp_dynptr) == 16, "struct bpf_dynptr is 16 bytes");
+#include "dp_dynptr.h"
 
 /* The dynptr the program passed (16 bytes it may read and write). */
 static struct dp_dynptr *arg_dynptr(struct dp_env *env, uint64_t addr, uint32_t need, const char *fn)
@@ -93,6 +81,8 @@ static uint64_t slice(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3,
         if (!buf && len)
             return dp_env_fail(env, "%s: R3 is not %u bytes of writable memory", fn, len);
     }
+    if (d->xdp && dp_dynptr_is_mem(d))
+        return dp_dynptr_mem_ptr(env, d, off, len, rdwr);
     x = d->xdp;
     if (!x || (rdwr && (d->info & DYNPTR_RDONLY)))
         return 0;
@@ -163,6 +153,8 @@ uint64_t dp_h_dynptr_read(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t
         return dp_env_fail(env, "bpf_dynptr_read: R1 is not %u bytes of writable memory", len);
     if (!d->xdp || r5)
         return (uint64_t)-EINVAL;
+    if (dp_dynptr_is_mem(d))
+        return dp_dynptr_mem_read(env, dst, len, d, off, r5);
     if ((err = check_off_len(d, off, len)))
         return (uint64_t)(int64_t)err;
     return bytes(d->xdp, off, dst, len, 0);
@@ -183,6 +175,8 @@ uint64_t dp_h_dynptr_write(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_
         return dp_env_fail(env, "bpf_dynptr_write: R3 is not %u bytes of memory", len);
     if (!d->xdp || (d->info & DYNPTR_RDONLY))
         return (uint64_t)-EINVAL;
+    if (dp_dynptr_is_mem(d))
+        return dp_dynptr_mem_write(env, d, off, src, len, r5);
     if ((err = check_off_len(d, off, len)))
         return (uint64_t)(int64_t)err;
     if (r5)
@@ -191,12 +185,15 @@ uint64_t dp_h_dynptr_write(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_
 }
 
 /* void *bpf_dynptr_data(const struct bpf_dynptr *ptr, u32 offset, u32 len):
- * NULL for XDP dynptrs (they are read through slices), as in the kernel */
+ * NULL for XDP dynptrs (they are read through slices), as in the kernel;
+ * the bytes themselves for local and ringbuf ones (writable unless read-only) */
 uint64_t dp_h_dynptr_data(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
-    (void)r2; (void)r3; (void)r4; (void)r5;
-    arg_dynptr(env, r1, DP_REGION_READ, "bpf_dynptr_data");
-    return 0;
+    struct dp_dynptr *d = arg_dynptr(env, r1, DP_REGION_READ, "bpf_dynptr_data");
+    (void)r4; (void)r5;
+    if (!d || !d->xdp || !dp_dynptr_is_mem(d))
+        return 0;
+    return dp_dynptr_mem_ptr(env, d, (uint32_t)r2, (uint32_t)r3, 1);
 }
 
 dp_helper_fn dp_dynptr_kfunc(uint32_t id)
