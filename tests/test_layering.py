@@ -146,3 +146,29 @@ def test_every_cdef_extern_is_in_includes():
            for text in [p.read_text()] for m in _EXTERN.finditer(text)]
     assert not bad, "\n".join(bad)
     assert sorted(inc.glob("*.pxd")), "dataplane/includes/ has no .pxd"
+
+
+def test_c_reaches_other_packages_through_includes():
+    """A package's C is its own: another package includes only the public
+    headers forwarded in dataplane/includes/ (on every extension's include
+    path), never a path into that package's csrc/ (`#include "../..."`, or an
+    extension's `# distutils: include_dirs` naming another package); so the
+    headers there are the public set and everything else (`*_impl.h`) is
+    private to its package."""
+    bad = []
+    for p in sorted(PKG.rglob("csrc/*.[ch]")):
+        for n, line in enumerate(p.read_text().splitlines(), 1):
+            if re.match(r'\s*#\s*include\s+"\.\./', line):
+                bad.append(f"{p.relative_to(ROOT)}:{n}: {line.strip()} (include the header's dataplane/includes/ name)")
+    for p in sorted(PKG.rglob("*.pyx")):
+        own = p.relative_to(PKG).parts[0]
+        for n, line in enumerate(p.read_text().splitlines(), 1):
+            m = re.match(r"#\s*distutils:\s*include_dirs\s*=\s*(.*)", line)
+            for d in (m.group(1).split() if m else ()):
+                if not d.startswith(f"dataplane/{own}/"):
+                    bad.append(f"{p.relative_to(ROOT)}:{n}: include_dirs {d} is another package's")
+    assert not bad, "\n".join(bad)
+    for fwd in (PKG / "includes").glob("*.h"):
+        for inc in re.findall(r'#\s*include\s+"([^"]+)"', fwd.read_text()):
+            assert (fwd.parent / inc).is_file(), f"{fwd.relative_to(ROOT)} forwards to a missing {inc}"
+            assert not inc.rsplit("/", 1)[-1].endswith("_impl.h"), f"{fwd.relative_to(ROOT)} makes {inc} public"

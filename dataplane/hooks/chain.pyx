@@ -1,5 +1,4 @@
 # shared C (dp_env.c, dp_interp.c) comes from libdpcore.a: setup.py CORE_LIB
-# distutils: include_dirs = dataplane/runtime/csrc dataplane/runtime/jit/csrc dataplane/io/csrc
 """Native chain of XDP programs (csrc/dp_chain.h) and its counters.
 
 ``Chain(entries, ifindex=1, revision=0, totals=None)`` builds an immutable

@@ -1,4 +1,3 @@
-# distutils: include_dirs = dataplane/runtime/csrc dataplane/runtime/jit/csrc dataplane/io/csrc
 """The generic pump: fill a batch from a Source, run the hook's chain over
 it, hand each verdict's frames to its Sink, give the frames back -- for any
 transport (io/source.pxd), with no Python per packet, and none per batch

@@ -1,7 +1,6 @@
 # C view of the kernel helpers (runtime/csrc/dp_helpers.h: XDP and skb
 # buffers, struct dp_rt -- the per-thread helper state --, the helper and
-# kfunc tables, the XDP/skb ctx loads) and the SYN cookie helpers' control
-# side (dp_syncookie.h).
+# kfunc tables, the XDP/skb ctx loads).
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 from dataplane.includes.env cimport dp_ctx_load_fn, dp_env, dp_helper_fn
@@ -87,8 +86,3 @@ cdef extern from "dp_helpers.h" nogil:
     uint32_t dp_csum_partial(const uint8_t *p, uint64_t len, uint32_t seed)
     unsigned short dp_cpu_numa_node[1024]   # bpf_get_numa_node_id: CPU -> node (helpers.set_numa_nodes)
 
-
-cdef extern from "dp_syncookie.h" nogil:
-    void dp_syncookie_set_secret(const uint8_t *key64)
-    int64_t dp_syncookie_minutes_offset
-    uint64_t dp_siphash(const uint8_t *data, size_t len, const uint64_t *key)

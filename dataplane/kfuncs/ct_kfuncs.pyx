@@ -1,5 +1,4 @@
 # distutils: sources = dataplane/kfuncs/csrc/ct_kfuncs.c
-# distutils: include_dirs = dataplane/runtime/csrc dataplane/conntrack/csrc
 """Native side of the conntrack kfuncs.
 
 ``install(table, indices)`` puts the C implementations into a kfunc

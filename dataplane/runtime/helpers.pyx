@@ -19,6 +19,7 @@ from libc.string cimport memcpy, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
 
 from dataplane.errors import DataplaneError, ExecutionError
+from dataplane.includes.syncookie cimport dp_siphash, dp_syncookie_minutes_offset, dp_syncookie_set_secret
 from dataplane.includes.system cimport posix_memalign
 from dataplane.loader import kconfig as _kconfig
 from dataplane.maps.core cimport Map, set_current_cpu

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../runtime/csrc/dp_helpers.h"
+#include "dp_helpers.h"
 
 #define KF_OPTS_SZ_OLD 12u
 #define KF_OPTS_SZ 16u          /* NF_BPF_CT_OPTS_SZ */

@@ -37,8 +37,8 @@
 
 #include <stdint.h>
 
-#include "../../runtime/csrc/dp_env.h"
-#include "../../conntrack/csrc/conntrack.h"
+#include "dp_env.h"
+#include "conntrack.h"
 
 /* What dp_rt.ct points at: the table programs of a collection share. */
 struct dp_kf_ct {
