@@ -123,6 +123,8 @@ cdef _sock(dp_sock *c, sk, uint32_t listener):
     c.rport = sk.rport
     c.v6only = sk.v6only
     c.listener = listener
+    c.max_ack_backlog = sk.backlog
+    c.ack_backlog = sk.accept_queue
     if sk.family == M.AF_INET:
         _put(<uint8_t *>&c.pub.src_ip4, la, 4)
         _put(<uint8_t *>&c.pub.dst_ip4, ra, 4)
@@ -243,6 +245,8 @@ cdef class Net:
                     listeners = _listeners(socks)
                     for i, sk in enumerate(socks):
                         _sock(&sks[i], sk, listeners.get(i, 0xFFFFFFFF))
+                    for j in listeners.values():     # each listener's request sockets
+                        sks[j].nreq += 1
                 except (ValueError, OverflowError, TypeError) as exc:
                     raise DataplaneError(f"network namespace model: {exc}", kind=_errno.EINVAL) from None
                 snap = dp_net_snap_build(devs, nd, a4, len(addrs4), a6, len(addrs6), rts, nr, rls, nl, nbs, nn,
@@ -252,6 +256,7 @@ cdef class Net:
                         raise MemoryError()
                     raise DataplaneError(f"network namespace model: {msg.decode(errors='replace')}",
                                          kind=-err if err else _errno.EINVAL)
+                snap.tcp_syncookies = state.tcp_syncookies & 0xff
                 err = dp_net_snap_set_socks(snap, sks, len(socks), msg, sizeof(msg))
                 if err:
                     dp_net_snap_free(snap)

@@ -168,10 +168,13 @@ def _sockets() -> tuple:
                     if proto == M.IPPROTO_TCP and state == M.TCP_SYN_RECV:
                         state = M.TCP_NEW_SYN_RECV      # a request socket in the established hash
                     v6only = bool(_attr(m, "INET_DIAG_SKV6ONLY", 0)) if fam == AF_INET6 else False
+                    # a listener's queue (inet_diag: rqueue sk_ack_backlog, wqueue sk_max_ack_backlog)
+                    listen = proto == M.IPPROTO_TCP and state == M.TCP_LISTEN
                     out.append(M.Socket(
                         protocol=proto, family=int(fam), state=state, local=m["idiag_src"],
                         lport=m["idiag_sport"], remote=m["idiag_dst"], rport=m["idiag_dport"],
-                        bound_dev_if=m["idiag_if"], v6only=v6only, mark=_u32(_attr(m, "INET_DIAG_MARK", 0))))
+                        bound_dev_if=m["idiag_if"], v6only=v6only, mark=_u32(_attr(m, "INET_DIAG_MARK", 0)),
+                        backlog=m["idiag_wqueue"] if listen else 0, accept_queue=m["idiag_rqueue"] if listen else 0))
     return tuple(out)
 
 
@@ -224,10 +227,16 @@ def _learn_here() -> M.NetState:
                                      n["state"]))
     finally:
         ipr.close()
-    try:
-        with open("/proc/sys/net/ipv4/ip_forward_use_pmtu") as f:
-            pmtu = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        pmtu = 0
+    pmtu = _sysctl("ip_forward_use_pmtu", 0)
     return M.NetState(devices=devices, addresses=tuple(addrs), routes=tuple(routes), rules=rules,
-                      neighbours=tuple(neigh), sockets=_sockets(), fwd_use_pmtu=bool(pmtu))
+                      neighbours=tuple(neigh), sockets=_sockets(), fwd_use_pmtu=bool(pmtu),
+                      tcp_syncookies=_sysctl("tcp_syncookies", 1))
+
+
+def _sysctl(name: str, default: int) -> int:
+    """net.ipv4.<name> of the calling thread's namespace (/proc/sys/net follows it)."""
+    try:
+        with open(f"/proc/sys/net/ipv4/{name}") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default

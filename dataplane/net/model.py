@@ -183,6 +183,8 @@ class Socket:
     v6only: bool = False              # IPV6_V6ONLY (AF_INET6 only)
     mark: int = 0
     priority: int = 0
+    backlog: int = 0                  # a listener's sk_max_ack_backlog (listen(2)'s, capped by somaxconn)
+    accept_queue: int = 0             # a listener's sk_ack_backlog: accepted connections not yet accept()ed
 
 
 def default_rules() -> tuple:
@@ -204,6 +206,7 @@ class NetState:
     neighbours: tuple = ()
     sockets: tuple = ()               # Socket: what bpf_sk_lookup_* and bpf_skc_lookup_tcp find
     fwd_use_pmtu: bool = False        # net.ipv4.ip_forward_use_pmtu
+    tcp_syncookies: int = 1           # net.ipv4.tcp_syncookies (bpf_tcp_gen/check_syncookie)
     source: str = "fresh"             # where it came from (netns name, "api")
 
     def device(self, ifindex: int) -> Device | None:
