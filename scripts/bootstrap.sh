@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libasan8, libubsan1: the sanitizer runtimes of scripts/asan.sh (CI runs the fuzz corpora on them)
+# libasan8, libubsan1: the sanitizer runtimes of scripts/asan.sh (CI runs the fuzz corpora and the native-heavy tests on them)
 APT_PKGS=(gcc make clang llvm libbpf-dev bpftool iproute2 iputils-ping python3-venv python3-dev tcpdump conntrack iptables ipset
           libasan8 libubsan1)
 

@@ -95,15 +95,20 @@ def test_cli_pcap_corpus(seeds, capsys):
 
 
 def test_ci_runs_the_fuzz_corpora_under_asan():
-    """`make test` (CI: .ci/run) ends with `scripts/asan.sh fuzz`, whose failure fails it; that set
-    is these fuzz files, each present, and bootstrap installs the sanitizer runtimes."""
+    """`make test` (CI: .ci/run) ends with `scripts/asan.sh ci`, whose failure fails it; that set
+    is these fuzz files and the native-heavy ones (ASAN_TESTS), each present, and bootstrap
+    installs the sanitizer runtimes."""
     import re
     test_sh = (ROOT / "scripts" / "test.sh").read_text()
-    assert "./scripts/asan.sh fuzz" in test_sh and "exit $rc" in test_sh
+    assert "./scripts/asan.sh ci" in test_sh and "exit $rc" in test_sh
     asan = (ROOT / "scripts" / "asan.sh").read_text()
     files = re.search(r"FUZZ_TESTS=\(([^)]*)\)", asan).group(1).split()
     assert set(files) == {"tests/test_fuzz_cli.py", "tests/test_fuzz_service.py", "tests/test_verifier_fuzz.py"}
-    assert all((ROOT / f).is_file() for f in files)
+    native = re.search(r"ASAN_TESTS=\(([^)]*)\)", asan).group(1).split()
+    native = [f for f in native if not f.startswith("#")]
+    assert len(native) >= 20 and "tests/test_io_afxdp.py" in native and "tests/test_jit_vs_interp.py" in native
+    assert all((ROOT / f).is_file() for f in files + native)
+    assert '"${FUZZ_TESTS[@]}" "${ASAN_TESTS[@]}" "${CI_SKIP[@]}"' in asan     # the ci mode runs both
     assert "log_path=" in asan and "runtime error:" in asan      # every report is looked at
     boot = (ROOT / "scripts" / "bootstrap.sh").read_text()
     assert "libasan8" in boot and "libubsan1" in boot

@@ -131,3 +131,18 @@ def test_the_walk_sees_every_kind_of_import(tmp_path):
     pyx = tmp_path / "m.pyx"
     pyx.write_text("from dataplane.hooks.chain cimport Chain\ncimport dataplane.cli.x\n")
     assert [n for _, n in _cython_imports(pyx)] == ["dataplane.hooks.chain", "dataplane.cli.x"]
+
+
+_EXTERN = re.compile(r"^\s*cdef\s+extern\b", re.M)
+
+
+def test_every_cdef_extern_is_in_includes():
+    """C declarations live in dataplane/includes/ (one .pxd per header family,
+    uvloop's includes/), cimported by the modules that use them: a header's C
+    view is written once, and a module's own .pxd holds only its types."""
+    inc = PKG / "includes"
+    bad = [f"{p.relative_to(ROOT)}:{text[:m.start()].count(chr(10)) + 1}: cdef extern outside dataplane/includes/"
+           for p in sorted(PKG.rglob("*.p[xy][dxi]")) if inc not in p.parents and not SKIP & set(p.parts)
+           for text in [p.read_text()] for m in _EXTERN.finditer(text)]
+    assert not bad, "\n".join(bad)
+    assert sorted(inc.glob("*.pxd")), "dataplane/includes/ has no .pxd"

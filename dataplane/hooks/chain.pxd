@@ -1,4 +1,5 @@
-# C view of the chain runner (csrc/dp_chain.h) and its owner types.
+# The chain runner's owner types; its C view (csrc/dp_chain.h) is
+# dataplane/includes/chain.pxd, cimported from here.
 #
 # Sources/sinks in other Cython modules (the pcap pump, AF_XDP later) call
 # Chain.run_c on a struct dp_batch: one native call per batch.
@@ -8,41 +9,7 @@ from dataplane.io.frames cimport dp_batch
 from dataplane.runtime.helpers cimport dp_rt
 from dataplane.runtime.interp cimport dp_env, dp_prog
 
-
-cdef extern from "dp_chain.h" nogil:
-    enum:
-        DP_NVERDICTS
-        DP_ENGINE_INTERP
-        DP_ENGINE_JIT
-
-    cdef struct dp_prog_stats:
-        uint64_t packets[5]
-        uint64_t bytes[5]
-        uint64_t runs
-        uint64_t run_ns
-        uint64_t errors
-        uint64_t invalid
-        uint64_t budget
-
-    ctypedef int (*dp_chain_jit_run_fn)(void *fn, int checked, const dp_prog *prog, dp_env *env,
-                                        uint64_t r1, uint64_t r2, uint64_t *r0) noexcept nogil
-
-    cdef struct dp_chain_entry:
-        int engine
-        int checked
-        const dp_prog *prog
-        void *jit_fn
-        dp_chain_jit_run_fn jit_run
-        dp_env env
-        dp_rt rt
-        char last_error[256]
-        dp_prog_stats *stats
-        uint32_t proceed
-
-    cdef struct dp_chain_result:
-        uint64_t packets[5]
-        uint64_t bytes[5]
-        uint64_t in_bytes
+from dataplane.includes.chain cimport *
 
 
 cdef class ProgStats:

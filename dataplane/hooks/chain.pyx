@@ -12,6 +12,9 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 from dataplane.errors import DataplaneError
+from dataplane.includes.atomics cimport __ATOMIC_RELEASE, __atomic_add_fetch
+from dataplane.includes.system cimport (pthread_mutex_destroy, pthread_mutex_init, pthread_mutex_lock,
+                                       pthread_mutex_unlock)
 from dataplane.io.frames cimport FrameBatch
 from dataplane.maps.core cimport set_current_cpu
 # The engine entry points come in as cimports (checked when this module is
@@ -24,35 +27,6 @@ from dataplane.runtime.interp cimport (Interpreter, dp_ctx_load_fn, dp_env_add_r
 from dataplane.runtime.jit.engine cimport JitInterpreter, jit_run_nogil
 
 from dataplane.abi.xdp import VERDICT_NAMES
-
-
-cdef extern from *:
-    uint64_t __atomic_add_fetch(uint64_t *p, uint64_t v, int order) nogil
-    int __ATOMIC_RELEASE
-
-
-cdef extern from "<pthread.h>" nogil:
-    ctypedef struct pthread_mutex_t:
-        pass
-    int pthread_mutex_init(pthread_mutex_t *m, void *attr)
-    int pthread_mutex_destroy(pthread_mutex_t *m)
-    int pthread_mutex_lock(pthread_mutex_t *m)
-    int pthread_mutex_unlock(pthread_mutex_t *m)
-
-
-cdef extern from "dp_chain.h" nogil:
-    cdef struct dp_chain:
-        uint32_t n
-        dp_chain_entry *e
-        uint32_t ingress_ifindex
-        dp_ctx_load_fn xdp_ctx_load
-        dp_prog_stats *totals
-        uint32_t *live
-        uint32_t live_cap
-        void (*set_cpu)(uint32_t cpu) noexcept nogil
-        pthread_mutex_t lock
-    uint32_t dp_chain_run(dp_chain *c, dp_batch *b, dp_chain_result *res, const volatile int *cancel)
-    size_t dp_chain_scratch_size(uint32_t n, uint32_t cap)
 
 
 cdef void _set_cpu(uint32_t cpu) noexcept nogil:

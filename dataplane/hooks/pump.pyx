@@ -13,27 +13,14 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+
 from cpython.ref cimport PyObject
 
-from dataplane.hooks.chain cimport Chain, dp_chain_result
+from dataplane.hooks.chain cimport DP_FRAME_UNDECIDED, Chain, dp_chain_result
+from dataplane.includes.atomics cimport __ATOMIC_ACQUIRE, __atomic_load_n
 from dataplane.io.frames cimport DP_BATCH_IN_PLACE, DP_VERDICT_MASK, dp_batch
 from dataplane.io.source cimport DP_NEED_GIL, DP_SOURCE_END, Sink, Source
-
-cdef extern from *:
-    uint64_t __atomic_load_n(const uint64_t *p, int order) nogil
-    int __ATOMIC_ACQUIRE
-
-cdef extern from "dp_chain.h":
-    # a frame the chain left without a verdict (the source was cancelled mid-batch)
-    uint32_t DP_FRAME_UNDECIDED
-
-cdef extern from "<time.h>" nogil:
-    ctypedef long time_t
-    cdef struct timespec:
-        time_t tv_sec
-        long tv_nsec
-    int clock_gettime(int clk, timespec *ts)
-    int CLOCK_MONOTONIC
 
 
 cdef inline uint64_t _now() noexcept nogil:

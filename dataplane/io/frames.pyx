@@ -15,8 +15,7 @@ from libc.stdint cimport uintptr_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
-cdef extern from "stdlib.h" nogil:
-    int posix_memalign(void **memptr, size_t alignment, size_t size)
+from dataplane.includes.system cimport posix_memalign
 
 HEADROOM = DP_XDP_HEADROOM
 TAILROOM = DP_XDP_TAILROOM

@@ -15,22 +15,12 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EINTR, errno
 from libc.stdint cimport uintptr_t
 from libc.string cimport memcpy
-
-cdef extern from *:
-    uint64_t __atomic_add_fetch(uint64_t *p, uint64_t v, int order) nogil
-    int __ATOMIC_RELAXED
 from posix.mman cimport MADV_SEQUENTIAL, MAP_FAILED, MAP_PRIVATE, PROT_READ, madvise, mmap, munmap
 from posix.stat cimport fstat, struct_stat
 from posix.unistd cimport close as os_close
 
-cdef extern from "<fcntl.h>" nogil:
-    enum:
-        F_SETLEASE
-        F_GETLEASE
-        F_SETOWN
-        F_RDLCK
-        F_UNLCK
-    int fcntl(int fd, int cmd, ...)
+from dataplane.includes.atomics cimport __ATOMIC_RELAXED, __atomic_add_fetch
+from dataplane.includes.system cimport F_GETLEASE, F_RDLCK, F_SETLEASE, F_SETOWN, F_UNLCK, fcntl
 
 from dataplane.errors import DataplaneError, PcapError
 

@@ -2,15 +2,11 @@
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from dataplane.includes.deal cimport dp_deal
+from dataplane.includes.system cimport pthread_mutex_t
 from dataplane.io.frames cimport dp_batch
 from dataplane.io.pcap cimport PcapReader
 from dataplane.io.pcap_source cimport PcapSource
 from dataplane.io.source cimport Sink, Source
-
-
-cdef extern from "<pthread.h>" nogil:
-    ctypedef struct pthread_mutex_t:
-        pass
 
 
 cdef class SharedSource(Source):

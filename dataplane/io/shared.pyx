@@ -28,25 +28,14 @@ from libc.stdlib cimport calloc, free, realloc
 from dataplane.includes.deal cimport (dp_deal_dealt, dp_deal_destroy, dp_deal_end, dp_deal_init,
                                       dp_deal_released, dp_deal_wait_drained, dp_deal_wait_fill,
                                       dp_deal_wait_turn)
+from dataplane.includes.atomics cimport (__ATOMIC_RELAXED, __ATOMIC_RELEASE, __atomic_add_fetch, __atomic_fetch_add,
+                                        __atomic_store_n, __builtin_ia32_pause)
 from dataplane.includes.pcap cimport DP_PCAP_CLASSIC
+from dataplane.includes.system cimport (pthread_mutex_destroy, pthread_mutex_init, pthread_mutex_lock,
+                                       pthread_mutex_trylock, pthread_mutex_unlock)
 from dataplane.io.frames cimport DP_BATCH_IN_PLACE, FrameBatch, dp_frame_len
 from dataplane.io.pcap_source cimport PcapSource
 from dataplane.io.source cimport DP_NEED_GIL, DP_SOURCE_END
-
-cdef extern from "<pthread.h>" nogil:
-    int pthread_mutex_trylock(pthread_mutex_t *m)
-    int pthread_mutex_init(pthread_mutex_t *m, void *attr)
-    int pthread_mutex_destroy(pthread_mutex_t *m)
-    int pthread_mutex_lock(pthread_mutex_t *m)
-    int pthread_mutex_unlock(pthread_mutex_t *m)
-
-cdef extern from *:
-    void __builtin_ia32_pause() nogil
-    uint64_t __atomic_fetch_add(uint64_t *p, uint64_t v, int order) nogil
-    uint64_t __atomic_add_fetch(uint64_t *p, uint64_t v, int order) nogil
-    void __atomic_store_n(uint64_t *p, uint64_t v, int order) nogil
-    int __ATOMIC_RELAXED
-    int __ATOMIC_RELEASE
 
 
 cdef inline void lock_spinning(pthread_mutex_t *m) noexcept nogil:

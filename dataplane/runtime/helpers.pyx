@@ -15,12 +15,11 @@ import errno as _errno
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
-cdef extern from "<stdlib.h>" nogil:
-    int posix_memalign(void **memptr, size_t alignment, size_t size)
 
 from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
 
 from dataplane.errors import DataplaneError, ExecutionError
+from dataplane.includes.system cimport posix_memalign
 from dataplane.loader import kconfig as _kconfig
 from dataplane.maps.core cimport Map, set_current_cpu
 from dataplane.runtime.interp cimport HelperTable, DP_REGION_READ, DP_REGION_RW
@@ -111,10 +110,6 @@ def _sysfs_numa_nodes() -> dict:
     return out
 
 
-cdef extern from "dp_helpers.h":
-    unsigned short dp_cpu_numa_node[1024]
-
-
 def set_numa_nodes(nodes: dict):
     """bpf_get_numa_node_id's table: CPU -> node (CPUs not named: node 0)."""
     cdef uint32_t i
@@ -126,17 +121,6 @@ def set_numa_nodes(nodes: dict):
 
 
 set_numa_nodes(_sysfs_numa_nodes())
-
-
-cdef extern from *:
-    """
-    void dp_syncookie_set_secret(const uint8_t *key64);
-    extern int64_t dp_syncookie_minutes_offset;
-    uint64_t dp_siphash(const uint8_t *data, size_t len, const uint64_t key[2]);
-    """
-    void dp_syncookie_set_secret(const uint8_t *key64)
-    int64_t dp_syncookie_minutes_offset
-    uint64_t dp_siphash(const uint8_t *data, size_t len, const uint64_t *key)
 
 
 def set_syncookie_secret(key):

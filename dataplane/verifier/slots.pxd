@@ -10,18 +10,7 @@
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
-
-cdef extern from "structmember.h":   # PyMemberDef, complete (Python.h only declares it)
-    pass
-
-
-cdef extern from "Python.h":
-    ctypedef struct PyMemberDef:
-        const char *name
-        int type
-        Py_ssize_t offset
-    ctypedef struct PyMemberDescrObject:
-        PyMemberDef *d_member
+from dataplane.includes.python cimport PyMemberDescrObject
 
 
 cdef inline Py_ssize_t slot_offset(type cls, str name) except -1:

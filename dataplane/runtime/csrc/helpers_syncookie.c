@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "dp_helpers.h"
+#include "dp_syncookie.h"
 
 #define COOKIEBITS 24
 #define COOKIEMASK ((1u << COOKIEBITS) - 1)

@@ -25,12 +25,7 @@ from dataplane.errors import DataplaneError, ExecutionError
 from dataplane.runtime import helpers as _helpers
 from dataplane.runtime.jit import cachelimit, codegen, compiler
 
-cdef extern from "<stdlib.h>" nogil:
-    int posix_memalign(void **memptr, size_t alignment, size_t size)
-
-
-cdef extern from "dp_jit_ops.h" nogil:
-    const char *dp_jit_opname(unsigned op)
+from dataplane.includes.system cimport posix_memalign
 
 
 def decode(code):
