@@ -190,13 +190,6 @@ struct dp_xdp_buff *dp_xdp_of(struct dp_env *env, uint64_t ctx, const char *help
 struct dp_map *dp_ring_arg(struct dp_env *env, uint64_t v, const char *helper);
 /* A socket this run holds (a lookup's, or a cast of it), or NULL after dp_env_fail (helpers_sock_cast.c). */
 const struct dp_bpf_sock *dp_sk_held(struct dp_env *env, uint64_t r1, const char *helper);
-/* The SYN cookie core (helpers_syncookie.c): the MSS option (0: none), the
- * cookie of a SYN (*mss becomes the value it encodes), an ACK's cookie check. */
-#define DP_SYNCOOKIE_MSS_CLAMP4 536             /* TCP_MSS_DEFAULT */
-#define DP_SYNCOOKIE_MSS_CLAMP6 (1280 - 20 - 40) /* IPV6_MIN_MTU - headers */
-uint16_t dp_syncookie_mss(const uint8_t *th);
-uint32_t dp_syncookie_init(const uint8_t *iph, const uint8_t *th, uint16_t *mss, int v6);
-int dp_syncookie_valid(const uint8_t *iph, const uint8_t *th, int v6);
 
 /* Point the engine's input window at the packet after data moved. */
 static inline void dp_xdp_sync(struct dp_env *env, const struct dp_xdp_buff *x)

@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "dp_helpers.h"
+#include "dp_syncookie.h"
 
 #define RT(env) ((struct dp_rt *)(env)->user)
 #define AF_INET6_ 10
