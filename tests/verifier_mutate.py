@@ -311,7 +311,7 @@ class Checker:
         from dataplane.runtime.helpers import Runner, kernel_helpers
         self.pool, self.kernel, self.packets = pool, kernel, packets
         self.helpers = kernel_helpers()
-        self.runner = Runner(list(pool.dmaps.values()))
+        self.runner = self._new_runner()
         self._runner_maps = len(pool.dmaps)
         # Mutants easily become loops that only the 1M-instruction limit ends;
         # walking those in Python takes seconds, so the fuzzer gives dataplane
@@ -374,12 +374,23 @@ class Checker:
             out.append(i)
         return out
 
+    def _new_runner(self):
+        """A runner over the pool's maps with a fresh network namespace model
+        (no routes, no sockets), as Collection.load attaches to an object that
+        calls a routing/socket helper: mutants of the socket programs then see
+        every lookup miss, as in a fresh kernel netns, instead of faulting."""
+        from dataplane.net.core import Net
+        from dataplane.runtime.helpers import Runner
+        runner = Runner(list(self.pool.dmaps.values()))
+        self._net = Net()
+        runner.set_net(self._net)
+        return runner
+
     def run(self, prog_type: str, insns, rng) -> str | None:
         """Run an accepted program on random packets; the fault message or None."""
         from dataplane.runtime.interp import Interpreter, Program
         if len(self.pool.dmaps) != self._runner_maps:
-            from dataplane.runtime.helpers import Runner
-            self.runner = Runner(list(self.pool.dmaps.values()))
+            self.runner = self._new_runner()
             self._runner_maps = len(self.pool.dmaps)
         interp = Interpreter(Program(encode(self._link(insns))), self.helpers)
         for m in self.pool.dmaps.values():

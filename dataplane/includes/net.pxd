@@ -60,9 +60,18 @@ cdef extern from "net_impl.h" nogil:
         uint32_t oif
         uint32_t nh_flags
         uint32_t mtu
+        int32_t mp_upper
+        uint16_t mp_count
+        uint16_t mp_index
         uint8_t dst[16]
         uint8_t gw[16]
         uint8_t prefsrc[16]
+
+    struct dp_mp_conf:
+        uint8_t policy
+        uint8_t use_neigh
+        uint32_t seed
+        uint32_t fields
 
     struct dp_rule:
         uint8_t family
@@ -140,6 +149,7 @@ cdef extern from "net_impl.h" nogil:
                                    uint8_t fwd_use_pmtu, int *err, char *msg, uint32_t msglen)
     void dp_net_snap_free(dp_net_snap *s)
     int dp_net_snap_set_socks(dp_net_snap *s, const dp_sock *socks, uint32_t n, char *msg, uint32_t msglen)
+    void dp_net_snap_set_mp(dp_net_snap *s, const dp_mp_conf *mp)
     int dp_net_init(dp_net_impl *n)
     void dp_net_destroy(dp_net_impl *n)
     void dp_net_publish(dp_net_impl *n, dp_net_snap *snap)

@@ -17,9 +17,14 @@ Lookup semantics follow net/core/filter.c and the kernel's FIB: rules (or
 local+main merged while the rules are the defaults), longest prefix, route
 types (blackhole/unreachable/prohibit/throw), dead/linkdown next hops, the
 oif of BPF_FIB_LOOKUP_OUTPUT, the MTU check (locked route MTU, device MTU),
-preferred source addresses and NUD_VALID neighbours. Not modelled: the
-multipath hash (the first live next hop of a multipath route is used),
-IPv6 source-specific routes, PMTU exceptions, VRFs, lightweight tunnels.
+preferred source addresses and NUD_VALID neighbours, and for IPv4 multipath
+routes the kernel's path selection (fib_multipath_hash with the namespace's
+hash policy, seed and fields; fib_rebalance's weighted upper bounds;
+fib_multipath_use_neigh) -- exact when net.ipv4.fib_multipath_hash_seed is
+set. With the seed unset (the kernel's random key) and for IPv6 multipath
+routes, a lookup that would hash returns -EOPNOTSUPP instead of a path that
+may differ. Not modelled: IPv6 multipath, nexthop objects, IPv6
+source-specific routes, PMTU exceptions, VRFs, lightweight tunnels.
 
 Socket lookups follow sk_lookup of net/core/filter.c: established (and
 request / time-wait) sockets by the exact 4-tuple, then the best listener

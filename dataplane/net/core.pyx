@@ -1,4 +1,4 @@
-# distutils: sources = dataplane/net/csrc/net_core.c dataplane/net/csrc/net_snap.c dataplane/net/csrc/fib.c dataplane/net/csrc/fib6.c dataplane/net/csrc/sock.c
+# distutils: sources = dataplane/net/csrc/net_core.c dataplane/net/csrc/net_snap.c dataplane/net/csrc/fib.c dataplane/net/csrc/fib6.c dataplane/net/csrc/mphash.c dataplane/net/csrc/sock.c
 """The network namespace model the helpers see, in native memory.
 
 ``Net`` owns a struct dp_net (csrc/dp_net.h): Runners point their
@@ -11,7 +11,7 @@ model or the new one, never a mix. ``Net()`` starts as a fresh namespace
 import errno as _errno
 import threading
 
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uintptr_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uintptr_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
@@ -63,6 +63,51 @@ cdef _route(dp_route *c, r):
     if r.prefsrc:
         c.has_prefsrc = 1
         _put16(c.prefsrc, M._addr(r.prefsrc, r.family))
+
+cdef _nexthop(dp_route *c, nh, uint16_t k, uint16_t n, int32_t upper):
+    """Next hop k of n of a multipath route (_route filled the rest)."""
+    c.oif = nh.oif
+    c.nh_flags = nh.flags
+    c.gw_family = 0
+    memset(c.gw, 0, 16)
+    if nh.gateway:
+        c.gw_family = M.family_of(nh.gateway)
+        _put16(c.gw, M._addr(nh.gateway, c.gw_family))
+    c.mp_count = n
+    c.mp_index = k
+    c.mp_upper = upper
+
+
+def _route_entries(state):
+    """(route, next hop or None, index, count, upper bound) per snapshot
+    entry: an IPv4 multipath route is one entry per next hop, with the
+    upper bound fib_rebalance (net/ipv4/fib_semantics.c) gives it; an IPv6
+    multipath route is one entry marked multipath, whose lookups fib6.c
+    refuses (the IPv6 hash is not modelled, see dataplane.net)."""
+    out = []
+    for r in state.routes:
+        nhs = r.nexthops
+        if len(nhs) < 2:
+            out.append((r, None, 0, 0, 0))
+            continue
+        if r.family != M.AF_INET:
+            out.append((r, None, 0, len(nhs), 0))
+            continue
+        alive = []
+        for nh in nhs:
+            d = state.device(nh.oif)
+            down = bool(nh.flags & M.RTNH_F_LINKDOWN) and d is not None and d.ignore_linkdown4
+            alive.append(not (nh.flags & M.RTNH_F_DEAD) and not down)
+        total = sum(nh.weight for nh, a in zip(nhs, alive) if a)
+        w = 0
+        for k, (nh, a) in enumerate(zip(nhs, alive)):
+            upper = -1
+            if a and total:
+                w += nh.weight
+                upper = ((w << 31) + total // 2) // total - 1      # DIV_ROUND_CLOSEST_ULL
+            out.append((r, nh, k, len(nhs), upper))
+    return out
+
 
 cdef _rule(dp_rule *c, r):
     c.family = r.family
@@ -193,6 +238,7 @@ cdef class Net:
         cdef dp_neigh *nbs = NULL
         cdef dp_sock *sks = NULL
         cdef dp_net_snap *snap
+        cdef dp_mp_conf mp
         cdef int err = 0
         cdef char msg[256]
         cdef uint32_t i, nd, n4 = 0, n6 = 0, nr, nl, nn
@@ -205,7 +251,8 @@ cdef class Net:
             addrs4.sort(key=lambda a: a.ifindex)
             addrs6.sort(key=lambda a: a.ifindex)
             rules = sorted(state.rules, key=lambda r: r.priority)   # stable: equal priorities keep order
-            nd, nr, nl, nn = len(state.devices), len(state.routes), len(rules), len(state.neighbours)
+            entries = _route_entries(state)
+            nd, nr, nl, nn = len(state.devices), len(entries), len(rules), len(state.neighbours)
             socks = list(state.sockets)
             try:
                 devs = <dp_netdev *>calloc(nd + 1, sizeof(dp_netdev))
@@ -232,8 +279,12 @@ cdef class Net:
                         a6[i].plen = a.prefixlen
                         a6[i].scope = a.scope
                         a6[i].flags = a.flags & 0xffff
-                    for i, r in enumerate(state.routes):
+                    for i, (r, nh, k, cnt, upper) in enumerate(entries):
                         _route(&rts[i], r)
+                        if nh is not None:
+                            _nexthop(&rts[i], nh, k, cnt, upper)
+                        elif cnt:
+                            rts[i].mp_count = cnt      # IPv6 multipath: refused by fib6.c
                     for i, r in enumerate(rules):
                         _rule(&rls[i], r)
                     for i, nb in enumerate(state.neighbours):
@@ -257,6 +308,11 @@ cdef class Net:
                     raise DataplaneError(f"network namespace model: {msg.decode(errors='replace')}",
                                          kind=-err if err else _errno.EINVAL)
                 snap.tcp_syncookies = state.tcp_syncookies & 0xff
+                mp.policy = state.mp_hash_policy
+                mp.use_neigh = 1 if state.mp_use_neigh else 0
+                mp.seed = state.mp_hash_seed
+                mp.fields = state.mp_hash_fields
+                dp_net_snap_set_mp(snap, &mp)
                 err = dp_net_snap_set_socks(snap, sks, len(socks), msg, sizeof(msg))
                 if err:
                     dp_net_snap_free(snap)

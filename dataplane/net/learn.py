@@ -5,7 +5,8 @@ forwarding, mtu6, ignore_routes_with_linkdown), addresses, routes of every
 table, policy rules and neighbours of ``netns`` (a name under /run/netns;
 None: this process's namespace) over rtnetlink, and its TCP/UDP sockets
 over sock_diag (both with pyroute2), and returns a NetState: a snapshot, as
-of the call. Multipath routes keep their first next hop (see dataplane.net).
+of the call. Multipath routes keep every next hop and the hash settings
+(net.ipv4.fib_multipath_hash_*) that pick one (see dataplane.net).
 """
 from __future__ import annotations
 
@@ -66,14 +67,16 @@ def _route(msg) -> M.Route | None:
     if via:
         gw = via.get("addr")
     mp = _attr(msg, "RTA_MULTIPATH")
-    if mp:                     # the first next hop (no multipath hash: see dataplane.net)
-        nh = mp[0]
-        oif = nh.get("oif", oif)
-        nh_flags = nh.get("flags", 0)
-        gw = nh.get_attr("RTA_GATEWAY") if hasattr(nh, "get_attr") else None
-        via = nh.get_attr("RTA_VIA") if hasattr(nh, "get_attr") else None
-        if via:
-            gw = via.get("addr")
+    nexthops = []
+    for nh in mp or ():        # every path; oif/gateway/flags name the first (as before)
+        ngw = nh.get_attr("RTA_GATEWAY") if hasattr(nh, "get_attr") else None
+        nvia = nh.get_attr("RTA_VIA") if hasattr(nh, "get_attr") else None
+        if nvia:
+            ngw = nvia.get("addr")
+        nexthops.append(M.NextHop(oif=nh.get("oif", 0), gateway=ngw, flags=nh.get("flags", 0),
+                                  weight=nh.get("hops", 0) + 1))
+    if nexthops:
+        oif, gw, nh_flags = nexthops[0].oif, nexthops[0].gateway, nexthops[0].flags
     mtu, locked = 0, False
     metrics = _attr(msg, "RTA_METRICS")
     if metrics:
@@ -85,7 +88,7 @@ def _route(msg) -> M.Route | None:
     return M.Route(dst=dst, dst_len=msg["dst_len"], oif=oif, gateway=gw, table=table, type=msg["type"],
                    scope=msg["scope"], tos=msg["tos"], priority=_attr(msg, "RTA_PRIORITY", 0),
                    prefsrc=_attr(msg, "RTA_PREFSRC"), mtu=mtu, mtu_locked=locked, nh_flags=nh_flags,
-                   family=fam)
+                   family=fam, nexthops=tuple(nexthops) if len(nexthops) > 1 else ())
 
 
 def _rule(msg, ifindex: dict) -> M.Rule:
@@ -227,16 +230,21 @@ def _learn_here() -> M.NetState:
                                      n["state"]))
     finally:
         ipr.close()
-    pmtu = _sysctl("ip_forward_use_pmtu", 0)
     return M.NetState(devices=devices, addresses=tuple(addrs), routes=tuple(routes), rules=rules,
-                      neighbours=tuple(neigh), sockets=_sockets(), fwd_use_pmtu=bool(pmtu),
+                      neighbours=tuple(neigh), sockets=_sockets(), fwd_use_pmtu=bool(_sysctl("ip_forward_use_pmtu")),
+                      mp_hash_policy=_sysctl("fib_multipath_hash_policy"),
+                      mp_hash_seed=_sysctl("fib_multipath_hash_seed"),
+                      mp_hash_fields=_sysctl("fib_multipath_hash_fields", 0x7),
+                      mp_use_neigh=bool(_sysctl("fib_multipath_use_neigh")),
                       tcp_syncookies=_sysctl("tcp_syncookies", 1))
 
 
-def _sysctl(name: str, default: int) -> int:
-    """net.ipv4.<name> of the calling thread's namespace (/proc/sys/net follows it)."""
+def _sysctl(name: str, default: int = 0) -> int:
+    """net.ipv4.<name> of the calling thread's namespace (/proc/sys/net is
+    per namespace); ``default`` where this kernel lacks it."""
     try:
         with open(f"/proc/sys/net/ipv4/{name}") as f:
-            return int(f.read().split()[0])
+            v = f.read().split()[0]
+        return int(v, 16) if v.startswith("0x") else int(v)
     except (OSError, ValueError, IndexError):
         return default

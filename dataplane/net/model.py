@@ -104,6 +104,15 @@ class Address:
 
 
 @dataclass(frozen=True)
+class NextHop:
+    """One path of a multipath route (``ip route ... nexthop via GW dev D weight W``)."""
+    oif: int
+    gateway: str | None = None
+    flags: int = 0                    # RTNH_F_*
+    weight: int = 1                   # rtnh_hops + 1
+
+
+@dataclass(frozen=True)
 class Route:
     dst: str                          # network address ("0.0.0.0" / "::" for default)
     dst_len: int
@@ -119,6 +128,7 @@ class Route:
     mtu_locked: bool = False
     nh_flags: int = 0                 # RTNH_F_*
     family: int = 0                   # 0: from dst
+    nexthops: tuple = ()              # NextHop, 2 or more: a multipath route (oif/gateway: the first)
 
     def __post_init__(self):
         if not self.family:
@@ -207,6 +217,13 @@ class NetState:
     sockets: tuple = ()               # Socket: what bpf_sk_lookup_* and bpf_skc_lookup_tcp find
     fwd_use_pmtu: bool = False        # net.ipv4.ip_forward_use_pmtu
     tcp_syncookies: int = 1           # net.ipv4.tcp_syncookies (bpf_tcp_gen/check_syncookie)
+    # net.ipv4.fib_multipath_hash_policy / _seed / _fields, fib_multipath_use_neigh:
+    # how an IPv4 multipath route picks a path. Seed 0 means the kernel's
+    # own random key, which no model can know: such lookups are refused.
+    mp_hash_policy: int = 0
+    mp_hash_seed: int = 0
+    mp_hash_fields: int = 0x7
+    mp_use_neigh: bool = False
     source: str = "fresh"             # where it came from (netns name, "api")
 
     def device(self, ifindex: int) -> Device | None:
@@ -226,5 +243,5 @@ def fresh() -> NetState:
     return NetState()
 
 
-__all__ = ["NetState", "Device", "Address", "Route", "Rule", "Neighbour", "Socket", "fresh", "default_rules",
+__all__ = ["NetState", "Device", "Address", "NextHop", "Route", "Rule", "Neighbour", "Socket", "fresh", "default_rules",
            "_addr", "_mac", "family_of"]

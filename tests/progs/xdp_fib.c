@@ -126,6 +126,14 @@ int xdp_router(struct xdp_md *ctx)
 		fib.tot_len = bpf_ntohs(iph->tot_len);
 		fib.ipv4_src = iph->saddr;
 		fib.ipv4_dst = iph->daddr;
+		if ((iph->protocol == IPPROTO_UDP || iph->protocol == IPPROTO_TCP) && iph->ihl == 5) {
+			__be16 *ports = (void *)(iph + 1);     /* the multipath hash of policy 1/3 reads them */
+
+			if ((void *)(ports + 2) <= data_end) {
+				fib.sport = ports[0];
+				fib.dport = ports[1];
+			}
+		}
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		ip6h = (void *)(eth + 1);
 		if ((void *)(ip6h + 1) > data_end)

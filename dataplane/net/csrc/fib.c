@@ -8,9 +8,10 @@
  * (ip_mtu_from_fib_result / ip6_mtu_from_fib6), the preferred source
  * (fib_result_prefsrc / a reduced ipv6_dev_get_saddr) and the neighbour.
  *
- * Not modelled (documented in dataplane/net/__init__.py): multipath hash
- * selection (the first live next hop is used), IPv6 source-specific routes,
- * PMTU exceptions, l3mdev/VRF, lightweight tunnels.
+ * IPv4 multipath routes pick their next hop with the kernel's hash
+ * (mphash.c). Not modelled (documented in dataplane/net/__init__.py): IPv6
+ * multipath (the first next hop), IPv6 source-specific routes, PMTU
+ * exceptions, l3mdev/VRF, lightweight tunnels, nexthop objects.
  */
 #include <errno.h>
 #include <string.h>
@@ -72,15 +73,22 @@ static int fib4_tables(const struct dp_net_snap *s, const int *tabs, int ntabs, 
             n = dp_snap_group(s, (uint32_t)tabs[t], (uint8_t)k, prefix, &first);
             for (i = first; i < first + n; i++) {
                 const struct dp_route *r = &s->routes[i];
+                uint32_t j, nnh = r->mp_count > 1 ? r->mp_count : 1;
                 int err;
+                if (r->mp_index)
+                    continue;          /* a next hop of the multipath route before it */
                 if (r->dscp && r->dscp != (fl->dscp & 0x07))   /* fib_dscp_masked_match: IPTOS_RT_MASK */
                     continue;
                 err = type_error(r->type);
                 if (err)
                     return err;
-                if (!nh_good(s, r, fl))
+                /* fib_table_lookup: the first usable next hop of the route */
+                for (j = 0; j < nnh && i + j < first + n && !nh_good(s, r + j, fl); j++)
+                    ;
+                if (j == nnh || i + j >= first + n)
                     continue;
-                res->r = r;
+                res->r = r + j;
+                res->mp = nnh > 1 ? r : NULL;
                 return 0;
             }
         }
@@ -178,6 +186,18 @@ int dp_fib_fill_neigh(const struct dp_net_snap *s, const struct dp_netdev *d, ui
     memcpy(p->dmac, nb->lladdr, 6);
     memcpy(p->smac, d->mac, 6);
     return DP_FIB_RET_SUCCESS;
+}
+
+/* fib_good_nh: a gateway whose neighbour entry exists but is not
+ * NUD_VALID is not good; no entry (or no gateway) is */
+int dp_fib_nh_good(const struct dp_net_snap *s, const struct dp_route *nh)
+{
+    const struct dp_netdev *d = dp_snap_dev(s, nh->oif);
+    const struct dp_neigh *nb;
+    if (!nh->gw_family || !d)
+        return 1;
+    nb = neigh_of(s, d, nh->gw_family, nh->gw);
+    return !nb || (nb->state & DP_NUD_VALID);
 }
 
 /* bpf_fib_set_fwd_params */
@@ -314,6 +334,13 @@ static int64_t fib4(const struct dp_net_snap *s, struct dp_bpf_fib_lookup *p, ui
         if (err == -EACCES)
             return DP_FIB_RET_PROHIBIT;
         return DP_FIB_RET_NOT_FWDED;
+    }
+    if (res.mp && !fl.oif) {
+        /* fib_select_path: the multipath hash, unless the flow has an oif */
+        int k = dp_fib_mp_select(s, res.mp, &fl, (int)(res.r - res.mp));
+        if (k < 0)
+            return -EOPNOTSUPP;  /* the kernel's random seed: its pick cannot be known (dataplane.net) */
+        res.r = res.mp + k;
     }
     r = res.r;
     if (r->type != DP_RTN_UNICAST)

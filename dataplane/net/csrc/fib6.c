@@ -247,6 +247,8 @@ int64_t dp_fib6(const struct dp_net_snap *s, struct dp_bpf_fib_lookup *p, uint32
     if (err)
         return DP_FIB_RET_NOT_FWDED;
     r = res.r;
+    if (r->mp_count > 1)
+        return -EOPNOTSUPP;    /* IPv6 multipath: rt6_multipath_hash is not modelled (dataplane.net) */
     switch (r->type) {
     case DP_RTN_UNICAST: break;
     case DP_RTN_BLACKHOLE: return DP_FIB_RET_BLACKHOLE;

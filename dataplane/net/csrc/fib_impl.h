@@ -18,12 +18,16 @@ struct flow {
 
 struct result {
     const struct dp_route *r;
+    const struct dp_route *mp;     /* the first next hop of a multipath route, or NULL */
 };
 
 int dp_fib_rule_match(const struct dp_rule *ru, const struct flow *fl, int v6);
 int dp_fib_fill_neigh(const struct dp_net_snap *s, const struct dp_netdev *d, uint8_t family, const uint8_t *addr,
                       struct dp_bpf_fib_lookup *p);
 int dp_fib_set_fwd(struct dp_bpf_fib_lookup *p, uint32_t mtu);
+int dp_fib_nh_good(const struct dp_net_snap *s, const struct dp_route *nh);
+uint32_t dp_fib_mp_hash4(const struct dp_mp_conf *c, const struct flow *fl);
+int dp_fib_mp_select(const struct dp_net_snap *s, const struct dp_route *r, const struct flow *fl, int dflt);
 int64_t dp_fib6(const struct dp_net_snap *s, struct dp_bpf_fib_lookup *p, uint32_t flags, int check_mtu);
 
 #endif /* DP_FIB_IMPL_H */

@@ -91,7 +91,20 @@ struct dp_route {
     uint8_t has_prefsrc;
     uint32_t table, priority, oif, nh_flags, mtu;
     uint32_t order;            /* position in the kernel's dump (ties keep it) */
+    /* a multipath route is mp_count > 1 consecutive entries, one per next
+     * hop (oif, gw, nh_flags), mp_index 0..mp_count-1; mp_upper is that next
+     * hop's fib_nh_upper_bound (fib_rebalance; -1 for a dead one) */
+    int32_t mp_upper;
+    uint16_t mp_count, mp_index;
     uint8_t dst[16], gw[16], prefsrc[16];
+};
+
+/* net.ipv4.fib_multipath_hash_policy / _seed (0: the kernel's own random
+ * seed) / _fields, fib_multipath_use_neigh */
+struct dp_mp_conf {
+    uint8_t policy, use_neigh;
+    uint16_t pad;
+    uint32_t seed, fields;
 };
 
 struct dp_rule {
@@ -162,6 +175,7 @@ struct dp_net_snap {
     uint32_t rhash_mask, nhash_mask;
     uint8_t custom_rules4, custom_rules6;  /* net->ipv4/6.fib_has_custom_rules */
     uint8_t fwd_use_pmtu;                  /* net.ipv4.ip_forward_use_pmtu */
+    struct dp_mp_conf mp;                  /* the IPv4 multipath hash (mphash.c) */
     uint8_t tcp_syncookies;                /* net.ipv4.tcp_syncookies */
     uint32_t nsock;
     struct dp_sock *socks;
@@ -189,6 +203,8 @@ struct dp_net_snap *dp_net_snap_build(const struct dp_netdev *devs, uint32_t nde
 void dp_net_snap_free(struct dp_net_snap *s);
 /* Index sockets into a snapshot (copied). 0, or -errno with msg. */
 int dp_net_snap_set_socks(struct dp_net_snap *s, const struct dp_sock *socks, uint32_t n, char *msg, uint32_t msglen);
+/* The multipath hash configuration of a snapshot not yet published */
+void dp_net_snap_set_mp(struct dp_net_snap *s, const struct dp_mp_conf *mp);
 /* Drop one reference; the last frees the snapshot. */
 void dp_net_snap_put(struct dp_net_snap *s);
 

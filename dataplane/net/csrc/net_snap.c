@@ -395,6 +395,11 @@ static int sock_cmp(const void *pa, const void *pb)
     return a < b ? -1 : a > b;     /* the given order inside a bucket */
 }
 
+void dp_net_snap_set_mp(struct dp_net_snap *s, const struct dp_mp_conf *mp)
+{
+    s->mp = *mp;
+}
+
 int dp_net_snap_set_socks(struct dp_net_snap *s, const struct dp_sock *socks, uint32_t n, char *msg, uint32_t msglen)
 {
     static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -1,0 +1,147 @@
+/*
+ * The kernel's multipath hash for bpf_fib_lookup (IPv4): fib_multipath_hash
+ * of net/ipv4/route.c as bpf_ipv4_fib_lookup reaches it (no skb: the flow's
+ * fields only, flowi4_multipath_hash 0), and the path it picks
+ * (fib_select_multipath of net/ipv4/fib_semantics.c over the upper bounds
+ * fib_rebalance gives each next hop; the model computes those bounds).
+ *
+ * The hash is flow_hash_from_keys_seed: SipHash-2-4 over struct flow_keys
+ * from its `basic` member (offset 8 in the 6.18 BTF) for 48 bytes (IPv4
+ * addresses), after __flow_hash_consistentify orders the addresses and the
+ * ports; the key is the user's net.ipv4.fib_multipath_hash_seed in both
+ * halves of both words (fib_multipath_hash_construct_key). With the seed
+ * unset (0) the kernel hashes with a random key of its own: no model can
+ * pick its path, and dp_fib_mp_select says so (returns -1).
+ *
+ * Policies: 0 (L3) and 2 (L3 or inner L3: without an skb, L3) hash the
+ * addresses; 1 (L4) the addresses, protocol and ports; 3 (custom) the
+ * fields net.ipv4.fib_multipath_hash_fields names (outer ones; the inner
+ * fields need an skb, which bpf_fib_lookup does not pass).
+ */
+#include <string.h>
+
+#include "fib_impl.h"
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                                  \
+        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                                     \
+        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                                     \
+        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                                  \
+    } while (0)
+
+/* SipHash-2-4 (lib/siphash.c's siphash(), little-endian words) */
+static uint64_t siphash24(const uint8_t *data, size_t len, uint64_t k0, uint64_t k1)
+{
+    uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+    uint64_t b = (uint64_t)len << 56, m;
+    size_t i, end = len - len % 8;
+    for (i = 0; i < end; i += 8) {
+        memcpy(&m, data + i, 8);
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
+    }
+    for (i = 0; i < len % 8; i++)
+        b |= (uint64_t)data[end + i] << (8 * i);
+    v3 ^= b;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* FIB_MULTIPATH_HASH_FIELD_* (include/net/ip_fib.h) */
+#define F_SRC_IP 0x1u
+#define F_DST_IP 0x2u
+#define F_IP_PROTO 0x4u
+#define F_SRC_PORT 0x10u
+#define F_DST_PORT 0x20u
+
+/* The hashed part of struct flow_keys for IPv4, from `basic` on: the
+ * offsets below are the kernel's minus 8 (flow_keys_hash_start). */
+#define K_LEN 48u
+#define K_IP_PROTO 2u
+#define K_PORTS 28u
+#define K_ADDRS 36u
+
+uint32_t dp_fib_mp_hash4(const struct dp_mp_conf *c, const struct flow *fl)
+{
+    uint8_t k[K_LEN];
+    uint32_t src, dst, fields;
+    uint16_t sport = 0, dport = 0;     /* network order, as in struct flowi4 */
+    uint64_t key, h;
+    memset(k, 0, sizeof(k));
+    switch (c->policy) {
+    case 1: fields = F_SRC_IP | F_DST_IP | F_IP_PROTO | F_SRC_PORT | F_DST_PORT; break;
+    case 3: fields = c->fields; break;
+    default: fields = F_SRC_IP | F_DST_IP; break;   /* 0, and 2 without an skb */
+    }
+    if (c->policy == 3 && !(fields & (F_SRC_IP | F_DST_IP | F_IP_PROTO | 0x8u | F_SRC_PORT | F_DST_PORT)))
+        return 0;                      /* fib_multipath_custom_hash_fl4: no outer field */
+    memcpy(&src, fl->src, 4);
+    memcpy(&dst, fl->dst, 4);
+    if (!(fields & F_SRC_IP))
+        src = 0;
+    if (!(fields & F_DST_IP))
+        dst = 0;
+    if (fields & F_IP_PROTO)
+        k[K_IP_PROTO] = fl->proto;
+    if (fields & F_SRC_PORT)
+        sport = __builtin_bswap16(fl->sport);
+    if (fields & F_DST_PORT)
+        dport = __builtin_bswap16(fl->dport);
+    /* __flow_hash_consistentify: the raw (big-endian) values compared as
+     * host integers */
+    if (dst < src) {
+        uint32_t t = src;
+        src = dst;
+        dst = t;
+    }
+    if (dport < sport) {
+        uint16_t t = sport;
+        sport = dport;
+        dport = t;
+    }
+    memcpy(k + K_PORTS, &sport, 2);
+    memcpy(k + K_PORTS + 2, &dport, 2);
+    memcpy(k + K_ADDRS, &src, 4);
+    memcpy(k + K_ADDRS + 4, &dst, 4);
+    key = (uint64_t)c->seed << 32 | c->seed;
+    h = (uint32_t)siphash24(k, K_LEN, key, key);
+    if (!h)
+        h = 1;
+    return (uint32_t)h >> 1;
+}
+
+/* fib_select_multipath over the next hops r[0..r->mp_count): the first
+ * whose upper bound the hash does not exceed (with fib_multipath_use_neigh,
+ * among those with a valid neighbour). -1: the seed is the kernel's secret;
+ * otherwise the index, or the caller's choice when none qualifies. */
+int dp_fib_mp_select(const struct dp_net_snap *s, const struct dp_route *r, const struct flow *fl, int dflt)
+{
+    uint32_t h, i;
+    int first = -1;
+    if (!s->mp.seed)
+        return -1;
+    h = dp_fib_mp_hash4(&s->mp, fl);
+    for (i = 0; i < r->mp_count; i++) {
+        const struct dp_route *nh = &r[i];
+        if (s->mp.use_neigh && !dp_fib_nh_good(s, nh))
+            continue;
+        if (s->mp.use_neigh && first < 0)
+            first = (int)i;
+        if ((int64_t)h > (int64_t)nh->mp_upper)
+            continue;
+        return (int)i;
+    }
+    return first >= 0 ? first : dflt;
+}
