@@ -5,7 +5,8 @@ It does exactly what Verifier._do_check does with the log off, and handles
 the instructions loops are made of itself: scalar ALU with a register or an
 immediate, register and constant moves, unconditional jumps and scalar
 conditional jumps (decided ones with their precision marks, undecided ones
-refined on both sides; packet pointer against pkt_end: fastpkt.pyx), and the common loads and stores (fastmem.pyx:
+refined on both sides; packet pointer against pkt_end: fastpkt.pyx; a map
+lookup's NULL check: fastnull.pyx), and the common loads and stores (fastmem.pyx:
 constant-offset stack, packet, map value and memory accesses that pass,
 map fd loads, constant pointer offsets).
 Everything else (ctx, calls, pointer arithmetic, exits, ids to keep in
@@ -19,6 +20,7 @@ from cpython.list cimport PyList_GET_ITEM
 
 from dataplane.verifier.bounds cimport VB_PYTHON, vb, vb_alu, vb_branch_taken, vb_refine, vb_valid
 from dataplane.verifier.fastpkt cimport pkt_cond
+from dataplane.verifier.fastnull cimport null_cond
 from dataplane.verifier.fastmem cimport (ld_map_fd, lt, mem_load, mem_store, new_scalar, ptr_const, put, set_vb,
                                          top_regs)
 from dataplane.verifier.slots cimport getslot, setslot, slot_offset
@@ -402,6 +404,8 @@ cdef int cond(v, st, Plan *p, int pc, Backtracker bt) except -2:
     if lt(d) != SCALAR:
         if p.src >= 0 and not p.alu32:
             return pkt_cond(v, st, pc, p.dst, p.src, p.jop, p.target)    # pkt vs pkt_end, else -1
+        if p.src < 0 and not p.alu32 and p.k.v == 0 and p.k.m == 0:
+            return null_cond(v, st, pc, p.dst, p.jop, p.target)          # map value vs NULL, else -1
         return -1
     s = None
     if p.src >= 0:

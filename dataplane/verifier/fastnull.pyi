@@ -1,0 +1,1 @@
+# fastnull has no Python-level API: fastloop.pyx cimports it (see fastnull.pxd).
