@@ -133,6 +133,11 @@ HELPER_PROTOS: dict[int, HelperProto] = {
     89: HelperProto((_MAP, ARG_PTR_TO_UNINIT_MAP_VALUE), map_types=_QS | {mt.BPF_MAP_TYPE_BLOOM_FILTER}),
     93: HelperProto((ARG_PTR_TO_SPIN_LOCK,), RET_VOID),                     # spin_lock
     94: HelperProto((ARG_PTR_TO_SPIN_LOCK,), RET_VOID),                     # spin_unlock
+    # bpf_tcp_check_syncookie / bpf_tcp_gen_syncookie(sk, iph, iph_len, th, th_len): a listener
+    100: HelperProto((ARG_PTR_TO_BTF_ID_SOCK_COMMON, ARG_PTR_TO_MEM, ARG_CONST_SIZE, ARG_PTR_TO_MEM, ARG_CONST_SIZE),
+                     gpl_only=True, prog_types=XDP),
+    110: HelperProto((ARG_PTR_TO_BTF_ID_SOCK_COMMON, ARG_PTR_TO_MEM, ARG_CONST_SIZE, ARG_PTR_TO_MEM, ARG_CONST_SIZE),
+                     gpl_only=True, prog_types=XDP),
     99: HelperProto((_CTX, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, _ANY, _ANY), RET_PTR_TO_SOCK_COMMON_OR_NULL,
                     prog_types=XDP),
     118: HelperProto(()),                                                   # jiffies64

@@ -123,7 +123,7 @@ cdef extern from "net_impl.h" nogil:
         int32_t rx_queue_mapping
 
     struct dp_net_snap:
-        pass
+        uint8_t tcp_syncookies
 
     struct dp_sock:
         dp_bpf_sock pub
@@ -136,6 +136,9 @@ cdef extern from "net_impl.h" nogil:
         uint8_t laddr6[16]
         uint8_t raddr6[16]
         uint32_t listener
+        uint32_t max_ack_backlog
+        uint32_t ack_backlog
+        uint32_t nreq
 
     struct dp_net_impl:
         dp_net pub

@@ -168,6 +168,8 @@ cdef _sock(dp_sock *c, sk, uint32_t listener):
     c.rport = sk.rport
     c.v6only = sk.v6only
     c.listener = listener
+    c.max_ack_backlog = sk.backlog
+    c.ack_backlog = sk.accept_queue
     if sk.family == M.AF_INET:
         _put(<uint8_t *>&c.pub.src_ip4, la, 4)
         _put(<uint8_t *>&c.pub.dst_ip4, ra, 4)
@@ -294,6 +296,8 @@ cdef class Net:
                     listeners = _listeners(socks)
                     for i, sk in enumerate(socks):
                         _sock(&sks[i], sk, listeners.get(i, 0xFFFFFFFF))
+                    for j in listeners.values():     # each listener's request sockets
+                        sks[j].nreq += 1
                 except (ValueError, OverflowError, TypeError) as exc:
                     raise DataplaneError(f"network namespace model: {exc}", kind=_errno.EINVAL) from None
                 snap = dp_net_snap_build(devs, nd, a4, len(addrs4), a6, len(addrs6), rts, nr, rls, nl, nbs, nn,
@@ -303,6 +307,7 @@ cdef class Net:
                         raise MemoryError()
                     raise DataplaneError(f"network namespace model: {msg.decode(errors='replace')}",
                                          kind=-err if err else _errno.EINVAL)
+                snap.tcp_syncookies = state.tcp_syncookies & 0xff
                 mp.policy = state.mp_hash_policy
                 mp.use_neigh = 1 if state.mp_use_neigh else 0
                 mp.seed = state.mp_hash_seed

@@ -171,10 +171,13 @@ def _sockets() -> tuple:
                     if proto == M.IPPROTO_TCP and state == M.TCP_SYN_RECV:
                         state = M.TCP_NEW_SYN_RECV      # a request socket in the established hash
                     v6only = bool(_attr(m, "INET_DIAG_SKV6ONLY", 0)) if fam == AF_INET6 else False
+                    # a listener's queue (inet_diag: rqueue sk_ack_backlog, wqueue sk_max_ack_backlog)
+                    listen = proto == M.IPPROTO_TCP and state == M.TCP_LISTEN
                     out.append(M.Socket(
                         protocol=proto, family=int(fam), state=state, local=m["idiag_src"],
                         lport=m["idiag_sport"], remote=m["idiag_dst"], rport=m["idiag_dport"],
-                        bound_dev_if=m["idiag_if"], v6only=v6only, mark=_u32(_attr(m, "INET_DIAG_MARK", 0))))
+                        bound_dev_if=m["idiag_if"], v6only=v6only, mark=_u32(_attr(m, "INET_DIAG_MARK", 0)),
+                        backlog=m["idiag_wqueue"] if listen else 0, accept_queue=m["idiag_rqueue"] if listen else 0))
     return tuple(out)
 
 
@@ -232,7 +235,8 @@ def _learn_here() -> M.NetState:
                       mp_hash_policy=_sysctl("fib_multipath_hash_policy"),
                       mp_hash_seed=_sysctl("fib_multipath_hash_seed"),
                       mp_hash_fields=_sysctl("fib_multipath_hash_fields", 0x7),
-                      mp_use_neigh=bool(_sysctl("fib_multipath_use_neigh")))
+                      mp_use_neigh=bool(_sysctl("fib_multipath_use_neigh")),
+                      tcp_syncookies=_sysctl("tcp_syncookies", 1))
 
 
 def _sysctl(name: str, default: int = 0) -> int:

@@ -193,6 +193,8 @@ class Socket:
     v6only: bool = False              # IPV6_V6ONLY (AF_INET6 only)
     mark: int = 0
     priority: int = 0
+    backlog: int = 0                  # a listener's sk_max_ack_backlog (listen(2)'s, capped by somaxconn)
+    accept_queue: int = 0             # a listener's sk_ack_backlog: accepted connections not yet accept()ed
 
 
 def default_rules() -> tuple:
@@ -214,6 +216,7 @@ class NetState:
     neighbours: tuple = ()
     sockets: tuple = ()               # Socket: what bpf_sk_lookup_* and bpf_skc_lookup_tcp find
     fwd_use_pmtu: bool = False        # net.ipv4.ip_forward_use_pmtu
+    tcp_syncookies: int = 1           # net.ipv4.tcp_syncookies (bpf_tcp_gen/check_syncookie)
     # net.ipv4.fib_multipath_hash_policy / _seed / _fields, fib_multipath_use_neigh:
     # how an IPv4 multipath route picks a path. Seed 0 means the kernel's
     # own random key, which no model can know: such lookups are refused.

@@ -53,7 +53,8 @@ GPL_COMPATIBLE = frozenset({"GPL", "GPL v2", "GPL and additional rights", "Dual 
 PROG_TYPE_XDP = BPF_PROG_TYPE_XDP
 # helpers that consult the network namespace model (dataplane.net)
 NET_HELPERS = frozenset(HELPER_IDS[n] for n in ("bpf_fib_lookup", "bpf_check_mtu", "bpf_sk_lookup_tcp",
-                                                 "bpf_sk_lookup_udp", "bpf_sk_release", "bpf_skc_lookup_tcp"))
+                                                 "bpf_sk_lookup_udp", "bpf_sk_release", "bpf_skc_lookup_tcp",
+                                                 "bpf_tcp_check_syncookie", "bpf_tcp_gen_syncookie"))
 
 # Maps whose lookup hands value pointers to programs: their value storage is
 # a memory region every interpreter of the collection may access.

@@ -84,6 +84,14 @@ struct dp_bpf_sock {
 
 struct dp_net;
 
+struct dp_sk_syn {
+    uint8_t syncookies;        /* net.ipv4.tcp_syncookies */
+    uint8_t v6only;            /* ipv6_only_sock */
+    uint8_t reqsk_full;        /* inet_csk_reqsk_queue_is_full */
+    uint8_t acceptq_full;      /* sk_acceptq_is_full */
+    uint8_t recent_overflow;   /* !tcp_synq_no_recent_overflow */
+};
+
 struct dp_net_ops {
     /* bpf_ipv4_fib_lookup / bpf_ipv6_fib_lookup (by p->family, which the
      * caller checked): a DP_FIB_RET_* code, or -ENODEV. */
@@ -98,6 +106,9 @@ struct dp_net_ops {
     const struct dp_bpf_sock *(*sk_lookup)(struct dp_net *net, const void *tuple, uint32_t len, uint8_t proto,
                                            uint32_t dif, int full);
     void (*sk_release)(struct dp_net *net, const struct dp_bpf_sock *sk);
+    /* what bpf_tcp_gen_syncookie / bpf_tcp_check_syncookie read of a held
+     * socket and its namespace; synq_overflow: tcp_synq_overflow(sk) first */
+    void (*sk_syn)(struct dp_net *net, const struct dp_bpf_sock *sk, struct dp_sk_syn *out, int synq_overflow);
 };
 
 /* The model's public head; dataplane/net owns the rest (snapshots, lock). */

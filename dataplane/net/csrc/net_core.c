@@ -2,6 +2,7 @@
  * runtime's helpers call (dp_net.h). */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "net_impl.h"
 
@@ -51,11 +52,34 @@ static void op_sk_release(struct dp_net *net, const struct dp_bpf_sock *pub)
     dp_net_snap_put(sk->snap);
 }
 
+/* TCP_SYNCOOKIE_VALID: a cookie is accepted up to two minutes after the
+ * listener last overflowed (tcp_synq_overflow; HZ granularity not kept) */
+#define SYNCOOKIE_VALID_NS (120ull * 1000000000ull)
+
+static void op_sk_syn(struct dp_net *net, const struct dp_bpf_sock *pub, struct dp_sk_syn *out, int synq_overflow)
+{
+    struct dp_sock *sk = (struct dp_sock *)pub;    /* the snapshot's memory; only the stamp is written */
+    struct timespec ts;
+    uint64_t now, last;
+    (void)net;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    if (synq_overflow)
+        __atomic_store_n(&sk->synq_overflow_ns, now, __ATOMIC_RELAXED);
+    last = __atomic_load_n(&sk->synq_overflow_ns, __ATOMIC_RELAXED);
+    out->syncookies = sk->snap->tcp_syncookies;
+    out->v6only = sk->v6only;
+    out->reqsk_full = sk->nreq > sk->max_ack_backlog;
+    out->acceptq_full = sk->ack_backlog > sk->max_ack_backlog;
+    out->recent_overflow = last && now - last <= SYNCOOKIE_VALID_NS;
+}
+
 static const struct dp_net_ops ops = {
     .fib_lookup = op_fib_lookup,
     .dev_mtu = op_dev_mtu,
     .sk_lookup = op_sk_lookup,
     .sk_release = op_sk_release,
+    .sk_syn = op_sk_syn,
 };
 
 int dp_net_init(struct dp_net_impl *n)
@@ -70,6 +94,7 @@ int dp_net_init(struct dp_net_impl *n)
         pthread_rwlock_destroy(&n->lock);
         return err;
     }
+    n->snap->tcp_syncookies = 1;   /* a fresh namespace's default */
     return 0;
 }
 

@@ -142,6 +142,11 @@ struct dp_sock {
     uint8_t laddr4[4], raddr4[4];
     uint8_t laddr6[16], raddr6[16];
     uint32_t listener;         /* a request socket's listener (index), else ~0u */
+    /* a listener's queues as learnt (inet_csk_reqsk_queue_is_full, sk_acceptq_is_full) */
+    uint32_t max_ack_backlog, ack_backlog, nreq;
+    /* tcp_synq_overflow's stamp (CLOCK_MONOTONIC ns, 0: never): the one
+     * field the helpers write, as the kernel's listener keeps it */
+    uint64_t synq_overflow_ns;
 };
 
 /* One (family, table) of routes: prefix lengths present, longest first. */
@@ -171,7 +176,7 @@ struct dp_net_snap {
     uint8_t custom_rules4, custom_rules6;  /* net->ipv4/6.fib_has_custom_rules */
     uint8_t fwd_use_pmtu;                  /* net.ipv4.ip_forward_use_pmtu */
     struct dp_mp_conf mp;                  /* the IPv4 multipath hash (mphash.c) */
-    uint8_t pad;
+    uint8_t tcp_syncookies;                /* net.ipv4.tcp_syncookies */
     uint32_t nsock;
     struct dp_sock *socks;
     struct dp_hslot *shash;    /* (protocol, local port) -> bucket in sidx */

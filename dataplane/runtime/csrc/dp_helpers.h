@@ -188,6 +188,8 @@ int dp_skb_ctx_load(struct dp_env *env, uint32_t off, uint32_t size, uint64_t *o
 struct dp_xdp_buff *dp_xdp_of(struct dp_env *env, uint64_t ctx, const char *helper);
 /* A ring buffer map argument of this program (helpers_out.c), or NULL after dp_env_fail. */
 struct dp_map *dp_ring_arg(struct dp_env *env, uint64_t v, const char *helper);
+/* A socket this run holds (a lookup's, or a cast of it), or NULL after dp_env_fail (helpers_sock_cast.c). */
+const struct dp_bpf_sock *dp_sk_held(struct dp_env *env, uint64_t r1, const char *helper);
 
 /* Point the engine's input window at the packet after data moved. */
 static inline void dp_xdp_sync(struct dp_env *env, const struct dp_xdp_buff *x)

@@ -416,6 +416,8 @@ uint64_t dp_h_skc_to_tcp_timewait_sock(struct dp_env *, uint64_t, uint64_t, uint
 uint64_t dp_h_skc_to_tcp_request_sock(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_skc_to_udp6_sock(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_skc_to_unix_sock(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_tcp_check_syncookie(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t dp_h_tcp_gen_syncookie(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_tcp_raw_gen_syncookie_ipv4(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_tcp_raw_gen_syncookie_ipv6(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t dp_h_tcp_raw_check_syncookie_ipv4(struct dp_env *, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
@@ -464,6 +466,8 @@ dp_helper_fn dp_kernel_helper(uint32_t id)
     case DP_FUNC_spin_lock: return h_spin_lock;
     case DP_FUNC_spin_unlock: return h_spin_unlock;
     case DP_FUNC_skc_lookup_tcp: return dp_h_skc_lookup_tcp;
+    case DP_FUNC_tcp_check_syncookie: return dp_h_tcp_check_syncookie;
+    case DP_FUNC_tcp_gen_syncookie: return dp_h_tcp_gen_syncookie;
     case DP_FUNC_skc_to_tcp6_sock: return dp_h_skc_to_tcp6_sock;
     case DP_FUNC_skc_to_tcp_sock: return dp_h_skc_to_tcp_sock;
     case DP_FUNC_skc_to_tcp_timewait_sock: return dp_h_skc_to_tcp_timewait_sock;

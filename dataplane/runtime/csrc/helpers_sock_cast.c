@@ -19,7 +19,7 @@
 
 enum sk_cast { CAST_TCP6, CAST_TCP, CAST_TCP_TW, CAST_TCP_REQ, CAST_UDP6, CAST_UNIX };
 
-static const struct dp_bpf_sock *held(struct dp_env *env, uint64_t r1, const char *helper)
+const struct dp_bpf_sock *dp_sk_held(struct dp_env *env, uint64_t r1, const char *helper)
 {
     struct dp_rt *rt = RT(env);
     uint32_t i;
@@ -33,7 +33,7 @@ static const struct dp_bpf_sock *held(struct dp_env *env, uint64_t r1, const cha
 
 static uint64_t sk_cast(struct dp_env *env, uint64_t r1, enum sk_cast kind, const char *helper)
 {
-    const struct dp_bpf_sock *sk = held(env, r1, helper);
+    const struct dp_bpf_sock *sk = dp_sk_held(env, r1, helper);
     int full, ok = 0;
     if (!sk)
         return 0;

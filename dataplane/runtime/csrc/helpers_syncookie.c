@@ -192,13 +192,37 @@ static const uint8_t *mem(struct dp_env *env, uint64_t addr, uint64_t size, cons
     return p;
 }
 
-static uint64_t gen(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, int v6, const char *helper)
+uint16_t dp_syncookie_mss(const uint8_t *th)
+{
+    return parse_mss(th);
+}
+
+/* __cookie_v4_init_sequence / __cookie_v6_init_sequence: the cookie of a
+ * SYN whose MSS is *mss, which becomes the table's value the cookie encodes */
+uint32_t dp_syncookie_init(const uint8_t *iph, const uint8_t *th, uint16_t *mss, int v6)
 {
     const uint16_t *tab = v6 ? msstab6 : msstab4;
+    int ind;
+    ensure_secrets();
+    for (ind = 3; ind; ind--)
+        if (*mss >= tab[ind])
+            break;
+    *mss = tab[ind];
+    return make_cookie(iph, th, be32(th + 4), (uint32_t)ind, v6);
+}
+
+/* __cookie_v4_check / __cookie_v6_check > 0: the ACK carries a cookie made here */
+int dp_syncookie_valid(const uint8_t *iph, const uint8_t *th, int v6)
+{
+    ensure_secrets();
+    return cookie_data(be32(th + 8) - 1, iph, th, be32(th + 4) - 1, v6) < 4;
+}
+
+static uint64_t gen(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, int v6, const char *helper)
+{
     const uint8_t *iph = mem(env, r1, v6 ? 40 : 20, helper, 1), *th;
     uint32_t th_len = (uint32_t)r3, cookie;
     uint16_t mss;
-    int ind;
     if (!iph)
         return 0;
     th = th_len ? mem(env, r2, th_len, helper, 2) : (const uint8_t *)(uintptr_t)r2;
@@ -206,26 +230,19 @@ static uint64_t gen(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, i
         return 0;
     if (th_len < 20 || th_len != (uint32_t)(th[12] >> 4) * 4)
         return (uint64_t)-EINVAL;
-    ensure_secrets();
     mss = parse_mss(th);
     if (!mss)
-        mss = v6 ? 1280 - 20 - 40 : 536;   /* mss_clamp / TCP_MSS_DEFAULT */
-    for (ind = 3; ind; ind--)
-        if (mss >= tab[ind])
-            break;
-    cookie = make_cookie(iph, th, be32(th + 4), (uint32_t)ind, v6);
-    return cookie | ((uint64_t)tab[ind] << 32);
+        mss = v6 ? DP_SYNCOOKIE_MSS_CLAMP6 : DP_SYNCOOKIE_MSS_CLAMP4;
+    cookie = dp_syncookie_init(iph, th, &mss, v6);
+    return cookie | ((uint64_t)mss << 32);
 }
 
 static uint64_t check(struct dp_env *env, uint64_t r1, uint64_t r2, int v6, const char *helper)
 {
     const uint8_t *iph = mem(env, r1, v6 ? 40 : 20, helper, 1), *th = iph ? mem(env, r2, 20, helper, 2) : NULL;
-    uint32_t ind;
     if (!th)
         return 0;
-    ensure_secrets();
-    ind = cookie_data(be32(th + 8) - 1, iph, th, be32(th + 4) - 1, v6);
-    return ind < 4 ? 0 : (uint64_t)-EACCES;
+    return dp_syncookie_valid(iph, th, v6) ? 0 : (uint64_t)-EACCES;
 }
 
 uint64_t dp_h_tcp_raw_gen_syncookie_ipv4(struct dp_env *env, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4,
