@@ -27,6 +27,8 @@ Measured, all on the same generator:
               whose peer drops it natively) and with the sample firewall
               blocking the generator's source (DROP): packets the hook ran
               per second, the ratio to the kernel, worker CPU ns per packet
+  no naps     the AF_XDP firewall with nap_us 0: the worker waits for an empty
+              RX ring by spinning 20 us, then in poll(), also under load
   same CPU    diagnostic: the firewall's worker pinned to the generator's CPU:
               the rate the kernel delivers at when no other CPU is involved
   tap         single interface (AF_XDP): PASS written to the TAP device --
@@ -51,7 +53,7 @@ The figures also go to benchmarks/results/live.json (results.py; README
 table and a PNG there).
 
     .venv/bin/python benchmarks/live.py [--seconds 2] [--runs 3] [--queues 2] [--json]
-        [--generator auto|live-frames|xsk] [--max-packets N]
+        [--generator auto|live-frames|xsk] [--max-packets N] [--gen-nice N]
 """
 from __future__ import annotations
 
@@ -96,6 +98,9 @@ def const_prog(ret: int, name: str) -> kbpf.LoadedProg:
     return kbpf.prog_load(encode([Instruction(0xB7, 0, 0, 0, ret), Instruction(0x95)]), name=name)
 
 
+GEN_NICE = [0]      # --gen-nice: the generator threads' nice value, the same in every row
+
+
 class Generator:
     """XDP_TX live frames out of ``ifname`` from one thread per CPU of
     ``cpus``. veth hands a frame sent on CPU c to its peer's RX queue
@@ -117,6 +122,8 @@ class Generator:
 
         def loop(cpu):
             os.sched_setaffinity(0, {cpu})
+            if GEN_NICE[0]:
+                os.setpriority(os.PRIO_PROCESS, 0, GEN_NICE[0])        # this thread only (Linux)
             sent, t0, c0 = 0, time.perf_counter(), time.thread_time()
             while time.perf_counter() - t0 < seconds:
                 kbpf.prog_test_run(self.prog.fd, self.frame, repeat=200_000, ctx=self.ctx,
@@ -163,6 +170,8 @@ class XskGen:
         def loop(i, cpu):
             try:
                 os.sched_setaffinity(0, {cpu})
+                if GEN_NICE[0]:
+                    os.setpriority(os.PRIO_PROCESS, 0, GEN_NICE[0])    # this thread only (Linux)
                 t0, c0 = time.perf_counter(), time.thread_time()
                 sent = self.gens[i].run(self.max_packets, seconds)
                 out[cpu] = (sent, time.perf_counter() - t0, time.thread_time() - c0)
@@ -204,7 +213,7 @@ def live_frames_work() -> str | None:
 
 
 class Bench:
-    def __init__(self, gen_cls=Generator, queues: int = 1, max_packets: int = 0):
+    def __init__(self, gen_cls=Generator, queues: int = 1, max_packets: int = 50_000_000):
         tag = f"{os.getpid() % 100000}{queues}"
         self.queues = queues
         self.vG, self.vR, self.vO, self.vP = f"bG{tag}", f"bR{tag}", f"bO{tag}", f"bP{tag}"
@@ -266,7 +275,7 @@ class Bench:
         return {"mpps": ran / dt / 1e6, "cpu_ns_per_packet": cpu * 1e9 / ran if ran else float("nan"),
                 "host_share": host / n1 if n1 else 0.0}
 
-    def dataplane(self, io: str, program: str, seconds: float, cpu: int = 1) -> dict:
+    def dataplane(self, io: str, program: str, seconds: float, cpu: int = 1, nap_us: int | None = None) -> dict:
         """One worker (queues == 1) pinned to ``cpu``; with several queues
         one worker per queue, worker q pinned to CPU q (its generator's)."""
         hook = Hook("bench", ifindex=netlink.interface(self.vR).index)
@@ -284,9 +293,10 @@ class Bench:
         # that a worker the scheduler leaves waiting for a few ms on a shared
         # CPU does not lose packets at the RX ring
         cpus = [cpu] if self.queues == 1 else list(range(self.queues))
+        tune = {} if nap_us is None else {"nap_us": nap_us}
         live = LiveHook(hook, LiveSpec("bench", [self.vR, self.vO], io=io, cpus=cpus, batch_size=256,
                                        ring_size=16384 if io == "afxdp" else 2048,
-                                       frame_size=2048 if io == "afxdp" else 4096)).start()
+                                       frame_size=2048 if io == "afxdp" else 4096, **tune)).start()
         try:
             time.sleep(0.2)
             c0, t0 = sum(map(_thread_cpu, live.workers)), hook.totals()["packets"]
@@ -427,8 +437,9 @@ def med(xs: list[float]) -> tuple[float, float]:
 def write_results(res: dict[str, list[float]], args) -> None:
     """The figures into benchmarks/results/live.json (+ plot, README table)."""
     from results import Results
-    r = Results("live", f"live traffic on veth, 64-byte UDP, generator {GEN_TEXT[args.generator]}; median of "
-                        f"{args.runs} x {args.seconds:g} s on a 2-vCPU VM shared with other builds")
+    nice = f", generator at nice {args.gen_nice}" if args.gen_nice else ""
+    r = Results("live", f"live traffic on veth, 64-byte UDP, generator {GEN_TEXT[args.generator]}{nice}; median "
+                        f"of {args.runs} x {args.seconds:g} s on a 2-vCPU VM shared with other builds")
 
     def fig(key, unit, peer="", peer_key=None, note=""):
         if key not in res:
@@ -471,10 +482,16 @@ def main() -> int:
                     help="auto: live-frames where the kernel runs them, else xsk")
     ap.add_argument("--max-packets", type=int, default=50_000_000,
                     help="xsk generator: at most this many frames per thread and measurement")
+    ap.add_argument("--gen-nice", type=int, default=0,
+                    help="nice value of the generator threads (every row alike; e.g. -10 so that other load "
+                         "on a shared machine takes less of the generator's CPU)")
     ap.add_argument("--queues", type=int, default=2,
                     help="also measure the firewall with this many veth queues (one generator and one "
                          "worker per queue and CPU); 1: skip")
     args = ap.parse_args()
+    if not -20 <= args.gen_nice <= 19:
+        ap.error("--gen-nice: -20..19")
+    GEN_NICE[0] = args.gen_nice
     if os.geteuid() != 0:
         print("benchmarks/live.py needs root (veth, XDP, AF_XDP)", file=sys.stderr)
         return 1
@@ -514,6 +531,12 @@ def main() -> int:
             if "afxdp" in ios:
                 # diagnostic: the worker on the generator's CPU -- how fast the kernel
                 # delivers into a UMEM whose consumer shares its CPU (no cross-CPU traffic)
+                # the same without naps under load (nap_us 0: spin, then poll(), as light traffic)
+                r = b.dataplane("afxdp", "fw", args.seconds, nap_us=0)
+                res.setdefault("afxdp_fw_nap0_mpps", []).append(r["mpps"])
+                res.setdefault("afxdp_fw_nap0_ratio", []).append(r["mpps"] * 1e6 / k)
+                res.setdefault("afxdp_fw_nap0_gen_cpu_ns", []).append(r["gen_cpu_ns_per_packet"])
+                res.setdefault("afxdp_fw_nap0_cpu_ns", []).append(r["cpu_ns_per_packet"])
                 r = b.dataplane("afxdp", "fw", args.seconds, cpu=0)
                 res.setdefault("afxdp_fw_same_cpu_offered_mpps", []).append(r["offered_mpps"])
                 res.setdefault("afxdp_fw_same_cpu_mpps", []).append(r["mpps"])

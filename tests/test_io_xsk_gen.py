@@ -4,14 +4,12 @@ reports arrive at the veth peer, in a namespace made here, byte for byte,
 and a run stops at its packet count or its time."""
 from __future__ import annotations
 
-import os
 import socket
 import struct
 import time
 
 import pytest
 
-from conftest import require
 from netns_util import NsPair, in_netns, link_stats, packet_socket
 from dataplane.io import netlink
 from dataplane.io.afxdp import XskError
@@ -24,16 +22,6 @@ def frame(dst_mac: bytes) -> bytes:
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes([10, 98, 0, 1]),
                      bytes([10, 98, 0, 2]))
     return (dst_mac + bytes.fromhex("02aabbccdd07") + b"\x08\x00" + ip + udp).ljust(64, b"\0")
-
-
-@pytest.fixture
-def pair():
-    require(os.geteuid() == 0, "root (netns, veth, AF_XDP)")
-    p = NsPair()
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 def _generator(p, fr, **kw):

@@ -26,6 +26,8 @@ cdef extern from "xsk.h" nogil:
         int need_wakeup
         int busy_poll
         uint64_t spin_ns
+        uint64_t nap_ns
+        uint64_t naps
         uint32_t nsock
         uint32_t ntap
         dp_xsk socks[8]

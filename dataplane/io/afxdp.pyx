@@ -60,6 +60,7 @@ cdef class XskPort(Source):
         rc = dp_xsk_worker_init(&self.w, nframes, frame_size, batch_size)
         self.inited = True
         self.w.spin_ns = 20000
+        self.w.nap_ns = 1000000
         if rc < 0:
             msg = self.w.err.decode("utf-8", "replace")
             raise XskError(msg, kind=-rc)
@@ -157,6 +158,23 @@ cdef class XskPort(Source):
         if us < 0 or us > 1e6:
             raise ValueError("spin_us: 0..1000000")
         self.w.spin_ns = <uint64_t>(us * 1000)
+
+    @property
+    def nap_us(self):
+        """Under load, how long each wait for an empty RX ring sleeps on a
+        timer instead of in poll() (0: never; see csrc/xsk.c)."""
+        return self.w.nap_ns / 1000.0
+
+    @nap_us.setter
+    def nap_us(self, double us):
+        if us < 0 or us > 100000:
+            raise ValueError("nap_us: 0..100000")
+        self.w.nap_ns = <uint64_t>(us * 1000)
+
+    @property
+    def naps(self):
+        """Naps taken so far (under load, instead of poll())."""
+        return self.w.naps
 
     def socket(self, int i):
         """{"fd", "ifindex", "queue", "zerocopy", "peer"} of socket ``i``."""

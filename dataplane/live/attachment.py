@@ -210,6 +210,7 @@ class LiveHook:
             self.taps.append(tap)
         for wi, q in enumerate(queues):
             port = XskPort(self._umem_frames(), spec.frame_size, spec.batch_size)
+            port.nap_us = spec.nap_us
             self.ports.append(port)
             for ifc, prog in zip(self.interfaces, progs):
                 si = self._open_xsk(port, ifc, q)

@@ -16,6 +16,8 @@ pure data with one validation step (config, gRPC and tests build it).
         ring_size: 2048          # AF_XDP ring entries (power of two)
         need_wakeup: true
         busy_poll: 0             # SO_BUSY_POLL_BUDGET (0: interrupts and poll())
+        nap_us: 1000             # AF_XDP under load: wait for the RX ring on a timer in naps of this
+                                 # long, not in poll() (0: never; see io/csrc/xsk.c)
         cpus: [1]                # pin worker i to cpus[i % len]; default: not pinned
         force: false             # replace an XDP program already on an interface
         tap: null                # single + afxdp: name of the TAP device (default dp<interface>)
@@ -52,6 +54,7 @@ class LiveSpec:
     ring_size: int = 2048
     need_wakeup: bool = True
     busy_poll: int = 0
+    nap_us: int = 1000
     cpus: list[int] | None = None
     force: bool = False
     tap: str | None = None
@@ -97,6 +100,8 @@ class LiveSpec:
             raise bad(f"ring_size {self.ring_size}: a power of two in 64..16384")
         if not 0 <= self.busy_poll <= 65535:
             raise bad(f"busy_poll {self.busy_poll}: a budget in 0..65535")
+        if not 0 <= self.nap_us <= 100000:
+            raise bad(f"nap_us {self.nap_us}: 0..100000 microseconds")
         if self.cpus is not None:
             if not isinstance(self.cpus, list) or not self.cpus or not all(
                     isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in self.cpus):

@@ -478,7 +478,7 @@ def _program(ck: _Checker, item, where: str, base: str) -> ProgramConfig:
     return pc
 
 
-_LIVE_INT = ("frame_size", "batch_size", "ring_size", "busy_poll")
+_LIVE_INT = ("frame_size", "batch_size", "ring_size", "busy_poll", "nap_us")
 _LIVE_STR = ("mode", "io", "xdp_mode", "bind", "tap")
 _LIVE_BOOL = ("need_wakeup", "force")
 LIVE_KEYS = {"interfaces", "queues", "cpus", *_LIVE_INT, *_LIVE_STR, *_LIVE_BOOL}

@@ -33,6 +33,8 @@
 #define DP_XSK_MAX_SOCKS 8      /* sockets per worker (interfaces of one hook) */
 #define DP_XSK_MAX_RING 16384u
 #define DP_XSK_STATS_N 14
+#define DP_XSK_NAPS 10          /* naps in a row before an idle worker sleeps in poll() */
+#define DP_XSK_LOAD_PKTS 64u    /* packets in a 1 ms window that make a worker "under load" */
 
 /* per-socket counters (native, read at scrape time) */
 enum {
@@ -83,6 +85,13 @@ struct dp_xsk_worker {
     int event_fd;               /* cancellation: readable once cancelled */
     volatile int cancelled;
     uint64_t spin_ns;           /* look at empty RX rings this long before poll() (0: never) */
+    /* under load (see dp_xsk_rx): wait for an empty RX ring on a timer, in
+     * naps of nap_ns (0: never), up to DP_XSK_NAPS of them before poll() */
+    uint64_t nap_ns;
+    uint64_t win_start;         /* the current 1 ms load window: start, packets received */
+    uint32_t win_pkts;
+    int loaded;                 /* the last window saw >= DP_XSK_LOAD_PKTS packets */
+    uint64_t naps;              /* naps taken (a diagnostic) */
     uint32_t nsock, rr, ntap;
     struct dp_xsk socks[DP_XSK_MAX_SOCKS];
     int dead_err, dead_sock;    /* a socket lost its device: errno, which */
