@@ -4,8 +4,8 @@ of tests/progs/xdp_fib.c in a namespace this test builds) is the one
 dataplane picks, for each hash policy (net.ipv4.fib_multipath_hash_policy
 0-3, a fixed net.ipv4.fib_multipath_hash_seed), weighted next hops, a next
 hop whose link is down, and BPF_FIB_LOOKUP_OUTPUT (no hash). With the seed
-unset the kernel hashes with a random key: dataplane refuses those lookups
-(-EOPNOTSUPP) instead of guessing."""
+unset the kernel hashes with a random key: dataplane uses a random key of
+its own, so each flow keeps one valid path (checked as such, not per flow)."""
 from __future__ import annotations
 
 import os
@@ -127,21 +127,32 @@ def test_link_down_and_output(ecmp_ns, objs):
     assert ecmp_ns.dev["b"] not in {oif for i, (ret, oif, _) in enumerate(_recs(kernel[0])) if ret == 0 and i % 4 != 3}
 
 
-def test_random_seed_is_refused(ecmp_ns, objs):
-    """Seed 0: the kernel's secret key. Multipath lookups fail with
-    -EOPNOTSUPP in dataplane (never a silently different path); a single-path
-    route still answers as the kernel does."""
+def test_random_seed_picks_a_valid_path(ecmp_ns, objs):
+    """Seed 0 (the default): the kernel hashes with a secret key, so its pick
+    for one flow cannot be known. dataplane hashes with a random key of its
+    own: every lookup succeeds as the kernel's does, onto one of the route's
+    own next hops, the same flow always onto the same one, and the flows
+    spread over the paths; a single-path route answers as the kernel does."""
     from dataplane.net.core import Net
-    ecmp_ns.sysctl("net.ipv4.fib_multipath_hash_policy=0", "net.ipv4.fib_multipath_hash_seed=0")
-    packets = _flows(5, 8)
-    dp = dataplane_cases(objs["xdp_fib"], "xdp_router", [([_cfg()], packets)], engine="jit",
-                         net=Net.learn(ecmp_ns.name))
-    kernel = kernel_cases_in(ecmp_ns.name, objs["xdp_fib"], "xdp_router", [([_cfg()], packets)])
-    for p, (dret, doif, _), (kret, koif, _) in zip(packets, _recs(dp[0]), _recs(kernel[0])):
-        if p[30:33] == bytes([100, 64, 0]):                 # 100.64.0.0/10: one path
-            assert (dret, doif) == (kret, koif) == (0, ecmp_ns.dev["b"])
-        else:
-            assert kret == 0 and dret == -EOPNOTSUPP
+    ecmp_ns.sysctl("net.ipv4.fib_multipath_hash_policy=1", "net.ipv4.fib_multipath_hash_seed=0")
+    paths = {bytes([192, 0, 2]): {"a", "b"}, bytes([198, 51, 100]): {"a", "b", "c"},
+             bytes([203, 0, 113]): {"a", "c"}, bytes([100, 64, 0]): {"b"}}
+    packets = _flows(5, 240)
+    net = Net.learn(ecmp_ns.name)
+    runs = [dataplane_cases(objs["xdp_fib"], "xdp_router", [([_cfg()], packets)], engine=engine, net=net)[0]
+            for engine in ("jit", "interp", "jit")]
+    kernel = kernel_cases_in(ecmp_ns.name, objs["xdp_fib"], "xdp_router", [([_cfg()], packets)])[0]
+    picks = [_recs(r) for r in runs]
+    assert picks[0] == picks[1] == picks[2]                 # one key per process, both engines
+    used = {}
+    for p, (dret, doif, _), (kret, koif, _) in zip(packets, picks[0], _recs(kernel)):
+        allowed = {ecmp_ns.dev[d] for d in paths[p[30:33]]}
+        assert kret == dret == 0 and koif in allowed and doif in allowed, (p[30:34], dret, doif, koif)
+        used.setdefault(p[30:33], set()).add(doif)
+    # 60 flows per route: a key that sent every flow of a route down one path
+    # would be chance of 2**-59 (1:1) / well under 1e-9 (1:2:5)
+    assert len(used[bytes([192, 0, 2])]) == 2 and len(used[bytes([198, 51, 100])]) >= 2, used
+    assert used[bytes([100, 64, 0])] == {ecmp_ns.dev["b"]}
 
 
 def test_ipv6_multipath_is_refused(ecmp_ns, objs):

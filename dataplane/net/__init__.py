@@ -21,9 +21,10 @@ preferred source addresses and NUD_VALID neighbours, and for IPv4 multipath
 routes the kernel's path selection (fib_multipath_hash with the namespace's
 hash policy, seed and fields; fib_rebalance's weighted upper bounds;
 fib_multipath_use_neigh) -- exact when net.ipv4.fib_multipath_hash_seed is
-set. With the seed unset (the kernel's random key) and for IPv6 multipath
-routes, a lookup that would hash returns -EOPNOTSUPP instead of a path that
-may differ. Not modelled: IPv6 multipath, nexthop objects, IPv6
+set. With the seed unset (the kernel's random key) the hash takes a random
+key of this process (csrc/mphash.c): valid, stable paths, not the kernel's
+per flow. For IPv6 multipath routes a lookup that would hash returns
+-EOPNOTSUPP instead of a path that may differ. Not modelled: IPv6 multipath, nexthop objects, IPv6
 source-specific routes, PMTU exceptions, VRFs, lightweight tunnels.
 
 Socket lookups follow sk_lookup of net/core/filter.c: established (and

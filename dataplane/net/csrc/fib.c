@@ -350,10 +350,7 @@ static int64_t fib4(const struct dp_net_snap *s, struct dp_bpf_fib_lookup *p, ui
     }
     if (res.mp && !fl.oif) {
         /* fib_select_path: the multipath hash, unless the flow has an oif */
-        int k = dp_fib_mp_select(s, res.mp, &fl, (int)(res.r - res.mp));
-        if (k < 0)
-            return -EOPNOTSUPP;  /* the kernel's random seed: its pick cannot be known (dataplane.net) */
-        res.r = res.mp + k;
+        res.r = res.mp + dp_fib_mp_select(s, res.mp, &fl, (int)(res.r - res.mp));
     }
     r = res.r;
     if (r->type != DP_RTN_UNICAST)

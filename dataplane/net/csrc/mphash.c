@@ -10,8 +10,13 @@
  * addresses), after __flow_hash_consistentify orders the addresses and the
  * ports; the key is the user's net.ipv4.fib_multipath_hash_seed in both
  * halves of both words (fib_multipath_hash_construct_key). With the seed
- * unset (0) the kernel hashes with a random key of its own: no model can
- * pick its path, and dp_fib_mp_select says so (returns -1).
+ * unset (0, the default) the kernel hashes with a random key of its own
+ * (net_get_random_once), which no model can know: dataplane then hashes
+ * with a random key of its own too, drawn once per process, so each flow
+ * keeps one valid path and flows spread by the same weights -- what the
+ * kernel promises -- though not necessarily onto the kernel's path for that
+ * flow. Refusing the lookup instead would stop every router on a default
+ * sysctl from forwarding multipath traffic.
  *
  * Policies: 0 (L3) and 2 (L3 or inner L3: without an skb, L3) hash the
  * addresses; 1 (L4) the addresses, protocol and ports; 3 (custom) the
@@ -19,6 +24,7 @@
  * fields need an skb, which bpf_fib_lookup does not pass).
  */
 #include <string.h>
+#include <sys/random.h>
 
 #include "fib_impl.h"
 
@@ -122,21 +128,40 @@ uint32_t dp_fib_mp_hash4(const struct dp_mp_conf *c, const struct flow *fl)
     return (uint32_t)h >> 1;
 }
 
+/* The key used in place of the kernel's secret one (seed 0): random, drawn
+ * on first use, the same for the rest of the process (and never 0). */
+static uint32_t process_seed(void)
+{
+    static uint32_t seed;
+    uint32_t v = __atomic_load_n(&seed, __ATOMIC_RELAXED), zero = 0;
+    if (v)
+        return v;
+    if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+        v = (uint32_t)(uintptr_t)&seed ^ 0x9e3779b9u;
+    if (!v)
+        v = 1;
+    /* the first thread to draw wins; every caller returns that value */
+    if (!__atomic_compare_exchange_n(&seed, &zero, v, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        v = zero;
+    return v;
+}
+
 /* fib_select_multipath over the next hops r[0..r->mp_count): the hash
  * picks the first live next hop whose upper bound it does not exceed (with
  * fib_multipath_use_neigh, among those whose gateway's neighbour is
  * valid); a flow with a source address prefers a next hop whose own source
  * address (nh_saddr) is that address -- the first such at or after the
  * hash's pick, else the first such at all (what the running kernel does,
- * tests/test_net_fib_ecmp_diff.py). -1: the seed is the kernel's secret;
- * ``dflt`` when no next hop qualifies. */
+ * tests/test_net_fib_ecmp_diff.py). With seed 0 the key is this process's
+ * random one (process_seed). ``dflt`` when no next hop qualifies. */
 int dp_fib_mp_select(const struct dp_net_snap *s, const struct dp_route *r, const struct flow *fl, int dflt)
 {
     uint32_t h, i, saddr;
     int pick = -1, first_match = -1;
-    if (!s->mp.seed)
-        return -1;
-    h = dp_fib_mp_hash4(&s->mp, fl);
+    struct dp_mp_conf mp = s->mp;
+    if (!mp.seed)
+        mp.seed = process_seed();
+    h = dp_fib_mp_hash4(&mp, fl);
     memcpy(&saddr, fl->src, 4);
     for (i = 0; i < r->mp_count; i++) {
         const struct dp_route *nh = &r[i];
