@@ -16,9 +16,14 @@ dataplane's in thread CPU time), as operations per second; --rounds runs
 the whole sequence that many times (fresh table and namespace each) and
 reports the median with the spread.
 
-The fresh-table row pays for first touches of entry memory: on this
-machine's VM a page fault costs ~5-9 us (nested paging), about 250-400 ns
-per 192-byte entry; the kernel's slab pages were faulted in long ago.
+The table preallocates (ConntrackTable's default): its entry storage and
+bucket array are mapped and faulted in at creation, as the kernel's slab
+pages were faulted in long ago. --lazy measures a table that maps them as
+entries arrive instead: on this machine's VM a first touch of a page costs
+~5-20 us (a host fault), about 100-400 ns per 192-byte entry, which the
+fresh-table row then pays.
+
+    sudo .venv/bin/python benchmarks/conntrack.py --lazy
 """
 from __future__ import annotations
 
@@ -60,7 +65,7 @@ def one_round(obj: str, a) -> list[dict]:
     from dataplane.conntrack.table import ConntrackTable
     steps = [("ct_insert_pkt", HIT, 1), ("ct_lookup", HIT, a.repeat), ("ct_lookup", MISS, a.repeat),
              ("ct_insert_seq", HIT, a.inserts), (FLUSH, b"", 0), ("ct_insert_seq", HIT, a.inserts)]
-    table = ConntrackTable(max(65536, 2 * a.inserts))
+    table = ConntrackTable(max(65536, 2 * a.inserts), prealloc=not a.lazy)
     coll = Collection.load(obj, engine="jit", kfuncs=default_registry(), conntrack=table)
     dp = []
     for prog, pkt, rep in steps:
@@ -85,6 +90,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=200000, help="runs per lookup figure")
     ap.add_argument("--inserts", type=int, default=50000, help="runs of each insert figure (< table size / 2)")
     ap.add_argument("--rounds", type=int, default=3, help="whole sequences; figures are medians")
+    ap.add_argument("--lazy", action="store_true", help="a table that maps entry memory as it fills")
     ap.add_argument("-j", "--json", action="store_true")
     a = ap.parse_args()
     obj = os.path.join(tempfile.mkdtemp(prefix="ctbench"), "xdp_ct_bench.o")
@@ -104,7 +110,7 @@ def main() -> int:
         print(json.dumps(rows, indent=1))
     else:
         print(f"{'op':<15} {'repeat':>8} {'dataplane jit':>16} {'kernel kfuncs':>16} {'ratio':>7}  "
-              f"(median of {a.rounds} rounds, ratio min-max)")
+              f"(median of {a.rounds} rounds, ratio min-max; table {'lazy' if a.lazy else 'preallocated'})")
         for r in rows:
             print(f"{r['op']:<15} {r['repeat']:>8} {r['dataplane_per_s'] / 1e6:>10.2f} M/s "
                   f"{r['kernel_per_s'] / 1e6:>10.2f} M/s {r['ratio']:>6.2f}x  ({r['ratio_min']:.2f}-{r['ratio_max']:.2f})")

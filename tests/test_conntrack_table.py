@@ -1,13 +1,14 @@
 """Conntrack table: tuples, lookups by direction, insert/alloc semantics of
 the kfuncs, full table + early drop, reference counting, GC, stats."""
 import errno
+import os
 
 import pytest
 
 from dataplane.conntrack.consts import (IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IPS_ASSURED, IPS_CONFIRMED,
                                         IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_DYING, IPS_FIXED_TIMEOUT,
                                         IPS_SEEN_REPLY, IPS_SRC_NAT, IPS_SRC_NAT_DONE, TCP_ACK, TCP_SYN)
-from dataplane.conntrack.table import OFFSETS, ConntrackTable, api_address
+from dataplane.conntrack.table import ENTRY_SIZE, OFFSETS, ConntrackTable, api_address
 from dataplane.conntrack.tuples import CtTuple
 from dataplane.errors import AlreadyExists, DataplaneError, NotFound
 
@@ -270,12 +271,41 @@ def test_fields_at_documented_offsets_and_api_table():
     c.release()
 
 
+def _minor_faults_of(fn) -> tuple[int, object]:
+    """Minor page faults of this thread while fn() runs, and its result."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+    r = fn()
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before, r
+
+
+def test_preallocated_table_inserts_touch_no_new_page():
+    """A table preallocates (the default): the storage of max_entries entries
+    is mapped and faulted in at creation, so filling it grows nothing and
+    takes (almost) no page faults, where a lazily mapped table of the same
+    size faults in a page per ~21 entries as it fills."""
+    from dataplane.conntrack.workload import run_inserts
+    n = 40000
+    pages = n * ENTRY_SIZE // 4096              # what the entries alone span
+    lazy = ConntrackTable(n, prealloc=False)
+    lazy_faults, done = _minor_faults_of(lambda: run_inserts(lazy, 0, n, T0))
+    assert done == n and lazy_faults >= pages // 2, (lazy_faults, pages)   # the probe sees faults
+    t = ConntrackTable(n)
+    cap = t.entry_capacity
+    assert cap >= n
+    faults, done = _minor_faults_of(lambda: run_inserts(t, 0, n, T0))
+    assert done == n and t.stats()["entries"] == n and t.entry_capacity == cap
+    assert faults * 4 < lazy_faults, (faults, lazy_faults)
+    if not os.environ.get("DP_SANITIZE"):       # ASan's shadow of the entries faults on first use
+        assert faults < pages // 20, (faults, pages)
+
+
 def test_entry_memory_is_kept_and_reused():
     """The slab maps entry memory once and hands freed entries out again,
     zeroed: flushing and refilling a table, or releasing the last
     reference of a deleted entry, never grows its storage."""
     from dataplane.conntrack.workload import run_inserts, synth_tuple
-    t = ConntrackTable(20000)
+    t = ConntrackTable(20000, prealloc=False)
     assert t.entry_capacity == 0                # nothing mapped before the first entry
     assert run_inserts(t, 0, 12000, T0) == 12000
     cap = t.entry_capacity

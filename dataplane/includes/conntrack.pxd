@@ -74,6 +74,7 @@ cdef extern from "conntrack.h" nogil:
     uint32_t dp_ct_table_max(const dp_ct_table *t)
     uint32_t dp_ct_table_buckets(const dp_ct_table *t)
     uint64_t dp_ct_table_capacity(const dp_ct_table *t)
+    int dp_ct_table_reserve(dp_ct_table *t, uint32_t entries)
     void dp_ct_table_set_hz(dp_ct_table *t, uint32_t hz)
     uint32_t dp_ct_table_hz(const dp_ct_table *t)
     uint64_t dp_ct_jiffies(const dp_ct_table *t, uint64_t ns)

@@ -146,7 +146,8 @@ class KfuncRegistry:
         if isinstance(table, str):
             table = named.get_or_create(table)
         elif table is None:
-            table = ConntrackTable(name=(collection.spec.name or "collection")[:31])
+            # a collection's own table (a one-off run): storage as entries arrive
+            table = ConntrackTable(name=(collection.spec.name or "collection")[:31], prealloc=False)
         collection.runner.set_ct(CtContext(table))
         return table
 

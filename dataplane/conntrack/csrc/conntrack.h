@@ -199,6 +199,9 @@ uint32_t dp_ct_table_max(const struct dp_ct_table *t);
 uint32_t dp_ct_table_buckets(const struct dp_ct_table *t);
 /* Entries the table's storage holds (in use or free): it only grows. */
 uint64_t dp_ct_table_capacity(const struct dp_ct_table *t);
+/* Map and fault in storage for `entries` entries (and the bucket array)
+ * now, so that inserts up to there touch no new page: 0, or -1 (ENOMEM). */
+int dp_ct_table_reserve(struct dp_ct_table *t, uint32_t entries);
 /* Jiffy rate of the u32 timeouts (default DP_CT_DEFAULT_HZ); set before use. */
 void dp_ct_table_set_hz(struct dp_ct_table *t, uint32_t hz);
 uint32_t dp_ct_table_hz(const struct dp_ct_table *t);

@@ -3,6 +3,7 @@
 #define DP_CT_IMPL_H
 
 #include <sched.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conntrack.h"
@@ -145,10 +146,13 @@ static inline void ct_refresh(struct dp_nf_conn *ct, uint64_t now, uint64_t extr
 
 /* ct_slab.c: a zeroed entry or NULL (no memory); give one back (its last
  * reference is gone); init (0, or -1 on ENOMEM) and destroy with the table;
- * entries mapped so far. */
+ * reserve (map and fault in storage for n entries: 0, or -1 on ENOMEM);
+ * entries mapped so far; fault in a range of zeroed memory. */
 struct dp_nf_conn *ct_slab_alloc(struct ct_slab *s);
 void ct_slab_free(struct ct_slab *s, struct dp_nf_conn *ct);
 int ct_slab_init(struct ct_slab *s, uint32_t max_entries);
+int ct_slab_reserve(struct ct_slab *s, uint64_t entries);
+void ct_prefault(void *p, size_t n);
 void ct_slab_destroy(struct ct_slab *s);
 uint64_t ct_slab_capacity(const struct ct_slab *s);
 

@@ -178,6 +178,13 @@ void dp_ct_table_destroy(struct dp_ct_table *t)
 uint32_t dp_ct_table_max(const struct dp_ct_table *t) { return t->max_entries; }
 uint32_t dp_ct_table_buckets(const struct dp_ct_table *t) { return t->nbuckets; }
 uint64_t dp_ct_table_capacity(const struct dp_ct_table *t) { return ct_slab_capacity(&t->slab); }
+
+int dp_ct_table_reserve(struct dp_ct_table *t, uint32_t entries)
+{
+    /* the bucket array too: inserts write heads all over it */
+    ct_prefault(t->buckets, (size_t)t->nbuckets * sizeof(*t->buckets));
+    return ct_slab_reserve(&t->slab, entries);
+}
 void dp_ct_table_set_hz(struct dp_ct_table *t, uint32_t hz) { t->hz = hz ? hz : DP_CT_DEFAULT_HZ; }
 uint32_t dp_ct_table_hz(const struct dp_ct_table *t) { return t->hz; }
 uint64_t dp_ct_jiffies(const struct dp_ct_table *t, uint64_t ns) { return ct_ns_to_jiffies(ns, t->hz); }
