@@ -40,6 +40,8 @@ def ecmp_ns():
               "weight 2 nexthop via 10.3.0.2 dev rc weight 5",
               "route add 203.0.113.0/24 nexthop via 10.1.0.2 dev ra nexthop via 10.3.0.2 dev rc",
               "route add 100.64.0.0/10 via 10.2.0.2",                         # one path: no hash
+              "route add 233.252.0.0/24 nexthop via 10.1.0.2 dev ra nexthop via 10.2.0.2 dev rb "
+              "nexthop via 10.1.0.3 dev ra",             # two next hops with the same source address
               "-6 addr add 2001:db8:1::1/64 dev ra nodad", "-6 addr add 2001:db8:2::1/64 dev rb nodad",
               "-6 route add 2001:db8:99::/48 nexthop via 2001:db8:1::2 dev ra nexthop via 2001:db8:2::2 dev rb")
         ns.sysctl("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
@@ -182,3 +184,19 @@ def test_use_neigh_skips_failed_neighbour(ecmp_ns, objs):
     # flows 3, 7, ... go to the single-path 100.64.0.0/10 via rb
     picks = {oif for i, (ret, oif, _) in enumerate(_recs(kernel[0])) if ret == 0 and i % 4 != 3}
     assert ecmp_ns.dev["b"] not in picks and picks == {ecmp_ns.dev["a"], ecmp_ns.dev["c"]}, picks
+
+
+def test_local_source_prefers_its_next_hop(ecmp_ns, objs):
+    """A flow whose source is a local address takes a next hop with that
+    source address (nh_saddr) where the kernel does: 10.1.0.1 is ra's, which
+    two of the three next hops of 233.252.0.0/24 leave by."""
+    ecmp_ns.sysctl("net.ipv4.fib_multipath_hash_policy=1", "net.ipv4.fib_multipath_hash_seed=5")
+    rnd = random.Random(9)
+    packets = [bytes(Ether() / IP(src=src, dst=f"{dst}{rnd.randrange(1, 255)}") /
+                     UDP(sport=rnd.randrange(1, 65536), dport=53) / Raw(bytes(20)))
+               for src in ("10.1.0.1", "10.2.0.1", "10.3.0.1", "10.9.9.9")
+               for dst in ("233.252.0.", "198.51.100.") for _ in range(7)]
+    kernel = _compare(ecmp_ns, objs, [([_cfg()], packets)])
+    recs = _recs(kernel[0])
+    assert {r[1] for r in recs[:7]} == {ecmp_ns.dev["a"]}                 # 10.1.0.1: ra's next hops only
+    assert len({r[2] for r in recs[:7]}) == 2                            # ... both of them

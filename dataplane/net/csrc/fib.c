@@ -265,6 +265,19 @@ static uint32_t select_addr4(const struct dp_net_snap *s, const struct dp_netdev
     return 0;
 }
 
+/* A next hop's nh_saddr (fib_info_update_nhc_saddr: inet_select_addr on
+ * its device, toward its gateway, at the route's scope) */
+uint32_t dp_fib_nh_saddr4(const struct dp_net_snap *s, const struct dp_route *nh)
+{
+    const struct dp_netdev *d = dp_snap_dev(s, nh->oif);
+    uint32_t gw = 0;
+    if (!d)
+        return 0;
+    if (nh->gw_family == DP_AF_INET)
+        memcpy(&gw, nh->gw, 4);
+    return select_addr4(s, d, gw, nh->scope);
+}
+
 static uint32_t route_mtu4(const struct dp_net_snap *s, const struct dp_route *r, const struct dp_netdev *d)
 {
     uint32_t mtu = 0;

@@ -26,6 +26,7 @@ int dp_fib_fill_neigh(const struct dp_net_snap *s, const struct dp_netdev *d, ui
                       struct dp_bpf_fib_lookup *p);
 int dp_fib_set_fwd(struct dp_bpf_fib_lookup *p, uint32_t mtu);
 int dp_fib_nh_good(const struct dp_net_snap *s, const struct dp_route *nh);
+uint32_t dp_fib_nh_saddr4(const struct dp_net_snap *s, const struct dp_route *nh);
 uint32_t dp_fib_mp_hash4(const struct dp_mp_conf *c, const struct flow *fl);
 int dp_fib_mp_select(const struct dp_net_snap *s, const struct dp_route *r, const struct flow *fl, int dflt);
 int64_t dp_fib6(const struct dp_net_snap *s, struct dp_bpf_fib_lookup *p, uint32_t flags, int check_mtu);

@@ -146,27 +146,37 @@ static uint32_t process_seed(void)
     return v;
 }
 
-/* fib_select_multipath over the next hops r[0..r->mp_count): the first
- * whose upper bound the hash does not exceed (with fib_multipath_use_neigh,
- * among those with a valid neighbour): the index, or the caller's choice
- * when none qualifies. */
+/* fib_select_multipath over the next hops r[0..r->mp_count): the hash
+ * picks the first live next hop whose upper bound it does not exceed (with
+ * fib_multipath_use_neigh, among those whose gateway's neighbour is
+ * valid); a flow with a source address prefers a next hop whose own source
+ * address (nh_saddr) is that address -- the first such at or after the
+ * hash's pick, else the first such at all (what the running kernel does,
+ * tests/test_net_fib_ecmp_diff.py). With seed 0 the key is this process's
+ * random one (process_seed). ``dflt`` when no next hop qualifies. */
 int dp_fib_mp_select(const struct dp_net_snap *s, const struct dp_route *r, const struct flow *fl, int dflt)
 {
-    uint32_t h, i;
-    int first = -1;
+    uint32_t h, i, saddr;
+    int pick = -1, first_match = -1;
     struct dp_mp_conf mp = s->mp;
     if (!mp.seed)
         mp.seed = process_seed();
     h = dp_fib_mp_hash4(&mp, fl);
+    memcpy(&saddr, fl->src, 4);
     for (i = 0; i < r->mp_count; i++) {
         const struct dp_route *nh = &r[i];
-        if (s->mp.use_neigh && !dp_fib_nh_good(s, nh))
+        int match;
+        if (nh->mp_upper < 0 || (s->mp.use_neigh && !dp_fib_nh_good(s, nh)))
             continue;
-        if (s->mp.use_neigh && first < 0)
-            first = (int)i;
-        if ((int64_t)h > (int64_t)nh->mp_upper)
-            continue;
-        return (int)i;
+        match = !saddr || dp_fib_nh_saddr4(s, nh) == saddr;
+        if (match && first_match < 0)
+            first_match = (int)i;
+        if (pick < 0 && (int64_t)h <= (int64_t)nh->mp_upper)
+            pick = (int)i;
+        if (pick >= 0 && match)
+            return (int)i;
     }
-    return first >= 0 ? first : dflt;
+    if (first_match >= 0)
+        return first_match;
+    return pick >= 0 ? pick : dflt;
 }
