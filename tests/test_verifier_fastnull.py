@@ -56,6 +56,10 @@ CASES = {
     # left to branch.py: a non-zero immediate, JMP32
     "compare_nonzero": LOOKUP + "jeq %r0, 1, out\nldxw %r1, [%r0+0]" + OUT,
     "jmp32": LOOKUP + "jeq32 %r0, 0, out\nldxw %r1, [%r0+0]" + OUT,
+    # against a register known to be 0: the kernel marks nothing (only an
+    # immediate 0 is a NULL check), so the read stays refused
+    "register_operand": LOOKUP + "mov %r3, 0\njeq %r0, %r3, out\nldxw %r1, [%r0+0]" + OUT,
+    "register_operand_jne": LOOKUP + "mov %r3, 0\njne %r0, %r3, ok\nja out\nok:\nldxw %r1, [%r0+0]" + OUT,
     # the check in a loop: the states after it must prune as before
     "in_loop": "mov %r8, 0\nagain:\n" + LOOKUP + "jeq %r0, 0, next\nldxw %r1, [%r0+0]\nnext:\n"
                "add %r8, 1\njlt %r8, 4, again" + OUT,

@@ -216,7 +216,10 @@ class BranchMixin:
         if o in (op.BPF_JEQ, op.BPF_JNE) and not is32:
             p, z = (d, s) if s.t == SCALAR else (s, d)
             if z.t == SCALAR and z.is_const() and z.val == 0 and p.is_ptr():
-                if p.t in OR_NULL:
+                if p.t in OR_NULL and insn.source == op.BPF_K:
+                    # only `if rX == 0` with an immediate marks rX (the
+                    # kernel's check_cond_jmp_op): against a register known
+                    # to be zero both branches keep the maybe-NULL pointer
                     self._linked_hist(st, insn, d, s)
                     other = st.copy()
                     # JEQ: the taken branch is the NULL one; JNE: the fallthrough
