@@ -26,44 +26,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "dp_siphash.h"
 #include "fib_impl.h"
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-    do {                                                                                           \
-        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                                  \
-        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                                     \
-        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                                     \
-        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                                  \
-    } while (0)
-
-/* SipHash-2-4 (lib/siphash.c's siphash(), little-endian words) */
-static uint64_t siphash24(const uint8_t *data, size_t len, uint64_t k0, uint64_t k1)
-{
-    uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-    uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-    uint64_t b = (uint64_t)len << 56, m;
-    size_t i, end = len - len % 8;
-    for (i = 0; i < end; i += 8) {
-        memcpy(&m, data + i, 8);
-        v3 ^= m;
-        SIPROUND;
-        SIPROUND;
-        v0 ^= m;
-    }
-    for (i = 0; i < len % 8; i++)
-        b |= (uint64_t)data[end + i] << (8 * i);
-    v3 ^= b;
-    SIPROUND;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
-}
 
 /* FIB_MULTIPATH_HASH_FIELD_* (include/net/ip_fib.h) */
 #define F_SRC_IP 0x1u
@@ -122,7 +86,7 @@ uint32_t dp_fib_mp_hash4(const struct dp_mp_conf *c, const struct flow *fl)
     memcpy(k + K_ADDRS, &src, 4);
     memcpy(k + K_ADDRS + 4, &dst, 4);
     key = (uint64_t)c->seed << 32 | c->seed;
-    h = (uint32_t)siphash24(k, K_LEN, key, key);
+    h = (uint32_t)dp_siphash24(k, K_LEN, key, key);
     if (!h)
         h = 1;
     return (uint32_t)h >> 1;

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "dp_helpers.h"
+#include "dp_siphash.h"
 #include "dp_syncookie.h"
 
 #define COOKIEBITS 24
@@ -60,41 +61,10 @@ static void ensure_secrets(void)
     dp_syncookie_set_secret(k);
 }
 
-static uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
-
-#define SIPROUND do { \
-    v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32); \
-    v2 += v3; v3 = rotl(v3, 16); v3 ^= v2; \
-    v0 += v3; v3 = rotl(v3, 21); v3 ^= v0; \
-    v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32); } while (0)
-
-/* SipHash-2-4 of len bytes (lib/siphash.c's siphash(), little-endian words) */
+/* SipHash-2-4 of len bytes (dp_siphash.h) */
 uint64_t dp_siphash(const uint8_t *data, size_t len, const uint64_t key[2])
 {
-    uint64_t v0 = 0x736f6d6570736575ull ^ key[0], v1 = 0x646f72616e646f6dull ^ key[1];
-    uint64_t v2 = 0x6c7967656e657261ull ^ key[0], v3 = 0x7465646279746573ull ^ key[1];
-    uint64_t b = (uint64_t)len << 56, m;
-    size_t i, left = len & 7;
-    for (i = 0; i + 8 <= len; i += 8) {
-        memcpy(&m, data + i, 8);
-        v3 ^= m;
-        SIPROUND;
-        SIPROUND;
-        v0 ^= m;
-    }
-    for (m = 0; left; left--)
-        m |= (uint64_t)data[i + left - 1] << (8 * (left - 1));
-    b |= m;
-    v3 ^= b;
-    SIPROUND;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return (v0 ^ v1) ^ (v2 ^ v3);
+    return dp_siphash24(data, len, key[0], key[1]);
 }
 
 /* tcp_cookie_time(): jiffies64 / TCP_SYNCOOKIE_PERIOD (60 * HZ) */
